@@ -1,0 +1,458 @@
+// Package config loads and validates a prep configuration file (YAML).
+//
+// Decoding is strict: an unknown key, a value of the wrong type or an invalid
+// setting is an error that names the file and the line, because a typo that
+// is silently ignored would produce a dataset the user did not ask for — and
+// give it a version id that looks perfectly valid.
+//
+// The package also splits the configuration into the part that determines the
+// bytes of a dataset (Hashed) and the part that does not (output directory,
+// cache, worker count, mirror list), so the dataset version depends on
+// exactly the former.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is a resolved prep configuration.
+type Config struct {
+	// Dataset names the dataset; it is the first path component under the
+	// output root (out/<dataset>/<version>).
+	Dataset string `yaml:"dataset" json:"dataset"`
+	// Classes names the label values 0..len-1. Defaults to "0".."9".
+	Classes []string `yaml:"classes,omitempty" json:"classes"`
+	// Mirrors are URL prefixes tried in order for every source that lists no
+	// URLs of its own: https://, http://, file://, a local directory, or
+	// gomod://MODULE@VERSION/dir/.
+	Mirrors []string `yaml:"mirrors,omitempty" json:"mirrors,omitempty"`
+	// Sources are the raw files: train/test images and labels.
+	Sources Sources `yaml:"sources" json:"sources"`
+
+	Normalize Normalize `yaml:"normalize" json:"normalize"`
+	Split     Split     `yaml:"split" json:"split"`
+	Augment   Augment   `yaml:"augment" json:"augment"`
+	Shards    Shards    `yaml:"shards" json:"shards"`
+
+	// Out is the output root (default "out"). Not hashed.
+	Out string `yaml:"out,omitempty" json:"out,omitempty"`
+	// Cache is the download cache directory (default: the user cache dir). Not hashed.
+	Cache string `yaml:"cache,omitempty" json:"cache,omitempty"`
+	// Workers bounds the parallel stages (default GOMAXPROCS). Not hashed.
+	Workers int `yaml:"workers,omitempty" json:"workers,omitempty"`
+
+	lines map[string]int // yaml path -> line, for error messages
+	file  string
+}
+
+// Sources lists the four IDX files of an MNIST-style dataset.
+type Sources struct {
+	TrainImages File `yaml:"train_images" json:"train_images"`
+	TrainLabels File `yaml:"train_labels" json:"train_labels"`
+	TestImages  File `yaml:"test_images" json:"test_images"`
+	TestLabels  File `yaml:"test_labels" json:"test_labels"`
+}
+
+// All returns the sources in their canonical order with their config keys.
+func (s *Sources) All() []NamedFile {
+	return []NamedFile{
+		{"train_images", &s.TrainImages},
+		{"train_labels", &s.TrainLabels},
+		{"test_images", &s.TestImages},
+		{"test_labels", &s.TestLabels},
+	}
+}
+
+// NamedFile is a source file with its config key.
+type NamedFile struct {
+	Key  string
+	File *File
+}
+
+// File is one source file.
+type File struct {
+	// File is the file name, appended to each mirror.
+	File string `yaml:"file" json:"file"`
+	// SHA256 is the expected hex digest of the file as downloaded.
+	SHA256 string `yaml:"sha256" json:"sha256"`
+	// URLs, when set, replace the mirrors for this file.
+	URLs []string `yaml:"urls,omitempty" json:"urls,omitempty"`
+}
+
+// Normalize says how pixels are stored.
+type Normalize struct {
+	// Mode is "compute" (mean/std of the train split), "fixed" (Mean/Std
+	// given) or "none" (keep uint8 pixels).
+	Mode string  `yaml:"mode" json:"mode"`
+	Mean float64 `yaml:"mean,omitempty" json:"mean,omitempty"`
+	Std  float64 `yaml:"std,omitempty" json:"std,omitempty"`
+}
+
+// Split says how the validation split is carved from the train file.
+type Split struct {
+	Seed uint64 `yaml:"seed" json:"seed"`
+	// ValFraction of the train file goes to val (0 ≤ f < 1) …
+	ValFraction float64 `yaml:"val_fraction,omitempty" json:"val_fraction,omitempty"`
+	// … or exactly ValCount images (not both).
+	ValCount int `yaml:"val_count,omitempty" json:"val_count,omitempty"`
+	// Stratify keeps the label proportions of val equal to those of train.
+	Stratify bool `yaml:"stratify" json:"stratify"`
+}
+
+// Augment configures the augment stage.
+type Augment struct {
+	Splits []string    `yaml:"splits,omitempty" json:"splits,omitempty"`
+	Copies int         `yaml:"copies,omitempty" json:"copies,omitempty"`
+	Seed   uint64      `yaml:"seed,omitempty" json:"seed,omitempty"`
+	Ops    []AugmentOp `yaml:"ops,omitempty" json:"ops,omitempty"`
+}
+
+// AugmentOp is one augmentation: `- rotate: {degrees: 12, p: 0.5}`.
+type AugmentOp struct {
+	Op     string             `json:"op"`
+	Params map[string]float64 `json:"params,omitempty"`
+	Line   int                `json:"-"`
+}
+
+// UnmarshalYAML reads the one-key mapping form of an op.
+func (o *AugmentOp) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode || len(n.Content) != 2 {
+		return fmt.Errorf("line %d: an augment op is a one-key mapping such as `- rotate: {degrees: 10}`", n.Line)
+	}
+	o.Line = n.Line
+	o.Op = n.Content[0].Value
+	o.Params = map[string]float64{}
+	params := n.Content[1]
+	if params.Kind == yaml.ScalarNode && (params.Tag == "!!null" || params.Value == "") {
+		return nil
+	}
+	if err := params.Decode(&o.Params); err != nil {
+		return fmt.Errorf("line %d: %s: parameters must be numbers: %v", params.Line, o.Op, err)
+	}
+	return nil
+}
+
+// MarshalYAML writes the one-key mapping form back.
+func (o AugmentOp) MarshalYAML() (any, error) {
+	return map[string]map[string]float64{o.Op: o.Params}, nil
+}
+
+// Shards configures the shard writer.
+type Shards struct {
+	// Rows per shard (default 10000).
+	Rows int `yaml:"rows,omitempty" json:"rows"`
+	// MaxBytes caps the uncompressed bytes of a shard (0 = no cap).
+	MaxBytes int64 `yaml:"max_bytes,omitempty" json:"max_bytes,omitempty"`
+	// BatchRows is the Arrow record-batch length inside a shard (default 1024).
+	BatchRows int `yaml:"batch_rows,omitempty" json:"batch_rows"`
+	// Compression of the IPC bodies: "zstd" (default), "lz4" or "none".
+	Compression string `yaml:"compression,omitempty" json:"compression"`
+}
+
+// Error is a configuration error; it names the file and, when known, the line.
+type Error struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("config %s: line %d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("config %s: %s", e.File, e.Msg)
+}
+
+// Load reads, decodes and validates a configuration file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(data, path)
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+): `)
+
+// Parse decodes and validates a configuration; name is used in errors.
+func Parse(data []byte, name string) (*Config, error) {
+	c := &Config{file: name}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, &Error{File: name, Msg: "file is empty"}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		return nil, yamlError(name, err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, yamlError(name, err)
+	}
+	c.lines = map[string]int{}
+	indexLines(&root, "", c.lines)
+	c.file = name
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// yamlError turns a yaml error into an *Error carrying the first line it names.
+func yamlError(name string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.TrimPrefix(msg, "unmarshal errors:\n  ")
+	line := 0
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		fmt.Sscan(m[1], &line)
+		msg = strings.Replace(msg, m[0], "", 1)
+	}
+	msg = strings.ReplaceAll(msg, "\n  ", "; ")
+	msg = strings.ReplaceAll(msg, "config.", "")
+	return &Error{File: name, Line: line, Msg: msg}
+}
+
+// indexLines records the line of every mapping key under its dotted path.
+func indexLines(n *yaml.Node, path string, out map[string]int) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			indexLines(c, path, out)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			p := n.Content[i].Value
+			if path != "" {
+				p = path + "." + p
+			}
+			out[p] = n.Content[i].Line
+			indexLines(n.Content[i+1], p, out)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			out[p] = c.Line
+			indexLines(c, p, out)
+		}
+	}
+}
+
+// errAt builds an *Error at the line of the dotted path (or its nearest parent).
+func (c *Config) errAt(path, format string, args ...any) error {
+	line := 0
+	for p := path; p != ""; {
+		if l, ok := c.lines[p]; ok {
+			line = l
+			break
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return &Error{File: c.file, Line: line, Msg: fmt.Sprintf(format, args...)}
+}
+
+// File returns the name the configuration was loaded from.
+func (c *Config) File() string { return c.file }
+
+func (c *Config) applyDefaults() {
+	if c.Classes == nil {
+		c.Classes = []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
+	}
+	if c.Normalize.Mode == "" {
+		c.Normalize.Mode = "compute"
+	}
+	if c.Shards.Rows == 0 {
+		c.Shards.Rows = 10000
+	}
+	if c.Shards.BatchRows == 0 {
+		c.Shards.BatchRows = 1024
+	}
+	if c.Shards.Compression == "" {
+		c.Shards.Compression = "zstd"
+	}
+	if c.Augment.Copies > 0 && c.Augment.Splits == nil {
+		c.Augment.Splits = []string{"train"}
+	}
+	if c.Out == "" {
+		c.Out = "out"
+	}
+}
+
+var (
+	datasetName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	hexSHA256   = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
+
+// Validate checks every setting; the first problem is returned with its line.
+func (c *Config) Validate() error {
+	if !datasetName.MatchString(c.Dataset) {
+		return c.errAt("dataset", "dataset must be a name of letters, digits, '.', '_' or '-', got %q", c.Dataset)
+	}
+	if len(c.Classes) == 0 || len(c.Classes) > 256 {
+		return c.errAt("classes", "classes must list 1 to 256 names, got %d", len(c.Classes))
+	}
+	for _, s := range c.Sources.All() {
+		f, key := s.File, "sources."+s.Key
+		if f.File == "" && len(f.URLs) == 0 {
+			return c.errAt(key, "%s: needs `file` (joined to each mirror) or `urls`", key)
+		}
+		if !hexSHA256.MatchString(f.SHA256) {
+			return c.errAt(key+".sha256", "%s: sha256 must be 64 lower-case hex digits, got %q", key, f.SHA256)
+		}
+		if len(f.URLs) == 0 && len(c.Mirrors) == 0 {
+			return c.errAt(key, "%s: no urls and no mirrors: nowhere to fetch %s from", key, f.File)
+		}
+	}
+	switch c.Normalize.Mode {
+	case "compute", "none":
+		if c.Normalize.Mean != 0 || c.Normalize.Std != 0 {
+			return c.errAt("normalize.mode", "normalize: mean/std are only used with mode: fixed (mode is %q)", c.Normalize.Mode)
+		}
+	case "fixed":
+		if !(c.Normalize.Std > 0) || math.IsInf(c.Normalize.Std, 0) || math.IsNaN(c.Normalize.Mean) || math.IsInf(c.Normalize.Mean, 0) {
+			return c.errAt("normalize.std", "normalize: fixed needs a finite mean and a std > 0, got mean=%v std=%v", c.Normalize.Mean, c.Normalize.Std)
+		}
+	default:
+		return c.errAt("normalize.mode", "normalize.mode must be compute, fixed or none, got %q", c.Normalize.Mode)
+	}
+	sp := c.Split
+	if sp.ValFraction != 0 && sp.ValCount != 0 {
+		return c.errAt("split.val_count", "split: give val_fraction or val_count, not both")
+	}
+	if sp.ValFraction < 0 || sp.ValFraction >= 1 || math.IsNaN(sp.ValFraction) {
+		return c.errAt("split.val_fraction", "split.val_fraction must be in [0, 1), got %v (train keeps the rest)", sp.ValFraction)
+	}
+	if sp.ValCount < 0 {
+		return c.errAt("split.val_count", "split.val_count must be ≥ 0, got %d", sp.ValCount)
+	}
+	a := c.Augment
+	if a.Copies < 0 || a.Copies > 1000 {
+		return c.errAt("augment.copies", "augment.copies must be in [0, 1000], got %d", a.Copies)
+	}
+	if a.Copies > 0 && len(a.Ops) == 0 {
+		return c.errAt("augment.ops", "augment.copies is %d but no ops are listed", a.Copies)
+	}
+	for i, s := range a.Splits {
+		if s != "train" && s != "val" && s != "test" {
+			return c.errAt(fmt.Sprintf("augment.splits[%d]", i), "augment.splits: unknown split %q (train, val or test)", s)
+		}
+	}
+	sh := c.Shards
+	if sh.Rows < 1 {
+		return c.errAt("shards.rows", "shards.rows must be ≥ 1, got %d", sh.Rows)
+	}
+	if sh.MaxBytes < 0 {
+		return c.errAt("shards.max_bytes", "shards.max_bytes must be ≥ 0, got %d", sh.MaxBytes)
+	}
+	if sh.BatchRows < 1 {
+		return c.errAt("shards.batch_rows", "shards.batch_rows must be ≥ 1, got %d", sh.BatchRows)
+	}
+	switch sh.Compression {
+	case "zstd", "lz4", "none":
+	default:
+		return c.errAt("shards.compression", "shards.compression must be zstd, lz4 or none, got %q", sh.Compression)
+	}
+	if c.Workers < 0 {
+		return c.errAt("workers", "workers must be ≥ 0, got %d", c.Workers)
+	}
+	return nil
+}
+
+// OpError returns a config error at the line of augment op i.
+func (c *Config) OpError(i int, err error) error {
+	line := 0
+	if i >= 0 && i < len(c.Augment.Ops) {
+		line = c.Augment.Ops[i].Line
+	}
+	var ce *Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	return &Error{File: c.file, Line: line, Msg: err.Error()}
+}
+
+// URLs returns the mirror list for a source file, in the order to try.
+func (c *Config) URLs(f *File) []string {
+	if len(f.URLs) > 0 {
+		return f.URLs
+	}
+	urls := make([]string, 0, len(c.Mirrors))
+	for _, m := range c.Mirrors {
+		if !strings.HasSuffix(m, "/") {
+			m += "/"
+		}
+		urls = append(urls, m+f.File)
+	}
+	return urls
+}
+
+// Hashed is the part of a configuration that determines the bytes of a
+// dataset. Mirrors and URLs are left out: a source is pinned by its SHA-256,
+// so where it came from cannot change a byte.
+type Hashed struct {
+	Dataset   string            `json:"dataset"`
+	Classes   []string          `json:"classes"`
+	Sources   map[string]string `json:"sources"` // key -> sha256
+	Normalize Normalize         `json:"normalize"`
+	Split     Split             `json:"split"`
+	Augment   Augment           `json:"augment"`
+	Shards    Shards            `json:"shards"`
+}
+
+// Hashed returns the byte-determining part of c.
+func (c *Config) Hashed() Hashed {
+	src := map[string]string{}
+	for _, s := range c.Sources.All() {
+		src[s.Key] = s.File.SHA256
+	}
+	a := c.Augment
+	if a.Copies == 0 {
+		a = Augment{} // ops without copies change nothing
+	} else {
+		splits := append([]string(nil), a.Splits...)
+		sort.Strings(splits)
+		a.Splits = splits
+	}
+	return Hashed{
+		Dataset:   c.Dataset,
+		Classes:   c.Classes,
+		Sources:   src,
+		Normalize: c.Normalize,
+		Split:     c.Split,
+		Augment:   a,
+		Shards:    c.Shards,
+	}
+}
+
+// Marshal returns the resolved configuration as YAML (defaults filled in).
+func (c *Config) Marshal() ([]byte, error) { return yaml.Marshal(c) }
+
+// FromJSON decodes a resolved configuration embedded in a manifest (strictly)
+// and validates it; name is used in errors.
+func FromJSON(data []byte, name string) (*Config, error) {
+	c := &Config{file: name, lines: map[string]int{}}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return nil, &Error{File: name, Msg: err.Error()}
+	}
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}

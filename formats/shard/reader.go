@@ -1,0 +1,152 @@
+package shard
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// Reader reads one shard file. It is not safe for concurrent use.
+type Reader struct {
+	path string
+	f    *os.File
+	fr   *ipc.FileReader
+	meta Meta
+	mem  memory.Allocator
+}
+
+// Open opens a shard and validates its schema. Options: WithAllocator.
+func Open(path string, opts ...Option) (*Reader, error) {
+	o := options{mem: memory.DefaultAllocator}
+	for _, f := range opts {
+		f(&o)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("shard: %w", err)
+	}
+	fr, err := openIPC(f, o.mem)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("shard %s: not a readable Arrow IPC file: %w", path, err)
+	}
+	meta, err := MetaFromSchema(fr.Schema())
+	if err != nil {
+		fr.Close()
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &Reader{path: path, f: f, fr: fr, meta: meta, mem: o.mem}, nil
+}
+
+// openIPC opens an IPC file, turning a panic inside the decoder on malformed
+// input into an error.
+func openIPC(f *os.File, mem memory.Allocator) (fr *ipc.FileReader, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			fr, err = nil, fmt.Errorf("malformed file: %v", p)
+		}
+	}()
+	return ipc.NewFileReader(f, ipc.WithAllocator(mem))
+}
+
+// Meta returns the shard's metadata.
+func (r *Reader) Meta() Meta { return r.meta }
+
+// Schema returns the shard's Arrow schema.
+func (r *Reader) Schema() *arrow.Schema { return r.fr.Schema() }
+
+// NumBatches is the number of record batches in the shard.
+func (r *Reader) NumBatches() int { return r.fr.NumRecords() }
+
+// Batch returns record batch i; the caller owns it and must Release it.
+func (r *Reader) Batch(i int) (rec arrow.RecordBatch, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			rec, err = nil, fmt.Errorf("shard %s: batch %d: malformed: %v", r.path, i, p)
+		}
+	}()
+	rec, err = r.fr.RecordBatchAt(i)
+	if err != nil {
+		return nil, fmt.Errorf("shard %s: batch %d: %w", r.path, i, err)
+	}
+	if err := validate(rec, r.meta); err != nil {
+		rec.Release()
+		return nil, fmt.Errorf("shard %s: batch %d: %w", r.path, i, err)
+	}
+	return rec, nil
+}
+
+// ReadRows appends the rows of batch i to dst as Go slices (copying).
+func (r *Reader) ReadRows(i int, dst *Rows) error {
+	rec, err := r.Batch(i)
+	if err != nil {
+		return err
+	}
+	defer rec.Release()
+	AppendRows(dst, rec)
+	return nil
+}
+
+// ReadAll reads every row of the shard.
+func (r *Reader) ReadAll() (Rows, error) {
+	var rows Rows
+	for i := 0; i < r.NumBatches(); i++ {
+		if err := r.ReadRows(i, &rows); err != nil {
+			return Rows{}, err
+		}
+	}
+	return rows, nil
+}
+
+// Close releases the reader and closes the file.
+func (r *Reader) Close() error {
+	r.fr.Close()
+	return r.f.Close()
+}
+
+func validate(rec arrow.RecordBatch, m Meta) error {
+	if rec.NumCols() != 4 {
+		return fmt.Errorf("%d columns, want 4", rec.NumCols())
+	}
+	n := int(rec.NumRows())
+	for i := 0; i < 4; i++ {
+		c := rec.Column(i)
+		if c.Len() != n {
+			return fmt.Errorf("column %s has %d rows, batch has %d", rec.ColumnName(i), c.Len(), n)
+		}
+		if c.NullN() != 0 {
+			return fmt.Errorf("column %s has %d nulls", rec.ColumnName(i), c.NullN())
+		}
+	}
+	img := rec.Column(3).(*array.FixedSizeList)
+	if got, want := img.ListValues().Len(), (img.Offset()+n)*m.Elems(); got < want {
+		return fmt.Errorf("image column has %d values, want %d", got, want)
+	}
+	for _, l := range rec.Column(1).(*array.Uint8).Uint8Values() {
+		if int(l) >= len(m.Classes) {
+			return fmt.Errorf("label %d outside the %d classes", l, len(m.Classes))
+		}
+	}
+	return nil
+}
+
+// AppendRows appends the rows of a validated shard record batch to dst.
+func AppendRows(dst *Rows, rec arrow.RecordBatch) {
+	dst.SourceIndex = append(dst.SourceIndex, rec.Column(0).(*array.Uint64).Uint64Values()...)
+	dst.Label = append(dst.Label, rec.Column(1).(*array.Uint8).Uint8Values()...)
+	dst.Copy = append(dst.Copy, rec.Column(2).(*array.Uint16).Uint16Values()...)
+	img := rec.Column(3).(*array.FixedSizeList)
+	elems := int(img.DataType().(*arrow.FixedSizeListType).Len())
+	lo, hi := img.Offset()*elems, (img.Offset()+img.Len())*elems
+	switch v := img.ListValues().(type) {
+	case *array.Float32:
+		dst.ImageF32 = append(dst.ImageF32, v.Float32Values()[lo:hi]...)
+	case *array.Uint8:
+		dst.ImageU8 = append(dst.ImageU8, v.Uint8Values()[lo:hi]...)
+	}
+}

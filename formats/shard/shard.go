@@ -1,0 +1,365 @@
+// Package shard writes and reads dataset shards: ordinary Arrow IPC files
+// (the "file" format, with footer) whose record-batch bodies are compressed
+// with zstd.
+//
+// A shard has the columns
+//
+//	source_index uint64                          position of the row's image in the source files
+//	label        uint8
+//	copy         uint16                          0 = the original, k = k-th augmented variant
+//	image        fixed_size_list<float32|uint8, H·W·C>
+//
+// and its schema metadata carries what a reader needs to use the pixels
+// (height, width, channels, mean, std, normalization mode, class names,
+// dataset name and version). Fixed-size lists rather than binary keep the
+// pixels typed for every Arrow reader, including ones that cannot hand binary
+// columns to their users.
+//
+// Besides the file bytes, a writer reports a SHA-256 of the uncompressed
+// column data (DataSHA256). Two shards with equal data hashes hold the same
+// rows even when a different compressor produced different file bytes.
+package shard
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"io"
+	"strconv"
+	"unsafe"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// Version is the shard writer's output version; it enters the dataset hash
+// and is bumped whenever the same rows would be written as different bytes.
+const Version = "shard/1"
+
+// ZstdLibrary names the zstd implementation (and its version) that arrow-go
+// compresses IPC bodies with. zstd promises identical output only for the
+// same library version and level, so both enter the dataset hash. A test
+// checks it against go.mod.
+const ZstdLibrary = "github.com/klauspost/compress@v1.20.4"
+
+// ArrowLibrary names the Arrow implementation that lays out the IPC bytes.
+const ArrowLibrary = "github.com/apache/arrow-go/v18@v18.8.0"
+
+// ZstdLevel is the level arrow-go's IPC writer uses (klauspost's SpeedDefault,
+// comparable to zstd level 3); arrow-go offers no knob for it.
+const ZstdLevel = "SpeedDefault"
+
+// Column names.
+const (
+	ColSourceIndex = "source_index"
+	ColLabel       = "label"
+	ColCopy        = "copy"
+	ColImage       = "image"
+)
+
+// Meta is what the schema metadata of a shard says.
+type Meta struct {
+	Dataset  string
+	Version  string
+	Split    string
+	Height   int
+	Width    int
+	Channels int
+	// Normalize is "compute", "fixed" or "none"; with "none" the image
+	// column is uint8 and Mean/Std are the train statistics a reader should
+	// apply itself.
+	Normalize string
+	Mean      float64
+	Std       float64
+	Classes   []string
+}
+
+// Float reports whether the image column holds normalized float32 pixels.
+func (m Meta) Float() bool { return m.Normalize != "none" }
+
+// Elems is the number of pixel values per image.
+func (m Meta) Elems() int { return m.Height * m.Width * m.Channels }
+
+// Schema returns the Arrow schema of shards described by m.
+func Schema(m Meta) *arrow.Schema {
+	var pix arrow.DataType = arrow.PrimitiveTypes.Uint8
+	if m.Float() {
+		pix = arrow.PrimitiveTypes.Float32
+	}
+	classes, _ := json.Marshal(m.Classes)
+	md := arrow.NewMetadata(
+		[]string{"dataset", "version", "split", "height", "width", "channels", "normalize", "mean", "std", "classes", "shard_format"},
+		[]string{m.Dataset, m.Version, m.Split, strconv.Itoa(m.Height), strconv.Itoa(m.Width), strconv.Itoa(m.Channels),
+			m.Normalize, fmtFloat(m.Mean), fmtFloat(m.Std), string(classes), Version},
+	)
+	return arrow.NewSchema([]arrow.Field{
+		{Name: ColSourceIndex, Type: arrow.PrimitiveTypes.Uint64},
+		{Name: ColLabel, Type: arrow.PrimitiveTypes.Uint8},
+		{Name: ColCopy, Type: arrow.PrimitiveTypes.Uint16},
+		{Name: ColImage, Type: arrow.FixedSizeListOf(int32(m.Elems()), pix)},
+	}, &md)
+}
+
+func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+// MetaFromSchema parses the metadata of a shard schema and checks that the
+// columns are the ones a shard has.
+func MetaFromSchema(s *arrow.Schema) (Meta, error) {
+	md := s.Metadata()
+	get := func(k string) (string, error) {
+		i := md.FindKey(k)
+		if i < 0 {
+			return "", fmt.Errorf("schema metadata has no %q", k)
+		}
+		return md.Values()[i], nil
+	}
+	var m Meta
+	var err error
+	str := func(k string, dst *string) {
+		if err == nil {
+			*dst, err = get(k)
+		}
+	}
+	num := func(k string, dst *int) {
+		var v string
+		str(k, &v)
+		if err == nil {
+			*dst, err = strconv.Atoi(v)
+			if err == nil && (*dst < 1 || *dst > 1<<16) {
+				err = fmt.Errorf("metadata %s=%d out of range", k, *dst)
+			}
+		}
+	}
+	flt := func(k string, dst *float64) {
+		var v string
+		str(k, &v)
+		if err == nil {
+			*dst, err = strconv.ParseFloat(v, 64)
+		}
+	}
+	var classes string
+	str("dataset", &m.Dataset)
+	str("version", &m.Version)
+	str("split", &m.Split)
+	num("height", &m.Height)
+	num("width", &m.Width)
+	num("channels", &m.Channels)
+	str("normalize", &m.Normalize)
+	flt("mean", &m.Mean)
+	flt("std", &m.Std)
+	str("classes", &classes)
+	if err == nil {
+		err = json.Unmarshal([]byte(classes), &m.Classes)
+	}
+	if err != nil {
+		return Meta{}, fmt.Errorf("shard schema: %w", err)
+	}
+	if want := Schema(m); !want.Equal(s) {
+		return Meta{}, fmt.Errorf("shard schema: columns are %v, want %v", s.Fields(), want.Fields())
+	}
+	return m, nil
+}
+
+// Rows is a run of shard rows held in plain Go slices. Exactly one of
+// ImageF32 and ImageU8 is set, with len = rows × Meta.Elems().
+type Rows struct {
+	SourceIndex []uint64
+	Label       []uint8
+	Copy        []uint16
+	ImageF32    []float32
+	ImageU8     []uint8
+}
+
+// Len is the number of rows.
+func (r *Rows) Len() int { return len(r.Label) }
+
+// Reset empties r, keeping its capacity.
+func (r *Rows) Reset() {
+	r.SourceIndex, r.Label, r.Copy = r.SourceIndex[:0], r.Label[:0], r.Copy[:0]
+	r.ImageF32, r.ImageU8 = r.ImageF32[:0], r.ImageU8[:0]
+}
+
+// Slice returns rows [i, j) sharing r's memory; elems is pixels per image.
+func (r *Rows) Slice(i, j, elems int) Rows {
+	s := Rows{SourceIndex: r.SourceIndex[i:j], Label: r.Label[i:j], Copy: r.Copy[i:j]}
+	if r.ImageF32 != nil {
+		s.ImageF32 = r.ImageF32[i*elems : j*elems]
+	} else {
+		s.ImageU8 = r.ImageU8[i*elems : j*elems]
+	}
+	return s
+}
+
+// Options configure a Writer.
+type Option func(*options)
+
+type options struct {
+	mem         memory.Allocator
+	batchRows   int
+	compression string
+}
+
+// WithAllocator sets the allocator for Arrow's buffers.
+func WithAllocator(mem memory.Allocator) Option { return func(o *options) { o.mem = mem } }
+
+// WithBatchRows sets the record-batch length (default 1024).
+func WithBatchRows(n int) Option { return func(o *options) { o.batchRows = n } }
+
+// WithCompression selects "zstd" (default), "lz4" or "none".
+func WithCompression(c string) Option { return func(o *options) { o.compression = c } }
+
+// Result describes a written shard.
+type Result struct {
+	Rows int
+	// DataSHA256 is the hash of the uncompressed column data (see DataHasher).
+	DataSHA256 string
+}
+
+// Write writes rows as one shard in Arrow IPC file format to w.
+func Write(w io.Writer, meta Meta, rows Rows, opts ...Option) (Result, error) {
+	o := options{mem: memory.DefaultAllocator, batchRows: 1024, compression: "zstd"}
+	for _, f := range opts {
+		f(&o)
+	}
+	if err := checkRows(meta, &rows); err != nil {
+		return Result{}, err
+	}
+	schema := Schema(meta)
+	ipcOpts := []ipc.Option{ipc.WithSchema(schema), ipc.WithAllocator(o.mem)}
+	switch o.compression {
+	case "zstd":
+		ipcOpts = append(ipcOpts, ipc.WithZstd())
+	case "lz4":
+		ipcOpts = append(ipcOpts, ipc.WithLZ4())
+	case "none":
+	default:
+		return Result{}, fmt.Errorf("shard: unknown compression %q", o.compression)
+	}
+	fw, err := ipc.NewFileWriter(w, ipcOpts...)
+	if err != nil {
+		return Result{}, fmt.Errorf("shard: %w", err)
+	}
+	n, elems := rows.Len(), meta.Elems()
+	for i := 0; i < n; i += o.batchRows {
+		j := min(i+o.batchRows, n)
+		rec := Record(schema, rows.Slice(i, j, elems))
+		err = fw.Write(rec)
+		rec.Release()
+		if err != nil {
+			fw.Close()
+			return Result{}, fmt.Errorf("shard: writing rows %d-%d: %w", i, j, err)
+		}
+	}
+	if err := fw.Close(); err != nil {
+		return Result{}, fmt.Errorf("shard: %w", err)
+	}
+	h := NewDataHasher()
+	h.Add(rows)
+	return Result{Rows: n, DataSHA256: h.Sum()}, nil
+}
+
+func checkRows(meta Meta, r *Rows) error {
+	n := r.Len()
+	if len(r.SourceIndex) != n || len(r.Copy) != n {
+		return fmt.Errorf("shard: column lengths differ: source_index %d, label %d, copy %d", len(r.SourceIndex), n, len(r.Copy))
+	}
+	want := n * meta.Elems()
+	if meta.Float() {
+		if len(r.ImageF32) != want || r.ImageU8 != nil {
+			return fmt.Errorf("shard: float32 image column has %d values, want %d", len(r.ImageF32), want)
+		}
+	} else if len(r.ImageU8) != want || r.ImageF32 != nil {
+		return fmt.Errorf("shard: uint8 image column has %d values, want %d", len(r.ImageU8), want)
+	}
+	return nil
+}
+
+// Record wraps rows as an Arrow record batch without copying: the record
+// points into the slices, which must outlive it.
+func Record(schema *arrow.Schema, r Rows) arrow.RecordBatch {
+	n := r.Len()
+	imgType := schema.Field(3).Type.(*arrow.FixedSizeListType)
+	var pixBuf []byte
+	if r.ImageF32 != nil {
+		pixBuf = bytesOf(r.ImageF32)
+	} else {
+		pixBuf = r.ImageU8
+	}
+	elems := int(imgType.Len())
+	child := array.NewData(imgType.Elem(), n*elems, []*memory.Buffer{nil, memory.NewBufferBytes(pixBuf)}, nil, 0, 0)
+	defer child.Release()
+	imgData := array.NewData(imgType, n, []*memory.Buffer{nil}, []arrow.ArrayData{child}, 0, 0)
+	defer imgData.Release()
+	cols := []arrow.Array{
+		primitive(arrow.PrimitiveTypes.Uint64, n, bytesOf(r.SourceIndex)),
+		primitive(arrow.PrimitiveTypes.Uint8, n, r.Label),
+		primitive(arrow.PrimitiveTypes.Uint16, n, bytesOf(r.Copy)),
+		array.NewFixedSizeListData(imgData),
+	}
+	rec := array.NewRecordBatch(schema, cols, int64(n))
+	for _, c := range cols {
+		c.Release()
+	}
+	return rec
+}
+
+func primitive(t arrow.DataType, n int, b []byte) arrow.Array {
+	d := array.NewData(t, n, []*memory.Buffer{nil, memory.NewBufferBytes(b)}, nil, 0, 0)
+	defer d.Release()
+	return array.MakeFromData(d)
+}
+
+// bytesOf views a slice of fixed-size numbers as its little-endian bytes
+// (every platform Arrow's Go IPC writer supports natively is little-endian).
+func bytesOf[T uint16 | uint64 | float32](s []T) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s)*int(unsafe.Sizeof(s[0])))
+}
+
+// DataHasher hashes uncompressed shard rows column by column, so the result
+// depends only on the values, not on batch boundaries or compression. Rows
+// may be added in several runs; the hash equals that of one run with all rows.
+type DataHasher struct {
+	cols [4]hash.Hash
+}
+
+// NewDataHasher returns an empty hasher.
+func NewDataHasher() *DataHasher {
+	var h DataHasher
+	for i := range h.cols {
+		h.cols[i] = sha256.New()
+	}
+	return &h
+}
+
+// Add hashes a run of rows.
+func (h *DataHasher) Add(r Rows) {
+	h.cols[0].Write(bytesOf(r.SourceIndex))
+	h.cols[1].Write(r.Label)
+	h.cols[2].Write(bytesOf(r.Copy))
+	if r.ImageF32 != nil {
+		h.cols[3].Write(bytesOf(r.ImageF32))
+	} else {
+		h.cols[3].Write(r.ImageU8)
+	}
+}
+
+// Sum returns the hex SHA-256 over the column names and their hashes.
+func (h *DataHasher) Sum() string {
+	top := sha256.New()
+	for i, name := range []string{ColSourceIndex, ColLabel, ColCopy, ColImage} {
+		var l [8]byte
+		binary.LittleEndian.PutUint64(l[:], uint64(len(name)))
+		top.Write(l[:])
+		top.Write([]byte(name))
+		top.Write(h.cols[i].Sum(nil))
+	}
+	return hex.EncodeToString(top.Sum(nil))
+}

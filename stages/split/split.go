@@ -1,0 +1,131 @@
+// Package split decides which split every source image belongs to.
+//
+// The decision is made from the labels alone, before any pixel is decoded or
+// any augmented copy exists, and it is keyed by source index. So a source
+// image and all of its augmented variants always land in the same split, and
+// the assignment is the same whatever the worker count or arrival order.
+package split
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+)
+
+// Version enters the dataset hash; bump it whenever the same inputs would be
+// assigned differently.
+const Version = "split/1"
+
+// Split ids, in the order splits are listed in a manifest.
+const (
+	Train uint8 = iota
+	Val
+	Test
+	// Drop marks a source image that belongs to no split (e.g. filtered out).
+	Drop uint8 = 255
+)
+
+// Names maps split ids to names.
+var Names = [...]string{Train: "train", Val: "val", Test: "test"}
+
+// ID returns the id of a split name.
+func ID(name string) (uint8, bool) {
+	for i, n := range Names {
+		if n == name {
+			return uint8(i), true
+		}
+	}
+	return 0, false
+}
+
+// Options says how val is carved from train.
+type Options struct {
+	Seed uint64
+	// Fraction of the train images that go to val (used when Count is 0).
+	Fraction float64
+	// Count of train images that go to val.
+	Count int
+	// Stratify keeps val's label proportions equal to train's (largest-remainder rounding).
+	Stratify bool
+}
+
+// ValSize returns how many of n train images go to val.
+func (o Options) ValSize(n int) (int, error) {
+	k := o.Count
+	if k == 0 {
+		k = int(math.Round(o.Fraction * float64(n)))
+	}
+	if k < 0 || k >= n && n > 0 {
+		return 0, fmt.Errorf("split: val would take %d of the %d train images, leaving none for train", k, n)
+	}
+	return k, nil
+}
+
+// Carve assigns each train-file image (by its index in labels) to Train or Val.
+func Carve(labels []uint8, o Options) ([]uint8, error) {
+	n := len(labels)
+	k, err := o.ValSize(n)
+	if err != nil {
+		return nil, err
+	}
+	assign := make([]uint8, n) // all Train
+	if k == 0 {
+		return assign, nil
+	}
+	rng := rand.New(rand.NewPCG(o.Seed, 0x5eed0f5911))
+	if !o.Stratify {
+		for _, i := range rng.Perm(n)[:k] {
+			assign[i] = Val
+		}
+		return assign, nil
+	}
+	// Group indices by label (ascending index within a class), shuffle each
+	// class with the shared RNG in label order, then give each class its
+	// quota: floor(k·share) plus one for the largest remainders.
+	byClass := map[uint8][]int{}
+	for i, l := range labels {
+		byClass[l] = append(byClass[l], i)
+	}
+	classes := make([]uint8, 0, len(byClass))
+	for c := range byClass {
+		classes = append(classes, c)
+	}
+	slices.Sort(classes)
+	type quota struct {
+		class uint8
+		take  int
+		rem   float64
+	}
+	qs := make([]quota, len(classes))
+	given := 0
+	for i, c := range classes {
+		exact := float64(k) * float64(len(byClass[c])) / float64(n)
+		qs[i] = quota{c, int(exact), exact - math.Floor(exact)}
+		given += qs[i].take
+	}
+	order := make([]int, len(qs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		switch {
+		case qs[a].rem > qs[b].rem:
+			return -1
+		case qs[a].rem < qs[b].rem:
+			return 1
+		}
+		return int(qs[a].class) - int(qs[b].class)
+	})
+	for _, i := range order[:k-given] {
+		qs[i].take++
+	}
+	for _, q := range qs {
+		idx := byClass[q.class]
+		rng.Shuffle(len(idx), func(a, b int) { idx[a], idx[b] = idx[b], idx[a] })
+		for _, i := range idx[:q.take] {
+			assign[i] = Val
+		}
+	}
+	return assign, nil
+}
