@@ -160,6 +160,9 @@ func jsonError(data []byte, err error) error {
 	if err == io.EOF {
 		return fmt.Errorf("empty file, expected a JSON object")
 	}
+	if err == io.ErrUnexpectedEOF {
+		return fmt.Errorf("offset %d: unexpected end of input (truncated file?)", len(data))
+	}
 	return err
 }
 

