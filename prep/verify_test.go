@@ -1,0 +1,91 @@
+package prep
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestVerifyCatchesDamage(t *testing.T) {
+	ts := writeTiny(t, 120, 30, 4, 4, 21)
+	cfg := ts.config(t, tinySplit)
+	cases := []struct {
+		name   string
+		damage func(dir string) string // returns the file that should be reported
+		want   string
+	}{
+		{"flipped byte", func(dir string) string {
+			p := filepath.Join(dir, "train-00001-of-00003.arrow")
+			b, _ := os.ReadFile(p)
+			b[len(b)/2] ^= 0x40
+			os.WriteFile(p, b, 0o644)
+			return "train-00001-of-00003.arrow"
+		}, "sha256"},
+		{"truncated", func(dir string) string {
+			p := filepath.Join(dir, "val-00000-of-00001.arrow")
+			fi, _ := os.Stat(p)
+			os.Truncate(p, fi.Size()-10)
+			return "val-00000-of-00001.arrow"
+		}, "size"},
+		{"missing", func(dir string) string {
+			os.Remove(filepath.Join(dir, "test-00000-of-00001.arrow"))
+			return "test-00000-of-00001.arrow"
+		}, "missing"},
+		{"extra file", func(dir string) string {
+			os.WriteFile(filepath.Join(dir, "stray.arrow"), []byte("x"), 0o644)
+			return "stray.arrow"
+		}, "not listed"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res := build(t, cfg, testOptions(t, t.TempDir()))
+			if _, err := Verify(res.Dir); err != nil {
+				t.Fatalf("fresh version fails verify: %v", err)
+			}
+			file := c.damage(res.Dir)
+			_, err := Verify(res.Dir)
+			var ve *VerifyError
+			if !errors.As(err, &ve) || len(ve.Problems) != 1 || ve.Problems[0].Path != file || !strings.Contains(ve.Problems[0].What, c.want) {
+				t.Fatalf("verify after %s: %v", c.name, err)
+			}
+		})
+	}
+}
+
+func TestReproduceIdentical(t *testing.T) {
+	ts := writeTiny(t, 90, 20, 3, 3, 22)
+	cfg := ts.config(t, tinySplit)
+	out := t.TempDir()
+	opts := testOptions(t, out)
+	res := build(t, cfg, opts)
+	rep, err := Reproduce(context.Background(), res.Dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Identical || !rep.SameData || rep.RebuiltVersion != rep.Version || len(rep.Shards) != 4 {
+		t.Fatalf("report %+v", rep)
+	}
+}
+
+func TestCompareTellsSameDataFromDifferentData(t *testing.T) {
+	ts := writeTiny(t, 90, 20, 3, 3, 23)
+	zstd := build(t, ts.config(t, tinySplit), testOptions(t, t.TempDir())).Manifest
+	none := build(t, ts.config(t, "split: {seed: 3, val_fraction: 0.2, stratify: true}\nshards: {rows: 40, batch_rows: 16, compression: none}\n"), testOptions(t, t.TempDir())).Manifest
+	rep := compare(zstd, none)
+	if rep.Identical || !rep.SameData {
+		t.Fatalf("zstd vs uncompressed: %+v", rep)
+	}
+	for _, c := range rep.Shards {
+		if c.Status != SameData {
+			t.Fatalf("%s: %s, want %s", c.Path, c.Status, SameData)
+		}
+	}
+	other := build(t, ts.config(t, "split: {seed: 4, val_fraction: 0.2, stratify: true}\nshards: {rows: 40, batch_rows: 16}\n"), testOptions(t, t.TempDir())).Manifest
+	rep = compare(zstd, other)
+	if rep.SameData {
+		t.Fatalf("different split seed reported as same data: %+v", rep)
+	}
+}

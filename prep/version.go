@@ -1,0 +1,68 @@
+package prep
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+
+	"github.com/shardsmith/shardsmith/config"
+	"github.com/shardsmith/shardsmith/formats/shard"
+	"github.com/shardsmith/shardsmith/stages/augment"
+	"github.com/shardsmith/shardsmith/stages/decode"
+	"github.com/shardsmith/shardsmith/stages/normalize"
+	"github.com/shardsmith/shardsmith/stages/split"
+)
+
+// hashSchema names the layout of HashInput itself.
+const hashSchema = "shardsmith-dataset-version/1"
+
+// HashInput is everything that determines the bytes of a dataset version, and
+// nothing else: not the output path, the cache, the worker count or the
+// mirrors (sources are pinned by SHA-256). Its canonical JSON encoding (struct
+// fields in declaration order, map keys sorted) is what the version hashes.
+type HashInput struct {
+	Schema string        `json:"schema"`
+	Config config.Hashed `json:"config"`
+	// Stages maps each stage to its output version.
+	Stages map[string]string `json:"stages"`
+	// Libraries whose version changes bytes: the Arrow IPC writer and the
+	// body compressor with its level.
+	Libraries map[string]string `json:"libraries"`
+}
+
+// NewHashInput builds the hash input for a configuration.
+func NewHashInput(cfg *config.Config) HashInput {
+	libs := map[string]string{"arrow": shard.ArrowLibrary}
+	switch cfg.Shards.Compression {
+	case "zstd":
+		libs["zstd"] = shard.ZstdLibrary
+		libs["zstd_level"] = shard.ZstdLevel
+	case "lz4":
+		libs["lz4"] = "arrow-go lz4 frame codec (" + shard.ArrowLibrary + ")"
+	}
+	stages := map[string]string{
+		"decode":    decode.Version,
+		"split":     split.Version,
+		"normalize": normalize.Version,
+		"shard":     shard.Version,
+	}
+	if cfg.Augment.Copies > 0 {
+		stages["augment"] = augment.Version
+	}
+	return HashInput{Schema: hashSchema, Config: cfg.Hashed(), Stages: stages, Libraries: libs}
+}
+
+// Encode returns the canonical encoding of h.
+func (h HashInput) Encode() []byte {
+	b, err := json.Marshal(h)
+	if err != nil {
+		panic(err) // only plain strings, numbers and slices: cannot fail
+	}
+	return b
+}
+
+// Version returns the full hex SHA-256 of the canonical encoding.
+func (h HashInput) Version() string {
+	sum := sha256.Sum256(h.Encode())
+	return hex.EncodeToString(sum[:])
+}
