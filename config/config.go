@@ -107,6 +107,26 @@ type Split struct {
 	ValCount int `yaml:"val_count,omitempty" json:"val_count,omitempty"`
 	// Stratify keeps the label proportions of val equal to those of train.
 	Stratify bool `yaml:"stratify" json:"stratify"`
+	// Labels keeps only images with these labels (in every split).
+	Labels []int `yaml:"labels,omitempty" json:"labels,omitempty"`
+	// Remap relabels the kept labels to 0..len(Labels)-1 in the order
+	// listed; class names follow, and the mapping is recorded in the metadata.
+	Remap bool `yaml:"remap,omitempty" json:"remap,omitempty"`
+	// PerClass keeps k train images per class, chosen by Seed (few-shot).
+	PerClass int `yaml:"per_class,omitempty" json:"per_class,omitempty"`
+}
+
+// OutputClasses are the class names of the shards: the kept classes in
+// Labels order when remapping, else all classes.
+func (c *Config) OutputClasses() []string {
+	if !c.Split.Remap {
+		return c.Classes
+	}
+	out := make([]string, len(c.Split.Labels))
+	for i, l := range c.Split.Labels {
+		out[i] = c.Classes[l]
+	}
+	return out
 }
 
 // Augment configures the augment stage.
@@ -338,6 +358,19 @@ func (c *Config) Validate() error {
 	}
 	if sp.ValCount < 0 {
 		return c.errAt("split.val_count", "split.val_count must be ≥ 0, got %d", sp.ValCount)
+	}
+	seenLabel := map[int]bool{}
+	for i, l := range sp.Labels {
+		if l < 0 || l >= len(c.Classes) || seenLabel[l] {
+			return c.errAt(fmt.Sprintf("split.labels[%d]", i), "split.labels: %d is not a new label in [0, %d)", l, len(c.Classes))
+		}
+		seenLabel[l] = true
+	}
+	if sp.Remap && len(sp.Labels) == 0 {
+		return c.errAt("split.remap", "split.remap needs split.labels")
+	}
+	if sp.PerClass < 0 {
+		return c.errAt("split.per_class", "split.per_class must be ≥ 0, got %d", sp.PerClass)
 	}
 	a := c.Augment
 	if a.Copies < 0 || a.Copies > 1000 {

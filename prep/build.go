@@ -253,14 +253,24 @@ func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInpu
 	}
 	elems := train.Elems()
 
-	trainAssign, err := split.Carve(train.Labels, split.Options{Seed: cfg.Split.Seed, Fraction: cfg.Split.ValFraction, Count: cfg.Split.ValCount, Stratify: cfg.Split.Stratify})
+	so := split.Options{Seed: cfg.Split.Seed, Fraction: cfg.Split.ValFraction, Count: cfg.Split.ValCount, Stratify: cfg.Split.Stratify, PerClass: cfg.Split.PerClass}
+	// remap[l] is the label written for source label l.
+	var remap [256]uint8
+	for l := range remap {
+		remap[l] = uint8(l)
+	}
+	for i, l := range cfg.Split.Labels {
+		so.Labels = append(so.Labels, uint8(l))
+		if cfg.Split.Remap {
+			remap[l] = uint8(i)
+		}
+	}
+	trainAssign, err := split.Assign(train.Labels, so)
 	if err != nil {
 		return nil, nil, err
 	}
-	testAssign := make([]uint8, test.Count())
-	for i := range testAssign {
-		testAssign[i] = split.Test
-	}
+	testAssign := split.AssignTest(test.Labels, so)
+	classNames := cfg.OutputClasses()
 
 	var aug *augment.Augmenter
 	augSplits := map[uint8]bool{}
@@ -320,7 +330,7 @@ func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInpu
 	}
 
 	meta := shard.Meta{Dataset: cfg.Dataset, Version: hin.Version(), Height: train.Height, Width: train.Width, Channels: train.Channels,
-		Normalize: cfg.Normalize.Mode, Mean: norm.Mean, Std: norm.Std, Classes: cfg.Classes}
+		Normalize: cfg.Normalize.Mode, Mean: norm.Mean, Std: norm.Std, Classes: classNames}
 
 	g := pipeline.New(ctx)
 	src := pipeline.Source(g, "decode", 2, func(ctx context.Context, st *pipeline.Stats, emit func(item) error) error {
@@ -341,7 +351,7 @@ func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInpu
 				}
 				for j := 0; j < n; j++ {
 					it.rows.SourceIndex = append(it.rows.SourceIndex, base+uint64(i+j))
-					it.rows.Label = append(it.rows.Label, pa.p.Labels[i+j])
+					it.rows.Label = append(it.rows.Label, remap[pa.p.Labels[i+j]])
 				}
 				it.split = pa.assign[i : i+n]
 				st.AddRows(n)
@@ -408,7 +418,7 @@ func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInpu
 		HashInput: hin.Encode(),
 		Image:     manifest.Image{Height: train.Height, Width: train.Width, Channels: train.Channels, DType: "float32"},
 		Normalize: norm,
-		Classes:   cfg.Classes,
+		Classes:   classNames,
 	}
 	if cfg.Normalize.Mode == "none" {
 		m.Image.DType = "uint8"
@@ -583,7 +593,7 @@ func newShardWriter(ctx context.Context, dir string, meta shard.Meta, plans []*s
 		cur:  make([]shard.Rows, len(plans)), next: make([]int, len(plans)), results: make([][]manifest.Shard, len(plans)), hist: make([][]int, len(plans))}
 	for i, p := range plans {
 		w.results[i] = make([]manifest.Shard, p.nShards)
-		w.hist[i] = make([]int, len(cfg.Classes))
+		w.hist[i] = make([]int, len(meta.Classes))
 	}
 	return w
 }

@@ -405,3 +405,31 @@ func TestStratifiedValKeepsLabelShares(t *testing.T) {
 		}
 	}
 }
+
+func TestLabelFilterRemapAndPerClass(t *testing.T) {
+	ts := writeTiny(t, 400, 100, 3, 3, 31)
+	res := build(t, ts.config(t, "split: {seed: 2, val_count: 10, labels: [7, 2], remap: true, per_class: 5}\n"), testOptions(t, t.TempDir()))
+	m := res.Manifest
+	if len(m.Classes) != 2 || m.Classes[0] != "7" || m.Classes[1] != "2" {
+		t.Fatalf("classes %v, want [7 2]", m.Classes)
+	}
+	if tr := m.Split("train"); tr.Rows != 10 || tr.Labels[0] != 5 || tr.Labels[1] != 5 {
+		t.Fatalf("train %d rows, labels %v; want 5 of each", tr.Rows, tr.Labels)
+	}
+	wantTest := 0
+	for _, l := range ts.testLabels {
+		if l == 7 || l == 2 {
+			wantTest++
+		}
+	}
+	test := readSplit(t, res.Dir, res, "test")
+	if test.Len() != wantTest {
+		t.Fatalf("test has %d rows, want %d", test.Len(), wantTest)
+	}
+	for i, si := range test.SourceIndex {
+		src := ts.testLabels[si-400]
+		if want := map[uint8]uint8{7: 0, 2: 1}[src]; test.Label[i] != want {
+			t.Fatalf("source label %d written as %d, want %d", src, test.Label[i], want)
+		}
+	}
+}

@@ -48,6 +48,82 @@ type Options struct {
 	Count int
 	// Stratify keeps val's label proportions equal to train's (largest-remainder rounding).
 	Stratify bool
+	// Labels, when set, keeps only images with these labels; others are Drop.
+	Labels []uint8
+	// PerClass, when > 0, keeps at most this many train images per class
+	// (chosen by Seed, after val is carved); the rest of train is Drop. This
+	// makes a few-shot training set a versioned dataset of its own.
+	PerClass int
+}
+
+// keeps reports whether label l passes the Labels filter.
+func (o Options) keeps(l uint8) bool {
+	return o.Labels == nil || slices.Contains(o.Labels, l)
+}
+
+// Assign decides the split of every train-file image: Drop for filtered
+// labels, then Val carved from the rest (Carve), then Train limited to
+// PerClass images per class.
+func Assign(labels []uint8, o Options) ([]uint8, error) {
+	var kept []int
+	var sub []uint8
+	for i, l := range labels {
+		if o.keeps(l) {
+			kept = append(kept, i)
+			sub = append(sub, l)
+		}
+	}
+	if len(kept) == 0 {
+		return nil, fmt.Errorf("split: no train image has one of the labels %v", o.Labels)
+	}
+	carved, err := Carve(sub, o)
+	if err != nil {
+		return nil, err
+	}
+	assign := make([]uint8, len(labels))
+	for i := range assign {
+		assign[i] = Drop
+	}
+	for j, i := range kept {
+		assign[i] = carved[j]
+	}
+	if o.PerClass > 0 {
+		byClass := map[uint8][]int{}
+		for i, a := range assign {
+			if a == Train {
+				byClass[labels[i]] = append(byClass[labels[i]], i)
+			}
+		}
+		classes := make([]uint8, 0, len(byClass))
+		for c := range byClass {
+			classes = append(classes, c)
+		}
+		slices.Sort(classes)
+		rng := rand.New(rand.NewPCG(o.Seed, 0xfe45407))
+		for _, c := range classes {
+			idx := byClass[c]
+			if len(idx) < o.PerClass {
+				return nil, fmt.Errorf("split: per_class %d but class %d has only %d train images", o.PerClass, c, len(idx))
+			}
+			rng.Shuffle(len(idx), func(a, b int) { idx[a], idx[b] = idx[b], idx[a] })
+			for _, i := range idx[o.PerClass:] {
+				assign[i] = Drop
+			}
+		}
+	}
+	return assign, nil
+}
+
+// AssignTest puts every test-file image in Test, or Drop for filtered labels.
+func AssignTest(labels []uint8, o Options) []uint8 {
+	assign := make([]uint8, len(labels))
+	for i, l := range labels {
+		assign[i] = Test
+		if !o.keeps(l) {
+			assign[i] = Drop
+		}
+	}
+	return assign
 }
 
 // ValSize returns how many of n train images go to val.

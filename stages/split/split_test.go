@@ -85,3 +85,44 @@ func TestCarveRejectsValTakingEverything(t *testing.T) {
 		t.Fatal("val_count = all accepted")
 	}
 }
+
+func TestAssignFiltersAndLimitsPerClass(t *testing.T) {
+	labels := labelsOf(3000, 6)
+	o := Options{Seed: 2, Count: 50, Labels: []uint8{5, 6, 7}, PerClass: 10}
+	a, err := Assign(labels, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perClass := map[uint8]int{}
+	val := 0
+	for i, s := range a {
+		keep := labels[i] >= 5 && labels[i] <= 7
+		if !keep && s != Drop {
+			t.Fatalf("label %d kept in split %d", labels[i], s)
+		}
+		switch s {
+		case Train:
+			perClass[labels[i]]++
+		case Val:
+			val++
+		}
+	}
+	if val != 50 || len(perClass) != 3 || perClass[5] != 10 || perClass[6] != 10 || perClass[7] != 10 {
+		t.Fatalf("val %d, train per class %v", val, perClass)
+	}
+	b, _ := Assign(labels, o)
+	o.Seed = 3
+	c, _ := Assign(labels, o)
+	if string(a) != string(b) || string(a) == string(c) {
+		t.Fatal("per-class choice is not determined by the seed")
+	}
+	test := AssignTest(labels, o)
+	for i, s := range test {
+		if (labels[i] >= 5 && labels[i] <= 7) != (s == Test) {
+			t.Fatalf("test image with label %d assigned %d", labels[i], s)
+		}
+	}
+	if _, err := Assign(labels, Options{PerClass: 100000}); err == nil {
+		t.Fatal("per_class above a class's size accepted")
+	}
+}
