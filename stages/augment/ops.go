@@ -341,20 +341,23 @@ func (o *elasticOp) smooth(s *scratch, f []float32, w, h int) {
 		reflectPad(line[:w+2*r], row, r)
 		convolve(s.tmp[y*w:y*w+w], line[:w+2*r], o.kern)
 	}
-	// Columns: tmp → f, scaled by alpha.
-	col := line[:h+2*r]
-	for x := 0; x < w; x++ {
-		for y := 0; y < h; y++ {
-			col[r+y] = s.tmp[y*w+x]
+	// Columns: tmp → f, scaled by alpha, one output row at a time so the
+	// inner loop runs along contiguous memory.
+	for y := 0; y < h; y++ {
+		out := f[y*w : y*w+w]
+		k0 := o.kernAlpha[0]
+		for x, v := range s.tmp[y*w : y*w+w] {
+			out[x] = k0 * v
 		}
-		reflectBorders(col, h, r)
-		for y := 0; y < h; y++ {
-			c := r + y
-			acc := o.kernAlpha[0] * col[c]
-			for k := 1; k <= r; k++ {
-				acc += o.kernAlpha[k] * (col[c-k] + col[c+k])
+		for k := 1; k <= r; k++ {
+			kk := o.kernAlpha[k]
+			up := reflectIndex(y-k, h) * w
+			dn := reflectIndex(y+k, h) * w
+			a, b := s.tmp[up:up+w], s.tmp[dn:dn+w]
+			a, b = a[:len(out)], b[:len(out)]
+			for x := range out {
+				out[x] += float32(kk * (a[x] + b[x])) // explicit rounding: no FMA on any platform
 			}
-			f[y*w+x] = acc
 		}
 	}
 }
@@ -391,14 +394,20 @@ func reflectIndex(i, n int) int {
 // radius r = len(kern)-1; in holds len(out)+2r values.
 func convolve(out, in []float32, kern []float32) {
 	r := len(kern) - 1
-	in = in[:len(out)+2*r]
-	for x := range out {
-		c := x + r
-		acc := kern[0] * in[c]
-		for k := 1; k <= r; k++ {
-			acc += kern[k] * (in[c-k] + in[c+k])
+	n := len(out)
+	in = in[:n+2*r]
+	k0 := kern[0]
+	for x, v := range in[r : r+n] {
+		out[x] = k0 * v
+	}
+	// Tap-major order: each pass is a contiguous multiply-add over the row.
+	for k := 1; k <= r; k++ {
+		kk := kern[k]
+		a, b := in[r-k:r-k+n], in[r+k:r+k+n]
+		a, b = a[:len(out)], b[:len(out)] // lets the compiler drop bounds checks
+		for x := range out {
+			out[x] += float32(kk * (a[x] + b[x])) // explicit rounding: no FMA on any platform
 		}
-		out[x] = acc
 	}
 }
 
@@ -410,7 +419,7 @@ type noiseOp struct {
 	index  int
 	p      float64
 	stddev float64
-	table  [1 << noiseTableBits]float32 // stddev·255·Φ⁻¹((i+½)/4096)
+	table  [1 << noiseTableBits]int32 // stddev·255·Φ⁻¹((i+½)/4096) in 1/256 levels
 }
 
 func newNoiseOp(index int, p, stddev float64) *noiseOp {
@@ -418,7 +427,8 @@ func newNoiseOp(index int, p, stddev float64) *noiseOp {
 	const n = 1 << noiseTableBits
 	for i := range o.table {
 		u := (float64(i) + 0.5) / n
-		o.table[i] = float32(stddev * 255 * math.Sqrt2 * math.Erfinv(2*u-1))
+		v := stddev * 255 * 256 * math.Sqrt2 * math.Erfinv(2*u-1)
+		o.table[i] = int32(math.Round(math.Max(-1<<20, math.Min(1<<20, v))))
 	}
 	return o
 }
@@ -438,24 +448,17 @@ func (o *noiseOp) apply(a *Augmenter, s *scratch, key uint64, dst, cur []uint8) 
 		if left == 0 {
 			u, left = r.Uint64(), 64/noiseTableBits
 		}
-		f := float32(v) + o.table[u&mask]
+		f := (int32(v)<<8 + o.table[u&mask] + 128) >> 8 // round half up
 		u >>= noiseTableBits
 		left--
-		switch {
-		case f <= 0:
-			dst[i] = 0
-		case f >= 255:
-			dst[i] = 255
-		default:
-			dst[i] = uint8(f + 0.5)
-		}
+		dst[i] = uint8(min(max(f, 0), 255))
 	}
 	return dst
 }
 
 func (o *noiseOp) describe() []string {
 	return []string{fmt.Sprintf("noise stddev=%g p=%g: in place on uint8; N(0,1) from a %d-entry inverse-CDF table "+
-		"(5 draws per 64-bit word, tails at ±3.5σ), rounded and clamped to [0, 255]", o.stddev, o.p, 1<<noiseTableBits)}
+		"(5 draws per 64-bit word, tails at ±3.5σ) in 1/256-level fixed point, rounded and clamped to [0, 255]", o.stddev, o.p, 1<<noiseTableBits)}
 }
 
 // ---- erase ----

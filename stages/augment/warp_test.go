@@ -312,4 +312,3 @@ func absInt(v int) int {
 	}
 	return v
 }
-
