@@ -433,3 +433,22 @@ func TestLabelFilterRemapAndPerClass(t *testing.T) {
 		}
 	}
 }
+
+func TestAugmentedBytesIdenticalAcrossWorkers(t *testing.T) {
+	ts := writeTiny(t, 200, 40, 8, 8, 41)
+	cfg := ts.config(t, tinySplit+"augment:\n  copies: 2\n  seed: 5\n  ops:\n    - rotate: {degrees: 15}\n    - elastic: {alpha: 8, sigma: 2}\n    - noise: {stddev: 0.1, p: 0.5}\n")
+	var files []map[string][]byte
+	for _, w := range []int{1, 8} {
+		o := testOptions(t, t.TempDir())
+		o.Workers = w
+		files = append(files, dirFiles(t, build(t, cfg, o).Dir))
+	}
+	for name, b := range files[0] {
+		if name != manifest.FileName && !bytes.Equal(b, files[1][name]) {
+			t.Fatalf("%s differs between workers=1 and workers=8", name)
+		}
+	}
+	if len(files[0]) != 1+12+1+1 { // manifest, 12 train shards (160 × 3 = 480 rows of 40), val, test
+		t.Fatalf("%d files", len(files[0]))
+	}
+}

@@ -3,6 +3,7 @@ package prep
 import (
 	"compress/gzip"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -115,3 +116,67 @@ func fileOf(cfg *config.Config, key string) *config.File {
 }
 
 func shaOf(cfg *config.Config, key string) string { return fileOf(cfg, key).SHA256 }
+
+// TestRealMNISTAugmentedIsLeakFree builds configs/mnist-augmented.yaml
+// (copies: 2): every source image and all its variants live in exactly one
+// split, only train is augmented, and mean/std equal those of the
+// un-augmented config with the same split.
+func TestRealMNISTAugmentedIsLeakFree(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds real MNIST")
+	}
+	load := func(p string) *config.Config {
+		cfg, err := config.Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var gomod []string
+		for _, m := range cfg.Mirrors {
+			if strings.HasPrefix(m, "gomod://") {
+				gomod = append(gomod, m)
+			}
+		}
+		cfg.Mirrors = gomod
+		return cfg
+	}
+	out := t.TempDir()
+	opts := Options{Out: out, Fetcher: download.New(download.WithCacheDir(filepath.Join(out, "cache")))}
+	aug, err := Build(context.Background(), load("../configs/mnist-augmented.yaml"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := Build(context.Background(), load("../configs/mnist.yaml"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aug.Manifest.Normalize != plain.Manifest.Normalize {
+		t.Fatalf("augmentation moved the normalization: %+v vs %+v", aug.Manifest.Normalize, plain.Manifest.Normalize)
+	}
+	owner := map[uint64]string{}
+	for _, name := range []string{"train", "val", "test"} {
+		r := readSplit(t, aug.Dir, aug, name)
+		copies := map[uint64][]uint16{}
+		for i, si := range r.SourceIndex {
+			if prev, ok := owner[si]; ok && prev != name {
+				t.Fatalf("source %d is in %s and %s", si, prev, name)
+			}
+			owner[si] = name
+			copies[si] = append(copies[si], r.Copy[i])
+		}
+		want := "[0]"
+		if name == "train" {
+			want = "[0 1 2]"
+		}
+		for si, c := range copies {
+			if fmt.Sprint(c) != want {
+				t.Fatalf("%s: source %d has copies %v, want %s", name, si, c, want)
+			}
+		}
+		if name == "train" && r.Len() != 3*plain.Manifest.Split("train").Rows {
+			t.Fatalf("train has %d rows, want 3 × %d", r.Len(), plain.Manifest.Split("train").Rows)
+		}
+	}
+	if len(owner) != 70000 {
+		t.Fatalf("%d distinct sources, want 70000", len(owner))
+	}
+}

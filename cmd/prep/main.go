@@ -22,6 +22,7 @@ Usage:
   prep show DIR                summarize a version: splits, rows, labels, shards
   prep ls [OUT]                list datasets and versions under an output root (default out)
   prep reproduce DIR           rebuild a version from its manifest and compare every shard
+  prep preview DIR [flags]     write a PNG grid of samples (augmented variants beside their source)
   prep help [COMMAND]          show help for a command
 
 A version directory is OUT/DATASET/VERSION, where VERSION is the first 12 hex
@@ -66,6 +67,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdLs(rest, stdout, stderr)
 	case "reproduce":
 		err = cmdReproduce(ctx, rest, stdout, stderr)
+	case "preview":
+		err = cmdPreview(rest, stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		if len(rest) > 0 {
 			return run([]string{rest[0], "--help"}, stdout, stderr)

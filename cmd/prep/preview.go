@@ -1,0 +1,120 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/shardsmith/shardsmith/formats/manifest"
+	"github.com/shardsmith/shardsmith/formats/shard"
+	"github.com/shardsmith/shardsmith/preview"
+)
+
+const previewHelp = `Usage: prep preview DIR [--split train] [-n 64] [-o grid.png] [--scale 3]
+
+Writes a PNG grid of the first N source images of a split of the version in
+DIR, one row per source: the original first, then its augmented variants, each
+with its class name underneath. Look at it before training to see what the
+augmentations do.
+`
+
+func cmdPreview(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("preview", previewHelp, stderr)
+	splitName := fs.String("split", "train", "split to sample")
+	n := fs.Int("n", 64, "number of source images (rows)")
+	out := fs.String("o", "grid.png", "output PNG file")
+	scale := fs.Int("scale", 3, "upscaling factor")
+	pos, err := parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if *n < 1 {
+		return fmt.Errorf("preview: -n must be ≥ 1")
+	}
+	m, err := manifest.Load(pos[0])
+	if err != nil {
+		return err
+	}
+	sp := m.Split(*splitName)
+	if sp == nil {
+		return fmt.Errorf("preview: %s has no %s split", pos[0], *splitName)
+	}
+	if m.Image.Channels != 1 {
+		return fmt.Errorf("preview: only single-channel images are supported, got %d channels", m.Image.Channels)
+	}
+	samples, err := previewSamples(pos[0], m, sp, *n)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(*out)
+	if err != nil {
+		return err
+	}
+	if err := preview.Encode(f, samples, preview.Scale(*scale)); err != nil {
+		f.Close()
+		os.Remove(*out)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s: %d source images of %s/%s\n", *out, countGroups(samples), m.ShortVersion(), *splitName)
+	return nil
+}
+
+// previewSamples reads rows from the split's shards until n distinct sources
+// (with all their copies, which are stored next to each other) are collected.
+func previewSamples(dir string, m *manifest.Manifest, sp *manifest.Split, n int) ([]preview.Sample, error) {
+	elems := m.Image.Height * m.Image.Width
+	var out []preview.Sample
+	groups := map[uint64]bool{}
+	for _, sh := range sp.Shards {
+		r, err := shard.Open(filepath.Join(dir, sh.Path))
+		if err != nil {
+			return nil, err
+		}
+		for b := 0; b < r.NumBatches(); b++ {
+			var rows shard.Rows
+			if err := r.ReadRows(b, &rows); err != nil {
+				r.Close()
+				return nil, err
+			}
+			for i, si := range rows.SourceIndex {
+				if !groups[si] {
+					if len(groups) == n {
+						r.Close()
+						return out, nil
+					}
+					groups[si] = true
+				}
+				px := make([]uint8, elems)
+				if rows.ImageU8 != nil {
+					copy(px, rows.ImageU8[i*elems:(i+1)*elems])
+				} else {
+					for j, v := range rows.ImageF32[i*elems : (i+1)*elems] {
+						// undo (x/255 - mean)/std
+						px[j] = uint8(math.Round(math.Max(0, math.Min(255, (float64(v)*m.Normalize.Std+m.Normalize.Mean)*255))))
+					}
+				}
+				c := int(rows.Copy[i])
+				if c == 0 {
+					c = preview.Original
+				}
+				out = append(out, preview.Sample{Pixels: px, Width: m.Image.Width, Height: m.Image.Height,
+					Label: m.Classes[rows.Label[i]], Group: int(si), Copy: c})
+			}
+		}
+		r.Close()
+	}
+	return out, nil
+}
+
+func countGroups(s []preview.Sample) int {
+	g := map[int]bool{}
+	for _, x := range s {
+		g[x.Group] = true
+	}
+	return len(g)
+}
