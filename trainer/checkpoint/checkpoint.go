@@ -1,0 +1,268 @@
+// Package checkpoint saves and restores training state: model weights as
+// safetensors (loadable by PyTorch's `safetensors`), optimizer state as a
+// second safetensors file, and a JSON sidecar with everything else needed to
+// resume or fine-tune (architecture, epoch and step, random-generator state,
+// dataset version, normalisation, class names, free-form extras).
+//
+// A checkpoint at base path P is three files: P.safetensors,
+// P.optim.safetensors (when there is optimizer state) and P.json. Each is
+// written atomically, and the JSON — written last — records the size and
+// SHA-256 of the others, so a reader never mistakes a half-written
+// checkpoint for a whole one.
+package checkpoint
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/shardsmith/shardsmith/trainer/nn"
+	"github.com/shardsmith/shardsmith/trainer/optim"
+)
+
+// FormatVersion identifies the sidecar layout.
+const FormatVersion = "shardsmith-checkpoint/1"
+
+// FileInfo identifies a file of the checkpoint.
+type FileInfo struct {
+	Name   string `json:"name"` // relative to the sidecar's directory
+	Bytes  int64  `json:"bytes"`
+	SHA256 string `json:"sha256"`
+}
+
+// Normalization is the per-channel input normalisation the model was
+// trained with.
+type Normalization struct {
+	Mean []float64 `json:"mean"`
+	Std  []float64 `json:"std"`
+}
+
+// OptimizerInfo is the JSON part of the optimizer state; the buffers are in
+// the optimizer safetensors file.
+type OptimizerInfo struct {
+	Config optim.Config `json:"config"`
+	Step   int64        `json:"step"`
+}
+
+// Meta is the JSON sidecar.
+type Meta struct {
+	Format         string                     `json:"format"`
+	Arch           nn.Spec                    `json:"arch"`
+	Epoch          int                        `json:"epoch"`
+	Step           int64                      `json:"step"`
+	Frozen         []string                   `json:"frozen,omitempty"`    // frozen parameter names
+	ModelRNG       map[string][]byte          `json:"model_rng,omitempty"` // per-layer generator state (dropout)
+	RNG            map[string][]byte          `json:"rng,omitempty"`       // other generators (loader, augmentation)
+	Optimizer      *OptimizerInfo             `json:"optimizer,omitempty"`
+	DatasetVersion string                     `json:"dataset_version,omitempty"`
+	Normalization  *Normalization             `json:"normalization,omitempty"`
+	ClassNames     []string                   `json:"class_names,omitempty"`
+	Extra          map[string]json.RawMessage `json:"extra,omitempty"`
+	Weights        FileInfo                   `json:"weights"`
+	OptimizerFile  *FileInfo                  `json:"optimizer_file,omitempty"`
+}
+
+// Checkpoint is everything a checkpoint holds, in memory.
+type Checkpoint struct {
+	Meta      Meta
+	Weights   []nn.Named
+	Optimizer *optim.State // nil when not saved
+}
+
+// Capture collects the state of a model and (optionally) its optimizer into
+// a checkpoint. Meta supplies the caller's fields (epoch, step, dataset
+// version, …); Arch, Frozen, ModelRNG and Optimizer are filled in. Weights
+// alias the model, so save before the next training step.
+func Capture(m *nn.Sequential, o *optim.Optimizer, meta Meta) (*Checkpoint, error) {
+	meta.Arch = m.Spec()
+	meta.Frozen = nil
+	for _, p := range m.Params() {
+		if p.Frozen {
+			meta.Frozen = append(meta.Frozen, p.Name)
+		}
+	}
+	rng, err := m.RNGState()
+	if err != nil {
+		return nil, err
+	}
+	if len(rng) > 0 {
+		meta.ModelRNG = rng
+	}
+	c := &Checkpoint{Meta: meta, Weights: m.State()}
+	if o != nil {
+		st := o.State()
+		c.Optimizer = &st
+		c.Meta.Optimizer = &OptimizerInfo{Config: o.Config(), Step: st.Step}
+	}
+	return c, nil
+}
+
+// Restore builds the model described by the checkpoint and loads its
+// weights, random-generator state and frozen flags.
+func (c *Checkpoint) Restore() (*nn.Sequential, error) {
+	m, err := nn.Build(c.Meta.Arch)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: rebuilding model: %w", err)
+	}
+	if err := m.LoadState(c.Weights); err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	if len(c.Meta.ModelRNG) > 0 {
+		if err := m.SetRNGState(c.Meta.ModelRNG); err != nil {
+			return nil, fmt.Errorf("checkpoint: %w", err)
+		}
+	}
+	for _, name := range c.Meta.Frozen {
+		if err := m.Freeze(name); err != nil {
+			return nil, fmt.Errorf("checkpoint: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// RestoreOptimizer loads the saved optimizer state into o, which must have
+// been built for the restored model with the same algorithm.
+func (c *Checkpoint) RestoreOptimizer(o *optim.Optimizer) error {
+	if c.Optimizer == nil {
+		return fmt.Errorf("checkpoint: no optimizer state saved")
+	}
+	if err := o.LoadState(*c.Optimizer); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	return nil
+}
+
+// Paths returns the file names of a checkpoint at base path p (a trailing
+// ".json" is removed).
+func Paths(p string) (weights, optimizer, sidecar string) {
+	p = strings.TrimSuffix(p, ".json")
+	return p + ".safetensors", p + ".optim.safetensors", p + ".json"
+}
+
+// Save writes the checkpoint at base path p: weights, optimizer state,
+// then the sidecar, each atomically.
+func Save(p string, c *Checkpoint) error {
+	wPath, oPath, jPath := Paths(p)
+	meta := c.Meta
+	meta.Format = FormatVersion
+	arch, err := json.Marshal(meta.Arch)
+	if err != nil {
+		return fmt.Errorf("checkpoint: encoding architecture: %w", err)
+	}
+	tensors := make([]Tensor, len(c.Weights))
+	for i, w := range c.Weights {
+		tensors[i] = Tensor{Name: w.Name, Shape: w.Shape, Data: w.Data}
+	}
+	meta.Weights, err = writeAtomic(wPath, func(w io.Writer) error {
+		return EncodeSafetensors(w, tensors, map[string]string{"format": "pt", "arch": string(arch)})
+	})
+	if err != nil {
+		return err
+	}
+	meta.OptimizerFile = nil
+	if c.Optimizer != nil {
+		names := make([]string, 0, len(c.Optimizer.Tensors))
+		for name := range c.Optimizer.Tensors {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		ot := make([]Tensor, len(names))
+		for i, name := range names {
+			v := c.Optimizer.Tensors[name]
+			ot[i] = Tensor{Name: name, Shape: []int{len(v)}, Data: v}
+		}
+		md := map[string]string{"algorithm": string(c.Optimizer.Algorithm), "step": strconv.FormatInt(c.Optimizer.Step, 10)}
+		fi, err := writeAtomic(oPath, func(w io.Writer) error { return EncodeSafetensors(w, ot, md) })
+		if err != nil {
+			return err
+		}
+		meta.OptimizerFile = &fi
+	}
+	js, err := json.MarshalIndent(meta, "", "  ")
+	if err != nil {
+		return fmt.Errorf("checkpoint: encoding %s: %w", jPath, err)
+	}
+	_, err = writeAtomic(jPath, func(w io.Writer) error {
+		_, err := w.Write(append(js, '\n'))
+		return err
+	})
+	return err
+}
+
+// Load reads a checkpoint saved by Save, checking that the weight and
+// optimizer files are the ones the sidecar recorded.
+func Load(p string) (*Checkpoint, error) {
+	_, _, jPath := Paths(p)
+	raw, err := os.ReadFile(jPath)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	var meta Meta
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&meta); err != nil {
+		return nil, fmt.Errorf("checkpoint: %s: %w", jPath, err)
+	}
+	if meta.Format != FormatVersion {
+		return nil, fmt.Errorf("checkpoint: %s: format %q, want %q", jPath, meta.Format, FormatVersion)
+	}
+	dir := filepath.Dir(jPath)
+	wf, err := readChecked(dir, meta.Weights, jPath)
+	if err != nil {
+		return nil, err
+	}
+	c := &Checkpoint{Meta: meta}
+	for _, t := range wf.Tensors {
+		data, shape, err := wf.Float32(t.Name)
+		if err != nil {
+			return nil, err
+		}
+		c.Weights = append(c.Weights, nn.Named{Name: t.Name, Shape: shape, Data: data})
+	}
+	if meta.OptimizerFile != nil {
+		of, err := readChecked(dir, *meta.OptimizerFile, jPath)
+		if err != nil {
+			return nil, err
+		}
+		st := &optim.State{Tensors: map[string][]float32{}}
+		st.Algorithm = optim.Algorithm(of.Metadata["algorithm"])
+		if st.Step, err = strconv.ParseInt(of.Metadata["step"], 10, 64); err != nil {
+			return nil, fmt.Errorf("checkpoint: %s: metadata step %q is not an integer", of.Name, of.Metadata["step"])
+		}
+		for _, t := range of.Tensors {
+			data, _, err := of.Float32(t.Name)
+			if err != nil {
+				return nil, err
+			}
+			st.Tensors[t.Name] = data
+		}
+		c.Optimizer = st
+	}
+	return c, nil
+}
+
+// readChecked reads a file named by the sidecar and verifies its size and
+// hash before decoding it.
+func readChecked(dir string, fi FileInfo, sidecar string) (*Safetensors, error) {
+	if fi.Name == "" || fi.Name != filepath.Base(fi.Name) {
+		return nil, fmt.Errorf("checkpoint: %s: invalid file name %q", sidecar, fi.Name)
+	}
+	path := filepath.Join(dir, fi.Name)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	if int64(len(b)) != fi.Bytes || hex.EncodeToString(sum[:]) != fi.SHA256 {
+		return nil, fmt.Errorf("checkpoint: %s does not match %s (size %d, want %d; or different SHA-256): the checkpoint was not completely written or was modified", path, sidecar, len(b), fi.Bytes)
+	}
+	return DecodeSafetensors(b, path)
+}

@@ -1,0 +1,91 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/shardsmith/shardsmith/trainer/kernels"
+)
+
+// Dense is a fully connected layer y = x·Wᵀ + b with W stored [out, in]
+// (PyTorch's Linear layout, so weights exchange with it unchanged).
+type Dense struct {
+	params  []*Param
+	name    string
+	in, out int
+	W, B    *Param
+
+	x     *Tensor
+	y, dx Tensor
+	dz    Tensor // dy masked by the fused ReLU
+	relu  bool   // ReLU fused into the output (set by Sequential's plan)
+}
+
+// NewDense returns a Dense layer initialised like torch.nn.Linear from rng.
+func NewDense(name string, in, out int, rng *rand.Rand) *Dense {
+	d := &Dense{name: name, in: in, out: out,
+		W: newParam(name+".weight", out, in),
+		B: newParam(name+".bias", out),
+	}
+	d.params = []*Param{d.W, d.B}
+	kaimingUniform(rng, d.W.Data, in)
+	uniform(rng, d.B.Data, 1/math.Sqrt(float64(in)))
+	return d
+}
+
+func (d *Dense) Name() string            { return d.name }
+func (d *Dense) Params() []*Param        { return d.params }
+func (d *Dense) Spec() LayerSpec         { return LayerSpec{Type: "dense", Name: d.name, In: d.in, Out: d.out} }
+func (d *Dense) Features() (in, out int) { return d.in, d.out }
+
+func (d *Dense) OutShape(in []int) ([]int, error) {
+	if len(in) != 1 || in[0] != d.in {
+		return nil, fmt.Errorf("nn: %s: dense layer expects input [%d], got %v (add a flatten layer?)", d.name, d.in, in)
+	}
+	return []int{d.out}, nil
+}
+
+func (d *Dense) Forward(x *Tensor, train bool) *Tensor {
+	n := x.Shape[0]
+	d.x = x
+	d.y.resize(n, d.out)
+	y := d.y.Data
+	for i := 0; i < n; i++ {
+		copy(y[i*d.out:(i+1)*d.out], d.B.Data)
+	}
+	gemm(false, true, n, d.out, d.in, 1, x.Data, d.in, d.W.Data, d.in, 1, y, d.out)
+	if d.relu {
+		for i, v := range y {
+			y[i] = max(v, 0)
+		}
+	}
+	return &d.y
+}
+
+func (d *Dense) Backward(dy *Tensor, needDX bool) *Tensor {
+	n := dy.Shape[0]
+	if d.relu {
+		d.dz.resize(dy.Shape...)
+		reluMask(d.dz.Data, dy.Data, d.y.Data)
+		dy = &d.dz
+	}
+	if !d.W.Frozen {
+		gemm(true, false, d.out, d.in, n, 1, dy.Data, d.out, d.x.Data, d.in, 0, d.W.Grad, d.in)
+	}
+	if !d.B.Frozen {
+		sumRows(d.B.Grad, dy.Data, n, d.out)
+	}
+	if !needDX {
+		return nil
+	}
+	d.dx.resize(n, d.in)
+	gemm(false, false, n, d.in, d.out, 1, dy.Data, d.out, d.W.Data, d.in, 0, d.dx.Data, d.in)
+	return &d.dx
+}
+
+// sumRows sets dst[j] = Σ_i src[i*cols+j], adding rows in order.
+func sumRows(dst, src []float32, rows, cols int) {
+	clear(dst[:cols])
+	kernels.SumRows(dst, src, rows, cols, cols)
+}

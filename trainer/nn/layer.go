@@ -1,0 +1,50 @@
+package nn
+
+// Layer is one stage of a Sequential model.
+//
+// Forward keeps references to x (and to its own output where Backward needs
+// it), so x must not change until Backward has run. Backward takes the
+// gradient of the loss with respect to the layer's output, writes parameter
+// gradients into Param.Grad (overwriting), and returns the gradient with
+// respect to x — or nil when needDX is false, which lets the first trainable
+// layer skip that work. Returned tensors are owned by the layer and reused by
+// its next call.
+type Layer interface {
+	Name() string
+	// Spec describes the layer so that Build can recreate it.
+	Spec() LayerSpec
+	// OutShape validates a per-sample input shape (no batch dimension) and
+	// returns the per-sample output shape.
+	OutShape(in []int) ([]int, error)
+	Forward(x *Tensor, train bool) *Tensor
+	Backward(dy *Tensor, needDX bool) *Tensor
+	Params() []*Param
+}
+
+// Buffered is implemented by layers with non-trainable state that must be
+// saved with the weights (batch-norm running statistics).
+type Buffered interface {
+	Buffers() []Named
+}
+
+// Random is implemented by layers that draw random numbers while training
+// (dropout). The state is what a checkpoint needs to resume the exact stream.
+type Random interface {
+	RNGState() ([]byte, error)
+	SetRNGState([]byte) error
+}
+
+// LayerSpec is the JSON description of one layer. Fields a layer type does
+// not use are left zero.
+type LayerSpec struct {
+	Type     string  `json:"type"` // dense, conv2d, maxpool2d, relu, dropout, batchnorm1d, batchnorm2d, flatten
+	Name     string  `json:"name"`
+	In       int     `json:"in,omitempty"`  // input features (dense) or channels (conv2d, batchnorm)
+	Out      int     `json:"out,omitempty"` // output features (dense) or channels (conv2d)
+	Kernel   int     `json:"kernel,omitempty"`
+	Stride   int     `json:"stride,omitempty"`
+	Padding  int     `json:"padding,omitempty"`
+	P        float64 `json:"p,omitempty"`        // dropout probability
+	Eps      float64 `json:"eps,omitempty"`      // batch norm
+	Momentum float64 `json:"momentum,omitempty"` // batch norm running-stat momentum
+}
