@@ -1,0 +1,92 @@
+#!/bin/sh
+# Measure SGEMM GFLOP/s of trainer/kernels (every kernel set), gonum and
+# OpenBLAS (through PyTorch) on the same machine and print one table.
+#
+# Usage: bench/sgemm/run.sh [-trainer] [-sizes 256,512,1024] [-threads 1,2]
+#                           [-samples 15] [-sample 0.05] [-rounds 3]
+#
+# The Go harness and the PyTorch script take turns for -rounds rounds, so
+# that load from other processes falls on both alike. Each cell is
+# "median/best" in GFLOP/s: the median over all samples of all rounds and the
+# best single sample. On a shared machine the best sample is the better
+# estimate of what the code can do; the median shows how much other load got
+# in the way. OpenBLAS needs
+# python3-torch and libopenblas0-pthread (Debian); without them its column
+# stays empty.
+set -eu
+
+sizes=256,512,1024
+threads="1,$(nproc)"
+samples=15
+sample=0.05
+rounds=3
+trainer=
+while [ $# -gt 0 ]; do
+	case "$1" in
+	-trainer) trainer=1 ;;
+	-sizes) sizes=$2; shift ;;
+	-threads) threads=$2; shift ;;
+	-samples) samples=$2; shift ;;
+	-sample) sample=$2; shift ;;
+	-rounds) rounds=$2; shift ;;
+	*) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+dir=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+(cd "$dir" && go build -o "$tmp/sgemm" .)
+python=/usr/bin/python3
+torch=1
+if ! "$python" -c 'import torch' 2>/dev/null; then
+	echo "run.sh: no PyTorch for $python; install python3-torch libopenblas0-pthread for the OpenBLAS column" >&2
+	torch=
+fi
+: >"$tmp/all.tsv"
+r=0
+while [ "$r" -lt "$rounds" ]; do
+	"$tmp/sgemm" -sizes "$sizes" ${trainer:+-trainer} -threads "$threads" \
+		-samples "$samples" -sample "${sample}s" -raw >>"$tmp/all.tsv"
+	if [ -n "$torch" ]; then
+		for t in $(echo "$threads" | tr , ' '); do
+			"$python" "$dir/torch_sgemm.py" --sizes "$sizes" ${trainer:+--trainer} \
+				--threads "$t" --samples "$samples" --sample "$sample" --raw >>"$tmp/all.tsv"
+		done
+	fi
+	r=$((r + 1))
+done
+
+grep '^#' "$tmp/all.tsv" | sort -u
+# Pivot: one row per (shape, threads), one column per library/kernel set;
+# input lines are library, kernel set, threads, shape, one sample's GFLOP/s.
+grep -v '^#' "$tmp/all.tsv" | awk -F '\t' '
+	{
+		col = ($1 == "shardsmith") ? $2 : $1
+		key = $4 "\t" $3
+		if (!(key in seen)) { seen[key] = 1; rows[++nr] = key }
+		if (!(col in cseen)) { cseen[col] = 1; cols[++nc] = col }
+		# Insertion sort keeps the samples of each cell in ascending order.
+		n = ++count[key, col]
+		for (i = n; i > 1 && val[key, col, i - 1] > $5 + 0; i--)
+			val[key, col, i] = val[key, col, i - 1]
+		val[key, col, i] = $5 + 0
+	}
+	END {
+		printf "%-20s %7s", "shape", "threads"
+		for (c = 1; c <= nc; c++) printf " %13s", cols[c]
+		printf "\n"
+		for (r = 1; r <= nr; r++) {
+			split(rows[r], kt, "\t")
+			printf "%-20s %7s", kt[1], kt[2]
+			for (c = 1; c <= nc; c++) {
+				n = count[rows[r], cols[c]]
+				if (n == 0) { printf " %13s", "-"; continue }
+				med = val[rows[r], cols[c], int((n + 1) / 2)]
+				printf " %13s", sprintf("%.1f/%.1f", med, val[rows[r], cols[c], n])
+			}
+			printf "\n"
+		}
+	}'

@@ -1,0 +1,106 @@
+#!/usr/bin/python3
+"""Measure CPU SGEMM through PyTorch, which calls the system BLAS (OpenBLAS).
+
+Prints the same tab-separated columns as the Go harness in this directory:
+library, backend, threads, shape, median GFLOP/s, best GFLOP/s (with --raw,
+one line per sample with its GFLOP/s in place of the last two).
+
+OpenBLAS sizes its thread pool from OPENBLAS_NUM_THREADS when the library is
+loaded, and torch.set_num_threads does not reach it, so the thread count is
+fixed in the environment before torch is imported.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+parser = argparse.ArgumentParser(description=__doc__)
+parser.add_argument("--sizes", default="256,512,1024", help="comma-separated square sizes")
+parser.add_argument("--trainer", action="store_true", help="also measure the training-step shapes")
+parser.add_argument("--threads", type=int, default=1, help="BLAS threads")
+parser.add_argument("--samples", type=int, default=5, help="timed samples per shape")
+parser.add_argument("--sample", type=float, default=0.2, help="minimum seconds per sample")
+parser.add_argument("--raw", action="store_true", help="print every sample instead of median and best")
+args = parser.parse_args()
+
+for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[var] = str(args.threads)
+
+import torch  # noqa: E402  (must follow the environment set-up)
+
+torch.set_num_threads(args.threads)
+
+# Same shapes as trainerShapes in main.go: (name, transA, transB, m, n, k).
+TRAINER = [
+    ("mlp-fc1-fwd-NT", False, True, 128, 512, 784),
+    ("mlp-fc1-dW-TN", True, False, 512, 784, 128),
+    ("mlp-fc1-dX-NN", False, False, 128, 784, 512),
+    ("mlp-fc2-fwd-NT", False, True, 128, 256, 512),
+    ("mlp-fc3-fwd-NT", False, True, 128, 10, 256),
+    ("cnn-conv-fwd-NN", False, False, 576, 64, 288),
+    ("cnn-conv-dW-TN", True, False, 288, 64, 576),
+    ("cnn-conv-dX-NT", False, True, 576, 288, 64),
+    ("cnn-conv-batch-NN", False, False, 128 * 576, 64, 288),
+    ("cnn-fc-fwd-NT", False, True, 128, 128, 9216),
+    ("cnn-fc-dW-TN", True, False, 128, 9216, 128),
+]
+
+
+def blas_library():
+    """Name the BLAS shared object mapped into this process."""
+    try:
+        with open("/proc/self/maps") as f:
+            libs = {line.split()[-1] for line in f if "blas" in line.lower()}
+    except OSError:
+        return "unknown"
+    names = sorted(os.path.basename(p) for p in libs if p.startswith("/"))
+    openblas = [n for n in names if "openblas" in n]
+    return ",".join(openblas or names) or "unknown"
+
+
+def operand(trans, rows, cols):
+    # A transposed operand is stored cols×rows and viewed transposed, which
+    # torch passes to sgemm as a transpose flag rather than copying.
+    if trans:
+        return torch.randn(cols, rows).t()
+    return torch.randn(rows, cols)
+
+
+def measure(name, ta, tb, m, n, k):
+    a = operand(ta, m, k)
+    b = operand(tb, k, n)
+    c = torch.empty(m, n)
+    torch.mm(a, b, out=c)
+    per = []
+    for _ in range(args.samples):
+        it = 0
+        start = time.perf_counter()
+        while True:
+            torch.mm(a, b, out=c)
+            it += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= args.sample:
+                break
+        per.append(elapsed / it)
+    flops = 2.0 * m * n * k
+    if args.raw:
+        for t in per:
+            print(f"openblas\t{backend}\t{args.threads}\t{name}\t{flops / t / 1e9:.2f}")
+        sys.stdout.flush()
+        return
+    per.sort()
+    print(f"openblas\t{backend}\t{args.threads}\t{name}\t"
+          f"{flops / per[len(per) // 2] / 1e9:.1f}\t{flops / per[0] / 1e9:.1f}")
+    sys.stdout.flush()
+
+
+torch.mm(torch.randn(8, 8), torch.randn(8, 8))  # load the BLAS library
+backend = blas_library()
+print(f"# torch {torch.__version__}, BLAS {blas_library()}, {args.threads} thread(s)")
+shapes = [(f"square-{n}", False, False, n, n, n)
+          for n in (int(s) for s in args.sizes.split(",") if s)]
+if args.trainer:
+    shapes += TRAINER
+for shape in shapes:
+    measure(*shape)

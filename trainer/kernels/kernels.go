@@ -1,0 +1,260 @@
+// Package kernels holds the numeric hot loops of the trainer: single-precision
+// matrix multiplication (SGEMM) and the element-wise vector operations that
+// sit next to it in a training step (Axpy, Dot, Scal, ReLU and its gradient,
+// bias-gradient row sums, the Adam update).
+//
+// # Why assembly
+//
+// Go's compiler does not vectorise loops, so a plain Go SGEMM runs at a few
+// GFLOP/s where the hardware offers around a hundred. The kernels that bound
+// training time are therefore written in amd64 assembly, for AVX2+FMA and for
+// AVX-512F. The assembly is not written by hand: it is generated with avo
+// (github.com/mmcloughlin/avo) by the program in _asm, which is its own Go
+// module so that avo never enters this module's dependency graph; `go
+// generate` rebuilds kernels_amd64.s and kernels_amd64_stub.go from it.
+//
+// Go 1.26 also ships simd/archsimd, but only behind GOEXPERIMENT=simd, with an
+// API that may still change. Generated assembly builds on a stock toolchain,
+// gives full control over register allocation (which is what an SGEMM
+// micro-kernel is about) and follows the layout of gonum's internal/asm.
+//
+// Every assembly kernel has a pure-Go twin with the same contract. Which set
+// runs is chosen once at start-up from the CPU features reported by
+// golang.org/x/sys/cpu: "avx512" if the CPU and OS support AVX-512F, else
+// "avx2" if they support AVX2 and FMA, else "go". The environment variable
+// SHARDSMITH_KERNELS=go|avx2|avx512 caps the choice (a set the machine lacks
+// falls back to the next one down), and building with -tags purego, or for a
+// non-amd64 target, leaves only the Go set.
+//
+// # SGEMM layout
+//
+// Sgemm follows the Goto/BLIS scheme. k is cut into depth blocks of at most
+// kc = 256 steps, op(A) into row blocks of at most mc rows and op(B) into
+// column blocks of at most nc columns. Each (row block, depth block) of
+// op(A) is packed into micro-panels of mr rows stored step by step (mr
+// values per step of k), each (depth block, column block) of op(B) into
+// micro-panels of nr columns (nr values per step). Transposition is absorbed
+// by the packing, done by small assembly kernels (8×8 AVX transposes and
+// short-row copies), so NN, NT, TN and TT all run the same micro-kernel.
+//
+// The micro-kernel keeps an mr×nr tile of C in registers (12×32 in 24 zmm
+// registers for AVX-512, 6×16 in 12 ymm registers for AVX2, 2×4 for Go).
+// For every step of k it loads nr values of B, broadcasts mr values of A and
+// issues mr*nr/lanes FMAs; an A micro-panel (12 KiB) stays in L1 while the
+// kernel walks the B block, which stays in L2. Tiles at the bottom and right
+// edges are computed by the same micro-kernel into a padded scratch tile
+// (after copying C in when beta != 0) and copied back.
+//
+// Products of more than about 15µs of work are split into GOMAXPROCS
+// rectangles of C on tile boundaries, run by the caller and a pool of
+// helper goroutines that spin briefly between jobs (see pool.go).
+// SgemmSerial never leaves the calling goroutine, which is what "one core"
+// benchmarks use.
+//
+// # Determinism
+//
+// C[i][j] is computed by exactly one goroutine, with the same instruction
+// sequence whether its tile is interior or on an edge, summing over k in
+// order within each depth block and applying depth blocks in order. The
+// depth blocking depends on k alone, so for a given kernel set the result
+// depends only on the operands: it is bitwise identical for any GOMAXPROCS,
+// between Sgemm and SgemmSerial, and from run to run. Different kernel sets
+// (go, avx2, avx512) round differently (FMA versus separate multiply and
+// add, different reduction trees in Dot) and agree only to within rounding;
+// AdamStep, Relu, ReluGrad and Scal are bitwise identical across sets.
+package kernels
+
+import (
+	"fmt"
+	"os"
+	"sync/atomic"
+)
+
+//go:generate go run -C _asm . -out ../kernels_amd64.s -stubs ../kernels_amd64_stub.go -pkg kernels
+
+// kernelSet is one implementation of every kernel. The slice arguments of
+// the vector kernels are non-empty and already length-checked.
+type kernelSet struct {
+	name string
+
+	// SGEMM micro-kernel: C[0:mr][0:nr] (row stride ldc) =
+	// alpha * A*B + beta * C, where a is a packed mr×k panel (mr values per
+	// step) and b a packed k×nr panel (nr values per step). beta == 0 must
+	// not read C.
+	mr, nr int
+	gemm   func(k int, a, b, c *float32, ldc int, alpha, beta float32)
+
+	// Block sizes: kc is the depth of a packed block, mc the most rows of
+	// op(A) packed at once, nc the most columns of op(B).
+	kc, mc, nc int
+
+	// Optional packing kernels (nil in the Go set): transposeN sets
+	// dst[p*ldd+r] = src[r*lds+p] for r < N and p < 8*steps8.
+	// copyRows sets dst[r*ldd+j] = src[r*lds+j] for r < rows, j < cols.
+	transpose8, transpose4 func(dst *float32, ldd int, src *float32, lds int, steps8 int)
+	copyRows               func(dst *float32, ldd int, src *float32, lds int, rows, cols int)
+
+	axpy     func(alpha float32, x, y []float32)
+	dot      func(x, y []float32) float32
+	scal     func(alpha float32, x []float32)
+	relu     func(dst, x []float32)
+	reluGrad func(dst, dy, y []float32)
+	adam     func(p, g, m, v []float32, lr, b1, c1, b2, c2, eps float32)
+}
+
+// available lists the kernel sets this binary can run on this CPU, best
+// first. The Go set is always last.
+var available []*kernelSet
+
+var current atomic.Pointer[kernelSet]
+
+// EnvVar is the environment variable that caps the kernel set chosen at
+// start-up: "go", "avx2" or "avx512". Other values are ignored.
+const EnvVar = "SHARDSMITH_KERNELS"
+
+func init() {
+	available = append(archKernelSets(), goKernels)
+	current.Store(pick(os.Getenv(EnvVar)))
+}
+
+// rank orders the kernel set names from least to most capable.
+var rank = map[string]int{"go": 0, "avx2": 1, "avx512": 2}
+
+// pick returns the best available set not above the requested one.
+func pick(want string) *kernelSet {
+	limit, ok := rank[want]
+	if !ok {
+		limit = len(rank)
+	}
+	for _, ks := range available {
+		if rank[ks.name] <= limit {
+			return ks
+		}
+	}
+	return goKernels
+}
+
+func active() *kernelSet { return current.Load() }
+
+// Impl names the kernel set in use: "avx512", "avx2" or "go".
+func Impl() string { return active().name }
+
+// Impls lists the kernel sets that can run on this machine, best first.
+func Impls() []string {
+	names := make([]string, len(available))
+	for i, ks := range available {
+		names[i] = ks.name
+	}
+	return names
+}
+
+// SetImpl switches to the named kernel set, for tests and benchmarks that
+// compare implementations. Calls that are already running finish with the
+// set they started with. It returns an error naming the available sets if
+// this machine cannot run the requested one.
+func SetImpl(name string) error {
+	for _, ks := range available {
+		if ks.name == name {
+			current.Store(ks)
+			return nil
+		}
+	}
+	return fmt.Errorf("kernels: implementation %q not available on this machine (have %v)", name, Impls())
+}
+
+// Axpy computes y[i] += alpha*x[i] for i < len(x). y must be at least as
+// long as x.
+func Axpy(alpha float32, x, y []float32) {
+	if len(y) < len(x) {
+		panic(fmt.Sprintf("kernels: Axpy: len(y)=%d < len(x)=%d", len(y), len(x)))
+	}
+	if len(x) == 0 {
+		return
+	}
+	active().axpy(alpha, x, y[:len(x)])
+}
+
+// Dot returns the sum of x[i]*y[i] for i < len(x). y must be at least as
+// long as x. The summation order is fixed for a given kernel set and length.
+func Dot(x, y []float32) float32 {
+	if len(y) < len(x) {
+		panic(fmt.Sprintf("kernels: Dot: len(y)=%d < len(x)=%d", len(y), len(x)))
+	}
+	if len(x) == 0 {
+		return 0
+	}
+	return active().dot(x, y[:len(x)])
+}
+
+// Scal computes x[i] *= alpha.
+func Scal(alpha float32, x []float32) {
+	if len(x) == 0 {
+		return
+	}
+	active().scal(alpha, x)
+}
+
+// Relu sets dst[i] = max(x[i], 0) for i < len(x); NaN maps to 0. dst must
+// be at least as long as x and may be x itself.
+func Relu(dst, x []float32) {
+	if len(dst) < len(x) {
+		panic(fmt.Sprintf("kernels: Relu: len(dst)=%d < len(x)=%d", len(dst), len(x)))
+	}
+	if len(x) == 0 {
+		return
+	}
+	active().relu(dst[:len(x)], x)
+}
+
+// ReluGrad back-propagates through a ReLU: dst[i] = dy[i] where y[i] > 0
+// and 0 elsewhere, for i < len(dy). y is the ReLU's input or output (they
+// are positive at the same places). dst may be dy itself.
+func ReluGrad(dst, dy, y []float32) {
+	n := len(dy)
+	if len(dst) < n || len(y) < n {
+		panic(fmt.Sprintf("kernels: ReluGrad: len(dst)=%d, len(y)=%d, want >= len(dy)=%d", len(dst), len(y), n))
+	}
+	if n == 0 {
+		return
+	}
+	active().reluGrad(dst[:n], dy, y[:n])
+}
+
+// SumRows adds the rows of the rows×cols row-major matrix x (row stride
+// ld) into dst: dst[j] += sum over i of x[i*ld+j]. This is the bias
+// gradient of a dense layer. Rows are added in order.
+func SumRows(dst, x []float32, rows, cols, ld int) {
+	if rows == 0 || cols == 0 {
+		return
+	}
+	if rows < 0 || cols < 0 || ld < cols || len(dst) < cols || len(x) < (rows-1)*ld+cols {
+		panic(fmt.Sprintf("kernels: SumRows: rows=%d cols=%d ld=%d len(x)=%d len(dst)=%d", rows, cols, ld, len(x), len(dst)))
+	}
+	ks := active()
+	d := dst[:cols]
+	for i := 0; i < rows; i++ {
+		ks.axpy(1, x[i*ld:i*ld+cols], d)
+	}
+}
+
+// AdamStep applies one Adam update to the parameters p with gradient g and
+// moment estimates m and v, all of the same length:
+//
+//	m = beta1*m + (1-beta1)*g
+//	v = beta2*v + (1-beta2)*g*g
+//	p = p - lr*m / (sqrt(v) + eps)
+//
+// Every operation is rounded separately, so all kernel sets give bitwise
+// identical results. Bias correction is left to the caller, who folds it
+// into lr and eps: with t the step count, pass lr*sqrt(1-beta2^t)/(1-beta1^t)
+// and eps*sqrt(1-beta2^t) to get the textbook update.
+func AdamStep(p, g, m, v []float32, lr, beta1, beta2, eps float32) {
+	n := len(p)
+	if len(g) != n || len(m) != n || len(v) != n {
+		panic(fmt.Sprintf("kernels: AdamStep: lengths p=%d g=%d m=%d v=%d differ", n, len(g), len(m), len(v)))
+	}
+	if n == 0 {
+		return
+	}
+	active().adam(p, g, m, v, lr, beta1, 1-beta1, beta2, 1-beta2, eps)
+}

@@ -1,0 +1,59 @@
+//go:build amd64 && !purego
+
+package kernels
+
+import "golang.org/x/sys/cpu"
+
+// archKernelSets returns the assembly kernel sets this CPU supports, best
+// first.
+func archKernelSets() []*kernelSet {
+	var sets []*kernelSet
+	// The AVX-512 set also uses the AVX transposes and AVX2 reductions.
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		sets = append(sets, avx512Kernels)
+	}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		sets = append(sets, avx2Kernels)
+	}
+	return sets
+}
+
+var avx512Kernels = &kernelSet{
+	name: "avx512",
+	mr:   12, nr: 32,
+	gemm: sgemmKernel12x32AVX512,
+	kc:   256, mc: 960, nc: 512,
+	transpose8: transpose8x8AVX,
+	transpose4: transpose4x8AVX,
+	copyRows:   copyRowsAVX,
+	axpy:       func(alpha float32, x, y []float32) { axpyAVX512(alpha, &x[0], &y[0], len(x)) },
+	dot:        func(x, y []float32) float32 { return dotAVX512(&x[0], &y[0], len(x)) },
+	scal:       func(alpha float32, x []float32) { scalAVX512(alpha, &x[0], len(x)) },
+	relu:       func(dst, x []float32) { reluAVX512(&dst[0], &x[0], len(x)) },
+	reluGrad: func(dst, dy, y []float32) {
+		reluGradAVX512(&dst[0], &dy[0], &y[0], len(dy))
+	},
+	adam: func(p, g, m, v []float32, lr, b1, c1, b2, c2, eps float32) {
+		adamAVX512(&p[0], &g[0], &m[0], &v[0], len(p), lr, b1, c1, b2, c2, eps)
+	},
+}
+
+var avx2Kernels = &kernelSet{
+	name: "avx2",
+	mr:   6, nr: 16,
+	gemm: sgemmKernel6x16AVX2,
+	kc:   256, mc: 960, nc: 512,
+	transpose8: transpose8x8AVX,
+	transpose4: transpose4x8AVX,
+	copyRows:   copyRowsAVX,
+	axpy:       func(alpha float32, x, y []float32) { axpyAVX2(alpha, &x[0], &y[0], len(x)) },
+	dot:        func(x, y []float32) float32 { return dotAVX2(&x[0], &y[0], len(x)) },
+	scal:       func(alpha float32, x []float32) { scalAVX2(alpha, &x[0], len(x)) },
+	relu:       func(dst, x []float32) { reluAVX2(&dst[0], &x[0], len(x)) },
+	reluGrad: func(dst, dy, y []float32) {
+		reluGradAVX2(&dst[0], &dy[0], &y[0], len(dy))
+	},
+	adam: func(p, g, m, v []float32, lr, b1, c1, b2, c2, eps float32) {
+		adamAVX2(&p[0], &g[0], &m[0], &v[0], len(p), lr, b1, c1, b2, c2, eps)
+	},
+}

@@ -1,0 +1,163 @@
+package kernels
+
+import (
+	"math"
+	"unsafe"
+)
+
+// The pure-Go kernel set. It is the reference twin of the assembly kernels
+// and the fallback for CPUs without AVX2 and for non-amd64 targets.
+var goKernels = &kernelSet{
+	name: "go",
+	mr:   2, nr: 4,
+	gemm: gemmKernel2x4Go,
+	kc:   256, mc: 256, nc: 1024,
+	axpy:     axpyGo,
+	dot:      dotGo,
+	scal:     scalGo,
+	relu:     reluGo,
+	reluGrad: reluGradGo,
+	adam:     adamGo,
+}
+
+// gemmKernel2x4Go is the micro-kernel contract of kernelSet.gemm for a 2×4
+// tile. Eight accumulators plus the six loaded values fit in the sixteen
+// SSE registers the compiler uses; a 4×4 tile spills and runs slower.
+func gemmKernel2x4Go(k int, pa, pb, pc *float32, ldc int, alpha, beta float32) {
+	a := unsafe.Slice(pa, 2*k)
+	b := unsafe.Slice(pb, 4*k)
+	var c00, c01, c02, c03 float32
+	var c10, c11, c12, c13 float32
+	for p := 0; p < k; p++ {
+		av := a[2*p : 2*p+2 : 2*p+2]
+		bv := b[4*p : 4*p+4 : 4*p+4]
+		b0, b1, b2, b3 := bv[0], bv[1], bv[2], bv[3]
+		a0 := av[0]
+		c00 += a0 * b0
+		c01 += a0 * b1
+		c02 += a0 * b2
+		c03 += a0 * b3
+		a1 := av[1]
+		c10 += a1 * b0
+		c11 += a1 * b1
+		c12 += a1 * b2
+		c13 += a1 * b3
+	}
+	c := unsafe.Slice(pc, ldc+4)
+	storeRow4(c[0:4:4], c00, c01, c02, c03, alpha, beta)
+	storeRow4(c[ldc:ldc+4:ldc+4], c10, c11, c12, c13, alpha, beta)
+}
+
+func storeRow4(c []float32, s0, s1, s2, s3, alpha, beta float32) {
+	if beta == 0 {
+		c[0], c[1], c[2], c[3] = alpha*s0, alpha*s1, alpha*s2, alpha*s3
+		return
+	}
+	c[0] = float32(alpha*s0) + float32(beta*c[0])
+	c[1] = float32(alpha*s1) + float32(beta*c[1])
+	c[2] = float32(alpha*s2) + float32(beta*c[2])
+	c[3] = float32(alpha*s3) + float32(beta*c[3])
+}
+
+// gemmKernelRef is a straightforward implementation of the micro-kernel
+// contract for any mr×nr. Tests run it next to the optimised kernels.
+func gemmKernelRef(mr, nr, k int, a, b, c []float32, ldc int, alpha, beta float32) {
+	for r := 0; r < mr; r++ {
+		for j := 0; j < nr; j++ {
+			var s float32
+			for p := 0; p < k; p++ {
+				s += a[p*mr+r] * b[p*nr+j]
+			}
+			if beta == 0 {
+				c[r*ldc+j] = alpha * s
+			} else {
+				c[r*ldc+j] = float32(alpha*s) + float32(beta*c[r*ldc+j])
+			}
+		}
+	}
+}
+
+func axpyGo(alpha float32, x, y []float32) {
+	y = y[:len(x)]
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		xs := x[i : i+4 : i+4]
+		ys := y[i : i+4 : i+4]
+		ys[0] += alpha * xs[0]
+		ys[1] += alpha * xs[1]
+		ys[2] += alpha * xs[2]
+		ys[3] += alpha * xs[3]
+	}
+	for ; i < len(x); i++ {
+		y[i] += alpha * x[i]
+	}
+}
+
+func dotGo(x, y []float32) float32 {
+	y = y[:len(x)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		xs := x[i : i+4 : i+4]
+		ys := y[i : i+4 : i+4]
+		s0 += xs[0] * ys[0]
+		s1 += xs[1] * ys[1]
+		s2 += xs[2] * ys[2]
+		s3 += xs[3] * ys[3]
+	}
+	for ; i < len(x); i++ {
+		s0 += x[i] * y[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+func scalGo(alpha float32, x []float32) {
+	for i := range x {
+		x[i] *= alpha
+	}
+}
+
+// positiveMask returns all ones if the float32 with bits b is > 0 (and not
+// NaN), else 0. b-1 (in 32 bits) is below 0x7f800000 exactly for +0's
+// successors up to +Inf; subtracting in 64 bits turns that comparison into
+// the sign bit. Branch-free, because the sign of real activations is a coin
+// toss for a branch predictor.
+func positiveMask(b uint32) uint32 {
+	return uint32(int64(uint64(b-1)-0x7f800000) >> 63)
+}
+
+func reluGo(dst, x []float32) {
+	dst = dst[:len(x)]
+	for i, v := range x {
+		b := math.Float32bits(v)
+		dst[i] = math.Float32frombits(b & positiveMask(b))
+	}
+}
+
+func reluGradGo(dst, dy, y []float32) {
+	dst = dst[:len(dy)]
+	y = y[:len(dy)]
+	for i, d := range dy {
+		dst[i] = math.Float32frombits(math.Float32bits(d) & positiveMask(math.Float32bits(y[i])))
+	}
+}
+
+// adamGo rounds after every operation, in the order the assembly uses, so
+// that all kernel sets agree bit for bit. (The explicit conversions forbid
+// the compiler from fusing a multiply and an add.)
+func adamGo(p, g, m, v []float32, lr, b1, c1, b2, c2, eps float32) {
+	g = g[:len(p)]
+	m = m[:len(p)]
+	v = v[:len(p)]
+	for i := range p {
+		gi := g[i]
+		mi := float32(b1*m[i]) + float32(c1*gi)
+		vi := float32(b2*v[i]) + float32(float32(c2*gi)*gi)
+		m[i] = mi
+		v[i] = vi
+		// A float64 square root rounded to float32 is the correctly
+		// rounded float32 square root, as VSQRTPS computes it.
+		d := float32(math.Sqrt(float64(vi))) + eps
+		p[i] -= float32(lr*mi) / d
+	}
+}

@@ -1,0 +1,353 @@
+package kernels
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+)
+
+// Sgemm computes C = alpha*op(A)*op(B) + beta*C for row-major matrices,
+// where op(X) is X, or Xᵀ when transX is set. op(A) is m×k, op(B) is k×n
+// and C is m×n; lda, ldb and ldc are the row strides of A, B and C as
+// stored (A is m×k, or k×m when transposed). When beta is 0, C is only
+// written, so it may hold NaNs or garbage.
+//
+// Large products are split across GOMAXPROCS goroutines; the result is
+// bitwise identical to SgemmSerial's. Inconsistent dimensions, strides or
+// slice lengths panic, as they do in BLAS.
+func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemm(runtime.GOMAXPROCS(0), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// SgemmSerial is Sgemm on the calling goroutine only.
+func SgemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemm(1, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// parallelMinWork is the smallest m*n*k worth splitting across goroutines
+// (about 15µs of work on one core): below it, handing out the tasks and
+// packing B twice cost more than they save.
+const parallelMinWork = 3 << 18
+
+// gemmArgs carries one call's operands through the blocked loops.
+type gemmArgs struct {
+	transA, transB bool
+	k              int
+	alpha, beta    float32
+	a              []float32
+	lda            int
+	b              []float32
+	ldb            int
+	c              []float32
+	ldc            int
+}
+
+func sgemm(threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkGemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 || alpha == 0 {
+		scaleMatrix(beta, c, m, n, ldc)
+		return
+	}
+	ks := active()
+	g := &gemmArgs{transA: transA, transB: transB, k: k, alpha: alpha, beta: beta,
+		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc}
+
+	if threads > 1 && m*n*k >= parallelMinWork {
+		pm, pn := splitGrid(threads, ceilDiv(m, ks.mr), ceilDiv(n, ks.nr), ks.mr, ks.nr)
+		if pm*pn > 1 {
+			runParallel(ks, g, m, n, pm, pn)
+			return
+		}
+	}
+	ws := getWorkspace()
+	g.run(ks, ws, 0, m, 0, n)
+	putWorkspace(ws)
+}
+
+// checkGemm panics with a specific message if the operands are
+// inconsistent.
+func checkGemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("kernels: Sgemm: negative dimension m=%d n=%d k=%d", m, n, k))
+	}
+	check := func(name string, x []float32, ld, rows, cols int) {
+		if ld < max(1, cols) {
+			panic(fmt.Sprintf("kernels: Sgemm: ld%s=%d < %d columns", name, ld, cols))
+		}
+		if rows > 0 && cols > 0 && len(x) < (rows-1)*ld+cols {
+			panic(fmt.Sprintf("kernels: Sgemm: len(%s)=%d < %d needed for %d×%d with ld%s=%d",
+				name, len(x), (rows-1)*ld+cols, rows, cols, name, ld))
+		}
+	}
+	if transA {
+		check("a", a, lda, k, m)
+	} else {
+		check("a", a, lda, m, k)
+	}
+	if transB {
+		check("b", b, ldb, n, k)
+	} else {
+		check("b", b, ldb, k, n)
+	}
+	check("c", c, ldc, m, n)
+}
+
+// scaleMatrix computes C = beta*C; beta == 0 clears C without reading it.
+func scaleMatrix(beta float32, c []float32, m, n, ldc int) {
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		switch beta {
+		case 0:
+			clear(row)
+		case 1:
+		default:
+			Scal(beta, row)
+		}
+	}
+}
+
+// splitGrid picks a pm×pn grid of workers (pm*pn <= threads) over a C of
+// tm×tn tiles of mr×nr, minimising the per-worker cost: its share of the
+// multiply-adds plus a term for packing its rows of A and columns of B.
+func splitGrid(threads, tm, tn, mr, nr int) (pm, pn int) {
+	best := -1
+	pm, pn = 1, 1
+	for p := 1; p <= threads; p++ {
+		if p > tm {
+			break
+		}
+		q := threads / p
+		if q > tn {
+			q = tn
+		}
+		rows := ceilDiv(tm, p) * mr
+		cols := ceilDiv(tn, q) * nr
+		cost := rows*cols + 32*(rows+cols)
+		if best < 0 || cost < best {
+			best, pm, pn = cost, p, q
+		}
+	}
+	return pm, pn
+}
+
+// runParallel splits C into pm×pn rectangles on tile boundaries and
+// computes each as one task.
+func runParallel(ks *kernelSet, g *gemmArgs, m, n, pm, pn int) {
+	tm, tn := ceilDiv(m, ks.mr), ceilDiv(n, ks.nr)
+	runTasks(pm*pn, pm*pn, func(w int) {
+		bi, bj := w/pn, w%pn
+		i0, i1 := min(m, bi*tm/pm*ks.mr), min(m, (bi+1)*tm/pm*ks.mr)
+		j0, j1 := min(n, bj*tn/pn*ks.nr), min(n, (bj+1)*tn/pn*ks.nr)
+		if i0 >= i1 || j0 >= j1 {
+			return
+		}
+		ws := getWorkspace()
+		g.run(ks, ws, i0, i1, j0, j1)
+		putWorkspace(ws)
+	})
+}
+
+// run computes rows [i0,i1) and columns [j0,j1) of C. i0 and j0 are
+// multiples of mr and nr, so the tile grid is the same for every split.
+func (g *gemmArgs) run(ks *kernelSet, ws *workspace, i0, i1, j0, j1 int) {
+	mr, nr := ks.mr, ks.nr
+	kc := depthBlock(g.k, ks.kc)
+	mc := blockSize(i1-i0, ks.mc, mr)
+	nc := blockSize(j1-j0, ks.nc, nr)
+	ws.ensure(mc*kc, kc*nc, mr*nr)
+	for ic := i0; ic < i1; ic += mc {
+		ib := min(mc, i1-ic)
+		for pc := 0; pc < g.k; pc += kc {
+			pb := min(kc, g.k-pc)
+			beta := g.beta
+			if pc > 0 {
+				beta = 1
+			}
+			packA(ks, ws.a, g.transA, g.a, g.lda, ic, ib, pc, pb, mr)
+			for jc := j0; jc < j1; jc += nc {
+				jb := min(nc, j1-jc)
+				packB(ks, ws.b, g.transB, g.b, g.ldb, pc, pb, jc, jb, nr)
+				g.macro(ks, ws, ic, ib, jc, jb, pb, beta)
+			}
+		}
+	}
+}
+
+// macro runs the micro-kernel over one packed ib×pb block of A and pb×jb
+// block of B, updating C[ic:ic+ib, jc:jc+jb].
+func (g *gemmArgs) macro(ks *kernelSet, ws *workspace, ic, ib, jc, jb, pb int, beta float32) {
+	mr, nr := ks.mr, ks.nr
+	c, ldc := g.c, g.ldc
+	for ir := 0; ir < ib; ir += mr {
+		ap := ws.a[ir*pb : (ir+mr)*pb]
+		rows := min(mr, ib-ir)
+		for jr := 0; jr < jb; jr += nr {
+			bp := ws.b[jr*pb : (jr+nr)*pb]
+			cols := min(nr, jb-jr)
+			ci := (ic+ir)*ldc + jc + jr
+			if rows == mr && cols == nr {
+				_ = c[ci+(mr-1)*ldc+nr-1]
+				ks.gemm(pb, &ap[0], &bp[0], &c[ci], ldc, g.alpha, beta)
+				continue
+			}
+			// Edge tile: run the same kernel on a padded copy so that
+			// these elements are rounded exactly like the others.
+			t := ws.tile[:mr*nr]
+			if beta != 0 {
+				for r := 0; r < rows; r++ {
+					copy(t[r*nr:r*nr+cols], c[ci+r*ldc:ci+r*ldc+cols])
+				}
+			}
+			ks.gemm(pb, &ap[0], &bp[0], &t[0], nr, g.alpha, beta)
+			for r := 0; r < rows; r++ {
+				copy(c[ci+r*ldc:ci+r*ldc+cols], t[r*nr:r*nr+cols])
+			}
+		}
+	}
+}
+
+// depthBlock splits k into the fewest blocks of at most max, of equal
+// depth rounded up to a multiple of 4 (the micro-kernels' unrolling). It
+// depends on k alone, which keeps the summation order of every element
+// independent of how C is split between goroutines.
+func depthBlock(k, max int) int {
+	return min(max, roundUp(ceilDiv(k, ceilDiv(k, max)), 4))
+}
+
+// blockSize splits n into the fewest blocks of at most max (a multiple of
+// unit), of near-equal size rounded up to unit.
+func blockSize(n, max, unit int) int {
+	if n <= max {
+		return roundUp(n, unit)
+	}
+	blocks := ceilDiv(n, max)
+	return roundUp(ceilDiv(n, blocks), unit)
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+func roundUp(a, b int) int { return ceilDiv(a, b) * b }
+
+// workspace holds one goroutine's packing buffers.
+type workspace struct {
+	a, b, tile []float32
+}
+
+var workspaces = sync.Pool{New: func() any { return new(workspace) }}
+
+func getWorkspace() *workspace   { return workspaces.Get().(*workspace) }
+func putWorkspace(ws *workspace) { workspaces.Put(ws) }
+
+func (ws *workspace) ensure(na, nb, nt int) {
+	if len(ws.a) < na {
+		ws.a = make([]float32, na)
+	}
+	if len(ws.b) < nb {
+		ws.b = make([]float32, nb)
+	}
+	if len(ws.tile) < nt {
+		ws.tile = make([]float32, nt)
+	}
+}
+
+// packA packs rows [i0,i0+rows) and depth [p0,p0+pb) of op(A) into dst as
+// micro-panels of mr rows, each stored step by step (mr values per step of
+// k). Rows past the end of the last panel are zero.
+func packA(ks *kernelSet, dst []float32, trans bool, a []float32, lda, i0, rows, p0, pb, mr int) {
+	for q := 0; q < rows; q += mr {
+		panel := dst[q*pb : (q+mr)*pb]
+		nrows := min(mr, rows-q)
+		if trans {
+			// op(A)[i][p] = a[p*lda+i]: each step is a contiguous run.
+			copyPanel(ks, panel, a, (p0)*lda+i0+q, lda, pb, nrows, mr)
+		} else {
+			transposePanel(ks, panel, a, (i0+q)*lda+p0, lda, nrows, pb, mr)
+		}
+	}
+}
+
+// packB packs depth [p0,p0+pb) and columns [j0,j0+cols) of op(B) into dst
+// as micro-panels of nr columns, each stored step by step (nr values per
+// step). Columns past the end of the last panel are zero.
+func packB(ks *kernelSet, dst []float32, trans bool, b []float32, ldb, p0, pb, j0, cols, nr int) {
+	for q := 0; q < cols; q += nr {
+		panel := dst[q*pb : (q+nr)*pb]
+		ncols := min(nr, cols-q)
+		if trans {
+			// op(B)[p][j] = b[j*ldb+p]: each column is a contiguous run.
+			transposePanel(ks, panel, b, (j0+q)*ldb+p0, ldb, ncols, pb, nr)
+		} else {
+			copyPanel(ks, panel, b, p0*ldb+j0+q, ldb, pb, ncols, nr)
+		}
+	}
+}
+
+// copyPanel fills panel (steps×w) with steps rows of width cols read from
+// src at off, off+ld, ...; lanes cols..w-1 are zeroed.
+func copyPanel(ks *kernelSet, panel, src []float32, off, ld, steps, cols, w int) {
+	if ks.copyRows != nil && steps > 0 {
+		_ = src[off+(steps-1)*ld+cols-1]
+		_ = panel[(steps-1)*w+cols-1]
+		ks.copyRows(&panel[0], w, &src[off], ld, steps, cols)
+	} else {
+		for p := 0; p < steps; p++ {
+			copy(panel[p*w:p*w+cols], src[off+p*ld:off+p*ld+cols])
+		}
+	}
+	if cols < w {
+		for p := 0; p < steps; p++ {
+			clear(panel[p*w+cols : p*w+w])
+		}
+	}
+}
+
+// transposePanel fills panel (steps×w) with the transpose of the lines×steps
+// block of src at off with stride ld: panel[p*w+r] = src[off+r*ld+p].
+// Lanes lines..w-1 are zeroed. Whole 8×8 and 4×8 blocks go to the kernel
+// set's transpose kernels when it has them.
+func transposePanel(ks *kernelSet, panel, src []float32, off, ld, lines, steps, w int) {
+	r := 0
+	if s8 := steps / 8; s8 > 0 && ks.transpose8 != nil {
+		for ; r+8 <= lines; r += 8 {
+			_ = src[off+(r+7)*ld+8*s8-1]
+			ks.transpose8(&panel[r], w, &src[off+r*ld], ld, s8)
+		}
+		for ; r+4 <= lines; r += 4 {
+			_ = src[off+(r+3)*ld+8*s8-1]
+			ks.transpose4(&panel[r], w, &src[off+r*ld], ld, s8)
+		}
+		if p0 := 8 * s8; p0 < steps {
+			transposeGo(panel[p0*w:], src, off+p0, ld, 0, r, steps-p0, w)
+		}
+	}
+	transposeGo(panel, src, off, ld, r, lines, steps, w)
+	if lines < w {
+		for p := 0; p < steps; p++ {
+			clear(panel[p*w+lines : p*w+w])
+		}
+	}
+}
+
+// transposeGo sets panel[p*w+r] = src[off+r*ld+p] for r0 <= r < r1 and
+// p < steps.
+func transposeGo(panel, src []float32, off, ld, r0, r1, steps, w int) {
+	r := r0
+	for ; r+4 <= r1; r += 4 {
+		s0 := src[off+r*ld : off+r*ld+steps]
+		s1 := src[off+(r+1)*ld:][:len(s0)]
+		s2 := src[off+(r+2)*ld:][:len(s0)]
+		s3 := src[off+(r+3)*ld:][:len(s0)]
+		for p := range s0 {
+			d := panel[p*w+r : p*w+r+4 : p*w+r+4]
+			d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
+		}
+	}
+	for ; r < r1; r++ {
+		s := src[off+r*ld : off+r*ld+steps]
+		for p, v := range s {
+			panel[p*w+r] = v
+		}
+	}
+}

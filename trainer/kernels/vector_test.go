@@ -1,0 +1,251 @@
+package kernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// vecLengths covers empty input, every tail length of the 8- and 16-lane
+// kernels and the unrolled main loops.
+var vecLengths = []int{0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 127, 200, 1000, 1031}
+
+// guarded returns a slice of n random values starting at an odd offset in
+// a larger buffer whose other elements hold a sentinel, and a function that
+// reports whether the sentinels survived.
+func guarded(r *rand.Rand, n int) ([]float32, func() bool) {
+	buf := make([]float32, n+37)
+	for i := range buf {
+		buf[i] = sentinel
+	}
+	s := buf[5 : 5+n : 5+n]
+	for i := range s {
+		s[i] = float32(r.NormFloat64())
+	}
+	return s, func() bool {
+		for i, v := range buf {
+			if (i < 5 || i >= 5+n) && v != sentinel {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+func TestAxpyDotScal(t *testing.T) {
+	forEachImpl(t, func(t *testing.T, ks *kernelSet) {
+		r := rand.New(rand.NewPCG(21, 22))
+		for _, n := range vecLengths {
+			x, _ := guarded(r, n)
+			y, ok := guarded(r, n)
+			y0 := append([]float32(nil), y...)
+
+			var want, mag float64
+			for i := range x {
+				want += float64(x[i]) * float64(y[i])
+				mag += math.Abs(float64(x[i]) * float64(y[i]))
+			}
+			if got := Dot(x, y); math.Abs(float64(got)-want) > 2*float64(n+1)*mag/(1<<24) {
+				t.Errorf("n=%d: Dot = %g, want %g", n, got, want)
+			}
+
+			Axpy(-0.75, x, y)
+			for i := range y {
+				w := float64(y0[i]) - 0.75*float64(x[i])
+				if math.Abs(float64(y[i])-w) > 1e-6*(1+math.Abs(w)) {
+					t.Fatalf("n=%d: Axpy y[%d] = %g, want %g", n, i, y[i], w)
+				}
+			}
+			y1 := append([]float32(nil), y...)
+			Scal(3, y)
+			for i := range y {
+				if y[i] != 3*y1[i] {
+					t.Fatalf("n=%d: Scal y[%d] = %g, want %g", n, i, y[i], 3*y1[i])
+				}
+			}
+			if !ok() {
+				t.Fatalf("n=%d: write outside the slice", n)
+			}
+		}
+	})
+}
+
+// special holds the values where max, comparisons and masks can go wrong.
+var special = []float32{0, float32(math.Copysign(0, -1)), 1, -1, float32(math.NaN()),
+	float32(math.Inf(1)), float32(math.Inf(-1)), 1e-45, -1e-45}
+
+func TestReluAgainstGo(t *testing.T) {
+	forEachImpl(t, func(t *testing.T, ks *kernelSet) {
+		r := rand.New(rand.NewPCG(23, 24))
+		for _, n := range vecLengths {
+			x, _ := guarded(r, n)
+			dy, _ := guarded(r, n)
+			for i := range x {
+				if i%3 == 0 {
+					x[i] = special[(i/3)%len(special)]
+				}
+			}
+			dst, ok := guarded(r, n)
+			Relu(dst, x)
+			want := make([]float32, n)
+			reluGo(want, x)
+			for i := range want {
+				if math.Float32bits(dst[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("n=%d: Relu(%g) = %g, Go twin %g", n, x[i], dst[i], want[i])
+				}
+				if x[i] > 0 && dst[i] != x[i] || !(x[i] > 0) && math.Float32bits(dst[i]) != 0 {
+					t.Fatalf("n=%d: Relu(%g) = %g", n, x[i], dst[i])
+				}
+			}
+			ReluGrad(dst, dy, x)
+			reluGradGo(want, dy, x)
+			for i := range want {
+				if math.Float32bits(dst[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("n=%d: ReluGrad(dy=%g, y=%g) = %g, want %g", n, dy[i], x[i], dst[i], want[i])
+				}
+				if x[i] > 0 && dst[i] != dy[i] || !(x[i] > 0) && dst[i] != 0 {
+					t.Fatalf("n=%d: ReluGrad(dy=%g, y=%g) = %g", n, dy[i], x[i], dst[i])
+				}
+			}
+			if !ok() {
+				t.Fatalf("n=%d: write outside dst", n)
+			}
+			// In place.
+			reluGo(want, x)
+			Relu(x, x)
+			for i := range x {
+				if math.Float32bits(x[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("n=%d: in-place Relu x[%d] = %g, want %g", n, i, x[i], want[i])
+				}
+			}
+		}
+	})
+}
+
+// TestAdamBitwise checks every kernel set against the Go twin bit for bit
+// and the Go twin against the formula.
+func TestAdamBitwise(t *testing.T) {
+	const lr, b1, b2, eps = 1e-3, 0.9, 0.999, 1e-8
+	forEachImpl(t, func(t *testing.T, ks *kernelSet) {
+		r := rand.New(rand.NewPCG(25, 26))
+		for _, n := range vecLengths {
+			p, okp := guarded(r, n)
+			g, _ := guarded(r, n)
+			m, okm := guarded(r, n)
+			v, okv := guarded(r, n)
+			for i := range v {
+				v[i] *= v[i]
+			}
+			wp := append([]float32(nil), p...)
+			wm := append([]float32(nil), m...)
+			wv := append([]float32(nil), v...)
+			p0, m0, v0 := append([]float32(nil), p...), append([]float32(nil), m...), append([]float32(nil), v...)
+			AdamStep(p, g, m, v, lr, b1, b2, eps)
+			fb1, fb2 := float32(b1), float32(b2)
+			adamGo(wp, g, wm, wv, lr, fb1, 1-fb1, fb2, 1-fb2, eps)
+			for i := range p {
+				if math.Float32bits(p[i]) != math.Float32bits(wp[i]) ||
+					math.Float32bits(m[i]) != math.Float32bits(wm[i]) ||
+					math.Float32bits(v[i]) != math.Float32bits(wv[i]) {
+					t.Fatalf("n=%d i=%d: p,m,v = %g,%g,%g, Go twin %g,%g,%g", n, i, p[i], m[i], v[i], wp[i], wm[i], wv[i])
+				}
+				em := b1*float64(m0[i]) + (1-b1)*float64(g[i])
+				ev := b2*float64(v0[i]) + (1-b2)*float64(g[i])*float64(g[i])
+				ep := float64(p0[i]) - lr*em/(math.Sqrt(ev)+eps)
+				if math.Abs(float64(p[i])-ep) > 1e-6*(1+math.Abs(ep)) || math.Abs(float64(m[i])-em) > 1e-6*(1+math.Abs(em)) {
+					t.Fatalf("n=%d i=%d: p=%g m=%g, want %g %g", n, i, p[i], m[i], ep, em)
+				}
+			}
+			if !okp() || !okm() || !okv() {
+				t.Fatalf("n=%d: write outside the slices", n)
+			}
+		}
+	})
+}
+
+func TestSumRows(t *testing.T) {
+	forEachImpl(t, func(t *testing.T, ks *kernelSet) {
+		r := rand.New(rand.NewPCG(27, 28))
+		for _, s := range [][3]int{{1, 1, 1}, {5, 3, 4}, {128, 10, 10}, {7, 33, 40}} {
+			rows, cols, ld := s[0], s[1], s[2]
+			x := randSlice(r, (rows-1)*ld+cols)
+			dst := randSlice(r, cols)
+			want := make([]float64, cols)
+			for j := range want {
+				want[j] = float64(dst[j])
+				for i := 0; i < rows; i++ {
+					want[j] += float64(x[i*ld+j])
+				}
+			}
+			SumRows(dst, x, rows, cols, ld)
+			for j := range want {
+				if math.Abs(float64(dst[j])-want[j]) > 1e-5*float64(rows+1) {
+					t.Fatalf("%v: dst[%d] = %g, want %g", s, j, dst[j], want[j])
+				}
+			}
+		}
+	})
+}
+
+func TestVectorPanicsOnShortSlices(t *testing.T) {
+	for name, f := range map[string]func(){
+		"Axpy":     func() { Axpy(1, make([]float32, 3), make([]float32, 2)) },
+		"Dot":      func() { Dot(make([]float32, 3), make([]float32, 2)) },
+		"Relu":     func() { Relu(make([]float32, 2), make([]float32, 3)) },
+		"ReluGrad": func() { ReluGrad(make([]float32, 3), make([]float32, 3), make([]float32, 2)) },
+		"AdamStep": func() {
+			AdamStep(make([]float32, 3), make([]float32, 3), make([]float32, 2), make([]float32, 3), 1, 0.9, 0.99, 1e-8)
+		},
+		"SumRows": func() { SumRows(make([]float32, 3), make([]float32, 8), 3, 3, 3) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s with short slices did not panic", name)
+				}
+			}()
+			f()
+		}()
+	}
+}
+
+// TestTransposePanel checks the packing transposes, assembly and Go, for
+// every line count and step count around their block sizes.
+func TestTransposePanel(t *testing.T) {
+	forEachImpl(t, func(t *testing.T, ks *kernelSet) {
+		r := rand.New(rand.NewPCG(29, 30))
+		for _, w := range []int{4, 6, 12, 16, 32} {
+			for lines := 1; lines <= w; lines++ {
+				for _, steps := range []int{1, 7, 8, 9, 16, 21} {
+					ld := steps + 3
+					src := randSlice(r, 2+lines*ld)
+					panel := randSlice(r, steps*w)
+					transposePanel(ks, panel, src, 2, ld, lines, steps, w)
+					for p := 0; p < steps; p++ {
+						for j := 0; j < w; j++ {
+							want := float32(0)
+							if j < lines {
+								want = src[2+j*ld+p]
+							}
+							if panel[p*w+j] != want {
+								t.Fatalf("w=%d lines=%d steps=%d: panel[%d][%d] = %g, want %g", w, lines, steps, p, j, panel[p*w+j], want)
+							}
+						}
+					}
+					copyPanel(ks, panel, src, 2, ld, min(steps, lines), min(w, ld-2), w)
+					for p := 0; p < min(steps, lines); p++ {
+						for j := 0; j < w; j++ {
+							want := float32(0)
+							if j < min(w, ld-2) {
+								want = src[2+p*ld+j]
+							}
+							if panel[p*w+j] != want {
+								t.Fatalf("copyPanel w=%d rows=%d: panel[%d][%d] = %g, want %g", w, min(steps, lines), p, j, panel[p*w+j], want)
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
