@@ -1,0 +1,75 @@
+package trainer
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+
+	"github.com/shardsmith/shardsmith/trainer/checkpoint"
+	"github.com/shardsmith/shardsmith/trainer/data"
+)
+
+// sessionState is what a checkpoint carries beyond weights and optimizer
+// state, so a resumed session continues exactly where the saved one was.
+type sessionState struct {
+	Config    Config       `json:"config"`
+	History   []EpochStats `json:"history"`
+	BestVal   float64      `json:"best_val"`
+	SinceBest int          `json:"since_best"`
+}
+
+// Save writes a checkpoint of the session at base path p (p.safetensors,
+// p.optim.safetensors, p.json), each file atomically.
+func (s *Session) Save(p string) error {
+	best := s.bestVal
+	if math.IsInf(best, 1) {
+		best = math.MaxFloat64
+	}
+	st, err := json.Marshal(sessionState{Config: s.Config, History: s.History, BestVal: best, SinceBest: s.sinceBest})
+	if err != nil {
+		return err
+	}
+	m := s.Data.Manifest
+	c, err := checkpoint.Capture(s.Model, s.Opt, checkpoint.Meta{
+		Epoch:          s.Epoch,
+		Step:           s.Opt.StepCount(),
+		DatasetVersion: m.Version,
+		Normalization:  &checkpoint.Normalization{Mean: []float64{m.Normalize.Mean}, Std: []float64{m.Normalize.Std}},
+		ClassNames:     m.Classes,
+		Extra:          map[string]json.RawMessage{"session": st},
+	})
+	if err != nil {
+		return err
+	}
+	return checkpoint.Save(p, c)
+}
+
+// Resume rebuilds a session from the checkpoint at p to continue training
+// on ds, which must be the dataset version it was trained on.
+func Resume(p string, ds *data.Dataset) (*Session, error) {
+	c, err := checkpoint.Load(p)
+	if err != nil {
+		return nil, err
+	}
+	if c.Meta.DatasetVersion != ds.Manifest.Version {
+		return nil, fmt.Errorf("resume %s: the checkpoint was trained on dataset version %.12s, --shards is version %.12s",
+			p, c.Meta.DatasetVersion, ds.Manifest.Version)
+	}
+	var st sessionState
+	if err := json.Unmarshal(c.Meta.Extra["session"], &st); err != nil {
+		return nil, fmt.Errorf("resume %s: no training session in the checkpoint: %w", p, err)
+	}
+	model, err := c.Restore()
+	if err != nil {
+		return nil, err
+	}
+	s, err := NewSession(st.Config, ds, model, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.RestoreOptimizer(s.Opt); err != nil {
+		return nil, err
+	}
+	s.Epoch, s.History, s.bestVal, s.sinceBest = c.Meta.Epoch, st.History, st.BestVal, st.SinceBest
+	return s, nil
+}

@@ -1,0 +1,264 @@
+// Package data streams training batches out of a dataset version's shards.
+//
+// It reads shards only through formats/shard, so anything prep writes can be
+// trained on, and never needs a whole split in memory: rows are read shard by
+// shard into a bounded shuffle window (by default large enough to hold all of
+// MNIST's train split, which then gets a true permutation), and the next
+// batch is assembled on another goroutine while the current one trains.
+package data
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/shardsmith/shardsmith/formats/manifest"
+	"github.com/shardsmith/shardsmith/formats/shard"
+)
+
+// Dataset is an opened dataset version.
+type Dataset struct {
+	Dir      string
+	Manifest *manifest.Manifest
+}
+
+// Resolve turns a --shards argument into a version directory. It accepts a
+// version directory, a dataset directory (its latest version) or an output
+// root holding exactly one dataset (its latest version); an ambiguous root is
+// an error listing the choices.
+func Resolve(path string) (string, error) {
+	if _, err := os.Stat(filepath.Join(path, manifest.FileName)); err == nil {
+		return path, nil
+	}
+	if _, err := os.Stat(filepath.Join(path, "latest", manifest.FileName)); err == nil {
+		return filepath.Join(path, "latest"), nil
+	}
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return "", fmt.Errorf("--shards %s: %w", path, err)
+	}
+	var choices []string
+	for _, e := range entries {
+		if _, err := os.Stat(filepath.Join(path, e.Name(), "latest", manifest.FileName)); err == nil {
+			choices = append(choices, filepath.Join(path, e.Name()))
+		}
+	}
+	sort.Strings(choices)
+	switch len(choices) {
+	case 0:
+		return "", fmt.Errorf("--shards %s: no dataset version here (expected a manifest.json, a dataset directory with a 'latest' link, or an output root of prep)", path)
+	case 1:
+		return filepath.Join(choices[0], "latest"), nil
+	}
+	return "", fmt.Errorf("--shards %s holds %d datasets; name one of:\n  %s", path, len(choices), strings.Join(choices, "\n  "))
+}
+
+// Open resolves path and loads the manifest.
+func Open(path string) (*Dataset, error) {
+	dir, err := Resolve(path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := manifest.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Dataset{Dir: dir, Manifest: m}, nil
+}
+
+// Elems is the number of values per example.
+func (d *Dataset) Elems() int {
+	im := d.Manifest.Image
+	return im.Height * im.Width * im.Channels
+}
+
+// Rows returns the row count of a split (0 if absent).
+func (d *Dataset) Rows(split string) int {
+	if sp := d.Manifest.Split(split); sp != nil {
+		return sp.Rows
+	}
+	return 0
+}
+
+// Batch is a run of examples: X holds len(Y) images of Elems float32 values.
+type Batch struct {
+	X []float32
+	Y []uint8
+}
+
+// Len is the number of examples.
+func (b *Batch) Len() int { return len(b.Y) }
+
+// Options configure a Loader.
+type Options struct {
+	BatchSize int
+	// Shuffle draws a new permutation every epoch from (Seed, epoch).
+	Shuffle bool
+	Seed    uint64
+	// Window is the shuffle window in rows (default 1<<16): memory is bounded
+	// by Window images; a split no larger than Window is fully permuted.
+	Window int
+	// DropLast drops a final partial batch.
+	DropLast bool
+}
+
+// Loader yields the batches of one split, epoch after epoch.
+type Loader struct {
+	ds    *Dataset
+	split *manifest.Split
+	opts  Options
+	mean  float32
+	inv   float32
+}
+
+// Loader returns a loader for a split.
+func (d *Dataset) Loader(split string, opts Options) (*Loader, error) {
+	sp := d.Manifest.Split(split)
+	if sp == nil {
+		return nil, fmt.Errorf("%s: no %s split", d.Dir, split)
+	}
+	if opts.BatchSize < 1 {
+		return nil, fmt.Errorf("batch size must be ≥ 1, got %d", opts.BatchSize)
+	}
+	if opts.Window == 0 {
+		opts.Window = 1 << 16
+	}
+	n := d.Manifest.Normalize
+	return &Loader{ds: d, split: sp, opts: opts, mean: float32(n.Mean), inv: float32(1 / n.Std)}, nil
+}
+
+// Batches returns the number of batches per epoch.
+func (l *Loader) Batches() int {
+	if l.opts.DropLast {
+		return l.split.Rows / l.opts.BatchSize
+	}
+	return (l.split.Rows + l.opts.BatchSize - 1) / l.opts.BatchSize
+}
+
+// Epoch streams the batches of one epoch into fn, prefetching the next
+// batch on another goroutine. The batch passed to fn is valid only during
+// the call. Epoch stops at the first error from fn or from reading.
+func (l *Loader) Epoch(ctx context.Context, epoch int, fn func(b *Batch) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan *Batch, 2)
+	free := make(chan *Batch, 4)
+	for i := 0; i < 4; i++ {
+		free <- &Batch{}
+	}
+	errc := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		errc <- l.produce(ctx, epoch, free, batches)
+	}()
+	for b := range batches {
+		if err := fn(b); err != nil {
+			cancel()
+			for range batches {
+			}
+			<-errc
+			return err
+		}
+		free <- b
+	}
+	return <-errc
+}
+
+func (l *Loader) produce(ctx context.Context, epoch int, free <-chan *Batch, out chan<- *Batch) error {
+	elems := l.ds.Elems()
+	order := make([]int, len(l.split.Shards))
+	for i := range order {
+		order[i] = i
+	}
+	var rng *rand.Rand
+	if l.opts.Shuffle {
+		rng = rand.New(rand.NewPCG(l.opts.Seed, uint64(epoch)+0x9e3779b97f4a7c15))
+		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	}
+	var window shard.Rows
+	var cur *Batch
+	emit := func(rows *shard.Rows, perm []int) error {
+		for _, r := range perm {
+			if cur == nil {
+				select {
+				case cur = <-free:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				cur.X, cur.Y = cur.X[:0], cur.Y[:0]
+			}
+			cur.Y = append(cur.Y, rows.Label[r])
+			if rows.ImageF32 != nil {
+				cur.X = append(cur.X, rows.ImageF32[r*elems:(r+1)*elems]...)
+			} else {
+				px := rows.ImageU8[r*elems : (r+1)*elems]
+				for _, v := range px {
+					cur.X = append(cur.X, (float32(v)/255-l.mean)*l.inv)
+				}
+			}
+			if cur.Len() == l.opts.BatchSize {
+				select {
+				case out <- cur:
+					cur = nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+		}
+		return nil
+	}
+	flushWindow := func() error {
+		n := window.Len()
+		perm := make([]int, n)
+		for i := range perm {
+			perm[i] = i
+		}
+		if rng != nil {
+			rng.Shuffle(n, func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
+		}
+		err := emit(&window, perm)
+		window.Reset()
+		return err
+	}
+	for _, si := range order {
+		sh := l.split.Shards[si]
+		r, err := shard.Open(filepath.Join(l.ds.Dir, sh.Path))
+		if err != nil {
+			return err
+		}
+		for b := 0; b < r.NumBatches(); b++ {
+			if err := ctx.Err(); err != nil {
+				r.Close()
+				return err
+			}
+			if err := r.ReadRows(b, &window); err != nil {
+				r.Close()
+				return err
+			}
+			if window.Len() >= l.opts.Window {
+				if err := flushWindow(); err != nil {
+					r.Close()
+					return err
+				}
+			}
+		}
+		r.Close()
+	}
+	if window.Len() > 0 {
+		if err := flushWindow(); err != nil {
+			return err
+		}
+	}
+	if cur != nil && cur.Len() > 0 && !l.opts.DropLast {
+		select {
+		case out <- cur:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}

@@ -1,0 +1,179 @@
+package data
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/shardsmith/shardsmith/config"
+	"github.com/shardsmith/shardsmith/formats/idx"
+	"github.com/shardsmith/shardsmith/prep"
+	"github.com/shardsmith/shardsmith/stages/download"
+)
+
+// makeDataset builds a small dataset with prep and returns the output root.
+func makeDataset(t *testing.T, out, name, extra string) string {
+	t.Helper()
+	dir := t.TempDir()
+	r := rand.New(rand.NewPCG(5, 5))
+	y := fmt.Sprintf("dataset: %s\nmirrors: [%q]\nsources:\n", name, "file://"+dir+"/")
+	for _, f := range []struct {
+		key  string
+		dims []int
+	}{{"train_images", []int{500, 4, 4}}, {"train_labels", []int{500}}, {"test_images", []int{100, 4, 4}}, {"test_labels", []int{100}}} {
+		h := idx.Header{Type: idx.U8, Dims: f.dims}
+		d := make([]uint8, h.Len())
+		for i := range d {
+			d[i] = uint8(r.IntN(256))
+			if len(f.dims) == 1 {
+				d[i] %= 10
+			}
+		}
+		var buf bytes.Buffer
+		idx.Write(&buf, h, d)
+		os.WriteFile(filepath.Join(dir, f.key), buf.Bytes(), 0o644)
+		sum := sha256.Sum256(buf.Bytes())
+		y += fmt.Sprintf("  %s: {file: %s, sha256: %s}\n", f.key, f.key, hex.EncodeToString(sum[:]))
+	}
+	y += "split: {seed: 1, val_fraction: 0.2}\nshards: {rows: 128, batch_rows: 50}\n" + extra
+	cfg, err := config.Parse([]byte(y), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = prep.Build(context.Background(), cfg, prep.Options{Out: out, Fetcher: download.New(download.WithCacheDir(t.TempDir()))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestResolve(t *testing.T) {
+	out := makeDataset(t, t.TempDir(), "a", "")
+	for _, p := range []string{out, filepath.Join(out, "a"), filepath.Join(out, "a", "latest")} {
+		d, err := Open(p)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if d.Manifest.Dataset != "a" || d.Rows("train") != 400 {
+			t.Fatalf("%s: %+v", p, d.Manifest)
+		}
+	}
+	makeDataset(t, out, "b", "")
+	_, err := Open(out)
+	if err == nil || !strings.Contains(err.Error(), "2 datasets") || !strings.Contains(err.Error(), filepath.Join(out, "b")) {
+		t.Fatalf("ambiguous root: %v", err)
+	}
+	if _, err := Open(t.TempDir()); err == nil {
+		t.Fatal("empty dir accepted")
+	}
+}
+
+// collect runs one epoch and returns the examples as strings (label + pixels).
+func collect(t *testing.T, l *Loader, epoch int) []string {
+	t.Helper()
+	var out []string
+	elems := l.ds.Elems()
+	err := l.Epoch(context.Background(), epoch, func(b *Batch) error {
+		if b.Len() > l.opts.BatchSize || len(b.X) != b.Len()*elems {
+			t.Fatalf("batch of %d rows with %d values", b.Len(), len(b.X))
+		}
+		for i := range b.Y {
+			out = append(out, fmt.Sprint(b.Y[i], b.X[i*elems:(i+1)*elems]))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func sortedCopy(s []string) []string {
+	c := append([]string(nil), s...)
+	for i := range c {
+		for j := i + 1; j < len(c); j++ {
+			if c[j] < c[i] {
+				c[i], c[j] = c[j], c[i]
+			}
+		}
+	}
+	return c
+}
+
+func TestEpochsArePermutationsOfTheSplit(t *testing.T) {
+	d, err := Open(makeDataset(t, t.TempDir(), "a", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := d.Loader("train", Options{BatchSize: 32})
+	base := collect(t, plain, 0)
+	if len(base) != 400 {
+		t.Fatalf("%d rows, want 400", len(base))
+	}
+	for _, window := range []int{0, 100} { // full permutation and a bounded window
+		l, _ := d.Loader("train", Options{BatchSize: 32, Shuffle: true, Seed: 9, Window: window})
+		e0, e0again, e1 := collect(t, l, 0), collect(t, l, 0), collect(t, l, 1)
+		if fmt.Sprint(e0) != fmt.Sprint(e0again) {
+			t.Fatal("same seed and epoch gave a different order")
+		}
+		if fmt.Sprint(e0) == fmt.Sprint(e1) || fmt.Sprint(e0) == fmt.Sprint(base) {
+			t.Fatal("shuffle did not change the order")
+		}
+		if fmt.Sprint(sortedCopy(e0)) != fmt.Sprint(sortedCopy(base)) || fmt.Sprint(sortedCopy(e1)) != fmt.Sprint(sortedCopy(base)) {
+			t.Fatal("a shuffled epoch is not a permutation of the split")
+		}
+	}
+	dl, _ := d.Loader("train", Options{BatchSize: 32, DropLast: true})
+	if got := len(collect(t, dl, 0)); got != 384 || dl.Batches() != 12 {
+		t.Fatalf("drop last: %d rows, %d batches", got, dl.Batches())
+	}
+}
+
+func TestUint8ShardsAreNormalizedLikeFloatShards(t *testing.T) {
+	f, _ := Open(makeDataset(t, t.TempDir(), "a", ""))
+	u, _ := Open(makeDataset(t, t.TempDir(), "a", "normalize: {mode: none}\n"))
+	if u.Manifest.Image.DType != "uint8" {
+		t.Fatal("expected uint8 shards")
+	}
+	var xf, xu []float32
+	for _, c := range []struct {
+		d   *Dataset
+		dst *[]float32
+	}{{f, &xf}, {u, &xu}} {
+		l, _ := c.d.Loader("test", Options{BatchSize: 64})
+		l.Epoch(context.Background(), 0, func(b *Batch) error { *c.dst = append(*c.dst, b.X...); return nil })
+	}
+	if len(xf) != 1600 || len(xf) != len(xu) {
+		t.Fatalf("%d and %d values", len(xf), len(xu))
+	}
+	for i := range xf {
+		if math.Abs(float64(xf[i]-xu[i])) > 1e-5 {
+			t.Fatalf("value %d: float shard %v, uint8 shard normalized %v", i, xf[i], xu[i])
+		}
+	}
+}
+
+func TestEpochStopsOnCallbackError(t *testing.T) {
+	d, _ := Open(makeDataset(t, t.TempDir(), "a", ""))
+	l, _ := d.Loader("train", Options{BatchSize: 10})
+	n := 0
+	stop := fmt.Errorf("enough")
+	err := l.Epoch(context.Background(), 0, func(b *Batch) error {
+		n++
+		if n == 3 {
+			return stop
+		}
+		return nil
+	})
+	if err != stop || n != 3 {
+		t.Fatalf("err %v after %d batches", err, n)
+	}
+}

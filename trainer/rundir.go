@@ -1,0 +1,57 @@
+package trainer
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+
+	"github.com/shardsmith/shardsmith/trainer/curves"
+)
+
+// Run-directory file names.
+const (
+	CheckpointBase = "checkpoint" // checkpoint.safetensors, checkpoint.optim.safetensors, checkpoint.json
+	MetricsFile    = "metrics.jsonl"
+	CurvesFile     = "curves.png"
+)
+
+// WriteRunFiles rewrites metrics.jsonl (one JSON object per epoch) and
+// curves.png in dir from the session's history. Both are replaced
+// atomically, so after a resume they hold exactly the epochs trained.
+func (s *Session) WriteRunFiles(dir string) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	pts := make([]curves.Point, len(s.History))
+	hasVal := s.Data.Rows("val") > 0
+	for i, h := range s.History {
+		if err := enc.Encode(h); err != nil {
+			return err
+		}
+		pts[i] = curves.Point{Epoch: h.Epoch, TrainLoss: h.TrainLoss, ValLoss: h.ValLoss, TrainAcc: h.TrainAcc, ValAcc: h.ValAcc, HasVal: hasVal}
+	}
+	if err := writeFileAtomic(filepath.Join(dir, MetricsFile), buf.Bytes()); err != nil {
+		return err
+	}
+	return curves.WritePNG(filepath.Join(dir, CurvesFile), s.Config.Model, pts)
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
