@@ -29,6 +29,10 @@ func Open(path string, opts ...Option) (*Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("shard: %w", err)
 	}
+	// Arrow trusts the lengths a file declares; a damaged length would ask
+	// for terabytes and kill the process. The bound turns that into a
+	// recoverable panic, reported as a malformed file.
+	o.mem = &boundedAllocator{Allocator: o.mem, max: maxBuffer}
 	fr, err := openIPC(f, o.mem)
 	if err != nil {
 		f.Close()
@@ -149,4 +153,29 @@ func AppendRows(dst *Rows, rec arrow.RecordBatch) {
 	case *array.Uint8:
 		dst.ImageU8 = append(dst.ImageU8, v.Uint8Values()[lo:hi]...)
 	}
+}
+
+// maxBuffer bounds a single Arrow buffer of a shard (1 GiB: a record batch of
+// 1024 rows of 65536 float32 pixels each needs 256 MiB). Tests lower it.
+var maxBuffer = 1 << 30
+
+// boundedAllocator refuses (by panicking, which the reader recovers into an
+// error) any single allocation above max.
+type boundedAllocator struct {
+	memory.Allocator
+	max int
+}
+
+func (b *boundedAllocator) Allocate(n int) []byte {
+	if n < 0 || n > b.max {
+		panic(fmt.Sprintf("a buffer of %d bytes (the file declares an impossible length)", n))
+	}
+	return b.Allocator.Allocate(n)
+}
+
+func (b *boundedAllocator) Reallocate(n int, old []byte) []byte {
+	if n < 0 || n > b.max {
+		panic(fmt.Sprintf("a buffer of %d bytes (the file declares an impossible length)", n))
+	}
+	return b.Allocator.Reallocate(n, old)
 }
