@@ -177,6 +177,8 @@ type Shards struct {
 	BatchRows int `yaml:"batch_rows,omitempty" json:"batch_rows"`
 	// Compression of the IPC bodies: "zstd" (default), "lz4" or "none".
 	Compression string `yaml:"compression,omitempty" json:"compression"`
+	// Format is "arrow" (Arrow IPC file, default) or "parquet".
+	Format string `yaml:"format,omitempty" json:"format,omitempty"`
 }
 
 // Error is a configuration error; it names the file and, when known, the line.
@@ -304,6 +306,9 @@ func (c *Config) applyDefaults() {
 	if c.Shards.Compression == "" {
 		c.Shards.Compression = "zstd"
 	}
+	if c.Shards.Format == "" {
+		c.Shards.Format = "arrow"
+	}
 	if c.Augment.Copies > 0 && c.Augment.Splits == nil {
 		c.Augment.Splits = []string{"train"}
 	}
@@ -398,6 +403,11 @@ func (c *Config) Validate() error {
 	case "zstd", "lz4", "none":
 	default:
 		return c.errAt("shards.compression", "shards.compression must be zstd, lz4 or none, got %q", sh.Compression)
+	}
+	switch sh.Format {
+	case "arrow", "parquet":
+	default:
+		return c.errAt("shards.format", "shards.format must be arrow or parquet, got %q", sh.Format)
 	}
 	if c.Workers < 0 {
 		return c.errAt("workers", "workers must be ≥ 0, got %d", c.Workers)

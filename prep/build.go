@@ -665,7 +665,7 @@ func (w *shardWriter) flush(s uint8) {
 	idx := w.next[s]
 	w.next[s]++
 	p := w.plans[s]
-	name := fmt.Sprintf("%s-%05d-of-%05d.arrow", split.Names[s], idx, p.nShards)
+	name := fmt.Sprintf("%s-%05d-of-%05d%s", split.Names[s], idx, p.nShards, shard.Ext(w.cfg.Shards.Format))
 	meta := w.meta
 	meta.Split = split.Names[s]
 	w.eg.Go(func() error {
@@ -696,7 +696,11 @@ func (w *shardWriter) writeShard(name string, meta shard.Meta, rows shard.Rows) 
 	}
 	hw := &sha256Writer{w: sink, h: sha256.New()}
 	bw := bufio.NewWriterSize(hw, 1<<20)
-	res, err := shard.Write(bw, meta, rows, shard.WithBatchRows(w.cfg.Shards.BatchRows), shard.WithCompression(w.cfg.Shards.Compression))
+	write := shard.Write
+	if w.cfg.Shards.Format == "parquet" {
+		write = shard.WriteParquet
+	}
+	res, err := write(bw, meta, rows, shard.WithBatchRows(w.cfg.Shards.BatchRows), shard.WithCompression(w.cfg.Shards.Compression))
 	if err == nil {
 		err = bw.Flush()
 	}

@@ -88,7 +88,7 @@ func verifyShard(path string, sh manifest.Shard) string {
 	if got := hex.EncodeToString(h.Sum(nil)); got != sh.SHA256 {
 		return fmt.Sprintf("sha256 %s, manifest says %s (contents changed)", got, sh.SHA256)
 	}
-	r, err := shard.Open(path)
+	r, err := shard.OpenFile(path)
 	if err != nil {
 		return err.Error()
 	}

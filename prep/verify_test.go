@@ -89,3 +89,25 @@ func TestCompareTellsSameDataFromDifferentData(t *testing.T) {
 		t.Fatalf("different split seed reported as same data: %+v", rep)
 	}
 }
+
+func TestParquetShards(t *testing.T) {
+	ts := writeTiny(t, 90, 20, 3, 3, 24)
+	arrow := build(t, ts.config(t, tinySplit), testOptions(t, t.TempDir()))
+	pq := build(t, ts.config(t, "split: {seed: 3, val_fraction: 0.2, stratify: true}\nshards: {rows: 40, batch_rows: 16, format: parquet}\n"), testOptions(t, t.TempDir()))
+	if pq.Manifest.Version == arrow.Manifest.Version {
+		t.Fatal("format did not change the version")
+	}
+	if !strings.HasSuffix(pq.Manifest.Splits[0].Shards[0].Path, ".parquet") {
+		t.Fatalf("shard %s", pq.Manifest.Splits[0].Shards[0].Path)
+	}
+	if _, err := Verify(pq.Dir); err != nil {
+		t.Fatal(err)
+	}
+	for i, sp := range arrow.Manifest.Splits {
+		for j, sh := range sp.Shards {
+			if got := pq.Manifest.Splits[i].Shards[j].DataSHA256; got != sh.DataSHA256 {
+				t.Fatalf("%s: Parquet data hash %s, Arrow %s: same rows must hash the same", sh.Path, got, sh.DataSHA256)
+			}
+		}
+	}
+}

@@ -33,6 +33,9 @@ type HashInput struct {
 // NewHashInput builds the hash input for a configuration.
 func NewHashInput(cfg *config.Config) HashInput {
 	libs := map[string]string{"arrow": shard.ArrowLibrary}
+	if cfg.Shards.Format == "parquet" {
+		libs["parquet_created_by"] = shard.ParquetCreatedBy
+	}
 	switch cfg.Shards.Compression {
 	case "zstd":
 		libs["zstd"] = shard.ZstdLibrary

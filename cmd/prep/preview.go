@@ -71,7 +71,11 @@ func previewSamples(dir string, m *manifest.Manifest, sp *manifest.Split, n int)
 	var out []preview.Sample
 	groups := map[uint64]bool{}
 	for _, sh := range sp.Shards {
-		r, err := shard.Open(filepath.Join(dir, sh.Path))
+		p := filepath.Join(dir, sh.Path)
+		if err := shard.CheckSHA256(p, sh.SHA256); err != nil {
+			return nil, err
+		}
+		r, err := shard.OpenFile(p)
 		if err != nil {
 			return nil, err
 		}

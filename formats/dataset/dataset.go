@@ -13,10 +13,7 @@
 package dataset
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"iter"
 	"os"
 	"path/filepath"
@@ -160,30 +157,16 @@ func (d *Dataset) Batches(split string) iter.Seq2[arrow.RecordBatch, error] {
 	}
 }
 
-// shardReader is what Batches needs from shard.Reader and shard.ParquetReader.
-type shardReader interface {
-	Meta() shard.Meta
-	NumBatches() int
-	Batch(i int) (arrow.RecordBatch, error)
-	Close() error
-}
-
 // shardBatches yields the batches of one shard; more is false when the
 // consumer stopped the iteration.
 func (d *Dataset) shardBatches(split string, sh manifest.Shard, yield func(arrow.RecordBatch, error) bool) (more bool, err error) {
 	p := filepath.Join(d.dir, sh.Path)
 	if d.opts.verify {
-		if err := checkSHA256(p, sh.SHA256); err != nil {
+		if err := shard.CheckSHA256(p, sh.SHA256); err != nil {
 			return false, fmt.Errorf("dataset: %w", err)
 		}
 	}
-	var r shardReader
-	switch filepath.Ext(sh.Path) {
-	case ".parquet":
-		r, err = shard.OpenParquet(p, shard.WithAllocator(d.opts.mem))
-	default:
-		r, err = shard.Open(p, shard.WithAllocator(d.opts.mem))
-	}
+	r, err := shard.OpenFile(p, shard.WithAllocator(d.opts.mem))
 	if err != nil {
 		return false, fmt.Errorf("dataset: %w", err)
 	}
@@ -214,22 +197,6 @@ func (d *Dataset) shardBatches(split string, sh manifest.Shard, yield func(arrow
 		return false, fmt.Errorf("dataset: shard %s: %d rows, manifest lists %d", p, rows, sh.Rows)
 	}
 	return true, nil
-}
-
-func checkSHA256(path, want string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return fmt.Errorf("hashing %s: %w", path, err)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != want {
-		return fmt.Errorf("shard %s: SHA-256 %s, manifest says %s", path, got, want)
-	}
-	return nil
 }
 
 // maxPrealloc bounds the pixel values ReadSplit allocates up front.

@@ -113,6 +113,8 @@ type Loader struct {
 	opts  Options
 	mean  float32
 	inv   float32
+	// verified[i] is set once shard i's SHA-256 matched the manifest.
+	verified []bool
 }
 
 // Loader returns a loader for a split.
@@ -128,7 +130,7 @@ func (d *Dataset) Loader(split string, opts Options) (*Loader, error) {
 		opts.Window = 1 << 16
 	}
 	n := d.Manifest.Normalize
-	return &Loader{ds: d, split: sp, opts: opts, mean: float32(n.Mean), inv: float32(1 / n.Std)}, nil
+	return &Loader{ds: d, split: sp, opts: opts, mean: float32(n.Mean), inv: float32(1 / n.Std), verified: make([]bool, len(sp.Shards))}, nil
 }
 
 // Batches returns the number of batches per epoch.
@@ -226,7 +228,14 @@ func (l *Loader) produce(ctx context.Context, epoch int, free <-chan *Batch, out
 	}
 	for _, si := range order {
 		sh := l.split.Shards[si]
-		r, err := shard.Open(filepath.Join(l.ds.Dir, sh.Path))
+		p := filepath.Join(l.ds.Dir, sh.Path)
+		if !l.verified[si] { // once per loader: a damaged shard never reaches the decoder
+			if err := shard.CheckSHA256(p, sh.SHA256); err != nil {
+				return err
+			}
+			l.verified[si] = true
+		}
+		r, err := shard.OpenFile(p)
 		if err != nil {
 			return err
 		}
