@@ -443,6 +443,19 @@ func (c *Config) URLs(f *File) []string {
 	return urls
 }
 
+// KeepMirrors drops every mirror that does not start with prefix — e.g.
+// "gomod://" to build from the Go module proxy alone, without trying public
+// hosts first.
+func (c *Config) KeepMirrors(prefix string) {
+	var kept []string
+	for _, m := range c.Mirrors {
+		if strings.HasPrefix(m, prefix) {
+			kept = append(kept, m)
+		}
+	}
+	c.Mirrors = kept
+}
+
 // Hashed is the part of a configuration that determines the bytes of a
 // dataset. Mirrors and URLs are left out: a source is pinned by its SHA-256,
 // so where it came from cannot change a byte.

@@ -146,3 +146,14 @@ func TestFromJSONRoundTrip(t *testing.T) {
 		t.Fatal("unknown JSON field accepted")
 	}
 }
+
+func TestKeepMirrors(t *testing.T) {
+	c, err := Load("../configs/mnist.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.KeepMirrors("gomod://")
+	if len(c.Mirrors) != 1 || !strings.HasPrefix(c.Mirrors[0], "gomod://") {
+		t.Fatalf("mirrors %v", c.Mirrors)
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/shardsmith/shardsmith/config"
@@ -22,17 +21,7 @@ func TestRealMNIST(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds real MNIST")
 	}
-	cfg, err := config.Load("../configs/mnist.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var gomod []string
-	for _, m := range cfg.Mirrors {
-		if strings.HasPrefix(m, "gomod://") {
-			gomod = append(gomod, m)
-		}
-	}
-	cfg.Mirrors = gomod
+	cfg := loadGomod(t, "../configs/mnist.yaml")
 	out := t.TempDir()
 	fetcher := download.New(download.WithCacheDir(filepath.Join(out, "cache")))
 	res, err := Build(context.Background(), cfg, Options{Out: out, Fetcher: fetcher})
@@ -125,20 +114,7 @@ func TestRealMNISTAugmentedIsLeakFree(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds real MNIST")
 	}
-	load := func(p string) *config.Config {
-		cfg, err := config.Load(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var gomod []string
-		for _, m := range cfg.Mirrors {
-			if strings.HasPrefix(m, "gomod://") {
-				gomod = append(gomod, m)
-			}
-		}
-		cfg.Mirrors = gomod
-		return cfg
-	}
+	load := func(p string) *config.Config { return loadGomod(t, p) }
 	out := t.TempDir()
 	opts := Options{Out: out, Fetcher: download.New(download.WithCacheDir(filepath.Join(out, "cache")))}
 	aug, err := Build(context.Background(), load("../configs/mnist-augmented.yaml"), opts)
@@ -179,4 +155,16 @@ func TestRealMNISTAugmentedIsLeakFree(t *testing.T) {
 	if len(owner) != 70000 {
 		t.Fatalf("%d distinct sources, want 70000", len(owner))
 	}
+}
+
+// loadGomod loads a config and keeps only its Go-module mirror, so tests
+// fetch through the Go module proxy without trying public hosts.
+func loadGomod(t *testing.T, path string) *config.Config {
+	t.Helper()
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.KeepMirrors("gomod://")
+	return cfg
 }
