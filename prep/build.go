@@ -104,6 +104,14 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
+	if cfg.Augment.Copies > 0 {
+		// Check the ops now, before any download. The image size is not
+		// known yet: validate against a generous nominal one; the real size
+		// is checked again when the stage is built.
+		if _, err := newAugmenter(cfg, 256, 256); err != nil {
+			return nil, err
+		}
+	}
 	hin := NewHashInput(cfg)
 	version := hin.Version()
 	short := manifest.Short(version)
@@ -278,12 +286,8 @@ func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInpu
 		if train.Channels != 1 {
 			return nil, nil, fmt.Errorf("augment: only single-channel images are supported, got %d channels", train.Channels)
 		}
-		specs := make([]augment.Spec, len(cfg.Augment.Ops))
-		for i, op := range cfg.Augment.Ops {
-			specs[i] = augment.Spec{Op: op.Op, Params: op.Params, Line: op.Line}
-		}
-		if aug, err = augment.New(cfg.Augment.Seed, train.Width, train.Height, specs); err != nil {
-			return nil, nil, &config.Error{File: cfg.File(), Msg: err.Error()}
+		if aug, err = newAugmenter(cfg, train.Width, train.Height); err != nil {
+			return nil, nil, err
 		}
 		for _, s := range cfg.Augment.Splits {
 			id, _ := split.ID(s)
@@ -430,6 +434,20 @@ func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInpu
 		m.Splits = append(m.Splits, manifest.Split{Name: split.Names[p.id], Rows: p.rows, Labels: sw.hist[p.id], Shards: sw.results[p.id]})
 	}
 	return m, g.Stats(), nil
+}
+
+// newAugmenter builds the augment stage from the config; a bad op or
+// parameter is a config error naming its line.
+func newAugmenter(cfg *config.Config, width, height int) (*augment.Augmenter, error) {
+	specs := make([]augment.Spec, len(cfg.Augment.Ops))
+	for i, op := range cfg.Augment.Ops {
+		specs[i] = augment.Spec{Op: op.Op, Params: op.Params, Line: op.Line}
+	}
+	a, err := augment.New(cfg.Augment.Seed, width, height, specs)
+	if err != nil {
+		return nil, &config.Error{File: cfg.File(), Msg: err.Error()}
+	}
+	return a, nil
 }
 
 // sourceFile is the file name of a source, for messages.

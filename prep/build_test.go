@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shardsmith/shardsmith/config"
 	"github.com/shardsmith/shardsmith/formats/idx"
 	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/stages/normalize"
@@ -450,5 +451,24 @@ func TestAugmentedBytesIdenticalAcrossWorkers(t *testing.T) {
 	}
 	if len(files[0]) != 1+12+1+1 { // manifest, 12 train shards (160 × 3 = 480 rows of 40), val, test
 		t.Fatalf("%d files", len(files[0]))
+	}
+}
+
+// A bad augment op is a config error naming its line, reported before any
+// download is attempted.
+func TestBadAugmentOpFailsBeforeDownload(t *testing.T) {
+	ts := writeTiny(t, 20, 10, 3, 3, 42)
+	for op, want := range map[string]string{
+		"- rotate: {degrees: -3}":        "degrees",
+		"- rotate: {degrees: 3, p: 1.5}": "p",
+		"- twirl: {amount: 1}":           "twirl",
+	} {
+		cfg := ts.config(t, "split: {seed: 1}\naugment:\n  copies: 1\n  ops:\n    "+op+"\n")
+		cfg.Mirrors = []string{"file:///nonexistent/"}
+		_, err := Build(context.Background(), cfg, testOptions(t, t.TempDir()))
+		var ce *config.Error
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), "line 12") || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v", op, err)
+		}
 	}
 }
