@@ -59,3 +59,53 @@ func CheckSHA256(path, want string) error {
 	}
 	return nil
 }
+
+// recordWriter is what both shard formats' writers offer.
+type recordWriter interface {
+	Write(rec arrow.RecordBatch) error
+	Close() error
+}
+
+// writeBatches writes rows through w in record batches of batchRows rows,
+// closes w, and returns the result with the hash of the uncompressed data.
+func writeBatches(w recordWriter, schema *arrow.Schema, meta Meta, rows Rows, batchRows int) (Result, error) {
+	n, elems := rows.Len(), meta.Elems()
+	for i := 0; i < n; i += batchRows {
+		j := min(i+batchRows, n)
+		rec := Record(schema, rows.Slice(i, j, elems))
+		err := w.Write(rec)
+		rec.Release()
+		if err != nil {
+			w.Close()
+			return Result{}, fmt.Errorf("writing rows %d-%d: %w", i, j, err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return Result{}, err
+	}
+	h := NewDataHasher()
+	h.Add(rows)
+	return Result{Rows: n, DataSHA256: h.Sum()}, nil
+}
+
+// readRows appends the rows of batch i (from batch) to dst.
+func readRows(batch func(int) (arrow.RecordBatch, error), i int, dst *Rows) error {
+	rec, err := batch(i)
+	if err != nil {
+		return err
+	}
+	defer rec.Release()
+	AppendRows(dst, rec)
+	return nil
+}
+
+// readAll reads the n batches of a shard into one Rows.
+func readAll(n int, read func(int, *Rows) error) (Rows, error) {
+	var rows Rows
+	for i := 0; i < n; i++ {
+		if err := read(i, &rows); err != nil {
+			return Rows{}, err
+		}
+	}
+	return rows, nil
+}

@@ -72,23 +72,11 @@ func WriteParquet(w io.Writer, meta Meta, rows Rows, opts ...Option) (Result, er
 	if err != nil {
 		return Result{}, fmt.Errorf("shard: parquet: %w", err)
 	}
-	n, elems := rows.Len(), meta.Elems()
-	for i := 0; i < n; i += o.batchRows {
-		j := min(i+o.batchRows, n)
-		rec := Record(schema, rows.Slice(i, j, elems))
-		err = fw.Write(rec)
-		rec.Release()
-		if err != nil {
-			fw.Close()
-			return Result{}, fmt.Errorf("shard: parquet: writing rows %d-%d: %w", i, j, err)
-		}
-	}
-	if err := fw.Close(); err != nil {
+	res, err := writeBatches(fw, schema, meta, rows, o.batchRows)
+	if err != nil {
 		return Result{}, fmt.Errorf("shard: parquet: %w", err)
 	}
-	h := NewDataHasher()
-	h.Add(rows)
-	return Result{Rows: n, DataSHA256: h.Sum()}, nil
+	return res, nil
 }
 
 func parquetCodec(c string) (compress.Compression, error) {
@@ -357,26 +345,10 @@ func fixedSizeImage(col arrow.Array, want arrow.DataType) (arrow.Array, error) {
 }
 
 // ReadRows appends the rows of row group i to dst as Go slices (copying).
-func (r *ParquetReader) ReadRows(i int, dst *Rows) error {
-	rec, err := r.Batch(i)
-	if err != nil {
-		return err
-	}
-	defer rec.Release()
-	AppendRows(dst, rec)
-	return nil
-}
+func (r *ParquetReader) ReadRows(i int, dst *Rows) error { return readRows(r.Batch, i, dst) }
 
 // ReadAll reads every row of the shard.
-func (r *ParquetReader) ReadAll() (Rows, error) {
-	var rows Rows
-	for i := 0; i < r.NumBatches(); i++ {
-		if err := r.ReadRows(i, &rows); err != nil {
-			return Rows{}, err
-		}
-	}
-	return rows, nil
-}
+func (r *ParquetReader) ReadAll() (Rows, error) { return readAll(r.NumBatches(), r.ReadRows) }
 
 // Close releases the reader and closes the file.
 func (r *ParquetReader) Close() error { return r.pf.Close() }

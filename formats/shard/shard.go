@@ -244,23 +244,11 @@ func Write(w io.Writer, meta Meta, rows Rows, opts ...Option) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("shard: %w", err)
 	}
-	n, elems := rows.Len(), meta.Elems()
-	for i := 0; i < n; i += o.batchRows {
-		j := min(i+o.batchRows, n)
-		rec := Record(schema, rows.Slice(i, j, elems))
-		err = fw.Write(rec)
-		rec.Release()
-		if err != nil {
-			fw.Close()
-			return Result{}, fmt.Errorf("shard: writing rows %d-%d: %w", i, j, err)
-		}
-	}
-	if err := fw.Close(); err != nil {
+	res, err := writeBatches(fw, schema, meta, rows, o.batchRows)
+	if err != nil {
 		return Result{}, fmt.Errorf("shard: %w", err)
 	}
-	h := NewDataHasher()
-	h.Add(rows)
-	return Result{Rows: n, DataSHA256: h.Sum()}, nil
+	return res, nil
 }
 
 func checkRows(meta Meta, r *Rows) error {
