@@ -1,8 +1,11 @@
 package trainer
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
+	"os"
 	"slices"
 	"strings"
 
@@ -23,13 +26,30 @@ type FinetuneOptions struct {
 	// Renormalize accepts shards whose normalization differs from the
 	// checkpoint's (the model then sees differently scaled pixels).
 	Renormalize bool
+	// LoRARank > 0 trains low-rank adapters instead of the weights (see
+	// nn.LoRA): every base parameter is frozen, adapters of this rank go on
+	// LoRALayers (nil: every dense layer but the head), and the head trains
+	// in full, as PEFT's modules_to_save does for a classifier. The adapters
+	// count as body for LRBody.
+	LoRARank int
+	// LoRAAlpha scales the adapters by LoRAAlpha/LoRARank (0: LoRARank,
+	// a scale of 1).
+	LoRAAlpha  float64
+	LoRALayers []string
 }
 
 // Finetune loads the checkpoint at p and prepares a session that trains it
 // on ds: it checks the input shape and normalization, replaces the head when
-// the class set differs (reported through logf), freezes what opts.Freeze
-// names and gives head and body their own learning rates.
+// the class set differs (reported through logf), adds LoRA adapters when
+// opts.LoRARank is set, freezes what opts.Freeze names and gives head and
+// body their own learning rates.
+//
+// A checkpoint that already has adapters keeps them, with their base
+// frozen; it cannot take new ones (merge it first with MergeLoRA).
 func Finetune(p string, ds *data.Dataset, cfg Config, opts FinetuneOptions, logf func(string, ...any)) (*Session, error) {
+	if opts.LoRARank > 0 && slices.Contains(opts.Freeze, "features") {
+		return nil, errors.New("freezing features with LoRA would freeze the adapters too: LoRA already freezes every base weight but the head's")
+	}
 	c, err := checkpoint.Load(p)
 	if err != nil {
 		return nil, err
@@ -42,6 +62,9 @@ func Finetune(p string, ds *data.Dataset, cfg Config, opts FinetuneOptions, logf
 		if err := model.Unfreeze(name); err != nil {
 			return nil, err
 		}
+	}
+	for _, a := range model.Adapters() { // but an adapter's base stays fixed
+		a.Base().W.Frozen, a.Base().B.Frozen = true, true
 	}
 	n := 1
 	for _, d := range model.InputShape() {
@@ -59,11 +82,18 @@ func Finetune(p string, ds *data.Dataset, cfg Config, opts FinetuneOptions, logf
 		}
 	}
 	head := headName(model)
+	replaced := false
 	if !slices.Equal(c.Meta.ClassNames, ds.Manifest.Classes) {
 		if err := model.ReplaceHead(len(ds.Manifest.Classes), cfg.Seed); err != nil {
 			return nil, err
 		}
 		logf("replacing the head %s: checkpoint classes %v, shards classes %v", head, c.Meta.ClassNames, ds.Manifest.Classes)
+		replaced = true
+	}
+	if opts.LoRARank != 0 || opts.LoRAAlpha != 0 || len(opts.LoRALayers) > 0 {
+		if err := addLoRA(model, head, replaced, opts, cfg.Seed, logf); err != nil {
+			return nil, fmt.Errorf("checkpoint %s: %w", p, err)
+		}
 	}
 	for _, f := range opts.Freeze {
 		switch f {
@@ -103,13 +133,94 @@ func Finetune(p string, ds *data.Dataset, cfg Config, opts FinetuneOptions, logf
 	return NewSession(cfg, ds, model, rules)
 }
 
-// headName is the name of the model's last dense layer.
+// headName is the name of the model's last dense layer (adapted or not).
 func headName(m *nn.Sequential) string {
 	layers := m.Layers()
 	for i := len(layers) - 1; i >= 0; i-- {
-		if _, ok := layers[i].(*nn.Dense); ok {
+		switch layers[i].(type) {
+		case *nn.Dense, *nn.LoRA:
 			return layers[i].Name()
 		}
 	}
 	return ""
+}
+
+// addLoRA freezes every parameter but the head's and puts adapters on the
+// dense layers opts names (default: all but the head).
+func addLoRA(model *nn.Sequential, head string, replaced bool, opts FinetuneOptions, seed uint64, logf func(string, ...any)) error {
+	if opts.LoRARank < 1 {
+		return fmt.Errorf("LoRA rank must be ≥ 1, got %d", opts.LoRARank)
+	}
+	if a := model.Adapters(); len(a) > 0 {
+		return fmt.Errorf("layer %s already has a LoRA adapter (merge the run first: trainer finetune --merge)", a[0].Name())
+	}
+	alpha := opts.LoRAAlpha
+	if alpha == 0 {
+		alpha = float64(opts.LoRARank)
+	}
+	targets := opts.LoRALayers
+	if len(targets) == 0 {
+		for _, l := range model.Layers() {
+			if _, ok := l.(*nn.Dense); ok && l.Name() != head {
+				targets = append(targets, l.Name())
+			}
+		}
+		if len(targets) == 0 {
+			return fmt.Errorf("the model has no dense layer but the head %s to put a LoRA adapter on", head)
+		}
+	}
+	if replaced && slices.Contains(targets, head) {
+		return fmt.Errorf("the head %s was replaced for the new classes: it trains in full and takes no LoRA adapter", head)
+	}
+	if err := model.Freeze(""); err != nil {
+		return err
+	}
+	if !slices.Contains(targets, head) {
+		if err := model.Unfreeze(head + "."); err != nil {
+			return err
+		}
+	}
+	if err := model.AddLoRA(targets, opts.LoRARank, alpha, seed); err != nil {
+		return err
+	}
+	n := 0
+	for _, p := range model.Trainable() {
+		n += len(p.Data)
+	}
+	logf("LoRA rank %d alpha %g on %s; the head %s trains in full; %d trainable values", opts.LoRARank, alpha, strings.Join(targets, ", "), head, n)
+	return nil
+}
+
+// MergeLoRA folds the LoRA adapters of the checkpoint at p into their dense
+// layers (W += alpha/r·B·A) and rewrites p as a plain checkpoint: the same
+// outputs, no adapter layers, loadable like any checkpoint of the base
+// architecture. The adapter file is left in place; the optimizer state,
+// which belonged to the adapters, is removed. It returns the merged layers.
+func MergeLoRA(p string) ([]string, error) {
+	c, err := checkpoint.Load(p)
+	if err != nil {
+		return nil, err
+	}
+	model, err := c.Restore()
+	if err != nil {
+		return nil, err
+	}
+	merged := model.MergeLoRA()
+	if len(merged) == 0 {
+		return nil, fmt.Errorf("checkpoint %s has no LoRA adapters to merge", p)
+	}
+	meta := c.Meta
+	meta.Optimizer, meta.OptimizerFile, meta.LoRAFile = nil, nil, nil
+	mc, err := checkpoint.Capture(model, nil, meta)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkpoint.Save(p, mc); err != nil {
+		return nil, err
+	}
+	_, opt, _ := checkpoint.Paths(p)
+	if err := os.Remove(opt); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	return merged, nil
 }

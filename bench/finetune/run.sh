@@ -1,30 +1,70 @@
 #!/usr/bin/env bash
 # Fine-tuning experiment: pretrain the CNN on digits 0-4, then learn digits
-# 5-9 from k = 10 and k = 100 images per class, several ways, against training
-# the same CNN from scratch on the same k images. Prints a Markdown table:
-# accuracy on the full 5-9 test split and seconds of training.
+# 5-9 from k = 10 and k = 100 images per class three ways (head only, full
+# fine-tune, LoRA), against training the same CNN from scratch on the same k
+# images. Prints a Markdown table: accuracy on the full 5-9 test split (mean
+# ± standard deviation over seeds) and seconds of training (mean).
 #
-#   bench/finetune/run.sh            (about 5 minutes on 2 cores)
+#   bench/finetune/run.sh                  three seeds (about 10 minutes on 2 cores)
+#   SEEDS=1 bench/finetune/run.sh          one seed
+#
+# Every row gets the same budget: EPOCHS epochs (default 30) at batch size
+# BATCH (default 10), Adam. Learning rates: from scratch 3e-3; head only
+# 3e-3; full fine-tune 3e-3 for the new head and 3e-4 for the pretrained
+# body; LoRA 3e-3 for the head and the adapters. The seed changes the
+# initialisation (from scratch), the new head, the adapters, shuffling and
+# dropout; the base model (pretrained once, seed 1) and the k images (fixed
+# by the dataset configs) are the same for every seed. Per-run results go to
+# stderr.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 work=${WORK:-$(mktemp -d)}
+SEEDS=${SEEDS:-1 2 3}
+EPOCHS=${EPOCHS:-30}
+BATCH=${BATCH:-10}
 go build -o "$work/prep" ./cmd/prep
 go build -o "$work/trainer" ./cmd/trainer
-P="$work/prep"; T="$work/trainer"; out="$work/out"; runs="$work/runs"
+P="$work/prep"; T="$work/trainer"; out="$work/out"; runs="$work/runs"; results="$work/results.txt"
 for c in mnist-0to4 mnist-5to9-fewshot mnist-5to9-fewshot-k100; do
   "$P" run "configs/$c.yaml" --out "$out" --quiet >/dev/null
 done
-json() { /usr/bin/python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); print("%.4f %.1f" % (d["test_accuracy"], d["seconds_per_epoch"]*d["epochs"]))'; }
+# json prints "accuracy seconds" from the last line of a --json report.
+json() { python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); print("%.4f %.2f" % (d.get("test_accuracy", d.get("accuracy", 0)), d.get("seconds_per_epoch", 0)*d.get("epochs", 0)))'; }
 
-pre=$("$T" --shards "$out/mnist-0to4" --model cnn --epochs 3 --out "$runs/base" --json --quiet | json)
-echo "pretrained on 0-4 (3 epochs): test accuracy on 0-4 and seconds: $pre" >&2
+if [ ! -f "$runs/base/checkpoint.json" ]; then
+  pre=$("$T" --shards "$out/mnist-0to4" --model cnn --epochs 3 --seed 1 --out "$runs/base" --json --quiet | json)
+  echo "pretrained on 0-4 (3 epochs): test accuracy on 0-4 and seconds: $pre" >&2
+fi
 
-echo "| k per class | method | test accuracy (5-9, 4861 images) | seconds |"
-echo "|---|---|---|---|"
+: >"$results"
+common="--epochs $EPOCHS --batch-size $BATCH --json --quiet"
 for k in 10 100; do
   ds="$out/mnist-5to9-fewshot"; [ "$k" = 100 ] && ds="$out/mnist-5to9-fewshot-k100"
-  row() { echo "| $k | $1 | $(echo "$2" | cut -d' ' -f1) | $(echo "$2" | cut -d' ' -f2) |"; }
-  row "from scratch (30 epochs)" "$("$T" --shards "$ds" --model cnn --epochs 30 --out "$runs/scratch-$k" --json --quiet | json)"
-  row "head only (--freeze features, 30 epochs)" "$("$T" finetune --from "$runs/base" --shards "$ds" --freeze features --epochs 30 --lr 3e-3 --out "$runs/head-$k" --json --quiet | json)"
-  row "full fine-tune (--lr-body 1e-4, 30 epochs)" "$("$T" finetune --from "$runs/base" --shards "$ds" --epochs 30 --lr 1e-3 --lr-head 3e-3 --lr-body 1e-4 --out "$runs/full-$k" --json --quiet | json)"
+  for seed in $SEEDS; do
+    record() { [ -n "$2" ] || exit 1; echo "$k|$1|$2" >>"$results"; echo "k=$k seed=$seed $1: $2" >&2; }
+    record "from scratch" "$("$T" --shards "$ds" --model cnn --lr 3e-3 --seed "$seed" $common --out "$runs/scratch-$k-$seed" | json)"
+    ft=("$T" finetune --from "$runs/base" --shards "$ds" --seed "$seed" $common)
+    record "head only (--freeze features)" "$("${ft[@]}" --freeze features --lr 3e-3 --out "$runs/head-$k-$seed" | json)"
+    record "full fine-tune (--lr-head 3e-3 --lr-body 3e-4)" "$("${ft[@]}" --lr 3e-3 --lr-head 3e-3 --lr-body 3e-4 --out "$runs/full-$k-$seed" | json)"
+    record "LoRA r=8 α=16 on fc1, head trained (--lr 3e-3)" "$("${ft[@]}" --lora-rank 8 --lora-alpha 16 --lr 3e-3 --merge --out "$runs/lora-$k-$seed" | json)"
+    merged=$("$T" eval --checkpoint "$runs/lora-$k-$seed" --shards "$ds" --json | json)
+    echo "k=$k seed=$seed LoRA merged into a plain checkpoint, trainer eval: ${merged% *}" >&2
+  done
 done
+
+n=$(echo $SEEDS | wc -w)
+python3 - "$results" "$n" <<'EOF'
+import statistics as st, sys
+rows = {}
+for line in open(sys.argv[1]):
+    k, method, res = line.rstrip("\n").split("|")
+    acc, secs = map(float, res.split())
+    rows.setdefault((k, method), []).append((acc, secs))
+n = int(sys.argv[2])
+print("| k per class | method | test accuracy (5-9, 4861 images, %s) | seconds |" % ("%d seeds, mean ± sd" % n if n > 1 else "1 seed"))
+print("|---|---|---|---|")
+for (k, method), v in rows.items():
+    accs = [a for a, _ in v]
+    acc = "%.4f" % st.mean(accs) + (" ± %.4f" % st.stdev(accs) if len(accs) > 1 else "")
+    print("| %s | %s | %s | %.1f |" % (k, method, acc, st.mean(s for _, s in v)))
+EOF

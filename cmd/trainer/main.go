@@ -375,10 +375,23 @@ image shape differs, or whose normalization differs (unless --renormalize).
   --freeze features        train only the head
   --freeze conv1,conv2     freeze these layers (names or prefixes)
   --lr-head 1e-3 --lr-body 1e-4   per-group learning rates
+  --lora-rank 8 --lora-alpha 16   LoRA: freeze the whole base model and train
+                           rank-8 adapters y += (16/8)·x·Aᵀ·Bᵀ on every dense
+                           layer but the head (or on --lora-layers), plus the
+                           head in full; --lr-body sets the adapters' rate
+  --merge                  after training, fold the adapters into the weights
+                           (W += alpha/r·B·A) and make the run's checkpoint a
+                           plain one
+
+A LoRA run's checkpoint keeps the adapters apart from the base weights, in
+checkpoint.lora.safetensors (PEFT tensor names, rank and alpha in its
+metadata); eval and --resume load it like any checkpoint. --merge replaces
+the checkpoint by the merged plain model and keeps the adapter file.
 
 Example:
   trainer --shards out/mnist-0to4 --model cnn --epochs 3 --out runs/base
   trainer finetune --from runs/base --shards out/mnist-5to9-fewshot --freeze features --epochs 20 --out runs/ft
+  trainer finetune --from runs/base --shards out/mnist-5to9-fewshot --lora-rank 8 --lora-alpha 16 --merge --out runs/lora
   trainer eval --checkpoint runs/ft --shards out/mnist-5to9-fewshot
 
 Flags:
@@ -393,8 +406,12 @@ func cmdFinetune(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	from := fs.String("from", "", "run directory (or checkpoint .json) of the pretrained model (required)")
 	freeze := fs.String("freeze", "", "comma-separated layer names/prefixes to freeze, or features (all but the head)")
 	lrHead := fs.Float64("lr-head", 0, "learning rate of the head (default --lr)")
-	lrBody := fs.Float64("lr-body", 0, "learning rate of the other layers (default --lr)")
+	lrBody := fs.Float64("lr-body", 0, "learning rate of the other layers, or of the LoRA adapters (default --lr)")
 	renorm := fs.Bool("renormalize", false, "accept shards normalized differently from the checkpoint")
+	loraRank := fs.Int("lora-rank", 0, "train LoRA adapters of this rank on the dense layers, the base frozen (0: off)")
+	loraAlpha := fs.Float64("lora-alpha", 0, "LoRA scaling numerator: adapters are scaled by alpha/rank (default: the rank)")
+	loraLayers := fs.String("lora-layers", "", "comma-separated dense layers to adapt (default: every dense layer but the head)")
+	merge := fs.Bool("merge", false, "after training, fold the LoRA adapters into a plain checkpoint (keeps checkpoint.lora.safetensors)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -405,6 +422,16 @@ func cmdFinetune(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintln(stderr, "trainer finetune: --from and --shards are required")
 		fs.Usage()
 		return errUsage
+	}
+	if *loraRank < 0 || *loraRank == 0 && (*loraAlpha != 0 || *loraLayers != "" || *merge) {
+		fmt.Fprintln(stderr, "trainer finetune: --lora-alpha, --lora-layers and --merge need --lora-rank ≥ 1")
+		return errUsage
+	}
+	var layers []string
+	if *loraLayers != "" {
+		for _, l := range strings.Split(*loraLayers, ",") {
+			layers = append(layers, strings.TrimSpace(l))
+		}
 	}
 	ds, err := data.Open(f.shards)
 	if err != nil {
@@ -423,12 +450,23 @@ func cmdFinetune(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			fmt.Fprintf(stderr, "trainer: "+format+"\n", a...)
 		}
 	}
-	s, err := trainer.Finetune(p, ds, cfg, trainer.FinetuneOptions{Freeze: strings.Split(*freeze, ","), LRHead: *lrHead, LRBody: *lrBody, Renormalize: *renorm}, logf)
+	s, err := trainer.Finetune(p, ds, cfg, trainer.FinetuneOptions{Freeze: strings.Split(*freeze, ","), LRHead: *lrHead, LRBody: *lrBody,
+		Renormalize: *renorm, LoRARank: *loraRank, LoRAAlpha: *loraAlpha, LoRALayers: layers}, logf)
 	if err != nil {
 		return err
 	}
 	if f.out == "" {
 		f.out = filepath.Join("runs", "finetune-"+time.Now().Format("20060102-150405"))
 	}
-	return trainLoop(ctx, s, ds, &f, stdout, stderr)
+	if err := trainLoop(ctx, s, ds, &f, stdout, stderr); err != nil || !*merge {
+		return err
+	}
+	ckpt := filepath.Join(f.out, trainer.CheckpointBase)
+	merged, err := trainer.MergeLoRA(ckpt)
+	if err != nil {
+		return err
+	}
+	logf("merged the LoRA adapters of %s into %s.json, a plain checkpoint; the adapters stay in %s",
+		strings.Join(merged, ", "), ckpt, checkpoint.LoRAPath(ckpt))
+	return nil
 }

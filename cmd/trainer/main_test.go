@@ -100,4 +100,3 @@ func TestUsageAndAmbiguousShards(t *testing.T) {
 		t.Fatalf("unknown model: exit %d: %s", code, stderr)
 	}
 }
-

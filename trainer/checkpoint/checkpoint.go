@@ -5,9 +5,12 @@
 // dataset version, normalisation, class names, free-form extras).
 //
 // A checkpoint at base path P is three files: P.safetensors,
-// P.optim.safetensors (when there is optimizer state) and P.json. Each is
-// written atomically, and the JSON — written last — records the size and
-// SHA-256 of the others, so a reader never mistakes a half-written
+// P.optim.safetensors (when there is optimizer state) and P.json, plus
+// P.lora.safetensors when the model has LoRA adapters: the adapter tensors
+// live there, apart from the base weights, so that P.safetensors is the
+// plain model's state dict and the adapters can be shipped on their own.
+// Each file is written atomically, and the JSON — written last — records the
+// size and SHA-256 of the others, so a reader never mistakes a half-written
 // checkpoint for a whole one.
 package checkpoint
 
@@ -68,6 +71,7 @@ type Meta struct {
 	Extra          map[string]json.RawMessage `json:"extra,omitempty"`
 	Weights        FileInfo                   `json:"weights"`
 	OptimizerFile  *FileInfo                  `json:"optimizer_file,omitempty"`
+	LoRAFile       *FileInfo                  `json:"lora_file,omitempty"` // LoRA adapter tensors
 }
 
 // Checkpoint is everything a checkpoint holds, in memory.
@@ -147,6 +151,64 @@ func Paths(p string) (weights, optimizer, sidecar string) {
 	return p + ".safetensors", p + ".optim.safetensors", p + ".json"
 }
 
+// LoRAPath returns the name of the adapter file of a checkpoint at base
+// path p.
+func LoRAPath(p string) string { return strings.TrimSuffix(p, ".json") + ".lora.safetensors" }
+
+// LoRAAdapter describes one adapted layer in the adapter file's metadata.
+type LoRAAdapter struct {
+	Layer string  `json:"layer"`
+	Rank  int     `json:"rank"`
+	Alpha float64 `json:"alpha"`
+}
+
+// splitLoRA separates the adapter tensors named by arch from the rest and
+// returns the adapter file's metadata: "adapters" (a JSON list of
+// LoRAAdapter) and, when all layers share them, PEFT's "r" and "lora_alpha"
+// and "target_modules".
+func splitLoRA(arch nn.Spec, ts []Tensor) (base, adapters []Tensor, md map[string]string, err error) {
+	isAdapter := map[string]bool{}
+	var list []LoRAAdapter
+	for _, l := range arch.Layers {
+		for _, name := range l.LoRAParams() {
+			isAdapter[name] = true
+		}
+		if l.LoRARank > 0 {
+			list = append(list, LoRAAdapter{Layer: l.Name, Rank: l.LoRARank, Alpha: l.LoRAAlpha})
+		}
+	}
+	if len(list) == 0 {
+		return ts, nil, nil, nil
+	}
+	for _, t := range ts {
+		if isAdapter[t.Name] {
+			adapters = append(adapters, t)
+		} else {
+			base = append(base, t)
+		}
+	}
+	if len(adapters) != len(isAdapter) {
+		return nil, nil, nil, fmt.Errorf("checkpoint: the architecture names %d adapter tensors, the weights hold %d", len(isAdapter), len(adapters))
+	}
+	js, err := json.Marshal(list)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	md = map[string]string{"format": "pt", "adapters": string(js)}
+	targets := make([]string, len(list))
+	same := true
+	for i, a := range list {
+		targets[i] = a.Layer
+		same = same && a.Rank == list[0].Rank && a.Alpha == list[0].Alpha
+	}
+	if same {
+		md["r"] = strconv.Itoa(list[0].Rank)
+		md["lora_alpha"] = strconv.FormatFloat(list[0].Alpha, 'g', -1, 64)
+		md["target_modules"] = strings.Join(targets, ",")
+	}
+	return base, adapters, md, nil
+}
+
 // Save writes the checkpoint at base path p: weights, optimizer state,
 // then the sidecar, each atomically.
 func Save(p string, c *Checkpoint) error {
@@ -161,11 +223,23 @@ func Save(p string, c *Checkpoint) error {
 	for i, w := range c.Weights {
 		tensors[i] = Tensor{Name: w.Name, Shape: w.Shape, Data: w.Data}
 	}
+	tensors, adapters, loraMD, err := splitLoRA(meta.Arch, tensors)
+	if err != nil {
+		return err
+	}
 	meta.Weights, err = writeAtomic(wPath, func(w io.Writer) error {
 		return EncodeSafetensors(w, tensors, map[string]string{"format": "pt", "arch": string(arch)})
 	})
 	if err != nil {
 		return err
+	}
+	meta.LoRAFile = nil
+	if len(adapters) > 0 {
+		fi, err := writeAtomic(LoRAPath(p), func(w io.Writer) error { return EncodeSafetensors(w, adapters, loraMD) })
+		if err != nil {
+			return err
+		}
+		meta.LoRAFile = &fi
 	}
 	meta.OptimizerFile = nil
 	if c.Optimizer != nil {
@@ -220,12 +294,22 @@ func Load(p string) (*Checkpoint, error) {
 		return nil, err
 	}
 	c := &Checkpoint{Meta: meta}
-	for _, t := range wf.Tensors {
-		data, shape, err := wf.Float32(t.Name)
+	files := []*Safetensors{wf}
+	if meta.LoRAFile != nil {
+		lf, err := readChecked(dir, *meta.LoRAFile, jPath)
 		if err != nil {
 			return nil, err
 		}
-		c.Weights = append(c.Weights, nn.Named{Name: t.Name, Shape: shape, Data: data})
+		files = append(files, lf)
+	}
+	for _, f := range files {
+		for _, t := range f.Tensors {
+			data, shape, err := f.Float32(t.Name)
+			if err != nil {
+				return nil, err
+			}
+			c.Weights = append(c.Weights, nn.Named{Name: t.Name, Shape: shape, Data: data})
+		}
 	}
 	if meta.OptimizerFile != nil {
 		of, err := readChecked(dir, *meta.OptimizerFile, jPath)

@@ -47,4 +47,8 @@ type LayerSpec struct {
 	P        float64 `json:"p,omitempty"`        // dropout probability
 	Eps      float64 `json:"eps,omitempty"`      // batch norm
 	Momentum float64 `json:"momentum,omitempty"` // batch norm running-stat momentum
+	// LoRARank and LoRAAlpha, when set on a dense layer, wrap it in a LoRA
+	// adapter of that rank scaled by alpha/rank (see LoRA).
+	LoRARank  int     `json:"lora_rank,omitempty"`
+	LoRAAlpha float64 `json:"lora_alpha,omitempty"`
 }

@@ -37,6 +37,7 @@ const (
 	initStream    = 0x696e6974 // "init"
 	dropoutStream = 0x64726f70 // "drop"
 	headStream    = 0x68656164 // "head"
+	loraStream    = 0x6c6f7261 // "lora"
 )
 
 // NewSequential checks that the layers fit together for the given per-sample
@@ -128,6 +129,8 @@ func setFused(l Layer, on bool) bool {
 		t.relu = on
 	case *Dense:
 		t.relu = on
+	case *LoRA:
+		t.relu = on
 	default:
 		return false
 	}
@@ -154,7 +157,11 @@ func buildLayer(ls LayerSpec, rng *rand.Rand, seed uint64, index int) (Layer, er
 		if ls.In <= 0 || ls.Out <= 0 {
 			return nil, fmt.Errorf("dense needs positive in and out, got %d and %d", ls.In, ls.Out)
 		}
-		return NewDense(ls.Name, ls.In, ls.Out, rng), nil
+		d := NewDense(ls.Name, ls.In, ls.Out, rng)
+		if ls.LoRARank != 0 || ls.LoRAAlpha != 0 {
+			return NewLoRA(d, ls.LoRARank, ls.LoRAAlpha, loraRNG(seed, index))
+		}
+		return d, nil
 	case "conv2d":
 		stride := ls.Stride
 		if stride == 0 {
@@ -292,15 +299,19 @@ func (m *Sequential) setFrozen(frozen bool, prefixes []string) error {
 	return nil
 }
 
-// ReplaceHead swaps the last Dense layer for a freshly initialised one with
-// the same name and input size and `classes` outputs (fine-tuning to a new
-// label set). seed picks the new initialisation.
+// ReplaceHead swaps the last Dense layer (with or without a LoRA adapter)
+// for a freshly initialised plain one with the same name and input size and
+// `classes` outputs (fine-tuning to a new label set). seed picks the new
+// initialisation.
 func (m *Sequential) ReplaceHead(classes int, seed uint64) error {
 	if classes <= 0 {
 		return fmt.Errorf("nn: model %q: head needs a positive class count, got %d", m.name, classes)
 	}
 	for i := len(m.layers) - 1; i >= 0; i-- {
 		d, ok := m.layers[i].(*Dense)
+		if l, adapted := m.layers[i].(*LoRA); adapted {
+			d, ok = l.base, true
+		}
 		if !ok {
 			continue
 		}

@@ -1,0 +1,245 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+)
+
+// LoRA is a dense layer with a low-rank adapter (Hu et al., "LoRA: Low-Rank
+// Adaptation of Large Language Models", 2021):
+//
+//	y = x·Wᵀ + b + (alpha/r)·(x·Aᵀ)·Bᵀ
+//
+// with A [r, in] and B [out, r]. W and b are the wrapped Dense layer's and
+// stay frozen; only A and B train, so fine-tuning touches r·(in+out) values
+// instead of in·out. A starts like a Linear weight (kaiming-uniform) and B
+// at zero, as in the paper and PEFT, so a fresh adapter leaves the layer's
+// output unchanged and training starts from the pretrained function.
+//
+// Parameters are named "<layer>.weight", "<layer>.bias",
+// "<layer>.lora_A.weight" and "<layer>.lora_B.weight": the base keeps the
+// names of the plain layer, and the adapter tensors are PEFT's keys without
+// its "base_model.model." prefix. Merged folds the adapter back into a
+// plain Dense layer.
+type LoRA struct {
+	base   *Dense
+	A, B   *Param // A [rank, in], B [out, rank]
+	rank   int
+	alpha  float64
+	scale  float32 // alpha / rank
+	params []*Param
+
+	x         *Tensor
+	h, dh     Tensor // x·Aᵀ and its gradient, [n, rank]
+	y, dx, dz Tensor
+	relu      bool // ReLU fused into the output (set by Sequential's plan)
+}
+
+// LoRA parameter suffixes, after the layer name and a dot.
+const (
+	loraASuffix = "lora_A.weight"
+	loraBSuffix = "lora_B.weight"
+)
+
+// NewLoRA wraps d with a rank-r adapter scaled by alpha/r, drawing A from
+// rng, and freezes d's weight and bias. d must not be used on its own
+// afterwards.
+func NewLoRA(d *Dense, rank int, alpha float64, rng *rand.Rand) (*LoRA, error) {
+	if rank < 1 {
+		return nil, fmt.Errorf("nn: %s: LoRA rank must be ≥ 1, got %d", d.name, rank)
+	}
+	if !(alpha > 0) || math.IsInf(alpha, 0) {
+		return nil, fmt.Errorf("nn: %s: LoRA alpha must be positive and finite, got %g", d.name, alpha)
+	}
+	l := &LoRA{base: d, rank: rank, alpha: alpha, scale: float32(alpha / float64(rank)),
+		A: newParam(d.name+"."+loraASuffix, rank, d.in),
+		B: newParam(d.name+"."+loraBSuffix, d.out, rank),
+	}
+	d.relu = false // the wrapper applies a fused ReLU after adding the adapter
+	d.W.Frozen, d.B.Frozen = true, true
+	kaimingUniform(rng, l.A.Data, d.in)
+	l.params = []*Param{d.W, d.B, l.A, l.B}
+	return l, nil
+}
+
+func (l *LoRA) Name() string     { return l.base.name }
+func (l *LoRA) Params() []*Param { return l.params }
+
+// Spec is the base layer's spec with the adapter's rank and alpha.
+func (l *LoRA) Spec() LayerSpec {
+	s := l.base.Spec()
+	s.LoRARank, s.LoRAAlpha = l.rank, l.alpha
+	return s
+}
+
+// Base returns the wrapped layer (its weights, not the adapter's effect).
+func (l *LoRA) Base() *Dense { return l.base }
+
+// Rank and Alpha return the adapter's rank r and scaling numerator alpha.
+func (l *LoRA) Rank() int      { return l.rank }
+func (l *LoRA) Alpha() float64 { return l.alpha }
+
+// Features returns the layer's input and output sizes.
+func (l *LoRA) Features() (in, out int) { return l.base.in, l.base.out }
+
+func (l *LoRA) OutShape(in []int) ([]int, error) { return l.base.OutShape(in) }
+
+func (l *LoRA) Forward(x *Tensor, train bool) *Tensor {
+	d := l.base
+	n, in, out, r := x.Shape[0], d.in, d.out, l.rank
+	l.x = x
+	l.h.resize(n, r)
+	gemm(false, true, n, r, in, 1, x.Data, in, l.A.Data, in, 0, l.h.Data, r)
+	l.y.resize(n, out)
+	y := l.y.Data
+	for i := 0; i < n; i++ {
+		copy(y[i*out:(i+1)*out], d.B.Data)
+	}
+	gemm(false, true, n, out, in, 1, x.Data, in, d.W.Data, in, 1, y, out)
+	gemm(false, true, n, out, r, l.scale, l.h.Data, r, l.B.Data, r, 1, y, out)
+	if l.relu {
+		for i, v := range y {
+			y[i] = max(v, 0)
+		}
+	}
+	return &l.y
+}
+
+// Backward computes, with s = alpha/r and h = x·Aᵀ,
+//
+//	dB = s·dyᵀ·h    dh = s·dy·B    dA = dhᵀ·x    dx = dy·W + dh·A
+//
+// and the base gradients only when the base is not frozen.
+func (l *LoRA) Backward(dy *Tensor, needDX bool) *Tensor {
+	d := l.base
+	n, in, out, r := dy.Shape[0], d.in, d.out, l.rank
+	if l.relu {
+		l.dz.resize(dy.Shape...)
+		reluMask(l.dz.Data, dy.Data, l.y.Data)
+		dy = &l.dz
+	}
+	if !d.W.Frozen {
+		gemm(true, false, out, in, n, 1, dy.Data, out, l.x.Data, in, 0, d.W.Grad, in)
+	}
+	if !d.B.Frozen {
+		sumRows(d.B.Grad, dy.Data, n, out)
+	}
+	if !l.B.Frozen {
+		gemm(true, false, out, r, n, l.scale, dy.Data, out, l.h.Data, r, 0, l.B.Grad, r)
+	}
+	if l.A.Frozen && !needDX {
+		return nil
+	}
+	l.dh.resize(n, r)
+	gemm(false, false, n, r, out, l.scale, dy.Data, out, l.B.Data, r, 0, l.dh.Data, r)
+	if !l.A.Frozen {
+		gemm(true, false, r, in, n, 1, l.dh.Data, r, l.x.Data, in, 0, l.A.Grad, in)
+	}
+	if !needDX {
+		return nil
+	}
+	l.dx.resize(n, in)
+	gemm(false, false, n, in, out, 1, dy.Data, out, d.W.Data, in, 0, l.dx.Data, in)
+	gemm(false, false, n, in, r, 1, l.dh.Data, r, l.A.Data, in, 1, l.dx.Data, in)
+	return &l.dx
+}
+
+// Merged returns a plain Dense layer computing what this one computes:
+// weight W + (alpha/r)·B·A and the same bias. The adapter is left as it
+// is; the new layer's parameters are not frozen.
+func (l *LoRA) Merged() *Dense {
+	d := l.base
+	m := &Dense{name: d.name, in: d.in, out: d.out,
+		W: newParam(d.W.Name, d.out, d.in),
+		B: newParam(d.B.Name, d.out),
+	}
+	m.params = []*Param{m.W, m.B}
+	copy(m.W.Data, d.W.Data)
+	copy(m.B.Data, d.B.Data)
+	gemm(false, false, d.out, d.in, l.rank, l.scale, l.B.Data, l.rank, l.A.Data, d.in, 1, m.W.Data, d.in)
+	return m
+}
+
+// LoRAParams returns the names of the adapter parameters the layer has
+// (none unless LoRARank > 0), so that checkpoints can store them apart.
+func (s LayerSpec) LoRAParams() []string {
+	if s.LoRARank <= 0 {
+		return nil
+	}
+	return []string{s.Name + "." + loraASuffix, s.Name + "." + loraBSuffix}
+}
+
+// loraRNG is the generator for the adapter of layer index i: its own
+// stream, so adding adapters changes no other layer's initialisation.
+func loraRNG(seed uint64, i int) *rand.Rand {
+	return rand.New(rand.NewPCG(seed, splitmix64(loraStream+uint64(i))))
+}
+
+// AddLoRA wraps each named dense layer in a LoRA adapter of the given rank
+// and alpha (A drawn from seed), freezing its weight and bias. Other
+// parameters keep their frozen flags. Each name must be a dense layer
+// without an adapter.
+func (m *Sequential) AddLoRA(layers []string, rank int, alpha float64, seed uint64) error {
+	if len(layers) == 0 {
+		return fmt.Errorf("nn: model %q: no layers named for LoRA adapters", m.name)
+	}
+	next := slices.Clone(m.layers)
+	for _, name := range layers {
+		i := slices.IndexFunc(next, func(l Layer) bool { return l.Name() == name })
+		if i < 0 {
+			return fmt.Errorf("nn: model %q has no layer %q for a LoRA adapter", m.name, name)
+		}
+		d, ok := next[i].(*Dense)
+		if !ok {
+			if _, ok := next[i].(*LoRA); ok {
+				return fmt.Errorf("nn: model %q: layer %q already has a LoRA adapter", m.name, name)
+			}
+			return fmt.Errorf("nn: model %q: layer %q is %s, LoRA adapters go on dense layers", m.name, name, next[i].Spec().Type)
+		}
+		l, err := NewLoRA(d, rank, alpha, loraRNG(seed, i))
+		if err != nil {
+			return err
+		}
+		next[i] = l
+	}
+	old := m.layers
+	m.layers = next
+	if err := m.check(); err != nil {
+		m.layers = old
+		_ = m.check()
+		return err
+	}
+	m.outShape = nil
+	return nil
+}
+
+// Adapters returns the model's LoRA layers in order.
+func (m *Sequential) Adapters() []*LoRA {
+	var out []*LoRA
+	for _, l := range m.layers {
+		if a, ok := l.(*LoRA); ok {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// MergeLoRA replaces every LoRA layer by its Merged dense layer, so the model
+// becomes a plain one with the same outputs, and returns the names of the
+// merged layers.
+func (m *Sequential) MergeLoRA() []string {
+	var names []string
+	for i, l := range m.layers {
+		if a, ok := l.(*LoRA); ok {
+			m.layers[i] = a.Merged()
+			names = append(names, a.Name())
+		}
+	}
+	if len(names) > 0 {
+		_ = m.check() // same names and shapes as before: cannot fail
+		m.outShape = nil
+	}
+	return names
+}
