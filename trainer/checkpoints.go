@@ -7,6 +7,7 @@ import (
 
 	"github.com/shardsmith/shardsmith/trainer/checkpoint"
 	"github.com/shardsmith/shardsmith/trainer/data"
+	"github.com/shardsmith/shardsmith/trainer/optim"
 )
 
 // sessionState is what a checkpoint carries beyond weights and optimizer
@@ -16,6 +17,8 @@ type sessionState struct {
 	History   []EpochStats `json:"history"`
 	BestVal   float64      `json:"best_val"`
 	SinceBest int          `json:"since_best"`
+	// Rules are the learning-rate groups (fine-tuning's head/body rates).
+	Rules []optim.Rule `json:"lr_groups,omitempty"`
 }
 
 // Save writes a checkpoint of the session at base path p (p.safetensors,
@@ -25,7 +28,7 @@ func (s *Session) Save(p string) error {
 	if math.IsInf(best, 1) {
 		best = math.MaxFloat64
 	}
-	st, err := json.Marshal(sessionState{Config: s.Config, History: s.History, BestVal: best, SinceBest: s.sinceBest})
+	st, err := json.Marshal(sessionState{Config: s.Config, History: s.History, BestVal: best, SinceBest: s.sinceBest, Rules: s.rules})
 	if err != nil {
 		return err
 	}
@@ -63,7 +66,7 @@ func Resume(p string, ds *data.Dataset) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := NewSession(st.Config, ds, model, nil)
+	s, err := NewSession(st.Config, ds, model, st.Rules)
 	if err != nil {
 		return nil, err
 	}

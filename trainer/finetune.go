@@ -101,7 +101,7 @@ func Finetune(p string, ds *data.Dataset, cfg Config, opts FinetuneOptions, logf
 		case "features":
 			for _, l := range model.Layers() {
 				if l.Name() != head && len(l.Params()) > 0 {
-					if err := model.Freeze(l.Name()); err != nil {
+					if err := model.Freeze(l.Name() + "."); err != nil { // exact layer: fc1 must not match fc10
 						return nil, err
 					}
 				}

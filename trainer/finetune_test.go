@@ -59,3 +59,46 @@ func TestFinetuneReplacesHeadAndFreezes(t *testing.T) {
 		t.Fatalf("--renormalize: %v", err)
 	}
 }
+
+// A fine-tune with separate head and body rates resumes with those rates:
+// interrupted and resumed ends with the weights of an uninterrupted run.
+func TestFinetuneResumeKeepsLearningRateGroups(t *testing.T) {
+	fixed := "normalize: {mode: fixed, mean: 0.4, std: 0.3}\n"
+	base := datasetWith(t, fixed+"split: {seed: 1, val_fraction: 0.2, labels: [0, 1], remap: true}\n")
+	fewshot := datasetWith(t, fixed+"split: {seed: 1, val_fraction: 0.2, labels: [2, 3], remap: true, per_class: 20}\n")
+	pre, err := NewSession(mlpConfig(1), base, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trainAll(t, pre)
+	ck := filepath.Join(t.TempDir(), CheckpointBase)
+	if err := pre.Save(ck); err != nil {
+		t.Fatal(err)
+	}
+	opts := FinetuneOptions{LRHead: 3e-3, LRBody: 1e-4}
+	quiet := func(string, ...any) {}
+	straight, err := Finetune(ck, fewshot, mlpConfig(3), opts, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trainAll(t, straight)
+	first, err := Finetune(ck, fewshot, mlpConfig(3), opts, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.TrainEpoch(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	mid := filepath.Join(t.TempDir(), CheckpointBase)
+	if err := first.Save(mid); err != nil {
+		t.Fatal(err)
+	}
+	resumed, err := Resume(mid, fewshot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trainAll(t, resumed)
+	if !sameWeights(weights(straight), weights(resumed)) {
+		t.Fatal("resumed fine-tune ended with different weights (learning-rate groups lost?)")
+	}
+}

@@ -120,6 +120,7 @@ type Session struct {
 	train     *data.Loader
 	loss      nn.SoftmaxCrossEntropy
 	labels    []int
+	rules     []optim.Rule // learning-rate groups, saved for resume
 	bestVal   float64
 	sinceBest int
 }
@@ -152,7 +153,7 @@ func NewSession(cfg Config, ds *data.Dataset, model *nn.Sequential, rules []opti
 	if err != nil {
 		return nil, err
 	}
-	return &Session{Config: cfg, Data: ds, Model: model, Opt: opt, train: train, bestVal: math.Inf(1)}, nil
+	return &Session{Config: cfg, Data: ds, Model: model, Opt: opt, train: train, bestVal: math.Inf(1), rules: rules}, nil
 }
 
 // checkInput refuses a model whose input does not match the shards.
