@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
 	"time"
 
@@ -140,6 +141,18 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 		}
 	}
 
+	if opts.Fetcher == nil {
+		var fo []download.Option
+		if opts.Cache != "" {
+			fo = append(fo, download.WithCacheDir(opts.Cache))
+		} else if cfg.Cache != "" {
+			fo = append(fo, download.WithCacheDir(cfg.Cache))
+		}
+		if opts.Logf != nil {
+			fo = append(fo, download.WithLogf(opts.Logf))
+		}
+		opts.Fetcher = download.New(fo...)
+	}
 	paths, sources, err := fetchAll(ctx, cfg, &opts)
 	if err != nil {
 		return nil, err
@@ -183,18 +196,6 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 // index-aligned slots so their order never depends on which finished first.
 func fetchAll(ctx context.Context, cfg *config.Config, opts *Options) (map[string]string, []manifest.Source, error) {
 	f := opts.Fetcher
-	if f == nil {
-		var fo []download.Option
-		if opts.Cache != "" {
-			fo = append(fo, download.WithCacheDir(opts.Cache))
-		} else if cfg.Cache != "" {
-			fo = append(fo, download.WithCacheDir(cfg.Cache))
-		}
-		if opts.Logf != nil {
-			fo = append(fo, download.WithLogf(opts.Logf))
-		}
-		f = download.New(fo...)
-	}
 	all := cfg.Sources.All()
 	got := make([]string, len(all))
 	srcs := make([]manifest.Source, len(all))
@@ -298,8 +299,7 @@ func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInpu
 	// Normalization statistics: from the train split's originals only.
 	norm := manifest.Normalize{Mode: cfg.Normalize.Mode, Mean: cfg.Normalize.Mean, Std: cfg.Normalize.Std}
 	if cfg.Normalize.Mode != "fixed" {
-		opts.logf("computing mean/std over the train split")
-		if norm.Mean, norm.Std, err = trainStats(ctx, file("train_images"), trainAssign); err != nil {
+		if norm.Mean, norm.Std, err = cachedTrainStats(ctx, opts, cfg.Sources.TrainImages.SHA256, file("train_images"), trainAssign); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -510,6 +510,38 @@ func expand(it item, aug *augment.Augmenter, augSplits map[uint8]bool, copies, e
 	}
 	bytePool.put(it.rows.ImageU8)
 	return out
+}
+
+// cachedTrainStats returns the train split's mean and std, from the cache
+// when this exact computation was done before. The key covers everything the
+// result depends on (the image file's SHA-256, which images are in train,
+// and the normalize stage's version), so a hit is always right; it saves a
+// second decompression of the train images on every rebuild.
+func cachedTrainStats(ctx context.Context, opts *Options, imagesSHA string, f decode.File, assign []uint8) (mean, std float64, err error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\n", normalize.Version, imagesSHA)
+	h.Write(assign)
+	var path string
+	if dir := opts.Fetcher.CacheDir(); dir != "" {
+		path = filepath.Join(dir, "stats", hex.EncodeToString(h.Sum(nil))+".json")
+		var st struct{ Mean, Std float64 }
+		if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, &st) == nil && st.Std > 0 {
+			return st.Mean, st.Std, nil
+		}
+	}
+	opts.logf("computing mean/std over the train split")
+	if mean, std, err = trainStats(ctx, f, assign); err != nil {
+		return 0, 0, err
+	}
+	if path != "" { // best effort: a failed write only costs the next run a pass
+		if b, err := json.Marshal(struct{ Mean, Std float64 }{mean, std}); err == nil && os.MkdirAll(filepath.Dir(path), 0o755) == nil {
+			tmp := path + ".tmp-" + strconv.Itoa(os.Getpid())
+			if os.WriteFile(tmp, b, 0o644) == nil {
+				os.Rename(tmp, path)
+			}
+		}
+	}
+	return mean, std, nil
 }
 
 // trainStats streams the train images once and returns the mean and std of

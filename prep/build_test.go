@@ -472,3 +472,39 @@ func TestBadAugmentOpFailsBeforeDownload(t *testing.T) {
 		}
 	}
 }
+
+// The train statistics are cached by content: a rebuild does not decode the
+// train images twice, and gets the same values; a damaged cache entry is
+// recomputed.
+func TestTrainStatsAreCached(t *testing.T) {
+	ts := writeTiny(t, 100, 20, 4, 4, 43)
+	cfg := ts.config(t, tinySplit)
+	out := t.TempDir()
+	var logs []string
+	opts := testOptions(t, out)
+	opts.Logf = func(format string, a ...any) { logs = append(logs, format) }
+	computed := func() int {
+		n := 0
+		for _, l := range logs {
+			if strings.Contains(l, "computing mean/std") {
+				n++
+			}
+		}
+		return n
+	}
+	first := build(t, cfg, opts)
+	opts.Force = true
+	second := build(t, cfg, opts)
+	if computed() != 1 || first.Manifest.Normalize != second.Manifest.Normalize {
+		t.Fatalf("computed %d times; %+v vs %+v", computed(), first.Manifest.Normalize, second.Manifest.Normalize)
+	}
+	entries, _ := filepath.Glob(filepath.Join(out, ".cache-test", "stats", "*.json"))
+	if len(entries) != 1 {
+		t.Fatalf("stats cache entries: %v", entries)
+	}
+	os.WriteFile(entries[0], []byte("{garbage"), 0o644)
+	third := build(t, cfg, opts)
+	if computed() != 2 || third.Manifest.Normalize != first.Manifest.Normalize {
+		t.Fatalf("damaged cache entry: computed %d times, %+v", computed(), third.Manifest.Normalize)
+	}
+}
