@@ -29,6 +29,12 @@ func Open(path string, opts ...Option) (*Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("shard: %w", err)
 	}
+	// arrow-go trusts the footer's vector lengths and allocates them before
+	// reading anything; checkIPC checks every table it will read first.
+	if err := checkFile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("shard %s: not a readable Arrow IPC file: %w", path, err)
+	}
 	// Arrow trusts the lengths a file declares; a damaged length would ask
 	// for terabytes and kill the process. The bound turns that into a
 	// recoverable panic, reported as a malformed file.
@@ -86,26 +92,10 @@ func (r *Reader) Batch(i int) (rec arrow.RecordBatch, err error) {
 }
 
 // ReadRows appends the rows of batch i to dst as Go slices (copying).
-func (r *Reader) ReadRows(i int, dst *Rows) error {
-	rec, err := r.Batch(i)
-	if err != nil {
-		return err
-	}
-	defer rec.Release()
-	AppendRows(dst, rec)
-	return nil
-}
+func (r *Reader) ReadRows(i int, dst *Rows) error { return readRows(r.Batch, i, dst) }
 
 // ReadAll reads every row of the shard.
-func (r *Reader) ReadAll() (Rows, error) {
-	var rows Rows
-	for i := 0; i < r.NumBatches(); i++ {
-		if err := r.ReadRows(i, &rows); err != nil {
-			return Rows{}, err
-		}
-	}
-	return rows, nil
-}
+func (r *Reader) ReadAll() (Rows, error) { return readAll(r.NumBatches(), r.ReadRows) }
 
 // Close releases the reader and closes the file.
 func (r *Reader) Close() error {
