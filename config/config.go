@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"regexp"
@@ -216,6 +217,11 @@ func Parse(data []byte, name string) (*Config, error) {
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil {
 		return nil, yamlError(name, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err != io.EOF {
+		line := extra.Line
+		return nil, &Error{File: name, Line: line, Msg: "a second YAML document (after ---): a config is one document"}
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {

@@ -364,6 +364,9 @@ func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInpu
 				}
 				i += n
 			}
+			if err := pa.p.ReadEnd(); err != nil {
+				return err
+			}
 			base += uint64(pa.p.Count())
 		}
 		return nil
@@ -573,6 +576,14 @@ func trainStats(ctx context.Context, f decode.File, assign []uint8) (mean, std f
 			}
 		}
 		i += n
+	}
+	// Read to the end, so a bad gzip checksum or trailing bytes are caught
+	// here too (the decode stage checks the same).
+	if n, err := r.ReadU8(buf); !(n == 0 && errors.Is(err, io.EOF)) {
+		if err == nil {
+			err = fmt.Errorf("%s: images continue after the %d the header declares", path, len(assign))
+		}
+		return 0, 0, err
 	}
 	return hist.MeanStd()
 }

@@ -87,11 +87,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errUsage):
 		return 2
 	case ctx.Err() != nil:
-		s := sig()
-		fmt.Fprintf(stderr, "prep: interrupted by %v; nothing was published\n", s)
-		if s == syscall.SIGTERM {
+		if sig() == syscall.SIGTERM {
+			fmt.Fprintln(stderr, "prep: interrupted by SIGTERM; nothing was published")
 			return 143
 		}
+		fmt.Fprintln(stderr, "prep: interrupted by SIGINT; nothing was published")
 		return 130
 	default:
 		fmt.Fprintf(stderr, "prep: %v\n", err)

@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -62,8 +63,18 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	var got atomic.Value // the signal that stopped us, for the exit status
+	go func() {
+		if s, ok := <-sigs; ok {
+			got.Store(s)
+			cancel()
+		}
+	}()
 	var err error
 	switch {
 	case len(args) > 0 && args[0] == "eval":
@@ -82,6 +93,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	case ctx.Err() != nil:
 		fmt.Fprintln(stderr, "trainer: interrupted; the last completed epoch's checkpoint is kept (continue with --resume)")
+		if got.Load() == syscall.SIGTERM {
+			return 143
+		}
 		return 130
 	default:
 		fmt.Fprintf(stderr, "trainer: %v\n", err)

@@ -108,6 +108,20 @@ func (p *Pair) Elems() int { return p.Height * p.Width * p.Channels }
 // it read; io.EOF after the last image.
 func (p *Pair) Read(dst []uint8) (int, error) { return p.Images.ReadU8(dst) }
 
+// ReadEnd checks that the image stream ends where its header says: it reads
+// once more and expects io.EOF, which is when the decoder verifies the gzip
+// checksum and rejects trailing bytes.
+func (p *Pair) ReadEnd() error {
+	n, err := p.Images.ReadU8(make([]uint8, p.Elems()))
+	if errors.Is(err, io.EOF) && n == 0 {
+		return nil
+	}
+	if err == nil {
+		err = fmt.Errorf("images continue after the %d the header declares", p.Count())
+	}
+	return err
+}
+
 // Close closes the image file.
 func (p *Pair) Close() error { return p.closer.Close() }
 
@@ -131,6 +145,10 @@ func readLabels(f File, classes int) ([]uint8, error) {
 		return nil, fmt.Errorf("%s: read %d of %d labels", path, n, len(labels))
 	}
 	if _, err := r.ReadU8(make([]uint8, 1)); !errors.Is(err, io.EOF) {
+		var ie *idx.Error
+		if errors.As(err, &ie) {
+			return nil, err // names the file and offset already
+		}
 		if err == nil {
 			err = fmt.Errorf("data after the last label")
 		}
