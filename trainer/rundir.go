@@ -16,6 +16,15 @@ const (
 	CurvesFile     = "curves.png"
 )
 
+// CheckpointPath turns a run directory into the base path of its
+// checkpoint; any other path (a checkpoint base or .json) is returned as is.
+func CheckpointPath(p string) string {
+	if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+		return filepath.Join(p, CheckpointBase)
+	}
+	return p
+}
+
 // WriteRunFiles rewrites metrics.jsonl (one JSON object per epoch) and
 // curves.png in dir from the session's history. Both are replaced
 // atomically, so after a resume they hold exactly the epochs trained.

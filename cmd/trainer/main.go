@@ -105,6 +105,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 var errUsage = errors.New("usage")
 
+// parseFlags parses args; --help is flag.ErrHelp (exit 0), any other
+// mistake errUsage (exit 2; the flag package has printed what was wrong).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	return nil
+}
+
 type trainFlags struct {
 	shards, model, hidden, out, resume, optimizer, schedule string
 	epochs, batch, patience, stepEpochs, window             int
@@ -146,11 +158,8 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
 	var f trainFlags
 	addTrainFlags(fs, &f)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if f.shards == "" || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, "trainer: --shards is required (and no positional arguments)")
@@ -290,20 +299,14 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	shards := fs.String("shards", "", "dataset version (required)")
 	split := fs.String("split", "test", "split to evaluate")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if *ck == "" || *shards == "" {
 		fs.Usage()
 		return errUsage
 	}
-	p := *ck
-	if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-		p = filepath.Join(p, trainer.CheckpointBase)
-	}
+	p := trainer.CheckpointPath(*ck)
 	c, err := checkpoint.Load(p)
 	if err != nil {
 		return err
@@ -426,11 +429,8 @@ func cmdFinetune(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	loraAlpha := fs.Float64("lora-alpha", 0, "LoRA scaling numerator: adapters are scaled by alpha/rank (default: the rank)")
 	loraLayers := fs.String("lora-layers", "", "comma-separated dense layers to adapt (default: every dense layer but the head)")
 	merge := fs.Bool("merge", false, "after training, fold the LoRA adapters into a plain checkpoint (keeps checkpoint.lora.safetensors)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if *from == "" || f.shards == "" || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, "trainer finetune: --from and --shards are required")
@@ -455,10 +455,7 @@ func cmdFinetune(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	p := *from
-	if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-		p = filepath.Join(p, trainer.CheckpointBase)
-	}
+	p := trainer.CheckpointPath(*from)
 	logf := func(format string, a ...any) {
 		if !f.quiet {
 			fmt.Fprintf(stderr, "trainer: "+format+"\n", a...)
