@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -122,6 +123,7 @@ type trainFlags struct {
 	epochs, batch, patience, stepEpochs, window             int
 	lr, momentum, weightDecay, clip, gamma, warmup          float64
 	nesterov, batchNorm, asJSON, quiet                      bool
+	cpuprofile                                              string
 	seed                                                    uint64
 }
 
@@ -150,6 +152,7 @@ func addTrainFlags(fs *flag.FlagSet, f *trainFlags) {
 	fs.StringVar(&f.resume, "resume", "", "continue the run in this directory from its last checkpoint")
 	fs.BoolVar(&f.asJSON, "json", false, "print one JSON object with the results at the end")
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress bar or per-epoch lines")
+	fs.StringVar(&f.cpuprofile, "cpuprofile", "", "write a CPU profile of training to `file` (for performance work)")
 }
 
 func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -205,6 +208,17 @@ func trainLoop(ctx context.Context, s *trainer.Session, ds *data.Dataset, f *tra
 	fmt.Fprintf(logw, "trainer: %s on %s version %s (%d train, %d val, %d test), kernels %s, GOMAXPROCS %d, run %s\n",
 		s.Config.Model, ds.Manifest.Dataset, ds.Manifest.ShortVersion(), ds.Rows("train"), ds.Rows("val"), ds.Rows("test"),
 		kernels.Impl(), runtime.GOMAXPROCS(0), f.out)
+	if f.cpuprofile != "" {
+		pf, err := os.Create(f.cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	bar := newBar(stderr, f.quiet)
 	ckpt := filepath.Join(f.out, trainer.CheckpointBase)
 	for s.Epoch < s.Config.Epochs {

@@ -115,6 +115,37 @@ type Loader struct {
 	inv   float32
 	// verified[i] is set once shard i's SHA-256 matched the manifest.
 	verified []bool
+	// window holds the rows being shuffled; kept across epochs, and sized
+	// once, so filling it never regrows (and recopies) hundreds of MB.
+	window shard.Rows
+}
+
+// windowRows returns the empty shuffle window, allocating it on first use
+// for the largest number of rows it will hold.
+func (l *Loader) windowRows() shard.Rows {
+	if l.window.Label != nil {
+		l.window.Reset()
+		return l.window
+	}
+	n := min(l.split.Rows, l.opts.Window+maxBatchRows(l.split))
+	elems := l.ds.Elems()
+	w := shard.Rows{SourceIndex: make([]uint64, 0, n), Label: make([]uint8, 0, n), Copy: make([]uint16, 0, n)}
+	if l.ds.Manifest.Image.DType == "uint8" {
+		w.ImageU8 = make([]uint8, 0, n*elems)
+	} else {
+		w.ImageF32 = make([]float32, 0, n*elems)
+	}
+	return w
+}
+
+// maxBatchRows bounds the rows of one record batch of a split's shards: the
+// window can overshoot its size by at most that much before it is flushed.
+func maxBatchRows(sp *manifest.Split) int {
+	m := 0
+	for _, sh := range sp.Shards {
+		m = max(m, sh.Rows)
+	}
+	return m
 }
 
 // Loader returns a loader for a split.
@@ -181,7 +212,8 @@ func (l *Loader) produce(ctx context.Context, epoch int, free <-chan *Batch, out
 		rng = rand.New(rand.NewPCG(l.opts.Seed, uint64(epoch)+0x9e3779b97f4a7c15))
 		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 	}
-	var window shard.Rows
+	window := l.windowRows()
+	defer func() { l.window = window }() // reuse the buffers next epoch
 	var cur *Batch
 	emit := func(rows *shard.Rows, perm []int) error {
 		for _, r := range perm {
