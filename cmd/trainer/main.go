@@ -234,8 +234,12 @@ func trainLoop(ctx context.Context, s *trainer.Session, ds *data.Dataset, f *tra
 		if err := s.WriteRunFiles(f.out); err != nil {
 			return err
 		}
-		fmt.Fprintf(logw, "epoch %d/%d  train loss %.4f  val loss %.4f  val acc %.4f  %.1fs  %.0f img/s\n",
-			st.Epoch, s.Config.Epochs, st.TrainLoss, st.ValLoss, st.ValAcc, st.Seconds, st.ImagesPerSec)
+		val := "no val split"
+		if ds.Rows("val") > 0 {
+			val = fmt.Sprintf("val loss %.4f  val acc %.4f", st.ValLoss, st.ValAcc)
+		}
+		fmt.Fprintf(logw, "epoch %d/%d  train loss %.4f  %s  %.1fs  %.0f img/s\n",
+			st.Epoch, s.Config.Epochs, st.TrainLoss, val, st.Seconds, st.ImagesPerSec)
 		if stopEarly {
 			fmt.Fprintf(logw, "trainer: %v after epoch %d\n", err, st.Epoch)
 			break
