@@ -8,10 +8,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/shardsmith/shardsmith/config"
 	"github.com/shardsmith/shardsmith/internal/tinyset"
-	"github.com/shardsmith/shardsmith/prep"
-	"github.com/shardsmith/shardsmith/stages/download"
 	"github.com/shardsmith/shardsmith/trainer/data"
 	"github.com/shardsmith/shardsmith/trainer/optim"
 )
@@ -25,18 +22,9 @@ func dataset(t *testing.T) *data.Dataset {
 // datasetWith builds the learnable set with the given split/normalize YAML.
 func datasetWith(t *testing.T, extra string) *data.Dataset {
 	t.Helper()
-	set, err := tinyset.Write(t.TempDir(), tinyset.Spec{Train: 480, Test: 160, Side: 8, Classes: 4, Seed: 3, Learnable: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Parse([]byte(set.Config("tiny", "classes: [a, b, c, d]\nshards: {rows: 100, batch_rows: 32}\n"+extra)), "tiny.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := t.TempDir()
-	if _, err := prep.Build(context.Background(), cfg, prep.Options{Out: out, Fetcher: download.New(download.WithCacheDir(t.TempDir()))}); err != nil {
-		t.Fatal(err)
-	}
+	tinyset.Build(t, out, "tiny", tinyset.Spec{Train: 480, Test: 160, Side: 8, Classes: 4, Seed: 3, Learnable: true},
+		"classes: [a, b, c, d]\nshards: {rows: 100, batch_rows: 32}\n"+extra)
 	ds, err := data.Open(out)
 	if err != nil {
 		t.Fatal(err)

@@ -2,33 +2,20 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/shardsmith/shardsmith/config"
 	"github.com/shardsmith/shardsmith/internal/tinyset"
-	"github.com/shardsmith/shardsmith/prep"
-	"github.com/shardsmith/shardsmith/stages/download"
 )
 
 // dataset builds a small learnable dataset under out and returns out.
 func dataset(t *testing.T, out, name string) string {
 	t.Helper()
-	set, err := tinyset.Write(t.TempDir(), tinyset.Spec{Train: 300, Test: 100, Side: 8, Classes: 3, Seed: 2, Learnable: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Parse([]byte(set.Config(name, "classes: [x, y, z]\nsplit: {seed: 1, val_fraction: 0.2}\nshards: {rows: 128}\n")), "t.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := prep.Build(context.Background(), cfg, prep.Options{Out: out, Fetcher: download.New(download.WithCacheDir(t.TempDir()))}); err != nil {
-		t.Fatal(err)
-	}
+	tinyset.Build(t, out, name, tinyset.Spec{Train: 300, Test: 100, Side: 8, Classes: 3, Seed: 2, Learnable: true},
+		"classes: [x, y, z]\nsplit: {seed: 1, val_fraction: 0.2}\nshards: {rows: 128}\n")
 	return out
 }
 

@@ -1,57 +1,21 @@
 package data
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"math"
-	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/shardsmith/shardsmith/config"
-	"github.com/shardsmith/shardsmith/formats/idx"
-	"github.com/shardsmith/shardsmith/prep"
-	"github.com/shardsmith/shardsmith/stages/download"
+	"github.com/shardsmith/shardsmith/internal/tinyset"
 )
 
 // makeDataset builds a small dataset with prep and returns the output root.
 func makeDataset(t *testing.T, out, name, extra string) string {
 	t.Helper()
-	dir := t.TempDir()
-	r := rand.New(rand.NewPCG(5, 5))
-	y := fmt.Sprintf("dataset: %s\nmirrors: [%q]\nsources:\n", name, "file://"+dir+"/")
-	for _, f := range []struct {
-		key  string
-		dims []int
-	}{{"train_images", []int{500, 4, 4}}, {"train_labels", []int{500}}, {"test_images", []int{100, 4, 4}}, {"test_labels", []int{100}}} {
-		h := idx.Header{Type: idx.U8, Dims: f.dims}
-		d := make([]uint8, h.Len())
-		for i := range d {
-			d[i] = uint8(r.IntN(256))
-			if len(f.dims) == 1 {
-				d[i] %= 10
-			}
-		}
-		var buf bytes.Buffer
-		idx.Write(&buf, h, d)
-		os.WriteFile(filepath.Join(dir, f.key), buf.Bytes(), 0o644)
-		sum := sha256.Sum256(buf.Bytes())
-		y += fmt.Sprintf("  %s: {file: %s, sha256: %s}\n", f.key, f.key, hex.EncodeToString(sum[:]))
-	}
-	y += "split: {seed: 1, val_fraction: 0.2}\nshards: {rows: 128, batch_rows: 50}\n" + extra
-	cfg, err := config.Parse([]byte(y), "t.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = prep.Build(context.Background(), cfg, prep.Options{Out: out, Fetcher: download.New(download.WithCacheDir(t.TempDir()))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tinyset.Build(t, out, name, tinyset.Spec{Train: 500, Test: 100, Side: 4, Seed: 5},
+		"split: {seed: 1, val_fraction: 0.2}\nshards: {rows: 128, batch_rows: 50}\n"+extra)
 	return out
 }
 
