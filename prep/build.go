@@ -579,10 +579,7 @@ func trainStats(ctx context.Context, f decode.File, assign []uint8) (mean, std f
 	}
 	// Read to the end, so a bad gzip checksum or trailing bytes are caught
 	// here too (the decode stage checks the same).
-	if n, err := r.ReadU8(buf); !(n == 0 && errors.Is(err, io.EOF)) {
-		if err == nil {
-			err = fmt.Errorf("%s: images continue after the %d the header declares", path, len(assign))
-		}
+	if err := decode.ReadEnd(r); err != nil {
 		return 0, 0, err
 	}
 	return hist.MeanStd()

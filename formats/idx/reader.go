@@ -225,6 +225,9 @@ func (rd *Reader) Header() Header {
 // number of items read so far.
 func (rd *Reader) Item() int { return rd.item }
 
+// Name returns the name the reader's errors use for its file.
+func (rd *Reader) Name() string { return rd.name }
+
 // Offset returns the offset of the next byte in the decompressed stream.
 func (rd *Reader) Offset() int64 { return rd.off }
 

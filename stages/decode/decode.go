@@ -111,13 +111,17 @@ func (p *Pair) Read(dst []uint8) (int, error) { return p.Images.ReadU8(dst) }
 // ReadEnd checks that the image stream ends where its header says: it reads
 // once more and expects io.EOF, which is when the decoder verifies the gzip
 // checksum and rejects trailing bytes.
-func (p *Pair) ReadEnd() error {
-	n, err := p.Images.ReadU8(make([]uint8, p.Elems()))
+func (p *Pair) ReadEnd() error { return ReadEnd(p.Images) }
+
+// ReadEnd is Pair.ReadEnd for any u8 IDX reader that has read all its items.
+func ReadEnd(r *idx.Reader) error {
+	h := r.Header()
+	n, err := r.ReadU8(make([]uint8, h.ItemElems()))
 	if errors.Is(err, io.EOF) && n == 0 {
 		return nil
 	}
-	if err == nil {
-		err = fmt.Errorf("images continue after the %d the header declares", p.Count())
+	if err == nil { // idx errors name the file already; this one must too
+		err = fmt.Errorf("%s: images continue after the %d the header declares", r.Name(), h.Items())
 	}
 	return err
 }
