@@ -23,7 +23,12 @@ func checkWritable(dir string) error {
 	}
 	name := f.Name()
 	f.Close()
-	return os.Remove(name)
+	// A concurrent run holding the lock may already have removed it as a
+	// leftover (removeStale): that is fine, the directory was writable.
+	if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("output directory %s: %w", dir, err)
+	}
+	return nil
 }
 
 // lockDir takes an exclusive lock on dir/.lock so that two prep runs never

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -276,18 +275,20 @@ func TestConcurrentRuns(t *testing.T) {
 	out, cache := t.TempDir(), t.TempDir()
 	cmds := make([]*exec.Cmd, 2)
 	outs := make([]*bytes.Buffer, 2)
+	errs := make([]*bytes.Buffer, 2)
 	for i := range cmds {
 		outs[i] = &bytes.Buffer{}
 		cmds[i] = exec.Command(prepBin, "run", cfg, "--out", out, "--cache", cache)
 		cmds[i].Stdout = outs[i]
-		cmds[i].Stderr = io.Discard
+		errs[i] = &bytes.Buffer{}
+		cmds[i].Stderr = errs[i]
 		if err := cmds[i].Start(); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for i, c := range cmds {
 		if err := c.Wait(); err != nil {
-			t.Fatalf("run %d: %v", i, err)
+			t.Fatalf("run %d: %v\n%s", i, err, errs[i])
 		}
 	}
 	built, upToDate := 0, 0
