@@ -93,6 +93,8 @@ type kernelSet struct {
 	// copyRows sets dst[r*ldd+j] = src[r*lds+j] for r < rows, j < cols.
 	transpose8, transpose4 func(dst *float32, ldd int, src *float32, lds int, steps8 int)
 	copyRows               func(dst *float32, ldd int, src *float32, lds int, rows, cols int)
+	// addRows sets dst[r*ldd+j] += src[r*lds+j] for r < rows, j < cols.
+	addRows func(dst *float32, ldd int, src *float32, lds int, rows, cols int)
 
 	axpy     func(alpha float32, x, y []float32)
 	dot      func(x, y []float32) float32
@@ -219,6 +221,79 @@ func ReluGrad(dst, dy, y []float32) {
 	}
 	active().reluGrad(dst[:n], dy, y[:n])
 }
+
+// CopyRows copies a rows×cols block: dst[r*ldd+j] = src[r*lds+j] for
+// r < rows and j < cols. It is the inner step of im2col, where the rows are
+// a few dozen floats wide and a copy per row would spend its time on calls.
+func CopyRows(dst []float32, ldd int, src []float32, lds int, rows, cols int) {
+	if !checkRows("CopyRows", dst, ldd, src, lds, rows, cols) {
+		return
+	}
+	if ks := active(); ks.copyRows != nil {
+		ks.copyRows(&dst[0], ldd, &src[0], lds, rows, cols)
+		return
+	}
+	for r := 0; r < rows; r++ {
+		copy(dst[r*ldd:r*ldd+cols], src[r*lds:r*lds+cols])
+	}
+}
+
+// AddRows adds a rows×cols block into another: dst[r*ldd+j] += src[r*lds+j]
+// for r < rows and j < cols, each element once, so the result does not
+// depend on the kernel set. It is the inner step of col2im.
+func AddRows(dst []float32, ldd int, src []float32, lds int, rows, cols int) {
+	if !checkRows("AddRows", dst, ldd, src, lds, rows, cols) {
+		return
+	}
+	if ks := active(); ks.addRows != nil {
+		ks.addRows(&dst[0], ldd, &src[0], lds, rows, cols)
+		return
+	}
+	for r := 0; r < rows; r++ {
+		d := dst[r*ldd : r*ldd+cols]
+		for j, v := range src[r*lds : r*lds+cols] {
+			d[j] += v
+		}
+	}
+}
+
+// checkRows panics if a rows×cols block does not fit in dst or src with the
+// given strides, and reports whether there is anything to do.
+func checkRows(name string, dst []float32, ldd int, src []float32, lds int, rows, cols int) bool {
+	if rows < 0 || cols < 0 {
+		panic(fmt.Sprintf("kernels: %s: negative size %d×%d", name, rows, cols))
+	}
+	if rows == 0 || cols == 0 {
+		return false
+	}
+	if ldd < cols || lds < cols || len(dst) < (rows-1)*ldd+cols || len(src) < (rows-1)*lds+cols {
+		panic(fmt.Sprintf("kernels: %s: %d×%d block with ldd=%d lds=%d does not fit len(dst)=%d len(src)=%d",
+			name, rows, cols, ldd, lds, len(dst), len(src)))
+	}
+	return true
+}
+
+// Sum returns the sum of x in a fixed order for a given kernel set and
+// length (vector lanes, then the lanes added together), like Dot.
+func Sum(x []float32) float32 {
+	ks := active()
+	var s float32
+	for len(x) > 0 {
+		n := min(len(x), len(ones))
+		s += ks.dot(x[:n], ones[:n])
+		x = x[n:]
+	}
+	return s
+}
+
+// ones is the second operand Sum hands to the dot kernel.
+var ones = func() []float32 {
+	s := make([]float32, 4096)
+	for i := range s {
+		s[i] = 1
+	}
+	return s
+}()
 
 // SumRows adds the rows of the rows×cols row-major matrix x (row stride
 // ld) into dst: dst[j] += sum over i of x[i*ld+j]. This is the bias

@@ -821,6 +821,67 @@ copyRowsAVX_done:
 	VZEROUPPER
 	RET
 
+// func addRowsAVX(dst *float32, ldd int, src *float32, lds int, rows int, cols int)
+// Requires: AVX
+TEXT ·addRowsAVX(SB), NOSPLIT, $0-48
+	MOVQ  dst+0(FP), DI
+	MOVQ  ldd+8(FP), R8
+	SHLQ  $0x02, R8
+	MOVQ  src+16(FP), SI
+	MOVQ  lds+24(FP), R9
+	SHLQ  $0x02, R9
+	MOVQ  rows+32(FP), CX
+	MOVQ  cols+40(FP), DX
+	TESTQ CX, CX
+	JZ    addRowsAVX_done
+
+addRowsAVX_row:
+	MOVQ SI, R10
+	MOVQ DI, R11
+	MOVQ DX, AX
+
+addRowsAVX_v8:
+	CMPQ    AX, $0x08
+	JL      addRowsAVX_t4
+	VMOVUPS (R11), Y0
+	VADDPS  (R10), Y0, Y0
+	VMOVUPS Y0, (R11)
+	ADDQ    $0x20, R10
+	ADDQ    $0x20, R11
+	SUBQ    $0x08, AX
+	JMP     addRowsAVX_v8
+
+addRowsAVX_t4:
+	TESTQ   $0x00000004, AX
+	JZ      addRowsAVX_t1
+	VMOVUPS (R11), X0
+	VADDPS  (R10), X0, X0
+	VMOVUPS X0, (R11)
+	ADDQ    $0x10, R10
+	ADDQ    $0x10, R11
+	SUBQ    $0x04, AX
+
+addRowsAVX_t1:
+	TESTQ  AX, AX
+	JZ     addRowsAVX_next
+	VMOVSS (R11), X0
+	VADDSS (R10), X0, X0
+	VMOVSS X0, (R11)
+	ADDQ   $0x04, R10
+	ADDQ   $0x04, R11
+	DECQ   AX
+	JMP    addRowsAVX_t1
+
+addRowsAVX_next:
+	ADDQ R9, SI
+	ADDQ R8, DI
+	DECQ CX
+	JNZ  addRowsAVX_row
+
+addRowsAVX_done:
+	VZEROUPPER
+	RET
+
 // func axpyAVX2(alpha float32, x *float32, y *float32, n int)
 // Requires: AVX, FMA3
 TEXT ·axpyAVX2(SB), NOSPLIT, $0-32

@@ -29,6 +29,11 @@ func transpose4x8AVX(dst *float32, ldd int, src *float32, lds int, steps8 int)
 //go:noescape
 func copyRowsAVX(dst *float32, ldd int, src *float32, lds int, rows int, cols int)
 
+// addRowsAVX sets dst[r*ldd+j] += src[r*lds+j] for r < rows and j < cols.
+//
+//go:noescape
+func addRowsAVX(dst *float32, ldd int, src *float32, lds int, rows int, cols int)
+
 // axpyAVX2 computes y += alpha*x for n elements.
 //
 //go:noescape

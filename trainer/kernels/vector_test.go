@@ -249,3 +249,68 @@ func TestTransposePanel(t *testing.T) {
 		}
 	})
 }
+
+func TestCopyAddRowsAgainstLoops(t *testing.T) {
+	forEachImpl(t, func(t *testing.T, ks *kernelSet) {
+		r := rand.New(rand.NewPCG(31, 32))
+		for _, cols := range []int{1, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 24, 26, 33} {
+			for _, rows := range []int{1, 2, 5, 24} {
+				lds, ldd := cols+r.IntN(5), cols+r.IntN(5)
+				src, srcOK := guarded(r, (rows-1)*lds+cols)
+				dst, dstOK := guarded(r, (rows-1)*ldd+cols)
+				want := append([]float32(nil), dst...)
+				for i := 0; i < rows; i++ {
+					for j := 0; j < cols; j++ {
+						want[i*ldd+j] += src[i*lds+j]
+					}
+				}
+				AddRows(dst, ldd, src, lds, rows, cols)
+				for i := range dst {
+					if dst[i] != want[i] {
+						t.Fatalf("AddRows %d×%d lds=%d ldd=%d: dst[%d] = %g, want %g", rows, cols, lds, ldd, i, dst[i], want[i])
+					}
+				}
+				for i := 0; i < rows; i++ {
+					for j := 0; j < cols; j++ {
+						want[i*ldd+j] = src[i*lds+j]
+					}
+				}
+				CopyRows(dst, ldd, src, lds, rows, cols)
+				for i := range dst {
+					if dst[i] != want[i] {
+						t.Fatalf("CopyRows %d×%d lds=%d ldd=%d: dst[%d] = %g, want %g", rows, cols, lds, ldd, i, dst[i], want[i])
+					}
+				}
+				if !srcOK() || !dstOK() {
+					t.Fatalf("%d×%d: write outside the slices", rows, cols)
+				}
+			}
+		}
+	})
+}
+
+func TestCopyRowsRejectsShortSlices(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("CopyRows of a 3×4 block into 10 floats did not panic")
+		}
+	}()
+	CopyRows(make([]float32, 10), 4, make([]float32, 12), 4, 3, 4)
+}
+
+func TestSum(t *testing.T) {
+	forEachImpl(t, func(t *testing.T, ks *kernelSet) {
+		r := rand.New(rand.NewPCG(33, 34))
+		for _, n := range append(vecLengths, 4095, 4096, 4097, 10000) {
+			x := randSlice(r, n)
+			var want, mag float64
+			for _, v := range x {
+				want += float64(v)
+				mag += math.Abs(float64(v))
+			}
+			if got := Sum(x); math.Abs(float64(got)-want) > 2*float64(n+1)*mag/(1<<24) {
+				t.Errorf("n=%d: Sum = %g, want %g", n, got, want)
+			}
+		}
+	})
+}

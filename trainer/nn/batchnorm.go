@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"sync"
+
+	"github.com/shardsmith/shardsmith/trainer/kernels"
 )
 
 // BatchNorm normalises each channel (BatchNorm2D: per C over N, H, W) or
@@ -155,7 +157,7 @@ func (b *BatchNorm) forward2D(lo, hi int) {
 			var s float64
 			for n := 0; n < N; n++ {
 				off := planeOffset(x, n, c)
-				s += float64(sum32(x.Data[off : off+plane]))
+				s += float64(kernels.Sum(x.Data[off : off+plane]))
 			}
 			mean = s / float64(m)
 			for n := 0; n < N; n++ {

@@ -217,7 +217,7 @@ func (c *Conv2D) backwardGroups(part, lo, hi int) {
 						reluMask(z, grad, c.y.Data[at:at+ohw])
 						grad = z
 					}
-					c.partB[oc*N+n] = float64(sum32(grad))
+					c.partB[oc*N+n] = float64(kernels.Sum(grad))
 				}
 			}
 		}
@@ -253,7 +253,8 @@ func reluMask(dst, g, y []float32) { kernels.ReluGrad(dst, g[:len(dst)], y) }
 
 // im2col fills col for images [n0, n0+gc): row (ci·k+kh)·k+kw holds, for
 // every output pixel of every image of the group, the input value under
-// kernel tap (kh, kw) of channel ci.
+// kernel tap (kh, kw) of channel ci. With stride 1 each tap's rows are one
+// strided block copy; zero padding is written around it.
 func (c *Conv2D) im2col(col []float32, n0, gc int) {
 	k, s, p := c.k, c.stride, c.pad
 	H, W, OH, OW := c.h, c.w, c.oh, c.ow
@@ -264,30 +265,33 @@ func (c *Conv2D) im2col(col []float32, n0, gc int) {
 			off := planeOffset(c.x, n0+gi, ci)
 			xp := c.x.Data[off : off+H*W]
 			for kh := 0; kh < k; kh++ {
+				ohLo, ohHi := validRange(kh, p, s, H, OH)
 				for kw := 0; kw < k; kw++ {
 					r := (ci*k+kh)*k + kw
 					row := col[r*ld+gi*ohw : r*ld+(gi+1)*ohw]
 					owLo, owHi := validRange(kw, p, s, W, OW)
-					for oh := 0; oh < OH; oh++ {
+					if ohLo >= ohHi || owLo >= owHi {
+						clear(row)
+						continue
+					}
+					clear(row[:ohLo*OW])
+					clear(row[ohHi*OW:])
+					if owLo > 0 || owHi < OW {
+						for oh := ohLo; oh < ohHi; oh++ {
+							clear(row[oh*OW : oh*OW+owLo])
+							clear(row[oh*OW+owHi : (oh+1)*OW])
+						}
+					}
+					ih0, iw0 := ohLo*s+kh-p, owLo*s+kw-p
+					if s == 1 {
+						kernels.CopyRows(row[ohLo*OW+owLo:], OW, xp[ih0*W+iw0:], W, ohHi-ohLo, owHi-owLo)
+						continue
+					}
+					for oh := ohLo; oh < ohHi; oh++ {
 						out := row[oh*OW : (oh+1)*OW]
-						ih := oh*s + kh - p
-						if ih < 0 || ih >= H || owLo >= owHi {
-							clear(out)
-							continue
-						}
-						src := xp[ih*W : (ih+1)*W]
-						if owLo > 0 {
-							clear(out[:owLo])
-						}
-						if s == 1 {
-							copy(out[owLo:owHi], src[owLo+kw-p:owHi+kw-p])
-						} else {
-							for ow := owLo; ow < owHi; ow++ {
-								out[ow] = src[ow*s+kw-p]
-							}
-						}
-						if owHi < OW {
-							clear(out[owHi:])
+						src := xp[(ih0+(oh-ohLo)*s)*W:]
+						for ow := owLo; ow < owHi; ow++ {
+							out[ow] = src[iw0+(ow-owLo)*s]
 						}
 					}
 				}
@@ -309,26 +313,24 @@ func (c *Conv2D) col2im(col []float32, n0, gc int) {
 			dp := c.dx.Data[off : off+H*W]
 			clear(dp)
 			for kh := 0; kh < k; kh++ {
+				ohLo, ohHi := validRange(kh, p, s, H, OH)
 				for kw := 0; kw < k; kw++ {
 					r := (ci*k+kh)*k + kw
 					row := col[r*ld+gi*ohw : r*ld+(gi+1)*ohw]
 					owLo, owHi := validRange(kw, p, s, W, OW)
-					if owLo >= owHi {
+					if ohLo >= ohHi || owLo >= owHi {
 						continue
 					}
-					for oh := 0; oh < OH; oh++ {
-						ih := oh*s + kh - p
-						if ih < 0 || ih >= H {
-							continue
-						}
+					ih0, iw0 := ohLo*s+kh-p, owLo*s+kw-p
+					if s == 1 {
+						kernels.AddRows(dp[ih0*W+iw0:], W, row[ohLo*OW+owLo:], OW, ohHi-ohLo, owHi-owLo)
+						continue
+					}
+					for oh := ohLo; oh < ohHi; oh++ {
 						src := row[oh*OW+owLo : oh*OW+owHi]
-						if s == 1 {
-							axpy(1, src, dp[ih*W+owLo+kw-p:ih*W+owHi+kw-p])
-						} else {
-							drow := dp[ih*W : (ih+1)*W]
-							for i, v := range src {
-								drow[(owLo+i)*s+kw-p] += v
-							}
+						drow := dp[(ih0+(oh-ohLo)*s)*W:]
+						for i, v := range src {
+							drow[iw0+i*s] += v
 						}
 					}
 				}
@@ -355,22 +357,6 @@ func validRange(kw, p, s, W, OW int) (lo, hi int) {
 		lo = OW
 	}
 	return lo, hi
-}
-
-// sum32 sums with four independent accumulators (a fixed order).
-func sum32(v []float32) float32 {
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(v); i += 4 {
-		s0 += v[i]
-		s1 += v[i+1]
-		s2 += v[i+2]
-		s3 += v[i+3]
-	}
-	for ; i < len(v); i++ {
-		s0 += v[i]
-	}
-	return (s0 + s1) + (s2 + s3)
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }

@@ -102,5 +102,3 @@ var gemm = kernels.Sgemm
 // gemmSerial is the single-threaded product, for callers that already run
 // one product per worker.
 var gemmSerial = kernels.SgemmSerial
-
-var axpy = kernels.Axpy
