@@ -83,6 +83,11 @@ type kernelSet struct {
 	// not read C.
 	mr, nr int
 	gemm   func(k int, a, b, c *float32, ldc int, alpha, beta float32)
+	// gemmEdge[r], when set, is the micro-kernel for the first r < mr rows
+	// of a panel: the last row panel of an A whose height is not a multiple
+	// of mr (64 output channels in 12-row panels) then costs r rows of
+	// arithmetic, not mr, and rounds exactly like the full kernel.
+	gemmEdge []func(k int, a, b, c *float32, ldc int, alpha, beta float32)
 
 	// Block sizes: kc is the depth of a packed block, mc the most rows of
 	// op(A) packed at once, nc the most columns of op(B).
@@ -100,6 +105,8 @@ type kernelSet struct {
 	dot      func(x, y []float32) float32
 	scal     func(alpha float32, x []float32)
 	relu     func(dst, x []float32)
+	addBias  func(dst, x []float32, b float32)
+	biasRelu func(dst, x []float32, b float32)
 	reluGrad func(dst, dy, y []float32)
 	adam     func(p, g, m, v []float32, lr, b1, c1, b2, c2, eps float32)
 }
@@ -206,6 +213,31 @@ func Relu(dst, x []float32) {
 		return
 	}
 	active().relu(dst[:len(x)], x)
+}
+
+// AddBias sets dst[i] = x[i] + b for i < len(x). dst must be at least as
+// long as x and may be x itself.
+func AddBias(dst, x []float32, b float32) {
+	if len(dst) < len(x) {
+		panic(fmt.Sprintf("kernels: AddBias: len(dst)=%d < len(x)=%d", len(dst), len(x)))
+	}
+	if len(x) == 0 {
+		return
+	}
+	active().addBias(dst[:len(x)], x, b)
+}
+
+// BiasRelu sets dst[i] = max(x[i]+b, 0) for i < len(x), NaN giving 0: a
+// bias followed by a ReLU in one pass. dst must be at least as long as x and
+// may be x itself.
+func BiasRelu(dst, x []float32, b float32) {
+	if len(dst) < len(x) {
+		panic(fmt.Sprintf("kernels: BiasRelu: len(dst)=%d < len(x)=%d", len(dst), len(x)))
+	}
+	if len(x) == 0 {
+		return
+	}
+	active().biasRelu(dst[:len(x)], x, b)
 }
 
 // ReluGrad back-propagates through a ReLU: dst[i] = dy[i] where y[i] > 0

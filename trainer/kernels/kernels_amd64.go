@@ -22,7 +22,12 @@ var avx512Kernels = &kernelSet{
 	name: "avx512",
 	mr:   12, nr: 32,
 	gemm: sgemmKernel12x32AVX512,
-	kc:   256, mc: 960, nc: 512,
+	gemmEdge: []func(k int, a, b, c *float32, ldc int, alpha, beta float32){nil,
+		sgemmKernel1of12x32AVX512, sgemmKernel2of12x32AVX512, sgemmKernel3of12x32AVX512,
+		sgemmKernel4of12x32AVX512, sgemmKernel5of12x32AVX512, sgemmKernel6of12x32AVX512,
+		sgemmKernel7of12x32AVX512, sgemmKernel8of12x32AVX512, sgemmKernel9of12x32AVX512,
+		sgemmKernel10of12x32AVX512, sgemmKernel11of12x32AVX512},
+	kc: 256, mc: 960, nc: 512,
 	transpose8: transpose8x8AVX,
 	transpose4: transpose4x8AVX,
 	copyRows:   copyRowsAVX,
@@ -31,6 +36,8 @@ var avx512Kernels = &kernelSet{
 	dot:        func(x, y []float32) float32 { return dotAVX512(&x[0], &y[0], len(x)) },
 	scal:       func(alpha float32, x []float32) { scalAVX512(alpha, &x[0], len(x)) },
 	relu:       func(dst, x []float32) { reluAVX512(&dst[0], &x[0], len(x)) },
+	addBias:    func(dst, x []float32, b float32) { addBiasAVX512(&dst[0], &x[0], len(x), b) },
+	biasRelu:   func(dst, x []float32, b float32) { biasReluAVX512(&dst[0], &x[0], len(x), b) },
 	reluGrad: func(dst, dy, y []float32) {
 		reluGradAVX512(&dst[0], &dy[0], &y[0], len(dy))
 	},
@@ -43,7 +50,10 @@ var avx2Kernels = &kernelSet{
 	name: "avx2",
 	mr:   6, nr: 16,
 	gemm: sgemmKernel6x16AVX2,
-	kc:   256, mc: 960, nc: 512,
+	gemmEdge: []func(k int, a, b, c *float32, ldc int, alpha, beta float32){nil,
+		sgemmKernel1of6x16AVX2, sgemmKernel2of6x16AVX2, sgemmKernel3of6x16AVX2,
+		sgemmKernel4of6x16AVX2, sgemmKernel5of6x16AVX2},
+	kc: 256, mc: 960, nc: 512,
 	transpose8: transpose8x8AVX,
 	transpose4: transpose4x8AVX,
 	copyRows:   copyRowsAVX,
@@ -52,6 +62,8 @@ var avx2Kernels = &kernelSet{
 	dot:        func(x, y []float32) float32 { return dotAVX2(&x[0], &y[0], len(x)) },
 	scal:       func(alpha float32, x []float32) { scalAVX2(alpha, &x[0], len(x)) },
 	relu:       func(dst, x []float32) { reluAVX2(&dst[0], &x[0], len(x)) },
+	addBias:    func(dst, x []float32, b float32) { addBiasAVX2(&dst[0], &x[0], len(x), b) },
+	biasRelu:   func(dst, x []float32, b float32) { biasReluAVX2(&dst[0], &x[0], len(x), b) },
 	reluGrad: func(dst, dy, y []float32) {
 		reluGradAVX2(&dst[0], &dy[0], &y[0], len(dy))
 	},

@@ -14,6 +14,86 @@ func sgemmKernel6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, alp
 //go:noescape
 func sgemmKernel12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
 
+// sgemmKernel1of6x16AVX2 computes C = alpha*A*B + beta*C for a 1×16 tile from the first 1 rows of a 6-row A panel.
+//
+//go:noescape
+func sgemmKernel1of6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmKernel2of6x16AVX2 computes C = alpha*A*B + beta*C for a 2×16 tile from the first 2 rows of a 6-row A panel.
+//
+//go:noescape
+func sgemmKernel2of6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmKernel3of6x16AVX2 computes C = alpha*A*B + beta*C for a 3×16 tile from the first 3 rows of a 6-row A panel.
+//
+//go:noescape
+func sgemmKernel3of6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmKernel4of6x16AVX2 computes C = alpha*A*B + beta*C for a 4×16 tile from the first 4 rows of a 6-row A panel.
+//
+//go:noescape
+func sgemmKernel4of6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmKernel5of6x16AVX2 computes C = alpha*A*B + beta*C for a 5×16 tile from the first 5 rows of a 6-row A panel.
+//
+//go:noescape
+func sgemmKernel5of6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmKernel1of12x32AVX512 computes C = alpha*A*B + beta*C for a 1×32 tile from the first 1 rows of a 12-row A panel.
+//
+//go:noescape
+func sgemmKernel1of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmKernel2of12x32AVX512 computes C = alpha*A*B + beta*C for a 2×32 tile from the first 2 rows of a 12-row A panel.
+//
+//go:noescape
+func sgemmKernel2of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmKernel3of12x32AVX512 computes C = alpha*A*B + beta*C for a 3×32 tile from the first 3 rows of a 12-row A panel.
+//
+//go:noescape
+func sgemmKernel3of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmKernel4of12x32AVX512 computes C = alpha*A*B + beta*C for a 4×32 tile from the first 4 rows of a 12-row A panel.
+//
+//go:noescape
+func sgemmKernel4of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmKernel5of12x32AVX512 computes C = alpha*A*B + beta*C for a 5×32 tile from the first 5 rows of a 12-row A panel.
+//
+//go:noescape
+func sgemmKernel5of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmKernel6of12x32AVX512 computes C = alpha*A*B + beta*C for a 6×32 tile from the first 6 rows of a 12-row A panel.
+//
+//go:noescape
+func sgemmKernel6of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmKernel7of12x32AVX512 computes C = alpha*A*B + beta*C for a 7×32 tile from the first 7 rows of a 12-row A panel.
+//
+//go:noescape
+func sgemmKernel7of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmKernel8of12x32AVX512 computes C = alpha*A*B + beta*C for a 8×32 tile from the first 8 rows of a 12-row A panel.
+//
+//go:noescape
+func sgemmKernel8of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmKernel9of12x32AVX512 computes C = alpha*A*B + beta*C for a 9×32 tile from the first 9 rows of a 12-row A panel.
+//
+//go:noescape
+func sgemmKernel9of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmKernel10of12x32AVX512 computes C = alpha*A*B + beta*C for a 10×32 tile from the first 10 rows of a 12-row A panel.
+//
+//go:noescape
+func sgemmKernel10of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmKernel11of12x32AVX512 computes C = alpha*A*B + beta*C for a 11×32 tile from the first 11 rows of a 12-row A panel.
+//
+//go:noescape
+func sgemmKernel11of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+
 // transpose8x8AVX sets dst[p*ldd+r] = src[r*lds+p] for r < 8 and p < 8*steps8.
 //
 //go:noescape
@@ -54,6 +134,16 @@ func scalAVX2(alpha float32, x *float32, n int)
 //go:noescape
 func reluAVX2(dst *float32, x *float32, n int)
 
+// addBiasAVX2 sets dst[i] = x[i] + b for n elements.
+//
+//go:noescape
+func addBiasAVX2(dst *float32, x *float32, n int, b float32)
+
+// biasReluAVX2 sets dst[i] = max(x[i]+b, 0) (NaN gives 0) for n elements.
+//
+//go:noescape
+func biasReluAVX2(dst *float32, x *float32, n int, b float32)
+
 // reluGradAVX2 sets dst[i] = dy[i] if y[i] > 0, else 0, for n elements.
 //
 //go:noescape
@@ -83,6 +173,16 @@ func scalAVX512(alpha float32, x *float32, n int)
 //
 //go:noescape
 func reluAVX512(dst *float32, x *float32, n int)
+
+// addBiasAVX512 sets dst[i] = x[i] + b for n elements.
+//
+//go:noescape
+func addBiasAVX512(dst *float32, x *float32, n int, b float32)
+
+// biasReluAVX512 sets dst[i] = max(x[i]+b, 0) (NaN gives 0) for n elements.
+//
+//go:noescape
+func biasReluAVX512(dst *float32, x *float32, n int, b float32)
 
 // reluGradAVX512 sets dst[i] = dy[i] if y[i] > 0, else 0, for n elements.
 //

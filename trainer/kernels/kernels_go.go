@@ -16,6 +16,8 @@ var goKernels = &kernelSet{
 	dot:      dotGo,
 	scal:     scalGo,
 	relu:     reluGo,
+	addBias:  addBiasGo,
+	biasRelu: biasReluGo,
 	reluGrad: reluGradGo,
 	adam:     adamGo,
 }
@@ -131,6 +133,25 @@ func reluGo(dst, x []float32) {
 	for i, v := range x {
 		b := math.Float32bits(v)
 		dst[i] = math.Float32frombits(b & positiveMask(b))
+	}
+}
+
+func addBiasGo(dst, x []float32, b float32) {
+	dst = dst[:len(x)]
+	for i, v := range x {
+		dst[i] = v + b
+	}
+}
+
+func biasReluGo(dst, x []float32, b float32) {
+	dst = dst[:len(x)]
+	for i, v := range x {
+		// NaN and -0 give +0, as MAXPS against zero does in the assembly.
+		if v := v + b; v > 0 {
+			dst[i] = v
+		} else {
+			dst[i] = 0
+		}
 	}
 }
 

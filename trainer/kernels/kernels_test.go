@@ -367,3 +367,41 @@ func TestSgemmConcurrentCallers(t *testing.T) {
 		}
 	}
 }
+
+// TestEdgeKernelsMatchFullKernel checks each edge micro-kernel against the
+// full one on the same packed panels: its rows must be bitwise equal (the
+// same chain of FMAs per element) and it must not touch the rows below.
+func TestEdgeKernelsMatchFullKernel(t *testing.T) {
+	forEachImpl(t, func(t *testing.T, ks *kernelSet) {
+		if len(ks.gemmEdge) == 0 {
+			t.Skip("no edge kernels in this set")
+		}
+		if len(ks.gemmEdge) != ks.mr {
+			t.Fatalf("%d edge kernels for mr=%d, want one per row count 1..%d", len(ks.gemmEdge)-1, ks.mr, ks.mr-1)
+		}
+		r := rand.New(rand.NewPCG(13, 14))
+		for _, k := range []int{1, 3, 4, 7, 64, 257} {
+			for _, beta := range []float32{0, 1, -0.5} {
+				ldc := ks.nr + 3
+				a := randSlice(r, ks.mr*k)
+				b := randSlice(r, ks.nr*k)
+				c0 := randSlice(r, ks.mr*ldc)
+				full := append([]float32(nil), c0...)
+				ks.gemm(k, &a[0], &b[0], &full[0], ldc, 0.75, beta)
+				for rows := 1; rows < ks.mr; rows++ {
+					c := append([]float32(nil), c0...)
+					ks.gemmEdge[rows](k, &a[0], &b[0], &c[0], ldc, 0.75, beta)
+					for i := range c {
+						want := full[i]
+						if i/ldc >= rows || i%ldc >= ks.nr {
+							want = c0[i]
+						}
+						if math.Float32bits(c[i]) != math.Float32bits(want) {
+							t.Fatalf("k=%d beta=%g rows=%d: c[%d] (row %d) = %g, want %g", k, beta, rows, i, i/ldc, c[i], want)
+						}
+					}
+				}
+			}
+		}
+	})
+}

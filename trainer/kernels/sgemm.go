@@ -193,6 +193,11 @@ func (g *gemmArgs) macro(ks *kernelSet, ws *workspace, ic, ib, jc, jb, pb int, b
 				ks.gemm(pb, &ap[0], &bp[0], &c[ci], ldc, g.alpha, beta)
 				continue
 			}
+			if cols == nr && rows < len(ks.gemmEdge) && ks.gemmEdge[rows] != nil {
+				_ = c[ci+(rows-1)*ldc+nr-1]
+				ks.gemmEdge[rows](pb, &ap[0], &bp[0], &c[ci], ldc, g.alpha, beta)
+				continue
+			}
 			// Edge tile: run the same kernel on a padded copy so that
 			// these elements are rounded exactly like the others.
 			t := ws.tile[:mr*nr]

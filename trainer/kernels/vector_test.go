@@ -314,3 +314,47 @@ func TestSum(t *testing.T) {
 		}
 	})
 }
+
+func TestAddBiasAndBiasRelu(t *testing.T) {
+	forEachImpl(t, func(t *testing.T, ks *kernelSet) {
+		r := rand.New(rand.NewPCG(35, 36))
+		for _, n := range vecLengths {
+			x, _ := guarded(r, n)
+			for i := range x {
+				if r.IntN(4) == 0 {
+					x[i] = special[r.IntN(len(special))]
+				}
+			}
+			b := float32(r.NormFloat64())
+			if n%3 == 0 {
+				b = 0 // so that -0 + 0 and NaN reach the ReLU unchanged
+			}
+			dst, ok := guarded(r, n)
+			AddBias(dst, x, b)
+			for i, v := range x {
+				if w := v + b; math.Float32bits(dst[i]) != math.Float32bits(w) && !(w != w && dst[i] != dst[i]) {
+					t.Fatalf("n=%d: AddBias dst[%d] = %g, want %g", n, i, dst[i], w)
+				}
+			}
+			BiasRelu(dst, x, b)
+			for i, v := range x {
+				w := float32(0)
+				if v+b > 0 {
+					w = v + b
+				}
+				if math.Float32bits(dst[i]) != math.Float32bits(w) {
+					t.Fatalf("n=%d: BiasRelu(%g + %g) = %g, want %g", n, v, b, dst[i], w)
+				}
+			}
+			BiasRelu(x, x, b) // in place
+			for i := range x {
+				if math.Float32bits(x[i]) != math.Float32bits(dst[i]) {
+					t.Fatalf("n=%d: BiasRelu in place gave x[%d] = %g, out of place %g", n, i, x[i], dst[i])
+				}
+			}
+			if !ok() {
+				t.Fatalf("n=%d: write outside the slice", n)
+			}
+		}
+	})
+}

@@ -146,16 +146,11 @@ func (c *Conv2D) forwardGroups(part, lo, hi int) {
 		c.im2col(col, n0, gc)
 		gemmSerial(false, false, c.outC, ld, K, 1, c.W.Data, K, col[:K*ld], ld, 0, c.y.Data[n0*ohw:], span)
 		for oc := 0; oc < c.outC; oc++ {
-			b := c.B.Data[oc]
 			ys := c.y.Data[oc*span+n0*ohw : oc*span+n0*ohw+ld]
 			if c.relu {
-				for i, v := range ys {
-					ys[i] = max(v+b, 0)
-				}
-				continue
-			}
-			for i := range ys {
-				ys[i] += b
+				kernels.BiasRelu(ys, ys, c.B.Data[oc])
+			} else {
+				kernels.AddBias(ys, ys, c.B.Data[oc])
 			}
 		}
 	}

@@ -67,8 +67,14 @@ func main() {
 		DATA(4*i, U32(v))
 	}
 
-	gemmKernel(avx2, 6, 2)
-	gemmKernel(avx512, 12, 2)
+	gemmKernel(avx2, 6, 6, 2)
+	gemmKernel(avx512, 12, 12, 2)
+	for rows := 1; rows < 6; rows++ {
+		gemmKernel(avx2, rows, 6, 2)
+	}
+	for rows := 1; rows < 12; rows++ {
+		gemmKernel(avx512, rows, 12, 2)
+	}
 
 	transpose(8)
 	transpose(4)
@@ -80,6 +86,8 @@ func main() {
 		dot(s, masktab)
 		scal(s, masktab)
 		relu(s, masktab)
+		bias(s, masktab, false)
+		bias(s, masktab, true)
 		reluGrad(s, masktab)
 		adam(s, masktab)
 	}
@@ -96,12 +104,22 @@ func main() {
 // The tile is held in mr*nv accumulators, nv = nr/lanes. Per step of k it
 // loads nv vectors of B and broadcasts each of the mr A values once, then
 // issues mr*nv FMAs, so the FMA units, not the load ports, set the pace.
-func gemmKernel(s isa, mr, nv int) {
+//
+// With stride > mr it emits sgemmKernel<mr>of<stride>x<nr><ISA> instead: the
+// first mr rows of a panel packed stride rows wide, for the last panel of an
+// A whose height is not a multiple of stride. Each element is summed by the
+// same chain of FMAs as in the full kernel, so edge rows round identically.
+func gemmKernel(s isa, mr, stride, nv int) {
 	nr := nv * s.lanes
 	name := fmt.Sprintf("sgemmKernel%dx%d%s", mr, nr, s.suffix)
+	doc := fmt.Sprintf("%s computes C = alpha*A*B + beta*C for one %d×%d tile from packed panels.", name, mr, nr)
+	if stride != mr {
+		name = fmt.Sprintf("sgemmKernel%dof%dx%d%s", mr, stride, nr, s.suffix)
+		doc = fmt.Sprintf("%s computes C = alpha*A*B + beta*C for a %d×%d tile from the first %d rows of a %d-row A panel.", name, mr, nr, mr, stride)
+	}
 	TEXT(name, NOSPLIT, "func(k int, a, b, c *float32, ldc int, alpha, beta float32)")
 	Pragma("noescape")
-	Doc(fmt.Sprintf("%s computes C = alpha*A*B + beta*C for one %d×%d tile from packed panels.", name, mr, nr))
+	Doc(doc)
 
 	nacc := mr * nv
 	if nacc+nv+2 > len(s.regs) {
@@ -133,7 +151,7 @@ func gemmKernel(s isa, mr, nv int) {
 
 	step := func(u int) {
 		bo := u * nr * 4
-		ao := u * mr * 4
+		ao := u * stride * 4
 		for v := 0; v < nv; v++ {
 			VMOVUPS(Mem{Base: pb, Disp: bo + v*s.vbytes()}, breg(v))
 		}
@@ -155,7 +173,7 @@ func gemmKernel(s isa, mr, nv int) {
 	for u := 0; u < unroll; u++ {
 		step(u)
 	}
-	ADDQ(U32(unroll*mr*4), pa)
+	ADDQ(U32(unroll*stride*4), pa)
 	ADDQ(U32(unroll*nr*4), pb)
 	DECQ(t)
 	JNZ(LabelRef(name + "_loop4"))
@@ -165,7 +183,7 @@ func gemmKernel(s isa, mr, nv int) {
 	JZ(LabelRef(name + "_store"))
 	Label(name + "_loop1")
 	step(0)
-	ADDQ(U32(mr*4), pa)
+	ADDQ(U32(stride*4), pa)
 	ADDQ(U32(nr*4), pb)
 	DECQ(k)
 	JNZ(LabelRef(name + "_loop1"))
@@ -387,6 +405,37 @@ func relu(s isa, masktab Mem) {
 			st(x, Mem{Base: RSI, Disp: off})
 		},
 	})
+}
+
+// bias emits addBias (dst[i] = x[i] + b) or, with relu, biasRelu
+// (dst[i] = max(x[i]+b, 0), NaN giving 0): the epilogue of a convolution,
+// applied to each output channel's row.
+func bias(s isa, masktab Mem, relu bool) {
+	k := stream{
+		name:   "addBias",
+		sig:    "func(dst, x *float32, n int, b float32)",
+		doc:    "sets dst[i] = x[i] + b for n elements.",
+		unroll: 4,
+		ptrs:   []string{"dst", "x"},
+		setup: func(s isa) {
+			VXORPS(s.regs[0], s.regs[0], s.regs[0])
+			VBROADCASTSS(param("b"), s.regs[1])
+		},
+		body: func(s isa, u, off int, ld func(Mem, VecPhysical), st func(VecPhysical, Mem)) {
+			x := s.regs[2+u]
+			ld(Mem{Base: RDI, Disp: off}, x)
+			VADDPS(s.regs[1], x, x)
+			if relu {
+				VMAXPS(s.regs[0], x, x)
+			}
+			st(x, Mem{Base: RSI, Disp: off})
+		},
+	}
+	if relu {
+		k.name = "biasRelu"
+		k.doc = "sets dst[i] = max(x[i]+b, 0) (NaN gives 0) for n elements."
+	}
+	streamKernel(s, masktab, k)
 }
 
 func reluGrad(s isa, masktab Mem) {
