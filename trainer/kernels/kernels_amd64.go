@@ -30,7 +30,7 @@ var avx512Kernels = &kernelSet{
 	kc: 256, mc: 960, nc: 512,
 	transpose8: transpose8x8AVX,
 	transpose4: transpose4x8AVX,
-	copyRows:   copyRowsAVX,
+	copyRows:   copyRowsAVX512,
 	addRows:    addRowsAVX,
 	axpy:       func(alpha float32, x, y []float32) { axpyAVX512(alpha, &x[0], &y[0], len(x)) },
 	dot:        func(x, y []float32) float32 { return dotAVX512(&x[0], &y[0], len(x)) },

@@ -3966,6 +3966,58 @@ addRowsAVX_done:
 	VZEROUPPER
 	RET
 
+// func copyRowsAVX512(dst *float32, ldd int, src *float32, lds int, rows int, cols int)
+// Requires: AVX, AVX512F
+TEXT ·copyRowsAVX512(SB), NOSPLIT, $0-48
+	MOVQ  dst+0(FP), DI
+	MOVQ  ldd+8(FP), R8
+	SHLQ  $0x02, R8
+	MOVQ  src+16(FP), SI
+	MOVQ  lds+24(FP), R9
+	SHLQ  $0x02, R9
+	MOVQ  rows+32(FP), R10
+	MOVQ  cols+40(FP), CX
+	MOVQ  CX, R11
+	SHRQ  $0x04, R11
+	ANDQ  $0x0f, CX
+	MOVL  $0x00000001, AX
+	SHLL  CL, AX
+	DECL  AX
+	KMOVW AX, K1
+	TESTQ R10, R10
+	JZ    copyRowsAVX512_done
+
+copyRowsAVX512_row:
+	MOVQ  SI, R12
+	MOVQ  DI, R13
+	MOVQ  R11, DX
+	TESTQ DX, DX
+	JZ    copyRowsAVX512_tail
+
+copyRowsAVX512_v16:
+	VMOVUPS (R12), Z0
+	VMOVUPS Z0, (R13)
+	ADDQ    $0x40, R12
+	ADDQ    $0x40, R13
+	DECQ    DX
+	JNZ     copyRowsAVX512_v16
+
+copyRowsAVX512_tail:
+	TESTQ     CX, CX
+	JZ        copyRowsAVX512_next
+	VMOVUPS.Z (R12), K1, Z0
+	VMOVUPS   Z0, K1, (R13)
+
+copyRowsAVX512_next:
+	ADDQ R9, SI
+	ADDQ R8, DI
+	DECQ R10
+	JNZ  copyRowsAVX512_row
+
+copyRowsAVX512_done:
+	VZEROUPPER
+	RET
+
 // func axpyAVX2(alpha float32, x *float32, y *float32, n int)
 // Requires: AVX, FMA3
 TEXT ·axpyAVX2(SB), NOSPLIT, $0-32

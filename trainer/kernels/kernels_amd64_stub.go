@@ -114,6 +114,11 @@ func copyRowsAVX(dst *float32, ldd int, src *float32, lds int, rows int, cols in
 //go:noescape
 func addRowsAVX(dst *float32, ldd int, src *float32, lds int, rows int, cols int)
 
+// copyRowsAVX512 sets dst[r*ldd+j] = src[r*lds+j] for r < rows and j < cols.
+//
+//go:noescape
+func copyRowsAVX512(dst *float32, ldd int, src *float32, lds int, rows int, cols int)
+
 // axpyAVX2 computes y += alpha*x for n elements.
 //
 //go:noescape

@@ -253,7 +253,7 @@ func TestTransposePanel(t *testing.T) {
 func TestCopyAddRowsAgainstLoops(t *testing.T) {
 	forEachImpl(t, func(t *testing.T, ks *kernelSet) {
 		r := rand.New(rand.NewPCG(31, 32))
-		for _, cols := range []int{1, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 24, 26, 33} {
+		for _, cols := range []int{1, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 24, 26, 31, 32, 33, 48, 50} {
 			for _, rows := range []int{1, 2, 5, 24} {
 				lds, ldd := cols+r.IntN(5), cols+r.IntN(5)
 				src, srcOK := guarded(r, (rows-1)*lds+cols)

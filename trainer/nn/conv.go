@@ -307,9 +307,13 @@ func (c *Conv2D) col2im(col []float32, n0, gc int) {
 			off := planeOffset(&c.dx, n0+gi, ci)
 			dp := c.dx.Data[off : off+H*W]
 			clear(dp)
-			for kh := 0; kh < k; kh++ {
-				ohLo, ohHi := validRange(kh, p, s, H, OH)
-				for kw := 0; kw < k; kw++ {
+			// kw outermost: consecutive taps then add into rows W apart in
+			// the same columns. With kh outermost they would add into the
+			// same rows one float apart, re-reading data just stored at a
+			// different offset, which store-to-load forwarding cannot serve.
+			for kw := 0; kw < k; kw++ {
+				for kh := 0; kh < k; kh++ {
+					ohLo, ohHi := validRange(kh, p, s, H, OH)
 					r := (ci*k+kh)*k + kw
 					row := col[r*ld+gi*ohw : r*ld+(gi+1)*ohw]
 					owLo, owHi := validRange(kw, p, s, W, OW)
