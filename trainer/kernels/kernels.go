@@ -109,6 +109,9 @@ type kernelSet struct {
 	biasRelu func(dst, x []float32, b float32)
 	reluGrad func(dst, dy, y []float32)
 	adam     func(p, g, m, v []float32, lr, b1, c1, b2, c2, eps float32)
+
+	// maxPool2x2, when set, is MaxPool2x2's kernel (nil: the Go loop).
+	maxPool2x2 func(y []float32, arg []int32, x []float32, oh, ow, w int)
 }
 
 // available lists the kernel sets this binary can run on this CPU, best
@@ -238,6 +241,30 @@ func BiasRelu(dst, x []float32, b float32) {
 		return
 	}
 	active().biasRelu(dst[:len(x)], x, b)
+}
+
+// MaxPool2x2 pools one plane with 2×2 windows and stride 2: for i < oh and
+// j < ow, y[i*ow+j] is the largest of the window whose top-left corner is
+// x[2i*w+2j] (row stride w), and arg[i*ow+j] its index in x. Ties go to the
+// first position in row-major order, and y is always bitwise x[arg]: the
+// choice is made by comparisons (greater-than, so a NaN never wins against
+// an earlier value), not by a max that could return a value from neither.
+func MaxPool2x2(y []float32, arg []int32, x []float32, oh, ow, w int) {
+	if oh < 0 || ow < 0 || 2*ow > w {
+		panic(fmt.Sprintf("kernels: MaxPool2x2: oh=%d ow=%d w=%d", oh, ow, w))
+	}
+	if oh == 0 || ow == 0 {
+		return
+	}
+	if len(y) < oh*ow || len(arg) < oh*ow || len(x) < (2*oh-1)*w+2*ow {
+		panic(fmt.Sprintf("kernels: MaxPool2x2: len(y)=%d len(arg)=%d len(x)=%d too short for oh=%d ow=%d w=%d",
+			len(y), len(arg), len(x), oh, ow, w))
+	}
+	if ks := active(); ks.maxPool2x2 != nil {
+		ks.maxPool2x2(y, arg, x, oh, ow, w)
+		return
+	}
+	maxPool2x2Go(y, arg, x, oh, ow, w)
 }
 
 // ReluGrad back-propagates through a ReLU: dst[i] = dy[i] where y[i] > 0

@@ -44,6 +44,9 @@ var avx512Kernels = &kernelSet{
 	adam: func(p, g, m, v []float32, lr, b1, c1, b2, c2, eps float32) {
 		adamAVX512(&p[0], &g[0], &m[0], &v[0], len(p), lr, b1, c1, b2, c2, eps)
 	},
+	maxPool2x2: func(y []float32, arg []int32, x []float32, oh, ow, w int) {
+		maxPool2x2AVX512(&y[0], &arg[0], &x[0], oh, ow, w)
+	},
 }
 
 var avx2Kernels = &kernelSet{

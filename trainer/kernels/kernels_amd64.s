@@ -4018,6 +4018,161 @@ copyRowsAVX512_done:
 	VZEROUPPER
 	RET
 
+// func maxPool2x2AVX512(y *float32, arg *int32, x *float32, oh int, ow int, w int)
+// Requires: AVX, AVX512F
+TEXT ·maxPool2x2AVX512(SB), NOSPLIT, $0-48
+	MOVQ         y+0(FP), DI
+	MOVQ         arg+8(FP), SI
+	MOVQ         x+16(FP), DX
+	MOVQ         oh+24(FP), R9
+	MOVQ         ow+32(FP), CX
+	MOVQ         CX, R10
+	SHRQ         $0x04, R10
+	ANDQ         $0x0f, CX
+	MOVL         $0x00000001, AX
+	SHLL         CL, AX
+	DECL         AX
+	KMOVW        AX, K1
+	SHLQ         $0x01, CX
+	MOVQ         $0x00000001, AX
+	SHLQ         CL, AX
+	DECQ         AX
+	KMOVW        AX, K2
+	SHRQ         $0x10, AX
+	KMOVW        AX, K3
+	SHRQ         $0x01, CX
+	LEAQ         pooltab<>+0(SB), AX
+	VMOVDQU32    (AX), Z31
+	VMOVDQU32    64(AX), Z30
+	MOVL         $0x00000001, AX
+	VPBROADCASTD AX, Z29
+	MOVQ         w+40(FP), R8
+	VPBROADCASTD R8, Z28
+	VPADDD       Z29, Z28, Z27
+	MOVL         $0x00000020, AX
+	VPBROADCASTD AX, Z26
+	VPADDD       Z28, Z28, Z25
+	VMOVDQA32    Z31, Z24
+	SHLQ         $0x02, R8
+	TESTQ        R9, R9
+	JZ           maxPool2x2AVX512_done
+
+maxPool2x2AVX512_row:
+	MOVQ      DX, R11
+	MOVQ      DI, R12
+	MOVQ      SI, R13
+	VMOVDQA32 Z24, Z23
+	MOVQ      R10, BX
+	TESTQ     BX, BX
+	JZ        maxPool2x2AVX512_tail
+
+maxPool2x2AVX512_v16:
+	VMOVUPS     (R11), Z4
+	VMOVUPS     64(R11), Z5
+	VMOVDQA32   Z31, Z0
+	VPERMI2PS   Z5, Z4, Z0
+	VMOVDQA32   Z30, Z1
+	VPERMI2PS   Z5, Z4, Z1
+	VMOVUPS     (R11)(R8*1), Z6
+	VMOVUPS     64(R11)(R8*1), Z7
+	VMOVDQA32   Z31, Z2
+	VPERMI2PS   Z7, Z6, Z2
+	VMOVDQA32   Z30, Z3
+	VPERMI2PS   Z7, Z6, Z3
+	VCMPPS      $0x1e, Z0, Z1, K4
+	VCMPPS      $0x1e, Z2, Z3, K5
+	VBLENDMPS   Z1, Z0, K4, Z8
+	VBLENDMPS   Z3, Z2, K5, Z9
+	VCMPPS      $0x1e, Z8, Z9, K6
+	VBLENDMPS   Z9, Z8, K6, Z10
+	VMOVDQA32.Z Z29, K4, Z11
+	VPBLENDMD   Z27, Z28, K5, Z12
+	VPBLENDMD   Z12, Z11, K6, Z13
+	VPADDD      Z23, Z13, Z13
+	VMOVUPS     Z10, (R12)
+	VMOVDQU32   Z13, (R13)
+	ADDQ        $0x80, R11
+	ADDQ        $0x40, R12
+	ADDQ        $0x40, R13
+	VPADDD      Z26, Z23, Z23
+	DECQ        BX
+	JNZ         maxPool2x2AVX512_v16
+
+maxPool2x2AVX512_tail:
+	TESTQ       CX, CX
+	JZ          maxPool2x2AVX512_next
+	VMOVUPS.Z   (R11), K2, Z4
+	VMOVUPS.Z   64(R11), K3, Z5
+	VMOVDQA32   Z31, Z0
+	VPERMI2PS   Z5, Z4, Z0
+	VMOVDQA32   Z30, Z1
+	VPERMI2PS   Z5, Z4, Z1
+	VMOVUPS.Z   (R11)(R8*1), K2, Z6
+	VMOVUPS.Z   64(R11)(R8*1), K3, Z7
+	VMOVDQA32   Z31, Z2
+	VPERMI2PS   Z7, Z6, Z2
+	VMOVDQA32   Z30, Z3
+	VPERMI2PS   Z7, Z6, Z3
+	VCMPPS      $0x1e, Z0, Z1, K4
+	VCMPPS      $0x1e, Z2, Z3, K5
+	VBLENDMPS   Z1, Z0, K4, Z8
+	VBLENDMPS   Z3, Z2, K5, Z9
+	VCMPPS      $0x1e, Z8, Z9, K6
+	VBLENDMPS   Z9, Z8, K6, Z10
+	VMOVDQA32.Z Z29, K4, Z11
+	VPBLENDMD   Z27, Z28, K5, Z12
+	VPBLENDMD   Z12, Z11, K6, Z13
+	VPADDD      Z23, Z13, Z13
+	VMOVUPS     Z10, K1, (R12)
+	VMOVDQU32   Z13, K1, (R13)
+
+maxPool2x2AVX512_next:
+	LEAQ   (DX)(R8*2), DX
+	MOVQ   ow+32(FP), AX
+	LEAQ   (DI)(AX*4), DI
+	LEAQ   (SI)(AX*4), SI
+	VPADDD Z25, Z24, Z24
+	DECQ   R9
+	JNZ    maxPool2x2AVX512_row
+
+maxPool2x2AVX512_done:
+	VZEROUPPER
+	RET
+
+DATA pooltab<>+0(SB)/4, $0x00000000
+DATA pooltab<>+4(SB)/4, $0x00000002
+DATA pooltab<>+8(SB)/4, $0x00000004
+DATA pooltab<>+12(SB)/4, $0x00000006
+DATA pooltab<>+16(SB)/4, $0x00000008
+DATA pooltab<>+20(SB)/4, $0x0000000a
+DATA pooltab<>+24(SB)/4, $0x0000000c
+DATA pooltab<>+28(SB)/4, $0x0000000e
+DATA pooltab<>+32(SB)/4, $0x00000010
+DATA pooltab<>+36(SB)/4, $0x00000012
+DATA pooltab<>+40(SB)/4, $0x00000014
+DATA pooltab<>+44(SB)/4, $0x00000016
+DATA pooltab<>+48(SB)/4, $0x00000018
+DATA pooltab<>+52(SB)/4, $0x0000001a
+DATA pooltab<>+56(SB)/4, $0x0000001c
+DATA pooltab<>+60(SB)/4, $0x0000001e
+DATA pooltab<>+64(SB)/4, $0x00000001
+DATA pooltab<>+68(SB)/4, $0x00000003
+DATA pooltab<>+72(SB)/4, $0x00000005
+DATA pooltab<>+76(SB)/4, $0x00000007
+DATA pooltab<>+80(SB)/4, $0x00000009
+DATA pooltab<>+84(SB)/4, $0x0000000b
+DATA pooltab<>+88(SB)/4, $0x0000000d
+DATA pooltab<>+92(SB)/4, $0x0000000f
+DATA pooltab<>+96(SB)/4, $0x00000011
+DATA pooltab<>+100(SB)/4, $0x00000013
+DATA pooltab<>+104(SB)/4, $0x00000015
+DATA pooltab<>+108(SB)/4, $0x00000017
+DATA pooltab<>+112(SB)/4, $0x00000019
+DATA pooltab<>+116(SB)/4, $0x0000001b
+DATA pooltab<>+120(SB)/4, $0x0000001d
+DATA pooltab<>+124(SB)/4, $0x0000001f
+GLOBL pooltab<>(SB), RODATA|NOPTR, $128
+
 // func axpyAVX2(alpha float32, x *float32, y *float32, n int)
 // Requires: AVX, FMA3
 TEXT ·axpyAVX2(SB), NOSPLIT, $0-32

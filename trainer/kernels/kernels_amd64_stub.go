@@ -119,6 +119,11 @@ func addRowsAVX(dst *float32, ldd int, src *float32, lds int, rows int, cols int
 //go:noescape
 func copyRowsAVX512(dst *float32, ldd int, src *float32, lds int, rows int, cols int)
 
+// maxPool2x2AVX512 sets y[i*ow+j] to the maximum of the 2×2 window at row 2i, column 2j of x (row stride w) and arg[i*ow+j] to its index in x, for i < oh and j < ow.
+//
+//go:noescape
+func maxPool2x2AVX512(y *float32, arg *int32, x *float32, oh int, ow int, w int)
+
 // axpyAVX2 computes y += alpha*x for n elements.
 //
 //go:noescape

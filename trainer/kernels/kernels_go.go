@@ -155,6 +155,34 @@ func biasReluGo(dst, x []float32, b float32) {
 	}
 }
 
+func maxPool2x2Go(y []float32, arg []int32, x []float32, oh, ow, w int) {
+	for i := 0; i < oh; i++ {
+		r0 := x[2*i*w : 2*i*w+2*ow]
+		r1 := x[(2*i+1)*w : (2*i+1)*w+2*ow]
+		yr := y[i*ow : (i+1)*ow]
+		ar := arg[i*ow : (i+1)*ow]
+		base := int32(2 * i * w)
+		for j := range yr {
+			// Selects rather than max: the winner is data-dependent, and
+			// the compiler can turn these into conditional moves.
+			a, b, c, d := r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1]
+			m0, i0 := a, int32(0)
+			if b > a {
+				m0, i0 = b, 1
+			}
+			m1, i1 := c, int32(w)
+			if d > c {
+				m1, i1 = d, int32(w+1)
+			}
+			if m1 > m0 {
+				m0, i0 = m1, i1
+			}
+			yr[j] = m0
+			ar[j] = base + int32(2*j) + i0
+		}
+	}
+}
+
 func reluGradGo(dst, dy, y []float32) {
 	dst = dst[:len(dy)]
 	y = y[:len(dy)]

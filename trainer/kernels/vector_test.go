@@ -3,6 +3,7 @@ package kernels
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -357,4 +358,61 @@ func TestAddBiasAndBiasRelu(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestMaxPool2x2AgainstGo(t *testing.T) {
+	forEachImpl(t, func(t *testing.T, ks *kernelSet) {
+		r := rand.New(rand.NewPCG(37, 38))
+		for _, ow := range []int{1, 2, 7, 12, 15, 16, 17, 31, 32, 33, 40} {
+			for _, extra := range []int{0, 1, 3} {
+				oh, w := 1+r.IntN(5), 2*ow+extra
+				x := make([]float32, 2*oh*w)
+				for i := range x {
+					switch r.IntN(8) {
+					case 0:
+						x[i] = special[r.IntN(len(special))]
+					case 1, 2:
+						x[i] = float32(r.IntN(3)) // ties
+					default:
+						x[i] = float32(r.NormFloat64())
+					}
+				}
+				y, yOK := guarded(r, oh*ow)
+				arg := make([]int32, oh*ow+1)
+				arg[oh*ow] = -7
+				wantY := make([]float32, oh*ow)
+				wantArg := make([]int32, oh*ow)
+				maxPool2x2Go(wantY, wantArg, x, oh, ow, w)
+				MaxPool2x2(y, arg[:oh*ow], x, oh, ow, w)
+				for i := range wantY {
+					if arg[i] != wantArg[i] || math.Float32bits(y[i]) != math.Float32bits(wantY[i]) {
+						t.Fatalf("oh=%d ow=%d w=%d: window %d: y=%g arg=%d, want y=%g arg=%d",
+							oh, ow, w, i, y[i], arg[i], wantY[i], wantArg[i])
+					}
+					if math.Float32bits(y[i]) != math.Float32bits(x[arg[i]]) {
+						t.Fatalf("oh=%d ow=%d w=%d: y[%d]=%g is not x[arg]=%g", oh, ow, w, i, y[i], x[arg[i]])
+					}
+				}
+				if !yOK() || arg[oh*ow] != -7 {
+					t.Fatalf("oh=%d ow=%d w=%d: write outside y or arg", oh, ow, w)
+				}
+			}
+		}
+	})
+}
+
+// TestMaxPool2x2Windows checks the Go twin itself on a hand-made plane:
+// the maximum of each window, its index, and ties going to the first.
+func TestMaxPool2x2Windows(t *testing.T) {
+	x := []float32{
+		1, 5, 2, 2, 9,
+		3, 4, 2, 1, 9,
+		0, 0, -1, -2, 9,
+		0, 7, -3, -1, 9,
+	}
+	y, arg := make([]float32, 4), make([]int32, 4)
+	maxPool2x2Go(y, arg, x, 2, 2, 5)
+	if !slices.Equal(y, []float32{5, 2, 7, -1}) || !slices.Equal(arg, []int32{1, 2, 16, 12}) {
+		t.Fatalf("y=%v arg=%v, want [5 2 7 -1] [1 2 16 12]", y, arg)
+	}
 }

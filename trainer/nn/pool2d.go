@@ -3,6 +3,8 @@ package nn
 import (
 	"fmt"
 	"sync"
+
+	"github.com/shardsmith/shardsmith/trainer/kernels"
 )
 
 // MaxPool2D takes the maximum over k×k windows moved by stride, without
@@ -77,33 +79,7 @@ func (m *MaxPool2D) forwardRange(lo, hi int) {
 		yp := m.y.Data[p*OH*OW : (p+1)*OH*OW]
 		ap := m.arg[p*OH*OW : (p+1)*OH*OW]
 		if k == 2 && s == 2 {
-			for oh := 0; oh < OH; oh++ {
-				r0 := xp[2*oh*W : 2*oh*W+2*OW]
-				r1 := xp[(2*oh+1)*W : (2*oh+1)*W+2*OW]
-				yr := yp[oh*OW : (oh+1)*OW]
-				ar := ap[oh*OW : (oh+1)*OW]
-				base := int32(2 * oh * W)
-				// Written so the compiler can use conditional moves:
-				// the winner is data-dependent and branches would
-				// mispredict half the time.
-				for ow := range yr {
-					a, b, c, d := r0[2*ow], r0[2*ow+1], r1[2*ow], r1[2*ow+1]
-					i0 := int32(0)
-					if b > a {
-						i0 = 1
-					}
-					i1 := int32(W)
-					if d > c {
-						i1 = int32(W + 1)
-					}
-					m0, m1 := max(a, b), max(c, d)
-					if m1 > m0 {
-						i0 = i1
-					}
-					yr[ow] = max(m0, m1)
-					ar[ow] = base + int32(2*ow) + i0
-				}
-			}
+			kernels.MaxPool2x2(yp, ap, xp, OH, OW, W)
 			continue
 		}
 		for oh := 0; oh < OH; oh++ {

@@ -81,6 +81,7 @@ func main() {
 	copyRows()
 	addRows()
 	copyRowsAVX512()
+	maxPool2x2()
 
 	for _, s := range []isa{avx2, avx512} {
 		axpy(s, masktab)
@@ -772,6 +773,146 @@ func copyRowsAVX512() {
 	Label(name + "_next")
 	ADDQ(lds, src)
 	ADDQ(ldd, dst)
+	DECQ(rows)
+	JNZ(LabelRef(name + "_row"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// maxPool2x2 emits maxPool2x2AVX512: 2×2 max pooling with stride 2 over one
+// plane, recording the winner of each window. Sixteen windows at a time: the
+// even and odd columns of two input rows are separated with VPERMI2PS, and
+// every choice is a compare into a mask register and a blend, so the
+// data-dependent winner costs no branch. On ties the first position in
+// row-major order wins, and y is always bitwise the input at arg.
+func maxPool2x2() {
+	name := "maxPool2x2AVX512"
+	TEXT(name, NOSPLIT, "func(y *float32, arg *int32, x *float32, oh, ow, w int)")
+	Pragma("noescape")
+	Doc(name + " sets y[i*ow+j] to the maximum of the 2×2 window at row 2i, column 2j of x (row stride w) and arg[i*ow+j] to its index in x, for i < oh and j < ow.")
+
+	// Dword table: 0, 2, ..., 30 (even lanes; also 2j for j < 16) and
+	// 1, 3, ..., 31 (odd lanes).
+	tab := GLOBL("pooltab", RODATA|NOPTR)
+	for i := 0; i < 32; i++ { // in address order, as the assembler wants
+		DATA(4*i, U32(2*(i%16)+i/16))
+	}
+	const gtOQ = 0x1e
+
+	py, pa, px, wb, rows, full, tail := RDI, RSI, RDX, R8, R9, R10, RCX
+	p0, yo, ao, cnt := R11, R12, R13, RBX
+	even, odd, ones, wv, w1v, step32, rowStep, rowBase, pos :=
+		Z31, Z30, Z29, Z28, Z27, Z26, Z25, Z24, Z23
+
+	MOVQ(param("y"), py)
+	MOVQ(param("arg"), pa)
+	MOVQ(param("x"), px)
+	MOVQ(param("oh"), rows)
+	MOVQ(param("ow"), tail)
+	MOVQ(tail, full)
+	SHRQ(U8(4), full)
+	ANDQ(U8(15), tail)
+	// Output mask K1: tail lanes; input masks K2/K3: 2*tail floats over
+	// the low and high vector of a row.
+	MOVL(U32(1), EAX)
+	SHLL(CL, EAX)
+	DECL(EAX)
+	KMOVW(EAX, K1)
+	SHLQ(U8(1), tail)
+	MOVQ(U32(1), RAX)
+	SHLQ(CL, RAX)
+	DECQ(RAX)
+	KMOVW(EAX, K2)
+	SHRQ(U8(16), RAX)
+	KMOVW(EAX, K3)
+	SHRQ(U8(1), tail)
+
+	LEAQ(tab, RAX)
+	VMOVDQU32(Mem{Base: RAX}, even)
+	VMOVDQU32(Mem{Base: RAX, Disp: 64}, odd)
+	MOVL(U32(1), EAX)
+	VPBROADCASTD(EAX, ones)
+	MOVQ(param("w"), wb)
+	VPBROADCASTD(wb.As32(), wv)
+	VPADDD(ones, wv, w1v)
+	MOVL(U32(32), EAX)
+	VPBROADCASTD(EAX, step32)
+	VPADDD(wv, wv, rowStep)
+	VMOVDQA32(even, rowBase) // 2j for the first chunk of row 0
+	SHLQ(U8(2), wb)          // row stride in bytes
+
+	TESTQ(rows, rows)
+	JZ(LabelRef(name + "_done"))
+
+	// chunk pools 16 windows (or the tail lanes when masked) at p0.
+	chunk := func(masked bool) {
+		ld := func(m Mem, k OpmaskPhysical, v VecPhysical) {
+			if masked {
+				VMOVUPS_Z(m, k, v)
+			} else {
+				VMOVUPS(m, v)
+			}
+		}
+		// Row 0 into Z0 (even), Z1 (odd); row 1 into Z2, Z3.
+		ld(Mem{Base: p0}, K2, Z4)
+		ld(Mem{Base: p0, Disp: 64}, K3, Z5)
+		VMOVDQA32(even, Z0)
+		VPERMI2PS(Z5, Z4, Z0)
+		VMOVDQA32(odd, Z1)
+		VPERMI2PS(Z5, Z4, Z1)
+		ld(Mem{Base: p0, Index: wb, Scale: 1}, K2, Z6)
+		ld(Mem{Base: p0, Index: wb, Scale: 1, Disp: 64}, K3, Z7)
+		VMOVDQA32(even, Z2)
+		VPERMI2PS(Z7, Z6, Z2)
+		VMOVDQA32(odd, Z3)
+		VPERMI2PS(Z7, Z6, Z3)
+		VCMPPS(U8(gtOQ), Z0, Z1, K4) // b > a
+		VCMPPS(U8(gtOQ), Z2, Z3, K5) // d > c
+		VBLENDMPS(Z1, Z0, K4, Z8)    // m0
+		VBLENDMPS(Z3, Z2, K5, Z9)    // m1
+		VCMPPS(U8(gtOQ), Z8, Z9, K6) // m1 > m0
+		VBLENDMPS(Z9, Z8, K6, Z10)   // y
+		VMOVDQA32_Z(ones, K4, Z11)   // i0 = b > a
+		VPBLENDMD(w1v, wv, K5, Z12)  // i1 = w or w+1
+		VPBLENDMD(Z12, Z11, K6, Z13) // chosen offset within the window
+		VPADDD(pos, Z13, Z13)
+		if masked {
+			VMOVUPS(Z10, K1, Mem{Base: yo})
+			VMOVDQU32(Z13, K1, Mem{Base: ao})
+		} else {
+			VMOVUPS(Z10, Mem{Base: yo})
+			VMOVDQU32(Z13, Mem{Base: ao})
+		}
+	}
+
+	Label(name + "_row")
+	MOVQ(px, p0)
+	MOVQ(py, yo)
+	MOVQ(pa, ao)
+	VMOVDQA32(rowBase, pos)
+	MOVQ(full, cnt)
+	TESTQ(cnt, cnt)
+	JZ(LabelRef(name + "_tail"))
+	Label(name + "_v16")
+	chunk(false)
+	ADDQ(U8(128), p0)
+	ADDQ(U8(64), yo)
+	ADDQ(U8(64), ao)
+	VPADDD(step32, pos, pos)
+	DECQ(cnt)
+	JNZ(LabelRef(name + "_v16"))
+	Label(name + "_tail")
+	TESTQ(tail, tail)
+	JZ(LabelRef(name + "_next"))
+	chunk(true)
+	Label(name + "_next")
+	// Next output row: two input rows down, one output row on.
+	LEAQ(Mem{Base: px, Index: wb, Scale: 2}, px)
+	MOVQ(param("ow"), RAX)
+	LEAQ(Mem{Base: py, Index: RAX, Scale: 4}, py)
+	LEAQ(Mem{Base: pa, Index: RAX, Scale: 4}, pa)
+	VPADDD(rowStep, rowBase, rowBase)
 	DECQ(rows)
 	JNZ(LabelRef(name + "_row"))
 	Label(name + "_done")
