@@ -115,5 +115,37 @@ func BenchmarkVector(b *testing.B) {
 		run("Relu", func() { Relu(z, x) })
 		run("ReluGrad", func() { ReluGrad(z, y, x) })
 		run("AdamStep", func() { AdamStep(z, x, y, w, 1e-6, 0.9, 0.999, 1e-8) })
+		run("Sum", func() { Sum(x) })
+		run("BiasRelu", func() { BiasRelu(z, x, 0.25) })
+	})
+}
+
+// BenchmarkConvShapes times the per-plane kernels on the CNN's conv2 shapes:
+// im2col's copy of one tap (24 rows of 24 floats out of a 26-wide plane),
+// col2im's add of it back, and the 2×2 max-pool of one 24×24 plane. Bytes
+// are the floats written.
+func BenchmarkConvShapes(b *testing.B) {
+	r := rand.New(rand.NewPCG(3, 3))
+	plane, col := randSlice(r, 26*26), randSlice(r, 24*24)
+	y, arg := make([]float32, 12*12), make([]int32, 12*12)
+	benchImpls(b, func(b *testing.B) {
+		b.Run("CopyRows/24x24", func(b *testing.B) {
+			b.SetBytes(4 * 24 * 24)
+			for b.Loop() {
+				CopyRows(col, 24, plane[27:], 26, 24, 24)
+			}
+		})
+		b.Run("AddRows/24x24", func(b *testing.B) {
+			b.SetBytes(4 * 24 * 24)
+			for b.Loop() {
+				AddRows(plane[27:], 26, col, 24, 24, 24)
+			}
+		})
+		b.Run("MaxPool2x2/24x24", func(b *testing.B) {
+			b.SetBytes(4 * 12 * 12)
+			for b.Loop() {
+				MaxPool2x2(y, arg, col, 12, 12, 24)
+			}
+		})
 	})
 }
