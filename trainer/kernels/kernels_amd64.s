@@ -3853,52 +3853,49 @@ TEXT ·copyRowsAVX(SB), NOSPLIT, $0-48
 	MOVQ  src+16(FP), SI
 	MOVQ  lds+24(FP), R9
 	SHLQ  $0x02, R9
-	MOVQ  rows+32(FP), CX
+	MOVQ  rows+32(FP), R10
 	MOVQ  cols+40(FP), DX
-	TESTQ CX, CX
+	TESTQ R10, R10
 	JZ    copyRowsAVX_done
 
 copyRowsAVX_row:
-	MOVQ SI, R10
-	MOVQ DI, R11
+	MOVQ SI, R11
+	MOVQ DI, R12
 	MOVQ DX, AX
 
 copyRowsAVX_v8:
 	CMPQ    AX, $0x08
 	JL      copyRowsAVX_t4
-	VMOVUPS (R10), Y0
-	VMOVUPS Y0, (R11)
-	ADDQ    $0x20, R10
+	VMOVUPS (R11), Y0
+	VMOVUPS Y0, (R12)
 	ADDQ    $0x20, R11
+	ADDQ    $0x20, R12
 	SUBQ    $0x08, AX
 	JMP     copyRowsAVX_v8
 
 copyRowsAVX_t4:
 	TESTQ   $0x00000004, AX
-	JZ      copyRowsAVX_t2
-	VMOVUPS (R10), X0
-	VMOVUPS X0, (R11)
-	ADDQ    $0x10, R10
+	JZ      copyRowsAVX_t1
+	VMOVUPS (R11), X0
+	VMOVUPS X0, (R12)
 	ADDQ    $0x10, R11
-
-copyRowsAVX_t2:
-	TESTQ $0x00000002, AX
-	JZ    copyRowsAVX_t1
-	MOVQ  (R10), BX
-	MOVQ  BX, (R11)
-	ADDQ  $0x08, R10
-	ADDQ  $0x08, R11
+	ADDQ    $0x10, R12
+	SUBQ    $0x04, AX
 
 copyRowsAVX_t1:
-	TESTQ $0x00000001, AX
-	JZ    copyRowsAVX_next
-	MOVL  (R10), BX
-	MOVL  BX, (R11)
+	TESTQ  AX, AX
+	JZ     copyRowsAVX_next
+	VMOVSS (R11), X0
+	VMOVSS X0, (R12)
+	ADDQ   $0x04, R11
+	ADDQ   $0x04, R12
+	DECQ   AX
+	JMP    copyRowsAVX_t1
 
 copyRowsAVX_next:
 	ADDQ R9, SI
 	ADDQ R8, DI
-	DECQ CX
+	DECQ R10
 	JNZ  copyRowsAVX_row
 
 copyRowsAVX_done:
@@ -3914,52 +3911,52 @@ TEXT ·addRowsAVX(SB), NOSPLIT, $0-48
 	MOVQ  src+16(FP), SI
 	MOVQ  lds+24(FP), R9
 	SHLQ  $0x02, R9
-	MOVQ  rows+32(FP), CX
+	MOVQ  rows+32(FP), R10
 	MOVQ  cols+40(FP), DX
-	TESTQ CX, CX
+	TESTQ R10, R10
 	JZ    addRowsAVX_done
 
 addRowsAVX_row:
-	MOVQ SI, R10
-	MOVQ DI, R11
+	MOVQ SI, R11
+	MOVQ DI, R12
 	MOVQ DX, AX
 
 addRowsAVX_v8:
 	CMPQ    AX, $0x08
 	JL      addRowsAVX_t4
-	VMOVUPS (R11), Y0
-	VADDPS  (R10), Y0, Y0
-	VMOVUPS Y0, (R11)
-	ADDQ    $0x20, R10
+	VMOVUPS (R12), Y0
+	VADDPS  (R11), Y0, Y0
+	VMOVUPS Y0, (R12)
 	ADDQ    $0x20, R11
+	ADDQ    $0x20, R12
 	SUBQ    $0x08, AX
 	JMP     addRowsAVX_v8
 
 addRowsAVX_t4:
 	TESTQ   $0x00000004, AX
 	JZ      addRowsAVX_t1
-	VMOVUPS (R11), X0
-	VADDPS  (R10), X0, X0
-	VMOVUPS X0, (R11)
-	ADDQ    $0x10, R10
+	VMOVUPS (R12), X0
+	VADDPS  (R11), X0, X0
+	VMOVUPS X0, (R12)
 	ADDQ    $0x10, R11
+	ADDQ    $0x10, R12
 	SUBQ    $0x04, AX
 
 addRowsAVX_t1:
 	TESTQ  AX, AX
 	JZ     addRowsAVX_next
-	VMOVSS (R11), X0
-	VADDSS (R10), X0, X0
-	VMOVSS X0, (R11)
-	ADDQ   $0x04, R10
+	VMOVSS (R12), X0
+	VADDSS (R11), X0, X0
+	VMOVSS X0, (R12)
 	ADDQ   $0x04, R11
+	ADDQ   $0x04, R12
 	DECQ   AX
 	JMP    addRowsAVX_t1
 
 addRowsAVX_next:
 	ADDQ R9, SI
 	ADDQ R8, DI
-	DECQ CX
+	DECQ R10
 	JNZ  addRowsAVX_row
 
 addRowsAVX_done:

@@ -78,8 +78,8 @@ func main() {
 
 	transpose(8)
 	transpose(4)
-	copyRows()
-	addRows()
+	rowsAVX(false)
+	rowsAVX(true)
 	copyRowsAVX512()
 	maxPool2x2()
 
@@ -595,131 +595,111 @@ func transpose(lines int) {
 	RET()
 }
 
-// copyRows emits copyRowsAVX, the packing step for operands that are
-// already laid out step by step: it copies rows rows of cols floats from src
-// (row stride lds elements) to dst (row stride ldd elements). Short rows,
-// as in 6- or 12-wide panels, are where memmove's per-call cost hurts.
-func copyRows() {
-	name := "copyRowsAVX"
+// Registers of the strided-rows kernels.
+var (
+	rowDst, rowLdd, rowSrc, rowLds, rowCount = RDI, R8, RSI, R9, R10
+)
+
+// stridedRows emits a kernel with the signature of copyRows that runs row
+// for each of rows rows, dst and src advancing by their strides (ldd and
+// lds, turned into bytes) in between. setup runs once before the first row.
+func stridedRows(name, doc string, setup, row func()) {
 	TEXT(name, NOSPLIT, "func(dst *float32, ldd int, src *float32, lds int, rows, cols int)")
 	Pragma("noescape")
-	Doc(name + " sets dst[r*ldd+j] = src[r*lds+j] for r < rows and j < cols.")
-	dst, ldd, src, lds, rows, cols := RDI, R8, RSI, R9, RCX, RDX
-	s, d, left := R10, R11, RAX
-	MOVQ(param("dst"), dst)
-	MOVQ(param("ldd"), ldd)
-	SHLQ(U8(2), ldd)
-	MOVQ(param("src"), src)
-	MOVQ(param("lds"), lds)
-	SHLQ(U8(2), lds)
-	MOVQ(param("rows"), rows)
-	MOVQ(param("cols"), cols)
-	TESTQ(rows, rows)
+	Doc(name + doc)
+	MOVQ(param("dst"), rowDst)
+	MOVQ(param("ldd"), rowLdd)
+	SHLQ(U8(2), rowLdd)
+	MOVQ(param("src"), rowSrc)
+	MOVQ(param("lds"), rowLds)
+	SHLQ(U8(2), rowLds)
+	MOVQ(param("rows"), rowCount)
+	setup()
+	TESTQ(rowCount, rowCount)
 	JZ(LabelRef(name + "_done"))
 	Label(name + "_row")
-	MOVQ(src, s)
-	MOVQ(dst, d)
-	MOVQ(cols, left)
-	Label(name + "_v8")
-	CMPQ(left, U8(8))
-	JL(LabelRef(name + "_t4"))
-	VMOVUPS(Mem{Base: s}, Y0)
-	VMOVUPS(Y0, Mem{Base: d})
-	ADDQ(U8(32), s)
-	ADDQ(U8(32), d)
-	SUBQ(U8(8), left)
-	JMP(LabelRef(name + "_v8"))
-	Label(name + "_t4")
-	TESTQ(U32(4), left)
-	JZ(LabelRef(name + "_t2"))
-	VMOVUPS(Mem{Base: s}, X0)
-	VMOVUPS(X0, Mem{Base: d})
-	ADDQ(U8(16), s)
-	ADDQ(U8(16), d)
-	Label(name + "_t2")
-	TESTQ(U32(2), left)
-	JZ(LabelRef(name + "_t1"))
-	MOVQ(Mem{Base: s}, RBX)
-	MOVQ(RBX, Mem{Base: d})
-	ADDQ(U8(8), s)
-	ADDQ(U8(8), d)
-	Label(name + "_t1")
-	TESTQ(U32(1), left)
-	JZ(LabelRef(name + "_next"))
-	MOVL(Mem{Base: s}, EBX)
-	MOVL(EBX, Mem{Base: d})
+	row()
 	Label(name + "_next")
-	ADDQ(lds, src)
-	ADDQ(ldd, dst)
-	DECQ(rows)
+	ADDQ(rowLds, rowSrc)
+	ADDQ(rowLdd, rowDst)
+	DECQ(rowCount)
 	JNZ(LabelRef(name + "_row"))
 	Label(name + "_done")
 	VZEROUPPER()
 	RET()
 }
 
-// addRows emits addRowsAVX, the adjoint of an im2col copy: it adds rows rows
-// of cols floats from src (row stride lds elements) into dst (row stride ldd
-// elements). Convolution rows are a few dozen floats wide, so one call per
-// block of rows instead of one per row is what saves the time.
-func addRows() {
-	name := "addRowsAVX"
-	TEXT(name, NOSPLIT, "func(dst *float32, ldd int, src *float32, lds int, rows, cols int)")
-	Pragma("noescape")
-	Doc(name + " sets dst[r*ldd+j] += src[r*lds+j] for r < rows and j < cols.")
-	dst, ldd, src, lds, rows, cols := RDI, R8, RSI, R9, RCX, RDX
-	s, d, left := R10, R11, RAX
-	MOVQ(param("dst"), dst)
-	MOVQ(param("ldd"), ldd)
-	SHLQ(U8(2), ldd)
-	MOVQ(param("src"), src)
-	MOVQ(param("lds"), lds)
-	SHLQ(U8(2), lds)
-	MOVQ(param("rows"), rows)
-	MOVQ(param("cols"), cols)
-	TESTQ(rows, rows)
-	JZ(LabelRef(name + "_done"))
-	Label(name + "_row")
-	MOVQ(src, s)
-	MOVQ(dst, d)
-	MOVQ(cols, left)
-	Label(name + "_v8")
-	CMPQ(left, U8(8))
-	JL(LabelRef(name + "_t4"))
-	VMOVUPS(Mem{Base: d}, Y0)
-	VADDPS(Mem{Base: s}, Y0, Y0)
-	VMOVUPS(Y0, Mem{Base: d})
-	ADDQ(U8(32), s)
-	ADDQ(U8(32), d)
-	SUBQ(U8(8), left)
-	JMP(LabelRef(name + "_v8"))
-	Label(name + "_t4")
-	TESTQ(U32(4), left)
-	JZ(LabelRef(name + "_t1"))
-	VMOVUPS(Mem{Base: d}, X0)
-	VADDPS(Mem{Base: s}, X0, X0)
-	VMOVUPS(X0, Mem{Base: d})
-	ADDQ(U8(16), s)
-	ADDQ(U8(16), d)
-	SUBQ(U8(4), left)
-	Label(name + "_t1")
-	TESTQ(left, left)
-	JZ(LabelRef(name + "_next"))
-	VMOVSS(Mem{Base: d}, X0)
-	VADDSS(Mem{Base: s}, X0, X0)
-	VMOVSS(X0, Mem{Base: d})
-	ADDQ(U8(4), s)
-	ADDQ(U8(4), d)
-	DECQ(left)
-	JMP(LabelRef(name + "_t1"))
-	Label(name + "_next")
-	ADDQ(lds, src)
-	ADDQ(ldd, dst)
-	DECQ(rows)
-	JNZ(LabelRef(name + "_row"))
-	Label(name + "_done")
-	VZEROUPPER()
-	RET()
+// rowsAVX emits copyRowsAVX or, with add, addRowsAVX: it copies (adds)
+// rows rows of cols floats from src (row stride lds elements) into dst (row
+// stride ldd elements), 8 lanes at a time, then 4, then one by one. Copying
+// is the packing step for operands already laid out step by step, and
+// im2col; adding is col2im. The rows are a few dozen floats wide (6- or
+// 12-wide panels, 24-wide convolution rows), so one call per block of rows
+// instead of a memmove or axpy per row is what saves the time.
+func rowsAVX(add bool) {
+	name, doc := "copyRowsAVX", " sets dst[r*ldd+j] = src[r*lds+j] for r < rows and j < cols."
+	if add {
+		name, doc = "addRowsAVX", " sets dst[r*ldd+j] += src[r*lds+j] for r < rows and j < cols."
+	}
+	cols, s, d, left := RDX, R11, R12, RAX
+	// move copies (or adds) one vector or scalar at s to d through v.
+	move := func(v VecPhysical, scalar bool) {
+		load, store := VMOVUPS, VMOVUPS
+		addOp := VADDPS
+		if scalar {
+			load, store, addOp = VMOVSS, VMOVSS, VADDSS
+		}
+		if add {
+			load(Mem{Base: d}, v)
+			addOp(Mem{Base: s}, v, v)
+		} else {
+			load(Mem{Base: s}, v)
+		}
+		store(v, Mem{Base: d})
+	}
+	stridedRows(name, doc, func() { MOVQ(param("cols"), cols) }, func() {
+		MOVQ(rowSrc, s)
+		MOVQ(rowDst, d)
+		MOVQ(cols, left)
+		Label(name + "_v8")
+		CMPQ(left, U8(8))
+		JL(LabelRef(name + "_t4"))
+		move(Y0, false)
+		ADDQ(U8(32), s)
+		ADDQ(U8(32), d)
+		SUBQ(U8(8), left)
+		JMP(LabelRef(name + "_v8"))
+		Label(name + "_t4")
+		TESTQ(U32(4), left)
+		JZ(LabelRef(name + "_t1"))
+		move(X0, false)
+		ADDQ(U8(16), s)
+		ADDQ(U8(16), d)
+		SUBQ(U8(4), left)
+		Label(name + "_t1")
+		TESTQ(left, left)
+		JZ(LabelRef(name + "_next"))
+		move(X0, true)
+		ADDQ(U8(4), s)
+		ADDQ(U8(4), d)
+		DECQ(left)
+		JMP(LabelRef(name + "_t1"))
+	})
+}
+
+// splitLanes16 splits the count in RCX into full = RCX/16 vectors and
+// RCX = RCX%16 tail lanes, and sets K1 to the mask of the tail lanes.
+func splitLanes16(rcx, full GPPhysical) {
+	if rcx != RCX {
+		panic("splitLanes16 shifts by CL")
+	}
+	MOVQ(rcx, full)
+	SHRQ(U8(4), full)
+	ANDQ(U8(15), rcx)
+	MOVL(U32(1), EAX)
+	SHLL(CL, EAX)
+	DECL(EAX)
+	KMOVW(EAX, K1)
 }
 
 // copyRowsAVX512 emits copyRowsAVX512: copyRows with 16-lane vectors and
@@ -730,54 +710,30 @@ func addRows() {
 // forwarded to those loads, which made a masked addRows three times slower.)
 func copyRowsAVX512() {
 	name := "copyRowsAVX512"
-	TEXT(name, NOSPLIT, "func(dst *float32, ldd int, src *float32, lds int, rows, cols int)")
-	Pragma("noescape")
-	Doc(name + " sets dst[r*ldd+j] = src[r*lds+j] for r < rows and j < cols.")
-	dst, ldd, src, lds, rows, tail := RDI, R8, RSI, R9, R10, RCX
-	full, s, d, left := R11, R12, R13, RDX
-	MOVQ(param("dst"), dst)
-	MOVQ(param("ldd"), ldd)
-	SHLQ(U8(2), ldd)
-	MOVQ(param("src"), src)
-	MOVQ(param("lds"), lds)
-	SHLQ(U8(2), lds)
-	MOVQ(param("rows"), rows)
-	MOVQ(param("cols"), tail)
-	MOVQ(tail, full)
-	SHRQ(U8(4), full)
-	ANDQ(U8(15), tail)
-	MOVL(U32(1), EAX)
-	SHLL(CL, EAX)
-	DECL(EAX)
-	KMOVW(EAX, K1)
-	TESTQ(rows, rows)
-	JZ(LabelRef(name + "_done"))
-	Label(name + "_row")
-	MOVQ(src, s)
-	MOVQ(dst, d)
-	MOVQ(full, left)
-	TESTQ(left, left)
-	JZ(LabelRef(name + "_tail"))
-	Label(name + "_v16")
-	VMOVUPS(Mem{Base: s}, Z0)
-	VMOVUPS(Z0, Mem{Base: d})
-	ADDQ(U8(64), s)
-	ADDQ(U8(64), d)
-	DECQ(left)
-	JNZ(LabelRef(name + "_v16"))
-	Label(name + "_tail")
-	TESTQ(tail, tail)
-	JZ(LabelRef(name + "_next"))
-	VMOVUPS_Z(Mem{Base: s}, K1, Z0)
-	VMOVUPS(Z0, K1, Mem{Base: d})
-	Label(name + "_next")
-	ADDQ(lds, src)
-	ADDQ(ldd, dst)
-	DECQ(rows)
-	JNZ(LabelRef(name + "_row"))
-	Label(name + "_done")
-	VZEROUPPER()
-	RET()
+	tail, full, s, d, left := RCX, R11, R12, R13, RDX
+	setup := func() {
+		MOVQ(param("cols"), tail)
+		splitLanes16(tail, full)
+	}
+	stridedRows(name, " sets dst[r*ldd+j] = src[r*lds+j] for r < rows and j < cols.", setup, func() {
+		MOVQ(rowSrc, s)
+		MOVQ(rowDst, d)
+		MOVQ(full, left)
+		TESTQ(left, left)
+		JZ(LabelRef(name + "_tail"))
+		Label(name + "_v16")
+		VMOVUPS(Mem{Base: s}, Z0)
+		VMOVUPS(Z0, Mem{Base: d})
+		ADDQ(U8(64), s)
+		ADDQ(U8(64), d)
+		DECQ(left)
+		JNZ(LabelRef(name + "_v16"))
+		Label(name + "_tail")
+		TESTQ(tail, tail)
+		JZ(LabelRef(name + "_next"))
+		VMOVUPS_Z(Mem{Base: s}, K1, Z0)
+		VMOVUPS(Z0, K1, Mem{Base: d})
+	})
 }
 
 // maxPool2x2 emits maxPool2x2AVX512: 2×2 max pooling with stride 2 over one
@@ -810,15 +766,9 @@ func maxPool2x2() {
 	MOVQ(param("x"), px)
 	MOVQ(param("oh"), rows)
 	MOVQ(param("ow"), tail)
-	MOVQ(tail, full)
-	SHRQ(U8(4), full)
-	ANDQ(U8(15), tail)
 	// Output mask K1: tail lanes; input masks K2/K3: 2*tail floats over
 	// the low and high vector of a row.
-	MOVL(U32(1), EAX)
-	SHLL(CL, EAX)
-	DECL(EAX)
-	KMOVW(EAX, K1)
+	splitLanes16(tail, full)
 	SHLQ(U8(1), tail)
 	MOVQ(U32(1), RAX)
 	SHLQ(CL, RAX)
