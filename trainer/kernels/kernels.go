@@ -1,7 +1,10 @@
 // Package kernels holds the numeric hot loops of the trainer: single-precision
 // matrix multiplication (SGEMM) and the element-wise vector operations that
-// sit next to it in a training step (Axpy, Dot, Scal, ReLU and its gradient,
-// bias-gradient row sums, the Adam update).
+// sit next to it in a training step (Axpy, Dot, Sum, Scal, ReLU and its
+// gradient, bias and bias+ReLU epilogues, bias-gradient row sums, the Adam
+// update), plus the per-plane steps of a convolution layer: strided block
+// copies and adds for im2col and col2im (CopyRows, AddRows) and 2×2 max
+// pooling with its argmax (MaxPool2x2).
 //
 // # Why assembly
 //
@@ -41,9 +44,12 @@
 // registers for AVX-512, 6×16 in 12 ymm registers for AVX2, 2×4 for Go).
 // For every step of k it loads nr values of B, broadcasts mr values of A and
 // issues mr*nr/lanes FMAs; an A micro-panel (12 KiB) stays in L1 while the
-// kernel walks the B block, which stays in L2. Tiles at the bottom and right
-// edges are computed by the same micro-kernel into a padded scratch tile
-// (after copying C in when beta != 0) and copied back.
+// kernel walks the B block, which stays in L2. A full-width tile with fewer
+// than mr rows at the bottom edge runs an edge micro-kernel that computes
+// only those rows (a convolution's 64 output channels are five 12-row panels
+// and one of 4, not six of 12) with the same FMA chain per element; other
+// edge tiles are computed by the full micro-kernel into a padded scratch
+// tile (after copying C in when beta != 0) and copied back.
 //
 // Products of more than about 15µs of work are split into GOMAXPROCS
 // rectangles of C on tile boundaries, run by the caller and a pool of
@@ -61,7 +67,8 @@
 // between Sgemm and SgemmSerial, and from run to run. Different kernel sets
 // (go, avx2, avx512) round differently (FMA versus separate multiply and
 // add, different reduction trees in Dot) and agree only to within rounding;
-// AdamStep, Relu, ReluGrad and Scal are bitwise identical across sets.
+// AdamStep, Relu, ReluGrad, Scal, AddBias, BiasRelu, CopyRows, AddRows and
+// MaxPool2x2 are bitwise identical across sets.
 package kernels
 
 import (
