@@ -295,7 +295,14 @@ func CopyRows(dst []float32, ldd int, src []float32, lds int, rows, cols int) {
 	if !checkRows("CopyRows", dst, ldd, src, lds, rows, cols) {
 		return
 	}
-	if ks := active(); ks.copyRows != nil {
+	copyRows(active(), dst, ldd, src, lds, rows, cols)
+}
+
+// copyRows is CopyRows on kernel set ks without the checks (GEMM packing
+// calls it with its own): the assembly copy where the set has one, else a
+// copy per row.
+func copyRows(ks *kernelSet, dst []float32, ldd int, src []float32, lds int, rows, cols int) {
+	if ks.copyRows != nil {
 		ks.copyRows(&dst[0], ldd, &src[0], lds, rows, cols)
 		return
 	}

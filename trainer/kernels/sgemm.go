@@ -292,14 +292,10 @@ func packB(ks *kernelSet, dst []float32, trans bool, b []float32, ldb, p0, pb, j
 // copyPanel fills panel (steps×w) with steps rows of width cols read from
 // src at off, off+ld, ...; lanes cols..w-1 are zeroed.
 func copyPanel(ks *kernelSet, panel, src []float32, off, ld, steps, cols, w int) {
-	if ks.copyRows != nil && steps > 0 {
+	if steps > 0 {
 		_ = src[off+(steps-1)*ld+cols-1]
 		_ = panel[(steps-1)*w+cols-1]
-		ks.copyRows(&panel[0], w, &src[off], ld, steps, cols)
-	} else {
-		for p := 0; p < steps; p++ {
-			copy(panel[p*w:p*w+cols], src[off+p*ld:off+p*ld+cols])
-		}
+		copyRows(ks, panel, w, src[off:], ld, steps, cols)
 	}
 	if cols < w {
 		for p := 0; p < steps; p++ {
