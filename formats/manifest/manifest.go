@@ -58,7 +58,8 @@ type Image struct {
 }
 
 // Normalize records the normalization that was applied (or, for mode
-// "none", that a reader should apply).
+// "none", that a reader should apply). Its methods (normalize.go) are the
+// one implementation of the pixel mapping.
 type Normalize struct {
 	Mode string  `json:"mode"`
 	Mean float64 `json:"mean"`
@@ -186,6 +187,9 @@ func (m *Manifest) Validate() error {
 	}
 	if m.Image.DType != "float32" && m.Image.DType != "uint8" {
 		return fmt.Errorf("image dtype %q, expected float32 or uint8", m.Image.DType)
+	}
+	if err := m.Normalize.Validate(); err != nil {
+		return err
 	}
 	if len(m.Classes) == 0 {
 		return fmt.Errorf("no classes")

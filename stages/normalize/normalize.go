@@ -3,12 +3,15 @@
 // Statistics are accumulated as an exact 256-bin histogram of byte values, so
 // the mean and std do not depend on the order or grouping in which images are
 // seen (no floating-point summation order), and the conversion is a 256-entry
-// lookup table, so every worker produces the same float for the same byte.
+// lookup table (manifest.Normalize.Table), so every worker produces the same
+// float for the same byte.
 package normalize
 
 import (
 	"fmt"
 	"math"
+
+	"github.com/shardsmith/shardsmith/formats/manifest"
 )
 
 // Version enters the dataset hash; bump it whenever the same pixels would be
@@ -53,22 +56,12 @@ func (h *Histogram) MeanStd() (mean, std float64, err error) {
 	return mean, std, nil
 }
 
-// Table maps a byte to its normalized float32.
-type Table [256]float32
+// Table maps a byte to its normalized float32. It is manifest's Table, the
+// one definition of the mapping, so the trainer's on-the-fly normalization of
+// uint8 shards gives bitwise the floats this stage writes.
+type Table = manifest.Table
 
 // NewTable builds the lookup table for mean and std.
 func NewTable(mean, std float64) *Table {
-	var t Table
-	for v := range t {
-		t[v] = float32((float64(v)/255 - mean) / std)
-	}
-	return &t
-}
-
-// Apply writes the normalized values of src into dst (len(dst) ≥ len(src)).
-func (t *Table) Apply(dst []float32, src []uint8) {
-	dst = dst[:len(src)]
-	for i, v := range src {
-		dst[i] = t[v]
-	}
+	return manifest.Normalize{Mean: mean, Std: std}.Table()
 }
