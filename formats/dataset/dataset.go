@@ -1,24 +1,29 @@
 // Package dataset reads a dataset version written by prep: a directory with
 // manifest.json and the shards it lists.
 //
-// It is the entry point for Go programs that consume shards: Open loads and
-// checks the manifest, Batches streams a split's Arrow record batches in
-// shard order, and ReadSplit copies a whole split into plain Go slices. Every
-// shard is checked against the manifest as it is read (the file's SHA-256,
-// schema metadata, row count), so a reader never trains on a shard that is
-// not the one the version describes.
+// It is the one reader of a version, for every consumer (the trainer's
+// loader, prep preview, prep verify, Go programs): Resolve finds the version
+// a user means, Open loads and checks the manifest, OpenShard reads one
+// shard batch by batch into a caller's buffer, Batches streams a split's
+// Arrow record batches in shard order, and ReadSplit copies a whole split
+// into plain Go slices. Every shard is checked against the manifest as it is
+// read (the file's size and SHA-256, every schema metadata field, the row
+// count; the data hash on request), and a disagreement is a *ShardError
+// naming the file and the field, so no consumer trains on or shows a shard
+// that is not the one the version describes.
 //
 // Shards may be Arrow IPC files (.arrow) or Parquet files (.parquet); both
 // yield record batches with the same schema (see package shard).
 package dataset
 
 import (
+	"errors"
 	"fmt"
 	"iter"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -33,18 +38,38 @@ type Dataset struct {
 	m    *manifest.Manifest
 	meta shard.Meta
 	opts options
+
+	mu       sync.Mutex
+	verified map[string]bool // shard files whose SHA-256 matched (WithVerifyOnce)
 }
 
-// Option configures Open.
-type Option func(*options)
+// Option configures Open and Load.
+type Option func(*options) error
+
+type verifyMode int
+
+const (
+	verifyEvery verifyMode = iota
+	verifyOnce
+	verifyOff
+)
 
 type options struct {
-	mem    memory.Allocator
-	verify bool
+	mem      memory.Allocator
+	verify   verifyMode
+	dataHash bool
 }
 
 // WithAllocator sets the allocator for the Arrow buffers of record batches.
-func WithAllocator(mem memory.Allocator) Option { return func(o *options) { o.mem = mem } }
+func WithAllocator(mem memory.Allocator) Option {
+	return func(o *options) error {
+		if mem == nil {
+			return errors.New("dataset: WithAllocator(nil)")
+		}
+		o.mem = mem
+		return nil
+	}
+}
 
 // WithVerify turns the SHA-256 check of shard files on (the default) or off.
 // With it, every read of a shard first hashes the file and compares the hash
@@ -52,35 +77,73 @@ func WithAllocator(mem memory.Allocator) Option { return func(o *options) { o.me
 // the cost of decompressing them. Turn it off only for files that cannot have
 // been damaged: the Arrow decoders trust the sizes written in a file, so a
 // damaged shard can make them allocate without limit instead of failing.
-func WithVerify(on bool) Option { return func(o *options) { o.verify = on } }
+// Without it a read still checks the file's size.
+func WithVerify(on bool) Option {
+	return func(o *options) error {
+		o.verify = verifyEvery
+		if !on {
+			o.verify = verifyOff
+		}
+		return nil
+	}
+}
 
-// Open opens the version directory dir (for example OUT/mnist/latest). It
-// loads and validates the manifest and checks that every shard it lists is
-// present with the recorded size; shard contents are checked when read.
+// WithVerifyOnce hashes each shard file only the first time this Dataset
+// reads it, and checks its size on later reads: for a reader that goes over
+// the same shards again and again (the trainer, every epoch).
+func WithVerifyOnce() Option {
+	return func(o *options) error { o.verify = verifyOnce; return nil }
+}
+
+// WithDataHash also hashes the uncompressed column data of every shard as
+// it is read and, once a shard is read to its end, compares the hash with the
+// manifest's data_sha256 (a FieldDataSHA256 ShardError). Together with the
+// file hash that is what `prep verify` checks, in one reading of each shard.
+func WithDataHash() Option {
+	return func(o *options) error { o.dataHash = true; return nil }
+}
+
+// Open opens the version directory dir (for example OUT/mnist/latest; see
+// Resolve for the paths a user may give). It loads and validates the
+// manifest and checks that every shard it lists is present with the
+// recorded size; shard contents are checked when read.
 func Open(dir string, opts ...Option) (*Dataset, error) {
-	o := options{mem: memory.DefaultAllocator, verify: true}
-	for _, f := range opts {
-		f(&o)
-	}
-	m, err := manifest.Load(filepath.Join(dir, manifest.FileName))
+	d, err := Load(dir, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("dataset: %w", err)
+		return nil, err
 	}
-	float := m.Normalize.Mode != "none"
-	if want := map[bool]string{true: "float32", false: "uint8"}[float]; m.Image.DType != want {
-		return nil, fmt.Errorf("dataset %s: manifest: normalize mode %q needs image dtype %s, manifest says %s", dir, m.Normalize.Mode, want, m.Image.DType)
-	}
-	for _, sp := range m.Splits {
+	for _, sp := range d.m.Splits {
 		for _, sh := range sp.Shards {
 			p := filepath.Join(dir, sh.Path)
 			fi, err := os.Stat(p)
 			if err != nil {
-				return nil, fmt.Errorf("dataset %s: split %s: %w", dir, sp.Name, err)
+				return nil, fmt.Errorf("dataset %s: split %s: %w", dir, sp.Name, fileError(p, err))
 			}
 			if fi.Size() != sh.Bytes {
-				return nil, fmt.Errorf("dataset %s: shard %s has %d bytes, manifest says %d", dir, sh.Path, fi.Size(), sh.Bytes)
+				return nil, fmt.Errorf("dataset %s: split %s: %w", dir, sp.Name, sizeError(p, fi.Size(), sh.Bytes))
 			}
 		}
+	}
+	return d, nil
+}
+
+// Load is Open without the check that every shard is present: for tools
+// that report on a damaged version rather than read it (prep verify). Every
+// read of a shard still checks it.
+func Load(dir string, opts ...Option) (*Dataset, error) {
+	o := options{mem: memory.DefaultAllocator, verify: verifyEvery}
+	for _, f := range opts {
+		if err := f(&o); err != nil {
+			return nil, err
+		}
+	}
+	m, err := manifest.Load(filepath.Join(dir, manifest.FileName))
+	if err != nil {
+		return nil, err // names the manifest file
+	}
+	float := m.Normalize.Mode != "none"
+	if want := map[bool]string{true: "float32", false: "uint8"}[float]; m.Image.DType != want {
+		return nil, fmt.Errorf("dataset %s: manifest: normalize mode %q needs image dtype %s, manifest says %s", dir, m.Normalize.Mode, want, m.Image.DType)
 	}
 	meta := shard.Meta{
 		Dataset: m.Dataset, Version: m.Version,
@@ -88,7 +151,7 @@ func Open(dir string, opts ...Option) (*Dataset, error) {
 		Normalize: m.Normalize.Mode, Mean: m.Normalize.Mean, Std: m.Normalize.Std,
 		Classes: m.Classes,
 	}
-	return &Dataset{dir: dir, m: m, meta: meta, opts: o}, nil
+	return &Dataset{dir: dir, m: m, meta: meta, opts: o, verified: map[string]bool{}}, nil
 }
 
 // Dir is the version directory.
@@ -144,8 +207,8 @@ func (d *Dataset) Batches(split string) iter.Seq2[arrow.RecordBatch, error] {
 			yield(nil, err)
 			return
 		}
-		for _, sh := range sp.Shards {
-			more, err := d.shardBatches(sp.Name, sh, yield)
+		for i := range sp.Shards {
+			more, err := d.shardBatches(sp.Name, i, yield)
 			if err != nil {
 				yield(nil, err)
 				return
@@ -157,35 +220,21 @@ func (d *Dataset) Batches(split string) iter.Seq2[arrow.RecordBatch, error] {
 	}
 }
 
-// shardBatches yields the batches of one shard; more is false when the
+// shardBatches yields the batches of shard i; more is false when the
 // consumer stopped the iteration.
-func (d *Dataset) shardBatches(split string, sh manifest.Shard, yield func(arrow.RecordBatch, error) bool) (more bool, err error) {
-	p := filepath.Join(d.dir, sh.Path)
-	if d.opts.verify {
-		if err := shard.CheckSHA256(p, sh.SHA256); err != nil {
-			return false, fmt.Errorf("dataset: %w", err)
-		}
-	}
-	r, err := shard.OpenFile(p, shard.WithAllocator(d.opts.mem))
+func (d *Dataset) shardBatches(split string, i int, yield func(arrow.RecordBatch, error) bool) (more bool, err error) {
+	r, err := d.OpenShard(split, i)
 	if err != nil {
-		return false, fmt.Errorf("dataset: %w", err)
+		return false, err
 	}
 	defer r.Close()
-	want := d.meta
-	want.Split = split
-	if got := r.Meta(); !reflect.DeepEqual(got, want) {
-		return false, fmt.Errorf("dataset: shard %s: schema metadata %+v does not match the manifest's %+v", p, got, want)
-	}
-	rows := 0
-	for i := 0; i < r.NumBatches(); i++ {
-		rec, err := r.Batch(i)
+	for {
+		rec, err := r.NextBatch()
 		if err != nil {
-			return false, fmt.Errorf("dataset: %w", err)
+			return false, err
 		}
-		rows += int(rec.NumRows())
-		if rows > sh.Rows {
-			rec.Release()
-			return false, fmt.Errorf("dataset: shard %s: more than the %d rows the manifest lists (batch %d ends at row %d)", p, sh.Rows, i, rows)
+		if rec == nil {
+			return true, nil
 		}
 		ok := yield(rec, nil)
 		rec.Release()
@@ -193,10 +242,6 @@ func (d *Dataset) shardBatches(split string, sh manifest.Shard, yield func(arrow
 			return false, nil
 		}
 	}
-	if rows != sh.Rows {
-		return false, fmt.Errorf("dataset: shard %s: %d rows, manifest lists %d", p, rows, sh.Rows)
-	}
-	return true, nil
 }
 
 // maxPrealloc bounds the pixel values ReadSplit allocates up front.
