@@ -3,11 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
-	"math"
 	"os"
-	"path/filepath"
 
-	"github.com/shardsmith/shardsmith/formats/manifest"
+	"github.com/shardsmith/shardsmith/formats/dataset"
 	"github.com/shardsmith/shardsmith/formats/shard"
 	"github.com/shardsmith/shardsmith/preview"
 )
@@ -17,7 +15,9 @@ const previewHelp = `Usage: prep preview DIR [--split train] [-n 64] [-o grid.pn
 Writes a PNG grid of the first N source images of a split of the version in
 DIR, one row per source: the original first, then its augmented variants, each
 with its class name underneath. Look at it before training to see what the
-augmentations do.
+augmentations do. DIR is a version directory, a dataset directory (its latest
+version) or an output root holding one dataset. Every shard it reads is
+checked against the manifest.
 `
 
 func cmdPreview(args []string, stdout, stderr io.Writer) error {
@@ -33,18 +33,22 @@ func cmdPreview(args []string, stdout, stderr io.Writer) error {
 	if *n < 1 {
 		return fmt.Errorf("preview: -n must be ≥ 1")
 	}
-	m, err := manifest.Load(pos[0])
+	dir, err := dataset.Resolve(pos[0])
+	if err != nil {
+		return fmt.Errorf("preview: %w", err)
+	}
+	ds, err := dataset.Open(dir)
 	if err != nil {
 		return err
 	}
-	sp := m.Split(*splitName)
-	if sp == nil {
+	m := ds.Manifest()
+	if ds.NumRows(*splitName) < 0 {
 		return fmt.Errorf("preview: %s has no %s split", pos[0], *splitName)
 	}
 	if m.Image.Channels != 1 {
 		return fmt.Errorf("preview: only single-channel images are supported, got %d channels", m.Image.Channels)
 	}
-	samples, err := previewSamples(pos[0], m, sp, *n)
+	samples, err := previewSamples(ds, *splitName, *n)
 	if err != nil {
 		return err
 	}
@@ -66,30 +70,42 @@ func cmdPreview(args []string, stdout, stderr io.Writer) error {
 
 // previewSamples reads rows from the split's shards until n distinct sources
 // (with all their copies, which are stored next to each other) are collected.
-func previewSamples(dir string, m *manifest.Manifest, sp *manifest.Split, n int) ([]preview.Sample, error) {
+// The shard that holds the last of them is read to its end all the same, so
+// that the reader checks its row count against the manifest: every shard a
+// preview shows is checked whole.
+func previewSamples(ds *dataset.Dataset, split string, n int) ([]preview.Sample, error) {
+	m := ds.Manifest()
 	elems := m.Image.Height * m.Image.Width
 	var out []preview.Sample
 	groups := map[uint64]bool{}
-	for _, sh := range sp.Shards {
-		p := filepath.Join(dir, sh.Path)
-		if err := shard.CheckSHA256(p, sh.SHA256); err != nil {
-			return nil, err
+	full := false
+	var rows shard.Rows
+	for k := range m.Split(split).Shards {
+		if full {
+			break
 		}
-		r, err := shard.OpenFile(p)
+		r, err := ds.OpenShard(split, k)
 		if err != nil {
 			return nil, err
 		}
-		for b := 0; b < r.NumBatches(); b++ {
-			var rows shard.Rows
-			if err := r.ReadRows(b, &rows); err != nil {
+		for {
+			rows.Reset()
+			more, err := r.Next(&rows)
+			if err != nil {
 				r.Close()
 				return nil, err
 			}
+			if !more {
+				break
+			}
 			for i, si := range rows.SourceIndex {
+				if full {
+					break
+				}
 				if !groups[si] {
 					if len(groups) == n {
-						r.Close()
-						return out, nil
+						full = true
+						break
 					}
 					groups[si] = true
 				}
@@ -98,8 +114,7 @@ func previewSamples(dir string, m *manifest.Manifest, sp *manifest.Split, n int)
 					copy(px, rows.ImageU8[i*elems:(i+1)*elems])
 				} else {
 					for j, v := range rows.ImageF32[i*elems : (i+1)*elems] {
-						// undo (x/255 - mean)/std
-						px[j] = uint8(math.Round(math.Max(0, math.Min(255, (float64(v)*m.Normalize.Std+m.Normalize.Mean)*255))))
+						px[j] = m.Normalize.Denormalize(v)
 					}
 				}
 				c := int(rows.Copy[i])

@@ -1,21 +1,21 @@
 // Package data streams training batches out of a dataset version's shards.
 //
-// It reads shards only through formats/shard, so anything prep writes can be
-// trained on, and never needs a whole split in memory: rows are read shard by
-// shard into a bounded shuffle window (by default large enough to hold all of
-// MNIST's train split, which then gets a true permutation), and the next
-// batch is assembled on another goroutine while the current one trains.
+// It reads shards only through formats/dataset, the one reader of a
+// version, so anything prep writes can be trained on and a shard that
+// disagrees with its manifest is refused. It never needs a whole split in
+// memory: rows are read shard by shard into a bounded shuffle window (by
+// default large enough to hold all of MNIST's train split, which then gets a
+// true permutation), and the next batch is assembled on another goroutine
+// while the current one trains. uint8 shards are normalized on the fly with
+// manifest.Normalize's table, giving bitwise the floats of a float32 shard.
 package data
 
 import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
-	"sort"
-	"strings"
 
+	"github.com/shardsmith/shardsmith/formats/dataset"
 	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/formats/shard"
 )
@@ -24,50 +24,33 @@ import (
 type Dataset struct {
 	Dir      string
 	Manifest *manifest.Manifest
+	ds       *dataset.Dataset
 }
 
-// Resolve turns a --shards argument into a version directory. It accepts a
-// version directory, a dataset directory (its latest version) or an output
-// root holding exactly one dataset (its latest version); an ambiguous root is
-// an error listing the choices.
+// Resolve turns a --shards argument into a version directory (see
+// dataset.Resolve: a version directory, a dataset directory or an output
+// root holding exactly one dataset).
 func Resolve(path string) (string, error) {
-	if _, err := os.Stat(filepath.Join(path, manifest.FileName)); err == nil {
-		return path, nil
-	}
-	if _, err := os.Stat(filepath.Join(path, "latest", manifest.FileName)); err == nil {
-		return filepath.Join(path, "latest"), nil
-	}
-	entries, err := os.ReadDir(path)
+	dir, err := dataset.Resolve(path)
 	if err != nil {
-		return "", fmt.Errorf("--shards %s: %w", path, err)
+		return "", fmt.Errorf("--shards %w", err)
 	}
-	var choices []string
-	for _, e := range entries {
-		if _, err := os.Stat(filepath.Join(path, e.Name(), "latest", manifest.FileName)); err == nil {
-			choices = append(choices, filepath.Join(path, e.Name()))
-		}
-	}
-	sort.Strings(choices)
-	switch len(choices) {
-	case 0:
-		return "", fmt.Errorf("--shards %s: no dataset version here (expected a manifest.json, a dataset directory with a 'latest' link, or an output root of prep)", path)
-	case 1:
-		return filepath.Join(choices[0], "latest"), nil
-	}
-	return "", fmt.Errorf("--shards %s holds %d datasets; name one of:\n  %s", path, len(choices), strings.Join(choices, "\n  "))
+	return dir, nil
 }
 
-// Open resolves path and loads the manifest.
+// Open resolves path and opens the version with formats/dataset, which
+// checks every shard against the manifest (size and SHA-256 on its first
+// read, schema metadata and row count on every read).
 func Open(path string) (*Dataset, error) {
 	dir, err := Resolve(path)
 	if err != nil {
 		return nil, err
 	}
-	m, err := manifest.Load(dir)
+	ds, err := dataset.Open(dir, dataset.WithVerifyOnce())
 	if err != nil {
 		return nil, err
 	}
-	return &Dataset{Dir: dir, Manifest: m}, nil
+	return &Dataset{Dir: dir, Manifest: ds.Manifest(), ds: ds}, nil
 }
 
 // Elems is the number of values per example.
@@ -111,10 +94,9 @@ type Loader struct {
 	ds    *Dataset
 	split *manifest.Split
 	opts  Options
-	mean  float32
-	inv   float32
-	// verified[i] is set once shard i's SHA-256 matched the manifest.
-	verified []bool
+	// norm normalizes uint8 pixels: the table prep's normalize stage
+	// writes float32 shards with, so both kinds of shard train alike.
+	norm *manifest.Table
 	// window holds the rows being shuffled; kept across epochs, and sized
 	// once, so filling it never regrows (and recopies) hundreds of MB.
 	window shard.Rows
@@ -160,8 +142,7 @@ func (d *Dataset) Loader(split string, opts Options) (*Loader, error) {
 	if opts.Window == 0 {
 		opts.Window = 1 << 16
 	}
-	n := d.Manifest.Normalize
-	return &Loader{ds: d, split: sp, opts: opts, mean: float32(n.Mean), inv: float32(1 / n.Std), verified: make([]bool, len(sp.Shards))}, nil
+	return &Loader{ds: d, split: sp, opts: opts, norm: d.Manifest.Normalize.Table()}, nil
 }
 
 // Batches returns the number of batches per epoch.
@@ -231,7 +212,7 @@ func (l *Loader) produce(ctx context.Context, epoch int, free <-chan *Batch, out
 			} else {
 				px := rows.ImageU8[r*elems : (r+1)*elems]
 				for _, v := range px {
-					cur.X = append(cur.X, (float32(v)/255-l.mean)*l.inv)
+					cur.X = append(cur.X, l.norm[v])
 				}
 			}
 			if cur.Len() == l.opts.BatchSize {
@@ -259,26 +240,22 @@ func (l *Loader) produce(ctx context.Context, epoch int, free <-chan *Batch, out
 		return err
 	}
 	for _, si := range order {
-		sh := l.split.Shards[si]
-		p := filepath.Join(l.ds.Dir, sh.Path)
-		if !l.verified[si] { // once per loader: a damaged shard never reaches the decoder
-			if err := shard.CheckSHA256(p, sh.SHA256); err != nil {
-				return err
-			}
-			l.verified[si] = true
-		}
-		r, err := shard.OpenFile(p)
+		r, err := l.ds.ds.OpenShard(l.split.Name, si)
 		if err != nil {
 			return err
 		}
-		for b := 0; b < r.NumBatches(); b++ {
+		for {
 			if err := ctx.Err(); err != nil {
 				r.Close()
 				return err
 			}
-			if err := r.ReadRows(b, &window); err != nil {
+			more, err := r.Next(&window)
+			if err != nil {
 				r.Close()
 				return err
+			}
+			if !more {
+				break
 			}
 			if window.Len() >= l.opts.Window {
 				if err := flushWindow(); err != nil {

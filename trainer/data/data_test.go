@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/internal/tinyset"
 )
 
@@ -101,26 +103,41 @@ func TestEpochsArePermutationsOfTheSplit(t *testing.T) {
 	}
 }
 
+// A normalize: none version and the equivalent normalized one give the
+// model bitwise the same floats, in the same order.
 func TestUint8ShardsAreNormalizedLikeFloatShards(t *testing.T) {
 	f, _ := Open(makeDataset(t, t.TempDir(), "a", ""))
 	u, _ := Open(makeDataset(t, t.TempDir(), "a", "normalize: {mode: none}\n"))
-	if u.Manifest.Image.DType != "uint8" {
-		t.Fatal("expected uint8 shards")
+	if u.Manifest.Image.DType != "uint8" || f.Manifest.Image.DType != "float32" {
+		t.Fatal("expected uint8 and float32 shards")
 	}
-	var xf, xu []float32
-	for _, c := range []struct {
-		d   *Dataset
-		dst *[]float32
-	}{{f, &xf}, {u, &xu}} {
-		l, _ := c.d.Loader("test", Options{BatchSize: 64})
-		l.Epoch(context.Background(), 0, func(b *Batch) error { *c.dst = append(*c.dst, b.X...); return nil })
+	if f.Manifest.Normalize.Mean != u.Manifest.Normalize.Mean || f.Manifest.Normalize.Std != u.Manifest.Normalize.Std {
+		t.Fatalf("train statistics differ: %+v, %+v", f.Manifest.Normalize, u.Manifest.Normalize)
 	}
-	if len(xf) != 1600 || len(xf) != len(xu) {
-		t.Fatalf("%d and %d values", len(xf), len(xu))
-	}
-	for i := range xf {
-		if math.Abs(float64(xf[i]-xu[i])) > 1e-5 {
-			t.Fatalf("value %d: float shard %v, uint8 shard normalized %v", i, xf[i], xu[i])
+	for _, split := range []string{"train", "test"} {
+		var xf, xu []float32
+		var yf, yu []uint8
+		for _, c := range []struct {
+			d *Dataset
+			x *[]float32
+			y *[]uint8
+		}{{f, &xf, &yf}, {u, &xu, &yu}} {
+			l, _ := c.d.Loader(split, Options{BatchSize: 64, Shuffle: true, Seed: 3, Window: 150})
+			err := l.Epoch(context.Background(), 0, func(b *Batch) error {
+				*c.x, *c.y = append(*c.x, b.X...), append(*c.y, b.Y...)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(xf) != f.Rows(split)*16 || len(xf) != len(xu) || string(yf) != string(yu) {
+			t.Fatalf("%s: %d and %d values, labels equal: %v", split, len(xf), len(xu), string(yf) == string(yu))
+		}
+		for i := range xf {
+			if math.Float32bits(xf[i]) != math.Float32bits(xu[i]) {
+				t.Fatalf("%s value %d: float shard %v, uint8 shard normalized %v", split, i, xf[i], xu[i])
+			}
 		}
 	}
 }
@@ -139,5 +156,32 @@ func TestEpochStopsOnCallbackError(t *testing.T) {
 	})
 	if err != stop || n != 3 {
 		t.Fatalf("err %v after %d batches", err, n)
+	}
+}
+
+// The loader reads through formats/dataset: a shard whose row count
+// disagrees with the manifest is refused, naming the shard and the rows.
+func TestLoaderRefusesShardsTheManifestContradicts(t *testing.T) {
+	out := makeDataset(t, t.TempDir(), "a", "")
+	dir := filepath.Join(out, "a", "latest")
+	m, err := manifest.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := m.Split("train")
+	sp.Shards[0].Rows--
+	sp.Shards[1].Rows++ // the split's totals still hold
+	b, _ := m.Marshal()
+	if err := os.WriteFile(filepath.Join(dir, manifest.FileName), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _ := d.Loader("train", Options{BatchSize: 32})
+	err = l.Epoch(context.Background(), 0, func(*Batch) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), sp.Shards[0].Path) || !strings.Contains(err.Error(), fmt.Sprintf("more than the %d rows the manifest lists", sp.Shards[0].Rows)) {
+		t.Fatalf("error %v", err)
 	}
 }
