@@ -1,15 +1,13 @@
 package prep
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
 
+	"github.com/shardsmith/shardsmith/formats/dataset"
 	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/formats/shard"
 )
@@ -34,21 +32,24 @@ func (e *VerifyError) Error() string {
 	return s
 }
 
-// Verify re-hashes every shard of the version in dir against its manifest:
-// file bytes (sha256), decoded rows and the hash of the uncompressed data.
-// Missing, truncated, altered and unexpected files are all reported.
+// Verify re-hashes every shard of the version in dir against its manifest,
+// reading each shard once through formats/dataset with the data hash on:
+// file size and bytes (sha256), schema metadata, decoded rows and the hash
+// of the uncompressed data. Missing, truncated, altered, contradicted and
+// unexpected files are all reported, each with what is wrong.
 func Verify(dir string) (*manifest.Manifest, error) {
-	m, err := manifest.Load(dir)
+	ds, err := dataset.Load(dir, dataset.WithDataHash())
 	if err != nil {
 		return nil, err
 	}
+	m := ds.Manifest()
 	var probs []Problem
 	listed := map[string]bool{manifest.FileName: true}
 	for _, sp := range m.Splits {
-		for _, sh := range sp.Shards {
+		for i, sh := range sp.Shards {
 			listed[sh.Path] = true
-			if what := verifyShard(filepath.Join(dir, sh.Path), sh); what != "" {
-				probs = append(probs, Problem{sh.Path, what})
+			if err := readShard(ds, sp.Name, i); err != nil {
+				probs = append(probs, Problem{sh.Path, what(err)})
 			}
 		}
 	}
@@ -68,46 +69,45 @@ func Verify(dir string) (*manifest.Manifest, error) {
 	return m, nil
 }
 
-func verifyShard(path string, sh manifest.Shard) string {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return "missing"
-	}
+// readShard reads shard i of a split to its end, which is where the reader
+// has checked all of it.
+func readShard(ds *dataset.Dataset, split string, i int) error {
+	r, err := ds.OpenShard(split, i)
 	if err != nil {
-		return err.Error()
-	}
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	f.Close()
-	if err != nil {
-		return err.Error()
-	}
-	if n != sh.Bytes {
-		return fmt.Sprintf("size %d bytes, manifest says %d (truncated or replaced)", n, sh.Bytes)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != sh.SHA256 {
-		return fmt.Sprintf("sha256 %s, manifest says %s (contents changed)", got, sh.SHA256)
-	}
-	r, err := shard.OpenFile(path)
-	if err != nil {
-		return err.Error()
+		return err
 	}
 	defer r.Close()
-	dh := shard.NewDataHasher()
-	rows := 0
-	for i := 0; i < r.NumBatches(); i++ {
-		var b shard.Rows
-		if err := r.ReadRows(i, &b); err != nil {
-			return err.Error()
+	var rows shard.Rows
+	for {
+		rows.Reset()
+		more, err := r.Next(&rows)
+		if !more || err != nil {
+			return err
 		}
-		dh.Add(b)
-		rows += b.Len()
 	}
-	if rows != sh.Rows {
-		return fmt.Sprintf("%d rows, manifest says %d", rows, sh.Rows)
+}
+
+// what says what is wrong with a shard, in verify's words (the file is
+// named by the Problem).
+func what(err error) string {
+	var se *dataset.ShardError
+	if !errors.As(err, &se) {
+		return err.Error()
 	}
-	if got := dh.Sum(); got != sh.DataSHA256 {
-		return fmt.Sprintf("data hash %s, manifest says %s", got, sh.DataSHA256)
+	switch se.Field {
+	case dataset.FieldFile:
+		if errors.Is(se.Err, fs.ErrNotExist) {
+			return "missing"
+		}
+		return se.Err.Error()
+	case dataset.FieldBytes:
+		return fmt.Sprintf("size %s bytes, manifest says %s (truncated or replaced)", se.Got, se.Want)
+	case dataset.FieldSHA256:
+		return fmt.Sprintf("sha256 %s, manifest says %s (contents changed)", se.Got, se.Want)
+	case dataset.FieldDataSHA256:
+		return fmt.Sprintf("data hash %s, manifest says %s", se.Got, se.Want)
+	case dataset.FieldFormat:
+		return se.Err.Error()
 	}
-	return ""
+	return se.Detail // rows and schema metadata
 }

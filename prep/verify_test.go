@@ -1,12 +1,18 @@
 package prep
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/shardsmith/shardsmith/formats/manifest"
+	"github.com/shardsmith/shardsmith/formats/shard"
 )
 
 func TestVerifyCatchesDamage(t *testing.T) {
@@ -109,5 +115,76 @@ func TestParquetShards(t *testing.T) {
 				t.Fatalf("%s: Parquet data hash %s, Arrow %s: same rows must hash the same", sh.Path, got, sh.DataSHA256)
 			}
 		}
+	}
+}
+
+// rehash rewrites shard file name of the version in dir with the rows it
+// holds (or those rows returns) and the metadata edit makes, and updates
+// its size and hashes in the manifest, so the file matches its sha256 and
+// only what it says contradicts the manifest.
+func rehash(t *testing.T, dir, name string, edit func(*shard.Meta), rows func(shard.Rows) shard.Rows) {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	r, err := shard.OpenFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := r.Meta()
+	all, err := r.ReadAll()
+	r.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit(&meta)
+	if rows != nil {
+		all = rows(all)
+	}
+	var buf bytes.Buffer
+	res, err := shard.Write(&buf, meta, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(p, buf.Bytes(), 0o644)
+	m, err := manifest.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range m.Splits {
+		for j := range m.Splits[i].Shards {
+			if sh := &m.Splits[i].Shards[j]; sh.Path == name {
+				sum := sha256.Sum256(buf.Bytes())
+				sh.SHA256, sh.Bytes, sh.DataSHA256 = hex.EncodeToString(sum[:]), int64(buf.Len()), res.DataSHA256
+			}
+		}
+	}
+	b, _ := m.Marshal()
+	os.WriteFile(filepath.Join(dir, manifest.FileName), b, 0o644)
+}
+
+func TestVerifyCatchesContradictedShards(t *testing.T) {
+	ts := writeTiny(t, 120, 30, 4, 4, 25)
+	cfg := ts.config(t, tinySplit)
+	const victim = "train-00001-of-00003.arrow"
+	for _, c := range []struct {
+		name string
+		edit func(*shard.Meta)
+		rows func(shard.Rows) shard.Rows
+		want string
+	}{
+		{"shape", func(m *shard.Meta) { m.Height, m.Width = 2, 8 }, nil, "schema metadata height = 2 does not match the manifest's 4"},
+		{"classes", func(m *shard.Meta) { m.Classes = append([]string{"x"}, m.Classes[1:]...) }, nil, "schema metadata classes = [\"x\",\"1\""},
+		{"normalization", func(m *shard.Meta) { m.Std *= 2 }, nil, "schema metadata std = "},
+		{"version", func(m *shard.Meta) { m.Version = strings.Repeat("0", 64) }, nil, "schema metadata version = \"000"},
+		{"rows", func(*shard.Meta) {}, func(r shard.Rows) shard.Rows { return r.Slice(1, r.Len(), 16) }, "39 rows, manifest lists 40"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res := build(t, cfg, testOptions(t, t.TempDir()))
+			rehash(t, res.Dir, victim, c.edit, c.rows)
+			_, err := Verify(res.Dir)
+			var ve *VerifyError
+			if !errors.As(err, &ve) || len(ve.Problems) != 1 || ve.Problems[0].Path != victim || !strings.Contains(ve.Problems[0].What, c.want) {
+				t.Fatalf("verify: %v", err)
+			}
+		})
 	}
 }
