@@ -60,21 +60,34 @@ func (c closers) Close() error {
 	return first
 }
 
+// MaxImageBytes bounds one image (256 MiB, e.g. 8192×8192×4): a header
+// declaring larger items is refused before any buffer is sized by it.
+const MaxImageBytes = 256 << 20
+
+// batchBytes is the pixel budget of one decode batch.
+const batchBytes = 16 << 20
+
+// BatchItems is how many items of itemBytes each a batch holds: want, fewer
+// when that would exceed the batch budget, and at least one. Memory per
+// batch then follows the image size, not a fixed count.
+func BatchItems(itemBytes, want int) int {
+	return max(1, min(want, batchBytes/max(itemBytes, 1)))
+}
+
 // Open opens images and labels (raw or gzip IDX). Images must be u8 with
 // shape (n, h, w) or (n, h, w, c); labels u8 with shape (n); every label must
-// be below classes.
+// be below classes. Both headers are checked against each other (and, for
+// raw files, against the file sizes) before the labels are read, and labels
+// are read in chunks, so a header announcing 2³⁰ items allocates nothing for
+// them.
 func Open(images, labels File, classes int) (*Pair, error) {
-	imagesPath, labelsPath := images.Name, labels.Name
-	labelValues, err := readLabels(labels, classes)
-	if err != nil {
-		return nil, err
-	}
+	imagesPath := images.Name
 	img, closer, err := OpenIDX(images)
 	if err != nil {
 		return nil, err
 	}
 	h := img.Header()
-	p := &Pair{Images: img, Labels: labelValues, Channels: 1, closer: closer}
+	p := &Pair{Images: img, Channels: 1, closer: closer}
 	switch {
 	case h.Type != idx.U8:
 		err = fmt.Errorf("%s: images must be u8 (type byte 0x08), got %v", imagesPath, h.Type)
@@ -88,8 +101,11 @@ func Open(images, labels File, classes int) (*Pair, error) {
 	if err == nil && (p.Height == 0 || p.Width == 0 || p.Channels == 0) {
 		err = fmt.Errorf("%s: image shape %dx%dx%d has a zero dimension", imagesPath, p.Height, p.Width, p.Channels)
 	}
-	if err == nil && h.Dims[0] != len(labelValues) {
-		err = fmt.Errorf("%s holds %d images but %s holds %d labels: image and label counts must be equal", imagesPath, h.Dims[0], labelsPath, len(labelValues))
+	if err == nil && h.ItemElems() > MaxImageBytes {
+		err = fmt.Errorf("%s: one image of %dx%dx%d is %d bytes, more than the %d an image may have", imagesPath, p.Height, p.Width, p.Channels, h.ItemElems(), MaxImageBytes)
+	}
+	if err == nil {
+		p.Labels, err = readLabels(labels, classes, h.Items(), imagesPath)
 	}
 	if err != nil {
 		closer.Close()
@@ -129,7 +145,13 @@ func ReadEnd(r *idx.Reader) error {
 // Close closes the image file.
 func (p *Pair) Close() error { return p.closer.Close() }
 
-func readLabels(f File, classes int) ([]uint8, error) {
+// labelChunk is how many labels readLabels reads at a time.
+const labelChunk = 64 << 10
+
+// readLabels reads the labels of f, which must number images (the count the
+// image file's header declares). The slice grows with the labels actually
+// read, so a lying header costs at most what the file holds.
+func readLabels(f File, classes, images int, imagesName string) ([]uint8, error) {
 	path := f.Name
 	r, closer, err := OpenIDX(f)
 	if err != nil {
@@ -140,13 +162,20 @@ func readLabels(f File, classes int) ([]uint8, error) {
 	if h.Type != idx.U8 || len(h.Dims) != 1 {
 		return nil, fmt.Errorf("%s: labels must be u8 with rank 1, got %v", path, h)
 	}
-	labels := make([]uint8, h.Dims[0])
-	n, err := r.ReadU8(labels)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
+	if h.Dims[0] != images {
+		return nil, fmt.Errorf("%s holds %d images but %s holds %d labels: image and label counts must be equal", imagesName, images, path, h.Dims[0])
 	}
-	if n != len(labels) {
-		return nil, fmt.Errorf("%s: read %d of %d labels", path, n, len(labels))
+	labels := make([]uint8, 0, min(h.Dims[0], labelChunk))
+	chunk := make([]uint8, min(max(h.Dims[0], 1), labelChunk))
+	for len(labels) < h.Dims[0] {
+		n, err := r.ReadU8(chunk[:min(len(chunk), h.Dims[0]-len(labels))])
+		labels = append(labels, chunk[:n]...)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("%s: read %d of %d labels", path, len(labels), h.Dims[0])
+		}
 	}
 	if _, err := r.ReadU8(make([]uint8, 1)); !errors.Is(err, io.EOF) {
 		var ie *idx.Error
