@@ -137,13 +137,13 @@ func checkEmpty(cfg *config.Config, lay *layout, trainImages, testImages int) er
 	if cfg.Split.ValFraction > 0 {
 		why = append(why, fmt.Sprintf("split.val_fraction %v", cfg.Split.ValFraction))
 	}
-	cause := "the source files"
+	cause := ""
 	if len(why) > 0 {
-		cause = strings.Join(why, ", ")
+		cause = " with " + strings.Join(why, ", ")
 	}
 	return &config.Error{File: cfg.File(), Msg: fmt.Sprintf(
-		"split %s would be empty: the train file holds %d images (%d to train, %d to val, %d dropped) and the test file %d (%d to test, %d dropped) after %s; "+
-			"change the split settings, or list the split in split.allow_empty if an empty one is intended",
+		"split %s would be empty: the train file holds %d images (%d to train, %d to val, %d dropped) and the test file %d (%d to test, %d dropped)%s; "+
+			"change the split settings or the sources, or list the split in split.allow_empty if an empty one is intended",
 		strings.Join(empty, " and "), trainImages, count(lay.trainAssign, split.Train), count(lay.trainAssign, split.Val), count(lay.trainAssign, split.Drop),
 		testImages, count(lay.testAssign, split.Test), count(lay.testAssign, split.Drop), cause)}
 }
