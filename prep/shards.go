@@ -69,18 +69,18 @@ type shardStages struct {
 	next    []int        // index of the shard being filled, per split
 	results [][]manifest.Shard
 	hist    [][]int
-	// free[s] holds buffers of split s whose shard is written, for reuse.
-	free []chan shard.Rows
+	// free holds buffers whose shard is written, for reuse by any split
+	// whose shards fit them.
+	free chan shard.Rows
 }
 
 func newShardStages(g *pipeline.Graph, dir string, meta shard.Meta, plans []*splitPlan, format shardFormat, opts *Options, in <-chan item) *shardStages {
 	s := &shardStages{meta: meta, plans: plans, ext: format.ext,
 		cur: make([]shard.Rows, len(plans)), next: make([]int, len(plans)), results: make([][]manifest.Shard, len(plans)),
-		hist: make([][]int, len(plans)), free: make([]chan shard.Rows, len(plans))}
+		hist: make([][]int, len(plans)), free: make(chan shard.Rows, opts.Workers+len(plans))}
 	for i, p := range plans {
 		s.results[i] = make([]manifest.Shard, p.nShards)
 		s.hist[i] = make([]int, len(meta.Classes))
-		s.free[i] = make(chan shard.Rows, opts.Workers+2)
 	}
 	w := &shardWriter{dir: dir, format: format, wrap: opts.wrapShard}
 	jobs := pipeline.Regroup(g, "route", 1, in, s.route, s.flushAll)
@@ -96,8 +96,8 @@ func newShardStages(g *pipeline.Graph, dir string, meta shard.Meta, plans []*spl
 		s.results[d.split][d.idx] = d.entry
 		st.AddRows(d.entry.Rows)
 		d.rows.Reset()
-		select { // recycle the buffer for a later shard of the split
-		case s.free[d.split] <- d.rows:
+		select { // recycle the buffer for a later shard
+		case s.free <- d.rows:
 		default:
 		}
 		return nil
@@ -172,15 +172,19 @@ func (s *shardStages) cut(sp uint8, emit func(shardJob) error) error {
 	return emit(shardJob{split: sp, idx: idx, name: name, meta: meta, rows: rows})
 }
 
-// newRows returns an empty buffer for a shard of split sp: a recycled one,
-// or one sized by the rows the split actually holds (see splitPlan.bufRows).
+// newRows returns an empty buffer for a shard of split sp: a recycled one
+// that fits, or one sized by the rows the split actually holds (see
+// splitPlan.bufRows). Usually every split's shards are full-sized, so every
+// recycled buffer fits; a smaller one is left to the collector.
 func (s *shardStages) newRows(sp uint8) shard.Rows {
+	n, elems := s.plans[sp].bufRows(), s.meta.Elems()
 	select {
-	case r := <-s.free[sp]:
-		return r
+	case r := <-s.free:
+		if cap(r.Label) >= n {
+			return r
+		}
 	default:
 	}
-	n, elems := s.plans[sp].bufRows(), s.meta.Elems()
 	r := shard.Rows{SourceIndex: make([]uint64, 0, n), Label: make([]uint8, 0, n), Copy: make([]uint16, 0, n)}
 	if s.meta.Float() {
 		r.ImageF32 = make([]float32, 0, n*elems)
