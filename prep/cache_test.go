@@ -165,3 +165,33 @@ func TestCachedDownloadAlteredInPlaceIsRefetched(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Shard encoding is a stage of the graph: the report lists route, write and
+// collect after the pixel stages, the write stage runs on the workers and
+// counts every row, and its busy time (encoding, hashing, fsync) is there.
+func TestStageReportShowsShardWriting(t *testing.T) {
+	ts := writeTiny(t, 300, 80, 5, 5, 53)
+	opts := testOptions(t, t.TempDir())
+	opts.Workers = 3
+	res := build(t, ts.config(t, tinySplit), opts)
+	var names []string
+	byName := map[string]int{}
+	for i, s := range res.Stages {
+		names = append(names, s.Name)
+		byName[s.Name] = i
+	}
+	if strings.Join(names, ",") != "decode,normalize,route,write,collect" {
+		t.Fatalf("stages %v", names)
+	}
+	w := res.Stages[byName["write"]]
+	shards := 0
+	for _, sp := range res.Manifest.Splits {
+		shards += len(sp.Shards)
+	}
+	if w.Workers != 3 || w.Rows != 380 || w.Items != int64(shards) || w.Busy <= 0 {
+		t.Fatalf("write stage %+v, want 3 workers, 380 rows, %d items, busy > 0", w, shards)
+	}
+	if c := res.Stages[byName["collect"]]; c.Rows != 380 {
+		t.Fatalf("collect stage %+v", c)
+	}
+}

@@ -72,3 +72,13 @@ func sourceFile(cfg *config.Config, key string) string {
 	}
 	return key
 }
+
+// sourceSHA is the SHA-256 the config pins a source to.
+func sourceSHA(cfg *config.Config, key string) string {
+	for _, s := range cfg.Sources.All() {
+		if s.Key == key {
+			return s.File.SHA256
+		}
+	}
+	return ""
+}

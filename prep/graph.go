@@ -33,7 +33,7 @@ type item struct {
 func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInput, paths map[string]string, opts *Options) (*manifest.Manifest, []pipeline.Snapshot, error) {
 	classes := len(cfg.Classes)
 	file := func(key string) decode.File {
-		return decode.File{Path: paths[key], Name: fmt.Sprintf("%s (%s)", key, sourceFile(cfg, key))}
+		return decode.File{Path: paths[key], Name: fmt.Sprintf("%s (%s)", key, sourceFile(cfg, key)), SHA256: sourceSHA(cfg, key)}
 	}
 	train, err := decode.Open(file("train_images"), file("train_labels"), classes)
 	if err != nil {

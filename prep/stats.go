@@ -133,11 +133,11 @@ func writeCacheFile(path string, b []byte) error {
 // the pixels of images assigned to the train split.
 func trainStats(ctx context.Context, f decode.File, assign []uint8) (mean, std float64, err error) {
 	path := f.Name
-	r, closer, err := decode.OpenIDX(f)
+	r, err := decode.OpenIDX(f)
 	if err != nil {
 		return 0, 0, err
 	}
-	defer closer.Close()
+	defer r.Close()
 	elems := r.Header().ItemElems()
 	buf := make([]uint8, decode.BatchItems(elems, decodeBatch)*elems)
 	var hist normalize.Histogram
@@ -159,9 +159,10 @@ func trainStats(ctx context.Context, f decode.File, assign []uint8) (mean, std f
 		}
 		i += n
 	}
-	// Read to the end, so a bad gzip checksum or trailing bytes are caught
-	// here too (the decode stage checks the same).
-	if err := decode.ReadEnd(r); err != nil {
+	// Read to the end, so a bad gzip checksum, trailing bytes or a file
+	// changed since its download are caught here too (the decode stage
+	// checks the same).
+	if err := r.End(); err != nil {
 		return 0, 0, err
 	}
 	return hist.MeanStd()

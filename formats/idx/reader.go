@@ -471,10 +471,17 @@ type gzipError struct{ err error }
 func (e gzipError) Error() string { return "gzip: " + e.err.Error() }
 func (e gzipError) Unwrap() error { return e.err }
 
+// StatSeeker is an input whose size is known: an *os.File, or a wrapper
+// that reports its file's size and current offset.
+type StatSeeker interface {
+	Stat() (os.FileInfo, error)
+	Seek(offset int64, whence int) (int64, error)
+}
+
 // inputSize returns how many bytes remain in r when r is a regular file
 // (its size less the current offset), else -1.
 func inputSize(r io.Reader) int64 {
-	f, ok := r.(*os.File)
+	f, ok := r.(StatSeeker)
 	if !ok {
 		return -1
 	}
