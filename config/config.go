@@ -115,6 +115,12 @@ type Split struct {
 	Remap bool `yaml:"remap,omitempty" json:"remap,omitempty"`
 	// PerClass keeps k train images per class, chosen by Seed (few-shot).
 	PerClass int `yaml:"per_class,omitempty" json:"per_class,omitempty"`
+	// AllowEmpty names the splits that may hold no image. Any other split
+	// that a filter, per_class or a source leaves empty fails the build,
+	// since a trainer cannot use it. An unrequested val (val_fraction and
+	// val_count both 0) is empty on purpose and needs no entry. It changes
+	// no byte of a version, so it is not hashed.
+	AllowEmpty []string `yaml:"allow_empty,omitempty" json:"allow_empty,omitempty"`
 }
 
 // OutputClasses are the class names of the shards: the kept classes in
@@ -383,6 +389,13 @@ func (c *Config) Validate() error {
 	if sp.PerClass < 0 {
 		return c.errAt("split.per_class", "split.per_class must be ≥ 0, got %d", sp.PerClass)
 	}
+	seenSplit := map[string]bool{}
+	for i, name := range sp.AllowEmpty {
+		if name != "train" && name != "val" && name != "test" || seenSplit[name] {
+			return c.errAt(fmt.Sprintf("split.allow_empty[%d]", i), "split.allow_empty: %q is not a new split name (train, val or test)", name)
+		}
+		seenSplit[name] = true
+	}
 	a := c.Augment
 	if a.Copies < 0 || a.Copies > 1000 {
 		return c.errAt("augment.copies", "augment.copies must be in [0, 1000], got %d", a.Copies)
@@ -489,12 +502,14 @@ func (c *Config) Hashed() Hashed {
 		sort.Strings(splits)
 		a.Splits = splits
 	}
+	sp := c.Split
+	sp.AllowEmpty = nil // decides whether a build may finish, not its bytes
 	return Hashed{
 		Dataset:   c.Dataset,
 		Classes:   c.Classes,
 		Sources:   src,
 		Normalize: c.Normalize,
-		Split:     c.Split,
+		Split:     sp,
 		Augment:   a,
 		Shards:    c.Shards,
 	}

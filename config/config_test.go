@@ -64,6 +64,8 @@ func TestErrorsNameTheLine(t *testing.T) {
 		{"fixed without std", "split: {seed: 1}\nnormalize:\n  mode: fixed\n  mean: 0.1\n", 9, "std > 0"},
 		{"copies without ops", "split: {seed: 1}\naugment:\n  copies: 2\n", 9, "no ops"},
 		{"augment unknown split", "split: {seed: 1}\naugment:\n  copies: 1\n  splits: [tran]\n  ops: [{rotate: {degrees: 1}}]\n", 11, "tran"},
+		{"allow_empty unknown split", "split:\n  seed: 1\n  allow_empty: [vall]\n", 10, "vall"},
+		{"allow_empty twice", "split:\n  seed: 1\n  allow_empty: [test, test]\n", 10, "allow_empty"},
 		{"syntax", "split: {seed: 1\n", 0, ""},
 	}
 	base := strings.SplitAfter(valid, "split:")[0]
@@ -155,5 +157,25 @@ func TestKeepMirrors(t *testing.T) {
 	c.KeepMirrors("gomod://")
 	if len(c.Mirrors) != 1 || !strings.HasPrefix(c.Mirrors[0], "gomod://") {
 		t.Fatalf("mirrors %v", c.Mirrors)
+	}
+}
+
+// allow_empty decides whether a build may finish, not its bytes: it is
+// parsed, and it leaves the hashed config (the version) as it was.
+func TestAllowEmptyIsNotHashed(t *testing.T) {
+	a, err := Parse([]byte(valid), "a.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(valid, "split:", "split:\n  allow_empty: [test]", 1)
+	b, err := Parse([]byte(edited), "b.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Split.AllowEmpty) != 1 || b.Split.AllowEmpty[0] != "test" {
+		t.Fatalf("allow_empty = %v", b.Split.AllowEmpty)
+	}
+	if !equalJSON(t, a.Hashed(), b.Hashed()) {
+		t.Fatal("allow_empty changed the hashed config")
 	}
 }

@@ -222,3 +222,54 @@ func Sink[T any](g *Graph, name string, in <-chan T, fn func(ctx context.Context
 		return g.ctx.Err()
 	})
 }
+
+// Regroup consumes in on one goroutine and emits any number of items per
+// input, then whatever end emits once in is drained (end may be nil). It is
+// for sequential stages that cut a stream into pieces of another size, such
+// as rows into whole shards; being a stage of the graph, its time shows in
+// the stage report (busy time leaves out waiting for the next stage) and the
+// graph's cancellation stops it.
+func Regroup[In, Out any](g *Graph, name string, buf int, in <-chan In,
+	fn func(ctx context.Context, st *Stats, v In, emit func(Out) error) error,
+	end func(ctx context.Context, st *Stats, emit func(Out) error) error) <-chan Out {
+	out := make(chan Out, buf)
+	st := g.newStats(name, 1)
+	var blocked time.Duration // time spent waiting in emit: not busy
+	emit := func(v Out) error {
+		t0 := time.Now()
+		defer func() { blocked += time.Since(t0) }()
+		select {
+		case out <- v:
+			return nil
+		case <-g.ctx.Done():
+			return g.ctx.Err()
+		}
+	}
+	g.eg.Go(func() error {
+		defer close(out)
+		defer st.finish()
+		for v := range in {
+			t0 := time.Now()
+			blocked = 0
+			err := fn(g.ctx, st, v, emit)
+			st.record(time.Since(t0) - blocked)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+		}
+		if err := g.ctx.Err(); err != nil {
+			return err
+		}
+		if end != nil {
+			t0 := time.Now()
+			blocked = 0
+			err := end(g.ctx, st, emit)
+			st.busy.Add(int64(time.Since(t0) - blocked))
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+		}
+		return nil
+	})
+	return out
+}

@@ -117,3 +117,90 @@ func TestStatsCountItemsAndRows(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 }
+
+// Regroup cuts a stream into pieces of another size, flushes the remainder at
+// the end, and a Map after it keeps the regrouped order.
+func TestRegroupCutsAndFlushes(t *testing.T) {
+	for _, w := range []int{1, 4} {
+		g := New(context.Background())
+		src := Source(g, "numbers", 2, func(ctx context.Context, st *Stats, emit func(int) error) error {
+			for i := 0; i < 23; i++ {
+				if err := emit(i); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		var cur []int
+		groups := Regroup(g, "cut", 1, src, func(ctx context.Context, st *Stats, v int, emit func([]int) error) error {
+			cur = append(cur, v)
+			if len(cur) == 5 {
+				g := cur
+				cur = nil
+				return emit(g)
+			}
+			return nil
+		}, func(ctx context.Context, st *Stats, emit func([]int) error) error {
+			if len(cur) > 0 {
+				return emit(cur)
+			}
+			return nil
+		})
+		sums := Map(g, "sum", w, 1, groups, func(ctx context.Context, st *Stats, v []int) (int, error) {
+			time.Sleep(time.Duration(rand.IntN(200)) * time.Microsecond)
+			s := 0
+			for _, x := range v {
+				s += x
+			}
+			return s, nil
+		})
+		var got []int
+		Sink(g, "collect", sums, func(ctx context.Context, st *Stats, v int) error {
+			got = append(got, v)
+			return nil
+		})
+		if err := g.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		want := []int{10, 35, 60, 85, 20 + 21 + 22}
+		if len(got) != len(want) {
+			t.Fatalf("workers=%d: got %v, want %v", w, got, want)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("workers=%d: got %v, want %v", w, got, want)
+			}
+		}
+		if st := g.Stats(); st[1].Name != "cut" || st[1].Items != 23 {
+			t.Fatalf("cut stage stats: %+v", st[1])
+		}
+	}
+}
+
+// A failing Regroup stops the graph with its error, named by the stage, and
+// its end function never runs.
+func TestRegroupErrorStopsGraph(t *testing.T) {
+	g := New(context.Background())
+	src := Source(g, "numbers", 0, func(ctx context.Context, st *Stats, emit func(int) error) error {
+		for i := 0; ; i++ {
+			if err := emit(i); err != nil {
+				return err
+			}
+		}
+	})
+	ended := false
+	out := Regroup(g, "cut", 0, src, func(ctx context.Context, st *Stats, v int, emit func(int) error) error {
+		if v == 7 {
+			return errors.New("boom")
+		}
+		return emit(v)
+	}, func(ctx context.Context, st *Stats, emit func(int) error) error {
+		ended = true
+		return nil
+	})
+	Sink(g, "drain", out, func(ctx context.Context, st *Stats, v int) error { return nil })
+	err := g.Wait()
+	if err == nil || err.Error() != "cut: boom" || ended {
+		t.Fatalf("err = %v, ended = %v", err, ended)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/shardsmith/shardsmith/internal/tinyset"
+	"github.com/shardsmith/shardsmith/internal/tinyset/tinybuild"
 	"github.com/shardsmith/shardsmith/trainer/data"
 	"github.com/shardsmith/shardsmith/trainer/optim"
 )
@@ -23,7 +24,7 @@ func dataset(t *testing.T) *data.Dataset {
 func datasetWith(t *testing.T, extra string) *data.Dataset {
 	t.Helper()
 	out := t.TempDir()
-	tinyset.Build(t, out, "tiny", tinyset.Spec{Train: 480, Test: 160, Side: 8, Classes: 4, Seed: 3, Learnable: true},
+	tinybuild.Build(t, out, "tiny", tinyset.Spec{Train: 480, Test: 160, Side: 8, Classes: 4, Seed: 3, Learnable: true},
 		"classes: [a, b, c, d]\nshards: {rows: 100, batch_rows: 32}\n"+extra)
 	ds, err := data.Open(out)
 	if err != nil {

@@ -9,12 +9,13 @@ import (
 	"testing"
 
 	"github.com/shardsmith/shardsmith/internal/tinyset"
+	"github.com/shardsmith/shardsmith/internal/tinyset/tinybuild"
 )
 
 // dataset builds a small learnable dataset under out and returns out.
 func dataset(t *testing.T, out, name string) string {
 	t.Helper()
-	tinyset.Build(t, out, name, tinyset.Spec{Train: 300, Test: 100, Side: 8, Classes: 3, Seed: 2, Learnable: true},
+	tinybuild.Build(t, out, name, tinyset.Spec{Train: 300, Test: 100, Side: 8, Classes: 3, Seed: 2, Learnable: true},
 		"classes: [x, y, z]\nsplit: {seed: 1, val_fraction: 0.2}\nshards: {rows: 128}\n")
 	return out
 }

@@ -80,6 +80,9 @@ type Reader struct {
 	itemElems int
 	itemBytes int
 	dataStart int64 // offset of the first data byte (header size)
+	// avail is how many bytes the input holds from where the header starts,
+	// when that is known (an uncompressed regular file), else -1.
+	avail int64
 
 	item    int   // index of the next item to read
 	off     int64 // offset of the next byte in the decompressed stream
@@ -140,9 +143,11 @@ func (rd *Reader) Reset(r io.Reader, name string) error {
 		// *bufio.Reader that a later Reset must not touch.
 		rd.in = bufio.NewReaderSize(nil, rd.opt.bufSize)
 	}
+	rd.avail = inputSize(r)
 	rd.in.Reset(r)
 	rd.src = rd.in
 	if m, _ := rd.in.Peek(2); len(m) == 2 && m[0] == 0x1f && m[1] == 0x8b {
+		rd.avail = -1 // the compressed size says little about the data size
 		var err error
 		if rd.gz == nil {
 			rd.gz, err = gzip.NewReader(rd.in)
@@ -203,9 +208,15 @@ func (rd *Reader) readHeader() error {
 		}
 		h.Dims[i] = int(d)
 	}
-	itemBytes, _, se := h.shapeBytes(min(rd.opt.maxBytes, math.MaxInt))
+	itemBytes, dataBytes, se := h.shapeBytes(min(rd.opt.maxBytes, math.MaxInt))
 	if se != nil {
 		return &Error{File: rd.name, Offset: 4 + 4*int64(max(se.dim, 0)), Expected: se.expected, Got: se.got}
+	}
+	// A raw file's size is known: a header declaring more data than the file
+	// holds is refused now, before a caller sizes anything by its counts.
+	if rd.avail >= 0 && int64(h.Size())+dataBytes > rd.avail {
+		return &Error{File: rd.name, Offset: 4, Expected: fmt.Sprintf("dimensions whose data fits the file (%d bytes after the %d-byte header)", rd.avail-int64(h.Size()), h.Size()),
+			Got: fmt.Sprintf("%v, %d bytes of data", h, dataBytes)}
 	}
 	rd.hdr = h
 	rd.itemElems = h.ItemElems()
@@ -459,3 +470,28 @@ type gzipError struct{ err error }
 
 func (e gzipError) Error() string { return "gzip: " + e.err.Error() }
 func (e gzipError) Unwrap() error { return e.err }
+
+// StatSeeker is an input whose size is known: an *os.File, or a wrapper
+// that reports its file's size and current offset.
+type StatSeeker interface {
+	Stat() (os.FileInfo, error)
+	Seek(offset int64, whence int) (int64, error)
+}
+
+// inputSize returns how many bytes remain in r when r is a regular file
+// (its size less the current offset), else -1.
+func inputSize(r io.Reader) int64 {
+	f, ok := r.(StatSeeker)
+	if !ok {
+		return -1
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return -1
+	}
+	pos, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return -1
+	}
+	return max(fi.Size()-pos, 0)
+}

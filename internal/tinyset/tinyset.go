@@ -1,23 +1,20 @@
 // Package tinyset writes small synthetic IDX datasets and prep configs for
 // tests across the module, so each test makes the data it needs in a
-// temporary directory instead of depending on downloads.
+// temporary directory instead of depending on downloads. It only writes
+// files; building a set with prep is package tinybuild's job, so that
+// writing one pulls in neither prep nor the testing package.
 package tinyset
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"testing"
 
-	"github.com/shardsmith/shardsmith/config"
 	"github.com/shardsmith/shardsmith/formats/idx"
-	"github.com/shardsmith/shardsmith/prep"
-	"github.com/shardsmith/shardsmith/stages/download"
 )
 
 // Spec describes a synthetic dataset.
@@ -109,24 +106,4 @@ func (s *Set) Config(dataset, extra string) string {
 		y += fmt.Sprintf("  %s: {file: %s, sha256: %s}\n", k, s.Files[k], s.SHA[k])
 	}
 	return y + extra
-}
-
-// Build writes a set for spec into a temporary directory of t and builds it
-// with prep under out as dataset name, with extra YAML appended to its config
-// (a download cache of its own, so tests never share one).
-func Build(t testing.TB, out, name string, spec Spec, extra string) *prep.Result {
-	t.Helper()
-	set, err := Write(t.TempDir(), spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Parse([]byte(set.Config(name, extra)), name+".yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := prep.Build(context.Background(), cfg, prep.Options{Out: out, Fetcher: download.New(download.WithCacheDir(t.TempDir()))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
 }

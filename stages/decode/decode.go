@@ -5,10 +5,14 @@
 package decode
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/shardsmith/shardsmith/formats/idx"
 )
@@ -19,11 +23,10 @@ const Version = "decode/1"
 
 // Pair is an opened image file with its labels.
 type Pair struct {
-	Images *idx.Reader
+	Images *Input
 	Labels []uint8
 	// Height, Width, Channels of one image.
 	Height, Width, Channels int
-	closer                  io.Closer
 }
 
 // File is an input file: where it is and the name errors call it by (the
@@ -31,50 +34,125 @@ type Pair struct {
 type File struct {
 	Path string
 	Name string
+	// SHA256, when set, is the hex SHA-256 the file must have. Its bytes are
+	// hashed as they are decoded and checked when the stream ends (End), so a
+	// file changed after the download verified it (a cache entry altered in
+	// between) fails the build instead of entering the shards of a version
+	// whose id promises other bytes.
+	SHA256 string
 }
 
-// OpenIDX opens f as an IDX reader whose errors carry f.Name. Closing the
-// returned closer closes the reader and the file.
-func OpenIDX(f File) (*idx.Reader, io.Closer, error) {
+// Input is an opened IDX file: the reader, and the check of the file's
+// bytes against File.SHA256.
+type Input struct {
+	*idx.Reader
+	file   *os.File
+	hashed *hashingFile // nil without File.SHA256
+	f      File
+}
+
+// OpenIDX opens f as an IDX reader whose errors carry f.Name.
+func OpenIDX(f File) (*Input, error) {
 	fh, err := os.Open(f.Path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", f.Name, err)
+		return nil, fmt.Errorf("%s: %w", f.Name, err)
 	}
-	r, err := idx.NewReader(fh, f.Name)
-	if err != nil {
+	in := &Input{file: fh, f: f}
+	var src io.Reader = fh
+	if f.SHA256 != "" {
+		in.hashed = &hashingFile{f: fh, h: sha256.New()}
+		src = in.hashed
+	}
+	if in.Reader, err = idx.NewReader(src, f.Name); err != nil {
 		fh.Close()
-		return nil, nil, err
+		return nil, err
 	}
-	return r, closers{r, fh}, nil
+	return in, nil
 }
 
-type closers []io.Closer
-
-func (c closers) Close() error {
-	var first error
-	for _, x := range c {
-		if err := x.Close(); err != nil && first == nil {
-			first = err
-		}
+// End checks that the stream ends where its header says (see ReadEnd) and
+// that the file's bytes have the expected SHA-256.
+func (in *Input) End() error {
+	if err := ReadEnd(in.Reader); err != nil {
+		return err
 	}
-	return first
+	return in.verify()
+}
+
+// verify hashes what the decoder left unread and compares the digest.
+func (in *Input) verify() error {
+	if in.hashed == nil {
+		return nil
+	}
+	if _, err := io.Copy(io.Discard, in.hashed); err != nil {
+		return fmt.Errorf("%s: %w", in.f.Name, err)
+	}
+	if got := hex.EncodeToString(in.hashed.h.Sum(nil)); !strings.EqualFold(got, in.f.SHA256) {
+		return fmt.Errorf("%s: the file changed after it was verified: its bytes hash to sha256 %s, want %s", in.f.Name, got, strings.ToLower(in.f.SHA256))
+	}
+	return nil
+}
+
+// Close closes the reader and the file.
+func (in *Input) Close() error {
+	err := in.Reader.Close()
+	if ferr := in.file.Close(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// hashingFile hashes every byte read from f. It reports f's size and
+// offset (idx.StatSeeker), so the reader still checks a raw header against
+// the file size, and refuses any other seek, which would skip bytes.
+type hashingFile struct {
+	f *os.File
+	h hash.Hash
+}
+
+func (hf *hashingFile) Read(p []byte) (int, error) {
+	n, err := hf.f.Read(p)
+	hf.h.Write(p[:n])
+	return n, err
+}
+
+func (hf *hashingFile) Stat() (os.FileInfo, error) { return hf.f.Stat() }
+
+func (hf *hashingFile) Seek(offset int64, whence int) (int64, error) {
+	if offset != 0 || whence != io.SeekCurrent {
+		return 0, errors.New("decode: a hashed input cannot seek")
+	}
+	return hf.f.Seek(0, io.SeekCurrent)
+}
+
+// MaxImageBytes bounds one image (256 MiB, e.g. 8192×8192×4): a header
+// declaring larger items is refused before any buffer is sized by it.
+const MaxImageBytes = 256 << 20
+
+// batchBytes is the pixel budget of one decode batch.
+const batchBytes = 16 << 20
+
+// BatchItems is how many items of itemBytes each a batch holds: want, fewer
+// when that would exceed the batch budget, and at least one. Memory per
+// batch then follows the image size, not a fixed count.
+func BatchItems(itemBytes, want int) int {
+	return max(1, min(want, batchBytes/max(itemBytes, 1)))
 }
 
 // Open opens images and labels (raw or gzip IDX). Images must be u8 with
 // shape (n, h, w) or (n, h, w, c); labels u8 with shape (n); every label must
-// be below classes.
+// be below classes. Both headers are checked against each other (and, for
+// raw files, against the file sizes) before the labels are read, and labels
+// are read in chunks, so a header announcing 2³⁰ items allocates nothing for
+// them.
 func Open(images, labels File, classes int) (*Pair, error) {
-	imagesPath, labelsPath := images.Name, labels.Name
-	labelValues, err := readLabels(labels, classes)
-	if err != nil {
-		return nil, err
-	}
-	img, closer, err := OpenIDX(images)
+	imagesPath := images.Name
+	img, err := OpenIDX(images)
 	if err != nil {
 		return nil, err
 	}
 	h := img.Header()
-	p := &Pair{Images: img, Labels: labelValues, Channels: 1, closer: closer}
+	p := &Pair{Images: img, Channels: 1}
 	switch {
 	case h.Type != idx.U8:
 		err = fmt.Errorf("%s: images must be u8 (type byte 0x08), got %v", imagesPath, h.Type)
@@ -88,11 +166,14 @@ func Open(images, labels File, classes int) (*Pair, error) {
 	if err == nil && (p.Height == 0 || p.Width == 0 || p.Channels == 0) {
 		err = fmt.Errorf("%s: image shape %dx%dx%d has a zero dimension", imagesPath, p.Height, p.Width, p.Channels)
 	}
-	if err == nil && h.Dims[0] != len(labelValues) {
-		err = fmt.Errorf("%s holds %d images but %s holds %d labels: image and label counts must be equal", imagesPath, h.Dims[0], labelsPath, len(labelValues))
+	if err == nil && h.ItemElems() > MaxImageBytes {
+		err = fmt.Errorf("%s: one image of %dx%dx%d is %d bytes, more than the %d an image may have", imagesPath, p.Height, p.Width, p.Channels, h.ItemElems(), MaxImageBytes)
+	}
+	if err == nil {
+		p.Labels, err = readLabels(labels, classes, h.Items(), imagesPath)
 	}
 	if err != nil {
-		closer.Close()
+		img.Close()
 		return nil, err
 	}
 	return p, nil
@@ -110,8 +191,8 @@ func (p *Pair) Read(dst []uint8) (int, error) { return p.Images.ReadU8(dst) }
 
 // ReadEnd checks that the image stream ends where its header says: it reads
 // once more and expects io.EOF, which is when the decoder verifies the gzip
-// checksum and rejects trailing bytes.
-func (p *Pair) ReadEnd() error { return ReadEnd(p.Images) }
+// checksum and rejects trailing bytes; then it checks the file's SHA-256.
+func (p *Pair) ReadEnd() error { return p.Images.End() }
 
 // ReadEnd is Pair.ReadEnd for any u8 IDX reader that has read all its items.
 func ReadEnd(r *idx.Reader) error {
@@ -127,26 +208,39 @@ func ReadEnd(r *idx.Reader) error {
 }
 
 // Close closes the image file.
-func (p *Pair) Close() error { return p.closer.Close() }
+func (p *Pair) Close() error { return p.Images.Close() }
 
-func readLabels(f File, classes int) ([]uint8, error) {
+// labelChunk is how many labels readLabels reads at a time.
+const labelChunk = 64 << 10
+
+// readLabels reads the labels of f, which must number images (the count the
+// image file's header declares). The slice grows with the labels actually
+// read, so a lying header costs at most what the file holds.
+func readLabels(f File, classes, images int, imagesName string) ([]uint8, error) {
 	path := f.Name
-	r, closer, err := OpenIDX(f)
+	r, err := OpenIDX(f)
 	if err != nil {
 		return nil, err
 	}
-	defer closer.Close()
+	defer r.Close()
 	h := r.Header()
 	if h.Type != idx.U8 || len(h.Dims) != 1 {
 		return nil, fmt.Errorf("%s: labels must be u8 with rank 1, got %v", path, h)
 	}
-	labels := make([]uint8, h.Dims[0])
-	n, err := r.ReadU8(labels)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
+	if h.Dims[0] != images {
+		return nil, fmt.Errorf("%s holds %d images but %s holds %d labels: image and label counts must be equal", imagesName, images, path, h.Dims[0])
 	}
-	if n != len(labels) {
-		return nil, fmt.Errorf("%s: read %d of %d labels", path, n, len(labels))
+	labels := make([]uint8, 0, min(h.Dims[0], labelChunk))
+	chunk := make([]uint8, min(max(h.Dims[0], 1), labelChunk))
+	for len(labels) < h.Dims[0] {
+		n, err := r.ReadU8(chunk[:min(len(chunk), h.Dims[0]-len(labels))])
+		labels = append(labels, chunk[:n]...)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("%s: read %d of %d labels", path, len(labels), h.Dims[0])
+		}
 	}
 	if _, err := r.ReadU8(make([]uint8, 1)); !errors.Is(err, io.EOF) {
 		var ie *idx.Error
@@ -157,6 +251,9 @@ func readLabels(f File, classes int) ([]uint8, error) {
 			err = fmt.Errorf("data after the last label")
 		}
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := r.verify(); err != nil {
+		return nil, err
 	}
 	headerBytes := int64(h.Size())
 	for i, l := range labels {

@@ -11,12 +11,13 @@ import (
 
 	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/internal/tinyset"
+	"github.com/shardsmith/shardsmith/internal/tinyset/tinybuild"
 )
 
 // makeDataset builds a small dataset with prep and returns the output root.
 func makeDataset(t *testing.T, out, name, extra string) string {
 	t.Helper()
-	tinyset.Build(t, out, name, tinyset.Spec{Train: 500, Test: 100, Side: 4, Seed: 5},
+	tinybuild.Build(t, out, name, tinyset.Spec{Train: 500, Test: 100, Side: 4, Seed: 5},
 		"split: {seed: 1, val_fraction: 0.2}\nshards: {rows: 128, batch_rows: 50}\n"+extra)
 	return out
 }

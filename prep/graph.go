@@ -1,0 +1,208 @@
+package prep
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/shardsmith/shardsmith/config"
+	"github.com/shardsmith/shardsmith/formats/manifest"
+	"github.com/shardsmith/shardsmith/formats/shard"
+	"github.com/shardsmith/shardsmith/pipeline"
+	"github.com/shardsmith/shardsmith/stages/augment"
+	"github.com/shardsmith/shardsmith/stages/decode"
+	"github.com/shardsmith/shardsmith/stages/normalize"
+	"github.com/shardsmith/shardsmith/stages/split"
+)
+
+// decodeBatch is how many images the decode stage reads per item.
+const decodeBatch = 1024
+
+// item is what flows through the graph: a run of rows and the split of each.
+type item struct {
+	rows  shard.Rows
+	split []uint8
+}
+
+// buildInto decodes the sources, plans the layout and runs the stage graph
+// decode → [augment] → [normalize] → route → write → collect into dir, and
+// returns the manifest (without sources) and the stage report.
+func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInput, paths map[string]string, opts *Options) (*manifest.Manifest, []pipeline.Snapshot, error) {
+	classes := len(cfg.Classes)
+	file := func(key string) decode.File {
+		return decode.File{Path: paths[key], Name: fmt.Sprintf("%s (%s)", key, sourceFile(cfg, key)), SHA256: sourceSHA(cfg, key)}
+	}
+	train, err := decode.Open(file("train_images"), file("train_labels"), classes)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer train.Close()
+	test, err := decode.Open(file("test_images"), file("test_labels"), classes)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer test.Close()
+	if train.Height != test.Height || train.Width != test.Width || train.Channels != test.Channels {
+		return nil, nil, fmt.Errorf("train images are %dx%dx%d but test images are %dx%dx%d",
+			train.Height, train.Width, train.Channels, test.Height, test.Width, test.Channels)
+	}
+	elems := train.Elems()
+	rowBytes := int64(elems)
+	if cfg.Normalize.Mode != "none" {
+		rowBytes *= 4
+	}
+	lay, err := planLayout(cfg, train.Labels, test.Labels, rowBytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	classNames := cfg.OutputClasses()
+
+	var exp *augment.Expander
+	if cfg.Augment.Copies > 0 {
+		if train.Channels != 1 {
+			return nil, nil, fmt.Errorf("augment: only single-channel images are supported, got %d channels", train.Channels)
+		}
+		aug, err := newAugmenter(cfg, train.Width, train.Height)
+		if err != nil {
+			return nil, nil, err
+		}
+		exp = &augment.Expander{Aug: aug, Copies: cfg.Augment.Copies, Alloc: bytePool.get}
+		for _, p := range lay.plans {
+			exp.Splits[p.id] = p.augmented
+		}
+	}
+
+	// Normalization statistics: from the train split's originals only.
+	norm := manifest.Normalize{Mode: cfg.Normalize.Mode, Mean: cfg.Normalize.Mean, Std: cfg.Normalize.Std}
+	if cfg.Normalize.Mode != "fixed" {
+		if norm.Mean, norm.Std, err = cachedTrainStats(ctx, opts, cfg.Sources.TrainImages.SHA256, file("train_images"), lay.trainAssign); err != nil {
+			return nil, nil, err
+		}
+	}
+
+	meta := shard.Meta{Dataset: cfg.Dataset, Version: hin.Version(), Height: train.Height, Width: train.Width, Channels: train.Channels,
+		Normalize: cfg.Normalize.Mode, Mean: norm.Mean, Std: norm.Std, Classes: classNames}
+	format, err := newShardFormat(cfg.Shards.Format, cfg.Shards.Compression, cfg.Shards.BatchRows)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	g := pipeline.New(ctx)
+	stream := decodeStage(g, lay, []*decode.Pair{train, test})
+	if exp != nil {
+		stream = pipeline.Map(g, "augment", opts.Workers, 2, stream, func(ctx context.Context, st *pipeline.Stats, it item) (item, error) {
+			rows, splits, expanded := exp.Expand(it.rows, it.split)
+			if !expanded {
+				return it, nil
+			}
+			bytePool.put(it.rows.ImageU8)
+			st.AddRows(rows.Len() - it.rows.Len())
+			return item{rows: rows, split: splits}, nil
+		})
+	}
+	if cfg.Normalize.Mode != "none" {
+		table := normalize.NewTable(norm.Mean, norm.Std)
+		stream = pipeline.Map(g, "normalize", opts.Workers, 2, stream, func(ctx context.Context, st *pipeline.Stats, it item) (item, error) {
+			it.rows.ImageF32 = floatPool.get(len(it.rows.ImageU8))
+			table.Apply(it.rows.ImageF32, it.rows.ImageU8)
+			bytePool.put(it.rows.ImageU8)
+			it.rows.ImageU8 = nil
+			st.AddRows(it.rows.Len())
+			return it, nil
+		})
+	}
+	shards := newShardStages(g, dir, meta, lay.plans, format, opts, stream)
+
+	stopProgress := startProgress(g, opts, lay.totalRows)
+	err = g.Wait()
+	stopProgress()
+	if err == nil {
+		err = shards.check()
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+
+	cfgJSON, err := json.Marshal(resolvedForManifest(cfg))
+	if err != nil {
+		return nil, nil, err
+	}
+	m := &manifest.Manifest{
+		Dataset:   cfg.Dataset,
+		Version:   hin.Version(),
+		Tool:      ToolVersion,
+		Created:   time.Now().UTC().Format(time.RFC3339),
+		Config:    cfgJSON,
+		HashInput: hin.Encode(),
+		Image:     manifest.Image{Height: train.Height, Width: train.Width, Channels: train.Channels, DType: "float32"},
+		Normalize: norm,
+		Classes:   classNames,
+	}
+	if cfg.Normalize.Mode == "none" {
+		m.Image.DType = "uint8"
+	}
+	for _, p := range lay.plans {
+		if p.rows == 0 {
+			continue
+		}
+		m.Splits = append(m.Splits, manifest.Split{Name: split.Names[p.id], Rows: p.rows, Labels: shards.hist[p.id], Shards: shards.results[p.id]})
+	}
+	return m, g.Stats(), nil
+}
+
+// decodeStage streams the images of each pair in batches, train file first,
+// numbering rows by source index across the files and tagging each with its
+// split and (remapped) label.
+func decodeStage(g *pipeline.Graph, lay *layout, pairs []*decode.Pair) <-chan item {
+	assigns := [][]uint8{lay.trainAssign, lay.testAssign}
+	return pipeline.Source(g, "decode", 2, func(ctx context.Context, st *pipeline.Stats, emit func(item) error) error {
+		base := uint64(0)
+		for k, p := range pairs {
+			elems := p.Elems()
+			batch := decode.BatchItems(elems, decodeBatch)
+			for i := 0; i < p.Count(); {
+				n := min(batch, p.Count()-i)
+				it := item{rows: shard.Rows{SourceIndex: make([]uint64, 0, n), Label: make([]uint8, 0, n), Copy: make([]uint16, n), ImageU8: bytePool.get(n * elems)}}
+				got, err := p.Read(it.rows.ImageU8)
+				if err != nil && !errors.Is(err, io.EOF) {
+					return err
+				}
+				if got != n {
+					return fmt.Errorf("read %d of %d images at image %d", got, n, i)
+				}
+				for j := 0; j < n; j++ {
+					it.rows.SourceIndex = append(it.rows.SourceIndex, base+uint64(i+j))
+					it.rows.Label = append(it.rows.Label, lay.remap[p.Labels[i+j]])
+				}
+				it.split = assigns[k][i : i+n]
+				st.AddRows(n)
+				if err := emit(it); err != nil {
+					return err
+				}
+				i += n
+			}
+			if err := p.ReadEnd(); err != nil {
+				return err
+			}
+			base += uint64(p.Count())
+		}
+		return nil
+	})
+}
+
+// newAugmenter builds the augment stage from the config; a bad op or
+// parameter is a config error naming its line.
+func newAugmenter(cfg *config.Config, width, height int) (*augment.Augmenter, error) {
+	specs := make([]augment.Spec, len(cfg.Augment.Ops))
+	for i, op := range cfg.Augment.Ops {
+		specs[i] = augment.Spec{Op: op.Op, Params: op.Params, Line: op.Line}
+	}
+	a, err := augment.New(cfg.Augment.Seed, width, height, specs)
+	if err != nil {
+		return nil, &config.Error{File: cfg.File(), Msg: err.Error()}
+	}
+	return a, nil
+}
