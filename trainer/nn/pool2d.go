@@ -2,7 +2,6 @@ package nn
 
 import (
 	"fmt"
-	"sync"
 
 	"github.com/shardsmith/shardsmith/trainer/kernels"
 )
@@ -22,7 +21,6 @@ type MaxPool2D struct {
 	y, dx        Tensor
 	dy           *Tensor
 	arg          []int32
-	wg           sync.WaitGroup
 	fwdFn, bwdFn func(lo, hi int)
 }
 
@@ -68,7 +66,7 @@ func (m *MaxPool2D) Forward(x *Tensor, train bool) *Tensor {
 	} else {
 		m.arg = make([]int32, need)
 	}
-	parallelFor(&m.wg, m.planes, 1, m.fwdFn)
+	parallelFor(m.planes, 1, m.fwdFn)
 	return &m.y
 }
 
@@ -107,7 +105,7 @@ func (m *MaxPool2D) Backward(dy *Tensor, needDX bool) *Tensor {
 	m.dy = dy
 	m.dx.resize(m.x.Shape...)
 	m.dx.Layout = m.x.Layout
-	parallelFor(&m.wg, m.planes, 1, m.bwdFn)
+	parallelFor(m.planes, 1, m.bwdFn)
 	return &m.dx
 }
 
