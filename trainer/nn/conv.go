@@ -87,6 +87,12 @@ func (c *Conv2D) Spec() LayerSpec {
 	return LayerSpec{Type: "conv2d", Name: c.name, In: c.inC, Out: c.outC, Kernel: c.k, Stride: c.stride, Padding: c.pad}
 }
 
+// Fuse applies a following ReLU in the bias pass (see Fuser).
+func (c *Conv2D) Fuse(next Layer) bool {
+	_, c.relu = next.(*ReLU)
+	return c.relu
+}
+
 func (c *Conv2D) OutShape(in []int) ([]int, error) {
 	if len(in) != 3 || in[0] != c.inC {
 		return nil, fmt.Errorf("nn: %s: conv2d expects input [%d H W], got %v", c.name, c.inC, in)

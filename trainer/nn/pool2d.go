@@ -44,6 +44,14 @@ func (m *MaxPool2D) Spec() LayerSpec {
 	return LayerSpec{Type: "maxpool2d", Name: m.name, Kernel: m.k, Stride: m.stride}
 }
 
+// CommutesWith lets a ReLU in front of the pooling run after it: max is
+// monotone, so values and gradients are identical and the ReLU touches a
+// quarter of the data (see Commuter).
+func (m *MaxPool2D) CommutesWith(prev Layer) bool {
+	_, ok := prev.(*ReLU)
+	return ok
+}
+
 func (m *MaxPool2D) OutShape(in []int) ([]int, error) {
 	if len(in) != 3 {
 		return nil, fmt.Errorf("nn: %s: maxpool2d expects input [C H W], got %v", m.name, in)
