@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -136,32 +135,6 @@ func Float(fs *flag.FlagSet, name string, value float64, r Range, usage string) 
 	p := new(float64)
 	FloatVar(fs, p, name, value, r, usage)
 	return p
-}
-
-type choiceValue struct {
-	p    *string
-	from []string
-}
-
-func (v *choiceValue) String() string {
-	if v == nil || v.p == nil {
-		return ""
-	}
-	return *v.p
-}
-
-func (v *choiceValue) Set(s string) error {
-	if !slices.Contains(v.from, s) {
-		return fmt.Errorf("want one of %s", strings.Join(v.from, ", "))
-	}
-	*v.p = s
-	return nil
-}
-
-// ChoiceVar defines a string flag that accepts only the listed values.
-func ChoiceVar(fs *flag.FlagSet, p *string, name, value string, from []string, usage string) {
-	*p = value
-	fs.Var(&choiceValue{p: p, from: from}, name, usage)
 }
 
 // Set returns the names of the flags given on the command line.
