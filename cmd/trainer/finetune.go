@@ -93,6 +93,9 @@ func cmdFinetune(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := checkFinetuneFlags(fs, &f, stderr); err != nil {
 		return err
 	}
+	if err := f.check(stderr); err != nil {
+		return err
+	}
 	var layers []string
 	if *loraLayers != "" {
 		for _, l := range strings.Split(*loraLayers, ",") {

@@ -115,6 +115,8 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := checkResumeFlags(fs, &f, stderr); err != nil {
 			return err
 		}
+	} else if err := f.check(stderr); err != nil {
+		return err
 	}
 	ds, err := data.Open(f.shards)
 	if err != nil {
@@ -228,6 +230,15 @@ type trainReport struct {
 	GOMAXPROCS      int                  `json:"gomaxprocs"`
 	History         []trainer.EpochStats `json:"history"`
 	Test            metrics.Report       `json:"test"`
+}
+
+// check refuses combinations of flags that no run can use (each value on
+// its own was checked as it was parsed).
+func (f *trainFlags) check(stderr io.Writer) error {
+	if f.schedule == "step" && f.stepEpochs < 1 {
+		return usageError(stderr, "trainer: --lr-step-epochs %d: the step schedule needs --lr-step-epochs ≥ 1", f.stepEpochs)
+	}
+	return nil
 }
 
 // config is the run the flags describe (every value was validated as it
