@@ -46,7 +46,7 @@ func addTrainFlags(fs *flag.FlagSet, f *trainFlags) {
 	fs.StringVar(&f.shards, "shards", "", "dataset version, dataset directory or output root (required)")
 	fs.StringVar(&f.model, "model", "mlp", "network: mlp (784-512-256-10 ReLU) or cnn (PyTorch examples/mnist)")
 	f.hidden = widths{512, 256}
-	fs.Var(&f.hidden, "hidden", "MLP hidden widths, comma-separated (default 512,256)")
+	fs.Var(&f.hidden, "hidden", "MLP hidden `widths`, comma-separated")
 	fs.BoolVar(&f.batchNorm, "batchnorm", false, "add batch normalization after each hidden layer")
 	cli.IntVar(fs, &f.epochs, "epochs", 3, 1, maxEpochs, "epochs to train (with --resume: total epochs)")
 	cli.IntVar(fs, &f.batch, "batch-size", 128, 1, maxBatch, "examples per step")
