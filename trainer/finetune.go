@@ -133,14 +133,11 @@ func Finetune(p string, ds *data.Dataset, cfg Config, opts FinetuneOptions, logf
 	return NewSession(cfg, ds, model, rules)
 }
 
-// headName is the name of the model's last dense layer (adapted or not).
+// headName is the name of the model's head (its last dense layer, adapted
+// or not), or "" when it has none.
 func headName(m *nn.Sequential) string {
-	layers := m.Layers()
-	for i := len(layers) - 1; i >= 0; i-- {
-		switch layers[i].(type) {
-		case *nn.Dense, *nn.LoRA:
-			return layers[i].Name()
-		}
+	if h := m.Head(); h != nil {
+		return h.Name()
 	}
 	return ""
 }
@@ -160,9 +157,9 @@ func addLoRA(model *nn.Sequential, head string, replaced bool, opts FinetuneOpti
 	}
 	targets := opts.LoRALayers
 	if len(targets) == 0 {
-		for _, l := range model.Layers() {
-			if _, ok := l.(*nn.Dense); ok && l.Name() != head {
-				targets = append(targets, l.Name())
+		for _, name := range model.LoRATargets() {
+			if name != head {
+				targets = append(targets, name)
 			}
 		}
 		if len(targets) == 0 {

@@ -6,19 +6,20 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime/pprof"
 	"sort"
 	"strings"
 	"text/tabwriter"
-	"time"
-
-	"golang.org/x/term"
 
 	"github.com/shardsmith/shardsmith/config"
 	"github.com/shardsmith/shardsmith/formats/manifest"
+	"github.com/shardsmith/shardsmith/internal/cli"
 	"github.com/shardsmith/shardsmith/pipeline"
 	"github.com/shardsmith/shardsmith/prep"
 )
+
+// maxWorkers bounds --workers: more goroutines than any machine has cores
+// only cost memory.
+const maxWorkers = 4096
 
 const runHelp = `Usage: prep run CONFIG [--out DIR] [--cache DIR] [--workers N] [--force] [--json] [--quiet]
 
@@ -36,7 +37,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := newFlags("run", runHelp, stderr)
 	out := fs.String("out", "", "output root (default: the config's `out`, else ./out)")
 	cache := fs.String("cache", "", "download cache directory (default: $XDG_CACHE_HOME/shardsmith)")
-	workers := fs.Int("workers", 0, "parallel workers (default: the number of CPUs); never changes the output")
+	workers := cli.Int(fs, "workers", 0, 0, maxWorkers, "parallel workers (0: the number of CPUs); never changes the output")
 	force := fs.Bool("force", false, "rebuild even if the version exists")
 	asJSON := fs.Bool("json", false, "print one JSON object with the result and per-stage counters")
 	quiet := fs.Bool("quiet", false, "print only the version id (or, with --json, the JSON)")
@@ -45,17 +46,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := cli.StartCPUProfile(*cpuprofile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	cfg, err := config.Load(pos[0])
 	if err != nil {
 		return err
@@ -66,10 +61,17 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	opts := prep.Options{Out: *out, Cache: *cache, Workers: *workers, Force: *force,
 		Logf: func(format string, a ...any) { fmt.Fprintf(logw, "prep: "+format+"\n", a...) }}
-	bar := newProgressBar(stderr, *quiet)
-	opts.Progress = bar.update
+	bar := cli.NewBar(stderr, *quiet, 0)
+	opts.Progress = func(p prep.Progress) {
+		if p.RowsTotal == 0 {
+			return
+		}
+		frac := float64(p.RowsDone) / float64(p.RowsTotal)
+		rate := float64(p.RowsDone) / bar.Elapsed().Seconds()
+		bar.Draw(false, "[%s] %3.0f%% %d/%d rows  %.0f rows/s ", cli.Gauge(30, frac), frac*100, p.RowsDone, p.RowsTotal, rate)
+	}
 	res, err := prep.Build(ctx, cfg, opts)
-	bar.done()
+	bar.Clear()
 	if err != nil {
 		return err
 	}
@@ -123,40 +125,6 @@ func printStages(w io.Writer, st []pipeline.Snapshot) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.2fs\t%.2fs\t%.0f\t\n", s.Name, s.Workers, s.Items, s.Rows, s.Busy.Seconds(), s.Wall.Seconds(), s.RowsPerSecond)
 	}
 	tw.Flush()
-}
-
-// progressBar draws one self-overwriting line on a terminal and nothing otherwise.
-type progressBar struct {
-	w       io.Writer
-	on      bool
-	start   time.Time
-	printed bool
-}
-
-func newProgressBar(w io.Writer, quiet bool) *progressBar {
-	on := false
-	if f, ok := w.(*os.File); ok && !quiet {
-		on = term.IsTerminal(int(f.Fd()))
-	}
-	return &progressBar{w: w, on: on, start: time.Now()}
-}
-
-func (b *progressBar) update(p prep.Progress) {
-	if !b.on || p.RowsTotal == 0 {
-		return
-	}
-	frac := float64(p.RowsDone) / float64(p.RowsTotal)
-	const width = 30
-	fill := int(frac * width)
-	rate := float64(p.RowsDone) / time.Since(b.start).Seconds()
-	fmt.Fprintf(b.w, "\r[%s%s] %3.0f%% %d/%d rows  %.0f rows/s ", strings.Repeat("=", fill), strings.Repeat(" ", width-fill), frac*100, p.RowsDone, p.RowsTotal, rate)
-	b.printed = true
-}
-
-func (b *progressBar) done() {
-	if b.printed {
-		fmt.Fprint(b.w, "\r\033[K")
-	}
 }
 
 const verifyHelp = `Usage: prep verify DIR [--json]
@@ -306,7 +274,7 @@ Exit status 1 unless every shard holds the same data.
 func cmdReproduce(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("reproduce", reproduceHelp, stderr)
 	cache := fs.String("cache", "", "download cache directory")
-	workers := fs.Int("workers", 0, "parallel workers")
+	workers := cli.Int(fs, "workers", 0, 0, maxWorkers, "parallel workers (0: the number of CPUs)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	pos, err := parse(fs, args, 1, 1)
 	if err != nil {

@@ -10,8 +10,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"syscall"
+
+	"github.com/shardsmith/shardsmith/internal/cli"
 )
 
 const usage = `prep turns raw image datasets into versioned, reproducible Arrow shards.
@@ -45,40 +46,40 @@ func main() {
 }
 
 // errUsage marks command-line mistakes (exit status 2).
-var errUsage = errors.New("usage")
+var errUsage = cli.ErrUsage
+
+// commands maps each command to its implementation (help is handled apart).
+var commands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
+	"run":       cmdRun,
+	"verify":    func(_ context.Context, a []string, o, e io.Writer) error { return cmdVerify(a, o, e) },
+	"show":      func(_ context.Context, a []string, o, e io.Writer) error { return cmdShow(a, o, e) },
+	"ls":        func(_ context.Context, a []string, o, e io.Writer) error { return cmdLs(a, o, e) },
+	"reproduce": cmdReproduce,
+	"preview":   func(_ context.Context, a []string, o, e io.Writer) error { return cmdPreview(a, o, e) },
+}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
-	ctx, stop, sig := signalContext()
-	defer stop()
-
-	var err error
-	switch cmd, rest := args[0], args[1:]; cmd {
-	case "run":
-		err = cmdRun(ctx, rest, stdout, stderr)
-	case "verify":
-		err = cmdVerify(rest, stdout, stderr)
-	case "show":
-		err = cmdShow(rest, stdout, stderr)
-	case "ls":
-		err = cmdLs(rest, stdout, stderr)
-	case "reproduce":
-		err = cmdReproduce(ctx, rest, stdout, stderr)
-	case "preview":
-		err = cmdPreview(rest, stdout, stderr)
+	cmd, rest := args[0], args[1:]
+	switch cmd {
 	case "help", "-h", "--help", "-help":
 		if len(rest) > 0 {
 			return run([]string{rest[0], "--help"}, stdout, stderr)
 		}
 		fmt.Fprint(stdout, usage)
 		return 0
-	default:
+	}
+	do, ok := commands[cmd]
+	if !ok {
 		fmt.Fprintf(stderr, "prep: unknown command %q\n\n%s", cmd, usage)
 		return 2
 	}
+	ctx, stop, sig := cli.SignalContext()
+	defer stop()
+	err := do(ctx, rest, stdout, stderr)
 	switch {
 	case err == nil:
 		return 0
@@ -87,34 +88,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errUsage):
 		return 2
 	case ctx.Err() != nil:
-		if sig() == syscall.SIGTERM {
-			fmt.Fprintln(stderr, "prep: interrupted by SIGTERM; nothing was published")
-			return 143
+		s := sig()
+		name := "SIGINT"
+		if s == syscall.SIGTERM {
+			name = "SIGTERM"
 		}
-		fmt.Fprintln(stderr, "prep: interrupted by SIGINT; nothing was published")
-		return 130
+		fmt.Fprintf(stderr, "prep: interrupted by %s; nothing was published\n", name)
+		return cli.InterruptStatus(s)
 	default:
 		fmt.Fprintf(stderr, "prep: %v\n", err)
 		return 1
 	}
-}
-
-// signalContext is cancelled by SIGINT or SIGTERM; sig reports which came.
-func signalContext() (ctx context.Context, stop func(), sig func() os.Signal) {
-	ctx, cancel := context.WithCancel(context.Background())
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
-	var got os.Signal = os.Interrupt
-	done := make(chan struct{})
-	go func() {
-		select {
-		case s := <-ch:
-			got = s
-			cancel()
-		case <-done:
-		}
-	}()
-	return ctx, func() { close(done); signal.Stop(ch); cancel() }, func() os.Signal { return got }
 }
 
 // newFlags returns a flag set whose --help prints the command's help.
@@ -133,11 +117,8 @@ func newFlags(name, help string, stderr io.Writer) *flag.FlagSet {
 func parse(fs *flag.FlagSet, args []string, minPos, maxPos int) ([]string, error) {
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, errUsage
+		if err := cli.Parse(fs, args); err != nil {
+			return nil, err
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -152,6 +133,19 @@ func parse(fs *flag.FlagSet, args []string, minPos, maxPos int) ([]string, error
 	}
 	return pos, nil
 }
+
+// intFlag defines an int flag that accepts only integers in [lo, hi] (see
+// cli.Int).
+func intFlag(fs *flag.FlagSet, name string, value, lo, hi int, usage string) *int {
+	return cli.Int(fs, name, value, lo, hi, usage)
+}
+
+// Bounds of preview's flags: a grid of more rows, or a larger upscale, than
+// anyone can look at is a mistake (the scale bound is the preview package's).
+const (
+	maxPreviewRows  = 1 << 16
+	maxPreviewScale = 64
+)
 
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)

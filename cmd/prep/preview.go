@@ -23,9 +23,9 @@ checked against the manifest.
 func cmdPreview(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("preview", previewHelp, stderr)
 	splitName := fs.String("split", "train", "split to sample")
-	n := fs.Int("n", 64, "number of source images (rows)")
+	n := intFlag(fs, "n", 64, 1, maxPreviewRows, "number of source images (rows)")
 	out := fs.String("o", "grid.png", "output PNG file")
-	scale := fs.Int("scale", 3, "upscaling factor")
+	scale := intFlag(fs, "scale", 3, 1, maxPreviewScale, "upscaling factor")
 	pos, err := parse(fs, args, 1, 1)
 	if err != nil {
 		return err

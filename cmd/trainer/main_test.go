@@ -83,6 +83,10 @@ func TestUsageAndAmbiguousShards(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "2 datasets") {
 		t.Fatalf("ambiguous root: exit %d: %s", code, stderr)
 	}
+	code, _, stderr = runTrainer(t, "--shards", root+"/a", "--schedule", "step")
+	if code != 2 || !strings.Contains(stderr, "--lr-step-epochs 0: the step schedule needs --lr-step-epochs ≥ 1") {
+		t.Fatalf("step schedule without --lr-step-epochs: exit %d: %s", code, stderr)
+	}
 	code, _, stderr = runTrainer(t, "--shards", root+"/a", "--model", "resnet")
 	if code != 1 || !strings.Contains(stderr, "resnet") {
 		t.Fatalf("unknown model: exit %d: %s", code, stderr)

@@ -7,126 +7,220 @@ import (
 	"time"
 )
 
-// Parallel products run on a small pool of long-lived helper goroutines
-// rather than on fresh ones. Waking a parked thread costs tens of
-// microseconds on virtual machines (the idle CPU has to be brought back by
-// the hypervisor), which is as long as a whole 128×256×512 product. A helper
-// therefore spins for a short while after each job before it parks; the products of one training step follow
-// each other closely enough to find it awake. Helpers are woken through a
-// channel, which makes the scheduler hand them an idle P. Each task is a fixed
-// rectangle of C, so which goroutine runs it does not affect the result.
+// Every parallel loop of the trainer — the GEMM's rectangles of C, the layers'
+// element-wise and per-channel passes, the optimizer's update — runs on one
+// small pool of long-lived helper goroutines rather than on fresh ones.
+// Waking a parked thread costs tens of microseconds on virtual machines (the
+// idle CPU has to be brought back by the hypervisor), which is as long as a
+// whole 128×256×512 product. A helper therefore spins for a short while after
+// each job before it parks; the steps of one training step follow each other
+// closely enough to find it awake. Helpers are woken through a channel, which
+// makes the scheduler hand them an idle P.
+//
+// A job is tasks 0..n-1 and each task is a fixed piece of the work (a
+// rectangle of C, a contiguous range of a loop), so which goroutine runs it
+// does not change the result: training is bitwise the same for any number of
+// helpers. The job lives in the pool itself, not on the heap, so a call
+// allocates nothing when the caller's function is already a value (a method
+// value stored once in a layer); a training step stays allocation-free.
 
 // spinWait is how long an idle helper keeps polling for the next job.
 const spinWait = 200 * time.Microsecond
 
-// parJob is one parallel call: tasks 0..n-1, claimed by atomic increment.
-type parJob struct {
-	seq  uint64
-	n    int32
-	next atomic.Int32
-	done atomic.Int32
-	run  func(task int)
+// maxTasks bounds the tasks of one job; the count must fit the 16 bits the
+// claim word gives it. Callers split into at most GOMAXPROCS tasks.
+const maxTasks = 1<<16 - 1
+
+// The claim word packs a job's sequence number (high 32 bits), its task
+// count (16 bits) and the next unclaimed task (low 16 bits). A helper claims
+// a task with one compare-and-swap of the whole word, so a helper still
+// holding an old job's word can never claim a task of the next one.
+func packClaim(seq uint32, n, next int) uint64 {
+	return uint64(seq)<<32 | uint64(n)<<16 | uint64(next)
 }
 
-// work claims and runs tasks until none are left.
-func (j *parJob) work() {
-	for {
-		t := j.next.Add(1) - 1
-		if t >= j.n {
-			return
-		}
-		j.run(int(t))
-		j.done.Add(1)
-	}
+func unpackClaim(w uint64) (seq uint32, n, next int) {
+	return uint32(w >> 32), int(w >> 16 & 0xffff), int(w & 0xffff)
 }
 
 type workerPool struct {
-	mu       sync.Mutex             // held by the call that owns the helpers
-	started  int                    // helpers running; guarded by mu
-	seq      uint64                 // jobs issued; guarded by mu
-	job      atomic.Pointer[parJob] // the running job, nil between jobs
+	mu       sync.Mutex // held by the call that owns the helpers
+	started  int        // helpers running; guarded by mu
+	seq      uint32     // jobs issued; guarded by mu
+	claim    atomic.Uint64
+	done     atomic.Int32
 	sleeping atomic.Int32
 	wake     chan struct{}
+
+	// The running job's function and geometry. Written by the owner before
+	// it publishes the job's claim word, read only by a goroutine that has
+	// claimed one of its tasks, and cleared after the job so that helpers do
+	// not keep the operands alive.
+	task  func(task int)
+	rng   func(lo, hi int)
+	part  func(part, lo, hi int)
+	total int
 }
 
 var helpers = &workerPool{wake: make(chan struct{}, 256)}
 
-// runTasks runs run(0..n-1) on the calling goroutine and up to threads-1
-// helpers, returning when all tasks are done. If another call owns the
-// helpers it falls back to fresh goroutines.
-func runTasks(threads, n int, run func(task int)) {
-	p := helpers
+// ParallelFor calls fn over [0, n) split into contiguous ranges of at least
+// grain items, at most one per GOMAXPROCS, and returns when all are done.
+// The split depends only on n, grain and GOMAXPROCS, and each range should
+// write only its own outputs, so the result is the same whichever goroutine
+// runs which range. The caller runs one range itself.
+func ParallelFor(n, grain int, fn func(lo, hi int)) {
+	if n <= 0 {
+		return
+	}
+	parts := min(runtime.GOMAXPROCS(0), n/max(grain, 1), maxTasks)
+	if parts <= 1 {
+		fn(0, n)
+		return
+	}
+	helpers.run(parts, n, nil, fn, nil)
+}
+
+// ParallelParts is ParallelFor with grain 1 that also tells fn which of the
+// at most min(GOMAXPROCS, n) parts it runs; no two running calls share a
+// part, so fn can use per-part scratch space.
+func ParallelParts(n int, fn func(part, lo, hi int)) {
+	if n <= 0 {
+		return
+	}
+	parts := min(runtime.GOMAXPROCS(0), n, maxTasks)
+	if parts <= 1 {
+		fn(0, 0, n)
+		return
+	}
+	helpers.run(parts, n, nil, nil, fn)
+}
+
+// runTasks runs run(0..n-1) on the calling goroutine and up to n-1
+// helpers, returning when all tasks are done.
+func runTasks(n int, run func(task int)) {
+	switch {
+	case n <= 0:
+	case n == 1 || n > maxTasks: // more tasks than a claim word counts: run them here
+		for t := range n {
+			run(t)
+		}
+	default:
+		helpers.run(n, 0, run, nil, nil)
+	}
+}
+
+// exec runs task t of the current job.
+func (p *workerPool) exec(t, n int) {
+	switch {
+	case p.task != nil:
+		p.task(t)
+	case p.rng != nil:
+		p.rng(t*p.total/n, (t+1)*p.total/n)
+	default:
+		p.part(t, t*p.total/n, (t+1)*p.total/n)
+	}
+}
+
+// run executes one job of n tasks. If another call owns the helpers (a
+// nested or concurrent parallel call) it falls back to fresh goroutines.
+func (p *workerPool) run(n, total int, task func(int), rng func(lo, hi int), part func(part, lo, hi int)) {
 	if !p.mu.TryLock() {
+		q := &workerPool{task: task, rng: rng, part: part, total: total}
 		var wg sync.WaitGroup
 		for t := 1; t < n; t++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				run(t)
+				q.exec(t, n)
 			}()
 		}
-		run(0)
+		q.exec(0, n)
 		wg.Wait()
 		return
 	}
 	defer p.mu.Unlock()
-	for p.started < min(threads-1, cap(p.wake)) {
+	for p.started < min(n-1, cap(p.wake)) {
 		p.started++
 		go p.helper()
 	}
+	p.task, p.rng, p.part, p.total = task, rng, part, total
+	p.done.Store(0)
 	p.seq++
-	j := &parJob{seq: p.seq, n: int32(n), run: run}
-	p.job.Store(j)
+	seq := p.seq
+	p.claim.Store(packClaim(seq, n, 0))
 	for s := p.sleeping.Load(); s > 0; s-- {
 		select {
 		case p.wake <- struct{}{}:
 		default:
 		}
 	}
-	j.work()
-	for j.done.Load() < j.n {
+	p.work(seq)
+	for int(p.done.Load()) < n {
 		runtime.Gosched()
 	}
-	// Drop the job so that helpers do not keep the operands alive.
-	p.job.Store(nil)
+	p.task, p.rng, p.part = nil, nil, nil
+}
+
+// work claims and runs tasks of job seq until none are left.
+func (p *workerPool) work(seq uint32) {
+	for {
+		w := p.claim.Load()
+		s, n, next := unpackClaim(w)
+		if s != seq || next >= n {
+			return
+		}
+		if !p.claim.CompareAndSwap(w, packClaim(s, n, next+1)) {
+			continue
+		}
+		p.exec(next, n)
+		p.done.Add(1)
+	}
+}
+
+// open reports the sequence number of a job newer than last that still has
+// unclaimed tasks.
+func (p *workerPool) open(last uint32) (uint32, bool) {
+	s, n, next := unpackClaim(p.claim.Load())
+	return s, s != last && next < n
 }
 
 func (p *workerPool) helper() {
-	var last uint64 // seq of the last job taken
+	var last uint32 // seq of the last job taken
 	for {
-		j := p.job.Load()
-		if j == nil || j.seq == last {
-			j = p.poll(last)
+		seq, ok := p.open(last)
+		if !ok {
+			seq, ok = p.poll(last)
 		}
-		if j == nil {
+		if !ok {
 			p.sleeping.Add(1)
-			// Re-check after announcing sleep: a job stored before the
+			// Re-check after announcing sleep: a job published before the
 			// announcement was seen by its caller with sleeping == 0.
-			if j = p.job.Load(); j == nil || j.seq == last {
+			if seq, ok = p.open(last); !ok {
 				<-p.wake
 				p.sleeping.Add(-1)
 				continue
 			}
 			p.sleeping.Add(-1)
 		}
-		last = j.seq
-		j.work()
+		last = seq
+		p.work(seq)
 	}
 }
 
 // poll spins for up to spinWait waiting for a job newer than last. It
 // does not yield: a helper that gave up its P would, with the caller busy
 // on the other one, only run again when the caller blocks.
-func (p *workerPool) poll(last uint64) *parJob {
+func (p *workerPool) poll(last uint32) (uint32, bool) {
 	deadline := time.Now().Add(spinWait)
 	for {
 		for i := 0; i < 256; i++ {
-			if j := p.job.Load(); j != nil && j.seq != last {
-				return j
+			if seq, ok := p.open(last); ok {
+				return seq, true
 			}
 		}
 		if time.Now().After(deadline) {
-			return nil
+			return 0, false
 		}
 	}
 }

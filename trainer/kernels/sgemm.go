@@ -137,7 +137,7 @@ func splitGrid(threads, tm, tn, mr, nr int) (pm, pn int) {
 // computes each as one task.
 func runParallel(ks *kernelSet, g *gemmArgs, m, n, pm, pn int) {
 	tm, tn := ceilDiv(m, ks.mr), ceilDiv(n, ks.nr)
-	runTasks(pm*pn, pm*pn, func(w int) {
+	runTasks(pm*pn, func(w int) {
 		bi, bj := w/pn, w%pn
 		i0, i1 := min(m, bi*tm/pm*ks.mr), min(m, (bi+1)*tm/pm*ks.mr)
 		j0, j1 := min(n, bj*tn/pn*ks.nr), min(n, (bj+1)*tn/pn*ks.nr)

@@ -1,8 +1,6 @@
 package nn
 
 import (
-	"sync"
-
 	"github.com/shardsmith/shardsmith/trainer/kernels"
 )
 
@@ -15,7 +13,6 @@ type ReLU struct {
 	name         string
 	y, dx        Tensor
 	x, dy        *Tensor
-	wg           sync.WaitGroup
 	fwdFn, bwdFn func(lo, hi int)
 }
 
@@ -36,7 +33,7 @@ func (r *ReLU) Forward(x *Tensor, train bool) *Tensor {
 	r.x = x
 	r.y.resize(x.Shape...)
 	r.y.Layout = x.Layout
-	parallelFor(&r.wg, len(x.Data), elementGrain, r.fwdFn)
+	parallelFor(len(x.Data), elementGrain, r.fwdFn)
 	return &r.y
 }
 
@@ -51,7 +48,7 @@ func (r *ReLU) Backward(dy *Tensor, needDX bool) *Tensor {
 	r.dy = dy
 	r.dx.resize(dy.Shape...)
 	r.dx.Layout = dy.Layout
-	parallelFor(&r.wg, len(dy.Data), elementGrain, r.bwdFn)
+	parallelFor(len(dy.Data), elementGrain, r.bwdFn)
 	return &r.dx
 }
 

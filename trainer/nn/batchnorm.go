@@ -3,7 +3,6 @@ package nn
 import (
 	"fmt"
 	"math"
-	"sync"
 
 	"github.com/shardsmith/shardsmith/trainer/kernels"
 )
@@ -33,7 +32,6 @@ type BatchNorm struct {
 	sumDyXhat    []float64
 	acc          []float64
 	needDX       bool
-	wg           sync.WaitGroup
 	fwdFn, bwdFn func(lo, hi int)
 }
 
@@ -113,7 +111,7 @@ func (b *BatchNorm) Forward(x *Tensor, train bool) *Tensor {
 	b.y.resize(x.Shape...)
 	b.y.Layout = x.Layout
 	b.xhat = growF32(b.xhat, len(x.Data))
-	parallelFor(&b.wg, b.c, 1, b.fwdFn)
+	parallelFor(b.c, 1, b.fwdFn)
 	return &b.y
 }
 
@@ -123,7 +121,7 @@ func (b *BatchNorm) Backward(dy *Tensor, needDX bool) *Tensor {
 		b.dx.resize(dy.Shape...)
 		b.dx.Layout = dy.Layout
 	}
-	parallelFor(&b.wg, b.c, 1, b.bwdFn)
+	parallelFor(b.c, 1, b.bwdFn)
 	if !needDX {
 		return nil
 	}

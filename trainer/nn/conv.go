@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
-	"sync"
 
 	"github.com/shardsmith/shardsmith/trainer/kernels"
 )
@@ -59,7 +58,6 @@ type Conv2D struct {
 	cols            [][]float32 // one im2col buffer per worker
 	partW           []float32   // weight gradient per group
 	partB           []float64   // bias gradient per (channel, image)
-	wg              sync.WaitGroup
 	fwdFn, bwdFn    func(part, lo, hi int)
 	sumWFn          func(lo, hi int)
 }
@@ -87,6 +85,12 @@ func (c *Conv2D) Name() string     { return c.name }
 func (c *Conv2D) Params() []*Param { return c.params }
 func (c *Conv2D) Spec() LayerSpec {
 	return LayerSpec{Type: "conv2d", Name: c.name, In: c.inC, Out: c.outC, Kernel: c.k, Stride: c.stride, Padding: c.pad}
+}
+
+// Fuse applies a following ReLU in the bias pass (see Fuser).
+func (c *Conv2D) Fuse(next Layer) bool {
+	_, c.relu = next.(*ReLU)
+	return c.relu
 }
 
 func (c *Conv2D) OutShape(in []int) ([]int, error) {
@@ -130,7 +134,7 @@ func (c *Conv2D) Forward(x *Tensor, train bool) *Tensor {
 	c.setup(x)
 	c.y.resize(c.n, c.outC, c.oh, c.ow)
 	c.y.Layout = CNHW
-	parallelParts(&c.wg, c.groups, c.fwdFn)
+	parallelParts(c.groups, c.fwdFn)
 	return &c.y
 }
 
@@ -173,7 +177,7 @@ func (c *Conv2D) Backward(dy *Tensor, needDX bool) *Tensor {
 	if !c.W.Frozen {
 		c.partW = growF32(c.partW, c.groups*len(c.W.Data))
 	}
-	parallelParts(&c.wg, c.groups, c.bwdFn)
+	parallelParts(c.groups, c.bwdFn)
 	if !c.B.Frozen {
 		for oc := range c.outC {
 			var s float64
@@ -184,7 +188,7 @@ func (c *Conv2D) Backward(dy *Tensor, needDX bool) *Tensor {
 		}
 	}
 	if !c.W.Frozen {
-		parallelFor(&c.wg, len(c.W.Grad), 1024, c.sumWFn)
+		parallelFor(len(c.W.Grad), 1024, c.sumWFn)
 	}
 	if !needDX {
 		return nil

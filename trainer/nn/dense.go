@@ -39,6 +39,15 @@ func (d *Dense) Params() []*Param        { return d.params }
 func (d *Dense) Spec() LayerSpec         { return LayerSpec{Type: "dense", Name: d.name, In: d.in, Out: d.out} }
 func (d *Dense) Features() (in, out int) { return d.in, d.out }
 
+// NewHead makes a Dense layer a replaceable classifier head (see Head).
+func (d *Dense) NewHead(out int, rng *rand.Rand) Layer { return NewDense(d.name, d.in, out, rng) }
+
+// Fuse applies a following ReLU in the bias pass (see Fuser).
+func (d *Dense) Fuse(next Layer) bool {
+	_, d.relu = next.(*ReLU)
+	return d.relu
+}
+
 func (d *Dense) OutShape(in []int) ([]int, error) {
 	if len(in) != 1 || in[0] != d.in {
 		return nil, fmt.Errorf("nn: %s: dense layer expects input [%d], got %v (add a flatten layer?)", d.name, d.in, in)

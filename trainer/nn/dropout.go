@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"sync"
 )
 
 // dropChunk is the number of elements that share one random stream. Streams
@@ -28,7 +27,6 @@ type Dropout struct {
 	x, dy        *Tensor
 	y, dx        Tensor
 	mask         []float32
-	wg           sync.WaitGroup
 	fwdFn, bwdFn func(lo, hi int)
 }
 
@@ -75,7 +73,7 @@ func (d *Dropout) Forward(x *Tensor, train bool) *Tensor {
 	d.y.Layout = x.Layout
 	d.mask = growF32(d.mask, len(x.Data))
 	chunks := (len(x.Data) + dropChunk - 1) / dropChunk
-	parallelFor(&d.wg, chunks, 4, d.fwdFn)
+	parallelFor(chunks, 4, d.fwdFn)
 	return &d.y
 }
 
@@ -123,7 +121,7 @@ func (d *Dropout) Backward(dy *Tensor, needDX bool) *Tensor {
 	d.dy = dy
 	d.dx.resize(dy.Shape...)
 	d.dx.Layout = dy.Layout
-	parallelFor(&d.wg, len(dy.Data), elementGrain, d.bwdFn)
+	parallelFor(len(dy.Data), elementGrain, d.bwdFn)
 	return &d.dx
 }
 

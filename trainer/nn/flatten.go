@@ -1,9 +1,6 @@
 package nn
 
-import (
-	"fmt"
-	"sync"
-)
+import "fmt"
 
 // Flatten turns [N, C, H, W] (or any rank) into [N, C·H·W] in NCHW order,
 // the order PyTorch's flatten produces, so dense weights after it exchange
@@ -15,7 +12,6 @@ type Flatten struct {
 	view  Tensor // forward reshape of an NCHW input
 	dview Tensor // backward reshape
 	y, dx Tensor
-	wg    sync.WaitGroup
 	fwdFn func(lo, hi int)
 	bwdFn func(lo, hi int)
 }
@@ -54,7 +50,7 @@ func (f *Flatten) Forward(x *Tensor, train bool) *Tensor {
 		return &f.view
 	}
 	f.y.resize(n, d)
-	parallelFor(&f.wg, n, 8, f.fwdFn)
+	parallelFor(n, 8, f.fwdFn)
 	return &f.y
 }
 
@@ -82,7 +78,7 @@ func (f *Flatten) Backward(dy *Tensor, needDX bool) *Tensor {
 	f.dy = dy
 	f.dx.resize(x.Shape...)
 	f.dx.Layout = CNHW
-	parallelFor(&f.wg, x.Shape[0], 8, f.bwdFn)
+	parallelFor(x.Shape[0], 8, f.bwdFn)
 	return &f.dx
 }
 

@@ -1,5 +1,7 @@
 package nn
 
+import "math/rand/v2"
+
 // Layer is one stage of a Sequential model.
 //
 // Forward keeps references to x (and to its own output where Backward needs
@@ -32,6 +34,40 @@ type Buffered interface {
 type Random interface {
 	RNGState() ([]byte, error)
 	SetRNGState([]byte) error
+}
+
+// The optional interfaces below are how Sequential and fine-tuning learn what
+// a layer can do, so that a new layer type gains a behaviour by implementing
+// a method in its own file rather than by a case in a type switch elsewhere.
+
+// Fuser is implemented by layers that can apply an activation that follows
+// them inside their own passes (a ReLU in the bias pass of a convolution).
+type Fuser interface {
+	// Fuse makes the layer apply next, the layer right after it, as part of
+	// its own Forward and Backward, and reports whether it does; the plan
+	// then skips next. Fuse(nil) undoes any fusion.
+	Fuse(next Layer) bool
+}
+
+// Commuter is implemented by layers that an element-wise activation in front
+// of them may move behind without changing values or gradients (max-pooling
+// commutes with any monotone activation), so the activation touches less data.
+type Commuter interface {
+	// CommutesWith reports whether prev, the layer right before this one,
+	// may run after it instead.
+	CommutesWith(prev Layer) bool
+}
+
+// Head is implemented by layers that can be a model's classifier head: the
+// last Head of a model is the layer fine-tuning names, trains with its own
+// learning rate and replaces for a new set of classes.
+type Head interface {
+	Layer
+	// Features returns the input and output widths.
+	Features() (in, out int)
+	// NewHead returns a freshly initialised plain head with the same name
+	// and input width and out outputs, drawing its weights from rng.
+	NewHead(out int, rng *rand.Rand) Layer
 }
 
 // LayerSpec is the JSON description of one layer. Fields a layer type does

@@ -84,6 +84,16 @@ func (l *LoRA) Alpha() float64 { return l.alpha }
 // Features returns the layer's input and output sizes.
 func (l *LoRA) Features() (in, out int) { return l.base.in, l.base.out }
 
+// NewHead replaces an adapted head by a plain one: the new head trains in
+// full (see Head).
+func (l *LoRA) NewHead(out int, rng *rand.Rand) Layer { return l.base.NewHead(out, rng) }
+
+// Fuse applies a following ReLU after the adapter's sum (see Fuser).
+func (l *LoRA) Fuse(next Layer) bool {
+	_, l.relu = next.(*ReLU)
+	return l.relu
+}
+
 func (l *LoRA) OutShape(in []int) ([]int, error) { return l.base.OutShape(in) }
 
 func (l *LoRA) Forward(x *Tensor, train bool) *Tensor {
@@ -213,6 +223,18 @@ func (m *Sequential) AddLoRA(layers []string, rank int, alpha float64, seed uint
 	}
 	m.outShape = nil
 	return nil
+}
+
+// LoRATargets returns, in order, the names of the layers AddLoRA can put an
+// adapter on: the dense layers that have none yet.
+func (m *Sequential) LoRATargets() []string {
+	var out []string
+	for _, l := range m.layers {
+		if _, ok := l.(*Dense); ok {
+			out = append(out, l.Name())
+		}
+	}
+	return out
 }
 
 // Adapters returns the model's LoRA layers in order.

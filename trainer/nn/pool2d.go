@@ -2,7 +2,6 @@ package nn
 
 import (
 	"fmt"
-	"sync"
 
 	"github.com/shardsmith/shardsmith/trainer/kernels"
 )
@@ -22,7 +21,6 @@ type MaxPool2D struct {
 	y, dx        Tensor
 	dy           *Tensor
 	arg          []int32
-	wg           sync.WaitGroup
 	fwdFn, bwdFn func(lo, hi int)
 }
 
@@ -44,6 +42,14 @@ func (m *MaxPool2D) Name() string     { return m.name }
 func (m *MaxPool2D) Params() []*Param { return nil }
 func (m *MaxPool2D) Spec() LayerSpec {
 	return LayerSpec{Type: "maxpool2d", Name: m.name, Kernel: m.k, Stride: m.stride}
+}
+
+// CommutesWith lets a ReLU in front of the pooling run after it: max is
+// monotone, so values and gradients are identical and the ReLU touches a
+// quarter of the data (see Commuter).
+func (m *MaxPool2D) CommutesWith(prev Layer) bool {
+	_, ok := prev.(*ReLU)
+	return ok
 }
 
 func (m *MaxPool2D) OutShape(in []int) ([]int, error) {
@@ -68,7 +74,7 @@ func (m *MaxPool2D) Forward(x *Tensor, train bool) *Tensor {
 	} else {
 		m.arg = make([]int32, need)
 	}
-	parallelFor(&m.wg, m.planes, 1, m.fwdFn)
+	parallelFor(m.planes, 1, m.fwdFn)
 	return &m.y
 }
 
@@ -107,7 +113,7 @@ func (m *MaxPool2D) Backward(dy *Tensor, needDX bool) *Tensor {
 	m.dy = dy
 	m.dx.resize(m.x.Shape...)
 	m.dx.Layout = m.x.Layout
-	parallelFor(&m.wg, m.planes, 1, m.bwdFn)
+	parallelFor(m.planes, 1, m.bwdFn)
 	return &m.dx
 }
 

@@ -88,24 +88,24 @@ func (m *Sequential) check() error {
 // makePlan decides the execution order. Two rewrites that do not change any
 // result but save whole passes over the largest activations:
 //
-//   - ReLU followed by max-pooling runs as pooling then ReLU. The two commute
-//     (max is monotone), so values and gradients are identical, and the ReLU
-//     then touches a quarter of the data.
-//   - A ReLU right after a Conv2D or Dense is fused into that layer's bias
-//     pass (forward) and bias-gradient pass (backward).
+//   - A layer that commutes with the one before it (a Commuter: max-pooling
+//     after a ReLU) runs first, so the ReLU then touches a quarter of the data.
+//   - An activation right after a layer that can fuse it (a Fuser: a ReLU
+//     after a Conv2D or Dense) runs inside that layer's bias pass (forward)
+//     and bias-gradient pass (backward).
 func (m *Sequential) makePlan() {
 	seq := slices.Clone(m.layers)
 	for _, l := range seq {
-		setFused(l, false)
+		if f, ok := l.(Fuser); ok {
+			f.Fuse(nil)
+		}
 	}
 	if m.noFuse {
 		m.plan = seq
 		return
 	}
 	for i := 0; i+1 < len(seq); i++ {
-		_, relu := seq[i].(*ReLU)
-		_, pool := seq[i+1].(*MaxPool2D)
-		if relu && pool {
+		if c, ok := seq[i+1].(Commuter); ok && c.CommutesWith(seq[i]) {
 			seq[i], seq[i+1] = seq[i+1], seq[i]
 			i++
 		}
@@ -113,28 +113,11 @@ func (m *Sequential) makePlan() {
 	plan := seq[:0:0]
 	for i := 0; i < len(seq); i++ {
 		plan = append(plan, seq[i])
-		if _, ok := seq[i].(*ReLU); ok || i+1 >= len(seq) {
-			continue
-		}
-		if _, relu := seq[i+1].(*ReLU); relu && setFused(seq[i], true) {
+		if f, ok := seq[i].(Fuser); ok && i+1 < len(seq) && f.Fuse(seq[i+1]) {
 			i++
 		}
 	}
 	m.plan = plan
-}
-
-func setFused(l Layer, on bool) bool {
-	switch t := l.(type) {
-	case *Conv2D:
-		t.relu = on
-	case *Dense:
-		t.relu = on
-	case *LoRA:
-		t.relu = on
-	default:
-		return false
-	}
-	return true
 }
 
 // Build creates a model from its spec, initialising weights from Spec.Seed.
@@ -299,34 +282,45 @@ func (m *Sequential) setFrozen(frozen bool, prefixes []string) error {
 	return nil
 }
 
-// ReplaceHead swaps the last Dense layer (with or without a LoRA adapter)
-// for a freshly initialised plain one with the same name and input size and
-// `classes` outputs (fine-tuning to a new label set). seed picks the new
-// initialisation.
+// Head returns the model's last layer that can be a classifier head (a
+// Dense layer, with or without a LoRA adapter), or nil.
+func (m *Sequential) Head() Head {
+	if i := m.headIndex(); i >= 0 {
+		return m.layers[i].(Head)
+	}
+	return nil
+}
+
+func (m *Sequential) headIndex() int {
+	for i := len(m.layers) - 1; i >= 0; i-- {
+		if _, ok := m.layers[i].(Head); ok {
+			return i
+		}
+	}
+	return -1
+}
+
+// ReplaceHead swaps the head (see Head) for a freshly initialised plain one
+// with the same name and input size and `classes` outputs (fine-tuning to a
+// new label set). seed picks the new initialisation.
 func (m *Sequential) ReplaceHead(classes int, seed uint64) error {
 	if classes <= 0 {
 		return fmt.Errorf("nn: model %q: head needs a positive class count, got %d", m.name, classes)
 	}
-	for i := len(m.layers) - 1; i >= 0; i-- {
-		d, ok := m.layers[i].(*Dense)
-		if l, adapted := m.layers[i].(*LoRA); adapted {
-			d, ok = l.base, true
-		}
-		if !ok {
-			continue
-		}
-		rng := rand.New(rand.NewPCG(seed, headStream))
-		old := m.layers[i]
-		m.layers[i] = NewDense(d.name, d.in, classes, rng)
-		if err := m.check(); err != nil {
-			m.layers[i] = old
-			_ = m.check()
-			return fmt.Errorf("nn: replacing head: %w", err)
-		}
-		m.outShape = nil
-		return nil
+	i := m.headIndex()
+	if i < 0 {
+		return fmt.Errorf("nn: model %q has no dense layer to replace", m.name)
 	}
-	return fmt.Errorf("nn: model %q has no dense layer to replace", m.name)
+	rng := rand.New(rand.NewPCG(seed, headStream))
+	old := m.layers[i]
+	m.layers[i] = old.(Head).NewHead(classes, rng)
+	if err := m.check(); err != nil {
+		m.layers[i] = old
+		_ = m.check()
+		return fmt.Errorf("nn: replacing head: %w", err)
+	}
+	m.outShape = nil
+	return nil
 }
 
 // State returns parameters and buffers (running statistics) under their

@@ -4,7 +4,8 @@
 //
 // All matrix products go through kernels.Sgemm; everything else that is worth
 // spreading over cores (im2col, pooling, element-wise maps over a batch) runs
-// on a bounded set of goroutines, one per GOMAXPROCS. Each output element is
+// on the same worker pool as the products (kernels.ParallelFor), at most one
+// range per GOMAXPROCS. Each output element is
 // written by exactly one goroutine and every reduction sums in a fixed order,
 // so results never depend on scheduling.
 //

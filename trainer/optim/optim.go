@@ -12,10 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/shardsmith/shardsmith/trainer/kernels"
 	"github.com/shardsmith/shardsmith/trainer/nn"
@@ -112,6 +110,9 @@ type Optimizer struct {
 	// per-step values shared with the workers
 	lr, clip float64
 	blocks   []float64 // partial squared norms, one per normBlock
+
+	// method values built once, so that a step hands the pool no new closure
+	updateFn, normFn func(lo, hi int)
 }
 
 // normBlock is the unit of the gradient-norm reduction: each block is summed
@@ -181,6 +182,7 @@ func New(cfg Config, sched Schedule, groups ...Group) (*Optimizer, error) {
 		}
 	}
 	o.blocks = make([]float64, (o.total+normBlock-1)/normBlock)
+	o.updateFn, o.normFn = o.updateRange, o.normRange
 	return o, nil
 }
 
@@ -215,14 +217,14 @@ func (o *Optimizer) Step() StepInfo {
 		}
 	}
 	o.step++
-	parallel(o.total, o.updateRange)
+	parallel(o.total, o.updateFn)
 	return info
 }
 
 // GradNorm returns the global L2 norm of the gradients of all parameters
 // that are not frozen.
 func (o *Optimizer) GradNorm() float64 {
-	parallel(len(o.blocks), o.normRange)
+	parallel(len(o.blocks), o.normFn)
 	var s float64
 	for _, b := range o.blocks {
 		s += b
@@ -341,24 +343,9 @@ func (o *Optimizer) adam(s *segment, i, j int) {
 	}
 }
 
-// parallel runs fn over [0, n) in GOMAXPROCS contiguous ranges.
-func parallel(n int, fn func(lo, hi int)) {
-	parts := min(runtime.GOMAXPROCS(0), n/(1<<14))
-	if parts <= 1 {
-		fn(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	wg.Add(parts - 1)
-	for i := 1; i < parts; i++ {
-		go func() {
-			defer wg.Done()
-			fn(i*n/parts, (i+1)*n/parts)
-		}()
-	}
-	fn(0, n/parts)
-	wg.Wait()
-}
+// parallel runs fn over [0, n) in at most GOMAXPROCS contiguous ranges of
+// at least normBlock values, on the kernels' worker pool.
+func parallel(n int, fn func(lo, hi int)) { kernels.ParallelFor(n, normBlock, fn) }
 
 // State is an optimizer's resumable state: the step count and, per
 // parameter, its buffers under "<param>.<slot>" with PyTorch's slot names

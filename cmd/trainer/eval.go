@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/shardsmith/shardsmith/trainer"
+	"github.com/shardsmith/shardsmith/trainer/checkpoint"
+	"github.com/shardsmith/shardsmith/trainer/data"
+	"github.com/shardsmith/shardsmith/trainer/metrics"
+)
+
+const evalUsage = `Usage: trainer eval --checkpoint RUN --shards DIR [--split test] [--json]
+
+Evaluates the checkpoint in RUN (a run directory or a checkpoint .json) on a
+split: accuracy, per-class precision/recall/F1 and the confusion matrix.
+Refuses shards whose image shape or classes do not match the checkpoint.
+
+Flags:
+`
+
+func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("trainer eval", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, evalUsage); fs.PrintDefaults() }
+	ck := fs.String("checkpoint", "", "run directory or checkpoint .json (required)")
+	shards := fs.String("shards", "", "dataset version (required)")
+	split := fs.String("split", "test", "split to evaluate")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *ck == "" || *shards == "" {
+		fs.Usage()
+		return errUsage
+	}
+	p := trainer.CheckpointPath(*ck)
+	c, err := checkpoint.Load(p)
+	if err != nil {
+		return err
+	}
+	model, err := c.Restore()
+	if err != nil {
+		return err
+	}
+	ds, err := data.Open(*shards)
+	if err != nil {
+		return err
+	}
+	if n := c.Meta.Normalization; n != nil && len(n.Mean) == 1 {
+		dn := ds.Manifest.Normalize
+		if math.Abs(n.Mean[0]-dn.Mean) > 1e-6 || math.Abs(n.Std[0]-dn.Std) > 1e-6 {
+			return fmt.Errorf("checkpoint was trained with mean/std %.6f/%.6f but the shards use %.6f/%.6f",
+				n.Mean[0], n.Std[0], dn.Mean, dn.Std)
+		}
+	}
+	conf, loss, err := trainer.Evaluate(ctx, model, ds, *split, 256)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(struct {
+			Split string  `json:"split"`
+			Loss  float64 `json:"loss"`
+			metrics.Report
+		}{*split, loss, conf.Report()})
+	}
+	fmt.Fprintf(stdout, "%s accuracy %.4f  loss %.4f  (%d images)\n", *split, conf.Accuracy(), loss, conf.Total())
+	conf.Print(stdout)
+	return nil
+}

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/shardsmith/shardsmith/internal/cli"
+	"github.com/shardsmith/shardsmith/trainer"
+	"github.com/shardsmith/shardsmith/trainer/checkpoint"
+	"github.com/shardsmith/shardsmith/trainer/data"
+)
+
+const finetuneUsage = `Usage: trainer finetune --from RUN --shards DIR [flags]
+
+Fine-tunes the model of RUN's checkpoint on new shards. When the shards'
+classes differ from the checkpoint's, the head (last dense layer) is replaced
+by a fresh one for the new classes, and trainer says so. Refuses shards whose
+image shape differs, or whose normalization differs (unless --renormalize).
+
+  --freeze features        train only the head
+  --freeze conv1,conv2     freeze these layers (names or prefixes)
+  --lr-head 1e-3 --lr-body 1e-4   per-group learning rates
+  --lora-rank 8 --lora-alpha 16   LoRA: freeze the whole base model and train
+                           rank-8 adapters y += (16/8)·x·Aᵀ·Bᵀ on every dense
+                           layer but the head (or on --lora-layers), plus the
+                           head in full; --lr-body sets the adapters' rate
+  --merge                  after training, fold the adapters into the weights
+                           (W += alpha/r·B·A) and make the run's checkpoint a
+                           plain one
+
+A LoRA run's checkpoint keeps the adapters apart from the base weights, in
+checkpoint.lora.safetensors (PEFT tensor names, rank and alpha in its
+metadata); eval and --resume load it like any checkpoint. --merge replaces
+the checkpoint by the merged plain model and keeps the adapter file.
+
+The architecture comes from --from: --model, --hidden and --batchnorm are
+refused when they ask for another one. --resume does not apply: continue a
+fine-tuning run with trainer --shards DIR --resume RUN.
+
+Example:
+  trainer --shards out/mnist-0to4 --model cnn --epochs 3 --out runs/base
+  trainer finetune --from runs/base --shards out/mnist-5to9-fewshot --freeze features --epochs 20 --out runs/ft
+  trainer finetune --from runs/base --shards out/mnist-5to9-fewshot --lora-rank 8 --lora-alpha 16 --merge --out runs/lora
+  trainer eval --checkpoint runs/ft --shards out/mnist-5to9-fewshot
+
+Flags:
+`
+
+// maxRank bounds --lora-rank: an adapter wider than any layer it adapts is a
+// mistake.
+const maxRank = 1 << 12
+
+func cmdFinetune(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("trainer finetune", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, finetuneUsage); fs.PrintDefaults() }
+	var f trainFlags
+	addTrainFlags(fs, &f)
+	from := fs.String("from", "", "run directory (or checkpoint .json) of the pretrained model (required)")
+	freeze := fs.String("freeze", "", "comma-separated layer names/prefixes to freeze, or features (all but the head)")
+	lrHead := cli.Float(fs, "lr-head", 0, cli.NonNegative, "learning rate of the head (0: --lr)")
+	lrBody := cli.Float(fs, "lr-body", 0, cli.NonNegative, "learning rate of the other layers, or of the LoRA adapters (0: --lr)")
+	renorm := fs.Bool("renormalize", false, "accept shards normalized differently from the checkpoint")
+	loraRank := fs.Int("lora-rank", 0, fmt.Sprintf("train LoRA adapters of this rank (at most %d) on the dense layers, the base frozen (0: off)", maxRank))
+	loraAlpha := cli.Float(fs, "lora-alpha", 0, cli.NonNegative, "LoRA scaling numerator: adapters are scaled by alpha/rank (0: the rank)")
+	loraLayers := fs.String("lora-layers", "", "comma-separated dense layers to adapt (default: every dense layer but the head)")
+	merge := fs.Bool("merge", false, "after training, fold the LoRA adapters into a plain checkpoint (keeps checkpoint.lora.safetensors)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *from == "" || f.shards == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "trainer finetune: --from and --shards are required")
+		fs.Usage()
+		return errUsage
+	}
+	if *loraRank < 0 || *loraRank == 0 && (*loraAlpha != 0 || *loraLayers != "" || *merge) {
+		given := fmt.Sprintf("--lora-rank %d", *loraRank)
+		fs.Visit(func(fl *flag.Flag) {
+			if fl.Name == "lora-alpha" || fl.Name == "lora-layers" || fl.Name == "merge" {
+				given += " --" + fl.Name + " " + fl.Value.String()
+			}
+		})
+		return usageError(stderr, "trainer finetune: %s: --lora-alpha, --lora-layers and --merge need --lora-rank ≥ 1", given)
+	}
+	if *loraRank > maxRank {
+		return usageError(stderr, "trainer finetune: --lora-rank %d: at most %d", *loraRank, maxRank)
+	}
+	if err := checkFinetuneFlags(fs, &f, stderr); err != nil {
+		return err
+	}
+	if err := f.check(stderr); err != nil {
+		return err
+	}
+	var layers []string
+	if *loraLayers != "" {
+		for _, l := range strings.Split(*loraLayers, ",") {
+			layers = append(layers, strings.TrimSpace(l))
+		}
+	}
+	ds, err := data.Open(f.shards)
+	if err != nil {
+		return err
+	}
+	cfg := f.config()
+	p := trainer.CheckpointPath(*from)
+	logf := func(format string, a ...any) {
+		if !f.quiet {
+			fmt.Fprintf(stderr, "trainer: "+format+"\n", a...)
+		}
+	}
+	s, err := trainer.Finetune(p, ds, cfg, trainer.FinetuneOptions{Freeze: strings.Split(*freeze, ","), LRHead: *lrHead, LRBody: *lrBody,
+		Renormalize: *renorm, LoRARank: *loraRank, LoRAAlpha: *loraAlpha, LoRALayers: layers}, logf)
+	if err != nil {
+		return err
+	}
+	if err := checkFinetuneArch(fs, &f, *from, s.Model.Spec(), stderr); err != nil {
+		return err
+	}
+	if f.out == "" {
+		f.out = filepath.Join("runs", "finetune-"+time.Now().Format("20060102-150405"))
+	}
+	if err := trainLoop(ctx, s, ds, &f, stdout, stderr); err != nil || !*merge {
+		return err
+	}
+	ckpt := filepath.Join(f.out, trainer.CheckpointBase)
+	merged, err := trainer.MergeLoRA(ckpt)
+	if err != nil {
+		return err
+	}
+	logf("merged the LoRA adapters of %s into %s.json, a plain checkpoint; the adapters stay in %s",
+		strings.Join(merged, ", "), ckpt, checkpoint.LoRAPath(ckpt))
+	return nil
+}

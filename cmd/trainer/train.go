@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shardsmith/shardsmith/internal/cli"
+	"github.com/shardsmith/shardsmith/trainer"
+	"github.com/shardsmith/shardsmith/trainer/data"
+	"github.com/shardsmith/shardsmith/trainer/kernels"
+	"github.com/shardsmith/shardsmith/trainer/metrics"
+	"github.com/shardsmith/shardsmith/trainer/optim"
+)
+
+type trainFlags struct {
+	shards, model, out, resume, optimizer, schedule string
+	hidden                                          widths
+	epochs, batch, patience, stepEpochs, window     int
+	lr, momentum, weightDecay, clip, gamma, warmup  float64
+	nesterov, batchNorm, asJSON, quiet              bool
+	cpuprofile                                      string
+	seed                                            uint64
+}
+
+// Bounds of the numeric flags: beyond them a value is a mistake, not a
+// request, and would only fail later (or allocate without end).
+const (
+	maxEpochs = 1_000_000
+	maxBatch  = 1 << 16
+	maxWidth  = 1 << 16 // one hidden layer
+	maxWindow = 1 << 24 // rows held for shuffling
+)
+
+// addTrainFlags registers the flags shared by training and fine-tuning.
+func addTrainFlags(fs *flag.FlagSet, f *trainFlags) {
+	fs.StringVar(&f.shards, "shards", "", "dataset version, dataset directory or output root (required)")
+	fs.StringVar(&f.model, "model", "mlp", "network: mlp (784-512-256-10 ReLU) or cnn (PyTorch examples/mnist)")
+	f.hidden = widths{512, 256}
+	fs.Var(&f.hidden, "hidden", "MLP hidden `widths`, comma-separated")
+	fs.BoolVar(&f.batchNorm, "batchnorm", false, "add batch normalization after each hidden layer")
+	cli.IntVar(fs, &f.epochs, "epochs", 3, 1, maxEpochs, "epochs to train (with --resume: total epochs)")
+	cli.IntVar(fs, &f.batch, "batch-size", 128, 1, maxBatch, "examples per step")
+	fs.StringVar(&f.optimizer, "optimizer", "adam", "sgd, adam or adamw")
+	cli.FloatVar(fs, &f.lr, "lr", 1e-3, cli.Positive, "learning rate")
+	cli.FloatVar(fs, &f.momentum, "momentum", 0, cli.Fraction, "SGD momentum")
+	fs.BoolVar(&f.nesterov, "nesterov", false, "Nesterov momentum (SGD)")
+	cli.FloatVar(fs, &f.weightDecay, "weight-decay", 0, cli.NonNegative, "weight decay (L2 for sgd/adam, decoupled for adamw)")
+	cli.FloatVar(fs, &f.clip, "clip-norm", 0, cli.NonNegative, "clip the global gradient norm to this value (0: off)")
+	fs.StringVar(&f.schedule, "schedule", "constant", "learning-rate schedule: constant, step or cosine")
+	cli.IntVar(fs, &f.stepEpochs, "lr-step-epochs", 0, 0, maxEpochs, "step schedule: multiply the rate by --gamma every N epochs")
+	cli.FloatVar(fs, &f.gamma, "gamma", 0.1, cli.Positive, "step schedule factor")
+	cli.FloatVar(fs, &f.warmup, "warmup-epochs", 0, cli.Range{Max: maxEpochs}, "linear learning-rate warm-up, in epochs (fractions allowed)")
+	cli.IntVar(fs, &f.patience, "patience", 0, 0, maxEpochs, "stop when val loss has not improved for N epochs (0: off)")
+	fs.Uint64Var(&f.seed, "seed", 1, "seed for initialisation, shuffling and dropout")
+	cli.IntVar(fs, &f.window, "shuffle-window", 0, 0, maxWindow, "rows held for shuffling (0: 65536, a full shuffle of MNIST)")
+	fs.StringVar(&f.out, "out", "", "run directory (default runs/<model>-<time>)")
+	fs.StringVar(&f.resume, "resume", "", "continue the run in this directory from its last checkpoint, as it was saved (see above)")
+	fs.BoolVar(&f.asJSON, "json", false, "print one JSON object with the results at the end")
+	fs.BoolVar(&f.quiet, "quiet", false, "no progress bar or per-epoch lines")
+	fs.StringVar(&f.cpuprofile, "cpuprofile", "", "write a CPU profile of training to `file` (for performance work)")
+}
+
+// widths is the --hidden list: positive integers separated by commas.
+type widths []int
+
+func (w *widths) String() string {
+	if w == nil {
+		return ""
+	}
+	s := make([]string, len(*w))
+	for i, v := range *w {
+		s[i] = strconv.Itoa(v)
+	}
+	return strings.Join(s, ",")
+}
+
+func (w *widths) Set(s string) error {
+	var out widths
+	for _, h := range strings.Split(s, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(h))
+		if err != nil || v < 1 || v > maxWidth {
+			return fmt.Errorf("want integers from 1 to %d separated by commas", maxWidth)
+		}
+		out = append(out, v)
+	}
+	*w = out
+	return nil
+}
+
+func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("trainer", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	var f trainFlags
+	addTrainFlags(fs, &f)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if f.shards == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "trainer: --shards is required (and no positional arguments)")
+		fs.Usage()
+		return errUsage
+	}
+	if f.resume != "" {
+		if err := checkResumeFlags(fs, &f, stderr); err != nil {
+			return err
+		}
+	} else if err := f.check(stderr); err != nil {
+		return err
+	}
+	ds, err := data.Open(f.shards)
+	if err != nil {
+		return err
+	}
+	var s *trainer.Session
+	if f.resume != "" {
+		f.out = f.resume
+		if s, err = trainer.Resume(filepath.Join(f.resume, trainer.CheckpointBase), ds); err != nil {
+			return err
+		}
+		if err := checkResumeConfig(fs, &f, s.Config, s.Model.Spec(), stderr); err != nil {
+			return err
+		}
+		s.Config.Epochs = f.epochs
+	} else {
+		if s, err = trainer.NewSession(f.config(), ds, nil, nil); err != nil {
+			return err
+		}
+		if f.out == "" {
+			f.out = filepath.Join("runs", fmt.Sprintf("%s-%s", f.model, time.Now().Format("20060102-150405")))
+		}
+	}
+	return trainLoop(ctx, s, ds, &f, stdout, stderr)
+}
+
+// trainLoop trains s to its configured epochs, checkpointing after each,
+// then evaluates on test and reports.
+func trainLoop(ctx context.Context, s *trainer.Session, ds *data.Dataset, f *trainFlags, stdout, stderr io.Writer) error {
+	if err := os.MkdirAll(f.out, 0o755); err != nil {
+		return err
+	}
+	logw := stderr
+	if f.quiet {
+		logw = io.Discard
+	}
+	fmt.Fprintf(logw, "trainer: %s on %s version %s (%d train, %d val, %d test), kernels %s, GOMAXPROCS %d, run %s\n",
+		s.Config.Model, ds.Manifest.Dataset, ds.Manifest.ShortVersion(), ds.Rows("train"), ds.Rows("val"), ds.Rows("test"),
+		kernels.Impl(), runtime.GOMAXPROCS(0), f.out)
+	stopProfile, err := cli.StartCPUProfile(f.cpuprofile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
+	bar := cli.NewBar(stderr, f.quiet, 100*time.Millisecond)
+	progress := func(p trainer.Progress) {
+		if !bar.On() {
+			return
+		}
+		eta := time.Duration(float64(p.Elapsed) * float64(p.Batches-p.Batch) / float64(p.Batch)).Round(time.Second)
+		bar.Draw(p.Batch == p.Batches, "epoch %d/%d [%s] %d/%d  loss %.4f  %.0f img/s  ETA %v ",
+			p.Epoch, p.Epochs, cli.Gauge(24, float64(p.Batch)/float64(p.Batches)), p.Batch, p.Batches, p.Loss, p.ImagesPerSec, eta)
+	}
+	ckpt := filepath.Join(f.out, trainer.CheckpointBase)
+	for s.Epoch < s.Config.Epochs {
+		st, err := s.TrainEpoch(ctx, progress)
+		bar.Clear()
+		stopEarly := errors.Is(err, trainer.ErrEarlyStop)
+		if err != nil && !stopEarly {
+			return err
+		}
+		if err := s.Save(ckpt); err != nil {
+			return err
+		}
+		if err := s.WriteRunFiles(f.out); err != nil {
+			return err
+		}
+		val := "no val split"
+		if ds.Rows("val") > 0 {
+			val = fmt.Sprintf("val loss %.4f  val acc %.4f", st.ValLoss, st.ValAcc)
+		}
+		fmt.Fprintf(logw, "epoch %d/%d  train loss %.4f  %s  %.1fs  %.0f img/s\n",
+			st.Epoch, s.Config.Epochs, st.TrainLoss, val, st.Seconds, st.ImagesPerSec)
+		if stopEarly {
+			fmt.Fprintf(logw, "trainer: %v after epoch %d\n", err, st.Epoch)
+			break
+		}
+	}
+	conf, testLoss, err := s.Evaluate(ctx, "test")
+	if err != nil {
+		return err
+	}
+	var secs, imgs float64
+	for _, h := range s.History {
+		secs += h.Seconds
+		imgs += h.ImagesPerSec
+	}
+	n := float64(len(s.History))
+	if f.asJSON {
+		return json.NewEncoder(stdout).Encode(trainReport{
+			TestAccuracy: conf.Accuracy(), TestLoss: testLoss, Epochs: len(s.History), SecondsPerEpoch: secs / n,
+			ImagesPerSecond: imgs / n, DatasetVersion: ds.Manifest.Version, Checkpoint: ckpt + ".json",
+			Kernels: kernels.Impl(), GOMAXPROCS: runtime.GOMAXPROCS(0), History: s.History, Test: conf.Report(),
+		})
+	}
+	fmt.Fprintf(stdout, "test accuracy %.4f  loss %.4f  (%d images)\n", conf.Accuracy(), testLoss, conf.Total())
+	conf.Print(stdout)
+	fmt.Fprintf(stdout, "%.2f s/epoch, %.0f images/s; checkpoint %s.json\n", secs/n, imgs/n, ckpt)
+	return nil
+}
+
+type trainReport struct {
+	TestAccuracy    float64              `json:"test_accuracy"`
+	TestLoss        float64              `json:"test_loss"`
+	Epochs          int                  `json:"epochs"`
+	SecondsPerEpoch float64              `json:"seconds_per_epoch"`
+	ImagesPerSecond float64              `json:"images_per_second"`
+	DatasetVersion  string               `json:"dataset_version"`
+	Checkpoint      string               `json:"checkpoint"`
+	Kernels         string               `json:"kernels"`
+	GOMAXPROCS      int                  `json:"gomaxprocs"`
+	History         []trainer.EpochStats `json:"history"`
+	Test            metrics.Report       `json:"test"`
+}
+
+// check refuses combinations of flags that no run can use (each value on
+// its own was checked as it was parsed).
+func (f *trainFlags) check(stderr io.Writer) error {
+	if f.schedule == "step" && f.stepEpochs < 1 {
+		return usageError(stderr, "trainer: --lr-step-epochs %d: the step schedule needs --lr-step-epochs ≥ 1", f.stepEpochs)
+	}
+	return nil
+}
+
+// config is the run the flags describe (every value was validated as it
+// was parsed).
+func (f *trainFlags) config() trainer.Config {
+	return trainer.Config{
+		Model: f.model, Hidden: append([]int(nil), f.hidden...), BatchNorm: f.batchNorm, Epochs: f.epochs, BatchSize: f.batch,
+		Optimizer: optim.Config{Algorithm: optim.Algorithm(f.optimizer), LR: f.lr, Momentum: f.momentum, Nesterov: f.nesterov,
+			WeightDecay: f.weightDecay, ClipNorm: f.clip},
+		Schedule: f.schedule, StepEpochs: f.stepEpochs, Gamma: f.gamma, WarmupEpochs: f.warmup,
+		Patience: f.patience, Seed: f.seed, ShuffleWindow: f.window,
+	}
+}
