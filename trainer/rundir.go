@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/shardsmith/shardsmith/internal/durable"
 	"github.com/shardsmith/shardsmith/trainer/curves"
 )
 
@@ -39,28 +40,8 @@ func (s *Session) WriteRunFiles(dir string) error {
 		}
 		pts[i] = curves.Point{Epoch: h.Epoch, TrainLoss: h.TrainLoss, ValLoss: h.ValLoss, TrainAcc: h.TrainAcc, ValAcc: h.ValAcc, HasVal: hasVal}
 	}
-	if err := writeFileAtomic(filepath.Join(dir, MetricsFile), buf.Bytes()); err != nil {
+	if err := durable.WriteFile(filepath.Join(dir, MetricsFile), buf.Bytes(), 0o644); err != nil {
 		return err
 	}
 	return curves.WritePNG(filepath.Join(dir, CurvesFile), s.Config.Model, pts)
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
