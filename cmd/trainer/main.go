@@ -43,8 +43,10 @@ directory (out/mnist: its latest version) or an output root holding one
 dataset. Each epoch prints train loss, val loss and val accuracy; the end
 prints test accuracy, per-class precision/recall/F1 and the confusion matrix.
 The run directory (--out) gets metrics.jsonl, curves.png and a checkpoint
-(checkpoint.safetensors — loadable by PyTorch's safetensors — plus
-checkpoint.json), rewritten atomically after every epoch.
+(checkpoint.json and the weights file it names, checkpoint.gN.safetensors —
+loadable by PyTorch's safetensors), saved after every epoch as a new
+generation so that a failed save keeps the last one. One trainer at a time
+writes into a run directory.
 
 Examples:
   trainer --shards out/ --model cnn --epochs 3
@@ -93,7 +95,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errUsage):
 		return 2
 	case ctx.Err() != nil:
-		fmt.Fprintln(stderr, "trainer: interrupted; the last completed epoch's checkpoint is kept (continue with --resume)")
+		fmt.Fprintln(stderr, "trainer: interrupted; "+interruptNote(err))
 		if got.Load() == syscall.SIGTERM {
 			return 143
 		}
@@ -201,6 +203,11 @@ func trainLoop(ctx context.Context, s *trainer.Session, ds *data.Dataset, f *tra
 	if err := os.MkdirAll(f.out, 0o755); err != nil {
 		return err
 	}
+	unlock, err := trainer.LockRun(f.out)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	logw := stderr
 	if f.quiet {
 		logw = io.Discard
@@ -226,7 +233,7 @@ func trainLoop(ctx context.Context, s *trainer.Session, ds *data.Dataset, f *tra
 		bar.clear()
 		stopEarly := errors.Is(err, trainer.ErrEarlyStop)
 		if err != nil && !stopEarly {
-			return err
+			return interrupted(ctx, err, f.out)
 		}
 		if err := s.Save(ckpt); err != nil {
 			return err
@@ -247,7 +254,7 @@ func trainLoop(ctx context.Context, s *trainer.Session, ds *data.Dataset, f *tra
 	}
 	conf, testLoss, err := s.Evaluate(ctx, "test")
 	if err != nil {
-		return err
+		return interrupted(ctx, err, f.out)
 	}
 	var secs, imgs float64
 	for _, h := range s.History {
