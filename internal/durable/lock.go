@@ -13,9 +13,24 @@ import (
 // on Windows (github.com/gofrs/flock). The kernel drops it when the
 // process dies, however it dies, so a killed run never leaves a stale
 // lock behind. Two Locks on one path exclude each other within a process
-// too, since each opens the file anew.
+// too, since each opens the file anew. Where the OS has no file locks
+// (plan9, js, wasip1) taking one succeeds and excludes nothing.
 type Lock struct {
-	fl *flock.Flock
+	fl *flock.Flock // nil: no file locks here
+}
+
+// try is one non-blocking attempt.
+func try(fl *flock.Flock) (*Lock, bool, error) {
+	ok, err := fl.TryLock()
+	switch {
+	case errors.Is(err, errors.ErrUnsupported):
+		return &Lock{}, true, nil
+	case err != nil:
+		return nil, false, err
+	case !ok:
+		return nil, false, nil
+	}
+	return &Lock{fl: fl}, true, nil
 }
 
 // ErrLocked is returned by TryLock when another holder has the lock.
@@ -24,35 +39,35 @@ var ErrLocked = errors.New("locked by another process")
 // TryLock takes the lock on path (created if missing) if it is free, or
 // fails at once with an error wrapping ErrLocked.
 func TryLock(path string) (*Lock, error) {
-	fl := flock.New(path, flock.SetPermissions(0o644))
-	ok, err := fl.TryLock()
+	l, ok, err := try(flock.New(path, flock.SetPermissions(0o644)))
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	if !ok {
 		return nil, fmt.Errorf("lock %s: %w", path, ErrLocked)
 	}
-	return &Lock{fl: fl}, nil
+	return l, nil
 }
 
 // LockWait takes the lock on path, waiting while another holder has it.
 // onWait, when not nil, runs once when the first try finds it held (to say
 // why nothing happens). Waiting polls a non-blocking try with a pause that
 // grows to 200ms, so it ends as soon as ctx does, with ctx's error: a
-// blocking flock could not be interrupted.
+// blocking flock could not be interrupted. A free lock is taken even when
+// ctx has already ended.
 func LockWait(ctx context.Context, path string, onWait func()) (*Lock, error) {
 	fl := flock.New(path, flock.SetPermissions(0o644))
 	pause := 5 * time.Millisecond
 	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		ok, err := fl.TryLock()
+		l, ok, err := try(fl)
 		if err != nil {
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
 		if ok {
-			return &Lock{fl: fl}, nil
+			return l, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
 		}
 		if onWait != nil {
 			onWait()
@@ -72,5 +87,8 @@ func LockWait(ctx context.Context, path string, onWait func()) (*Lock, error) {
 // Unlock releases the lock. The lock file stays: removing it would let a
 // waiter lock a file that a third process then recreates and locks too.
 func (l *Lock) Unlock() error {
+	if l.fl == nil {
+		return nil
+	}
 	return l.fl.Unlock()
 }
