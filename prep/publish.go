@@ -6,16 +6,17 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
-	"time"
 
 	"github.com/shardsmith/shardsmith/formats/manifest"
+	"github.com/shardsmith/shardsmith/internal/durable"
 )
 
 // LatestName is the symbolic link in a dataset directory naming the newest version.
 const LatestName = "latest"
 
-// checkWritable fails early, with the path, when the output cannot be written.
+// checkWritable fails early, with the path, when the output cannot be
+// written, or when what stands at its latest pointer is something prep
+// must not replace (checkLatest): before any download or build.
 func checkWritable(dir string) error {
 	f, err := os.CreateTemp(dir, ".probe-")
 	if err != nil {
@@ -28,43 +29,21 @@ func checkWritable(dir string) error {
 	if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("output directory %s: %w", dir, err)
 	}
-	return nil
+	return checkLatest(dir)
 }
 
 // lockDir takes an exclusive lock on dir/.lock so that two prep runs never
-// build into the same dataset directory at once. The lock is an flock: the
-// kernel drops it when its process dies, so a killed run leaves no stale lock.
+// build into the same dataset directory at once. The kernel drops the lock
+// when its process dies, so a killed run leaves no stale lock; waiting for
+// it ends with ctx (SIGINT).
 func lockDir(ctx context.Context, dir string, logf func(string, ...any)) (unlock func(), err error) {
-	path := filepath.Join(dir, ".lock")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	l, err := durable.LockWait(ctx, filepath.Join(dir, ".lock"), func() {
+		logf("another prep run is building in %s; waiting for it to finish", dir)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
+		return nil, err
 	}
-	waited := false
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
-		if !waited {
-			logf("another prep run is building in %s; waiting for it to finish", dir)
-			waited = true
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return func() {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	}, nil
+	return func() { l.Unlock() }, nil
 }
 
 // shardsPresent is the cheap validity check for "up to date": every shard
@@ -86,44 +65,51 @@ func writeManifest(dir string, m *manifest.Manifest) error {
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(dir, manifest.FileName)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-	if err != nil {
+	if err := durable.WriteFile(filepath.Join(dir, manifest.FileName), data, 0o644); err != nil {
 		return fmt.Errorf("manifest: %w", err)
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("manifest %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("manifest %s: %w", path, err)
-	}
-	return f.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return nil
 }
 
 // publish moves the finished temporary directory to its final name with one
-// rename, so a reader sees either no version or a whole one. A version being
-// rebuilt (--force) is moved aside first and removed after.
+// rename, so a reader sees either no version or a whole one, and points the
+// latest link at it. Every step that can fail runs before the version
+// becomes visible: what stands at latest is checked and the new link is
+// created beside it first; if switching the link still fails, the version
+// is moved back out of sight (and a version being rebuilt with --force is
+// put back), so a failed run never leaves a new version published. A
+// version being rebuilt is moved aside first and removed after.
 func publish(tmp, final, dsDir string) error {
-	if err := syncDir(tmp); err != nil {
+	version := filepath.Base(final)
+	if err := checkLatest(dsDir); err != nil {
+		return err
+	}
+	link, err := newLatestLink(dsDir, version)
+	if err != nil {
+		return err
+	}
+	ok := false
+	defer func() {
+		if !ok && link != "" {
+			os.Remove(link)
+		}
+	}()
+	if err := durable.SyncDir(tmp); err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
 	var old string
-	if _, err := os.Stat(final); err == nil {
-		old = filepath.Join(dsDir, ".old-"+filepath.Base(final)+"-"+filepath.Base(tmp))
+	if _, err := os.Lstat(final); err == nil {
+		old = filepath.Join(dsDir, ".old-"+version+"-"+filepath.Base(tmp))
 		if err := os.Rename(final, old); err != nil {
 			return fmt.Errorf("publish: moving the old version aside: %w", err)
 		}
+	}
+	unpublish := func() {
+		os.Rename(final, tmp)
+		if old != "" {
+			os.Rename(old, final)
+		}
+		durable.SyncDir(dsDir)
 	}
 	if err := os.Rename(tmp, final); err != nil {
 		if old != "" {
@@ -131,28 +117,74 @@ func publish(tmp, final, dsDir string) error {
 		}
 		return fmt.Errorf("publish: %w", err)
 	}
-	if err := syncDir(dsDir); err != nil {
+	if link != "" {
+		if err := durable.Rename(link, filepath.Join(dsDir, LatestName)); err != nil {
+			unpublish()
+			return fmt.Errorf("publish: pointing %s at %s: %w", filepath.Join(dsDir, LatestName), version, err)
+		}
+	}
+	if err := durable.SyncDir(dsDir); err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
+	ok = true
 	if old != "" {
 		os.RemoveAll(old)
 	}
 	return nil
 }
 
-// setLatest points dsDir/latest at version (a relative symbolic link,
-// replaced atomically).
-func setLatest(dsDir, version string) error {
-	link := filepath.Join(dsDir, LatestName)
-	if cur, err := os.Readlink(link); err == nil && cur == version {
+// checkLatest accepts what stands at dsDir/latest if prep may replace it
+// with one rename: nothing, a symbolic link (to a version or dangling), or
+// any other non-directory (a copy tool without links may write the link as
+// a small file). An empty directory is removed. A non-empty directory is
+// refused: prep never makes one there, so it is someone's data — most often
+// a copy of a version made by a tool that followed the link — and
+// replacing it would need deleting it.
+func checkLatest(dsDir string) error {
+	p := filepath.Join(dsDir, LatestName)
+	fi, err := os.Lstat(p)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
 		return nil
+	case err != nil:
+		return fmt.Errorf("latest link: %w", err)
+	case !fi.IsDir():
+		return nil
+	}
+	if err := os.Remove(p); err == nil {
+		return nil // it was empty
+	}
+	return fmt.Errorf("%s is a directory, not the link to the newest version that prep maintains "+
+		"(a copy tool that follows links may have made it); prep will not delete it: move it away and run again", p)
+}
+
+// newLatestLink creates, beside dsDir/latest, the link that will replace it
+// (a relative symbolic link to version), so that the replacement is one
+// rename that cannot run out of space. It returns "" when latest already
+// points at version.
+func newLatestLink(dsDir, version string) (string, error) {
+	if cur, err := os.Readlink(filepath.Join(dsDir, LatestName)); err == nil && cur == version {
+		return "", nil
 	}
 	tmp := filepath.Join(dsDir, ".latest-"+version)
 	os.Remove(tmp)
 	if err := os.Symlink(version, tmp); err != nil {
-		return fmt.Errorf("latest link: %w", err)
+		return "", fmt.Errorf("latest link: %w", err)
 	}
-	if err := os.Rename(tmp, link); err != nil {
+	return tmp, nil
+}
+
+// setLatest points dsDir/latest at version, an already published one,
+// replacing whatever checkLatest accepts there with one rename.
+func setLatest(dsDir, version string) error {
+	if err := checkLatest(dsDir); err != nil {
+		return err
+	}
+	tmp, err := newLatestLink(dsDir, version)
+	if err != nil || tmp == "" {
+		return err
+	}
+	if err := durable.Rename(tmp, filepath.Join(dsDir, LatestName)); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("latest link: %w", err)
 	}

@@ -88,8 +88,9 @@ func copyDir(t *testing.T, from, to string) {
 }
 
 var training = addSection(100, "Training",
-	"`trainer` on a small learnable dataset version. The run directory keeps the checkpoint of the last complete epoch, "+
-		"written file by file atomically; every checkpoint file is checked against the sizes and SHA-256 in `checkpoint.json` before it is used.",
+	"`trainer` on a small learnable dataset version. The run directory keeps the checkpoint of the last complete epoch: "+
+		"each save writes its files as a new generation (`checkpoint.gN.*`) and switches to it by replacing `checkpoint.json` atomically; "+
+		"every checkpoint file is checked against the sizes and SHA-256 in `checkpoint.json` before it is used.",
 	func() int { return len(trainInterrupts) + len(checkpointCases) })
 
 var trainInterrupts = []struct {
@@ -152,30 +153,30 @@ type checkpointCase struct {
 }
 
 var checkpointCases = []checkpointCase{
-	{"flipped byte in the weights", "one byte of `checkpoint.safetensors` flipped; `trainer eval`", func(t *testing.T, run string) {
-		flip(t, filepath.Join(run, "checkpoint.safetensors"), 0.7)
-	}, false, "checkpoint.safetensors does not match"},
-	{"truncated weights", "`checkpoint.safetensors` cut to half its length; `trainer eval`", func(t *testing.T, run string) {
-		p := filepath.Join(run, "checkpoint.safetensors")
+	{"flipped byte in the weights", "one byte of the weights file `checkpoint.g1.safetensors` flipped; `trainer eval`", func(t *testing.T, run string) {
+		flip(t, filepath.Join(run, "checkpoint.g1.safetensors"), 0.7)
+	}, false, "checkpoint.g1.safetensors does not match"},
+	{"truncated weights", "`checkpoint.g1.safetensors` cut to half its length; `trainer eval`", func(t *testing.T, run string) {
+		p := filepath.Join(run, "checkpoint.g1.safetensors")
 		b := readFile(t, p)
 		writeFile(t, p, b[:len(b)/2])
-	}, false, "checkpoint.safetensors does not match"},
-	{"missing weights", "`checkpoint.safetensors` deleted; `trainer eval`", func(t *testing.T, run string) {
-		if err := os.Remove(filepath.Join(run, "checkpoint.safetensors")); err != nil {
+	}, false, "checkpoint.g1.safetensors does not match"},
+	{"missing weights", "`checkpoint.g1.safetensors` deleted; `trainer eval`", func(t *testing.T, run string) {
+		if err := os.Remove(filepath.Join(run, "checkpoint.g1.safetensors")); err != nil {
 			t.Fatal(err)
 		}
-	}, false, "checkpoint.safetensors"},
+	}, false, "checkpoint.g1.safetensors"},
 	{"damaged sidecar", "`checkpoint.json` cut to half its length; `trainer eval`", func(t *testing.T, run string) {
 		p := filepath.Join(run, "checkpoint.json")
 		b := readFile(t, p)
 		writeFile(t, p, b[:len(b)/2])
 	}, false, "checkpoint.json"},
-	{"weights of another epoch", "`checkpoint.safetensors` of epoch 2 beside the `checkpoint.json` of epoch 1 (a run killed between the two writes); `trainer eval`", func(t *testing.T, run string) {
-		writeFile(t, filepath.Join(run, "checkpoint.safetensors"), readFile(t, filepath.Join(runDir, "checkpoint.safetensors")))
-	}, false, "checkpoint.safetensors does not match"},
-	{"damaged optimizer state on resume", "one byte of `checkpoint.optim.safetensors` flipped; `trainer --resume`", func(t *testing.T, run string) {
-		flip(t, filepath.Join(run, "checkpoint.optim.safetensors"), 0.5)
-	}, true, "checkpoint.optim.safetensors does not match"},
+	{"weights of another epoch", "the weights of epoch 2 copied over `checkpoint.g1.safetensors`, which the `checkpoint.json` of epoch 1 names; `trainer eval`", func(t *testing.T, run string) {
+		writeFile(t, filepath.Join(run, "checkpoint.g1.safetensors"), readFile(t, filepath.Join(runDir, "checkpoint.g2.safetensors")))
+	}, false, "checkpoint.g1.safetensors does not match"},
+	{"damaged optimizer state on resume", "one byte of `checkpoint.g1.optim.safetensors` flipped; `trainer --resume`", func(t *testing.T, run string) {
+		flip(t, filepath.Join(run, "checkpoint.g1.optim.safetensors"), 0.5)
+	}, true, "checkpoint.g1.optim.safetensors does not match"},
 }
 
 // flip flips the byte at fraction f of the file's length.

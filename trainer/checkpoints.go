@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"path/filepath"
 
 	"github.com/shardsmith/shardsmith/trainer/checkpoint"
 	"github.com/shardsmith/shardsmith/trainer/data"
@@ -21,8 +22,9 @@ type sessionState struct {
 	Rules []optim.Rule `json:"lr_groups,omitempty"`
 }
 
-// Save writes a checkpoint of the session at base path p (p.safetensors,
-// p.optim.safetensors, p.json), each file atomically.
+// Save writes a checkpoint of the session at base path p as a new
+// generation (see package checkpoint): a failure at any moment leaves the
+// previous checkpoint loadable.
 func (s *Session) Save(p string) error {
 	best := s.bestVal
 	if math.IsInf(best, 1) {
@@ -50,6 +52,9 @@ func (s *Session) Save(p string) error {
 // Resume rebuilds a session from the checkpoint at p to continue training
 // on ds, which must be the dataset version it was trained on.
 func Resume(p string, ds *data.Dataset) (*Session, error) {
+	if !checkpoint.Exists(p) {
+		return nil, fmt.Errorf("resume %s: %s", filepath.Dir(p), noCheckpoint)
+	}
 	c, err := checkpoint.Load(p)
 	if err != nil {
 		return nil, err
@@ -76,3 +81,6 @@ func Resume(p string, ds *data.Dataset) (*Session, error) {
 	s.Epoch, s.History, s.bestVal, s.sinceBest = c.Meta.Epoch, st.History, st.BestVal, st.SinceBest
 	return s, nil
 }
+
+// noCheckpoint says why a run directory holds no checkpoint.
+const noCheckpoint = "no checkpoint there: a checkpoint is saved when an epoch ends, and this run stopped before its first did; start it again without --resume"

@@ -3,12 +3,12 @@ package trainer
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"os"
 	"slices"
 	"strings"
 
+	"github.com/shardsmith/shardsmith/internal/durable"
 	"github.com/shardsmith/shardsmith/trainer/checkpoint"
 	"github.com/shardsmith/shardsmith/trainer/data"
 	"github.com/shardsmith/shardsmith/trainer/nn"
@@ -191,8 +191,8 @@ func addLoRA(model *nn.Sequential, head string, replaced bool, opts FinetuneOpti
 // MergeLoRA folds the LoRA adapters of the checkpoint at p into their dense
 // layers (W += alpha/r·B·A) and rewrites p as a plain checkpoint: the same
 // outputs, no adapter layers, loadable like any checkpoint of the base
-// architecture. The adapter file is left in place; the optimizer state,
-// which belonged to the adapters, is removed. It returns the merged layers.
+// architecture. The adapters are kept in checkpoint.MergedLoRAPath(p); the
+// optimizer state, which belonged to the adapters, is removed. It returns the merged layers.
 func MergeLoRA(p string) ([]string, error) {
 	c, err := checkpoint.Load(p)
 	if err != nil {
@@ -206,6 +206,19 @@ func MergeLoRA(p string) ([]string, error) {
 	if len(merged) == 0 {
 		return nil, fmt.Errorf("checkpoint %s has no LoRA adapters to merge", p)
 	}
+	// The adapters stay beside the plain checkpoint under a name of no
+	// generation, which the save's clean-up keeps; the optimizer state goes
+	// with the adapted generation. A copy, so that the adapted checkpoint
+	// stays whole until the merged one replaces it.
+	if c.Meta.LoRAFile != nil {
+		b, err := os.ReadFile(checkpoint.LoRAPath(p))
+		if err != nil {
+			return nil, err
+		}
+		if err := durable.WriteFile(checkpoint.MergedLoRAPath(p), b, 0o644); err != nil {
+			return nil, err
+		}
+	}
 	meta := c.Meta
 	meta.Optimizer, meta.OptimizerFile, meta.LoRAFile = nil, nil, nil
 	mc, err := checkpoint.Capture(model, nil, meta)
@@ -213,10 +226,6 @@ func MergeLoRA(p string) ([]string, error) {
 		return nil, err
 	}
 	if err := checkpoint.Save(p, mc); err != nil {
-		return nil, err
-	}
-	_, opt, _ := checkpoint.Paths(p)
-	if err := os.Remove(opt); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
 	return merged, nil

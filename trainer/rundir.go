@@ -3,15 +3,20 @@ package trainer
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 
+	"github.com/shardsmith/shardsmith/internal/durable"
+	"github.com/shardsmith/shardsmith/trainer/checkpoint"
 	"github.com/shardsmith/shardsmith/trainer/curves"
 )
 
 // Run-directory file names.
 const (
-	CheckpointBase = "checkpoint" // checkpoint.safetensors, checkpoint.optim.safetensors, checkpoint.json
+	CheckpointBase = "checkpoint" // checkpoint.json and the files it names (package checkpoint)
+	LockFile       = ".lock"      // held by the trainer writing into the run directory
 	MetricsFile    = "metrics.jsonl"
 	CurvesFile     = "curves.png"
 )
@@ -39,28 +44,37 @@ func (s *Session) WriteRunFiles(dir string) error {
 		}
 		pts[i] = curves.Point{Epoch: h.Epoch, TrainLoss: h.TrainLoss, ValLoss: h.ValLoss, TrainAcc: h.TrainAcc, ValAcc: h.ValAcc, HasVal: hasVal}
 	}
-	if err := writeFileAtomic(filepath.Join(dir, MetricsFile), buf.Bytes()); err != nil {
+	if err := durable.WriteFile(filepath.Join(dir, MetricsFile), buf.Bytes(), 0o644); err != nil {
 		return err
 	}
 	return curves.WritePNG(filepath.Join(dir, CurvesFile), s.Config.Model, pts)
 }
 
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
+// LockRun takes the run directory's lock for the trainer that writes into
+// it, or refuses at once, naming the directory, while another trainer holds
+// it: two trainers saving into one run would interleave their checkpoints.
+// The kernel drops the lock when its process dies (internal/durable).
+func LockRun(dir string) (unlock func(), err error) {
+	path := filepath.Join(dir, LockFile)
+	l, err := durable.TryLock(path)
+	if errors.Is(err, durable.ErrLocked) {
+		return nil, fmt.Errorf("run directory %s is in use by another trainer (it holds %s); wait for that one to finish, or train into another --out", dir, path)
+	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
+	return func() { l.Unlock() }, nil
+}
+
+// CheckpointNote says what an interrupted run leaves in dir: the epoch of
+// its checkpoint and how to continue, or that it holds none.
+func CheckpointNote(dir string) string {
+	m, err := checkpoint.ReadMeta(filepath.Join(dir, CheckpointBase))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Sprintf("%s holds no checkpoint: one is saved when an epoch ends, and this run stopped before its first did", dir)
+		}
+		return fmt.Sprintf("the checkpoint in %s is unreadable: %v", dir, err)
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return fmt.Sprintf("the checkpoint of epoch %d, the last completed, is kept in %s (continue with --resume %s)", m.Epoch, dir, dir)
 }

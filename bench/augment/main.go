@@ -11,14 +11,12 @@ package main
 import (
 	"flag"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"os"
 	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/shardsmith/shardsmith/stages/augment"
@@ -88,13 +86,4 @@ func main() {
 	sort.Float64s(sorted)
 	fmt.Printf("shardsmith augment: %d images 28x28, %d workers, median %.0f images/s, runs %.0f, %.0f images/cpu-s\n",
 		*n, *workers, sorted[len(sorted)/2], rates, perCPU)
-}
-
-// cpuSeconds is the user+system CPU time of this process so far.
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return math.NaN()
-	}
-	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }

@@ -28,7 +28,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 	"unsafe"
 
@@ -189,7 +188,7 @@ func runPrep(bin, cfg, out string, extra ...string) int64 {
 	if err := cmd.Run(); err != nil {
 		log.Fatalf("prep %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
 	}
-	return cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
+	return maxRSSKiB(cmd.ProcessState)
 }
 
 // writeBig writes a 10× MNIST-train-sized set (the train images repeated) and

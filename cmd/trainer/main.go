@@ -31,8 +31,10 @@ directory (out/mnist: its latest version) or an output root holding one
 dataset. Each epoch prints train loss, val loss and val accuracy; the end
 prints test accuracy, per-class precision/recall/F1 and the confusion matrix.
 The run directory (--out) gets metrics.jsonl, curves.png and a checkpoint
-(checkpoint.safetensors — loadable by PyTorch's safetensors — plus
-checkpoint.json), rewritten atomically after every epoch.
+(checkpoint.json and the weights file it names, checkpoint.gN.safetensors —
+loadable by PyTorch's safetensors), saved after every epoch as a new
+generation so that a failed save keeps the last one. One trainer at a time
+writes into a run directory.
 
 --resume RUN continues RUN exactly as it was saved: same model, widths, batch
 size, optimizer, schedule and seed. Only --epochs (the new total), --shards
@@ -84,7 +86,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errUsage):
 		return cli.ExitUsage
 	case ctx.Err() != nil:
-		fmt.Fprintln(stderr, "trainer: interrupted; the last completed epoch's checkpoint is kept (continue with --resume)")
+		fmt.Fprintln(stderr, "trainer: interrupted; "+interruptNote(err))
 		return cli.InterruptStatus(sig())
 	default:
 		fmt.Fprintf(stderr, "trainer: %v\n", err)

@@ -50,7 +50,7 @@ func TestTrainEvalResume(t *testing.T) {
 	if n := strings.Count(string(metrics), "\n"); n != 2 {
 		t.Fatalf("metrics.jsonl has %d lines, want 2", n)
 	}
-	for _, f := range []string{"curves.png", "checkpoint.json", "checkpoint.safetensors"} {
+	for _, f := range []string{"curves.png", "checkpoint.json", "checkpoint.g2.safetensors"} {
 		if _, err := os.Stat(filepath.Join(runDir, f)); err != nil {
 			t.Fatal(err)
 		}

@@ -149,6 +149,11 @@ func trainLoop(ctx context.Context, s *trainer.Session, ds *data.Dataset, f *tra
 	if err := os.MkdirAll(f.out, 0o755); err != nil {
 		return err
 	}
+	unlock, err := trainer.LockRun(f.out)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	logw := stderr
 	if f.quiet {
 		logw = io.Discard
@@ -176,7 +181,7 @@ func trainLoop(ctx context.Context, s *trainer.Session, ds *data.Dataset, f *tra
 		bar.Clear()
 		stopEarly := errors.Is(err, trainer.ErrEarlyStop)
 		if err != nil && !stopEarly {
-			return err
+			return interrupted(ctx, err, f.out)
 		}
 		if err := s.Save(ckpt); err != nil {
 			return err
@@ -197,7 +202,7 @@ func trainLoop(ctx context.Context, s *trainer.Session, ds *data.Dataset, f *tra
 	}
 	conf, testLoss, err := s.Evaluate(ctx, "test")
 	if err != nil {
-		return err
+		return interrupted(ctx, err, f.out)
 	}
 	var secs, imgs float64
 	for _, h := range s.History {

@@ -46,6 +46,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/shardsmith/shardsmith/internal/durable"
 )
 
 // Version names the fetch behaviour. It does not belong in a dataset hash:
@@ -382,18 +384,11 @@ func (p *partFile) sum() string { return hex.EncodeToString(p.h.Sum(nil)) }
 // commit makes the verified .part the cache entry: fsync, then an atomic
 // rename, then an fsync of the directory so the rename survives a crash.
 func (p *partFile) commit(final string) error {
-	if err := p.f.Sync(); err != nil {
-		return &cacheIOError{op: "sync partial file", err: err}
-	}
-	if err := p.f.Close(); err != nil {
-		p.f = nil
-		return &cacheIOError{op: "close partial file", err: err}
-	}
+	f := p.f
 	p.f = nil
-	if err := os.Rename(p.path, final); err != nil {
+	if err := durable.Commit(f, final); err != nil {
 		return &cacheIOError{op: "move verified file into cache", err: err}
 	}
-	syncDir(filepath.Dir(final))
 	return nil
 }
 
@@ -409,17 +404,6 @@ func (p *partFile) close() {
 	if err == nil && fi.Size() == 0 {
 		os.Remove(p.path)
 	}
-}
-
-// syncDir makes a rename in dir durable where the OS allows syncing a
-// directory; elsewhere (Windows) the rename is durable enough on its own.
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	d.Sync()
-	d.Close()
 }
 
 // ctxReader stops a long local read (hashing, copying) when ctx ends.

@@ -146,18 +146,11 @@ func (f *Fetcher) resolveGoMod(ctx context.Context, loc location) (string, error
 // copyLocal copies a local file into p, hashing as it goes, so the bytes
 // verified are the bytes cached even if the source changes meanwhile.
 func (f *Fetcher) copyLocal(ctx context.Context, src Source, name, want, file string, p *partFile) error {
-	in, err := os.Open(file)
-	if err != nil {
-		return err // *PathError names the file
-	}
-	defer in.Close()
-	fi, err := in.Stat()
+	in, fi, err := openRegular(file)
 	if err != nil {
 		return err
 	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s is not a regular file", file)
-	}
+	defer in.Close()
 	if src.Size > 0 && fi.Size() != src.Size {
 		return fmt.Errorf("%s has %d bytes, want %d", file, fi.Size(), src.Size)
 	}
@@ -194,4 +187,54 @@ func (f *Fetcher) copyLocal(ctx context.Context, src Source, name, want, file st
 		return ce
 	}
 	return nil
+}
+
+// openRegular opens a source file for reading only if it is a regular file
+// (a link to one is fine). Opening a FIFO blocks until a writer appears,
+// which may be never, and a device may block or never end; so the path is
+// checked before the open, the open itself does not block (O_NONBLOCK
+// where the OS has it) in case the path was replaced meanwhile, and the
+// opened file is checked again.
+func openRegular(file string) (*os.File, os.FileInfo, error) {
+	fi, err := os.Stat(file)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			pe.Op = "open" // what the user asked for; names the file
+		}
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, nil, notRegular(file, fi.Mode())
+	}
+	in, err := os.OpenFile(file, os.O_RDONLY|oNonblock, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	if fi, err = in.Stat(); err != nil {
+		in.Close()
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		in.Close()
+		return nil, nil, notRegular(file, fi.Mode())
+	}
+	return in, fi, nil
+}
+
+func notRegular(file string, m os.FileMode) error {
+	what := "something else"
+	switch {
+	case m.IsDir():
+		what = "a directory"
+	case m&os.ModeNamedPipe != 0:
+		what = "a named pipe (FIFO)"
+	case m&os.ModeSocket != 0:
+		what = "a socket"
+	case m&os.ModeCharDevice != 0:
+		what = "a character device"
+	case m&os.ModeDevice != 0:
+		what = "a device"
+	}
+	return fmt.Errorf("%s is not a regular file but %s; a source must be a regular file (reading anything else may block or never end)", file, what)
 }

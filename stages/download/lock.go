@@ -4,13 +4,14 @@ import (
 	"context"
 	"path/filepath"
 	"sync"
-	"time"
+
+	"github.com/shardsmith/shardsmith/internal/durable"
 )
 
 // lockEntry takes the lock of one cache entry: first among the goroutines of
 // this process (a table of one-slot channels, so waiting needs no polling),
-// then among processes (an advisory lock on the file at path, where the OS
-// has one). It returns when both are held or ctx ends.
+// then among processes (an advisory lock on the file at path). It returns
+// when both are held or ctx ends.
 func lockEntry(ctx context.Context, path string) (unlock func(), err error) {
 	if abs, err := filepath.Abs(path); err == nil {
 		path = abs
@@ -71,19 +72,12 @@ func (k *keyedLocks) acquire(ctx context.Context, key string) (func(), error) {
 	}
 }
 
-// pollLock retries try, a non-blocking lock attempt, with a growing pause
-// until it succeeds, fails for real, or ctx ends. Polling keeps the wait
-// cancellable, which a blocking flock is not.
-func pollLock(ctx context.Context, try func() (bool, error)) error {
-	pause := 5 * time.Millisecond
-	for {
-		ok, err := try()
-		if err != nil || ok {
-			return err
-		}
-		if err := sleep(ctx, pause); err != nil {
-			return err
-		}
-		pause = min(2*pause, 200*time.Millisecond)
+// lockFile takes the advisory lock on path, among processes; waiting for it
+// ends with ctx.
+func lockFile(ctx context.Context, path string) (func(), error) {
+	l, err := durable.LockWait(ctx, path, nil)
+	if err != nil {
+		return nil, err
 	}
+	return func() { l.Unlock() }, nil
 }

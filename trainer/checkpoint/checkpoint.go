@@ -4,14 +4,18 @@
 // resume or fine-tune (architecture, epoch and step, random-generator state,
 // dataset version, normalisation, class names, free-form extras).
 //
-// A checkpoint at base path P is three files: P.safetensors,
-// P.optim.safetensors (when there is optimizer state) and P.json, plus
-// P.lora.safetensors when the model has LoRA adapters: the adapter tensors
-// live there, apart from the base weights, so that P.safetensors is the
-// plain model's state dict and the adapters can be shipped on their own.
-// Each file is written atomically, and the JSON — written last — records the
-// size and SHA-256 of the others, so a reader never mistakes a half-written
-// checkpoint for a whole one.
+// A checkpoint at base path P is its sidecar P.json and the files it names:
+// P.gN.safetensors (the weights, the plain model's state dict),
+// P.gN.optim.safetensors (when there is optimizer state) and
+// P.gN.lora.safetensors (when the model has LoRA adapters: the adapter
+// tensors, apart from the base weights, so they can be shipped on their
+// own), where N is the save's generation. Each save writes a new
+// generation beside the last one, then replaces the sidecar atomically —
+// the switch — and only then removes the older generation's files. The
+// sidecar records the size and SHA-256 of each file, so a failure at any
+// moment of a save (a full disk between two files, a kill between two
+// renames) leaves the previous checkpoint whole and loadable, and a reader
+// never mistakes a half-written checkpoint for a whole one.
 package checkpoint
 
 import (
@@ -19,10 +23,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -69,9 +76,13 @@ type Meta struct {
 	Normalization  *Normalization             `json:"normalization,omitempty"`
 	ClassNames     []string                   `json:"class_names,omitempty"`
 	Extra          map[string]json.RawMessage `json:"extra,omitempty"`
-	Weights        FileInfo                   `json:"weights"`
-	OptimizerFile  *FileInfo                  `json:"optimizer_file,omitempty"`
-	LoRAFile       *FileInfo                  `json:"lora_file,omitempty"` // LoRA adapter tensors
+	// Generation numbers the saves at one base path; the files of a
+	// generation carry it in their names (0: a checkpoint from before
+	// generations, whose files are P.safetensors and so on).
+	Generation    int64     `json:"generation,omitempty"`
+	Weights       FileInfo  `json:"weights"`
+	OptimizerFile *FileInfo `json:"optimizer_file,omitempty"`
+	LoRAFile      *FileInfo `json:"lora_file,omitempty"` // LoRA adapter tensors
 }
 
 // Checkpoint is everything a checkpoint holds, in memory.
@@ -144,16 +155,70 @@ func (c *Checkpoint) RestoreOptimizer(o *optim.Optimizer) error {
 	return nil
 }
 
-// Paths returns the file names of a checkpoint at base path p (a trailing
-// ".json" is removed).
+// Paths returns the weights, optimizer and sidecar paths of the checkpoint
+// at base path p (a trailing ".json" is removed): the files its sidecar
+// names, or, where it names none (no optimizer state) or there is no
+// readable sidecar, the names its current generation would give them.
 func Paths(p string) (weights, optimizer, sidecar string) {
-	p = strings.TrimSuffix(p, ".json")
-	return p + ".safetensors", p + ".optim.safetensors", p + ".json"
+	base := strings.TrimSuffix(p, ".json")
+	sidecar = base + ".json"
+	meta, _, _ := readMeta(sidecar)
+	var g int64
+	if meta != nil {
+		g = meta.Generation
+	}
+	weights, optimizer = genFile(base, g, "safetensors"), genFile(base, g, "optim.safetensors")
+	dir := filepath.Dir(base)
+	if meta != nil && meta.Weights.Name != "" {
+		weights = filepath.Join(dir, meta.Weights.Name)
+	}
+	if meta != nil && meta.OptimizerFile != nil {
+		optimizer = filepath.Join(dir, meta.OptimizerFile.Name)
+	}
+	return weights, optimizer, sidecar
 }
 
-// LoRAPath returns the name of the adapter file of a checkpoint at base
-// path p.
-func LoRAPath(p string) string { return strings.TrimSuffix(p, ".json") + ".lora.safetensors" }
+// LoRAPath returns the adapter file of the checkpoint at base path p: the
+// one its sidecar names, or else MergedLoRAPath.
+func LoRAPath(p string) string {
+	base := strings.TrimSuffix(p, ".json")
+	if meta, _, _ := readMeta(base + ".json"); meta != nil && meta.LoRAFile != nil {
+		return filepath.Join(filepath.Dir(base), meta.LoRAFile.Name)
+	}
+	return MergedLoRAPath(p)
+}
+
+// MergedLoRAPath is where adapters folded into a plain checkpoint at base
+// path p are kept, to be shipped on their own: P.lora.safetensors, a name
+// of no generation, which saves leave alone.
+func MergedLoRAPath(p string) string { return strings.TrimSuffix(p, ".json") + ".lora.safetensors" }
+
+// genFile names a file of generation g of the checkpoint at base; kind is
+// "safetensors", "optim.safetensors" or "lora.safetensors". Generation 0 is
+// the layout from before generations.
+func genFile(base string, g int64, kind string) string {
+	if g == 0 {
+		return base + "." + kind
+	}
+	return base + ".g" + strconv.FormatInt(g, 10) + "." + kind
+}
+
+// reGenFile matches what follows "BASE." in the name of a generation's file.
+var reGenFile = regexp.MustCompile(`^g([0-9]+)\.(safetensors|optim\.safetensors|lora\.safetensors)$`)
+
+// ReadMeta reads the sidecar of the checkpoint at base path p without
+// checking the files it names (Load does).
+func ReadMeta(p string) (*Meta, error) {
+	m, _, err := readMeta(strings.TrimSuffix(p, ".json") + ".json")
+	return m, err
+}
+
+// Exists reports whether a checkpoint sidecar exists at base path p (whole
+// or not: Load checks that).
+func Exists(p string) bool {
+	_, err := os.Lstat(strings.TrimSuffix(p, ".json") + ".json")
+	return err == nil
+}
 
 // LoRAAdapter describes one adapted layer in the adapter file's metadata.
 type LoRAAdapter struct {
@@ -209,12 +274,20 @@ func splitLoRA(arch nn.Spec, ts []Tensor) (base, adapters []Tensor, md map[strin
 	return base, adapters, md, nil
 }
 
-// Save writes the checkpoint at base path p: weights, optimizer state,
-// then the sidecar, each atomically.
+// Save writes the checkpoint at base path p as a new generation: weights,
+// adapters and optimizer state under names carrying the generation, then
+// the sidecar, which replaces the previous one atomically and so switches
+// to the new generation in one step, and last the removal of the files no
+// longer named (the previous generation's, and any a failed save left).
+// Until the sidecar is replaced, the previous checkpoint is untouched; an
+// error after that means the new checkpoint is in place.
 func Save(p string, c *Checkpoint) error {
-	wPath, oPath, jPath := Paths(p)
+	base := strings.TrimSuffix(p, ".json")
+	jPath := base + ".json"
 	meta := c.Meta
 	meta.Format = FormatVersion
+	prev, _, _ := readMeta(jPath)
+	meta.Generation = nextGeneration(base, prev)
 	arch, err := json.Marshal(meta.Arch)
 	if err != nil {
 		return fmt.Errorf("checkpoint: encoding architecture: %w", err)
@@ -227,7 +300,7 @@ func Save(p string, c *Checkpoint) error {
 	if err != nil {
 		return err
 	}
-	meta.Weights, err = writeAtomic(wPath, func(w io.Writer) error {
+	meta.Weights, err = writeAtomic(genFile(base, meta.Generation, "safetensors"), func(w io.Writer) error {
 		return EncodeSafetensors(w, tensors, map[string]string{"format": "pt", "arch": string(arch)})
 	})
 	if err != nil {
@@ -235,7 +308,7 @@ func Save(p string, c *Checkpoint) error {
 	}
 	meta.LoRAFile = nil
 	if len(adapters) > 0 {
-		fi, err := writeAtomic(LoRAPath(p), func(w io.Writer) error { return EncodeSafetensors(w, adapters, loraMD) })
+		fi, err := writeAtomic(genFile(base, meta.Generation, "lora.safetensors"), func(w io.Writer) error { return EncodeSafetensors(w, adapters, loraMD) })
 		if err != nil {
 			return err
 		}
@@ -254,7 +327,7 @@ func Save(p string, c *Checkpoint) error {
 			ot[i] = Tensor{Name: name, Shape: []int{len(v)}, Data: v}
 		}
 		md := map[string]string{"algorithm": string(c.Optimizer.Algorithm), "step": strconv.FormatInt(c.Optimizer.Step, 10)}
-		fi, err := writeAtomic(oPath, func(w io.Writer) error { return EncodeSafetensors(w, ot, md) })
+		fi, err := writeAtomic(genFile(base, meta.Generation, "optim.safetensors"), func(w io.Writer) error { return EncodeSafetensors(w, ot, md) })
 		if err != nil {
 			return err
 		}
@@ -264,41 +337,139 @@ func Save(p string, c *Checkpoint) error {
 	if err != nil {
 		return fmt.Errorf("checkpoint: encoding %s: %w", jPath, err)
 	}
-	_, err = writeAtomic(jPath, func(w io.Writer) error {
+	if _, err := writeAtomic(jPath, func(w io.Writer) error {
 		_, err := w.Write(append(js, '\n'))
 		return err
-	})
-	return err
+	}); err != nil {
+		return err
+	}
+	removeUnnamed(base, &meta, prev)
+	return nil
 }
 
-// Load reads a checkpoint saved by Save, checking that the weight and
-// optimizer files are the ones the sidecar recorded.
-func Load(p string) (*Checkpoint, error) {
-	_, _, jPath := Paths(p)
+// nextGeneration is one more than the previous sidecar's generation and
+// than any generation whose files lie at base, so a new save never writes
+// over a file that a sidecar names.
+func nextGeneration(base string, prev *Meta) int64 {
+	var g int64
+	if prev != nil {
+		g = prev.Generation
+	}
+	ents, _ := os.ReadDir(filepath.Dir(base))
+	prefix := filepath.Base(base) + "."
+	for _, e := range ents {
+		if name, ok := strings.CutPrefix(e.Name(), prefix); ok {
+			if m := reGenFile.FindStringSubmatch(name); m != nil {
+				if n, err := strconv.ParseInt(m[1], 10, 64); err == nil {
+					g = max(g, n)
+				}
+			}
+		}
+	}
+	return g + 1
+}
+
+// removeUnnamed deletes, after the switch to meta, the files of the
+// checkpoint at base that meta does not name: those of other generations
+// (the previous one, or what a failed save left), the files prev named
+// (a checkpoint from before generations), and temporary files of
+// interrupted writes. Failing to remove one costs only disk space.
+func removeUnnamed(base string, meta, prev *Meta) {
+	keep := map[string]bool{filepath.Base(base) + ".json": true}
+	named := func(m *Meta) []string {
+		if m == nil {
+			return nil
+		}
+		out := []string{m.Weights.Name}
+		for _, f := range []*FileInfo{m.OptimizerFile, m.LoRAFile} {
+			if f != nil {
+				out = append(out, f.Name)
+			}
+		}
+		return out
+	}
+	for _, n := range named(meta) {
+		keep[n] = true
+	}
+	drop := map[string]bool{}
+	for _, n := range named(prev) {
+		drop[n] = true
+	}
+	dir := filepath.Dir(base)
+	prefix := filepath.Base(base) + "."
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		name := e.Name()
+		if keep[name] || !e.Type().IsRegular() {
+			continue
+		}
+		rest, ours := strings.CutPrefix(name, prefix)
+		tmp := strings.HasPrefix(name, "."+prefix) && strings.Contains(name, ".tmp-")
+		if drop[name] || (ours && reGenFile.MatchString(rest)) || tmp {
+			os.Remove(filepath.Join(dir, name))
+		}
+	}
+}
+
+// readMeta reads and decodes the sidecar at jPath; it also returns the raw
+// bytes.
+func readMeta(jPath string) (*Meta, []byte, error) {
 	raw, err := os.ReadFile(jPath)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint: %w", err)
+		return nil, nil, err
 	}
 	var meta Meta
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&meta); err != nil {
-		return nil, fmt.Errorf("checkpoint: %s: %w", jPath, err)
+		return nil, raw, fmt.Errorf("%s: %w", jPath, err)
+	}
+	return &meta, raw, nil
+}
+
+// Load reads a checkpoint saved by Save, checking that the files the
+// sidecar names are the ones it recorded. A save running meanwhile may
+// remove the generation the sidecar named just after it was read: then
+// the new sidecar is read and followed instead.
+func Load(p string) (*Checkpoint, error) {
+	base := strings.TrimSuffix(p, ".json")
+	jPath := base + ".json"
+	for attempt := 0; ; attempt++ {
+		c, raw, err := load(jPath)
+		if err == nil {
+			return c, nil
+		}
+		if attempt < 3 && raw != nil && errors.Is(err, fs.ErrNotExist) {
+			if now, rerr := os.ReadFile(jPath); rerr == nil && !bytes.Equal(now, raw) {
+				continue
+			}
+		}
+		return nil, err
+	}
+}
+
+func load(jPath string) (*Checkpoint, []byte, error) {
+	meta, raw, err := readMeta(jPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("checkpoint: no checkpoint at %s: %w", strings.TrimSuffix(jPath, ".json"), err)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("checkpoint: %w", err)
 	}
 	if meta.Format != FormatVersion {
-		return nil, fmt.Errorf("checkpoint: %s: format %q, want %q", jPath, meta.Format, FormatVersion)
+		return nil, nil, fmt.Errorf("checkpoint: %s: format %q, want %q", jPath, meta.Format, FormatVersion)
 	}
 	dir := filepath.Dir(jPath)
 	wf, err := readChecked(dir, meta.Weights, jPath)
 	if err != nil {
-		return nil, err
+		return nil, raw, err
 	}
-	c := &Checkpoint{Meta: meta}
+	c := &Checkpoint{Meta: *meta}
 	files := []*Safetensors{wf}
 	if meta.LoRAFile != nil {
 		lf, err := readChecked(dir, *meta.LoRAFile, jPath)
 		if err != nil {
-			return nil, err
+			return nil, raw, err
 		}
 		files = append(files, lf)
 	}
@@ -306,7 +477,7 @@ func Load(p string) (*Checkpoint, error) {
 		for _, t := range f.Tensors {
 			data, shape, err := f.Float32(t.Name)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			c.Weights = append(c.Weights, nn.Named{Name: t.Name, Shape: shape, Data: data})
 		}
@@ -314,23 +485,23 @@ func Load(p string) (*Checkpoint, error) {
 	if meta.OptimizerFile != nil {
 		of, err := readChecked(dir, *meta.OptimizerFile, jPath)
 		if err != nil {
-			return nil, err
+			return nil, raw, err
 		}
 		st := &optim.State{Tensors: map[string][]float32{}}
 		st.Algorithm = optim.Algorithm(of.Metadata["algorithm"])
 		if st.Step, err = strconv.ParseInt(of.Metadata["step"], 10, 64); err != nil {
-			return nil, fmt.Errorf("checkpoint: %s: metadata step %q is not an integer", of.Name, of.Metadata["step"])
+			return nil, nil, fmt.Errorf("checkpoint: %s: metadata step %q is not an integer", of.Name, of.Metadata["step"])
 		}
 		for _, t := range of.Tensors {
 			data, _, err := of.Float32(t.Name)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			st.Tensors[t.Name] = data
 		}
 		c.Optimizer = st
 	}
-	return c, nil
+	return c, raw, nil
 }
 
 // readChecked reads a file named by the sidecar and verifies its size and

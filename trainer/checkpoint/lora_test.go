@@ -84,7 +84,7 @@ func TestLoRAAdaptersSavedApart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if loaded.Meta.LoRAFile == nil || loaded.Meta.LoRAFile.Name != "ck.lora.safetensors" {
+	if loaded.Meta.LoRAFile == nil || loaded.Meta.LoRAFile.Name != "ck.g1.lora.safetensors" {
 		t.Errorf("sidecar lora_file %+v", loaded.Meta.LoRAFile)
 	}
 	m2, err := loaded.Restore()

@@ -2,9 +2,7 @@ package nn
 
 import (
 	"fmt"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/shardsmith/shardsmith/trainer/kernels"
 )
@@ -21,15 +19,6 @@ const (
 
 func reportEpoch(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)*stepsPerEpoch/1e9, "s/epoch")
-}
-
-// cpuTime returns the CPU time used by the process so far. On a shared
-// machine it is a steadier measure than wall time: cpu-ms/op divided by the
-// number of cores is what a step would take with the cores to itself.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func benchModel(b *testing.B, m *Sequential, shape ...int) {
