@@ -26,7 +26,7 @@ func TestBuildTinyEndToEnd(t *testing.T) {
 	if res.UpToDate || res.Dir != filepath.Join(out, "tiny", m.ShortVersion()) {
 		t.Fatalf("result %+v", res)
 	}
-	if link, _ := os.Readlink(filepath.Join(out, "tiny", LatestName)); link != m.ShortVersion() {
+	if link, _ := os.Readlink(filepath.Join(out, "tiny", manifest.LatestName)); link != m.ShortVersion() {
 		t.Fatalf("latest -> %q, want %q", link, m.ShortVersion())
 	}
 	rows := map[string]int{}
@@ -56,7 +56,7 @@ func TestBuildTinyEndToEnd(t *testing.T) {
 	if math.Abs(mean-m.Normalize.Mean) > 1e-12 || math.Abs(std-m.Normalize.Std) > 1e-12 {
 		t.Fatalf("manifest mean/std %v/%v, train split has %v/%v", m.Normalize.Mean, m.Normalize.Std, mean, std)
 	}
-	table := normalize.NewTable(mean, std)
+	table := manifest.Normalize{Mean: mean, Std: std}.Table()
 	seen := map[uint64]string{}
 	for _, name := range []string{"train", "val", "test"} {
 		r := readSplit(t, res.Dir, res, name)

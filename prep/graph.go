@@ -14,7 +14,6 @@ import (
 	"github.com/shardsmith/shardsmith/pipeline"
 	"github.com/shardsmith/shardsmith/stages/augment"
 	"github.com/shardsmith/shardsmith/stages/decode"
-	"github.com/shardsmith/shardsmith/stages/normalize"
 	"github.com/shardsmith/shardsmith/stages/split"
 )
 
@@ -104,7 +103,7 @@ func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInpu
 		})
 	}
 	if cfg.Normalize.Mode != "none" {
-		table := normalize.NewTable(norm.Mean, norm.Std)
+		table := norm.Table()
 		stream = pipeline.Map(g, "normalize", opts.Workers, 2, stream, func(ctx context.Context, st *pipeline.Stats, it item) (item, error) {
 			it.rows.ImageF32 = floatPool.get(len(it.rows.ImageU8))
 			table.Apply(it.rows.ImageF32, it.rows.ImageU8)

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/shardsmith/shardsmith/formats/manifest"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -162,7 +163,7 @@ func leftovers(t testing.TB, dsDir string) []string {
 	}
 	var out []string
 	for _, e := range entries {
-		if n := e.Name(); n != ".lock" && n != LatestName && n != ".cache-test" {
+		if n := e.Name(); n != ".lock" && n != manifest.LatestName && n != ".cache-test" {
 			out = append(out, n)
 		}
 	}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/shardsmith/shardsmith/config"
 	"github.com/shardsmith/shardsmith/stages/download"
-	"github.com/shardsmith/shardsmith/stages/normalize"
 )
 
 // TestRealMNIST builds configs/mnist.yaml from the Go-module mirror (the
@@ -63,7 +62,7 @@ func TestRealMNIST(t *testing.T) {
 	if trainLabel0 != 5 || testLabel0 != 7 {
 		t.Fatalf("first labels %d/%d; MNIST's are 5 and 7", trainLabel0, testLabel0)
 	}
-	table := normalize.NewTable(m.Normalize.Mean, m.Normalize.Std)
+	table := m.Normalize.Table()
 	want := map[uint64][]float32{0: make([]float32, 784), 60000: make([]float32, 784)}
 	table.Apply(want[0], trainImg0)
 	table.Apply(want[60000], testImg0)

@@ -11,9 +11,6 @@ import (
 	"github.com/shardsmith/shardsmith/internal/durable"
 )
 
-// LatestName is the symbolic link in a dataset directory naming the newest version.
-const LatestName = "latest"
-
 // checkWritable fails early, with the path, when the output cannot be
 // written, or when what stands at its latest pointer is something prep
 // must not replace (checkLatest): before any download or build.
@@ -118,9 +115,9 @@ func publish(tmp, final, dsDir string) error {
 		return fmt.Errorf("publish: %w", err)
 	}
 	if link != "" {
-		if err := durable.Rename(link, filepath.Join(dsDir, LatestName)); err != nil {
+		if err := durable.Rename(link, filepath.Join(dsDir, manifest.LatestName)); err != nil {
 			unpublish()
-			return fmt.Errorf("publish: pointing %s at %s: %w", filepath.Join(dsDir, LatestName), version, err)
+			return fmt.Errorf("publish: pointing %s at %s: %w", filepath.Join(dsDir, manifest.LatestName), version, err)
 		}
 	}
 	if err := durable.SyncDir(dsDir); err != nil {
@@ -141,7 +138,7 @@ func publish(tmp, final, dsDir string) error {
 // a copy of a version made by a tool that followed the link — and
 // replacing it would need deleting it.
 func checkLatest(dsDir string) error {
-	p := filepath.Join(dsDir, LatestName)
+	p := filepath.Join(dsDir, manifest.LatestName)
 	fi, err := os.Lstat(p)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -163,7 +160,7 @@ func checkLatest(dsDir string) error {
 // rename that cannot run out of space. It returns "" when latest already
 // points at version.
 func newLatestLink(dsDir, version string) (string, error) {
-	if cur, err := os.Readlink(filepath.Join(dsDir, LatestName)); err == nil && cur == version {
+	if cur, err := os.Readlink(filepath.Join(dsDir, manifest.LatestName)); err == nil && cur == version {
 		return "", nil
 	}
 	tmp := filepath.Join(dsDir, ".latest-"+version)
@@ -184,7 +181,7 @@ func setLatest(dsDir, version string) error {
 	if err != nil || tmp == "" {
 		return err
 	}
-	if err := durable.Rename(tmp, filepath.Join(dsDir, LatestName)); err != nil {
+	if err := durable.Rename(tmp, filepath.Join(dsDir, manifest.LatestName)); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("latest link: %w", err)
 	}

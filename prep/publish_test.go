@@ -2,6 +2,7 @@ package prep
 
 import (
 	"errors"
+	"github.com/shardsmith/shardsmith/formats/manifest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,7 +28,7 @@ func publishFixture(t *testing.T, version string) (string, string, string) {
 
 func latestTarget(t *testing.T, ds string) string {
 	t.Helper()
-	got, err := os.Readlink(filepath.Join(ds, LatestName))
+	got, err := os.Readlink(filepath.Join(ds, manifest.LatestName))
 	if err != nil {
 		t.Fatalf("latest is not a link: %v", err)
 	}
@@ -46,7 +47,7 @@ func TestPublishReplacesLatest(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			tmp, final, ds := publishFixture(t, "abcdef012345")
-			if err := put(filepath.Join(ds, LatestName)); err != nil {
+			if err := put(filepath.Join(ds, manifest.LatestName)); err != nil {
 				t.Fatal(err)
 			}
 			if err := checkWritable(ds); err != nil {
@@ -58,7 +59,7 @@ func TestPublishReplacesLatest(t *testing.T) {
 			if got := latestTarget(t, ds); got != "abcdef012345" {
 				t.Fatalf("latest -> %q", got)
 			}
-			if _, err := os.Stat(filepath.Join(ds, LatestName, "manifest.json")); err != nil {
+			if _, err := os.Stat(filepath.Join(ds, manifest.LatestName, "manifest.json")); err != nil {
 				t.Fatalf("latest does not lead to the version: %v", err)
 			}
 			if l := leftovers(t, ds); len(l) != 1 || l[0] != "abcdef012345" {
@@ -73,7 +74,7 @@ func TestPublishReplacesLatest(t *testing.T) {
 // what to do, and deletes nothing.
 func TestPublishRefusesLatestDirectory(t *testing.T) {
 	tmp, final, ds := publishFixture(t, "abcdef012345")
-	latest := filepath.Join(ds, LatestName)
+	latest := filepath.Join(ds, manifest.LatestName)
 	if err := os.MkdirAll(latest, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +113,7 @@ func TestPublishLinkFailureUnpublishes(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			tmp, final, ds := publishFixture(t, "abcdef012345")
-			if err := os.Symlink("000000000000", filepath.Join(ds, LatestName)); err != nil {
+			if err := os.Symlink("000000000000", filepath.Join(ds, manifest.LatestName)); err != nil {
 				t.Fatal(err)
 			}
 			if rebuild {
@@ -125,7 +126,7 @@ func TestPublishLinkFailureUnpublishes(t *testing.T) {
 			}
 			errInjected := errors.New("injected failure")
 			restore := durable.SetTestHook(func(op durable.Op, path string) error {
-				if op == durable.OpRename && filepath.Base(path) == LatestName {
+				if op == durable.OpRename && filepath.Base(path) == manifest.LatestName {
 					return errInjected
 				}
 				return nil

@@ -168,7 +168,7 @@ func (s *shardStages) cut(sp uint8, emit func(shardJob) error) error {
 	}
 	meta := s.meta
 	meta.Split = split.Names[sp]
-	name := fmt.Sprintf("%s-%05d-of-%05d%s", split.Names[sp], idx, s.plans[sp].nShards, s.ext)
+	name := manifest.ShardName(split.Names[sp], idx, s.plans[sp].nShards, s.ext)
 	return emit(shardJob{split: sp, idx: idx, name: name, meta: meta, rows: rows})
 }
 

@@ -12,8 +12,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 
+	"github.com/shardsmith/shardsmith/internal/durable"
 	"github.com/shardsmith/shardsmith/stages/decode"
 	"github.com/shardsmith/shardsmith/stages/normalize"
 	"github.com/shardsmith/shardsmith/stages/split"
@@ -102,31 +102,13 @@ func cachedTrainStats(ctx context.Context, opts *Options, imagesSHA string, f de
 	return mean, std, nil
 }
 
-// writeCacheFile writes b to path through a synced temporary file and a
-// rename, so a reader sees the old entry, no entry or the whole new one.
+// writeCacheFile writes b to path atomically, so a reader sees the old
+// entry, no entry or the whole new one.
 func writeCacheFile(path string, b []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp := path + ".tmp-" + strconv.Itoa(os.Getpid())
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
+	return durable.WriteFile(path, b, 0o644)
 }
 
 // trainStats streams the train images once and returns the mean and std of

@@ -36,8 +36,8 @@ import (
 
 	"github.com/shardsmith/shardsmith/config"
 	"github.com/shardsmith/shardsmith/formats/idx"
+	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/stages/download"
-	"github.com/shardsmith/shardsmith/stages/normalize"
 )
 
 func main() {
@@ -114,7 +114,7 @@ func main() {
 		}
 	})
 	// Floor part 2: zstd of the normalized pixels.
-	table := normalize.NewTable(0.1307, 0.3081)
+	table := manifest.Normalize{Mean: 0.1307, Std: 0.3081}.Table()
 	var pix []float32
 	for _, b := range [][]byte{raw[0][16:], raw[2][16:]} {
 		f := make([]float32, len(b))

@@ -233,7 +233,7 @@ func cmdLs(args []string, stdout, stderr io.Writer) error {
 			continue
 		}
 		dsDir := filepath.Join(root, d.Name())
-		latest, _ := os.Readlink(filepath.Join(dsDir, prep.LatestName))
+		latest, _ := os.Readlink(filepath.Join(dsDir, manifest.LatestName))
 		entries, _ := os.ReadDir(dsDir)
 		var ms []*manifest.Manifest
 		for _, e := range entries {

@@ -10,8 +10,6 @@ package normalize
 import (
 	"fmt"
 	"math"
-
-	"github.com/shardsmith/shardsmith/formats/manifest"
 )
 
 // Version enters the dataset hash; bump it whenever the same pixels would be
@@ -54,14 +52,4 @@ func (h *Histogram) MeanStd() (mean, std float64, err error) {
 		return 0, 0, fmt.Errorf("normalize: train pixels are constant (std 0); use mode: fixed or none")
 	}
 	return mean, std, nil
-}
-
-// Table maps a byte to its normalized float32. It is manifest's Table, the
-// one definition of the mapping, so the trainer's on-the-fly normalization of
-// uint8 shards gives bitwise the floats this stage writes.
-type Table = manifest.Table
-
-// NewTable builds the lookup table for mean and std.
-func NewTable(mean, std float64) *Table {
-	return manifest.Normalize{Mean: mean, Std: std}.Table()
 }

@@ -47,26 +47,3 @@ func TestConstantPixelsAreAnError(t *testing.T) {
 		t.Fatal("empty histogram accepted")
 	}
 }
-
-func TestTableApply(t *testing.T) {
-	tab := NewTable(0.1307, 0.3081)
-	src := []uint8{0, 255, 128}
-	dst := make([]float32, 3)
-	tab.Apply(dst, src)
-	for i, v := range src {
-		want := float32((float64(v)/255 - 0.1307) / 0.3081)
-		if dst[i] != want {
-			t.Fatalf("pixel %d -> %v, want %v", v, dst[i], want)
-		}
-	}
-}
-
-func BenchmarkApply(b *testing.B) {
-	tab := NewTable(0.13, 0.31)
-	src := make([]uint8, 784*1000)
-	dst := make([]float32, len(src))
-	b.SetBytes(int64(len(src)))
-	for b.Loop() {
-		tab.Apply(dst, src)
-	}
-}
