@@ -14,7 +14,6 @@ package config
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -432,19 +431,6 @@ func (c *Config) Validate() error {
 		return c.errAt("workers", "workers must be ≥ 0, got %d", c.Workers)
 	}
 	return nil
-}
-
-// OpError returns a config error at the line of augment op i.
-func (c *Config) OpError(i int, err error) error {
-	line := 0
-	if i >= 0 && i < len(c.Augment.Ops) {
-		line = c.Augment.Ops[i].Line
-	}
-	var ce *Error
-	if errors.As(err, &ce) {
-		return err
-	}
-	return &Error{File: c.file, Line: line, Msg: err.Error()}
 }
 
 // URLs returns the mirror list for a source file, in the order to try.

@@ -143,8 +143,8 @@ func Source[T any](g *Graph, name string, buf int, fn func(ctx context.Context, 
 }
 
 // Map applies fn to every item of in with up to workers goroutines and emits
-// the results in input order. A nil-able result is still emitted; use Filter
-// logic inside fn if needed.
+// the results in input order. Every input gives exactly one output; a stage
+// that drops or splits items is a Regroup.
 func Map[In, Out any](g *Graph, name string, workers, buf int, in <-chan In, fn func(ctx context.Context, st *Stats, v In) (Out, error)) <-chan Out {
 	if workers < 1 {
 		workers = 1

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -148,7 +149,7 @@ func cmdVerify(args []string, stdout, stderr io.Writer) error {
 		if m != nil {
 			rep["version"] = m.Version
 		}
-		if ve, ok := err.(*prep.VerifyError); ok {
+		if ve := (*prep.VerifyError)(nil); errors.As(err, &ve) {
 			rep["problems"] = ve.Problems
 		} else if err != nil {
 			rep["error"] = err.Error()
