@@ -142,7 +142,11 @@ func MetaFromSchema(s *arrow.Schema) (Meta, error) {
 			*dst, err = strconv.ParseFloat(v, 64)
 		}
 	}
-	var classes string
+	var classes, format string
+	str("shard_format", &format)
+	if err == nil && format != Version {
+		err = fmt.Errorf("shard_format %q, this reader reads %q", format, Version)
+	}
 	str("dataset", &m.Dataset)
 	str("version", &m.Version)
 	str("split", &m.Split)
@@ -195,24 +199,6 @@ func (r *Rows) Slice(i, j, elems int) Rows {
 	return s
 }
 
-// Options configure a Writer.
-type Option func(*options)
-
-type options struct {
-	mem         memory.Allocator
-	batchRows   int
-	compression string
-}
-
-// WithAllocator sets the allocator for Arrow's buffers.
-func WithAllocator(mem memory.Allocator) Option { return func(o *options) { o.mem = mem } }
-
-// WithBatchRows sets the record-batch length (default 1024).
-func WithBatchRows(n int) Option { return func(o *options) { o.batchRows = n } }
-
-// WithCompression selects "zstd" (default), "lz4" or "none".
-func WithCompression(c string) Option { return func(o *options) { o.compression = c } }
-
 // Result describes a written shard.
 type Result struct {
 	Rows int
@@ -222,9 +208,9 @@ type Result struct {
 
 // Write writes rows as one shard in Arrow IPC file format to w.
 func Write(w io.Writer, meta Meta, rows Rows, opts ...Option) (Result, error) {
-	o := options{mem: memory.DefaultAllocator, batchRows: 1024, compression: "zstd"}
-	for _, f := range opts {
-		f(&o)
+	o, err := newOptions(opts)
+	if err != nil {
+		return Result{}, err
 	}
 	if err := checkRows(meta, &rows); err != nil {
 		return Result{}, err
@@ -236,9 +222,6 @@ func Write(w io.Writer, meta Meta, rows Rows, opts ...Option) (Result, error) {
 		ipcOpts = append(ipcOpts, ipc.WithZstd())
 	case "lz4":
 		ipcOpts = append(ipcOpts, ipc.WithLZ4())
-	case "none":
-	default:
-		return Result{}, fmt.Errorf("shard: unknown compression %q", o.compression)
 	}
 	fw, err := ipc.NewFileWriter(w, ipcOpts...)
 	if err != nil {
