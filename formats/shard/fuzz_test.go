@@ -216,7 +216,11 @@ func TestParquetCorpusRefused(t *testing.T) {
 // bad-fuzz-row-group-rows-huge: a row group declares 15·10¹² rows and
 // arrow-go allocated buffers for them before reading a page (a fatal
 // out-of-memory error that recover cannot catch).
+// bad-fuzz-version-not-utf8: the version is not UTF-8; the file was read,
+// but arrow-go's writer silently drops such a key/value entry, so the rows
+// written again lost their version.
 const parquetFuzzFindings = `
+bad-fuzz-version-not-utf8: key/value metadata "version" = "ab\x80" is not valid UTF-8
 bad-fuzz-row-group-rows: row group 2 column source_index: the column chunk holds 1 values, want 0 for 0 rows
 bad-fuzz-row-group-rows-huge: row group 1 declares 15408584088761 rows
 `

@@ -117,3 +117,31 @@ func TestDefaultOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestWritersRejectUnreadableMeta: metadata a reader could not get back
+// unchanged is refused by both writers, before anything is written.
+func TestWritersRejectUnreadableMeta(t *testing.T) {
+	for name, tc := range map[string]struct {
+		edit func(*Meta)
+		want string
+	}{
+		"version":  {func(m *Meta) { m.Version = "ab\x80" }, `metadata version "ab\x80" is not valid UTF-8`},
+		"class":    {func(m *Meta) { m.Classes[1] = "\xff" }, `metadata class 1 "\xff" is not valid UTF-8`},
+		"height":   {func(m *Meta) { m.Height = 0 }, "metadata height=0 out of range"},
+		"channels": {func(m *Meta) { m.Channels = 1<<16 + 1 }, "metadata channels=65537 out of range"},
+	} {
+		meta := testMeta(false)
+		meta.Classes = append([]string(nil), meta.Classes...)
+		tc.edit(&meta)
+		for wname, write := range map[string]func(io.Writer, Meta, Rows, ...Option) (Result, error){"Write": Write, "WriteParquet": WriteParquet} {
+			var buf bytes.Buffer
+			_, err := write(&buf, meta, Rows{}, WithBatchRows(2))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s, %s: error %v, want one containing %q", wname, name, err, tc.want)
+			}
+			if buf.Len() != 0 {
+				t.Errorf("%s, %s: wrote %d bytes", wname, name, buf.Len())
+			}
+		}
+	}
+}

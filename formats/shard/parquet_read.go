@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -131,15 +132,20 @@ func openParquet(src parquet.ReaderAtSeeker, mem memory.Allocator) (r *ParquetRe
 	return &ParquetReader{pf: pf, fr: fr, meta: meta, schema: Schema(meta), mem: mem}, nil
 }
 
-// checkKeyValues refuses key/value metadata that names a key twice: which of
-// the values counts would be up to the reader.
+// checkKeyValues refuses key/value metadata that names a key twice (which
+// of the values counts would be up to the reader) or that is not UTF-8, as
+// the Parquet format requires (and arrow-go's writer would drop the entry
+// if the shard were written again).
 func checkKeyValues(kv metadata.KeyValueMetadata) error {
 	seen := make(map[string]bool, kv.Len())
-	for _, k := range kv.Keys() {
+	for i, k := range kv.Keys() {
 		if seen[k] {
 			return fmt.Errorf("key/value metadata has %q twice", k)
 		}
 		seen[k] = true
+		if v := kv.Values()[i]; !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return fmt.Errorf("key/value metadata %q = %q is not valid UTF-8", k, v)
+		}
 	}
 	return nil
 }

@@ -29,6 +29,7 @@ import (
 	"hash"
 	"io"
 	"strconv"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -160,6 +161,9 @@ func MetaFromSchema(s *arrow.Schema) (Meta, error) {
 	if err == nil {
 		err = json.Unmarshal([]byte(classes), &m.Classes)
 	}
+	if err == nil {
+		err = checkMeta(m)
+	}
 	if err != nil {
 		return Meta{}, fmt.Errorf("shard schema: %w", err)
 	}
@@ -234,7 +238,36 @@ func Write(w io.Writer, meta Meta, rows Rows, opts ...Option) (Result, error) {
 	return res, nil
 }
 
+// checkMeta checks what a shard's metadata must be for a reader to get it
+// back unchanged: image sizes in range, and strings of valid UTF-8 (Parquet
+// key/value metadata is UTF-8, and arrow-go's Parquet writer silently drops
+// an entry that is not; the class names are JSON, which would replace such
+// bytes with U+FFFD).
+func checkMeta(m Meta) error {
+	for _, d := range []struct {
+		name string
+		v    int
+	}{{"height", m.Height}, {"width", m.Width}, {"channels", m.Channels}} {
+		if d.v < 1 || d.v > 1<<16 {
+			return fmt.Errorf("metadata %s=%d out of range", d.name, d.v)
+		}
+	}
+	strs := []struct{ name, v string }{{"dataset", m.Dataset}, {"version", m.Version}, {"split", m.Split}, {"normalize", m.Normalize}}
+	for i, c := range m.Classes {
+		strs = append(strs, struct{ name, v string }{fmt.Sprintf("class %d", i), c})
+	}
+	for _, s := range strs {
+		if !utf8.ValidString(s.v) {
+			return fmt.Errorf("metadata %s %q is not valid UTF-8", s.name, s.v)
+		}
+	}
+	return nil
+}
+
 func checkRows(meta Meta, r *Rows) error {
+	if err := checkMeta(meta); err != nil {
+		return fmt.Errorf("shard: %w", err)
+	}
 	n := r.Len()
 	if len(r.SourceIndex) != n || len(r.Copy) != n {
 		return fmt.Errorf("shard: column lengths differ: source_index %d, label %d, copy %d", len(r.SourceIndex), n, len(r.Copy))
