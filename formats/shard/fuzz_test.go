@@ -219,7 +219,11 @@ func TestParquetCorpusRefused(t *testing.T) {
 // bad-fuzz-version-not-utf8: the version is not UTF-8; the file was read,
 // but arrow-go's writer silently drops such a key/value entry, so the rows
 // written again lost their version.
+// bad-fuzz-schema-children: a schema element declares 5·10¹¹ children, and
+// arrow-go's schema.FromParquet made a slice of that capacity (a fatal
+// out-of-memory error).
 const parquetFuzzFindings = `
+bad-fuzz-schema-children: footer: schema element 4 declares 519454312335 children, but only 2 elements follow it
 bad-fuzz-version-not-utf8: key/value metadata "version" = "ab\x80" is not valid UTF-8
 bad-fuzz-row-group-rows: row group 2 column source_index: the column chunk holds 1 values, want 0 for 0 rows
 bad-fuzz-row-group-rows-huge: row group 1 declares 15408584088761 rows

@@ -94,6 +94,19 @@ var parquetDamages = []parquetDamage{
 	{name: "bad-pq-shard-format", float: true, comp: "zstd",
 		meta: func(md *metadata.FileMetaData) { setKV(md, "shard_format", "shard/99") },
 		want: `shard_format "shard/99", this reader reads "shard/1"`},
+	{name: "bad-pq-schema-children", float: false, comp: "zstd",
+		// arrow-go would make a slice of 2³⁰ schema nodes for the root.
+		meta: func(md *metadata.FileMetaData) {
+			v := int32(1 << 30)
+			md.FileMetaData.Schema[0].NumChildren = &v
+		},
+		want: "footer: schema element 0 declares 1073741824 children, but only 6 elements follow it"},
+	{name: "bad-pq-schema-children-negative", float: true, comp: "zstd",
+		meta: func(md *metadata.FileMetaData) {
+			v := int32(-2)
+			md.FileMetaData.Schema[4].NumChildren = &v
+		},
+		want: "footer: schema element 4 declares -2 children"},
 	{name: "bad-pq-page-values", float: true, comp: "zstd",
 		// The footer is intact; the data page of row group 1's label column
 		// says it holds 3 values, not 4.

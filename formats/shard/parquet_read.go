@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"strconv"
@@ -81,6 +82,13 @@ func parquetBytes(data []byte, name string, mem memory.Allocator) (*ParquetReade
 // On success the reader owns src (closing it if it is an io.Closer).
 func newParquetReader(src parquet.ReaderAtSeeker, path string, mem memory.Allocator) (*ParquetReader, error) {
 	mem = &boundedAllocator{Allocator: mem, max: maxBuffer}
+	size, err := src.Seek(0, io.SeekEnd)
+	if err == nil {
+		err = checkParquetFooter(src, size)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("shard %s: not a readable Parquet shard: %w", path, err)
+	}
 	r, err := openParquet(src, mem)
 	if err != nil {
 		return nil, fmt.Errorf("shard %s: not a readable Parquet shard: %w", path, err)
