@@ -19,12 +19,17 @@ const refMaxBytes = 1 << 16
 // refDecode is a deliberately naive IDX decoder, written from the format
 // description in doc.go and sharing no code with the package: it holds
 // the whole (decompressed) file in memory, uses the standard library's gzip
-// and big integers for the size, and returns the element type, the
+// (with RFC 1952's reserved-flags rule) and big integers for the size, and returns the element type, the
 // dimensions and the element bytes, or ok=false for anything malformed. As
 // the package does, it refuses a data size or an item size above maxBytes,
 // and a zero dimension other than the item count.
 func refDecode(data []byte, maxBytes int64) (typ byte, dims []int, body []byte, ok bool) {
 	if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
+		// RFC 1952 says a decompressor must refuse a header whose
+		// reserved flag bits are set; the standard library does not check.
+		if len(data) < 4 || data[3]&0xe0 != 0 {
+			return 0, nil, nil, false
+		}
 		zr, err := gzip.NewReader(bytes.NewReader(data))
 		if err != nil {
 			return 0, nil, nil, false

@@ -280,6 +280,11 @@ func checkRows(meta Meta, r *Rows) error {
 	} else if len(r.ImageU8) != want || r.ImageF32 != nil {
 		return fmt.Errorf("shard: uint8 image column has %d values, want %d", len(r.ImageU8), want)
 	}
+	for i, v := range r.ImageF32 {
+		if v != v {
+			return fmt.Errorf("shard: row %d pixel %d is NaN: a shard holds numbers (and Parquet's dictionary encoding keeps one NaN payload for all)", i/meta.Elems(), i%meta.Elems())
+		}
+	}
 	return nil
 }
 
