@@ -35,7 +35,7 @@ func WriteParquet(w io.Writer, meta Meta, rows Rows, opts ...Option) (Result, er
 	if err != nil {
 		return Result{}, err
 	}
-	if err := checkRows(meta, &rows); err != nil {
+	if err := checkWritable(meta, &rows); err != nil {
 		return Result{}, err
 	}
 	codec := parquetCodecs[o.compression]

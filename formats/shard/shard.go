@@ -216,7 +216,7 @@ func Write(w io.Writer, meta Meta, rows Rows, opts ...Option) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if err := checkRows(meta, &rows); err != nil {
+	if err := checkWritable(meta, &rows); err != nil {
 		return Result{}, err
 	}
 	schema := Schema(meta)
@@ -279,6 +279,17 @@ func checkRows(meta Meta, r *Rows) error {
 		}
 	} else if len(r.ImageU8) != want || r.ImageF32 != nil {
 		return fmt.Errorf("shard: uint8 image column has %d values, want %d", len(r.ImageU8), want)
+	}
+	return nil
+}
+
+// checkWritable is checkRows plus what only writers refuse: NaN pixels. A
+// shard holds numbers, and Parquet's dictionary encoding keeps one NaN
+// payload for all NaNs of a column chunk, so the two formats would read
+// back different bits. (Readers accept NaN pixels a file holds.)
+func checkWritable(meta Meta, r *Rows) error {
+	if err := checkRows(meta, r); err != nil {
+		return err
 	}
 	for i, v := range r.ImageF32 {
 		if v != v {
