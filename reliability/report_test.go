@@ -66,28 +66,33 @@ hashes, version ids, durations and loopback mirrors. Exit status: 0 success,
 1 failure, 2 usage error, 130 SIGINT, 143 SIGTERM, 137 SIGKILL.
 `
 
-// reportTail has a %s where the table of fuzz targets goes.
+// reportTail has a %s where the tables of fuzz targets go.
 const reportTail = `
 ## Fuzzing
 
-Every decoder of untrusted bytes has a ` + "`go test -fuzz`" + ` target. Plain ` + "`go test`" + ` runs each
-target on its seeds (the ` + "`f.Add`" + ` calls and the committed corpus under the package's
-` + "`testdata/fuzz/<target>/`" + `), so an input that once broke a decoder stays a regression test;
-` + "`.ci/fuzz`" + ` fuzzes every target for a few seconds in CI.
+Every decoder of untrusted bytes has a ` + "`go test -fuzz`" + ` target, and where two paths must agree
+(the two shard formats, the kernel sets, the IDX decoder and a reference decoder) a differential
+one. Plain ` + "`go test`" + ` runs each target on its seeds (the ` + "`f.Add`" + ` calls and the committed corpus
+under the package's ` + "`testdata/fuzz/<target>/`" + `), so an input that once broke a decoder stays a
+regression test. ` + "`.ci/fuzz`" + ` fuzzes every target of ` + "`.ci/fuzz-targets`" + ` for a few seconds in CI, and
+fails if a ` + "`Fuzz`" + ` function is missing from that list; the targets that coverage instrumentation
+slows most are also run as a test binary built without it, for the same seconds.
 
 %s
-To fuzz one target for longer (what the fuzzer learns stays in the Go build cache; a failing
-input is written to the package's ` + "`testdata/fuzz/<target>/`" + `, where it belongs once fixed):
+Before a release, ` + "`bench/fuzz.sh`" + ` runs every target for longer, with and without coverage
+instrumentation (without it a target runs many times more inputs, but unguided); every finding is a
+failing input under the package's ` + "`testdata/fuzz/<target>/`" + `, committed once fixed:
 
 ` + "```sh" + `
-go test -run '^$' -fuzz '^FuzzReader$' -fuzztime 10m -fuzzminimizetime 10s ./formats/idx
-go test -run '^$' -fuzz '^FuzzReader$' -fuzztime 10m -fuzzminimizetime 10s ./formats/shard
-go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 10m -fuzzminimizetime 10s ./config
-FUZZTIME=1m .ci/fuzz    # every target, one minute each
+bench/fuzz.sh -m 10                                        # every target, 10 minutes per mode
+bench/fuzz.sh -m 0.5 -o reliability/testdata/fuzz-run.tsv  # the figures above
+bench/fuzz.sh -m 30 -mode uninstrumented -only Parquet     # one target, longer
+FUZZTIME=1m .ci/fuzz                                       # what CI does, one minute each
 ` + "```" + `
 
-` + "`-fuzzminimizetime`" + ` bounds the time spent minimizing each new input the fuzzer finds
-interesting; the default, a minute each, otherwise dominates short runs.
+What the fuzzer learns stays in the Go build cache, shared by both modes. ` + "`-fuzzminimizetime`" + `
+(FUZZMINIMIZETIME) bounds the time spent minimizing each new input the fuzzer finds interesting;
+Go's default, a minute each, otherwise dominates short runs.
 `
 
 // sections in report order; each test file adds its own.
@@ -189,18 +194,27 @@ func diff(got, want string) string {
 	return b.String()
 }
 
-// fuzzTargets are the fuzz targets of the module, in the order .ci/fuzz runs them.
+// fuzzTargets are the fuzz targets of the module, in the order of
+// .ci/fuzz-targets (TestFuzzTargetsListed keeps the two in step).
 var fuzzTargets = []struct{ pkg, name, holds string }{
 	{"formats/idx", "FuzzReader", "no panic; errors are `*idx.Error` at a plausible offset; what is accepted re-encodes to the input"},
+	{"formats/idx", "FuzzAgainstReference", "the decoder and a naive reference decoder written in the test accept and refuse the same inputs, with the same header and element bytes"},
 	{"formats/manifest", "FuzzParse", "no panic; an accepted manifest survives a marshal/parse round trip"},
 	{"config", "FuzzParse", "no panic; errors are `*config.Error` naming the file; an accepted config re-validates and survives YAML and JSON round trips with the same hashed part"},
 	{"formats/shard", "FuzzReader", "no panic and no out-of-memory: the IPC framing, footer, schema and every batch's metadata are checked before arrow-go reads them; rows returned are consistent with the schema"},
-	{"formats/shard", "FuzzOpenParquet", "no panic; the rows read match the footer's row count"},
+	{"formats/shard", "FuzzOpenParquet", "no panic and no out-of-memory; errors name the file (and the row group); every row group read holds the rows the footer declares, which add up to the file's; accepted rows are consistent and write again unchanged"},
+	{"formats/shard", "FuzzFormatsAgree", "the same rows written as Arrow IPC and as Parquet read back bit for bit identical, with the same metadata and data hash"},
 	{"trainer/checkpoint", "FuzzReadSafetensors", "no panic; an accepted all-F32 file re-encodes to the same tensors"},
 	{"stages/augment", "FuzzNewApply", "any op with any parameters fails validation or augments without panicking, deterministically"},
+	{"trainer/kernels", "FuzzVectorKernelSets", "every kernel set agrees with the Go twin: bitwise where the package promises it, within rounding elsewhere"},
+	{"trainer/kernels", "FuzzSgemmKernelSets", "every kernel set's SGEMM is within rounding of a float64 reference, and Sgemm equals SgemmSerial bit for bit"},
 }
 
-// fuzzTable lists the targets with the size of their committed corpus.
+// fuzzRunFile holds the figures of the last bench/fuzz.sh run.
+const fuzzRunFile = "testdata/fuzz-run.tsv"
+
+// fuzzTable lists the targets with the size of their committed corpus, and
+// the figures of the last long run.
 func fuzzTable() string {
 	var b strings.Builder
 	b.WriteString("| target | package | committed corpus | what must hold |\n|---|---|---|---|\n")
@@ -208,9 +222,39 @@ func fuzzTable() string {
 		ents, _ := os.ReadDir(filepath.Join("..", f.pkg, "testdata", "fuzz", f.name))
 		seeds := "none: the target's `f.Add` seeds only"
 		if len(ents) > 0 {
-			seeds = fmt.Sprintf("`%s/testdata/fuzz/%s/`", f.pkg, f.name)
+			seeds = fmt.Sprintf("`%s/testdata/fuzz/%s/` (%d)", f.pkg, f.name, len(ents))
 		}
 		fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s |\n", f.name, f.pkg, seeds, f.holds)
 	}
+	runs, err := readFuzzRun()
+	if err != nil || len(runs) == 0 {
+		b.WriteString("\nNo long run recorded (`" + fuzzRunFile + "`).\n")
+		return b.String()
+	}
+	b.WriteString("\nThe last run of `bench/fuzz.sh` on the development machine (2 shared cores; executions\n" +
+		"are the fuzzer's count at its last report, findings the failing inputs it wrote):\n\n")
+	b.WriteString("| target | package | mode | minutes | executions | per second | findings |\n|---|---|---|---|---|---|---|\n")
+	for _, r := range runs {
+		fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s | %s | %s | %s |\n", r[0], r[1], r[2], r[3], r[4], r[5], r[6])
+	}
 	return b.String()
+}
+
+// readFuzzRun reads the rows of fuzzRunFile (without its header line).
+func readFuzzRun() ([][]string, error) {
+	data, err := os.ReadFile(fuzzRunFile)
+	if err != nil {
+		return nil, err
+	}
+	var rows [][]string
+	for i, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) != 7 {
+			return nil, fmt.Errorf("%s:%d: %d fields, want 7", fuzzRunFile, i+1, len(f))
+		}
+		if i > 0 {
+			rows = append(rows, f)
+		}
+	}
+	return rows, nil
 }

@@ -276,41 +276,6 @@ func TestOpenParquetRejectsBadFiles(t *testing.T) {
 	}
 }
 
-// FuzzOpenParquet feeds damaged Parquet shards to the reader: it must return
-// errors, never panic, and whatever it accepts must be consistent.
-func FuzzOpenParquet(f *testing.F) {
-	for _, float := range []bool{true, false} {
-		meta := testMeta(float)
-		var buf bytes.Buffer
-		if _, err := WriteParquet(&buf, meta, randomRows(rand.New(rand.NewPCG(3, 3)), 9, meta), WithBatchRows(4)); err != nil {
-			f.Fatal(err)
-		}
-		f.Add(buf.Bytes())
-		b := bytes.Clone(buf.Bytes())
-		b[len(b)/2] ^= 0x55
-		f.Add(b)
-	}
-	dir := f.TempDir()
-	f.Fuzz(func(t *testing.T, data []byte) {
-		p := filepath.Join(dir, "fuzz.parquet")
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		r, err := OpenParquet(p)
-		if err != nil {
-			return
-		}
-		defer r.Close()
-		rows, err := r.ReadAll()
-		if err != nil {
-			return
-		}
-		if int64(rows.Len()) != r.NumRows() {
-			t.Fatalf("read %d rows, footer says %d", rows.Len(), r.NumRows())
-		}
-	})
-}
-
 // TestOpenParquetIgnoresStoredArrowSchema reads shards whose ARROW:schema is
 // missing or garbage: the reader needs only the Parquet schema and the
 // key/value metadata.

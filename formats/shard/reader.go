@@ -1,7 +1,9 @@
 package shard
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -13,7 +15,7 @@ import (
 // Reader reads one shard file. It is not safe for concurrent use.
 type Reader struct {
 	path string
-	f    *os.File
+	src  io.Closer // closed by Close; nil for a shard in memory
 	fr   *ipc.FileReader
 	meta Meta
 	mem  memory.Allocator
@@ -21,47 +23,69 @@ type Reader struct {
 
 // Open opens a shard and validates its schema. Options: WithAllocator.
 func Open(path string, opts ...Option) (*Reader, error) {
-	o := options{mem: memory.DefaultAllocator}
-	for _, f := range opts {
-		f(&o)
+	o, err := readOptions(opts)
+	if err != nil {
+		return nil, err
 	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("shard: %w", err)
 	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("shard: %w", err)
+	}
+	r, err := newReader(f, fi.Size(), path, o.mem)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	r.src = f
+	return r, nil
+}
+
+// ipcBytes opens a shard held in memory; name stands for its path in errors.
+// The fuzz tests use it.
+func ipcBytes(data []byte, name string, mem memory.Allocator) (*Reader, error) {
+	return newReader(bytes.NewReader(data), int64(len(data)), name, mem)
+}
+
+// ipcSource is what the IPC reader reads from.
+type ipcSource = ipc.ReadAtSeeker
+
+// newReader checks and opens the IPC file of size bytes in src.
+func newReader(src ipcSource, size int64, path string, mem memory.Allocator) (*Reader, error) {
 	// arrow-go trusts the footer's vector lengths and allocates them before
 	// reading anything; checkIPC checks every table it will read first.
-	if err := checkFile(f); err != nil {
-		f.Close()
+	if err := checkIPC(src, size); err != nil {
 		return nil, fmt.Errorf("shard %s: not a readable Arrow IPC file: %w", path, err)
 	}
 	// Arrow trusts the lengths a file declares; a damaged length would ask
 	// for terabytes and kill the process. The bound turns that into a
 	// recoverable panic, reported as a malformed file.
-	o.mem = &boundedAllocator{Allocator: o.mem, max: maxBuffer}
-	fr, err := openIPC(f, o.mem)
+	mem = &boundedAllocator{Allocator: mem, max: maxBuffer}
+	fr, err := openIPC(src, mem)
 	if err != nil {
-		f.Close()
 		return nil, fmt.Errorf("shard %s: not a readable Arrow IPC file: %w", path, err)
 	}
 	meta, err := MetaFromSchema(fr.Schema())
 	if err != nil {
 		fr.Close()
-		f.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return &Reader{path: path, f: f, fr: fr, meta: meta, mem: o.mem}, nil
+	return &Reader{path: path, fr: fr, meta: meta, mem: mem}, nil
 }
 
 // openIPC opens an IPC file, turning a panic inside the decoder on malformed
 // input into an error.
-func openIPC(f *os.File, mem memory.Allocator) (fr *ipc.FileReader, err error) {
+func openIPC(src ipcSource, mem memory.Allocator) (fr *ipc.FileReader, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			fr, err = nil, fmt.Errorf("malformed file: %v", p)
 		}
 	}()
-	return ipc.NewFileReader(f, ipc.WithAllocator(mem))
+	return ipc.NewFileReader(src, ipc.WithAllocator(mem))
 }
 
 // Meta returns the shard's metadata.
@@ -100,7 +124,10 @@ func (r *Reader) ReadAll() (Rows, error) { return readAll(r.NumBatches(), r.Read
 // Close releases the reader and closes the file.
 func (r *Reader) Close() error {
 	r.fr.Close()
-	return r.f.Close()
+	if r.src == nil {
+		return nil
+	}
+	return r.src.Close()
 }
 
 func validate(rec arrow.RecordBatch, m Meta) error {

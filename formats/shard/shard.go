@@ -29,6 +29,7 @@ import (
 	"hash"
 	"io"
 	"strconv"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -142,7 +143,11 @@ func MetaFromSchema(s *arrow.Schema) (Meta, error) {
 			*dst, err = strconv.ParseFloat(v, 64)
 		}
 	}
-	var classes string
+	var classes, format string
+	str("shard_format", &format)
+	if err == nil && format != Version {
+		err = fmt.Errorf("shard_format %q, this reader reads %q", format, Version)
+	}
 	str("dataset", &m.Dataset)
 	str("version", &m.Version)
 	str("split", &m.Split)
@@ -155,6 +160,9 @@ func MetaFromSchema(s *arrow.Schema) (Meta, error) {
 	str("classes", &classes)
 	if err == nil {
 		err = json.Unmarshal([]byte(classes), &m.Classes)
+	}
+	if err == nil {
+		err = checkMeta(m)
 	}
 	if err != nil {
 		return Meta{}, fmt.Errorf("shard schema: %w", err)
@@ -195,24 +203,6 @@ func (r *Rows) Slice(i, j, elems int) Rows {
 	return s
 }
 
-// Options configure a Writer.
-type Option func(*options)
-
-type options struct {
-	mem         memory.Allocator
-	batchRows   int
-	compression string
-}
-
-// WithAllocator sets the allocator for Arrow's buffers.
-func WithAllocator(mem memory.Allocator) Option { return func(o *options) { o.mem = mem } }
-
-// WithBatchRows sets the record-batch length (default 1024).
-func WithBatchRows(n int) Option { return func(o *options) { o.batchRows = n } }
-
-// WithCompression selects "zstd" (default), "lz4" or "none".
-func WithCompression(c string) Option { return func(o *options) { o.compression = c } }
-
 // Result describes a written shard.
 type Result struct {
 	Rows int
@@ -222,11 +212,11 @@ type Result struct {
 
 // Write writes rows as one shard in Arrow IPC file format to w.
 func Write(w io.Writer, meta Meta, rows Rows, opts ...Option) (Result, error) {
-	o := options{mem: memory.DefaultAllocator, batchRows: 1024, compression: "zstd"}
-	for _, f := range opts {
-		f(&o)
+	o, err := newOptions(opts)
+	if err != nil {
+		return Result{}, err
 	}
-	if err := checkRows(meta, &rows); err != nil {
+	if err := checkWritable(meta, &rows); err != nil {
 		return Result{}, err
 	}
 	schema := Schema(meta)
@@ -236,9 +226,6 @@ func Write(w io.Writer, meta Meta, rows Rows, opts ...Option) (Result, error) {
 		ipcOpts = append(ipcOpts, ipc.WithZstd())
 	case "lz4":
 		ipcOpts = append(ipcOpts, ipc.WithLZ4())
-	case "none":
-	default:
-		return Result{}, fmt.Errorf("shard: unknown compression %q", o.compression)
 	}
 	fw, err := ipc.NewFileWriter(w, ipcOpts...)
 	if err != nil {
@@ -251,7 +238,36 @@ func Write(w io.Writer, meta Meta, rows Rows, opts ...Option) (Result, error) {
 	return res, nil
 }
 
+// checkMeta checks what a shard's metadata must be for a reader to get it
+// back unchanged: image sizes in range, and strings of valid UTF-8 (Parquet
+// key/value metadata is UTF-8, and arrow-go's Parquet writer silently drops
+// an entry that is not; the class names are JSON, which would replace such
+// bytes with U+FFFD).
+func checkMeta(m Meta) error {
+	for _, d := range []struct {
+		name string
+		v    int
+	}{{"height", m.Height}, {"width", m.Width}, {"channels", m.Channels}} {
+		if d.v < 1 || d.v > 1<<16 {
+			return fmt.Errorf("metadata %s=%d out of range", d.name, d.v)
+		}
+	}
+	strs := []struct{ name, v string }{{"dataset", m.Dataset}, {"version", m.Version}, {"split", m.Split}, {"normalize", m.Normalize}}
+	for i, c := range m.Classes {
+		strs = append(strs, struct{ name, v string }{fmt.Sprintf("class %d", i), c})
+	}
+	for _, s := range strs {
+		if !utf8.ValidString(s.v) {
+			return fmt.Errorf("metadata %s %q is not valid UTF-8", s.name, s.v)
+		}
+	}
+	return nil
+}
+
 func checkRows(meta Meta, r *Rows) error {
+	if err := checkMeta(meta); err != nil {
+		return fmt.Errorf("shard: %w", err)
+	}
 	n := r.Len()
 	if len(r.SourceIndex) != n || len(r.Copy) != n {
 		return fmt.Errorf("shard: column lengths differ: source_index %d, label %d, copy %d", len(r.SourceIndex), n, len(r.Copy))
@@ -263,6 +279,22 @@ func checkRows(meta Meta, r *Rows) error {
 		}
 	} else if len(r.ImageU8) != want || r.ImageF32 != nil {
 		return fmt.Errorf("shard: uint8 image column has %d values, want %d", len(r.ImageU8), want)
+	}
+	return nil
+}
+
+// checkWritable is checkRows plus what only writers refuse: NaN pixels. A
+// shard holds numbers, and Parquet's dictionary encoding keeps one NaN
+// payload for all NaNs of a column chunk, so the two formats would read
+// back different bits. (Readers accept NaN pixels a file holds.)
+func checkWritable(meta Meta, r *Rows) error {
+	if err := checkRows(meta, r); err != nil {
+		return err
+	}
+	for i, v := range r.ImageF32 {
+		if v != v {
+			return fmt.Errorf("shard: row %d pixel %d is NaN: a shard holds numbers (and Parquet's dictionary encoding keeps one NaN payload for all)", i/meta.Elems(), i%meta.Elems())
+		}
 	}
 	return nil
 }
