@@ -133,6 +133,17 @@ func ParseSplit(s string) (Split, error) {
 
 func (s Split) String() string { return string(s) }
 
+// Set parses a flag's value with ParseSplit, so that *Split is a flag.Value
+// and a mistyped --split is refused with the accepted names.
+func (s *Split) Set(v string) error {
+	p, err := ParseSplit(v)
+	if err != nil {
+		return err
+	}
+	*s = p
+	return nil
+}
+
 // Valid reports whether s is one of Splits.
 func (s Split) Valid() bool { _, ok := s.ID(); return ok }
 

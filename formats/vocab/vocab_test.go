@@ -2,7 +2,9 @@ package vocab
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
+	"io"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -59,6 +61,24 @@ func TestParseRejects(t *testing.T) {
 	}
 	if id, ok := Split("dev").ID(); ok {
 		t.Fatalf("Split(dev).ID() = %d, true", id)
+	}
+}
+
+// TestSplitFlag: *Split is a flag.Value that refuses an unknown name.
+func TestSplitFlag(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	s := Test
+	fs.Var(&s, "split", "split")
+	if err := fs.Parse([]string{"--split", "val"}); err != nil || s != Val {
+		t.Fatalf("--split val: %q, %v", s, err)
+	}
+	err := fs.Parse([]string{"--split", "dev"})
+	if want := `invalid value "dev" for flag -split: unknown split "dev", want train, val or test`; err == nil || err.Error() != want {
+		t.Fatalf("--split dev: %v, want %s", err, want)
+	}
+	if s != Val {
+		t.Fatalf("a refused value changed the flag to %q", s)
 	}
 }
 
