@@ -19,9 +19,10 @@ import (
 	"math"
 	"os"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 
+	"github.com/shardsmith/shardsmith/formats/vocab"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -91,11 +92,11 @@ type File struct {
 
 // Normalize says how pixels are stored.
 type Normalize struct {
-	// Mode is "compute" (mean/std of the train split), "fixed" (Mean/Std
-	// given) or "none" (keep uint8 pixels).
-	Mode string  `yaml:"mode" json:"mode"`
-	Mean float64 `yaml:"mean,omitempty" json:"mean,omitempty"`
-	Std  float64 `yaml:"std,omitempty" json:"std,omitempty"`
+	// Mode is compute (mean/std of the train split), fixed (Mean/Std
+	// given) or none (keep uint8 pixels).
+	Mode vocab.NormalizeMode `yaml:"mode" json:"mode"`
+	Mean float64             `yaml:"mean,omitempty" json:"mean,omitempty"`
+	Std  float64             `yaml:"std,omitempty" json:"std,omitempty"`
 }
 
 // Split says how the validation split is carved from the train file.
@@ -119,7 +120,7 @@ type Split struct {
 	// since a trainer cannot use it. An unrequested val (val_fraction and
 	// val_count both 0) is empty on purpose and needs no entry. It changes
 	// no byte of a version, so it is not hashed.
-	AllowEmpty []string `yaml:"allow_empty,omitempty" json:"allow_empty,omitempty"`
+	AllowEmpty []vocab.Split `yaml:"allow_empty,omitempty" json:"allow_empty,omitempty"`
 }
 
 // OutputClasses are the class names of the shards: the kept classes in
@@ -137,10 +138,10 @@ func (c *Config) OutputClasses() []string {
 
 // Augment configures the augment stage.
 type Augment struct {
-	Splits []string    `yaml:"splits,omitempty" json:"splits,omitempty"`
-	Copies int         `yaml:"copies,omitempty" json:"copies,omitempty"`
-	Seed   uint64      `yaml:"seed,omitempty" json:"seed,omitempty"`
-	Ops    []AugmentOp `yaml:"ops,omitempty" json:"ops,omitempty"`
+	Splits []vocab.Split `yaml:"splits,omitempty" json:"splits,omitempty"`
+	Copies int           `yaml:"copies,omitempty" json:"copies,omitempty"`
+	Seed   uint64        `yaml:"seed,omitempty" json:"seed,omitempty"`
+	Ops    []AugmentOp   `yaml:"ops,omitempty" json:"ops,omitempty"`
 }
 
 // AugmentOp is one augmentation: `- rotate: {degrees: 12, p: 0.5}`.
@@ -181,10 +182,10 @@ type Shards struct {
 	MaxBytes int64 `yaml:"max_bytes,omitempty" json:"max_bytes,omitempty"`
 	// BatchRows is the Arrow record-batch length inside a shard (default 1024).
 	BatchRows int `yaml:"batch_rows,omitempty" json:"batch_rows"`
-	// Compression of the IPC bodies: "zstd" (default), "lz4" or "none".
-	Compression string `yaml:"compression,omitempty" json:"compression"`
-	// Format is "arrow" (Arrow IPC file, default) or "parquet".
-	Format string `yaml:"format,omitempty" json:"format,omitempty"`
+	// Compression of the column data: zstd (default), lz4 or none.
+	Compression vocab.Compression `yaml:"compression,omitempty" json:"compression"`
+	// Format is arrow (Arrow IPC file, default) or parquet.
+	Format vocab.Format `yaml:"format,omitempty" json:"format,omitempty"`
 }
 
 // Error is a configuration error; it names the file and, when known, the line.
@@ -306,7 +307,7 @@ func (c *Config) applyDefaults() {
 		c.Classes = []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
 	}
 	if c.Normalize.Mode == "" {
-		c.Normalize.Mode = "compute"
+		c.Normalize.Mode = vocab.NormalizeModes[0]
 	}
 	if c.Shards.Rows == 0 {
 		c.Shards.Rows = 10000
@@ -315,13 +316,13 @@ func (c *Config) applyDefaults() {
 		c.Shards.BatchRows = 1024
 	}
 	if c.Shards.Compression == "" {
-		c.Shards.Compression = "zstd"
+		c.Shards.Compression = vocab.Compressions[0]
 	}
 	if c.Shards.Format == "" {
-		c.Shards.Format = "arrow"
+		c.Shards.Format = vocab.Formats[0]
 	}
 	if c.Augment.Copies > 0 && c.Augment.Splits == nil {
-		c.Augment.Splits = []string{"train"}
+		c.Augment.Splits = []vocab.Split{vocab.Train}
 	}
 	if c.Out == "" {
 		c.Out = "out"
@@ -354,16 +355,16 @@ func (c *Config) Validate() error {
 		}
 	}
 	switch c.Normalize.Mode {
-	case "compute", "none":
+	case vocab.NormalizeCompute, vocab.NormalizeNone:
 		if c.Normalize.Mean != 0 || c.Normalize.Std != 0 {
 			return c.errAt("normalize.mode", "normalize: mean/std are only used with mode: fixed (mode is %q)", c.Normalize.Mode)
 		}
-	case "fixed":
+	case vocab.NormalizeFixed:
 		if !(c.Normalize.Std > 0) || math.IsInf(c.Normalize.Std, 0) || math.IsNaN(c.Normalize.Mean) || math.IsInf(c.Normalize.Mean, 0) {
 			return c.errAt("normalize.std", "normalize: fixed needs a finite mean and a std > 0, got mean=%v std=%v", c.Normalize.Mean, c.Normalize.Std)
 		}
 	default:
-		return c.errAt("normalize.mode", "normalize.mode must be compute, fixed or none, got %q", c.Normalize.Mode)
+		return c.errAt("normalize.mode", "normalize.mode must be %s, got %q", vocab.OrList(vocab.NormalizeModes), c.Normalize.Mode)
 	}
 	sp := c.Split
 	if sp.ValFraction != 0 && sp.ValCount != 0 {
@@ -388,10 +389,10 @@ func (c *Config) Validate() error {
 	if sp.PerClass < 0 {
 		return c.errAt("split.per_class", "split.per_class must be ≥ 0, got %d", sp.PerClass)
 	}
-	seenSplit := map[string]bool{}
+	seenSplit := map[vocab.Split]bool{}
 	for i, name := range sp.AllowEmpty {
-		if name != "train" && name != "val" && name != "test" || seenSplit[name] {
-			return c.errAt(fmt.Sprintf("split.allow_empty[%d]", i), "split.allow_empty: %q is not a new split name (train, val or test)", name)
+		if !name.Valid() || seenSplit[name] {
+			return c.errAt(fmt.Sprintf("split.allow_empty[%d]", i), "split.allow_empty: %q is not a new split name (%s)", name, vocab.OrList(vocab.Splits[:]))
 		}
 		seenSplit[name] = true
 	}
@@ -403,8 +404,8 @@ func (c *Config) Validate() error {
 		return c.errAt("augment.ops", "augment.copies is %d but no ops are listed", a.Copies)
 	}
 	for i, s := range a.Splits {
-		if s != "train" && s != "val" && s != "test" {
-			return c.errAt(fmt.Sprintf("augment.splits[%d]", i), "augment.splits: unknown split %q (train, val or test)", s)
+		if !s.Valid() {
+			return c.errAt(fmt.Sprintf("augment.splits[%d]", i), "augment.splits: unknown split %q (%s)", s, vocab.OrList(vocab.Splits[:]))
 		}
 	}
 	sh := c.Shards
@@ -417,15 +418,11 @@ func (c *Config) Validate() error {
 	if sh.BatchRows < 1 {
 		return c.errAt("shards.batch_rows", "shards.batch_rows must be ≥ 1, got %d", sh.BatchRows)
 	}
-	switch sh.Compression {
-	case "zstd", "lz4", "none":
-	default:
-		return c.errAt("shards.compression", "shards.compression must be zstd, lz4 or none, got %q", sh.Compression)
+	if !sh.Compression.Valid() {
+		return c.errAt("shards.compression", "shards.compression must be %s, got %q", vocab.OrList(vocab.Compressions), sh.Compression)
 	}
-	switch sh.Format {
-	case "arrow", "parquet":
-	default:
-		return c.errAt("shards.format", "shards.format must be arrow or parquet, got %q", sh.Format)
+	if !sh.Format.Valid() {
+		return c.errAt("shards.format", "shards.format must be %s, got %q", vocab.OrList(vocab.Formats), sh.Format)
 	}
 	if c.Workers < 0 {
 		return c.errAt("workers", "workers must be ≥ 0, got %d", c.Workers)
@@ -484,9 +481,7 @@ func (c *Config) Hashed() Hashed {
 	if a.Copies == 0 {
 		a = Augment{} // ops without copies change nothing
 	} else {
-		splits := append([]string(nil), a.Splits...)
-		sort.Strings(splits)
-		a.Splits = splits
+		a.Splits = slices.Sorted(slices.Values(a.Splits))
 	}
 	sp := c.Split
 	sp.AllowEmpty = nil // decides whether a build may finish, not its bytes

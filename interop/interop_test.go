@@ -20,6 +20,7 @@ import (
 	"github.com/shardsmith/shardsmith/formats/dataset"
 	"github.com/shardsmith/shardsmith/formats/idx"
 	"github.com/shardsmith/shardsmith/formats/shard"
+	"github.com/shardsmith/shardsmith/formats/vocab"
 	"github.com/shardsmith/shardsmith/prep"
 	"github.com/shardsmith/shardsmith/stages/download"
 )
@@ -41,36 +42,36 @@ type Expectations struct {
 
 // DatasetExp describes one version directory built by prep.
 type DatasetExp struct {
-	Name        string     `json:"name"`
-	Dir         string     `json:"dir"`
-	Compression string     `json:"compression"`
-	BatchRows   int        `json:"batch_rows"`
-	Meta        MetaExp    `json:"meta"`
-	Splits      []string   `json:"splits"` // the splits whose shards are checked
-	Shards      []ShardExp `json:"shards"`
+	Name        string            `json:"name"`
+	Dir         string            `json:"dir"`
+	Compression vocab.Compression `json:"compression"`
+	BatchRows   int               `json:"batch_rows"`
+	Meta        MetaExp           `json:"meta"`
+	Splits      []vocab.Split     `json:"splits"` // the splits whose shards are checked
+	Shards      []ShardExp        `json:"shards"`
 }
 
 // MetaExp is the schema metadata every shard of a dataset carries.
 type MetaExp struct {
-	Dataset   string   `json:"dataset"`
-	Version   string   `json:"version"`
-	Height    int      `json:"height"`
-	Width     int      `json:"width"`
-	Channels  int      `json:"channels"`
-	DType     string   `json:"dtype"`
-	Normalize string   `json:"normalize"`
-	Mean      float64  `json:"mean"`
-	Std       float64  `json:"std"`
-	Classes   []string `json:"classes"`
-	Format    string   `json:"shard_format"`
+	Dataset   string              `json:"dataset"`
+	Version   string              `json:"version"`
+	Height    int                 `json:"height"`
+	Width     int                 `json:"width"`
+	Channels  int                 `json:"channels"`
+	DType     string              `json:"dtype"`
+	Normalize vocab.NormalizeMode `json:"normalize"`
+	Mean      float64             `json:"mean"`
+	Std       float64             `json:"std"`
+	Classes   []string            `json:"classes"`
+	Format    string              `json:"shard_format"`
 }
 
 // ShardExp describes the contents of one shard file.
 type ShardExp struct {
-	Split   string `json:"split"`
-	Path    string `json:"path"`
-	Rows    int    `json:"rows"`
-	Batches int    `json:"batches"`
+	Split   vocab.Split `json:"split"`
+	Path    string      `json:"path"`
+	Rows    int         `json:"rows"`
+	Batches int         `json:"batches"`
 	// Column aggregates over the whole shard. PixelSum adds every pixel, as
 	// float64, in row-major order: a reader that gets any pixel wrong or out
 	// of order gets another sum.
@@ -98,12 +99,12 @@ type PixelExp struct {
 
 // ParquetExp describes a Parquet copy of one shard.
 type ParquetExp struct {
-	Dataset     string   `json:"dataset"` // DatasetExp.Name, for the metadata
-	Compression string   `json:"compression"`
-	RowGroups   int      `json:"row_groups"`
-	AvgLabel    float64  `json:"avg_label"`
-	DataSHA256  string   `json:"data_sha256"`
-	Shard       ShardExp `json:"shard"`
+	Dataset     string            `json:"dataset"` // DatasetExp.Name, for the metadata
+	Compression vocab.Compression `json:"compression"`
+	RowGroups   int               `json:"row_groups"`
+	AvgLabel    float64           `json:"avg_label"`
+	DataSHA256  string            `json:"data_sha256"`
+	Shard       ShardExp          `json:"shard"`
 }
 
 // SnippetExp is the input of the README snippets and what they must print.
@@ -141,9 +142,9 @@ func TestNodeReaders(t *testing.T) {
 
 	t0 := time.Now()
 	src := writeTinySources(t, filepath.Join(root, "sources"), 90, 30, 6, 5)
-	for _, comp := range []string{"zstd", "lz4", "none"} {
+	for _, comp := range vocab.Compressions {
 		for _, norm := range []string{"compute", "none"} {
-			name := "tiny-" + comp + "-" + map[string]string{"compute": "f32", "none": "u8"}[norm]
+			name := "tiny-" + comp.String() + "-" + map[string]string{"compute": "f32", "none": "u8"}[norm]
 			yaml := src.config(name) + fmt.Sprintf("normalize: {mode: %s}\nsplit: {seed: 5, val_fraction: 0.2, stratify: true}\n"+
 				"shards: {rows: 32, batch_rows: 12, compression: %s}\n", norm, comp)
 			cfg, err := config.Parse([]byte(yaml), name+".yaml")
@@ -170,7 +171,7 @@ func TestNodeReaders(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		exp.Datasets = append(exp.Datasets, describe(t, root, "mnist", res.Dir, cfg.Shards.Compression, cfg.Shards.BatchRows, []string{"test"}))
+		exp.Datasets = append(exp.Datasets, describe(t, root, "mnist", res.Dir, cfg.Shards.Compression, cfg.Shards.BatchRows, []vocab.Split{vocab.Test}))
 		t.Logf("MNIST built in %v", time.Since(t0).Round(time.Millisecond))
 	}
 
@@ -269,7 +270,7 @@ func (ts *tinySources) config(dataset string) string {
 
 // describe reads a version with the Go reader and records what the Node
 // readers must see in the shards of the given splits (all when nil).
-func describe(t *testing.T, root, name, dir, compression string, batchRows int, splits []string) DatasetExp {
+func describe(t *testing.T, root, name, dir string, compression vocab.Compression, batchRows int, splits []vocab.Split) DatasetExp {
 	t.Helper()
 	ds, err := dataset.Open(dir)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/shardsmith/shardsmith/config"
 	"github.com/shardsmith/shardsmith/formats/idx"
 	"github.com/shardsmith/shardsmith/formats/manifest"
+	"github.com/shardsmith/shardsmith/formats/vocab"
 	"github.com/shardsmith/shardsmith/stages/normalize"
 )
 
@@ -29,7 +30,7 @@ func TestBuildTinyEndToEnd(t *testing.T) {
 	if link, _ := os.Readlink(filepath.Join(out, "tiny", manifest.LatestName)); link != m.ShortVersion() {
 		t.Fatalf("latest -> %q, want %q", link, m.ShortVersion())
 	}
-	rows := map[string]int{}
+	rows := map[vocab.Split]int{}
 	for _, sp := range m.Splits {
 		rows[sp.Name] = sp.Rows
 	}
@@ -57,8 +58,8 @@ func TestBuildTinyEndToEnd(t *testing.T) {
 		t.Fatalf("manifest mean/std %v/%v, train split has %v/%v", m.Normalize.Mean, m.Normalize.Std, mean, std)
 	}
 	table := manifest.Normalize{Mean: mean, Std: std}.Table()
-	seen := map[uint64]string{}
-	for _, name := range []string{"train", "val", "test"} {
+	seen := map[uint64]vocab.Split{}
+	for _, name := range vocab.Splits {
 		r := readSplit(t, res.Dir, res, name)
 		labels := make([]int, 10)
 		for i := 0; i < r.Len(); i++ {

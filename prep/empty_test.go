@@ -60,7 +60,7 @@ func TestEmptySplitIsAnErrorUnlessAllowed(t *testing.T) {
 			}
 			var got []string
 			for _, s := range res.Manifest.Splits {
-				got = append(got, s.Name)
+				got = append(got, s.Name.String())
 			}
 			if strings.Join(got, ",") != strings.Join(c.splits, ",") {
 				t.Fatalf("splits %v, want %v", got, c.splits)

@@ -11,10 +11,10 @@ import (
 	"github.com/shardsmith/shardsmith/config"
 	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/formats/shard"
+	"github.com/shardsmith/shardsmith/formats/vocab"
 	"github.com/shardsmith/shardsmith/pipeline"
 	"github.com/shardsmith/shardsmith/stages/augment"
 	"github.com/shardsmith/shardsmith/stages/decode"
-	"github.com/shardsmith/shardsmith/stages/split"
 )
 
 // decodeBatch is how many images the decode stage reads per item.
@@ -50,7 +50,7 @@ func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInpu
 	}
 	elems := train.Elems()
 	rowBytes := int64(elems)
-	if cfg.Normalize.Mode != "none" {
+	if cfg.Normalize.Mode.Float() {
 		rowBytes *= 4
 	}
 	lay, err := planLayout(cfg, train.Labels, test.Labels, rowBytes)
@@ -76,7 +76,7 @@ func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInpu
 
 	// Normalization statistics: from the train split's originals only.
 	norm := manifest.Normalize{Mode: cfg.Normalize.Mode, Mean: cfg.Normalize.Mean, Std: cfg.Normalize.Std}
-	if cfg.Normalize.Mode != "fixed" {
+	if cfg.Normalize.Mode != vocab.NormalizeFixed {
 		if norm.Mean, norm.Std, err = cachedTrainStats(ctx, opts, cfg.Sources.TrainImages.SHA256, file("train_images"), lay.trainAssign); err != nil {
 			return nil, nil, err
 		}
@@ -102,7 +102,7 @@ func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInpu
 			return item{rows: rows, split: splits}, nil
 		})
 	}
-	if cfg.Normalize.Mode != "none" {
+	if cfg.Normalize.Mode.Float() {
 		table := norm.Table()
 		stream = pipeline.Map(g, "normalize", opts.Workers, 2, stream, func(ctx context.Context, st *pipeline.Stats, it item) (item, error) {
 			it.rows.ImageF32 = floatPool.get(len(it.rows.ImageU8))
@@ -140,14 +140,14 @@ func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInpu
 		Normalize: norm,
 		Classes:   classNames,
 	}
-	if cfg.Normalize.Mode == "none" {
+	if !cfg.Normalize.Mode.Float() {
 		m.Image.DType = "uint8"
 	}
 	for _, p := range lay.plans {
 		if p.rows == 0 {
 			continue
 		}
-		m.Splits = append(m.Splits, manifest.Split{Name: split.Names[p.id], Rows: p.rows, Labels: shards.hist[p.id], Shards: shards.results[p.id]})
+		m.Splits = append(m.Splits, manifest.Split{Name: vocab.Splits[p.id], Rows: p.rows, Labels: shards.hist[p.id], Shards: shards.results[p.id]})
 	}
 	return m, g.Stats(), nil
 }

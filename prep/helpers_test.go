@@ -6,12 +6,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"github.com/shardsmith/shardsmith/formats/manifest"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
 	"testing"
+
+	"github.com/shardsmith/shardsmith/formats/manifest"
+	"github.com/shardsmith/shardsmith/formats/vocab"
 
 	"github.com/shardsmith/shardsmith/config"
 	"github.com/shardsmith/shardsmith/formats/idx"
@@ -107,7 +109,7 @@ func build(t testing.TB, cfg *config.Config, opts Options) *Result {
 }
 
 // readSplit reads every row of a split of a version directory.
-func readSplit(t testing.TB, dir string, res *Result, name string) shard.Rows {
+func readSplit(t testing.TB, dir string, res *Result, name vocab.Split) shard.Rows {
 	t.Helper()
 	var all shard.Rows
 	sp := res.Manifest.Split(name)

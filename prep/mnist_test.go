@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/shardsmith/shardsmith/config"
+	"github.com/shardsmith/shardsmith/formats/vocab"
 	"github.com/shardsmith/shardsmith/stages/download"
 )
 
@@ -28,7 +29,7 @@ func TestRealMNIST(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := res.Manifest
-	rows := map[string]int{}
+	rows := map[vocab.Split]int{}
 	for _, sp := range m.Splits {
 		rows[sp.Name] = sp.Rows
 	}
@@ -68,7 +69,7 @@ func TestRealMNIST(t *testing.T) {
 	table.Apply(want[60000], testImg0)
 	wantLabel := map[uint64]uint8{0: trainLabel0, 60000: testLabel0}
 	found := 0
-	for _, name := range []string{"train", "val", "test"} {
+	for _, name := range vocab.Splits {
 		r := readSplit(t, res.Dir, res, name)
 		for i, si := range r.SourceIndex {
 			w, ok := want[si]
@@ -127,8 +128,8 @@ func TestRealMNISTAugmentedIsLeakFree(t *testing.T) {
 	if aug.Manifest.Normalize != plain.Manifest.Normalize {
 		t.Fatalf("augmentation moved the normalization: %+v vs %+v", aug.Manifest.Normalize, plain.Manifest.Normalize)
 	}
-	owner := map[uint64]string{}
-	for _, name := range []string{"train", "val", "test"} {
+	owner := map[uint64]vocab.Split{}
+	for _, name := range vocab.Splits {
 		r := readSplit(t, aug.Dir, aug, name)
 		copies := map[uint64][]uint16{}
 		for i, si := range r.SourceIndex {

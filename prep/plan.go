@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/shardsmith/shardsmith/config"
+	"github.com/shardsmith/shardsmith/formats/vocab"
 	"github.com/shardsmith/shardsmith/stages/split"
 )
 
@@ -66,7 +67,7 @@ func planLayout(cfg *config.Config, trainLabels, testLabels []uint8, rowBytes in
 	augmented := map[uint8]bool{}
 	if cfg.Augment.Copies > 0 {
 		for _, s := range cfg.Augment.Splits {
-			id, _ := split.ID(s)
+			id, _ := s.ID()
 			augmented[id] = true
 		}
 	}
@@ -74,7 +75,7 @@ func planLayout(cfg *config.Config, trainLabels, testLabels []uint8, rowBytes in
 	if cfg.Shards.MaxBytes > 0 {
 		perShard = int(max(1, min(int64(perShard), cfg.Shards.MaxBytes/rowBytes)))
 	}
-	lay.plans = make([]*splitPlan, len(split.Names))
+	lay.plans = make([]*splitPlan, len(vocab.Splits))
 	for id := range lay.plans {
 		lay.plans[id] = &splitPlan{id: uint8(id), perShard: perShard, augmented: augmented[uint8(id)]}
 	}
@@ -106,14 +107,14 @@ func planLayout(cfg *config.Config, trainLabels, testLabels []uint8, rowBytes in
 func checkEmpty(cfg *config.Config, lay *layout, trainImages, testImages int) error {
 	var empty []string
 	for _, p := range lay.plans {
-		name := split.Names[p.id]
+		name := vocab.Splits[p.id]
 		if p.rows > 0 || slices.Contains(cfg.Split.AllowEmpty, name) {
 			continue
 		}
 		if p.id == split.Val && cfg.Split.ValFraction == 0 && cfg.Split.ValCount == 0 {
 			continue
 		}
-		empty = append(empty, name)
+		empty = append(empty, name.String())
 	}
 	if len(empty) == 0 {
 		return nil

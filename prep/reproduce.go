@@ -7,6 +7,7 @@ import (
 
 	"github.com/shardsmith/shardsmith/config"
 	"github.com/shardsmith/shardsmith/formats/manifest"
+	"github.com/shardsmith/shardsmith/formats/vocab"
 )
 
 // Shard comparison outcomes of Reproduce.
@@ -20,9 +21,9 @@ const (
 
 // Comparison is the outcome for one shard.
 type Comparison struct {
-	Split  string `json:"split"`
-	Path   string `json:"path"`
-	Status string `json:"status"`
+	Split  vocab.Split `json:"split"`
+	Path   string      `json:"path"`
+	Status string      `json:"status"`
 }
 
 // ReproduceReport says how a rebuild compares with the published version.
@@ -66,12 +67,12 @@ func compare(orig, rebuilt *manifest.Manifest) *ReproduceReport {
 	got := map[string]manifest.Shard{}
 	for _, sp := range rebuilt.Splits {
 		for _, sh := range sp.Shards {
-			got[sp.Name+"/"+sh.Path] = sh
+			got[sp.Name.String()+"/"+sh.Path] = sh
 		}
 	}
 	for _, sp := range orig.Splits {
 		for _, sh := range sp.Shards {
-			key := sp.Name + "/" + sh.Path
+			key := sp.Name.String() + "/" + sh.Path
 			r, ok := got[key]
 			delete(got, key)
 			c := Comparison{Split: sp.Name, Path: sh.Path}
@@ -90,7 +91,7 @@ func compare(orig, rebuilt *manifest.Manifest) *ReproduceReport {
 	}
 	for _, sp := range rebuilt.Splits {
 		for _, sh := range sp.Shards {
-			if _, ok := got[sp.Name+"/"+sh.Path]; ok {
+			if _, ok := got[sp.Name.String()+"/"+sh.Path]; ok {
 				rep.Shards = append(rep.Shards, Comparison{Split: sp.Name, Path: sh.Path, Status: Extra})
 			}
 		}

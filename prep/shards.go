@@ -13,6 +13,7 @@ import (
 
 	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/formats/shard"
+	"github.com/shardsmith/shardsmith/formats/vocab"
 	"github.com/shardsmith/shardsmith/pipeline"
 	"github.com/shardsmith/shardsmith/stages/split"
 )
@@ -27,10 +28,10 @@ type shardFormat struct {
 
 // newShardFormat is the one place where the config's shard settings become
 // shard writer options.
-func newShardFormat(format, compression string, batchRows int) (shardFormat, error) {
-	f := shardFormat{ext: shard.Ext(format), write: shard.Write,
+func newShardFormat(format vocab.Format, compression vocab.Compression, batchRows int) (shardFormat, error) {
+	f := shardFormat{ext: format.Ext(), write: shard.Write,
 		opts: []shard.Option{shard.WithBatchRows(batchRows), shard.WithCompression(compression)}}
-	if format == "parquet" {
+	if format == vocab.FormatParquet {
 		f.write = shard.WriteParquet
 	}
 	return f, nil
@@ -164,11 +165,11 @@ func (s *shardStages) cut(sp uint8, emit func(shardJob) error) error {
 	idx := s.next[sp]
 	s.next[sp]++
 	if idx >= s.plans[sp].nShards {
-		return fmt.Errorf("split %s: shard %d is beyond the %d planned", split.Names[sp], idx, s.plans[sp].nShards)
+		return fmt.Errorf("split %s: shard %d is beyond the %d planned", vocab.Splits[sp], idx, s.plans[sp].nShards)
 	}
 	meta := s.meta
-	meta.Split = split.Names[sp]
-	name := manifest.ShardName(split.Names[sp], idx, s.plans[sp].nShards, s.ext)
+	meta.Split = vocab.Splits[sp]
+	name := manifest.ShardName(vocab.Splits[sp], idx, s.plans[sp].nShards, s.ext)
 	return emit(shardJob{split: sp, idx: idx, name: name, meta: meta, rows: rows})
 }
 
@@ -209,7 +210,7 @@ func appendRows(dst *shard.Rows, src shard.Rows) {
 func (s *shardStages) check() error {
 	for sp, p := range s.plans {
 		if s.next[sp] != p.nShards {
-			return fmt.Errorf("split %s: wrote %d shards, planned %d", split.Names[sp], s.next[sp], p.nShards)
+			return fmt.Errorf("split %s: wrote %d shards, planned %d", vocab.Splits[sp], s.next[sp], p.nShards)
 		}
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"github.com/shardsmith/shardsmith/formats/dataset"
 	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/formats/shard"
+	"github.com/shardsmith/shardsmith/formats/vocab"
 )
 
 // Problem is one way a version directory differs from its manifest.
@@ -71,7 +72,7 @@ func Verify(dir string) (*manifest.Manifest, error) {
 
 // readShard reads shard i of a split to its end, which is where the reader
 // has checked all of it.
-func readShard(ds *dataset.Dataset, split string, i int) error {
+func readShard(ds *dataset.Dataset, split vocab.Split, i int) error {
 	r, err := ds.OpenShard(split, i)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 
 	"github.com/shardsmith/shardsmith/config"
 	"github.com/shardsmith/shardsmith/formats/shard"
+	"github.com/shardsmith/shardsmith/formats/vocab"
 	"github.com/shardsmith/shardsmith/stages/augment"
 	"github.com/shardsmith/shardsmith/stages/decode"
 	"github.com/shardsmith/shardsmith/stages/normalize"
@@ -33,14 +34,14 @@ type HashInput struct {
 // NewHashInput builds the hash input for a configuration.
 func NewHashInput(cfg *config.Config) HashInput {
 	libs := map[string]string{"arrow": shard.ArrowLibrary}
-	if cfg.Shards.Format == "parquet" {
+	if cfg.Shards.Format == vocab.FormatParquet {
 		libs["parquet_created_by"] = shard.ParquetCreatedBy
 	}
 	switch cfg.Shards.Compression {
-	case "zstd":
+	case vocab.CompressionZstd:
 		libs["zstd"] = shard.ZstdLibrary
 		libs["zstd_level"] = shard.ZstdLevel
-	case "lz4":
+	case vocab.CompressionLZ4:
 		libs["lz4"] = "arrow-go lz4 frame codec (" + shard.ArrowLibrary + ")"
 	}
 	stages := map[string]string{

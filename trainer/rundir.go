@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/shardsmith/shardsmith/formats/vocab"
 	"github.com/shardsmith/shardsmith/internal/durable"
 	"github.com/shardsmith/shardsmith/trainer/checkpoint"
 	"github.com/shardsmith/shardsmith/trainer/curves"
@@ -37,7 +38,7 @@ func (s *Session) WriteRunFiles(dir string) error {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	pts := make([]curves.Point, len(s.History))
-	hasVal := s.Data.Rows("val") > 0
+	hasVal := s.Data.Rows(vocab.Val) > 0
 	for i, h := range s.History {
 		if err := enc.Encode(h); err != nil {
 			return err

@@ -17,6 +17,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/shardsmith/shardsmith/formats/vocab"
 	"github.com/shardsmith/shardsmith/trainer/data"
 	"github.com/shardsmith/shardsmith/trainer/metrics"
 	"github.com/shardsmith/shardsmith/trainer/nn"
@@ -141,7 +142,7 @@ func NewSession(cfg Config, ds *data.Dataset, model *nn.Sequential, rules []opti
 	if err := checkInput(model, ds); err != nil {
 		return nil, err
 	}
-	train, err := ds.Loader("train", data.Options{BatchSize: cfg.BatchSize, Shuffle: true, Seed: cfg.Seed, Window: cfg.ShuffleWindow})
+	train, err := ds.Loader(vocab.Train, data.Options{BatchSize: cfg.BatchSize, Shuffle: true, Seed: cfg.Seed, Window: cfg.ShuffleWindow})
 	if err != nil {
 		return nil, err
 	}
@@ -237,8 +238,8 @@ func (s *Session) TrainEpoch(ctx context.Context, progress func(Progress)) (Epoc
 	secs := time.Since(t0).Seconds()
 	st := EpochStats{Epoch: epoch + 1, TrainLoss: lossSum / float64(seen), TrainAcc: float64(correct) / float64(seen),
 		LR: lr, Seconds: secs, ImagesPerSec: float64(seen) / secs}
-	if s.Data.Rows("val") > 0 {
-		conf, vloss, err := s.Evaluate(ctx, "val")
+	if s.Data.Rows(vocab.Val) > 0 {
+		conf, vloss, err := s.Evaluate(ctx, vocab.Val)
 		if err != nil {
 			return EpochStats{}, err
 		}
@@ -246,7 +247,7 @@ func (s *Session) TrainEpoch(ctx context.Context, progress func(Progress)) (Epoc
 	}
 	s.History = append(s.History, st)
 	s.Epoch++
-	if s.Config.Patience > 0 && s.Data.Rows("val") > 0 {
+	if s.Config.Patience > 0 && s.Data.Rows(vocab.Val) > 0 {
 		if st.ValLoss < s.bestVal {
 			s.bestVal, s.sinceBest = st.ValLoss, 0
 		} else if s.sinceBest++; s.sinceBest >= s.Config.Patience {
@@ -257,13 +258,13 @@ func (s *Session) TrainEpoch(ctx context.Context, progress func(Progress)) (Epoc
 }
 
 // Evaluate runs the model over a split in eval mode.
-func (s *Session) Evaluate(ctx context.Context, split string) (*metrics.Confusion, float64, error) {
+func (s *Session) Evaluate(ctx context.Context, split vocab.Split) (*metrics.Confusion, float64, error) {
 	return Evaluate(ctx, s.Model, s.Data, split, max(s.Config.BatchSize, 256))
 }
 
 // Evaluate runs model over a split of ds and returns the confusion matrix
 // and the mean loss.
-func Evaluate(ctx context.Context, model *nn.Sequential, ds *data.Dataset, split string, batchSize int) (*metrics.Confusion, float64, error) {
+func Evaluate(ctx context.Context, model *nn.Sequential, ds *data.Dataset, split vocab.Split, batchSize int) (*metrics.Confusion, float64, error) {
 	l, err := ds.Loader(split, data.Options{BatchSize: batchSize})
 	if err != nil {
 		return nil, 0, err

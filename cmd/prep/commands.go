@@ -13,6 +13,7 @@ import (
 
 	"github.com/shardsmith/shardsmith/config"
 	"github.com/shardsmith/shardsmith/formats/manifest"
+	"github.com/shardsmith/shardsmith/formats/vocab"
 	"github.com/shardsmith/shardsmith/internal/cli"
 	"github.com/shardsmith/shardsmith/pipeline"
 	"github.com/shardsmith/shardsmith/prep"
@@ -103,13 +104,13 @@ type runJSON struct {
 	Dir      string              `json:"dir"`
 	UpToDate bool                `json:"up_to_date"`
 	Seconds  float64             `json:"seconds"`
-	Splits   map[string]int      `json:"splits"`
+	Splits   map[vocab.Split]int `json:"splits"`
 	Stages   []pipeline.Snapshot `json:"stages"`
 }
 
 func runReport(res *prep.Result) runJSON {
 	r := runJSON{Dataset: res.Manifest.Dataset, Version: res.Manifest.Version, Short: res.Manifest.ShortVersion(), Dir: res.Dir,
-		UpToDate: res.UpToDate, Seconds: res.Elapsed.Seconds(), Splits: map[string]int{}, Stages: res.Stages}
+		UpToDate: res.UpToDate, Seconds: res.Elapsed.Seconds(), Splits: map[vocab.Split]int{}, Stages: res.Stages}
 	for _, sp := range res.Manifest.Splits {
 		r.Splits[sp.Name] = sp.Rows
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/shardsmith/shardsmith/formats/dataset"
 	"github.com/shardsmith/shardsmith/formats/shard"
+	"github.com/shardsmith/shardsmith/formats/vocab"
 	"github.com/shardsmith/shardsmith/preview"
 )
 
@@ -22,7 +23,9 @@ checked against the manifest.
 
 func cmdPreview(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("preview", previewHelp, stderr)
-	splitName := fs.String("split", "train", "split to sample")
+	splitName := new(vocab.Split)
+	*splitName = vocab.Train
+	fs.Var(splitName, "split", "`split` to sample: train, val or test")
 	n := intFlag(fs, "n", 64, 1, maxPreviewRows, "number of source images (rows)")
 	out := fs.String("o", "grid.png", "output PNG file")
 	scale := intFlag(fs, "scale", 3, 1, maxPreviewScale, "upscaling factor")
@@ -73,7 +76,7 @@ func cmdPreview(args []string, stdout, stderr io.Writer) error {
 // The shard that holds the last of them is read to its end all the same, so
 // that the reader checks its row count against the manifest: every shard a
 // preview shows is checked whole.
-func previewSamples(ds *dataset.Dataset, split string, n int) ([]preview.Sample, error) {
+func previewSamples(ds *dataset.Dataset, split vocab.Split, n int) ([]preview.Sample, error) {
 	m := ds.Manifest()
 	elems := m.Image.Height * m.Image.Width
 	var out []preview.Sample

@@ -92,3 +92,12 @@ func TestPreviewRefusesShardsTheManifestContradicts(t *testing.T) {
 		t.Fatalf("preview of a contradicted version: %+v", r)
 	}
 }
+
+// --split takes only a split name, and says which ones, before any version
+// is opened.
+func TestPreviewRefusesAnUnknownSplit(t *testing.T) {
+	r := runPrep(t, "preview", t.TempDir(), "--split", "validation")
+	if r.code != 2 || !strings.Contains(r.stderr, `unknown split "validation", want train, val or test`) {
+		t.Fatalf("preview --split validation: %+v", r)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 
+	"github.com/shardsmith/shardsmith/formats/vocab"
 	"github.com/shardsmith/shardsmith/trainer"
 	"github.com/shardsmith/shardsmith/trainer/checkpoint"
 	"github.com/shardsmith/shardsmith/trainer/data"
@@ -29,7 +30,9 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.Usage = func() { fmt.Fprint(stderr, evalUsage); fs.PrintDefaults() }
 	ck := fs.String("checkpoint", "", "run directory or checkpoint .json (required)")
 	shards := fs.String("shards", "", "dataset version (required)")
-	split := fs.String("split", "test", "split to evaluate")
+	split := new(vocab.Split)
+	*split = vocab.Test
+	fs.Var(split, "split", "`split` to evaluate: train, val or test")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -64,8 +67,8 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(struct {
-			Split string  `json:"split"`
-			Loss  float64 `json:"loss"`
+			Split vocab.Split `json:"split"`
+			Loss  float64     `json:"loss"`
 			metrics.Report
 		}{*split, loss, conf.Report()})
 	}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shardsmith/shardsmith/formats/vocab"
 	"github.com/shardsmith/shardsmith/internal/cli"
 	"github.com/shardsmith/shardsmith/trainer"
 	"github.com/shardsmith/shardsmith/trainer/data"
@@ -159,7 +160,7 @@ func trainLoop(ctx context.Context, s *trainer.Session, ds *data.Dataset, f *tra
 		logw = io.Discard
 	}
 	fmt.Fprintf(logw, "trainer: %s on %s version %s (%d train, %d val, %d test), kernels %s, GOMAXPROCS %d, run %s\n",
-		s.Config.Model, ds.Manifest.Dataset, ds.Manifest.ShortVersion(), ds.Rows("train"), ds.Rows("val"), ds.Rows("test"),
+		s.Config.Model, ds.Manifest.Dataset, ds.Manifest.ShortVersion(), ds.Rows(vocab.Train), ds.Rows(vocab.Val), ds.Rows(vocab.Test),
 		kernels.Impl(), runtime.GOMAXPROCS(0), f.out)
 	stopProfile, err := cli.StartCPUProfile(f.cpuprofile)
 	if err != nil {
@@ -190,7 +191,7 @@ func trainLoop(ctx context.Context, s *trainer.Session, ds *data.Dataset, f *tra
 			return err
 		}
 		val := "no val split"
-		if ds.Rows("val") > 0 {
+		if ds.Rows(vocab.Val) > 0 {
 			val = fmt.Sprintf("val loss %.4f  val acc %.4f", st.ValLoss, st.ValAcc)
 		}
 		fmt.Fprintf(logw, "epoch %d/%d  train loss %.4f  %s  %.1fs  %.0f img/s\n",
@@ -200,7 +201,7 @@ func trainLoop(ctx context.Context, s *trainer.Session, ds *data.Dataset, f *tra
 			break
 		}
 	}
-	conf, testLoss, err := s.Evaluate(ctx, "test")
+	conf, testLoss, err := s.Evaluate(ctx, vocab.Test)
 	if err != nil {
 		return interrupted(ctx, err, f.out)
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/formats/shard"
+	"github.com/shardsmith/shardsmith/formats/vocab"
 )
 
 // Dataset is an opened dataset version. Its methods may be called
@@ -141,7 +142,7 @@ func Load(dir string, opts ...Option) (*Dataset, error) {
 	if err != nil {
 		return nil, err // names the manifest file
 	}
-	float := m.Normalize.Mode != "none"
+	float := m.Normalize.Mode.Float()
 	if want := map[bool]string{true: "float32", false: "uint8"}[float]; m.Image.DType != want {
 		return nil, fmt.Errorf("dataset %s: manifest: normalize mode %q needs image dtype %s, manifest says %s", dir, m.Normalize.Mode, want, m.Image.DType)
 	}
@@ -161,8 +162,8 @@ func (d *Dataset) Dir() string { return d.dir }
 func (d *Dataset) Manifest() *manifest.Manifest { return d.m }
 
 // Splits lists the split names in manifest order (train, val, test as present).
-func (d *Dataset) Splits() []string {
-	names := make([]string, len(d.m.Splits))
+func (d *Dataset) Splits() []vocab.Split {
+	names := make([]vocab.Split, len(d.m.Splits))
 	for i, sp := range d.m.Splits {
 		names[i] = sp.Name
 	}
@@ -174,18 +175,22 @@ func (d *Dataset) Splits() []string {
 func (d *Dataset) Meta() shard.Meta { return d.meta }
 
 // NumRows is the number of rows of a split, or -1 if there is no such split.
-func (d *Dataset) NumRows(split string) int {
+func (d *Dataset) NumRows(split vocab.Split) int {
 	if sp := d.m.Split(split); sp != nil {
 		return sp.Rows
 	}
 	return -1
 }
 
-func (d *Dataset) split(name string) (*manifest.Split, error) {
+func (d *Dataset) split(name vocab.Split) (*manifest.Split, error) {
 	if sp := d.m.Split(name); sp != nil {
 		return sp, nil
 	}
-	return nil, fmt.Errorf("dataset %s: no split %q (have %s)", d.dir, name, strings.Join(d.Splits(), ", "))
+	have := make([]string, len(d.m.Splits))
+	for i, sp := range d.m.Splits {
+		have[i] = sp.Name.String()
+	}
+	return nil, fmt.Errorf("dataset %s: no split %q (have %s)", d.dir, name, strings.Join(have, ", "))
 }
 
 // Batches returns an iterator over the record batches of a split, shard by
@@ -200,7 +205,7 @@ func (d *Dataset) split(name string) (*manifest.Split, error) {
 //		labels := rec.Column(1).(*array.Uint8).Uint8Values()
 //		...
 //	}
-func (d *Dataset) Batches(split string) iter.Seq2[arrow.RecordBatch, error] {
+func (d *Dataset) Batches(split vocab.Split) iter.Seq2[arrow.RecordBatch, error] {
 	return func(yield func(arrow.RecordBatch, error) bool) {
 		sp, err := d.split(split)
 		if err != nil {
@@ -222,7 +227,7 @@ func (d *Dataset) Batches(split string) iter.Seq2[arrow.RecordBatch, error] {
 
 // shardBatches yields the batches of shard i; more is false when the
 // consumer stopped the iteration.
-func (d *Dataset) shardBatches(split string, i int, yield func(arrow.RecordBatch, error) bool) (more bool, err error) {
+func (d *Dataset) shardBatches(split vocab.Split, i int, yield func(arrow.RecordBatch, error) bool) (more bool, err error) {
 	r, err := d.OpenShard(split, i)
 	if err != nil {
 		return false, err
@@ -249,7 +254,7 @@ const maxPrealloc = 1 << 27
 
 // ReadSplit reads every row of a split into Go slices (ImageF32 or ImageU8
 // as Meta().Float() says), in the order Batches yields them.
-func (d *Dataset) ReadSplit(split string) (shard.Rows, error) {
+func (d *Dataset) ReadSplit(split vocab.Split) (shard.Rows, error) {
 	sp, err := d.split(split)
 	if err != nil {
 		return shard.Rows{}, err

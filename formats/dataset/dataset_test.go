@@ -13,6 +13,7 @@ import (
 	"github.com/shardsmith/shardsmith/formats/dataset"
 	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/formats/shard"
+	"github.com/shardsmith/shardsmith/formats/vocab"
 )
 
 func equalRows(a, b shard.Rows) bool {
@@ -36,7 +37,7 @@ func TestReadVersion(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := ds.Splits(); !slices.Equal(got, []string{"train", "test"}) {
+			if got := ds.Splits(); !slices.Equal(got, []vocab.Split{vocab.Train, vocab.Test}) {
 				t.Fatalf("splits %v", got)
 			}
 			if !reflect.DeepEqual(ds.Meta(), meta) {
@@ -69,7 +70,7 @@ func TestReadVersion(t *testing.T) {
 				t.Fatalf("%s: labels %v, want %v", format, labels, train.Label)
 			}
 
-			for name, want := range map[string]shard.Rows{"train": train, "test": test} {
+			for name, want := range map[vocab.Split]shard.Rows{"train": train, "test": test} {
 				got, err := ds.ReadSplit(name)
 				if err != nil {
 					t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/formats/shard"
+	"github.com/shardsmith/shardsmith/formats/vocab"
 )
 
 // tinyMeta describes 2×3 single-channel images with three classes.
@@ -45,7 +46,7 @@ func tinyRows(meta shard.Meta, first, n int) shard.Rows {
 // splitSpec is one split of a hand-written version: its rows, cut into
 // shards of shardRows rows.
 type splitSpec struct {
-	name      string
+	name      vocab.Split
 	rows      shard.Rows
 	shardRows int
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/formats/shard"
+	"github.com/shardsmith/shardsmith/formats/vocab"
 )
 
 // What a ShardError says disagrees with the manifest (or failed). Besides
@@ -87,7 +88,7 @@ type ShardReader struct {
 // OpenShard opens shard i of a split (in manifest order). With the default
 // WithVerify(true) it hashes the file first, so a damaged file never reaches
 // the decoder; then it checks the schema metadata against the manifest.
-func (d *Dataset) OpenShard(split string, i int) (*ShardReader, error) {
+func (d *Dataset) OpenShard(split vocab.Split, i int) (*ShardReader, error) {
 	sp, err := d.split(split)
 	if err != nil {
 		return nil, err
@@ -174,11 +175,11 @@ func checkMeta(p string, got, want shard.Meta) error {
 	}{
 		{"dataset", got.Dataset, want.Dataset},
 		{"version", got.Version, want.Version},
-		{"split", got.Split, want.Split},
+		{"split", string(got.Split), string(want.Split)},
 		{"height", got.Height, want.Height},
 		{"width", got.Width, want.Width},
 		{"channels", got.Channels, want.Channels},
-		{"normalize", got.Normalize, want.Normalize},
+		{"normalize", string(got.Normalize), string(want.Normalize)},
 		{"mean", got.Mean, want.Mean},
 		{"std", got.Std, want.Std},
 		{"classes", got.Classes, want.Classes},

@@ -1,6 +1,10 @@
 package manifest
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/shardsmith/shardsmith/formats/vocab"
+)
 
 // The on-disk layout of prep's output, in one place for every program that
 // writes or finds a version:
@@ -14,8 +18,8 @@ import "fmt"
 const LatestName = "latest"
 
 // ShardName is the file name of shard i (from 0) of n of a split, with
-// extension ext (".arrow" or ".parquet", see shard.Ext): for example
+// extension ext (".arrow" or ".parquet", see vocab.Format.Ext): for example
 // train-00002-of-00004.arrow. Zero-padded, so names sort in shard order.
-func ShardName(split string, i, n int, ext string) string {
+func ShardName(split vocab.Split, i, n int, ext string) string {
 	return fmt.Sprintf("%s-%05d-of-%05d%s", split, i, n, ext)
 }

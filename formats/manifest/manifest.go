@@ -15,6 +15,8 @@ import (
 	"path"
 	"regexp"
 	"strings"
+
+	"github.com/shardsmith/shardsmith/formats/vocab"
 )
 
 // FileName is the manifest's name inside a version directory.
@@ -58,18 +60,18 @@ type Image struct {
 }
 
 // Normalize records the normalization that was applied (or, for mode
-// "none", that a reader should apply). Its methods (normalize.go) are the
+// vocab.NormalizeNone, that a reader should apply). Its methods (normalize.go) are the
 // one implementation of the pixel mapping.
 type Normalize struct {
-	Mode string  `json:"mode"`
-	Mean float64 `json:"mean"`
-	Std  float64 `json:"std"`
+	Mode vocab.NormalizeMode `json:"mode"`
+	Mean float64             `json:"mean"`
+	Std  float64             `json:"std"`
 }
 
-// Split is one of train/val/test.
+// Split is one of vocab.Splits.
 type Split struct {
-	Name string `json:"name"`
-	Rows int    `json:"rows"`
+	Name vocab.Split `json:"name"`
+	Rows int         `json:"rows"`
 	// Labels[i] counts the rows with label i.
 	Labels []int   `json:"labels"`
 	Shards []Shard `json:"shards"`
@@ -88,7 +90,7 @@ type Shard struct {
 }
 
 // Split returns the split with the given name, or nil.
-func (m *Manifest) Split(name string) *Split {
+func (m *Manifest) Split(name vocab.Split) *Split {
 	for i := range m.Splits {
 		if m.Splits[i].Name == name {
 			return &m.Splits[i]
@@ -171,8 +173,17 @@ var (
 	hex64 = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	// shardPath is a plain file name in the version directory: no separators,
 	// no "..", so a manifest cannot point a reader outside its directory.
-	shardPath = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*\.(arrow|parquet)$`)
+	shardPath = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*(` + shardExts() + `)$`)
 )
+
+// shardExts is the alternation of the shard formats' extensions, \.arrow|\.parquet.
+func shardExts() string {
+	exts := make([]string, len(vocab.Formats))
+	for i, f := range vocab.Formats {
+		exts[i] = regexp.QuoteMeta(f.Ext())
+	}
+	return strings.Join(exts, "|")
+}
 
 // Validate checks that the manifest is internally consistent.
 func (m *Manifest) Validate() error {
@@ -201,13 +212,13 @@ func (m *Manifest) Validate() error {
 	}
 	seen := map[string]bool{}
 	for _, sp := range m.Splits {
-		if sp.Name != "train" && sp.Name != "val" && sp.Name != "test" {
+		if !sp.Name.Valid() {
 			return fmt.Errorf("unknown split %q", sp.Name)
 		}
-		if seen[sp.Name] {
+		if seen[string(sp.Name)] {
 			return fmt.Errorf("split %s listed twice", sp.Name)
 		}
-		seen[sp.Name] = true
+		seen[string(sp.Name)] = true
 		if len(sp.Labels) != len(m.Classes) {
 			return fmt.Errorf("split %s: label histogram has %d entries for %d classes", sp.Name, len(sp.Labels), len(m.Classes))
 		}

@@ -3,12 +3,14 @@ package manifest
 import (
 	"fmt"
 	"math"
+
+	"github.com/shardsmith/shardsmith/formats/vocab"
 )
 
 // The pixel normalization of a version. Normalize is the one definition of
 // the mapping between stored bytes and the floats a model sees: prep's
 // normalize stage writes Table's values into float32 shards, the trainer's
-// loader applies the same Table to uint8 shards (mode "none"), and preview
+// loader applies the same Table to uint8 shards (vocab.NormalizeNone), and preview
 // inverts it with Denormalize. So a uint8 shard and the equivalent float32
 // shard give a model bitwise the same inputs.
 
@@ -44,8 +46,8 @@ func (n Normalize) Denormalize(v float32) uint8 {
 // Validate checks that the values can be applied: a finite mean and a
 // finite std > 0 (a zero std would turn every pixel into ±Inf or NaN).
 func (n Normalize) Validate() error {
-	if n.Mode != "compute" && n.Mode != "fixed" && n.Mode != "none" {
-		return fmt.Errorf("normalize.mode %q, expected compute, fixed or none", n.Mode)
+	if !n.Mode.Valid() {
+		return fmt.Errorf("normalize.mode %q, expected %s", n.Mode, vocab.OrList(vocab.NormalizeModes))
 	}
 	if math.IsNaN(n.Mean) || math.IsInf(n.Mean, 0) {
 		return fmt.Errorf("normalize.mean %v is not a finite number", n.Mean)

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	flatbuffers "github.com/google/flatbuffers/go"
+	"github.com/shardsmith/shardsmith/formats/vocab"
 )
 
 var updateCorpus = flag.Bool("update-corpus", false, "rewrite the damaged-shard seeds in testdata/fuzz/FuzzReader")
@@ -19,7 +20,7 @@ var updateCorpus = flag.Bool("update-corpus", false, "rewrite the damaged-shard 
 const corpusDir = "testdata/fuzz/FuzzReader"
 
 // seedShard is a small valid shard: 9 rows in batches of 4 (3 batches).
-func seedShard(t testing.TB, float bool, comp string) []byte {
+func seedShard(t testing.TB, float bool, comp vocab.Compression) []byte {
 	t.Helper()
 	meta := testMeta(float)
 	var buf bytes.Buffer
@@ -130,7 +131,7 @@ func put64(b []byte, pos int, v uint64) { binary.LittleEndian.PutUint64(b[pos:],
 type damage struct {
 	name string
 	// comp is the seed's compression.
-	comp string
+	comp vocab.Compression
 	// apply damages a copy of the seed in place, or returns a new slice.
 	apply func(l *shardLayout) []byte
 	want  string
@@ -279,7 +280,7 @@ func TestCheckIPCRejectsDamage(t *testing.T) {
 // element type or row count.
 func TestCheckIPCAcceptsWrittenShards(t *testing.T) {
 	for _, float := range []bool{true, false} {
-		for _, comp := range []string{"zstd", "lz4", "none"} {
+		for _, comp := range vocab.Compressions {
 			for _, n := range []int{0, 1, 9, 100} {
 				meta := testMeta(float)
 				var buf bytes.Buffer
@@ -325,7 +326,7 @@ func TestUncompressedBoundFollowsSchema(t *testing.T) {
 // and to 0xff in turn, gives an error or a consistent read, never a panic.
 func TestEveryMetadataByteDamaged(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "s.arrow")
-	for _, comp := range []string{"zstd", "none"} {
+	for _, comp := range []vocab.Compression{vocab.CompressionZstd, vocab.CompressionNone} {
 		seed := seedShard(t, false, comp)
 		if err := os.WriteFile(p, seed, 0o644); err != nil {
 			t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/shardsmith/shardsmith/formats/vocab"
 )
 
 // FuzzFormatsAgree writes the same rows as an Arrow IPC shard and as a
@@ -25,7 +26,7 @@ func FuzzFormatsAgree(f *testing.F) {
 		meta := testMeta(float)
 		meta.Height, meta.Width, meta.Channels = 1+int(h)%8, 1+int(w)%8, 1+int(c)%3
 		rows := fuzzRows(rand.New(rand.NewPCG(seed, 5)), int(n)%70, meta, pixels)
-		opts := []Option{WithBatchRows(1 + int(batch)%20), WithCompression(Compressions[int(comp)%len(Compressions)])}
+		opts := []Option{WithBatchRows(1 + int(batch)%20), WithCompression(vocab.Compressions[int(comp)%len(vocab.Compressions)])}
 		var ipcBuf, pqBuf bytes.Buffer
 		ipcRes, ierr := Write(&ipcBuf, meta, rows, opts...)
 		pqRes, perr := WriteParquet(&pqBuf, meta, rows, opts...)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/shardsmith/shardsmith/formats/vocab"
 )
 
 // The fuzz targets read shards from memory (ipcBytes, parquetBytes): no file
@@ -26,7 +27,7 @@ const fuzzMaxBuffer = 1 << 22
 // precise damages of every length arrow-go trusts.
 func FuzzReader(f *testing.F) {
 	for _, float := range []bool{true, false} {
-		for _, comp := range Compressions {
+		for _, comp := range vocab.Compressions {
 			f.Add(seedShard(f, float, comp))
 		}
 	}
@@ -51,7 +52,7 @@ func FuzzReader(f *testing.F) {
 }
 
 // seedParquet is a small valid Parquet shard: 9 rows in row groups of 4.
-func seedParquet(t testing.TB, float bool, comp string) []byte {
+func seedParquet(t testing.TB, float bool, comp vocab.Compression) []byte {
 	t.Helper()
 	meta := testMeta(float)
 	var buf bytes.Buffer

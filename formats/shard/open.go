@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/shardsmith/shardsmith/formats/vocab"
 )
 
 // File is an opened shard of either format.
@@ -26,18 +27,10 @@ type File interface {
 // OpenFile opens a shard by its extension: .parquet with OpenParquet,
 // anything else as an Arrow IPC file with Open.
 func OpenFile(path string, opts ...Option) (File, error) {
-	if filepath.Ext(path) == ".parquet" {
+	if filepath.Ext(path) == vocab.FormatParquet.Ext() {
 		return OpenParquet(path, opts...)
 	}
 	return Open(path, opts...)
-}
-
-// Ext returns the file extension of shards in a format ("arrow" or "parquet").
-func Ext(format string) string {
-	if format == "parquet" {
-		return ".parquet"
-	}
-	return ".arrow"
 }
 
 // CheckSHA256 hashes the file at path and compares it with want (hex). A

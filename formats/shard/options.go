@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/shardsmith/shardsmith/formats/vocab"
 )
 
 // Option configures a shard writer (Write, WriteParquet) or reader (Open,
@@ -15,17 +16,14 @@ type Option func(*options) error
 type options struct {
 	mem         memory.Allocator
 	batchRows   int
-	compression string
+	compression vocab.Compression
 	// reading is set for readers, which take only WithAllocator.
 	reading bool
 }
 
-// Compressions are the values WithCompression takes, the default first.
-var Compressions = []string{"zstd", "lz4", "none"}
-
 // defaultOptions are the defaults of every option, in one place.
 func defaultOptions() options {
-	return options{mem: memory.DefaultAllocator, batchRows: 1024, compression: Compressions[0]}
+	return options{mem: memory.DefaultAllocator, batchRows: 1024, compression: vocab.Compressions[0]}
 }
 
 // newOptions applies a writer's options to the defaults.
@@ -79,18 +77,17 @@ func WithBatchRows(n int) Option {
 	}
 }
 
-// WithCompression selects "zstd" (default), "lz4" or "none". Writers only.
-func WithCompression(c string) Option {
+// WithCompression selects one of vocab.Compressions: zstd (default), lz4 or
+// none. Writers only.
+func WithCompression(c vocab.Compression) Option {
 	return func(o *options) error {
 		if o.reading {
 			return fmt.Errorf("WithCompression(%q): a reader takes the compression the file has", c)
 		}
-		for _, k := range Compressions {
-			if c == k {
-				o.compression = c
-				return nil
-			}
+		if !c.Valid() {
+			return fmt.Errorf("WithCompression(%q): unknown compression %q, want one of %q", c, c, vocab.Compressions)
 		}
-		return fmt.Errorf("WithCompression(%q): unknown compression %q, want one of %q", c, c, Compressions)
+		o.compression = c
+		return nil
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/shardsmith/shardsmith/formats/vocab"
 )
 
 // Parquet shards hold the same four columns and the same schema metadata as
@@ -60,8 +61,8 @@ func WriteParquet(w io.Writer, meta Meta, rows Rows, opts ...Option) (Result, er
 }
 
 // parquetCodecs maps the compression option to Parquet's codecs.
-var parquetCodecs = map[string]compress.Compression{
-	"zstd": compress.Codecs.Zstd,
-	"lz4":  compress.Codecs.Lz4Raw,
-	"none": compress.Codecs.Uncompressed,
+var parquetCodecs = map[vocab.Compression]compress.Compression{
+	vocab.CompressionZstd: compress.Codecs.Zstd,
+	vocab.CompressionLZ4:  compress.Codecs.Lz4Raw,
+	vocab.CompressionNone: compress.Codecs.Uncompressed,
 }

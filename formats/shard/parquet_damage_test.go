@@ -11,6 +11,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/metadata"
+	"github.com/shardsmith/shardsmith/formats/vocab"
 )
 
 // Precise damages of a Parquet shard, each of something arrow-go trusts:
@@ -25,7 +26,7 @@ import (
 type parquetDamage struct {
 	name  string
 	float bool
-	comp  string
+	comp  vocab.Compression
 	meta  func(*metadata.FileMetaData)
 	raw   func(t *testing.T, data []byte, md *metadata.FileMetaData)
 	want  string

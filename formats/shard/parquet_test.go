@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/shardsmith/shardsmith/formats/vocab"
 )
 
 func writeParquetFile(t *testing.T, meta Meta, rows Rows, opts ...Option) (string, Result) {
@@ -36,7 +37,7 @@ func writeParquetFile(t *testing.T, meta Meta, rows Rows, opts ...Option) (strin
 
 func TestParquetRoundTrip(t *testing.T) {
 	for _, float := range []bool{true, false} {
-		for _, comp := range []string{"zstd", "lz4", "none"} {
+		for _, comp := range vocab.Compressions {
 			for _, n := range []int{0, 1, 7, 100} {
 				mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 				meta := testMeta(float)
@@ -131,7 +132,7 @@ func TestParquetDeterministic(t *testing.T) {
 func TestParquetFooter(t *testing.T) {
 	meta := testMeta(true)
 	rows := randomRows(rand.New(rand.NewPCG(6, 6)), 40, meta)
-	for comp, want := range map[string]compress.Compression{"zstd": compress.Codecs.Zstd, "lz4": compress.Codecs.Lz4Raw, "none": compress.Codecs.Uncompressed} {
+	for comp, want := range map[vocab.Compression]compress.Compression{"zstd": compress.Codecs.Zstd, "lz4": compress.Codecs.Lz4Raw, "none": compress.Codecs.Uncompressed} {
 		path, _ := writeParquetFile(t, meta, rows, WithBatchRows(16), WithCompression(comp))
 		pf, err := file.OpenParquetFile(path, false)
 		if err != nil {

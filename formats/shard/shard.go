@@ -36,6 +36,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/shardsmith/shardsmith/formats/vocab"
 )
 
 // Version is the shard writer's output version; it enters the dataset hash
@@ -67,21 +68,21 @@ const (
 type Meta struct {
 	Dataset  string
 	Version  string
-	Split    string
+	Split    vocab.Split
 	Height   int
 	Width    int
 	Channels int
-	// Normalize is "compute", "fixed" or "none"; with "none" the image
-	// column is uint8 and Mean/Std are the train statistics a reader should
-	// apply itself.
-	Normalize string
+	// Normalize is the mode; with vocab.NormalizeNone the image column is
+	// uint8 and Mean/Std are the train statistics a reader should apply
+	// itself.
+	Normalize vocab.NormalizeMode
 	Mean      float64
 	Std       float64
 	Classes   []string
 }
 
 // Float reports whether the image column holds normalized float32 pixels.
-func (m Meta) Float() bool { return m.Normalize != "none" }
+func (m Meta) Float() bool { return m.Normalize.Float() }
 
 // Elems is the number of pixel values per image.
 func (m Meta) Elems() int { return m.Height * m.Width * m.Channels }
@@ -95,8 +96,8 @@ func Schema(m Meta) *arrow.Schema {
 	classes, _ := json.Marshal(m.Classes)
 	md := arrow.NewMetadata(
 		[]string{"dataset", "version", "split", "height", "width", "channels", "normalize", "mean", "std", "classes", "shard_format"},
-		[]string{m.Dataset, m.Version, m.Split, strconv.Itoa(m.Height), strconv.Itoa(m.Width), strconv.Itoa(m.Channels),
-			m.Normalize, fmtFloat(m.Mean), fmtFloat(m.Std), string(classes), Version},
+		[]string{m.Dataset, m.Version, string(m.Split), strconv.Itoa(m.Height), strconv.Itoa(m.Width), strconv.Itoa(m.Channels),
+			string(m.Normalize), fmtFloat(m.Mean), fmtFloat(m.Std), string(classes), Version},
 	)
 	return arrow.NewSchema([]arrow.Field{
 		{Name: ColSourceIndex, Type: arrow.PrimitiveTypes.Uint64},
@@ -143,18 +144,20 @@ func MetaFromSchema(s *arrow.Schema) (Meta, error) {
 			*dst, err = strconv.ParseFloat(v, 64)
 		}
 	}
-	var classes, format string
+	var classes, format, split, normalize string
 	str("shard_format", &format)
 	if err == nil && format != Version {
 		err = fmt.Errorf("shard_format %q, this reader reads %q", format, Version)
 	}
 	str("dataset", &m.Dataset)
 	str("version", &m.Version)
-	str("split", &m.Split)
+	str("split", &split)
+	m.Split = vocab.Split(split)
 	num("height", &m.Height)
 	num("width", &m.Width)
 	num("channels", &m.Channels)
-	str("normalize", &m.Normalize)
+	str("normalize", &normalize)
+	m.Normalize = vocab.NormalizeMode(normalize)
 	flt("mean", &m.Mean)
 	flt("std", &m.Std)
 	str("classes", &classes)
@@ -222,9 +225,9 @@ func Write(w io.Writer, meta Meta, rows Rows, opts ...Option) (Result, error) {
 	schema := Schema(meta)
 	ipcOpts := []ipc.Option{ipc.WithSchema(schema), ipc.WithAllocator(o.mem)}
 	switch o.compression {
-	case "zstd":
+	case vocab.CompressionZstd:
 		ipcOpts = append(ipcOpts, ipc.WithZstd())
-	case "lz4":
+	case vocab.CompressionLZ4:
 		ipcOpts = append(ipcOpts, ipc.WithLZ4())
 	}
 	fw, err := ipc.NewFileWriter(w, ipcOpts...)
@@ -252,7 +255,7 @@ func checkMeta(m Meta) error {
 			return fmt.Errorf("metadata %s=%d out of range", d.name, d.v)
 		}
 	}
-	strs := []struct{ name, v string }{{"dataset", m.Dataset}, {"version", m.Version}, {"split", m.Split}, {"normalize", m.Normalize}}
+	strs := []struct{ name, v string }{{"dataset", m.Dataset}, {"version", m.Version}, {"split", string(m.Split)}, {"normalize", string(m.Normalize)}}
 	for i, c := range m.Classes {
 		strs = append(strs, struct{ name, v string }{fmt.Sprintf("class %d", i), c})
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/shardsmith/shardsmith/formats/vocab"
 )
 
 func testMeta(float bool) Meta {
@@ -39,7 +40,7 @@ func randomRows(r *rand.Rand, n int, m Meta) Rows {
 
 func TestRoundTrip(t *testing.T) {
 	for _, float := range []bool{true, false} {
-		for _, comp := range []string{"zstd", "lz4", "none"} {
+		for _, comp := range vocab.Compressions {
 			for _, n := range []int{0, 1, 7, 100} {
 				mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 				meta := testMeta(float)

@@ -11,33 +11,23 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+
+	"github.com/shardsmith/shardsmith/formats/vocab"
 )
 
 // Version enters the dataset hash; bump it whenever the same inputs would be
 // assigned differently.
 const Version = "split/1"
 
-// Split ids, in the order splits are listed in a manifest.
+// Split ids, in the order splits are listed in a manifest: vocab's ids, so
+// vocab.Splits[id] is a split's name and vocab.Split.ID its id.
 const (
-	Train uint8 = iota
-	Val
-	Test
+	Train = vocab.TrainID
+	Val   = vocab.ValID
+	Test  = vocab.TestID
 	// Drop marks a source image that belongs to no split (e.g. filtered out).
 	Drop uint8 = 255
 )
-
-// Names maps split ids to names.
-var Names = [...]string{Train: "train", Val: "val", Test: "test"}
-
-// ID returns the id of a split name.
-func ID(name string) (uint8, bool) {
-	for i, n := range Names {
-		if n == name {
-			return uint8(i), true
-		}
-	}
-	return 0, false
-}
 
 // Options says how val is carved from train.
 type Options struct {

@@ -18,6 +18,7 @@ import (
 	"github.com/shardsmith/shardsmith/formats/dataset"
 	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/formats/shard"
+	"github.com/shardsmith/shardsmith/formats/vocab"
 )
 
 // Dataset is an opened dataset version.
@@ -60,7 +61,7 @@ func (d *Dataset) Elems() int {
 }
 
 // Rows returns the row count of a split (0 if absent).
-func (d *Dataset) Rows(split string) int {
+func (d *Dataset) Rows(split vocab.Split) int {
 	if sp := d.Manifest.Split(split); sp != nil {
 		return sp.Rows
 	}
@@ -131,7 +132,7 @@ func maxBatchRows(sp *manifest.Split) int {
 }
 
 // Loader returns a loader for a split.
-func (d *Dataset) Loader(split string, opts Options) (*Loader, error) {
+func (d *Dataset) Loader(split vocab.Split, opts Options) (*Loader, error) {
 	sp := d.Manifest.Split(split)
 	if sp == nil {
 		return nil, fmt.Errorf("%s: no %s split", d.Dir, split)

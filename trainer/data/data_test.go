@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/shardsmith/shardsmith/formats/manifest"
+	"github.com/shardsmith/shardsmith/formats/vocab"
 	"github.com/shardsmith/shardsmith/internal/tinyset"
 	"github.com/shardsmith/shardsmith/internal/tinyset/tinybuild"
 )
@@ -115,7 +116,7 @@ func TestUint8ShardsAreNormalizedLikeFloatShards(t *testing.T) {
 	if f.Manifest.Normalize.Mean != u.Manifest.Normalize.Mean || f.Manifest.Normalize.Std != u.Manifest.Normalize.Std {
 		t.Fatalf("train statistics differ: %+v, %+v", f.Manifest.Normalize, u.Manifest.Normalize)
 	}
-	for _, split := range []string{"train", "test"} {
+	for _, split := range []vocab.Split{vocab.Train, vocab.Test} {
 		var xf, xu []float32
 		var yf, yu []uint8
 		for _, c := range []struct {
