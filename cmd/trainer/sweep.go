@@ -359,7 +359,12 @@ func processExecutor(shards string, procs int) (sweep.Executor, error) {
 			if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
 				msg = msg[i+1:]
 			}
-			return sweep.Outcome{}, fmt.Errorf("%v: %s", err, strings.TrimPrefix(msg, "trainer: "))
+			msg = strings.TrimPrefix(msg, "trainer: ")
+			if ee, ok := errors.AsType[*exec.ExitError](err); ok && (ee.ExitCode() < 0 || ee.ExitCode() == cli.ExitInterrupted || ee.ExitCode() == cli.ExitTerminated) {
+				// Killed or signalled from outside: not the trial's failure.
+				return sweep.Outcome{}, fmt.Errorf("%w: trial %d (%s): %v %s", sweep.ErrTrialInterrupted, t.ID, t.Dir, err, msg)
+			}
+			return sweep.Outcome{}, fmt.Errorf("%v: %s", err, msg)
 		}
 		var out sweep.Outcome
 		if err := json.Unmarshal(so.Bytes(), &out); err != nil {

@@ -72,7 +72,7 @@ var (
 
 // paramPlot is val accuracy against one parameter. A numeric parameter
 // is plotted at its values (on a log axis when loguniform, or when its
-// positive values span more than a factor of 20); any other is plotted at
+// positive values span a factor of 8 or more); any other is plotted at
 // the index of its value, with the values as tick labels.
 func paramPlot(rec *Record, p Param) (*plot.Plot, error) {
 	pl := plot.New()
@@ -101,10 +101,18 @@ func paramPlot(rec *Record, p Param) (*plot.Plot, error) {
 			x[v] = float64(i)
 		}
 		pl.NominalX(labels...)
-	} else if positive && hi > lo && (p.Kind == LogUniform || hi/lo > 20) {
+	} else if positive && hi > lo && (p.Kind == LogUniform || hi/lo >= 8) {
 		pl.X.Scale = plot.LogScale{}
 		pl.X.Tick.Marker = plot.LogTicks{Prec: -1}
 		pl.X.Min, pl.X.Max = lo/1.5, hi*1.5 // a margin, in the log scale's terms
+	}
+	if numeric && p.Kind == Grid {
+		// A grid has few values: mark exactly those.
+		ticks := make(plot.ConstantTicks, len(labels))
+		for i, v := range labels {
+			ticks[i] = plot.Tick{Value: x[v], Label: v}
+		}
+		pl.X.Tick.Marker = ticks
 	}
 	var done, stopped, chosen plotter.XYs
 	for _, t := range rec.Trials {
@@ -144,9 +152,17 @@ func paramPlot(rec *Record, p Param) (*plot.Plot, error) {
 			return nil, e
 		}
 	}
-	pl.Legend.Top, pl.Legend.Left = false, false
+	legendRoom(pl)
 	pl.Add(plotter.NewGrid())
 	return pl, nil
+}
+
+// legendRoom puts the legend at the top right, above the data: the y axis
+// is extended by 40% so that no point hides behind it.
+func legendRoom(pl *plot.Plot) {
+	lo, hi := pl.Y.Min, pl.Y.Max
+	pl.Y.Max = hi + max(0.4*(hi-lo), 0.01)
+	pl.Legend.Top, pl.Legend.Left = true, false
 }
 
 func valueOf(vals []Value, name string) string {
@@ -186,7 +202,7 @@ func curvesPlot(rec *Record) (*plot.Plot, error) {
 		pl.Legend.Add(fmt.Sprintf("trial %d", t.ID), l, s)
 		shown++
 	}
-	pl.Legend.Top, pl.Legend.Left = false, false
+	legendRoom(pl)
 	pl.X.Tick.Marker = plot.TickerFunc(integerTicks)
 	pl.Add(plotter.NewGrid())
 	return pl, nil

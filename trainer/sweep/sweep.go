@@ -181,6 +181,12 @@ func WithLog(w io.Writer) Option {
 	}
 }
 
+// ErrTrialInterrupted marks an executor's error for a trial that was
+// stopped from outside (its process killed or signalled) rather than one
+// that failed: the sweep stops, records no failure, and a rerun continues
+// the trial.
+var ErrTrialInterrupted = errors.New("trial interrupted")
+
 // ErrNoVal refuses a dataset without a val split.
 var ErrNoVal = errors.New("no val split: a sweep chooses its trial on val, and choosing on test would flatter the winner; rebuild the dataset with a val split (split: {val_fraction: 0.1} in its prep config)")
 
@@ -419,6 +425,9 @@ func (s *run) trainTo(ctx context.Context, i, until int) error {
 	out, err := s.o.exec(ctx, t, until)
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	if errors.Is(err, ErrTrialInterrupted) {
+		return fmt.Errorf("%w; rerun the sweep to continue it", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -272,5 +273,42 @@ func TestFailedTrialIsRecorded(t *testing.T) {
 	}
 	if rec.Chosen != 0 || m[0].Status != Done {
 		t.Fatalf("chose %d; trial 0 %+v", rec.Chosen, m[0])
+	}
+}
+
+// A trial stopped from outside (its process killed) stops the sweep
+// without recording a failure; a rerun trains it.
+func TestInterruptedTrialIsNotAFailure(t *testing.T) {
+	ds := tinyData(t, false)
+	sp := mustSpace(t, []string{"lr=3e-3,1e-3"}, nil)
+	dir := t.TempDir()
+	inproc := InProcess(ds, configure)
+	killed := func(ctx context.Context, tr Trial, until int) (Outcome, error) {
+		if tr.ID == 1 {
+			return Outcome{}, fmt.Errorf("%w: signal: killed", ErrTrialInterrupted)
+		}
+		return inproc(ctx, tr, until)
+	}
+	_, err := Run(context.Background(), dir, ds, sp, []string{"--epochs=1"}, configure, WithExecutor(killed))
+	if !errors.Is(err, ErrTrialInterrupted) || !strings.Contains(err.Error(), "rerun the sweep") {
+		t.Fatalf("killed trial: %v", err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, RecordFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec Record
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if st := rec.Trials[1].Status; st != Pending {
+		t.Fatalf("the killed trial is %s in sweep.json, want pending", st)
+	}
+	got, err := Run(context.Background(), dir, ds, sp, []string{"--epochs=1"}, configure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := byID(got); m[1].Status != Done || m[0].Status != Done {
+		t.Fatalf("after the rerun: %+v", got.Trials)
 	}
 }
