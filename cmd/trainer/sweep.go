@@ -81,19 +81,6 @@ func (s *specs) Set(v string) error {
 	return nil
 }
 
-// givenValue keeps the text a flag was given, for messages that quote it.
-type givenValue struct {
-	flag.Value
-	raw string
-}
-
-func (g *givenValue) Set(s string) error { g.raw = s; return g.Value.Set(s) }
-
-func (g *givenValue) IsBoolFlag() bool {
-	b, ok := g.Value.(interface{ IsBoolFlag() bool })
-	return ok && b.IsBoolFlag()
-}
-
 type sweepFlags struct {
 	grids, randoms   specs
 	trials, parallel int
@@ -129,7 +116,7 @@ func cmdSweep(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		case "shards":
 			usage = "dataset version, dataset directory or output root; it must have a val split (required)"
 		}
-		fs.Var(&givenValue{Value: fl.Value}, fl.Name, usage)
+		fs.Var(fl.Value, fl.Name, usage)
 	})
 	fs.Var(&f.grids, "grid", "sweep a flag over values, `NAME=V1,V2,...` (repeatable; grids are crossed)")
 	fs.Var(&f.randoms, "random", "draw a flag per trial, `NAME=DIST`: uniform(LO,HI), loguniform(LO,HI) or choice(V1,V2,...) (repeatable)")
@@ -152,7 +139,7 @@ func cmdSweep(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if f.trialDir != "" {
 		return runTrial(ctx, f.trialDir, f.until, *f.shards, stdout)
 	}
-	space, err := f.space(fs, stderr)
+	space, err := f.space(fs, args, stderr)
 	if err != nil {
 		return err
 	}
@@ -229,7 +216,7 @@ func cmdSweep(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // space parses --grid and --random and checks each name and value against
 // the trainer's flags, as trainer itself would parse them.
-func (f *sweepFlags) space(fs *flag.FlagSet, stderr io.Writer) (sweep.Space, error) {
+func (f *sweepFlags) space(fs *flag.FlagSet, args []string, stderr io.Writer) (sweep.Space, error) {
 	set := cli.Set(fs)
 	var sp sweep.Space
 	for _, g := range []struct {
@@ -247,7 +234,7 @@ func (f *sweepFlags) space(fs *flag.FlagSet, stderr io.Writer) (sweep.Space, err
 			}
 			if set[p.Name] {
 				return sp, usageError(stderr, "trainer sweep: --%s %s: --%s %s is both given and swept: drop one",
-					g.flag, s, p.Name, fs.Lookup(p.Name).Value.(*givenValue).raw)
+					g.flag, s, p.Name, givenText(args, p.Name, fs.Lookup(p.Name).Value.String()))
 			}
 			one := sweep.Space{Params: []sweep.Param{p}}
 			if err := one.Check(checkValue); err != nil {
@@ -263,6 +250,26 @@ func (f *sweepFlags) space(fs *flag.FlagSet, stderr io.Writer) (sweep.Space, err
 		return sp, usageError(stderr, "trainer sweep: %v", err)
 	}
 	return sp, nil
+}
+
+// givenText is the value of flag name as the command line wrote it (the
+// last time it was given), or parsed when it cannot be found there.
+func givenText(args []string, name, parsed string) string {
+	text := parsed
+	for i := 0; i < len(args); i++ {
+		if args[i] == "--" {
+			break
+		}
+		a := strings.TrimPrefix(strings.TrimPrefix(args[i], "-"), "-")
+		switch {
+		case strings.HasPrefix(a, name+"="):
+			text = a[len(name)+1:]
+		case a == name && i+1 < len(args):
+			text = args[i+1]
+			i++
+		}
+	}
+	return text
 }
 
 // checkSweptName refuses a name that is not a trainer flag a trial can

@@ -120,7 +120,8 @@ func TestSweepRefuses(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "s")); !os.IsNotExist(err) {
 		t.Fatalf("a refused sweep left its directory behind: %v", err)
 	}
-	if code, _, stderr := runTrainer(t, "sweep", "--help"); code != 0 || !strings.Contains(stderr, "successive halving") || !strings.Contains(stderr, "-grid") {
+	if code, _, stderr := runTrainer(t, "sweep", "--help"); code != 0 || !strings.Contains(stderr, "successive halving") || !strings.Contains(stderr, "-grid") ||
+		strings.Contains(stderr, "panic") || !strings.Contains(stderr, "(default 0.001)") {
 		t.Fatalf("--help: exit %d\n%s", code, stderr)
 	}
 }
