@@ -37,6 +37,7 @@ every trial's budget, and --out, --resume, --json, --quiet, --cpuprofile):
   --random 'weight-decay=loguniform(1e-5,1e-2)' drawn per trial (log-uniform)
   --random 'momentum=uniform(0.8,0.99)'        drawn per trial (uniform)
   --random 'optimizer=choice(adam,adamw)'      drawn per trial (one of)
+  --grid 'hidden=512,256|256|1024'             values that hold commas: separate them with |
 Trial i takes grid point i mod (grid size) and draws its random values from
 (--seed, i), rounded to 3 digits: the same command proposes the same trials
 on any machine. uniform and loguniform draw reals: sweep integer flags
@@ -48,8 +49,9 @@ Early stopping (--halving, on by default): successive halving on val loss.
 Every trial trains --min-epochs epochs; the best 1/--eta of them (by val
 loss, at least one) go on to min-epochs·eta epochs, and so on up to --epochs.
 All trials of a rung finish before any is promoted, so the same command stops
-the same trials on any machine. A stopped trial keeps its run directory
-(trainer --shards DIR --resume SWEEP/trial-NNN --epochs BUDGET finishes it). --halving=false trains every trial fully.
+the same trials on any machine. A stopped trial keeps its run directory:
+trainer --shards DIR --resume SWEEP/trial-NNN --epochs BUDGET finishes it.
+--halving=false trains every trial fully.
 
 Trials run in processes of their own, --parallel at a time, each with
 GOMAXPROCS = cores / --parallel. Interrupted (Ctrl-C), a sweep keeps every

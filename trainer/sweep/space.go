@@ -51,7 +51,8 @@ type Value struct {
 	Value string `json:"value"`
 }
 
-// ParseGrid parses a --grid argument, NAME=V1,V2,...
+// ParseGrid parses a --grid argument, NAME=V1,V2,... (or NAME=V1|V2|...
+// for values that hold commas).
 func ParseGrid(s string) (Param, error) {
 	name, rest, err := splitParam(s, "NAME=V1,V2,...")
 	if err != nil {
@@ -115,10 +116,16 @@ func splitParam(s, want string) (name, rest string, err error) {
 	return name, strings.TrimSpace(rest), nil
 }
 
-// list splits a comma-separated list, refusing empty items.
+// list splits a list of values, refusing empty items. Values are
+// separated by commas, or by | when there is one, so that a value may hold
+// commas itself (hidden=512,256|128: two values of --hidden).
 func list(s string) ([]string, error) {
+	sep := ","
+	if strings.Contains(s, "|") {
+		sep = "|"
+	}
 	var out []string
-	for v := range strings.SplitSeq(s, ",") {
+	for v := range strings.SplitSeq(s, sep) {
 		v = strings.TrimSpace(v)
 		if v == "" {
 			return nil, fmt.Errorf("empty value")

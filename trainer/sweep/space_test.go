@@ -68,6 +68,17 @@ func TestProposePinned(t *testing.T) {
 	}
 }
 
+func TestParseBarSeparatedValues(t *testing.T) {
+	p, err := ParseGrid("hidden=512,256|128")
+	if err != nil || len(p.Values) != 2 || p.Values[0] != "512,256" || p.Values[1] != "128" {
+		t.Fatalf("ParseGrid(hidden=512,256|128) = %+v, %v", p, err)
+	}
+	p, err = ParseRandom("hidden=choice(64,32|64|32)")
+	if err != nil || len(p.Values) != 3 || p.Values[0] != "64,32" {
+		t.Fatalf("ParseRandom(hidden=choice(64,32|64|32)) = %+v, %v", p, err)
+	}
+}
+
 func TestParseRefuses(t *testing.T) {
 	for _, s := range []string{"lr", "=1,2", "lr=", "lr=1,,2"} {
 		if _, err := ParseGrid(s); err == nil {
