@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -292,20 +293,9 @@ func continueRecord(dir string, fresh *Record) (*Record, error) {
 		diff = append(diff, fmt.Sprintf("%d trials, not %d", len(old.Trials), len(fresh.Trials)))
 	}
 	if len(diff) > 0 {
-		return nil, fmt.Errorf("%s was started by another sweep (%s): rerun that sweep's command to continue it, or sweep into another --out", p, joinAnd(diff))
+		return nil, fmt.Errorf("%s was started by another sweep (%s): rerun that sweep's command to continue it, or sweep into another --out", p, strings.Join(diff, "; "))
 	}
 	return &old, nil
-}
-
-func joinAnd(s []string) string {
-	out := ""
-	for i, x := range s {
-		if i > 0 {
-			out += "; "
-		}
-		out += x
-	}
-	return out
 }
 
 // run is one invocation of a sweep.
@@ -453,20 +443,9 @@ func (s *run) trainTo(ctx context.Context, i, until int) error {
 		default:
 			tr.Status = Running
 		}
-		fmt.Fprintf(s.o.log, "sweep: trial %d %s: epoch %d, val loss %.4f, val acc %.4f\n", i, joinArgs(t.Args[len(s.rec.Base):]), tr.Epochs, tr.ValLoss, tr.ValAcc)
+		fmt.Fprintf(s.o.log, "sweep: trial %d %s: epoch %d, val loss %.4f, val acc %.4f\n", i, strings.Join(t.Args[len(s.rec.Base):], " "), tr.Epochs, tr.ValLoss, tr.ValAcc)
 	}
 	return s.save()
-}
-
-func joinArgs(a []string) string {
-	out := ""
-	for i, x := range a {
-		if i > 0 {
-			out += " "
-		}
-		out += x
-	}
-	return out
 }
 
 // writeTrialFile records in the trial's run directory the flags it was
