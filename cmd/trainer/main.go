@@ -24,6 +24,7 @@ Usage:
   trainer --shards DIR [flags]                 train from scratch (or --resume RUN to continue)
   trainer finetune --from RUN --shards DIR     fine-tune a trained model on new data (see trainer finetune --help)
   trainer eval --checkpoint RUN --shards DIR   evaluate a checkpoint on a split
+  trainer sweep --shards DIR --grid 'lr=1e-3,2e-3' --out SWEEP   search hyper-parameters, chosen on val (see trainer sweep --help)
   trainer help
 
 --shards takes a version directory (out/mnist/21dda399aae9), a dataset
@@ -61,6 +62,7 @@ var subcommands = map[string]func(ctx context.Context, args []string, stdout, st
 	"":         cmdTrain,
 	"eval":     cmdEval,
 	"finetune": cmdFinetune,
+	"sweep":    cmdSweep,
 }
 
 func main() {

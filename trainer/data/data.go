@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 
 	"github.com/shardsmith/shardsmith/formats/dataset"
 	"github.com/shardsmith/shardsmith/formats/manifest"
@@ -154,10 +155,24 @@ func (l *Loader) Batches() int {
 	return (l.split.Rows + l.opts.BatchSize - 1) / l.opts.BatchSize
 }
 
+// readHook, when set, is called as each pass over a split begins.
+var readHook atomic.Pointer[func(dir, split string)]
+
+// SetReadHook makes h see every pass over a split (the version directory
+// and the split's name) until restore is called; tests count reads of a
+// split through it (a sweep must read the test split once).
+func SetReadHook(h func(dir, split string)) (restore func()) {
+	old := readHook.Swap(&h)
+	return func() { readHook.Store(old) }
+}
+
 // Epoch streams the batches of one epoch into fn, prefetching the next
 // batch on another goroutine. The batch passed to fn is valid only during
 // the call. Epoch stops at the first error from fn or from reading.
 func (l *Loader) Epoch(ctx context.Context, epoch int, fn func(b *Batch) error) error {
+	if h := readHook.Load(); h != nil {
+		(*h)(l.ds.Dir, l.split.Name)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	batches := make(chan *Batch, 2)

@@ -187,3 +187,36 @@ func TestLoaderRefusesShardsTheManifestContradicts(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+// The read hook sees one call per pass over a split, naming the split, and
+// nothing once restored.
+func TestReadHookSeesEachPass(t *testing.T) {
+	d, err := Open(makeDataset(t, t.TempDir(), "a", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	restore := SetReadHook(func(dir, split string) {
+		if dir != d.Dir {
+			t.Errorf("hook got dir %s, want %s", dir, d.Dir)
+		}
+		seen = append(seen, split)
+	})
+	for _, split := range []string{"train", "val", "train"} {
+		l, err := d.Loader(split, Options{BatchSize: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Epoch(context.Background(), 0, func(*Batch) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restore()
+	l, _ := d.Loader("test", Options{BatchSize: 64})
+	if err := l.Epoch(context.Background(), 0, func(*Batch) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(seen, ",") != "train,val,train" {
+		t.Fatalf("hook saw %v, want train,val,train and nothing after restore", seen)
+	}
+}
