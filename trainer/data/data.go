@@ -171,7 +171,7 @@ func SetReadHook(h func(dir, split string)) (restore func()) {
 // the call. Epoch stops at the first error from fn or from reading.
 func (l *Loader) Epoch(ctx context.Context, epoch int, fn func(b *Batch) error) error {
 	if h := readHook.Load(); h != nil {
-		(*h)(l.ds.Dir, l.split.Name)
+		(*h)(l.ds.Dir, string(l.split.Name))
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

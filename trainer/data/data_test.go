@@ -203,7 +203,7 @@ func TestReadHookSeesEachPass(t *testing.T) {
 		seen = append(seen, split)
 	})
 	for _, split := range []string{"train", "val", "train"} {
-		l, err := d.Loader(split, Options{BatchSize: 64})
+		l, err := d.Loader(vocab.Split(split), Options{BatchSize: 64})
 		if err != nil {
 			t.Fatal(err)
 		}
