@@ -78,7 +78,7 @@ func savedValue(name string, c trainer.Config, arch nn.Spec) (string, bool) {
 func vitValue(name string, c trainer.Config, arch nn.Spec) string {
 	v, ok := nn.ViTConfigOf(arch)
 	if !ok {
-		return "(none: a " + arch.Name + " model)"
+		return "(none: model " + arch.Name + ")"
 	}
 	if c.ViT != nil {
 		v = *c.ViT
