@@ -283,6 +283,15 @@ func (f *trainFlags) checkArch(fs *flag.FlagSet, stderr io.Writer) error {
 		}
 		return nil
 	}
+	var other []string
+	fs.Visit(func(fl *flag.Flag) {
+		if fl.Name == "hidden" || fl.Name == "batchnorm" {
+			other = append(other, flagArg(fl, fl.Value.String()))
+		}
+	})
+	if len(other) > 0 {
+		return usageError(stderr, "trainer: %s: the ViT has no such setting (its MLP width is --dim × --mlp-ratio, its norms are LayerNorms)", strings.Join(other, " "))
+	}
 	if f.dim%f.heads != 0 {
 		return usageError(stderr, "trainer: --dim %d --heads %d: the token width must be a multiple of the head count", f.dim, f.heads)
 	}

@@ -111,6 +111,7 @@ func TestViTFlagsRefusedWhereTheyCannotApply(t *testing.T) {
 	}{
 		{[]string{"--model", "mlp", "--heads", "2"}, "--heads 2: shape a Vision Transformer and apply to --model vit only, not --model mlp"},
 		{[]string{"--model", "cnn", "--dim", "8", "--drop-path", "0.1"}, "--dim 8 --drop-path 0.1: shape a Vision Transformer"},
+		{[]string{"--model", "vit", "--hidden", "32", "--batchnorm"}, "--batchnorm=true --hidden 32: the ViT has no such setting"},
 		{[]string{"--model", "vit", "--dim", "10", "--heads", "4"}, "--dim 10 --heads 4: the token width must be a multiple of the head count"},
 		{[]string{"--model", "vit", "--dim", "4", "--mlp-ratio", "0.1"}, "--mlp-ratio 0.1: at --dim 4 the MLP would have no features"},
 	} {
