@@ -17,9 +17,9 @@ import (
 // TestViTLoadsIntoTimm (default: python3, if it can import them).
 const EnvTimmPython = "SHARDSMITH_TIMM_PYTHON"
 
-// TestViTLoadsIntoTimm saves a ViT checkpoint (the default hyper-parameters
-// on 28×28 digits, weights moved away from their initialisation so that
-// every layer matters) and has timm/vit_check.py load it strictly into
+// TestViTLoadsIntoTimm saves ViT checkpoints (the default hyper-parameters
+// on 28×28 digits and another shape, weights moved away from their
+// initialisation so that every layer matters) and has timm/vit_check.py load it strictly into
 // timm's VisionTransformer and compare logits on the same inputs. Skipped
 // where no Python with timm is at hand.
 func TestViTLoadsIntoTimm(t *testing.T) {
@@ -30,7 +30,20 @@ func TestViTLoadsIntoTimm(t *testing.T) {
 	if out, err := exec.Command(py, "-c", "import torch, timm, safetensors").CombinedOutput(); err != nil {
 		t.Skipf("%s cannot import torch, timm and safetensors (set %s): %v\n%s", py, EnvTimmPython, err, out)
 	}
-	m, err := nn.ViT([]int{1, 28, 28}, 10, nn.DefaultViT, nn.WithSeed(3))
+	for _, tc := range []struct {
+		name string
+		cfg  nn.ViTConfig
+	}{
+		{"default", nn.DefaultViT},
+		// Three heads of 16, timm's ImageNet MLP ratio, 16 tokens of 7×7.
+		{"patch7-dim48-heads3-ratio4", nn.ViTConfig{Patch: 7, Dim: 48, Depth: 2, Heads: 3, MLPRatio: 4}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { checkTimm(t, py, tc.cfg) })
+	}
+}
+
+func checkTimm(t *testing.T, py string, cfg nn.ViTConfig) {
+	m, err := nn.ViT([]int{1, 28, 28}, 10, cfg, nn.WithSeed(3))
 	if err != nil {
 		t.Fatal(err)
 	}
