@@ -16,4 +16,10 @@
 // Without interop/node_modules the test is skipped, except when the
 // environment variable CI is "true", where it fails. To keep the generated
 // files for a look, set SHARDSMITH_INTEROP_OUT to an empty directory.
+//
+// TestViTLoadsIntoTimm checks the trainer's Vision Transformer against timm:
+// timm/vit_check.py loads a saved ViT checkpoint strictly into
+// timm.models.vision_transformer.VisionTransformer and compares logits on
+// the same inputs. It needs a Python with torch, timm and safetensors
+// (SHARDSMITH_TIMM_PYTHON, default python3) and is skipped without one.
 package interop

@@ -100,9 +100,12 @@ func Finetune(p string, ds *data.Dataset, cfg Config, opts FinetuneOptions, logf
 		case "", "none":
 		case "features":
 			for _, l := range model.Layers() {
-				if l.Name() != head && len(l.Params()) > 0 {
-					if err := model.Freeze(l.Name() + "."); err != nil { // exact layer: fc1 must not match fc10
-						return nil, err
+				if l.Name() != head {
+					// The layer's own parameters, by object rather than by
+					// name prefix: fc1 must not match fc10, and a ViT's
+					// cls_token and pos_embed do not start with a layer name.
+					for _, p := range l.Params() {
+						p.Frozen = true
 					}
 				}
 			}

@@ -26,10 +26,13 @@ import (
 
 // Config describes a training run.
 type Config struct {
-	// Model is "mlp" or "cnn"; Hidden sets the MLP's widths (nil: 512, 256).
-	Model     string `json:"model"`
-	Hidden    []int  `json:"hidden,omitempty"`
-	BatchNorm bool   `json:"batch_norm,omitempty"`
+	// Model is "mlp", "cnn" or "vit"; Hidden sets the MLP's widths (nil:
+	// 512, 256) and ViT the transformer's hyper-parameters (nil or zero
+	// fields: nn.DefaultViT).
+	Model     string        `json:"model"`
+	Hidden    []int         `json:"hidden,omitempty"`
+	BatchNorm bool          `json:"batch_norm,omitempty"`
+	ViT       *nn.ViTConfig `json:"vit,omitempty"`
 
 	Epochs    int          `json:"epochs"`
 	BatchSize int          `json:"batch_size"`
@@ -82,8 +85,14 @@ func buildModel(c Config, ds *data.Dataset) (*nn.Sequential, error) {
 		return nn.MLP(im.Height*im.Width*im.Channels, c.Hidden, classes, opts...)
 	case "cnn":
 		return nn.CNN([]int{im.Channels, im.Height, im.Width}, classes, opts...)
+	case "vit":
+		var vc nn.ViTConfig
+		if c.ViT != nil {
+			vc = *c.ViT
+		}
+		return nn.ViT([]int{im.Channels, im.Height, im.Width}, classes, vc, opts...)
 	}
-	return nil, fmt.Errorf("unknown model %q (mlp or cnn)", c.Model)
+	return nil, fmt.Errorf("unknown model %q (mlp, cnn or vit)", c.Model)
 }
 
 // schedule builds the learning-rate schedule, counted in optimizer steps.

@@ -39,8 +39,9 @@ metadata); eval and --resume load it like any checkpoint. --merge replaces
 the checkpoint by the merged plain model and keeps the adapter file.
 
 The architecture comes from --from: --model, --hidden and --batchnorm are
-refused when they ask for another one. --resume does not apply: continue a
-fine-tuning run with trainer --shards DIR --resume RUN.
+refused when they ask for another one, and so are the ViT flags (--patch,
+--dim, --depth, --heads, --mlp-ratio, --drop-path). --resume does not apply:
+continue a fine-tuning run with trainer --shards DIR --resume RUN.
 
 Example:
   trainer --shards out/mnist-0to4 --model cnn --epochs 3 --out runs/base

@@ -22,7 +22,7 @@ import (
 var resumeHonours = []string{"shards", "resume", "epochs", "json", "quiet", "cpuprofile"}
 
 // archFlags are the flags that choose the architecture.
-var archFlags = []string{"model", "hidden", "batchnorm"}
+var archFlags = append([]string{"model", "hidden", "batchnorm"}, vitFlags...)
 
 // savedValue returns, for a flag that a checkpoint records, the value the
 // saved run used in the flag's own syntax, and whether the flag is recorded.
@@ -35,6 +35,8 @@ func savedValue(name string, c trainer.Config, arch nn.Spec) (string, bool) {
 		return hiddenOf(arch), true
 	case "batchnorm":
 		return strconv.FormatBool(slices.ContainsFunc(arch.Layers, func(l nn.LayerSpec) bool { return strings.HasPrefix(l.Type, "batchnorm") })), true
+	case "patch", "dim", "depth", "heads", "mlp-ratio", "drop-path":
+		return vitValue(name, c, arch), true
 	case "batch-size":
 		return strconv.Itoa(c.BatchSize), true
 	case "optimizer":
@@ -68,6 +70,32 @@ func savedValue(name string, c trainer.Config, arch nn.Spec) (string, bool) {
 		return strconv.Itoa(c.ShuffleWindow), true
 	}
 	return "", false
+}
+
+// vitValue is a ViT flag's value as the run's configuration records it
+// (the architecture's, where only that is known: the MLP ratio then is its
+// width ÷ --dim), or, for another model, a note that it has none.
+func vitValue(name string, c trainer.Config, arch nn.Spec) string {
+	v, ok := nn.ViTConfigOf(arch)
+	if !ok {
+		return "(none: model " + arch.Name + ")"
+	}
+	if c.ViT != nil {
+		v = *c.ViT
+	}
+	switch name {
+	case "patch":
+		return strconv.Itoa(v.Patch)
+	case "dim":
+		return strconv.Itoa(v.Dim)
+	case "depth":
+		return strconv.Itoa(v.Depth)
+	case "heads":
+		return strconv.Itoa(v.Heads)
+	case "mlp-ratio":
+		return strconv.FormatFloat(v.MLPRatio, 'g', -1, 64)
+	}
+	return strconv.FormatFloat(v.DropPath, 'g', -1, 64)
 }
 
 // flagArg writes flag fl with value v as a command line takes it: --name v,
@@ -157,6 +185,14 @@ func checkFinetuneArch(fs *flag.FlagSet, f *trainFlags, from string, arch nn.Spe
 	if len(bad) == 0 {
 		return nil
 	}
-	return usageError(stderr, "%s\nfine-tuning keeps the architecture of --from (%s, hidden %s); to train %s, start a new run: trainer --shards %s %s --out runs/NEW",
-		strings.Join(bad, "\n"), arch.Name, hiddenOf(arch), strings.Join(newRun, " "), f.shards, strings.Join(newRun, " "))
+	return usageError(stderr, "%s\nfine-tuning keeps the architecture of --from (%s); to train %s, start a new run: trainer --shards %s %s --out runs/NEW",
+		strings.Join(bad, "\n"), archSummary(arch), strings.Join(newRun, " "), f.shards, strings.Join(newRun, " "))
+}
+
+// archSummary names a model and the flag values that shaped it.
+func archSummary(arch nn.Spec) string {
+	if v, ok := nn.ViTConfigOf(arch); ok {
+		return fmt.Sprintf("%s, patch %d, dim %d, depth %d, heads %d, mlp-ratio %g", arch.Name, v.Patch, v.Dim, v.Depth, v.Heads, v.MLPRatio)
+	}
+	return fmt.Sprintf("%s, hidden %s", arch.Name, hiddenOf(arch))
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/shardsmith/shardsmith/trainer/data"
 	"github.com/shardsmith/shardsmith/trainer/kernels"
 	"github.com/shardsmith/shardsmith/trainer/metrics"
+	"github.com/shardsmith/shardsmith/trainer/nn"
 	"github.com/shardsmith/shardsmith/trainer/optim"
 )
 
@@ -27,6 +29,8 @@ type trainFlags struct {
 	shards, model, out, resume, optimizer, schedule string
 	hidden                                          widths
 	epochs, batch, patience, stepEpochs, window     int
+	patch, dim, depth, heads                        int
+	mlpRatio, dropPath                              float64
 	lr, momentum, weightDecay, clip, gamma, warmup  float64
 	nesterov, batchNorm, asJSON, quiet              bool
 	cpuprofile                                      string
@@ -40,15 +44,30 @@ const (
 	maxBatch  = 1 << 16
 	maxWidth  = 1 << 16 // one hidden layer
 	maxWindow = 1 << 24 // rows held for shuffling
+	maxPatch  = 1 << 10 // ViT patch side
+	maxDim    = 1 << 12 // ViT token width
+	maxDepth  = 1 << 8  // ViT blocks
+	maxRatio  = 64      // ViT MLP width ÷ token width
 )
+
+// vitFlags are the flags that shape a Vision Transformer (--model vit).
+var vitFlags = []string{"patch", "dim", "depth", "heads", "mlp-ratio", "drop-path"}
 
 // addTrainFlags registers the flags shared by training and fine-tuning.
 func addTrainFlags(fs *flag.FlagSet, f *trainFlags) {
 	fs.StringVar(&f.shards, "shards", "", "dataset version, dataset directory or output root (required)")
-	fs.StringVar(&f.model, "model", "mlp", "network: mlp (784-512-256-10 ReLU) or cnn (PyTorch examples/mnist)")
+	fs.StringVar(&f.model, "model", "mlp", "network: mlp (784-512-256-10 ReLU), cnn (PyTorch examples/mnist) or vit (Vision Transformer, timm's layout)")
 	f.hidden = widths{512, 256}
 	fs.Var(&f.hidden, "hidden", "MLP hidden `widths`, comma-separated")
 	fs.BoolVar(&f.batchNorm, "batchnorm", false, "add batch normalization after each hidden layer")
+	v := nn.DefaultViT
+	cli.IntVar(fs, &f.patch, "patch", v.Patch, 1, maxPatch, "ViT patch side; 4 cuts 28×28 digits into 49 patches, fine enough for strokes")
+	cli.IntVar(fs, &f.dim, "dim", v.Dim, 1, maxDim, "ViT token width (a multiple of --heads); 64 keeps the model at 0.2 M parameters, below the CNN's 1.2 M")
+	cli.IntVar(fs, &f.depth, "depth", v.Depth, 1, maxDepth, "ViT transformer blocks")
+	cli.IntVar(fs, &f.heads, "heads", v.Heads, 1, maxDim, "ViT attention heads (4 heads of 16 features at --dim 64)")
+	cli.FloatVar(fs, &f.mlpRatio, "mlp-ratio", v.MLPRatio, cli.Range{Min: 0, MinOpen: true, Max: maxRatio},
+		"ViT MLP width ÷ --dim; 2, not timm's ImageNet 4: on 28×28 inputs the MLP is most of a block's cost and digits need little of its width")
+	cli.FloatVar(fs, &f.dropPath, "drop-path", v.DropPath, cli.Fraction, "ViT stochastic depth: the last block's drop rate, rising linearly from 0 at the first (attention/MLP dropout: not available)")
 	cli.IntVar(fs, &f.epochs, "epochs", 3, 1, maxEpochs, "epochs to train (with --resume: total epochs)")
 	cli.IntVar(fs, &f.batch, "batch-size", 128, 1, maxBatch, "examples per step")
 	fs.StringVar(&f.optimizer, "optimizer", "adam", "sgd, adam or adamw")
@@ -117,6 +136,8 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	} else if err := f.check(stderr); err != nil {
+		return err
+	} else if err := f.checkArch(fs, stderr); err != nil {
 		return err
 	}
 	ds, err := data.Open(f.shards)
@@ -247,11 +268,49 @@ func (f *trainFlags) check(stderr io.Writer) error {
 	return nil
 }
 
+// checkArch refuses, for a new run, ViT flags given for another model and
+// ViT shapes that cannot be built (fine-tuning and resume take the
+// architecture from the checkpoint and check these flags against it).
+func (f *trainFlags) checkArch(fs *flag.FlagSet, stderr io.Writer) error {
+	if f.model != "vit" {
+		var given []string
+		fs.Visit(func(fl *flag.Flag) {
+			if slices.Contains(vitFlags, fl.Name) {
+				given = append(given, flagArg(fl, fl.Value.String()))
+			}
+		})
+		if len(given) > 0 {
+			return usageError(stderr, "trainer: %s: shape a Vision Transformer and apply to --model vit only, not --model %s", strings.Join(given, " "), f.model)
+		}
+		return nil
+	}
+	var other []string
+	fs.Visit(func(fl *flag.Flag) {
+		if fl.Name == "hidden" || fl.Name == "batchnorm" {
+			other = append(other, flagArg(fl, fl.Value.String()))
+		}
+	})
+	if len(other) > 0 {
+		return usageError(stderr, "trainer: %s: the ViT has no such setting (its MLP width is --dim × --mlp-ratio, its norms are LayerNorms)", strings.Join(other, " "))
+	}
+	if f.dim%f.heads != 0 {
+		return usageError(stderr, "trainer: --dim %d --heads %d: the token width must be a multiple of the head count", f.dim, f.heads)
+	}
+	if int(float64(f.dim)*f.mlpRatio) < 1 {
+		return usageError(stderr, "trainer: --mlp-ratio %g: at --dim %d the MLP would have no features", f.mlpRatio, f.dim)
+	}
+	return nil
+}
+
 // config is the run the flags describe (every value was validated as it
 // was parsed).
 func (f *trainFlags) config() trainer.Config {
+	var vit *nn.ViTConfig
+	if f.model == "vit" {
+		vit = &nn.ViTConfig{Patch: f.patch, Dim: f.dim, Depth: f.depth, Heads: f.heads, MLPRatio: f.mlpRatio, DropPath: f.dropPath}
+	}
 	return trainer.Config{
-		Model: f.model, Hidden: append([]int(nil), f.hidden...), BatchNorm: f.batchNorm, Epochs: f.epochs, BatchSize: f.batch,
+		Model: f.model, ViT: vit, Hidden: append([]int(nil), f.hidden...), BatchNorm: f.batchNorm, Epochs: f.epochs, BatchSize: f.batch,
 		Optimizer: optim.Config{Algorithm: optim.Algorithm(f.optimizer), LR: f.lr, Momentum: f.momentum, Nesterov: f.nesterov,
 			WeightDecay: f.weightDecay, ClipNorm: f.clip},
 		Schedule: f.schedule, StepEpochs: f.stepEpochs, Gamma: f.gamma, WarmupEpochs: f.warmup,

@@ -73,7 +73,10 @@ type Head interface {
 // LayerSpec is the JSON description of one layer. Fields a layer type does
 // not use are left zero.
 type LayerSpec struct {
-	Type     string  `json:"type"` // dense, conv2d, maxpool2d, relu, dropout, batchnorm1d, batchnorm2d, flatten
+	// Type is dense, conv2d, maxpool2d, relu, dropout, batchnorm1d,
+	// batchnorm2d, flatten, or one of the transformer layers: patch_embed,
+	// token_embed, vit_block, attention, layernorm, gelu, cls_pool.
+	Type     string  `json:"type"`
 	Name     string  `json:"name"`
 	In       int     `json:"in,omitempty"`  // input features (dense) or channels (conv2d, batchnorm)
 	Out      int     `json:"out,omitempty"` // output features (dense) or channels (conv2d)
@@ -81,8 +84,16 @@ type LayerSpec struct {
 	Stride   int     `json:"stride,omitempty"`
 	Padding  int     `json:"padding,omitempty"`
 	P        float64 `json:"p,omitempty"`        // dropout probability
-	Eps      float64 `json:"eps,omitempty"`      // batch norm
+	Eps      float64 `json:"eps,omitempty"`      // batch and layer norm
 	Momentum float64 `json:"momentum,omitempty"` // batch norm running-stat momentum
+	// Heads is the attention head count (vit_block, attention), Hidden the
+	// width of a transformer block's MLP, Tokens the positions of a token
+	// embedding (the class token included) and DropPath a block's
+	// stochastic-depth probability.
+	Heads    int     `json:"heads,omitempty"`
+	Hidden   int     `json:"hidden,omitempty"`
+	Tokens   int     `json:"tokens,omitempty"`
+	DropPath float64 `json:"drop_path,omitempty"`
 	// LoRARank and LoRAAlpha, when set on a dense layer, wrap it in a LoRA
 	// adapter of that rank scaled by alpha/rank (see LoRA).
 	LoRARank  int     `json:"lora_rank,omitempty"`

@@ -38,6 +38,7 @@ const (
 	dropoutStream = 0x64726f70 // "drop"
 	headStream    = 0x68656164 // "head"
 	loraStream    = 0x6c6f7261 // "lora"
+	pathStream    = 0x70617468 // "path": drop path
 )
 
 // NewSequential checks that the layers fit together for the given per-sample
@@ -61,8 +62,8 @@ func (m *Sequential) check() error {
 	seenParam := map[string]bool{}
 	shape := m.input
 	for i, l := range m.layers {
-		if l.Name() == "" || strings.Contains(l.Name(), ".") {
-			return fmt.Errorf("nn: model %q: layer %d has invalid name %q (non-empty, no dots)", m.name, i, l.Name())
+		if !validLayerName(l.Name()) {
+			return fmt.Errorf("nn: model %q: layer %d has invalid name %q (non-empty parts separated by single dots)", m.name, i, l.Name())
 		}
 		if seenLayer[l.Name()] {
 			return fmt.Errorf("nn: model %q: duplicate layer name %q", m.name, l.Name())
@@ -83,6 +84,18 @@ func (m *Sequential) check() error {
 	m.output = shape
 	m.makePlan()
 	return nil
+}
+
+// validLayerName accepts "fc1" and "blocks.0" but not "", ".x", "x." or
+// "a..b": a dotted name is a module path as PyTorch writes it, and the
+// layer's parameters are named below it.
+func validLayerName(name string) bool {
+	for _, part := range strings.Split(name, ".") {
+		if part == "" {
+			return false
+		}
+	}
+	return true
 }
 
 // makePlan decides the execution order. Two rewrites that do not change any
@@ -163,6 +176,20 @@ func buildLayer(ls LayerSpec, rng *rand.Rand, seed uint64, index int) (Layer, er
 		return NewBatchNorm2D(ls.Name, ls.In, ls.Eps, ls.Momentum)
 	case "flatten":
 		return NewFlatten(ls.Name), nil
+	case "patch_embed":
+		return NewPatchEmbed(ls.Name, ls.In, ls.Out, ls.Kernel, rng)
+	case "token_embed":
+		return NewTokenEmbed(ls.Name, ls.In, ls.Tokens, rng)
+	case "vit_block":
+		return NewBlock(ls.Name, ls.In, ls.Heads, ls.Hidden, ls.Eps, ls.DropPath, rng, seed, splitmix64(pathStream+uint64(index)))
+	case "attention":
+		return NewAttention(ls.Name, ls.In, ls.Heads, rng)
+	case "layernorm":
+		return NewLayerNorm(ls.Name, ls.In, ls.Eps)
+	case "gelu":
+		return NewGELU(ls.Name), nil
+	case "cls_pool":
+		return NewClassPool(ls.Name), nil
 	}
 	return nil, fmt.Errorf("unknown layer type %q", ls.Type)
 }

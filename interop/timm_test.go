@@ -1,0 +1,109 @@
+package interop
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/shardsmith/shardsmith/trainer/checkpoint"
+	"github.com/shardsmith/shardsmith/trainer/nn"
+)
+
+// EnvTimmPython names a Python that has torch, timm and safetensors for
+// TestViTLoadsIntoTimm (default: python3, if it can import them).
+const EnvTimmPython = "SHARDSMITH_TIMM_PYTHON"
+
+// TestViTLoadsIntoTimm saves ViT checkpoints (the default hyper-parameters
+// on 28×28 digits and another shape, weights moved away from their
+// initialisation so that every layer matters) and has timm/vit_check.py load it strictly into
+// timm's VisionTransformer and compare logits on the same inputs. Skipped
+// where no Python with timm is at hand.
+func TestViTLoadsIntoTimm(t *testing.T) {
+	py := os.Getenv(EnvTimmPython)
+	if py == "" {
+		py = "python3"
+	}
+	if out, err := exec.Command(py, "-c", "import torch, timm, safetensors").CombinedOutput(); err != nil {
+		t.Skipf("%s cannot import torch, timm and safetensors (set %s): %v\n%s", py, EnvTimmPython, err, out)
+	}
+	for _, tc := range []struct {
+		name string
+		cfg  nn.ViTConfig
+	}{
+		{"default", nn.DefaultViT},
+		// Three heads of 16, timm's ImageNet MLP ratio, 16 tokens of 7×7.
+		{"patch7-dim48-heads3-ratio4", nn.ViTConfig{Patch: 7, Dim: 48, Depth: 2, Heads: 3, MLPRatio: 4}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { checkTimm(t, py, tc.cfg) })
+	}
+}
+
+func checkTimm(t *testing.T, py string, cfg nn.ViTConfig) {
+	m, err := nn.ViT([]int{1, 28, 28}, 10, cfg, nn.WithSeed(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, p := range m.Params() {
+		for i := range p.Data {
+			v := float32(rng.NormFloat64())
+			switch {
+			case strings.Contains(p.Name, "norm") && strings.HasSuffix(p.Name, ".weight"):
+				p.Data[i] = 1 + 0.3*v
+			case p.Name == "cls_token" || p.Name == "pos_embed":
+				p.Data[i] = 0.5 * v
+			default:
+				p.Data[i] += 0.1 * v
+			}
+		}
+	}
+	dir := t.TempDir()
+	ck := filepath.Join(dir, "checkpoint")
+	c, err := checkpoint.Capture(m, nil, checkpoint.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkpoint.Save(ck, c); err != nil {
+		t.Fatal(err)
+	}
+	x := nn.NewTensor(8, 1, 28, 28)
+	for i := range x.Data {
+		x.Data[i] = float32(rng.NormFloat64())
+	}
+	y, err := m.Forward(x, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputs := filepath.Join(dir, "inputs.safetensors")
+	if err := checkpoint.WriteSafetensors(inputs, []checkpoint.Tensor{
+		{Name: "x", Shape: x.Shape, Data: x.Data},
+		{Name: "logits", Shape: y.Shape, Data: y.Data},
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(py, filepath.Join("timm", "vit_check.py"), ck+".json", inputs).Output()
+	if err != nil {
+		t.Fatalf("vit_check.py: %v\n%s", err, out)
+	}
+	var rep struct {
+		Timm        string  `json:"timm"`
+		MaxAbsDiff  float64 `json:"max_abs_diff"`
+		MaxAbsLogit float64 `json:"max_abs_logit"`
+		ArgmaxAgree int     `json:"argmax_agree"`
+		N           int     `json:"n"`
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("vit_check.py output %q: %v", out, err)
+	}
+	t.Logf("timm %s: max |logit difference| %.3g, max |logit| %.3g, argmax agrees on %d/%d", rep.Timm, rep.MaxAbsDiff, rep.MaxAbsLogit, rep.ArgmaxAgree, rep.N)
+	if rep.MaxAbsLogit < 0.5 {
+		t.Fatalf("logits of magnitude %g are too small for the comparison to mean anything", rep.MaxAbsLogit)
+	}
+	if rep.MaxAbsDiff > 1e-4*max(1, rep.MaxAbsLogit) || rep.ArgmaxAgree != rep.N {
+		t.Errorf("timm's logits differ from ours by up to %g (max |logit| %g), argmax agrees on %d/%d", rep.MaxAbsDiff, rep.MaxAbsLogit, rep.ArgmaxAgree, rep.N)
+	}
+}
