@@ -176,6 +176,14 @@ func trainLoop(ctx context.Context, s *trainer.Session, ds *data.Dataset, f *tra
 		return err
 	}
 	defer unlock()
+	// A run killed between an epoch's save and its run files left them an
+	// epoch behind the checkpoint; rewrite them from the resumed history
+	// now, as the loop may have no epoch left to train (and rewrite them).
+	if s.Epoch > 0 {
+		if err := s.WriteRunFiles(f.out); err != nil {
+			return err
+		}
+	}
 	logw := stderr
 	if f.quiet {
 		logw = io.Discard
