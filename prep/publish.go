@@ -75,7 +75,8 @@ func writeManifest(dir string, m *manifest.Manifest) error {
 // created beside it first; if switching the link still fails, the version
 // is moved back out of sight (and a version being rebuilt with --force is
 // put back), so a failed run never leaves a new version published. A
-// version being rebuilt is moved aside first and removed after.
+// version being rebuilt is swapped out by one atomic exchange (Linux) or,
+// where there is none, moved aside first; it is removed after.
 func publish(tmp, final, dsDir string) error {
 	version := filepath.Base(final)
 	if err := checkLatest(dsDir); err != nil {
@@ -95,12 +96,6 @@ func publish(tmp, final, dsDir string) error {
 		return fmt.Errorf("publish: %w", err)
 	}
 	var old string
-	if _, err := os.Lstat(final); err == nil {
-		old = filepath.Join(dsDir, ".old-"+version+"-"+filepath.Base(tmp))
-		if err := os.Rename(final, old); err != nil {
-			return fmt.Errorf("publish: moving the old version aside: %w", err)
-		}
-	}
 	unpublish := func() {
 		os.Rename(final, tmp)
 		if old != "" {
@@ -108,11 +103,33 @@ func publish(tmp, final, dsDir string) error {
 		}
 		durable.SyncDir(dsDir)
 	}
-	if err := os.Rename(tmp, final); err != nil {
-		if old != "" {
-			os.Rename(old, final)
+	if _, err := os.Lstat(final); err == nil {
+		// A rebuild (--force): swap the new version in with one atomic
+		// exchange where the OS has one, so no moment (a kill included)
+		// leaves the name empty and latest dangling; the old version is
+		// then in tmp, removed below or by the next run's cleanup.
+		switch err := durable.Exchange(tmp, final); {
+		case err == nil:
+			old = tmp
+			unpublish = func() {
+				durable.Exchange(tmp, final)
+			}
+		case errors.Is(err, durable.ErrNoExchange):
+			old = filepath.Join(dsDir, ".old-"+version+"-"+filepath.Base(tmp))
+			if err := os.Rename(final, old); err != nil {
+				return fmt.Errorf("publish: moving the old version aside: %w", err)
+			}
+		default:
+			return fmt.Errorf("publish: %w", err)
 		}
-		return fmt.Errorf("publish: %w", err)
+	}
+	if old != tmp {
+		if err := os.Rename(tmp, final); err != nil {
+			if old != "" {
+				os.Rename(old, final)
+			}
+			return fmt.Errorf("publish: %w", err)
+		}
 	}
 	if link != "" {
 		if err := durable.Rename(link, filepath.Join(dsDir, manifest.LatestName)); err != nil {

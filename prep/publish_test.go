@@ -2,11 +2,14 @@ package prep
 
 import (
 	"errors"
-	"github.com/shardsmith/shardsmith/formats/manifest"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/shardsmith/shardsmith/formats/manifest"
 
 	"github.com/shardsmith/shardsmith/internal/durable"
 )
@@ -157,5 +160,59 @@ func TestPublishLinkFailureUnpublishes(t *testing.T) {
 				t.Fatalf("left in the dataset directory: %v, want %v", l, want)
 			}
 		})
+	}
+}
+
+// TestPublishRebuildNeverEmptiesTheVersionName: a --force rebuild replaces
+// the version directory so that, at every step a kill could hit, the
+// version's name holds a whole version (the old one, then the new one) and
+// latest never dangles. Where the OS cannot exchange two names atomically
+// the old version is moved aside first, which leaves a short gap; there
+// the test only checks the end state.
+func TestPublishRebuildNeverEmptiesTheVersionName(t *testing.T) {
+	tmp, final, ds := publishFixture(t, "abcdef012345")
+	if err := os.Mkdir(final, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(final, "manifest.json"), []byte("old build"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("abcdef012345", filepath.Join(ds, manifest.LatestName)); err != nil {
+		t.Fatal(err)
+	}
+	exchangeWorks := runtime.GOOS == "linux"
+	var seen []string
+	restore := durable.SetTestHook(func(op durable.Op, path string) error {
+		b, err := os.ReadFile(filepath.Join(ds, manifest.LatestName, "manifest.json"))
+		if err != nil {
+			seen = append(seen, string(op)+" "+filepath.Base(path)+": latest names no whole version")
+		} else {
+			seen = append(seen, string(op)+" "+filepath.Base(path)+": "+string(b))
+		}
+		return nil
+	})
+	err := publish(tmp, final, ds)
+	restore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(final, "manifest.json")); err != nil || string(b) != "abcdef012345" {
+		t.Fatalf("the rebuilt version is not in place: %q, %v", b, err)
+	}
+	if l := leftovers(t, ds); strings.Join(l, ",") != "abcdef012345" {
+		t.Fatalf("left in the dataset directory: %v, want only the version", l)
+	}
+	if !exchangeWorks {
+		return
+	}
+	for _, s := range seen {
+		if strings.HasSuffix(s, "latest names no whole version") {
+			t.Fatalf("a step of the rebuild ran while the version name was empty: %v", seen)
+		}
+	}
+	// The swap itself is a step: one rename of the version's own name,
+	// before which latest still names the old build.
+	if !slices.Contains(seen, "rename abcdef012345: old build") {
+		t.Fatalf("the version was not swapped in by one exchange: %v", seen)
 	}
 }
