@@ -24,6 +24,7 @@ Usage:
   trainer --shards DIR [flags]                 train from scratch (or --resume RUN to continue)
   trainer finetune --from RUN --shards DIR     fine-tune a trained model on new data (see trainer finetune --help)
   trainer eval --checkpoint RUN --shards DIR   evaluate a checkpoint on a split
+  trainer order --shards DIR [--seed S]        print the row order of a training epoch
   trainer help
 
 --shards takes a version directory (out/mnist/21dda399aae9), a dataset
@@ -61,6 +62,7 @@ var subcommands = map[string]func(ctx context.Context, args []string, stdout, st
 	"":         cmdTrain,
 	"eval":     cmdEval,
 	"finetune": cmdFinetune,
+	"order":    cmdOrder,
 }
 
 func main() {
