@@ -68,10 +68,10 @@ def version_dir(built):
 
 @pytest.fixture(scope="session")
 def checkpoint_run(gobin, built, tmp_path_factory):
-    """A run directory with an MLP trained 2 epochs on the ipc version."""
-    run = tmp_path_factory.mktemp("run") / "mlp"
-    subprocess.run([str(gobin / "trainer"), "--shards", str(built["ipc"]), "--model", "mlp", "--hidden", "32",
-                    "--epochs", "2", "--batch-size", "32", "--out", str(run), "--quiet"], check=True, capture_output=True)
+    """A run directory with the CNN (PyTorch examples' Net) trained 3 epochs on the ipc version."""
+    run = tmp_path_factory.mktemp("run") / "cnn"
+    subprocess.run([str(gobin / "trainer"), "--shards", str(built["ipc"]), "--model", "cnn",
+                    "--epochs", "3", "--batch-size", "32", "--lr", "3e-3", "--out", str(run), "--quiet"], check=True, capture_output=True)
     return run
 
 
