@@ -21,6 +21,7 @@ func TestEveryFlagRefusesHostileValues(t *testing.T) {
 		"":         {"--shards", missing},
 		"eval":     {"eval", "--checkpoint", missing, "--shards", missing},
 		"finetune": {"finetune", "--from", missing, "--shards", missing},
+		"order":    {"order", "--shards", missing},
 	}
 	runner := func(args []string, so, se *bytes.Buffer) int { return run(args, so, se) }
 	for name := range subcommands {
