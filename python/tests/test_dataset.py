@@ -118,6 +118,10 @@ def test_flipped_byte_names_the_shard(copy_version):
     with pytest.raises(ShardError, match=f"shard {shard}: SHA-256 [0-9a-f]{{64}}, manifest says") as e:
         sp[200]
     assert e.value.field == "sha256" and e.value.path == str(shard)
+    # a pickled copy (a DataLoader worker) hashes what its original has not
+    import pickle
+    with pytest.raises(ShardError, match="SHA-256"):
+        pickle.loads(pickle.dumps(ds))["train"][200]
     # verify=False trusts the bytes (the size still matches)
     shardsmith.open(v, verify=False)["val"][0]
 

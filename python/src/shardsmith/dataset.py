@@ -63,7 +63,8 @@ def open(path, *, pixels: str = "stored", verify: bool = True) -> "Dataset":  # 
 
 class Dataset:
     """An opened dataset version. Safe to pickle (to DataLoader workers): a
-    copy reopens the shards it reads, and checks them again."""
+    copy reopens and checks the shards it reads, hashing only those this one
+    has not hashed yet."""
 
     def __init__(self, dir: str, manifest: Manifest, *, pixels: str = "stored", verify: bool = True):
         self.dir, self.manifest, self.pixels, self.verify = dir, manifest, pixels, verify
@@ -77,6 +78,9 @@ class Dataset:
                 if size != sh.bytes:
                     raise _size_error(p, size, sh.bytes)
         self._splits = {sp.name: Split(self, sp) for sp in manifest.splits}
+        # shard files whose SHA-256 matched: not hashed again by this
+        # Dataset nor by its pickled copies (DataLoader workers), which check sizes
+        self._verified = set()
 
     @property
     def version(self) -> str:
@@ -132,19 +136,25 @@ class Dataset:
         return f"<shardsmith.Dataset {self.name} {self.short_version} {self.shape} splits={self.splits}>"
 
     def __getstate__(self):
-        return {"dir": self.dir, "manifest": self.manifest, "pixels": self.pixels, "verify": self.verify}
+        return {"dir": self.dir, "manifest": self.manifest, "pixels": self.pixels, "verify": self.verify,
+                "verified": sorted(self._verified)}
 
     def __setstate__(self, s):
         self.__init__(s["dir"], s["manifest"], pixels=s["pixels"], verify=s["verify"])
+        self._verified = set(s["verified"])
 
 
 class _ShardData:
-    """The decoded batches of one checked shard."""
+    """The columns of one checked shard, and its record batch sizes. A
+    shard of one batch keeps that batch's arrays (memory-mapped in place
+    when uncompressed); others are concatenated once."""
 
-    def __init__(self, batches: List[Dict[str, np.ndarray]]):
-        self.batches = batches
+    def __init__(self, batches: List[Dict[str, np.ndarray]], empty: Dict[str, np.ndarray]):
         self.rows = [len(b["label"]) for b in batches]
-        self.starts = np.cumsum([0] + self.rows)
+        if len(batches) == 1:
+            self.cols = batches[0]
+        else:
+            self.cols = {k: np.concatenate([b[k] for b in batches] or [empty[k]]) for k in empty}
 
 
 class Split:
@@ -220,15 +230,10 @@ class Split:
         }
         for s in np.unique(shard_of):
             sel = np.nonzero(shard_of == s)[0]
-            d = self._shard(int(s))
+            src = self._shard(int(s)).cols
             local = idx[sel] - self._starts[s]
-            batch_of = np.searchsorted(d.starts, local, side="right") - 1
-            for b in np.unique(batch_of):
-                bsel = sel[batch_of == b]
-                rows = local[batch_of == b] - d.starts[b]
-                src = d.batches[int(b)]
-                for k in out:
-                    out[k][bsel] = src[k][rows]
+            for k in out:
+                out[k][sel] = src[k][local]
         img = out["image"]
         if self._convert is not None:
             img = self._convert(img)
@@ -271,7 +276,7 @@ def _open_table(p):
 def _read_shard(ds: Dataset, sp, i: int) -> _ShardData:
     sh = sp.shards[i]
     p = os.path.join(ds.dir, sh.path)
-    _check_bytes(p, sh, ds.verify)
+    _check_bytes(p, sh, ds.verify and p not in ds._verified)
     try:
         if p.endswith(".parquet"):
             pf = pq.ParquetFile(pa.memory_map(p))
@@ -304,7 +309,8 @@ def _read_shard(ds: Dataset, sp, i: int) -> _ShardData:
         raise ShardError(p, "format", f"not a readable shard: {e}") from e
     if rows != sh.rows:
         raise ShardError(p, "rows", f"{rows} rows, manifest lists {sh.rows}", str(rows), str(sh.rows))
-    return _ShardData(out)
+    ds._verified.add(p)
+    return _ShardData(out, _empty(stored, elems))
 
 
 def _empty(stored, elems):
