@@ -20,6 +20,7 @@ import math
 import os
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
@@ -167,6 +168,7 @@ class Split:
         self._starts = np.cumsum([0] + [sh.rows for sh in sp.shards])
         self._shards: Dict[int, _ShardData] = {}
         self._lock = threading.Lock()
+        self._locks: Dict[int, threading.Lock] = {}
         m = ds.manifest
         self._table = m.normalize.table()
         self._convert = None
@@ -190,6 +192,8 @@ class Split:
         d = self._shards.get(i)
         if d is None:
             with self._lock:
+                lock = self._locks.setdefault(i, threading.Lock())
+            with lock:  # one reader per shard; shards are read in parallel
                 d = self._shards.get(i)
                 if d is None:
                     d = self._shards[i] = _read_shard(self.dataset, self._sp, i)
@@ -198,8 +202,11 @@ class Split:
     def batch_rows(self) -> List[List[int]]:
         """The row count of every record batch (Parquet: row group) of every
         shard, in manifest order: what the epoch order depends on. Reads, and
-        so checks, every shard."""
-        return [list(self._shard(i).rows) for i in range(len(self._sp.shards))]
+        so checks, every shard, on a few threads (hashing and decompressing
+        run outside the GIL)."""
+        n = len(self._sp.shards)
+        with ThreadPoolExecutor(max_workers=max(1, min(n, os.cpu_count() or 1, 8))) as pool:
+            return [list(d.rows) for d in pool.map(self._shard, range(n))]
 
     def order(self, seed: int, epoch: int, *, window: int = _order.DEFAULT_WINDOW, shuffle: bool = True) -> np.ndarray:
         """The order in which the Go trainer reads this split's rows in epoch
