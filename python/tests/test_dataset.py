@@ -4,6 +4,7 @@ source."""
 
 import json
 import os
+import re
 import shutil
 
 import numpy as np
@@ -167,12 +168,13 @@ def test_schema_metadata_checked_against_manifest(copy_version):
     (lambda m: m["image"].update(height=2.5), "field image.height: expected int"),
     (lambda m: m["image"].update(height=0), "image shape 0x6x1 is not valid"),
     (lambda m: m.update(version="abc"), 'version "abc" is not a 64-digit hex SHA-256'),
-    (lambda m: m["normalize"].update(std=0), "normalize.std 0.0, expected a finite number > 0"),
+    (lambda m: m["normalize"].update(std=0), "normalize.std 0, expected a finite number > 0"),
     (lambda m: m["normalize"].update(mode="none"), 'normalize mode "none" needs image dtype uint8'),
     (lambda m: m["splits"][0]["shards"][0].update(path="../x.arrow"), 'shard path "../x.arrow" is not a plain file name'),
     (lambda m: m["splits"][0].update(rows=481), "split train: rows 481, but shards hold 480"),
     (lambda m: m["splits"].append(dict(m["splits"][0])), "split train listed twice"),
     (lambda m: m.update(classes=[]), "no classes"),
+    (lambda m: m["normalize"].update(mean=float("nan")), "invalid JSON literal NaN"),
 ])
 def test_manifest_rules(copy_version, edit, msg):
     v = copy_version()
@@ -190,6 +192,9 @@ def test_manifest_syntax(copy_version):
         shardsmith.open(v)
     p.write_text(text[:100])
     with pytest.raises(ManifestError, match="offset"):
+        shardsmith.open(v)
+    p.write_text(re.sub(r'"mean": [^,}]+', '"mean": 1e400', text))
+    with pytest.raises(ManifestError, match="number 1e400 is out of the range of float64"):
         shardsmith.open(v)
     p.write_text("")
     with pytest.raises(ManifestError, match="empty file"):

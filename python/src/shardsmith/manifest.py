@@ -194,12 +194,24 @@ def _split(v, where):
 _TOP = ("dataset", "version", "tool", "created", "config", "hash_input", "sources", "image", "normalize", "classes", "splits")
 
 
+def _no_constant(name):
+    # Python's json reads NaN and Infinity; JSON (and Go) does not.
+    raise ManifestError(f"invalid JSON literal {name} (JSON has no NaN or Infinity)")
+
+
+def _parse_float(text):
+    v = float(text)
+    if math.isinf(v):
+        raise ManifestError(f"number {text} is out of the range of float64")
+    return v
+
+
 def parse(data: bytes) -> Manifest:
     """Decodes and validates a manifest (the bytes of manifest.json)."""
     if not data.strip():
         raise ManifestError("empty file, expected a JSON object")
     try:
-        doc = json.loads(data)
+        doc = json.loads(data, parse_constant=_no_constant, parse_float=_parse_float)
     except json.JSONDecodeError as e:
         if e.msg == "Extra data":
             raise ManifestError("trailing data after the manifest object") from None
@@ -244,9 +256,9 @@ def validate(m: Manifest) -> None:
     if n.mode not in ("compute", "fixed", "none"):
         raise ManifestError(f"normalize.mode {json.dumps(n.mode)}, expected compute, fixed or none")
     if not math.isfinite(n.mean):
-        raise ManifestError(f"normalize.mean {n.mean} is not a finite number")
+        raise ManifestError(f"normalize.mean {_gofloat(n.mean)} is not a finite number")
     if not (n.std > 0) or math.isinf(n.std):
-        raise ManifestError(f"normalize.std {n.std}, expected a finite number > 0")
+        raise ManifestError(f"normalize.std {_gofloat(n.std)}, expected a finite number > 0")
     if not m.classes:
         raise ManifestError("no classes")
     for s in m.sources:
@@ -280,6 +292,17 @@ def validate(m: Manifest) -> None:
     want = "uint8" if n.mode == "none" else "float32"
     if im.dtype != want:
         raise ManifestError(f"normalize mode {json.dumps(n.mode)} needs image dtype {want}, manifest says {im.dtype}")
+
+
+def _gofloat(v: float) -> str:
+    """v as Go's %v prints a float64 (so messages read as the Go tools')."""
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    if v == int(v) and abs(v) < 1e21:
+        return str(int(v))
+    return repr(v)
 
 
 def load(path: str) -> Manifest:
