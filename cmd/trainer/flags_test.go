@@ -22,6 +22,7 @@ func TestEveryFlagRefusesHostileValues(t *testing.T) {
 		"eval":     {"eval", "--checkpoint", missing, "--shards", missing},
 		"finetune": {"finetune", "--from", missing, "--shards", missing},
 		"sweep":    {"sweep", "--shards", missing, "--grid", "lr=1e-3,2e-3"},
+		"order":    {"order", "--shards", missing},
 	}
 	runner := func(args []string, so, se *bytes.Buffer) int { return run(args, so, se) }
 	for name := range subcommands {

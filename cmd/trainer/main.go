@@ -25,6 +25,7 @@ Usage:
   trainer finetune --from RUN --shards DIR     fine-tune a trained model on new data (see trainer finetune --help)
   trainer eval --checkpoint RUN --shards DIR   evaluate a checkpoint on a split
   trainer sweep --shards DIR --grid 'lr=1e-3,2e-3' --out SWEEP   search hyper-parameters, chosen on val (see trainer sweep --help)
+  trainer order --shards DIR [--seed S]        print the row order of a training epoch
   trainer help
 
 --shards takes a version directory (out/mnist/21dda399aae9), a dataset
@@ -63,6 +64,7 @@ var subcommands = map[string]func(ctx context.Context, args []string, stdout, st
 	"eval":     cmdEval,
 	"finetune": cmdFinetune,
 	"sweep":    cmdSweep,
+	"order":    cmdOrder,
 }
 
 func main() {

@@ -91,6 +91,9 @@ type Options struct {
 	DropLast bool
 }
 
+// defaultWindow is the shuffle window when Options.Window is 0.
+const defaultWindow = 1 << 16
+
 // Loader yields the batches of one split, epoch after epoch.
 type Loader struct {
 	ds    *Dataset
@@ -142,7 +145,7 @@ func (d *Dataset) Loader(split vocab.Split, opts Options) (*Loader, error) {
 		return nil, fmt.Errorf("batch size must be ≥ 1, got %d", opts.BatchSize)
 	}
 	if opts.Window == 0 {
-		opts.Window = 1 << 16
+		opts.Window = defaultWindow
 	}
 	return &Loader{ds: d, split: sp, opts: opts, norm: d.Manifest.Normalize.Table()}, nil
 }
@@ -206,7 +209,7 @@ func (l *Loader) produce(ctx context.Context, epoch int, free <-chan *Batch, out
 	}
 	var rng *rand.Rand
 	if l.opts.Shuffle {
-		rng = rand.New(rand.NewPCG(l.opts.Seed, uint64(epoch)+0x9e3779b97f4a7c15))
+		rng = epochRand(l.opts.Seed, epoch)
 		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 	}
 	window := l.windowRows()

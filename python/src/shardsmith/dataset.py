@@ -1,0 +1,439 @@
+"""Opening a dataset version and reading its rows.
+
+A shard is checked before its first use, as the Go reader (formats/dataset)
+checks it: the file's size and SHA-256 against the manifest, every schema
+metadata field, the columns, and the row count. A disagreement raises a
+ShardError naming the file and the field, so nothing is read from a shard
+that is not the one the version describes.
+
+Arrow IPC shards are opened with pa.memory_map: uncompressed record batches
+are used in place; compressed ones (zstd, the default) are decompressed once,
+on first use of the shard, and kept. Parquet shards are decoded once likewise.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import json
+import math
+import os
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Dict, Iterator, List, Optional, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import _order
+from .manifest import Manifest, ManifestError, Normalize, load, resolve
+
+PIXELS = ("stored", "float32", "uint8")
+_COLUMNS = ("source_index", "label", "copy", "image")
+_INT = re.compile(r"^[+-]?[0-9]+\Z")
+
+
+class ShardError(Exception):
+    """A shard that cannot be read or disagrees with the manifest. field is
+    what is wrong: file, bytes, sha256, format, rows, or a schema metadata key
+    (dataset, version, split, height, width, channels, normalize, mean, std,
+    classes); got and want are what the file holds and what the manifest says."""
+
+    def __init__(self, path: str, field: str, detail: str, got: str = "", want: str = ""):
+        super().__init__(f"shard {path}: {detail}")
+        self.path, self.field, self.detail, self.got, self.want = path, field, detail, got, want
+
+
+def open(path, *, pixels: str = "stored", verify: bool = True) -> "Dataset":  # noqa: A001 - the package's entry point
+    """Opens a dataset version: a version directory, a dataset directory (its
+    latest version) or an output root of prep holding one dataset, as the
+    trainer's --shards takes.
+
+    pixels says what image arrays hold: "stored" (as the shards hold them:
+    float32 normalized, or uint8 for normalize mode none), "float32" (the
+    normalized floats the trainer feeds a model, bitwise the same from either
+    kind of shard) or "uint8" (pixel bytes; denormalized from float32 shards).
+    verify=False skips the SHA-256 of shard files (their size is still checked)."""
+    if pixels not in PIXELS:
+        raise ValueError(f"pixels={pixels!r}, expected one of {', '.join(PIXELS)}")
+    d = resolve(path)
+    return Dataset(d, load(d), pixels=pixels, verify=verify)
+
+
+class Dataset:
+    """An opened dataset version. Safe to pickle (to DataLoader workers): a
+    copy reopens and checks the shards it reads, hashing only those this one
+    has not hashed yet."""
+
+    def __init__(self, dir: str, manifest: Manifest, *, pixels: str = "stored", verify: bool = True):
+        self.dir, self.manifest, self.pixels, self.verify = dir, manifest, pixels, verify
+        for sp in manifest.splits:
+            for sh in sp.shards:
+                p = os.path.join(dir, sh.path)
+                try:
+                    size = os.stat(p).st_size
+                except OSError as e:
+                    raise ShardError(p, "file", e.strerror or str(e)) from e
+                if size != sh.bytes:
+                    raise _size_error(p, size, sh.bytes)
+        self._splits = {sp.name: Split(self, sp) for sp in manifest.splits}
+        # shard files whose SHA-256 matched: not hashed again by this
+        # Dataset nor by its pickled copies (DataLoader workers), which check sizes
+        self._verified = set()
+
+    @property
+    def version(self) -> str:
+        """The full SHA-256 version hash (directories use its first 12 digits)."""
+        return self.manifest.version
+
+    @property
+    def short_version(self) -> str:
+        return self.manifest.short_version
+
+    @property
+    def name(self) -> str:
+        return self.manifest.dataset
+
+    @property
+    def classes(self) -> List[str]:
+        return list(self.manifest.classes)
+
+    @property
+    def shape(self):
+        """(height, width, channels) of one image."""
+        im = self.manifest.image
+        return (im.height, im.width, im.channels)
+
+    @property
+    def normalize(self) -> Normalize:
+        return self.manifest.normalize
+
+    @property
+    def stored_dtype(self) -> str:
+        return self.manifest.image.dtype
+
+    @property
+    def splits(self) -> List[str]:
+        return [sp.name for sp in self.manifest.splits]
+
+    def with_pixels(self, pixels: str) -> "Dataset":
+        """The same version with another pixels setting (see open)."""
+        if pixels not in PIXELS:
+            raise ValueError(f"pixels={pixels!r}, expected one of {', '.join(PIXELS)}")
+        return Dataset(self.dir, self.manifest, pixels=pixels, verify=self.verify)
+
+    def __getitem__(self, split: str) -> "Split":
+        try:
+            return self._splits[split]
+        except KeyError:
+            raise KeyError(f"dataset {self.dir}: no split {split!r} (have {', '.join(self.splits)})") from None
+
+    def __contains__(self, split: str) -> bool:
+        return split in self._splits
+
+    def __repr__(self):
+        return f"<shardsmith.Dataset {self.name} {self.short_version} {self.shape} splits={self.splits}>"
+
+    def __getstate__(self):
+        return {"dir": self.dir, "manifest": self.manifest, "pixels": self.pixels, "verify": self.verify,
+                "verified": sorted(self._verified)}
+
+    def __setstate__(self, s):
+        self.__init__(s["dir"], s["manifest"], pixels=s["pixels"], verify=s["verify"])
+        self._verified = set(s["verified"])
+
+
+class _ShardData:
+    """The columns of one checked shard, and its record batch sizes. A
+    shard of one batch keeps that batch's arrays (memory-mapped in place
+    when uncompressed); others are concatenated once."""
+
+    def __init__(self, batches: List[Dict[str, np.ndarray]], empty: Dict[str, np.ndarray]):
+        self.rows = [len(b["label"]) for b in batches]
+        if len(batches) == 1:
+            self.cols = batches[0]
+        else:
+            self.cols = {k: np.concatenate([b[k] for b in batches] or [empty[k]]) for k in empty}
+
+
+class Split:
+    """The rows of one split, in manifest order: len(), [i] (a dict with
+    image (H, W, C), label, source_index, copy), take(indices) for many rows
+    at once, and order(seed, epoch) for the trainer's epoch order."""
+
+    def __init__(self, ds: Dataset, sp):
+        self.dataset, self.name, self._sp = ds, sp.name, sp
+        self._starts = np.cumsum([0] + [sh.rows for sh in sp.shards])
+        self._shards: Dict[int, _ShardData] = {}
+        self._lock = threading.Lock()
+        self._locks: Dict[int, threading.Lock] = {}
+        m = ds.manifest
+        self._table = m.normalize.table()
+        self._convert = None
+        if ds.pixels == "float32" and m.image.dtype == "uint8":
+            self._convert = lambda x: self._table[x]
+        elif ds.pixels == "uint8" and m.image.dtype == "float32":
+            self._convert = m.normalize.denormalize
+
+    def __len__(self) -> int:
+        return self._sp.rows
+
+    @property
+    def shards(self) -> List[str]:
+        """The shard files, in manifest order."""
+        return [os.path.join(self.dataset.dir, sh.path) for sh in self._sp.shards]
+
+    def __repr__(self):
+        return f"<shardsmith.Split {self.name}: {len(self)} rows in {len(self._sp.shards)} shards>"
+
+    def _shard(self, i: int) -> _ShardData:
+        d = self._shards.get(i)
+        if d is None:
+            with self._lock:
+                lock = self._locks.setdefault(i, threading.Lock())
+            with lock:  # one reader per shard; shards are read in parallel
+                d = self._shards.get(i)
+                if d is None:
+                    d = self._shards[i] = _read_shard(self.dataset, self._sp, i)
+        return d
+
+    def batch_rows(self) -> List[List[int]]:
+        """The row count of every record batch (Parquet: row group) of every
+        shard, in manifest order: what the epoch order depends on. Reads, and
+        so checks, every shard, on a few threads (hashing and decompressing
+        run outside the GIL)."""
+        n = len(self._sp.shards)
+        with ThreadPoolExecutor(max_workers=max(1, min(n, os.cpu_count() or 1, 8))) as pool:
+            return [list(d.rows) for d in pool.map(self._shard, range(n))]
+
+    def order(self, seed: int, epoch: int, *, window: int = _order.DEFAULT_WINDOW, shuffle: bool = True) -> np.ndarray:
+        """The order in which the Go trainer reads this split's rows in epoch
+        (from 0) of a run with --seed seed and --shuffle-window window: an
+        int64 array of row indices of this split (as trainer order prints)."""
+        return _order.order(self.batch_rows(), shuffle, seed, epoch, window)
+
+    def _locate(self, idx: np.ndarray):
+        n = len(self)
+        if idx.size and (idx.min() < -n or idx.max() >= n):
+            bad = idx[(idx < -n) | (idx >= n)][0]
+            raise IndexError(f"row {bad} out of range for split {self.name} of {n} rows")
+        idx = np.where(idx < 0, idx + n, idx)
+        return idx, np.searchsorted(self._starts, idx, side="right") - 1
+
+    def take(self, indices: Sequence[int]) -> Dict[str, np.ndarray]:
+        """The rows at indices, as arrays: image (len, H, W, C), label (int64),
+        source_index (uint64), copy (int64) and index (the row indices)."""
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        idx, shard_of = self._locate(idx)
+        h, w, c = self.dataset.shape
+        stored = np.float32 if self.dataset.manifest.image.dtype == "float32" else np.uint8
+        out = {
+            "image": np.empty((len(idx), h * w * c), dtype=stored),
+            "label": np.empty(len(idx), dtype=np.int64),
+            "source_index": np.empty(len(idx), dtype=np.uint64),
+            "copy": np.empty(len(idx), dtype=np.int64),
+        }
+        for s in np.unique(shard_of):
+            sel = np.nonzero(shard_of == s)[0]
+            src = self._shard(int(s)).cols
+            local = idx[sel] - self._starts[s]
+            for k in out:
+                out[k][sel] = src[k][local]
+        img = out["image"]
+        if self._convert is not None:
+            img = self._convert(img)
+        out["image"] = img.reshape(len(idx), h, w, c)
+        out["index"] = idx
+        return out
+
+    def __getitem__(self, i: int) -> dict:
+        if not isinstance(i, (int, np.integer)):
+            raise TypeError(f"split rows are indexed by int, not {type(i).__name__} (use take for many rows)")
+        r = self.take([i])
+        return {"image": r["image"][0], "label": int(r["label"][0]), "source_index": int(r["source_index"][0]),
+                "copy": int(r["copy"][0])}
+
+    def __iter__(self) -> Iterator[dict]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def to_arrow(self) -> pa.Table:
+        """All rows as one Arrow table with the shard schema (checked shards)."""
+        return pa.concat_tables([_open_table(p) for p in self._checked_paths()])
+
+    def _checked_paths(self):
+        for i in range(len(self._sp.shards)):
+            self._shard(i)
+        return self.shards
+
+
+def _size_error(p, got, want):
+    return ShardError(p, "bytes", f"{got} bytes, manifest says {want} (truncated or replaced)", str(got), str(want))
+
+
+def _open_table(p):
+    if p.endswith(".parquet"):
+        return pq.read_table(p)
+    with pa.memory_map(p) as f:
+        return pa.ipc.open_file(f).read_all()
+
+
+def _read_shard(ds: Dataset, sp, i: int) -> _ShardData:
+    sh = sp.shards[i]
+    p = os.path.join(ds.dir, sh.path)
+    _check_bytes(p, sh, ds.verify and p not in ds._verified)
+    try:
+        if p.endswith(".parquet"):
+            pf = pq.ParquetFile(pa.memory_map(p))
+            schema = pf.schema_arrow
+            md = pf.metadata.metadata or {}
+            tables = (pf.read_row_group(g) for g in range(pf.num_row_groups))
+            batches = (t.combine_chunks().to_batches()[0] if t.num_rows else None for t in tables)
+        else:
+            rd = pa.ipc.open_file(pa.memory_map(p))
+            schema, md = rd.schema, rd.schema.metadata or {}
+            batches = (rd.get_batch(b) for b in range(rd.num_record_batches))
+        meta = {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in md.items()}
+        _check_meta(p, meta, ds.manifest, sp.name)
+        elems = ds.shape[0] * ds.shape[1] * ds.shape[2]
+        stored = ds.manifest.image.dtype
+        _check_columns(p, schema, stored, elems)
+        out, rows = [], 0
+        for b, rec in enumerate(batches):
+            if rec is None:
+                out.append(_empty(stored, elems))
+                continue
+            rows += rec.num_rows
+            if rows > sh.rows:
+                raise ShardError(p, "rows", f"more than the {sh.rows} rows the manifest lists (batch {b} ends at row {rows})",
+                                 f"more than {sh.rows}", str(sh.rows))
+            out.append(_columns(p, rec, elems))
+    except ShardError:
+        raise
+    except (pa.ArrowException, OSError, ValueError) as e:
+        raise ShardError(p, "format", f"not a readable shard: {e}") from e
+    if rows != sh.rows:
+        raise ShardError(p, "rows", f"{rows} rows, manifest lists {sh.rows}", str(rows), str(sh.rows))
+    ds._verified.add(p)
+    return _ShardData(out, _empty(stored, elems))
+
+
+def _empty(stored, elems):
+    return {"source_index": np.empty(0, np.uint64), "label": np.empty(0, np.uint8), "copy": np.empty(0, np.uint16),
+            "image": np.empty((0, elems), np.dtype(stored))}
+
+
+def _columns(p, rec: pa.RecordBatch, elems: int) -> Dict[str, np.ndarray]:
+    img = rec.column(3)
+    if pa.types.is_fixed_size_list(img.type):
+        vals = img.flatten()  # respects the array's offset
+    else:  # Parquet's list: every row must hold elems values
+        off = img.offsets.to_numpy()
+        if img.null_count or not np.array_equal(np.diff(off), np.full(len(img), elems)):
+            raise ShardError(p, "format", f"image lists are not all {elems} values long")
+        vals = img.flatten()
+    if vals.null_count or rec.column(0).null_count or rec.column(1).null_count or rec.column(2).null_count:
+        raise ShardError(p, "format", "null values in a shard column")
+    return {
+        "source_index": rec.column(0).to_numpy(zero_copy_only=False),
+        "label": rec.column(1).to_numpy(zero_copy_only=False),
+        "copy": rec.column(2).to_numpy(zero_copy_only=False),
+        "image": vals.to_numpy(zero_copy_only=False).reshape(-1, elems),
+    }
+
+
+def _check_bytes(p, sh, verify: bool):
+    try:
+        f = builtins.open(p, "rb")
+    except OSError as e:
+        raise ShardError(p, "file", e.strerror or str(e)) from e
+    with f:
+        if not verify:
+            size = os.fstat(f.fileno()).st_size
+            if size != sh.bytes:
+                raise _size_error(p, size, sh.bytes)
+            return
+        h, n = hashlib.sha256(), 0
+        while True:
+            chunk = f.read(1 << 20)
+            if not chunk:
+                break
+            h.update(chunk)
+            n += len(chunk)
+    if n != sh.bytes:
+        raise _size_error(p, n, sh.bytes)
+    got = h.hexdigest()
+    if got != sh.sha256:
+        raise ShardError(p, "sha256", f"SHA-256 {got}, manifest says {sh.sha256} (the file is damaged or was replaced; "
+                                      "prep verify tells more)", got, sh.sha256)
+
+
+def _check_meta(p, meta: Dict[str, str], m: Manifest, split: str):
+    """Compares the schema metadata with the manifest, field by field, as
+    the Go reader does (parse errors are format errors)."""
+    def get(k):
+        if k not in meta:
+            raise ShardError(p, "format", f"shard schema: schema metadata has no {json.dumps(k)}")
+        return meta[k]
+
+    def num(k):
+        v = get(k)
+        if not _INT.match(v):
+            raise ShardError(p, "format", f"shard schema: metadata {k}={v!r} is not an integer")
+        n = int(v)
+        if n < 1 or n > 1 << 16:
+            raise ShardError(p, "format", f"shard schema: metadata {k}={n} out of range")
+        return n
+
+    def flt(k):
+        v = get(k)
+        try:
+            return float(v)
+        except ValueError:
+            raise ShardError(p, "format", f"shard schema: metadata {k}={v!r} is not a number") from None
+
+    try:
+        classes = json.loads(get("classes"))
+    except json.JSONDecodeError as e:
+        raise ShardError(p, "format", f"shard schema: metadata classes: {e}") from None
+    fields = [
+        ("dataset", get("dataset"), m.dataset),
+        ("version", get("version"), m.version),
+        ("split", get("split"), split),
+        ("height", num("height"), m.image.height),
+        ("width", num("width"), m.image.width),
+        ("channels", num("channels"), m.image.channels),
+        ("normalize", get("normalize"), m.normalize.mode),
+        ("mean", flt("mean"), m.normalize.mean),
+        ("std", flt("std"), m.normalize.std),
+        ("classes", classes, list(m.classes)),
+    ]
+    for key, got, want in fields:
+        same = got == want and not (isinstance(got, float) and math.isnan(got))
+        if not same or type(got) is not type(want):
+            g, w = _meta_value(got), _meta_value(want)
+            raise ShardError(p, key, f"schema metadata {key} = {g} does not match the manifest's {w}", g, w)
+
+
+def _meta_value(v):
+    if isinstance(v, (str, list)):
+        return json.dumps(v)
+    return str(v)
+
+
+def _check_columns(p, schema: pa.Schema, stored: str, elems: int):
+    names = tuple(schema.names)
+    want = {"source_index": pa.uint64(), "label": pa.uint8(), "copy": pa.uint16()}
+    ok = names == _COLUMNS and all(schema.field(k).type == t for k, t in want.items())
+    if ok:
+        t = schema.field("image").type
+        vt = pa.float32() if stored == "float32" else pa.uint8()
+        if pa.types.is_fixed_size_list(t):
+            ok = t.list_size == elems and t.value_type == vt
+        else:
+            ok = pa.types.is_list(t) and t.value_type == vt and p.endswith(".parquet")
+    if not ok:
+        raise ShardError(p, "format", f"shard schema: columns are {schema.types} {names}, want source_index uint64, "
+                                      f"label uint8, copy uint16, image {elems} x {stored}")

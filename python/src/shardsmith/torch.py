@@ -1,0 +1,198 @@
+"""A PyTorch loader over a split that keeps shardsmith's promises.
+
+    from shardsmith.torch import Loader
+    loader = Loader(ds["train"], batch_size=128, seed=1, num_workers=2)
+    for epoch in range(3):
+        for batch in loader:        # one epoch: {"image": (B, H, W, C), "label", "source_index", "copy", "index"}
+            ...
+        state = loader.state_dict() # JSON-serializable; load_state_dict resumes mid-epoch
+
+How the rows are dealt out:
+
+* The epoch's global order is the Go trainer's (Split.order(seed, epoch)),
+  or the manifest order with shuffle=False.
+* Step s of the epoch takes the next batch_size × world_size rows of the
+  global order; rank r gets rows [r·batch_size, (r+1)·batch_size) of them.
+  The last step may be short: its rows are split into world_size contiguous
+  runs as even as can be (a rank may get none); drop_last=True drops it.
+* On one rank, batch j of the epoch is made by DataLoader worker
+  j mod num_workers, and DataLoader yields its workers' batches round-robin,
+  so the batches come in order whatever num_workers is.
+
+So reading the batches of step 0 of every rank, then step 1, … gives the
+global order: it depends on the seed and the epoch only, not on the number
+of workers or ranks. state_dict records the epoch and how many rows of the
+global order the steps so far consumed (all ranks step together), so a
+resumed loader — with any world size or batch size — yields exactly the rows
+not yet seen, in the same order.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, Iterator, Optional
+
+import numpy as np
+import torch
+import torch.utils.data as tud
+
+from ._order import DEFAULT_WINDOW
+from .dataset import Split
+
+STATE_VERSION = 1
+
+
+def _rank_world(rank, world_size):
+    if rank is None and world_size is None:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_rank(), torch.distributed.get_world_size()
+        return 0, 1
+    if rank is None or world_size is None:
+        raise ValueError("give both rank and world_size, or neither")
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} of world_size {world_size} is not valid")
+    return int(rank), int(world_size)
+
+
+def _steps(start: int, n: int, per_step: int, drop_last: bool):
+    """The global row ranges [lo, hi) of the steps from row start on."""
+    lo = start
+    while lo < n:
+        hi = min(lo + per_step, n)
+        if hi - lo < per_step and drop_last:
+            return
+        yield lo, hi
+        lo = hi
+
+
+def _rank_slice(lo: int, hi: int, per_rank: int, rank: int, world: int):
+    if hi - lo == per_rank * world:
+        a = lo + rank * per_rank
+        return a, a + per_rank
+    # a short last step: world_size contiguous runs as even as can be
+    q, r = divmod(hi - lo, world)
+    a = lo + rank * q + min(rank, r)
+    return a, a + q + (1 if rank < r else 0)
+
+
+class _Epoch(tud.IterableDataset):
+    """The batches of one rank in one epoch, from global row start on; each
+    DataLoader worker makes every num_workers-th of them."""
+
+    def __init__(self, split: Split, order: np.ndarray, start: int, batch_size: int, drop_last: bool,
+                 rank: int, world: int):
+        super().__init__()
+        self.split, self.order, self.start = split, order, start
+        self.batch_size, self.drop_last, self.rank, self.world = batch_size, drop_last, rank, world
+
+    def batches(self):
+        """The (lo, hi) global order ranges of this rank's batches."""
+        for lo, hi in _steps(self.start, len(self.order), self.batch_size * self.world, self.drop_last):
+            a, b = _rank_slice(lo, hi, self.batch_size, self.rank, self.world)
+            if b > a:
+                yield a, b
+
+    def __iter__(self):
+        info = tud.get_worker_info()
+        wid, nw = (info.id, info.num_workers) if info is not None else (0, 1)
+        for j, (a, b) in enumerate(self.batches()):
+            if j % nw == wid:
+                rows = self.split.take(self.order[a:b])
+                yield {k: torch.from_numpy(np.ascontiguousarray(v.astype(np.int64) if k != "image" else v))
+                       for k, v in rows.items()}
+
+
+class Loader:
+    """Batches of a split for PyTorch, epoch after epoch (see the module
+    documentation for the order and the guarantees).
+
+    Each iteration is one epoch, from where the last one (or the loaded
+    state) left off. Batches are dicts of tensors: image (B, H, W, C) as the
+    split's pixels setting says (float32 normalized by default for float32
+    shards; open with pixels="float32" to get floats from uint8 shards),
+    label, source_index, copy and index (the row indices in the split), all
+    int64. window is the trainer's --shuffle-window."""
+
+    def __init__(self, split: Split, batch_size: int, shuffle: bool = True, seed: int = 1, drop_last: bool = False,
+                 num_workers: int = 0, rank: Optional[int] = None, world_size: Optional[int] = None,
+                 window: int = DEFAULT_WINDOW, **dataloader_kwargs):
+        if not isinstance(split, Split):
+            raise TypeError(f"Loader needs a shardsmith Split (ds['train']), not {type(split).__name__}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+        for k in ("batch_size", "shuffle", "sampler", "batch_sampler", "collate_fn"):
+            if k in dataloader_kwargs:
+                raise TypeError(f"{k} is the Loader's to set")
+        self.split, self.batch_size, self.shuffle, self.seed = split, batch_size, shuffle, seed
+        self.drop_last, self.num_workers, self.window = drop_last, num_workers, window
+        self.rank, self.world_size = _rank_world(rank, world_size)
+        self.dataloader_kwargs = dataloader_kwargs
+        self.epoch, self.seen = 0, 0
+        self._order_cache = None
+
+    def _order(self, epoch: int) -> np.ndarray:
+        if self._order_cache is None or self._order_cache[0] != epoch:
+            o = self.split.order(self.seed, epoch, window=self.window, shuffle=self.shuffle)
+            self._order_cache = (epoch, o)
+        return self._order_cache[1]
+
+    def _epoch_done(self) -> bool:
+        n, per = len(self.split), self.batch_size * self.world_size
+        left = n - self.seen
+        return left <= 0 or (self.drop_last and left < per)
+
+    def __len__(self) -> int:
+        """Batches this rank yields in the next iteration."""
+        e = self.epoch + 1 if self._epoch_done() else self.epoch
+        start = 0 if e != self.epoch else self.seen
+        return sum(1 for _ in _Epoch(self.split, np.empty(len(self.split)), start, self.batch_size, self.drop_last,
+                                     self.rank, self.world_size).batches())
+
+    def __iter__(self) -> Iterator[Dict[str, torch.Tensor]]:
+        if self._epoch_done():
+            self.epoch, self.seen = self.epoch + 1 if self.seen > 0 else self.epoch, 0
+        order = self._order(self.epoch)
+        ep = _Epoch(self.split, order, self.seen, self.batch_size, self.drop_last, self.rank, self.world_size)
+        per = self.batch_size * self.world_size
+        steps = list(_steps(self.seen, len(order), per, self.drop_last))
+        dl = tud.DataLoader(ep, batch_size=None, num_workers=self.num_workers, **self.dataloader_kwargs)
+        it = iter(dl)
+        k = 0  # batches of this rank yielded
+        for lo, hi in steps:
+            a, b = _rank_slice(lo, hi, self.batch_size, self.rank, self.world_size)
+            if b > a:
+                batch = next(it)
+                if (batch["index"][0].item(), batch["index"][-1].item()) != (int(order[a]), int(order[b - 1])):
+                    raise RuntimeError(f"batch {k} of the epoch came out of order (DataLoader worker sharding broken)")
+                k += 1
+                self.seen = hi  # counted before the consumer sees the batch: a state saved now excludes it
+                yield batch
+            else:
+                self.seen = hi
+        self.epoch, self.seen = self.epoch + 1, 0
+
+    def state_dict(self) -> dict:
+        """Where the loader is: JSON-serializable. The rows of batches already
+        yielded count as seen."""
+        return {"version": STATE_VERSION, "dataset_version": self.split.dataset.version, "split": self.split.name,
+                "rows": len(self.split), "seed": self.seed, "shuffle": self.shuffle, "window": self.window,
+                "epoch": self.epoch, "seen": self.seen}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Resumes where state_dict was taken: the next iteration yields the
+        rest of that epoch, in the same global order. The world size, batch
+        size and number of workers may differ; the data, seed, shuffle and
+        window must not."""
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"loader state version {state.get('version')!r}, expected {STATE_VERSION}")
+        for k, mine in (("dataset_version", self.split.dataset.version), ("split", self.split.name),
+                        ("rows", len(self.split)), ("seed", self.seed), ("shuffle", self.shuffle),
+                        ("window", self.window)):
+            if state.get(k) != mine:
+                raise ValueError(f"loader state has {k} {state.get(k)!r}, this loader {mine!r}")
+        epoch, seen = state.get("epoch"), state.get("seen")
+        if not isinstance(epoch, int) or epoch < 0 or not isinstance(seen, int) or not 0 <= seen <= len(self.split):
+            raise ValueError(f"loader state epoch {epoch!r}, seen {seen!r} out of range")
+        self.epoch, self.seen = epoch, seen

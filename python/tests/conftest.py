@@ -1,0 +1,85 @@
+"""Test data for the package's tests, made by the project's own Go tools:
+a synthetic IDX set (tests/tinyset) built into dataset versions by
+`prep run`, and a checkpoint trained on one by `trainer`."""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TESTDATA = REPO / "trainer" / "data" / "testdata"
+
+# Train 600 images → 480 train rows in 4 shards of up to 128 rows, each in
+# record batches of up to 50 rows: orders that cross batches and shards.
+BASE = "split: {seed: 1, val_fraction: 0.2}\n"
+SHARDS = "shards: {rows: 128, batch_rows: 50%s}\n"
+VARIANTS = {
+    "ipc": BASE + SHARDS % "",
+    "u8": BASE + SHARDS % "" + "normalize: {mode: none}\n",
+    "parquet": BASE + SHARDS % ", format: parquet",
+    "plain": BASE + SHARDS % ", compression: none",
+}
+
+
+def _go():
+    go = shutil.which("go")
+    if go is None:
+        if os.environ.get("CI"):
+            pytest.fail("go is not on PATH: the tests build their data with the Go tools")
+        pytest.skip("go is not on PATH: no test data")
+    return go
+
+
+@pytest.fixture(scope="session")
+def gobin(tmp_path_factory):
+    """prep, trainer and tinyset, built once for the session."""
+    go = _go()
+    bin_dir = tmp_path_factory.mktemp("bin")
+    subprocess.run([go, "build", "-o", str(bin_dir) + os.sep, "./cmd/prep", "./cmd/trainer", "./python/tests/tinyset"],
+                   cwd=REPO, check=True)
+    return bin_dir
+
+
+@pytest.fixture(scope="session")
+def built(gobin, tmp_path_factory):
+    """name → output root of a built version, for each of VARIANTS."""
+    root = tmp_path_factory.mktemp("data")
+    out = {}
+    for name, extra in VARIANTS.items():
+        src = root / ("src-" + name)
+        src.mkdir()
+        cfg = subprocess.run([str(gobin / "tinyset"), "-dir", str(src), "-name", "tiny", "-extra", extra],
+                             check=True, capture_output=True, text=True).stdout.strip()
+        dest = root / name
+        subprocess.run([str(gobin / "prep"), "run", cfg, "--out", str(dest), "--cache", str(root / "cache"), "--quiet"],
+                       check=True, capture_output=True)
+        out[name] = dest
+    return out
+
+
+@pytest.fixture(scope="session")
+def version_dir(built):
+    """The float32 Arrow IPC version directory."""
+    return built["ipc"] / "tiny" / "latest"
+
+
+@pytest.fixture(scope="session")
+def checkpoint_run(gobin, built, tmp_path_factory):
+    """A run directory with the CNN (PyTorch examples' Net) trained 3 epochs on the ipc version."""
+    run = tmp_path_factory.mktemp("run") / "cnn"
+    subprocess.run([str(gobin / "trainer"), "--shards", str(built["ipc"]), "--model", "cnn",
+                    "--epochs", "3", "--batch-size", "32", "--lr", "3e-3", "--out", str(run), "--quiet"], check=True, capture_output=True)
+    return run
+
+
+@pytest.fixture
+def copy_version(tmp_path, version_dir):
+    """A private copy of the ipc version directory, to damage."""
+    def make(src=None):
+        dst = tmp_path / "v"
+        shutil.copytree(os.path.realpath(src or version_dir), dst)
+        return dst
+    return make
