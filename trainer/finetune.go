@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/internal/durable"
 	"github.com/shardsmith/shardsmith/trainer/checkpoint"
 	"github.com/shardsmith/shardsmith/trainer/data"
@@ -80,7 +81,7 @@ func Finetune(p string, ds *data.Dataset, cfg Config, opts FinetuneOptions, logf
 		dn := ds.Manifest.Normalize
 		if !nm.Same(dn.Mean, dn.Std) {
 			return nil, fmt.Errorf("checkpoint %s was trained on pixels normalized with mean %s std %s, the shards use mean %s std %s (prep them with the same normalize settings, or pass --renormalize)",
-				p, checkpoint.FormatStats(nm.Mean), checkpoint.FormatStats(nm.Std), checkpoint.FormatStats(dn.Mean), checkpoint.FormatStats(dn.Std))
+				p, manifest.Values(nm.Mean).Decimals(6), manifest.Values(nm.Std).Decimals(6), manifest.Values(dn.Mean).Decimals(6), manifest.Values(dn.Std).Decimals(6))
 		}
 	}
 	head := headName(model)

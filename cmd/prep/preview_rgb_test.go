@@ -5,6 +5,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -29,6 +30,10 @@ func TestPreviewRGB(t *testing.T) {
 		out := t.TempDir()
 		if r := runPrep(t, "run", cfg, "--out", out, "--cache", t.TempDir(), "--quiet"); r.code != 0 {
 			t.Fatalf("run: %+v", r)
+		}
+		show := runPrep(t, "show", filepath.Join(out, "rgb", manifest.LatestName))
+		if show.code != 0 || !strings.Contains(show.stdout, "5x5x3") || !regexp.MustCompile(`mean=\[0\.\d{6}, 0\.\d{6}, 0\.\d{6}\] std=\[`).MatchString(show.stdout) {
+			t.Fatalf("show: %+v", show)
 		}
 		grid := filepath.Join(t.TempDir(), "grid.png")
 		if r := runPrep(t, "preview", out, "-n", "4", "-o", grid); r.code != 0 || !strings.Contains(r.stdout, "4 source images of") {

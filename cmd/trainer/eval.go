@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/formats/vocab"
 	"github.com/shardsmith/shardsmith/trainer"
 	"github.com/shardsmith/shardsmith/trainer/checkpoint"
@@ -60,7 +61,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		dn := ds.Manifest.Normalize
 		if !n.Same(dn.Mean, dn.Std) {
 			return fmt.Errorf("checkpoint was trained with mean/std %s/%s but the shards use %s/%s",
-				checkpoint.FormatStats(n.Mean), checkpoint.FormatStats(n.Std), checkpoint.FormatStats(dn.Mean), checkpoint.FormatStats(dn.Std))
+				manifest.Values(n.Mean).Decimals(6), manifest.Values(n.Std).Decimals(6), manifest.Values(dn.Mean).Decimals(6), manifest.Values(dn.Std).Decimals(6))
 		}
 	}
 	conf, loss, err := trainer.Evaluate(ctx, model, ds, *split, 256)

@@ -72,6 +72,19 @@ func (v Values) Text() string {
 	return string(b)
 }
 
+// Decimals writes v for people, each value with n decimals: "0.130700" for
+// one value, "[0.490000, 0.480000, 0.450000]" for more.
+func (v Values) Decimals(n int) string {
+	parts := make([]string, len(v))
+	for i, f := range v {
+		parts[i] = strconv.FormatFloat(f, 'f', n, 64)
+	}
+	if len(v) == 1 {
+		return parts[0]
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
 // ParseValues reads the text form written by [Values.Text].
 func ParseValues(s string) (Values, error) {
 	if strings.HasPrefix(s, "[") {

@@ -116,3 +116,12 @@ func TestValidateChannels(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestDecimals(t *testing.T) {
+	if got := (Values{0.1307}).Decimals(6); got != "0.130700" {
+		t.Fatal(got)
+	}
+	if got := (Values{0.1, 0.25}).Decimals(6); got != "[0.100000, 0.250000]" {
+		t.Fatal(got)
+	}
+}

@@ -568,16 +568,3 @@ func (n *Normalization) Same(mean, std []float64) bool {
 	}
 	return true
 }
-
-// FormatStats writes per-channel statistics for a message: "%.6f" for one
-// channel, "[a, b, c]" of those for more.
-func FormatStats(v []float64) string {
-	parts := make([]string, len(v))
-	for i, f := range v {
-		parts[i] = fmt.Sprintf("%.6f", f)
-	}
-	if len(v) == 1 {
-		return parts[0]
-	}
-	return "[" + strings.Join(parts, ", ") + "]"
-}

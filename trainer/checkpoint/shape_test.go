@@ -28,10 +28,4 @@ func TestNormalizationSame(t *testing.T) {
 	if n.Same([]float64{0.1, 0.2, 0.31}, n.Std) || n.Same([]float64{0.1}, []float64{0.4}) {
 		t.Fatal("other values or another channel count are the same")
 	}
-	if got := FormatStats([]float64{0.1307}); got != "0.130700" {
-		t.Fatal(got)
-	}
-	if got := FormatStats([]float64{0.1, 0.25}); got != "[0.100000, 0.250000]" {
-		t.Fatal(got)
-	}
 }
