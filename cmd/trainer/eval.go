@@ -55,7 +55,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	if err := trainer.CheckImage(c.Meta, ds); err != nil {
-		return err
+		return fmt.Errorf("%s: %w", p, err)
 	}
 	if n := c.Meta.Normalization; n != nil {
 		dn := ds.Manifest.Normalize
