@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/formats/vocab"
 	"go.yaml.in/yaml/v3"
 )
@@ -95,8 +96,12 @@ type Normalize struct {
 	// Mode is compute (mean/std of the train split), fixed (Mean/Std
 	// given) or none (keep uint8 pixels).
 	Mode vocab.NormalizeMode `yaml:"mode" json:"mode"`
-	Mean float64             `yaml:"mean,omitempty" json:"mean,omitempty"`
-	Std  float64             `yaml:"std,omitempty" json:"std,omitempty"`
+	// Mean and Std (mode fixed) are a number, which applies to every
+	// channel, or a list of one number per channel. A mean left out is 0.
+	// A single value encodes exactly as the float64 it once was (and a 0
+	// is left out), so single-channel configs hash as before.
+	Mean manifest.Values `yaml:"mean,omitempty" json:"mean,omitzero"`
+	Std  manifest.Values `yaml:"std,omitempty" json:"std,omitzero"`
 }
 
 // Split says how the validation split is carved from the train file.
@@ -354,17 +359,8 @@ func (c *Config) Validate() error {
 			return c.errAt(key, "%s: no urls and no mirrors: nowhere to fetch %s from", key, f.File)
 		}
 	}
-	switch c.Normalize.Mode {
-	case vocab.NormalizeCompute, vocab.NormalizeNone:
-		if c.Normalize.Mean != 0 || c.Normalize.Std != 0 {
-			return c.errAt("normalize.mode", "normalize: mean/std are only used with mode: fixed (mode is %q)", c.Normalize.Mode)
-		}
-	case vocab.NormalizeFixed:
-		if !(c.Normalize.Std > 0) || math.IsInf(c.Normalize.Std, 0) || math.IsNaN(c.Normalize.Mean) || math.IsInf(c.Normalize.Mean, 0) {
-			return c.errAt("normalize.std", "normalize: fixed needs a finite mean and a std > 0, got mean=%v std=%v", c.Normalize.Mean, c.Normalize.Std)
-		}
-	default:
-		return c.errAt("normalize.mode", "normalize.mode must be %s, got %q", vocab.OrList(vocab.NormalizeModes), c.Normalize.Mode)
+	if err := c.validateNormalize(); err != nil {
+		return err
 	}
 	sp := c.Split
 	if sp.ValFraction != 0 && sp.ValCount != 0 {
@@ -513,4 +509,55 @@ func FromJSON(data []byte, name string) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+func (c *Config) validateNormalize() error {
+	n := c.Normalize
+	switch n.Mode {
+	case vocab.NormalizeCompute, vocab.NormalizeNone:
+		if !n.Mean.IsZero() || !n.Std.IsZero() {
+			return c.errAt("normalize.mode", "normalize: mean/std are only used with mode: fixed (mode is %q)", n.Mode)
+		}
+	case vocab.NormalizeFixed:
+		bad := len(n.Std) == 0
+		for _, s := range n.Std {
+			bad = bad || !(s > 0) || math.IsInf(s, 0)
+		}
+		for _, m := range n.Mean {
+			bad = bad || math.IsNaN(m) || math.IsInf(m, 0)
+		}
+		if bad {
+			return c.errAt("normalize.std", "normalize: fixed needs a finite mean and a std > 0, got mean=%v std=%v", fmtValues(n.Mean), fmtValues(n.Std))
+		}
+		if len(n.Mean) > 1 && len(n.Std) > 1 && len(n.Mean) != len(n.Std) {
+			return c.errAt("normalize.mean", "normalize: %d means but %d stds (give one number for every channel or one per channel)", len(n.Mean), len(n.Std))
+		}
+	default:
+		return c.errAt("normalize.mode", "normalize.mode must be %s, got %q", vocab.OrList(vocab.NormalizeModes), n.Mode)
+	}
+	return nil
+}
+
+func fmtValues(v manifest.Values) string {
+	if len(v) == 0 {
+		return "0"
+	}
+	return v.Text()
+}
+
+// FixedNormalize returns the mode-fixed mean and std for images of the given
+// channel count: a single number applies to every channel, a list must have
+// one number per channel (an error naming the config line otherwise).
+func (c *Config) FixedNormalize(channels int) (mean, std manifest.Values, err error) {
+	mean = c.Normalize.Mean
+	if len(mean) == 0 {
+		mean = manifest.Values{0}
+	}
+	if mean, err = mean.Broadcast(channels); err != nil {
+		return nil, nil, c.errAt("normalize.mean", "normalize.mean: %v", err)
+	}
+	if std, err = c.Normalize.Std.Broadcast(channels); err != nil {
+		return nil, nil, c.errAt("normalize.std", "normalize.std: %v", err)
+	}
+	return mean, std, nil
 }

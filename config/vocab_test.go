@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -53,7 +54,7 @@ func TestVocabularyKeepsItsWords(t *testing.T) {
 		}
 	}
 	back, err := Parse(y, "back.yaml")
-	if err != nil || back.Normalize != c.Normalize || back.Shards != c.Shards || strings.Join(splitNames(back), ",") != "val,train" {
+	if err != nil || !reflect.DeepEqual(back.Normalize, c.Normalize) || back.Shards != c.Shards || strings.Join(splitNames(back), ",") != "val,train" {
 		t.Fatalf("YAML round trip: %+v, %v", back, err)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/shardsmith/shardsmith/config"
 	"github.com/shardsmith/shardsmith/formats/dataset"
 	"github.com/shardsmith/shardsmith/formats/idx"
+	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/formats/shard"
 	"github.com/shardsmith/shardsmith/formats/vocab"
 	"github.com/shardsmith/shardsmith/prep"
@@ -60,8 +61,8 @@ type MetaExp struct {
 	Channels  int                 `json:"channels"`
 	DType     string              `json:"dtype"`
 	Normalize vocab.NormalizeMode `json:"normalize"`
-	Mean      float64             `json:"mean"`
-	Std       float64             `json:"std"`
+	Mean      manifest.Values     `json:"mean"`
+	Std       manifest.Values     `json:"std"`
 	Classes   []string            `json:"classes"`
 	Format    string              `json:"shard_format"`
 }

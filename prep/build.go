@@ -99,7 +99,7 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 		// Check the ops now, before any download. The image size is not
 		// known yet: validate against a generous nominal one; the real size
 		// is checked again when the stage is built.
-		if _, err := newAugmenter(cfg, 256, 256); err != nil {
+		if _, err := newAugmenter(cfg, 256, 256, 1); err != nil {
 			return nil, err
 		}
 	}

@@ -54,10 +54,10 @@ func TestBuildTinyEndToEnd(t *testing.T) {
 		hist.Add(ts.trainImgs[int(si)*12 : int(si+1)*12])
 	}
 	mean, std, _ := hist.MeanStd()
-	if math.Abs(mean-m.Normalize.Mean) > 1e-12 || math.Abs(std-m.Normalize.Std) > 1e-12 {
+	if len(m.Normalize.Mean) != 1 || math.Abs(mean-m.Normalize.Mean[0]) > 1e-12 || math.Abs(std-m.Normalize.Std[0]) > 1e-12 {
 		t.Fatalf("manifest mean/std %v/%v, train split has %v/%v", m.Normalize.Mean, m.Normalize.Std, mean, std)
 	}
-	table := manifest.Normalize{Mean: mean, Std: std}.Table()
+	table := manifest.Normalize{Mean: manifest.Values{mean}, Std: manifest.Values{std}}.Table()
 	seen := map[uint64]vocab.Split{}
 	for _, name := range vocab.Splits {
 		r := readSplit(t, res.Dir, res, name)
@@ -202,7 +202,7 @@ func TestVersionDependsOnlyOnBytes(t *testing.T) {
 func TestUint8Shards(t *testing.T) {
 	ts := writeTiny(t, 50, 10, 3, 3, 5)
 	res := build(t, ts.config(t, tinySplit+"normalize: {mode: none}\n"), testOptions(t, t.TempDir()))
-	if res.Manifest.Image.DType != "uint8" || res.Manifest.Normalize.Std <= 0 {
+	if res.Manifest.Image.DType != "uint8" || len(res.Manifest.Normalize.Std) != 1 || res.Manifest.Normalize.Std[0] <= 0 {
 		t.Fatalf("manifest image %+v normalize %+v", res.Manifest.Image, res.Manifest.Normalize)
 	}
 	test := readSplit(t, res.Dir, res, "test")
@@ -496,7 +496,7 @@ func TestTrainStatsAreCached(t *testing.T) {
 	first := build(t, cfg, opts)
 	opts.Force = true
 	second := build(t, cfg, opts)
-	if computed() != 1 || first.Manifest.Normalize != second.Manifest.Normalize {
+	if computed() != 1 || !first.Manifest.Normalize.Equal(second.Manifest.Normalize) {
 		t.Fatalf("computed %d times; %+v vs %+v", computed(), first.Manifest.Normalize, second.Manifest.Normalize)
 	}
 	entries, _ := filepath.Glob(filepath.Join(out, ".cache-test", "stats", "*.json"))
@@ -505,7 +505,7 @@ func TestTrainStatsAreCached(t *testing.T) {
 	}
 	os.WriteFile(entries[0], []byte("{garbage"), 0o644)
 	third := build(t, cfg, opts)
-	if computed() != 2 || third.Manifest.Normalize != first.Manifest.Normalize {
+	if computed() != 2 || !third.Manifest.Normalize.Equal(first.Manifest.Normalize) {
 		t.Fatalf("damaged cache entry: computed %d times, %+v", computed(), third.Manifest.Normalize)
 	}
 }

@@ -72,7 +72,7 @@ func TestDamagedStatsCacheEntryIsRecomputed(t *testing.T) {
 	damage := map[string]func(b []byte) []byte{
 		"changed mean": func(b []byte) []byte {
 			e := entryOf(b)
-			e.Mean += 0.01 // checksum left as it was
+			e.Mean[0] += 0.01 // checksum left as it was
 			out, _ := json.Marshal(e)
 			return out
 		},
@@ -81,14 +81,14 @@ func TestDamagedStatsCacheEntryIsRecomputed(t *testing.T) {
 		"wrong key inside": func(b []byte) []byte {
 			e := entryOf(b)
 			e.Key = strings.Repeat("0", 64)
-			e.Mean += 0.01
+			e.Mean[0] += 0.01
 			e.Sum = e.checksum() // a valid entry, for another computation
 			out, _ := json.Marshal(e)
 			return out
 		},
 		"negative std": func(b []byte) []byte {
 			e := entryOf(b)
-			e.Std = -e.Std
+			e.Std[0] = -e.Std[0]
 			e.Sum = e.checksum()
 			out, _ := json.Marshal(e)
 			return out
@@ -118,7 +118,7 @@ func TestDamagedStatsCacheEntryIsRecomputed(t *testing.T) {
 			if logs.count("does not verify") != 1 || logs.count("computing mean/std") != 2 {
 				t.Fatalf("damage not detected: %q", logs.lines)
 			}
-			if again.Manifest.Version != first.Manifest.Version || again.Manifest.Normalize != clean.Manifest.Normalize {
+			if again.Manifest.Version != first.Manifest.Version || !again.Manifest.Normalize.Equal(clean.Manifest.Normalize) {
 				t.Fatalf("normalize %+v, clean %+v", again.Manifest.Normalize, clean.Manifest.Normalize)
 			}
 			sameShards(t, clean.Dir, again.Dir)

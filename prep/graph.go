@@ -61,10 +61,7 @@ func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInpu
 
 	var exp *augment.Expander
 	if cfg.Augment.Copies > 0 {
-		if train.Channels != 1 {
-			return nil, nil, fmt.Errorf("augment: only single-channel images are supported, got %d channels", train.Channels)
-		}
-		aug, err := newAugmenter(cfg, train.Width, train.Height)
+		aug, err := newAugmenter(cfg, train.Width, train.Height, train.Channels)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -74,12 +71,16 @@ func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInpu
 		}
 	}
 
-	// Normalization statistics: from the train split's originals only.
-	norm := manifest.Normalize{Mode: cfg.Normalize.Mode, Mean: cfg.Normalize.Mean, Std: cfg.Normalize.Std}
-	if cfg.Normalize.Mode != vocab.NormalizeFixed {
-		if norm.Mean, norm.Std, err = cachedTrainStats(ctx, opts, cfg.Sources.TrainImages.SHA256, file("train_images"), lay.trainAssign); err != nil {
-			return nil, nil, err
-		}
+	// Normalization statistics, one mean and std per channel: from the
+	// train split's originals only.
+	norm := manifest.Normalize{Mode: cfg.Normalize.Mode}
+	if cfg.Normalize.Mode == vocab.NormalizeFixed {
+		norm.Mean, norm.Std, err = cfg.FixedNormalize(train.Channels)
+	} else {
+		norm.Mean, norm.Std, err = cachedTrainStats(ctx, opts, cfg.Sources.TrainImages.SHA256, file("train_images"), lay.trainAssign, train.Channels)
+	}
+	if err != nil {
+		return nil, nil, err
 	}
 
 	meta := shard.Meta{Dataset: cfg.Dataset, Version: hin.Version(), Height: train.Height, Width: train.Width, Channels: train.Channels,
@@ -194,12 +195,12 @@ func decodeStage(g *pipeline.Graph, lay *layout, pairs []*decode.Pair) <-chan it
 
 // newAugmenter builds the augment stage from the config; a bad op or
 // parameter is a config error naming its line.
-func newAugmenter(cfg *config.Config, width, height int) (*augment.Augmenter, error) {
+func newAugmenter(cfg *config.Config, width, height, channels int) (*augment.Augmenter, error) {
 	specs := make([]augment.Spec, len(cfg.Augment.Ops))
 	for i, op := range cfg.Augment.Ops {
 		specs[i] = augment.Spec{Op: op.Op, Params: op.Params, Line: op.Line}
 	}
-	a, err := augment.New(cfg.Augment.Seed, width, height, specs)
+	a, err := augment.New(cfg.Augment.Seed, width, height, specs, augment.WithChannels(channels))
 	if err != nil {
 		return nil, &config.Error{File: cfg.File(), Msg: err.Error()}
 	}

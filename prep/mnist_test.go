@@ -90,7 +90,7 @@ func TestRealMNIST(t *testing.T) {
 	if found != 2 {
 		t.Fatalf("found %d of the 2 checked images", found)
 	}
-	if m.Normalize.Mean < 0.12 || m.Normalize.Mean > 0.14 || m.Normalize.Std < 0.30 || m.Normalize.Std > 0.32 {
+	if len(m.Normalize.Mean) != 1 || m.Normalize.Mean[0] < 0.12 || m.Normalize.Mean[0] > 0.14 || m.Normalize.Std[0] < 0.30 || m.Normalize.Std[0] > 0.32 {
 		t.Fatalf("MNIST train mean/std %v/%v, expected about 0.1307/0.3081", m.Normalize.Mean, m.Normalize.Std)
 	}
 }
@@ -125,7 +125,7 @@ func TestRealMNISTAugmentedIsLeakFree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if aug.Manifest.Normalize != plain.Manifest.Normalize {
+	if !aug.Manifest.Normalize.Equal(plain.Manifest.Normalize) {
 		t.Fatalf("augmentation moved the normalization: %+v vs %+v", aug.Manifest.Normalize, plain.Manifest.Normalize)
 	}
 	owner := map[uint64]vocab.Split{}

@@ -173,7 +173,7 @@ func TestVerifyCatchesContradictedShards(t *testing.T) {
 	}{
 		{"shape", func(m *shard.Meta) { m.Height, m.Width = 2, 8 }, nil, "schema metadata height = 2 does not match the manifest's 4"},
 		{"classes", func(m *shard.Meta) { m.Classes = append([]string{"x"}, m.Classes[1:]...) }, nil, "schema metadata classes = [\"x\",\"1\""},
-		{"normalization", func(m *shard.Meta) { m.Std *= 2 }, nil, "schema metadata std = "},
+		{"normalization", func(m *shard.Meta) { m.Std = manifest.Values{m.Std[0] * 2} }, nil, "schema metadata std = "},
 		{"version", func(m *shard.Meta) { m.Version = strings.Repeat("0", 64) }, nil, "schema metadata version = \"000"},
 		{"rows", func(*shard.Meta) {}, func(r shard.Rows) shard.Rows { return r.Slice(1, r.Len(), 16) }, "39 rows, manifest lists 40"},
 	} {

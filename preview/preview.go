@@ -1,4 +1,4 @@
-// Package preview renders grayscale samples, typically a source image and its
+// Package preview renders gray or colour (RGB) samples, typically a source image and its
 // augmented variants, as one labelled grid image for a quick look at what an
 // augment config does (write it with image/png, or use [Encode]).
 //
@@ -29,10 +29,12 @@ import (
 // it sorts before every variant (copies 0, 1, …).
 const Original = -1
 
-// Sample is one grayscale image to place in the grid.
+// Sample is one image to place in the grid: gray (Channels 0 or 1) or RGB
+// (Channels 3), drawn in colour.
 type Sample struct {
-	Pixels        []uint8 // row-major, Width×Height
+	Pixels        []uint8 // row-major HWC: Height×Width×Channels
 	Width, Height int
+	Channels      int    // 1 (gray; 0 means 1) or 3 (RGB)
 	Label         string // drawn under the image; may be empty
 	Group         int    // source index: samples of one group share a row
 	Copy          int    // position within the row: Original, then 0, 1, …
@@ -102,9 +104,18 @@ func Grid(samples []Sample, opts ...Option) (*image.NRGBA, error) {
 			return nil, fmt.Errorf("preview: sample %d (group %d, copy %d): size %d×%d, want sides in [1, 65536]",
 				i, s.Group, s.Copy, s.Width, s.Height)
 		}
-		if len(s.Pixels) != s.Width*s.Height {
-			return nil, fmt.Errorf("preview: sample %d (group %d, copy %d): %d pixels for %d×%d, want %d",
-				i, s.Group, s.Copy, len(s.Pixels), s.Width, s.Height, s.Width*s.Height)
+		ch := s.channels()
+		if ch != 1 && ch != 3 {
+			return nil, fmt.Errorf("preview: sample %d (group %d, copy %d): %d channels, want 1 (gray) or 3 (RGB)",
+				i, s.Group, s.Copy, s.Channels)
+		}
+		if len(s.Pixels) != s.Width*s.Height*ch {
+			if ch == 1 {
+				return nil, fmt.Errorf("preview: sample %d (group %d, copy %d): %d pixels for %d×%d, want %d",
+					i, s.Group, s.Copy, len(s.Pixels), s.Width, s.Height, s.Width*s.Height)
+			}
+			return nil, fmt.Errorf("preview: sample %d (group %d, copy %d): %d values for %d×%d×%d, want %d",
+				i, s.Group, s.Copy, len(s.Pixels), s.Width, s.Height, ch, s.Width*s.Height*ch)
 		}
 		r, ok := rowOf[s.Group]
 		if !ok {
@@ -141,8 +152,7 @@ func Grid(samples []Sample, opts ...Option) (*image.NRGBA, error) {
 			s := samples[i]
 			x0 := o.gap + c*(cellW+o.gap)
 			y0 := o.gap + r*(cellH+o.gap)
-			gray := &image.Gray{Pix: s.Pixels, Stride: s.Width, Rect: image.Rect(0, 0, s.Width, s.Height)}
-			big := imaging.Resize(gray, s.Width*o.scale, s.Height*o.scale, imaging.NearestNeighbor)
+			big := imaging.Resize(s.image(), s.Width*o.scale, s.Height*o.scale, imaging.NearestNeighbor)
 			draw.Draw(out, big.Bounds().Add(image.Pt(x0, y0)), big, image.Point{}, draw.Src)
 			if s.Label != "" {
 				cell := out.SubImage(image.Rect(x0, y0+imgH, x0+cellW, y0+cellH)).(*image.NRGBA)
@@ -155,6 +165,28 @@ func Grid(samples []Sample, opts ...Option) (*image.NRGBA, error) {
 		}
 	}
 	return out, nil
+}
+
+func (s Sample) channels() int {
+	if s.Channels == 0 {
+		return 1
+	}
+	return s.Channels
+}
+
+// image wraps the pixels as an image.Image: Gray for one channel, opaque
+// NRGBA for RGB.
+func (s Sample) image() image.Image {
+	r := image.Rect(0, 0, s.Width, s.Height)
+	if s.channels() == 1 {
+		return &image.Gray{Pix: s.Pixels, Stride: s.Width, Rect: r}
+	}
+	img := image.NewNRGBA(r)
+	for i := 0; i < s.Width*s.Height; i++ {
+		copy(img.Pix[4*i:4*i+3], s.Pixels[3*i:3*i+3])
+		img.Pix[4*i+3] = 255
+	}
+	return img
 }
 
 // Encode renders samples with Grid and writes the result to w as PNG.

@@ -207,3 +207,42 @@ func TestGridErrors(t *testing.T) {
 		}
 	}
 }
+
+// An RGB sample (HWC bytes) is drawn in its colours, upscaled like a gray one,
+// next to a gray sample in the same grid.
+func TestGridRGB(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	const w, h, scale, gap = 5, 4, 3, 2
+	rgb := Sample{Pixels: make([]uint8, w*h*3), Width: w, Height: h, Channels: 3, Group: 1, Copy: Original}
+	for i := range rgb.Pixels {
+		rgb.Pixels[i] = uint8(r.Uint32())
+	}
+	gray := randomSample(r, w, h, 1, 0, "")
+	img, err := Grid([]Sample{rgb, gray}, Scale(scale), Gap(gap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := cellOrigin(0, 0, w*scale, h*scale, gap)
+	for y := 0; y < h*scale; y++ {
+		for x := 0; x < w*scale; x++ {
+			i := ((y/scale)*w + x/scale) * 3
+			want := color.NRGBA{rgb.Pixels[i], rgb.Pixels[i+1], rgb.Pixels[i+2], 255}
+			if got := img.NRGBAAt(o.X+x, o.Y+y); got != want {
+				t.Fatalf("pixel (%d,%d) = %v, want %v", x, y, got, want)
+			}
+		}
+	}
+	checkCell(t, img, gray, 0, 1, scale, w*scale, h*scale, gap)
+
+	for _, c := range []struct {
+		s    Sample
+		want string
+	}{
+		{Sample{Pixels: make([]uint8, w*h*3-1), Width: w, Height: h, Channels: 3}, "59 values for 5×4×3, want 60"},
+		{Sample{Pixels: make([]uint8, w*h*4), Width: w, Height: h, Channels: 4}, "4 channels, want 1 (gray) or 3 (RGB)"},
+	} {
+		if _, err := Grid([]Sample{c.s}); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("error %v, want %q", err, c.want)
+		}
+	}
+}

@@ -41,7 +41,7 @@ var contraCases = []contraCase{
 	{name: "classes", injected: "the shard's class names are `[a, b, z]`; the manifest says `[a, b, c]`",
 		meta: func(m *shard.Meta) { m.Classes = []string{"a", "b", "z"} }, field: "classes"},
 	{name: "normalization", injected: "the shard's schema metadata gives another mean than the manifest",
-		meta: func(m *shard.Meta) { m.Mean += 0.125 }, field: "mean"},
+		meta: func(m *shard.Meta) { m.Mean = manifest.Values{m.Mean[0] + 0.125} }, field: "mean"},
 	{name: "version", injected: "the shard's schema metadata names another version",
 		meta: func(m *shard.Meta) { m.Version = strings.Repeat("0", 64) }, field: "version"},
 	{name: "bytes", injected: "one byte in the middle of the shard flipped (the manifest not updated)",
@@ -58,7 +58,7 @@ var contraCases = []contraCase{
 				t.Fatal(err)
 			}
 			// Marshal refuses nothing: write what a careless tool would.
-			m.Normalize.Std = 0
+			m.Normalize.Std = manifest.Values{0}
 			b, err := m.Marshal()
 			if err != nil {
 				t.Fatal(err)

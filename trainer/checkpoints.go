@@ -39,7 +39,8 @@ func (s *Session) Save(p string) error {
 		Epoch:          s.Epoch,
 		Step:           s.Opt.StepCount(),
 		DatasetVersion: m.Version,
-		Normalization:  &checkpoint.Normalization{Mean: []float64{m.Normalize.Mean}, Std: []float64{m.Normalize.Std}},
+		Normalization:  &checkpoint.Normalization{Mean: m.Normalize.Mean, Std: m.Normalize.Std},
+		Image:          &checkpoint.ImageShape{Height: m.Image.Height, Width: m.Image.Width, Channels: m.Image.Channels},
 		ClassNames:     m.Classes,
 		Extra:          map[string]json.RawMessage{"session": st},
 	})
@@ -84,3 +85,10 @@ func Resume(p string, ds *data.Dataset) (*Session, error) {
 
 // noCheckpoint says why a run directory holds no checkpoint.
 const noCheckpoint = "no checkpoint there: a checkpoint is saved when an epoch ends, and this run stopped before its first did; start it again without --resume"
+
+// CheckImage refuses shards whose image shape (height, width, channels) is
+// not the one the checkpoint was trained on.
+func CheckImage(meta checkpoint.Meta, ds *data.Dataset) error {
+	im := ds.Manifest.Image
+	return meta.CheckImage(checkpoint.ImageShape{Height: im.Height, Width: im.Width, Channels: im.Channels})
+}

@@ -3,11 +3,11 @@ package trainer
 import (
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"slices"
 	"strings"
 
+	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/internal/durable"
 	"github.com/shardsmith/shardsmith/trainer/checkpoint"
 	"github.com/shardsmith/shardsmith/trainer/data"
@@ -74,11 +74,14 @@ func Finetune(p string, ds *data.Dataset, cfg Config, opts FinetuneOptions, logf
 		return nil, fmt.Errorf("checkpoint %s takes input %v but the shards hold %dx%dx%d images", p, model.InputShape(),
 			ds.Manifest.Image.Channels, ds.Manifest.Image.Height, ds.Manifest.Image.Width)
 	}
-	if nm := c.Meta.Normalization; nm != nil && len(nm.Mean) == 1 && !opts.Renormalize {
+	if err := CheckImage(c.Meta, ds); err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	if nm := c.Meta.Normalization; nm != nil && !opts.Renormalize {
 		dn := ds.Manifest.Normalize
-		if math.Abs(nm.Mean[0]-dn.Mean) > 1e-6 || math.Abs(nm.Std[0]-dn.Std) > 1e-6 {
-			return nil, fmt.Errorf("checkpoint %s was trained on pixels normalized with mean %.6f std %.6f, the shards use mean %.6f std %.6f (prep them with the same normalize settings, or pass --renormalize)",
-				p, nm.Mean[0], nm.Std[0], dn.Mean, dn.Std)
+		if !nm.Same(dn.Mean, dn.Std) {
+			return nil, fmt.Errorf("checkpoint %s was trained on pixels normalized with mean %s std %s, the shards use mean %s std %s (prep them with the same normalize settings, or pass --renormalize)",
+				p, manifest.Values(nm.Mean).Decimals(6), manifest.Values(nm.Std).Decimals(6), manifest.Values(dn.Mean).Decimals(6), manifest.Values(dn.Std).Decimals(6))
 		}
 	}
 	head := headName(model)

@@ -114,7 +114,7 @@ func main() {
 		}
 	})
 	// Floor part 2: zstd of the normalized pixels.
-	table := manifest.Normalize{Mean: 0.1307, Std: 0.3081}.Table()
+	table := manifest.Normalize{Mean: manifest.Values{0.1307}, Std: manifest.Values{0.3081}}.Table()
 	var pix []float32
 	for _, b := range [][]byte{raw[0][16:], raw[2][16:]} {
 		f := make([]float32, len(b))

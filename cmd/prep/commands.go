@@ -193,7 +193,7 @@ func cmdShow(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "dataset   %s\nversion   %s (%s)\ncreated   %s by %s\n", m.Dataset, m.ShortVersion(), m.Version, m.Created, m.Tool)
 	fmt.Fprintf(stdout, "image     %dx%dx%d %s\n", m.Image.Height, m.Image.Width, m.Image.Channels, m.Image.DType)
-	fmt.Fprintf(stdout, "normalize %s mean=%.6f std=%.6f\n", m.Normalize.Mode, m.Normalize.Mean, m.Normalize.Std)
+	fmt.Fprintf(stdout, "normalize %s mean=%s std=%s\n", m.Normalize.Mode, m.Normalize.Mean.Decimals(6), m.Normalize.Std.Decimals(6))
 	fmt.Fprintf(stdout, "classes   %s\n", strings.Join(m.Classes, " "))
 	for _, s := range m.Sources {
 		fmt.Fprintf(stdout, "source    %-12s %s %s (%d bytes)\n", s.Name, s.File, s.SHA256[:12], s.Bytes)

@@ -48,8 +48,8 @@ func cmdPreview(args []string, stdout, stderr io.Writer) error {
 	if ds.NumRows(*splitName) < 0 {
 		return fmt.Errorf("preview: %s has no %s split", pos[0], *splitName)
 	}
-	if m.Image.Channels != 1 {
-		return fmt.Errorf("preview: only single-channel images are supported, got %d channels", m.Image.Channels)
+	if c := m.Image.Channels; c != 1 && c != 3 {
+		return fmt.Errorf("preview: draws gray (1-channel) or RGB (3-channel) images; %s has %d channels", pos[0], c)
 	}
 	samples, err := previewSamples(ds, *splitName, *n)
 	if err != nil {
@@ -78,7 +78,8 @@ func cmdPreview(args []string, stdout, stderr io.Writer) error {
 // preview shows is checked whole.
 func previewSamples(ds *dataset.Dataset, split vocab.Split, n int) ([]preview.Sample, error) {
 	m := ds.Manifest()
-	elems := m.Image.Height * m.Image.Width
+	ch := m.Image.Channels
+	elems := m.Image.Height * m.Image.Width * ch
 	var out []preview.Sample
 	groups := map[uint64]bool{}
 	full := false
@@ -117,14 +118,14 @@ func previewSamples(ds *dataset.Dataset, split vocab.Split, n int) ([]preview.Sa
 					copy(px, rows.ImageU8[i*elems:(i+1)*elems])
 				} else {
 					for j, v := range rows.ImageF32[i*elems : (i+1)*elems] {
-						px[j] = m.Normalize.Denormalize(v)
+						px[j] = m.Normalize.Denormalize(j%ch, v) // HWC: value j is channel j mod C
 					}
 				}
 				c := int(rows.Copy[i])
 				if c == 0 {
 					c = preview.Original
 				}
-				out = append(out, preview.Sample{Pixels: px, Width: m.Image.Width, Height: m.Image.Height,
+				out = append(out, preview.Sample{Pixels: px, Width: m.Image.Width, Height: m.Image.Height, Channels: ch,
 					Label: m.Classes[rows.Label[i]], Group: int(si), Copy: c})
 			}
 		}

@@ -6,8 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 
+	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/formats/vocab"
 	"github.com/shardsmith/shardsmith/trainer"
 	"github.com/shardsmith/shardsmith/trainer/checkpoint"
@@ -54,11 +54,14 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if n := c.Meta.Normalization; n != nil && len(n.Mean) == 1 {
+	if err := trainer.CheckImage(c.Meta, ds); err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	if n := c.Meta.Normalization; n != nil {
 		dn := ds.Manifest.Normalize
-		if math.Abs(n.Mean[0]-dn.Mean) > 1e-6 || math.Abs(n.Std[0]-dn.Std) > 1e-6 {
-			return fmt.Errorf("checkpoint was trained with mean/std %.6f/%.6f but the shards use %.6f/%.6f",
-				n.Mean[0], n.Std[0], dn.Mean, dn.Std)
+		if !n.Same(dn.Mean, dn.Std) {
+			return fmt.Errorf("checkpoint was trained with mean/std %s/%s but the shards use %s/%s",
+				manifest.Values(n.Mean).Decimals(6), manifest.Values(n.Std).Decimals(6), manifest.Values(dn.Mean).Decimals(6), manifest.Values(dn.Std).Decimals(6))
 		}
 	}
 	conf, loss, err := trainer.Evaluate(ctx, model, ds, *split, 256)

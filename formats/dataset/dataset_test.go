@@ -201,7 +201,7 @@ func TestBadVersions(t *testing.T) {
 			rewrite(t, dir, m)
 		}, []string{"train-00000-of-00002.arrow", "6 rows, manifest lists 7"}},
 		{"metadata", false, func(t *testing.T, dir string, m *manifest.Manifest) {
-			m.Normalize.Std = 0.3
+			m.Normalize.Std = manifest.Values{0.3}
 			rewrite(t, dir, m)
 		}, []string{"train-00000-of-00002.arrow", "schema metadata", "does not match the manifest's"}},
 		{"not a shard", false, func(t *testing.T, dir string, m *manifest.Manifest) {

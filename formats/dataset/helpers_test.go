@@ -17,7 +17,7 @@ import (
 // tinyMeta describes 2×3 single-channel images with three classes.
 func tinyMeta(float bool) shard.Meta {
 	m := shard.Meta{Dataset: "tiny", Version: strings.Repeat("ab", 32), Height: 2, Width: 3, Channels: 1,
-		Normalize: "fixed", Mean: 0.5, Std: 0.25, Classes: []string{"zero", "one", "two"}}
+		Normalize: "fixed", Mean: manifest.Values{0.5}, Std: manifest.Values{0.25}, Classes: []string{"zero", "one", "two"}}
 	if !float {
 		m.Normalize = "none"
 	}
@@ -34,7 +34,7 @@ func tinyRows(meta shard.Meta, first, n int) shard.Rows {
 		for k := 0; k < meta.Elems(); k++ {
 			px := uint8(i*7 + k*31)
 			if meta.Float() {
-				r.ImageF32 = append(r.ImageF32, (float32(px)/255-float32(meta.Mean))/float32(meta.Std))
+				r.ImageF32 = append(r.ImageF32, (float32(px)/255-float32(meta.Mean[0]))/float32(meta.Std[0]))
 			} else {
 				r.ImageU8 = append(r.ImageU8, px)
 			}

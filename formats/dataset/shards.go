@@ -202,6 +202,8 @@ func metaValue(v any) string {
 		return string(b)
 	case float64:
 		return strconv.FormatFloat(v, 'g', -1, 64)
+	case manifest.Values:
+		return v.Text()
 	}
 	return fmt.Sprint(v)
 }

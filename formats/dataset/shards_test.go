@@ -138,11 +138,14 @@ func TestShardsThatDisagreeWithTheManifest(t *testing.T) {
 		detail string
 	}{
 		{"shape", func(m *shard.Meta) { m.Height, m.Width = 3, 2 }, nil, "height", "schema metadata height = 3 does not match the manifest's 2"},
-		{"channels", func(m *shard.Meta) { m.Height, m.Channels = 1, 2 }, nil, "height", "schema metadata height = 1 does not match the manifest's 2"},
+		{"channels", func(m *shard.Meta) {
+			m.Height, m.Channels = 1, 2
+			m.Mean, m.Std = append(m.Mean, m.Mean[0]), append(m.Std, m.Std[0]) // one per channel, or the writer refuses
+		}, nil, "height", "schema metadata height = 1 does not match the manifest's 2"},
 		{"classes", func(m *shard.Meta) { m.Classes = []string{"zero", "one", "deux"} }, nil, "classes", `schema metadata classes = ["zero","one","deux"] does not match the manifest's ["zero","one","two"]`},
 		{"normalize mode", func(m *shard.Meta) { m.Normalize = "compute" }, nil, "normalize", `schema metadata normalize = "compute" does not match the manifest's "fixed"`},
-		{"mean", func(m *shard.Meta) { m.Mean = 0.4 }, nil, "mean", "schema metadata mean = 0.4 does not match the manifest's 0.5"},
-		{"std NaN", func(m *shard.Meta) { m.Std = math.NaN() }, nil, "std", "schema metadata std = NaN does not match the manifest's 0.25"},
+		{"mean", func(m *shard.Meta) { m.Mean = manifest.Values{0.4} }, nil, "mean", "schema metadata mean = 0.4 does not match the manifest's 0.5"},
+		{"std NaN", func(m *shard.Meta) { m.Std = manifest.Values{math.NaN()} }, nil, "std", "schema metadata std = NaN does not match the manifest's 0.25"},
 		{"version", func(m *shard.Meta) { m.Version = strings.Repeat("cd", 32) }, nil, "version", `schema metadata version = "` + strings.Repeat("cd", 32) + `" does not match the manifest's "` + strings.Repeat("ab", 32) + `"`},
 		{"dataset", func(m *shard.Meta) { m.Dataset = "other" }, nil, "dataset", `schema metadata dataset = "other" does not match`},
 		{"split", func(m *shard.Meta) { m.Split = "test" }, nil, "split", `schema metadata split = "test" does not match the manifest's "train"`},

@@ -64,8 +64,10 @@ type Image struct {
 // one implementation of the pixel mapping.
 type Normalize struct {
 	Mode vocab.NormalizeMode `json:"mode"`
-	Mean float64             `json:"mean"`
-	Std  float64             `json:"std"`
+	// Mean and Std hold one value per channel; see Values for the JSON
+	// form (a number for one channel, an array otherwise).
+	Mean Values `json:"mean"`
+	Std  Values `json:"std"`
 }
 
 // Split is one of vocab.Splits.
@@ -199,7 +201,7 @@ func (m *Manifest) Validate() error {
 	if m.Image.DType != "float32" && m.Image.DType != "uint8" {
 		return fmt.Errorf("image dtype %q, expected float32 or uint8", m.Image.DType)
 	}
-	if err := m.Normalize.Validate(); err != nil {
+	if err := m.Normalize.ValidateFor(m.Image.Channels); err != nil {
 		return err
 	}
 	if len(m.Classes) == 0 {

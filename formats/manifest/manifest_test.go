@@ -14,7 +14,7 @@ func valid() *Manifest {
 		Dataset: "tiny", Version: h64, Tool: "t", Created: "now",
 		Config: []byte(`{}`), HashInput: []byte(`{}`),
 		Image:     Image{Height: 2, Width: 2, Channels: 1, DType: "float32"},
-		Normalize: Normalize{Mode: "compute", Mean: 0.1, Std: 0.3},
+		Normalize: Normalize{Mode: "compute", Mean: Values{0.1}, Std: Values{0.3}},
 		Classes:   []string{"a", "b"},
 		Sources:   []Source{{Name: "train_images", File: "x", SHA256: h64, Bytes: 10}},
 		Splits: []Split{{Name: "train", Rows: 3, Labels: []int{1, 2}, Shards: []Shard{

@@ -9,15 +9,15 @@ import (
 )
 
 func TestTableIsFloat64RoundedOnce(t *testing.T) {
-	n := Normalize{Mode: "compute", Mean: 0.1307, Std: 0.3081}
+	n := Normalize{Mode: "compute", Mean: Values{0.1307}, Std: Values{0.3081}}
 	tab := n.Table()
 	src := []uint8{0, 1, 127, 128, 254, 255}
 	dst := make([]float32, len(src)+2)
 	tab.Apply(dst, src)
 	for i, v := range src {
 		want := float32((float64(v)/255 - 0.1307) / 0.3081)
-		if dst[i] != want || tab[v] != want {
-			t.Fatalf("pixel %d -> %v (table %v), want %v", v, dst[i], tab[v], want)
+		if dst[i] != want || tab[0][v] != want {
+			t.Fatalf("pixel %d -> %v (table %v), want %v", v, dst[i], tab[0][v], want)
 		}
 	}
 	if dst[len(src)] != 0 {
@@ -26,14 +26,14 @@ func TestTableIsFloat64RoundedOnce(t *testing.T) {
 }
 
 func TestDenormalizeInvertsTable(t *testing.T) {
-	for _, n := range []Normalize{{Mode: "compute", Mean: 0.1307, Std: 0.3081}, {Mode: "fixed", Mean: 0.5, Std: 0.5}, {Mode: "none", Mean: 0.9, Std: 0.01}} {
+	for _, n := range []Normalize{{Mode: "compute", Mean: Values{0.1307}, Std: Values{0.3081}}, {Mode: "fixed", Mean: Values{0.5}, Std: Values{0.5}}, {Mode: "none", Mean: Values{0.9}, Std: Values{0.01}}} {
 		tab := n.Table()
 		for v := 0; v < 256; v++ {
-			if got := n.Denormalize(tab[v]); got != uint8(v) {
-				t.Fatalf("%+v: byte %d -> %v -> %d", n, v, tab[v], got)
+			if got := n.Denormalize(0, tab[0][v]); got != uint8(v) {
+				t.Fatalf("%+v: byte %d -> %v -> %d", n, v, tab[0][v], got)
 			}
 		}
-		if n.Denormalize(float32(math.Inf(1))) != 255 || n.Denormalize(-1e9) != 0 {
+		if n.Denormalize(0, float32(math.Inf(1))) != 255 || n.Denormalize(0, -1e9) != 0 {
 			t.Fatalf("%+v: out-of-range values are not clamped", n)
 		}
 	}
@@ -44,20 +44,20 @@ func TestNormalizeValidate(t *testing.T) {
 		n    Normalize
 		want string
 	}{
-		{Normalize{Mode: "compute", Mean: 0.1, Std: 0}, "normalize.std 0"},
-		{Normalize{Mode: "compute", Mean: 0.1, Std: -0.2}, "normalize.std -0.2"},
-		{Normalize{Mode: "fixed", Mean: 0.1, Std: math.Inf(1)}, "normalize.std +Inf"},
-		{Normalize{Mode: "fixed", Mean: 0.1, Std: math.NaN()}, "normalize.std NaN"},
-		{Normalize{Mode: "none", Mean: math.Inf(-1), Std: 1}, "normalize.mean -Inf"},
-		{Normalize{Mode: "none", Mean: math.NaN(), Std: 1}, "normalize.mean NaN"},
-		{Normalize{Mode: "zscore", Mean: 0, Std: 1}, `normalize.mode "zscore"`},
+		{Normalize{Mode: "compute", Mean: Values{0.1}, Std: Values{0}}, "normalize.std 0"},
+		{Normalize{Mode: "compute", Mean: Values{0.1}, Std: Values{-0.2}}, "normalize.std -0.2"},
+		{Normalize{Mode: "fixed", Mean: Values{0.1}, Std: Values{math.Inf(1)}}, "normalize.std +Inf"},
+		{Normalize{Mode: "fixed", Mean: Values{0.1}, Std: Values{math.NaN()}}, "normalize.std NaN"},
+		{Normalize{Mode: "none", Mean: Values{math.Inf(-1)}, Std: Values{1}}, "normalize.mean -Inf"},
+		{Normalize{Mode: "none", Mean: Values{math.NaN()}, Std: Values{1}}, "normalize.mean NaN"},
+		{Normalize{Mode: "zscore", Mean: Values{0}, Std: Values{1}}, `normalize.mode "zscore"`},
 	} {
 		err := c.n.Validate()
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: error %v, want %q", c.n, err, c.want)
 		}
 	}
-	if err := (Normalize{Mode: "none", Mean: 0, Std: 1}).Validate(); err != nil {
+	if err := (Normalize{Mode: "none", Mean: Values{0}, Std: Values{1}}).Validate(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -65,7 +65,7 @@ func TestNormalizeValidate(t *testing.T) {
 // A manifest whose std is 0 is refused on load, naming the file and field.
 func TestLoadRejectsBadNormalization(t *testing.T) {
 	m := valid()
-	m.Normalize.Std = 0
+	m.Normalize.Std = Values{0}
 	b, err := m.Marshal()
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +92,7 @@ func TestShardName(t *testing.T) {
 }
 
 func BenchmarkApply(b *testing.B) {
-	tab := Normalize{Mean: 0.13, Std: 0.31}.Table()
+	tab := Normalize{Mean: Values{0.13}, Std: Values{0.31}}.Table()
 	src := make([]uint8, 784*1000)
 	dst := make([]float32, len(src))
 	b.SetBytes(int64(len(src)))

@@ -25,6 +25,8 @@ func FuzzFormatsAgree(f *testing.F) {
 	f.Fuzz(func(t *testing.T, n, h, w, c uint8, float bool, batch, comp uint8, seed uint64, pixels []byte) {
 		meta := testMeta(float)
 		meta.Height, meta.Width, meta.Channels = 1+int(h)%8, 1+int(w)%8, 1+int(c)%3
+		meta.Mean, _ = meta.Mean.Broadcast(meta.Channels) // one value per channel, as a writer must
+		meta.Std, _ = meta.Std.Broadcast(meta.Channels)
 		rows := fuzzRows(rand.New(rand.NewPCG(seed, 5)), int(n)%70, meta, pixels)
 		opts := []Option{WithBatchRows(1 + int(batch)%20), WithCompression(vocab.Compressions[int(comp)%len(vocab.Compressions)])}
 		var ipcBuf, pqBuf bytes.Buffer

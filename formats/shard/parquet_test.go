@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/formats/vocab"
 )
 
@@ -60,7 +61,7 @@ func TestParquetRoundTrip(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got := r.Meta(); got.Height != 3 || got.Width != 2 || got.Mean != 0.25 || got.Std != 0.5 ||
+				if got := r.Meta(); got.Height != 3 || got.Width != 2 || !got.Mean.Equal(manifest.Values{0.25}) || !got.Std.Equal(manifest.Values{0.5}) ||
 					got.Classes[2] != "c" || got.Float() != float || got.Split != "train" {
 					t.Fatalf("meta %+v", got)
 				}
@@ -384,7 +385,7 @@ func TestParquetImageListChecked(t *testing.T) {
 // and reports the file size.
 func BenchmarkWriteFormats(b *testing.B) {
 	meta := Meta{Dataset: "bench", Version: "v", Split: "train", Height: 28, Width: 28, Channels: 1,
-		Normalize: "compute", Mean: 0.13, Std: 0.31, Classes: []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}}
+		Normalize: "compute", Mean: manifest.Values{0.13}, Std: manifest.Values{0.31}, Classes: []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}}
 	r := rand.New(rand.NewPCG(1, 1))
 	const n = 2048
 	var rows Rows

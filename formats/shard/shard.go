@@ -36,6 +36,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/formats/vocab"
 )
 
@@ -74,10 +75,12 @@ type Meta struct {
 	Channels int
 	// Normalize is the mode; with vocab.NormalizeNone the image column is
 	// uint8 and Mean/Std are the train statistics a reader should apply
-	// itself.
+	// itself, one value per channel. In the schema metadata they are the
+	// manifest.Values text form: a number's text for one channel, a JSON
+	// array otherwise.
 	Normalize vocab.NormalizeMode
-	Mean      float64
-	Std       float64
+	Mean      manifest.Values
+	Std       manifest.Values
 	Classes   []string
 }
 
@@ -97,7 +100,7 @@ func Schema(m Meta) *arrow.Schema {
 	md := arrow.NewMetadata(
 		[]string{"dataset", "version", "split", "height", "width", "channels", "normalize", "mean", "std", "classes", "shard_format"},
 		[]string{m.Dataset, m.Version, string(m.Split), strconv.Itoa(m.Height), strconv.Itoa(m.Width), strconv.Itoa(m.Channels),
-			string(m.Normalize), fmtFloat(m.Mean), fmtFloat(m.Std), string(classes), Version},
+			string(m.Normalize), m.Mean.Text(), m.Std.Text(), string(classes), Version},
 	)
 	return arrow.NewSchema([]arrow.Field{
 		{Name: ColSourceIndex, Type: arrow.PrimitiveTypes.Uint64},
@@ -106,8 +109,6 @@ func Schema(m Meta) *arrow.Schema {
 		{Name: ColImage, Type: arrow.FixedSizeListOf(int32(m.Elems()), pix)},
 	}, &md)
 }
-
-func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
 // MetaFromSchema parses the metadata of a shard schema and checks that the
 // columns are the ones a shard has.
@@ -137,11 +138,13 @@ func MetaFromSchema(s *arrow.Schema) (Meta, error) {
 			}
 		}
 	}
-	flt := func(k string, dst *float64) {
+	flt := func(k string, dst *manifest.Values) {
 		var v string
 		str(k, &v)
 		if err == nil {
-			*dst, err = strconv.ParseFloat(v, 64)
+			if *dst, err = manifest.ParseValues(v); err != nil {
+				err = fmt.Errorf("metadata %s: %v", k, err)
+			}
 		}
 	}
 	var classes, format, split, normalize string
@@ -254,6 +257,9 @@ func checkMeta(m Meta) error {
 		if d.v < 1 || d.v > 1<<16 {
 			return fmt.Errorf("metadata %s=%d out of range", d.name, d.v)
 		}
+	}
+	if len(m.Mean) != m.Channels || len(m.Std) != m.Channels {
+		return fmt.Errorf("metadata mean/std have %d/%d values for %d channels", len(m.Mean), len(m.Std), m.Channels)
 	}
 	strs := []struct{ name, v string }{{"dataset", m.Dataset}, {"version", m.Version}, {"split", string(m.Split)}, {"normalize", string(m.Normalize)}}
 	for i, c := range m.Classes {

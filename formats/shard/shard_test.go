@@ -9,12 +9,13 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/formats/vocab"
 )
 
 func testMeta(float bool) Meta {
 	m := Meta{Dataset: "tiny", Version: "abc", Split: "train", Height: 3, Width: 2, Channels: 1,
-		Normalize: "compute", Mean: 0.25, Std: 0.5, Classes: []string{"a", "b", "c"}}
+		Normalize: "compute", Mean: manifest.Values{0.25}, Std: manifest.Values{0.5}, Classes: []string{"a", "b", "c"}}
 	if !float {
 		m.Normalize = "none"
 	}
@@ -62,7 +63,7 @@ func TestRoundTrip(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got := r.Meta(); got.Height != 3 || got.Mean != 0.25 || got.Classes[2] != "c" || got.Float() != float {
+				if got := r.Meta(); got.Height != 3 || !got.Mean.Equal(manifest.Values{0.25}) || got.Classes[2] != "c" || got.Float() != float {
 					t.Fatalf("meta %+v", got)
 				}
 				if want := (n + 15) / 16; r.NumBatches() != want {
@@ -200,5 +201,30 @@ func TestZstdLibraryMatchesGoMod(t *testing.T) {
 		if !regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(m[1]) + `\s+` + regexp.QuoteMeta(m[2]) + `\b`).Match(gomod) {
 			t.Errorf("go.mod does not require %s at %s: update the constant (it enters the dataset hash)", m[1], m[2])
 		}
+	}
+}
+
+// Mean and std are one value per channel: the number's text for one channel
+// (as every earlier shard has), a JSON array for more; MetaFromSchema reads
+// both and refuses a count that is not the channel count.
+func TestMetaPerChannelStats(t *testing.T) {
+	m := testMeta(true)
+	one := Schema(m).Metadata()
+	if v, _ := one.GetValue("mean"); v != "0.25" {
+		t.Fatalf("one-channel mean text %q", v)
+	}
+	m.Channels = 3
+	m.Mean, m.Std = manifest.Values{0.5, 0.25, 0.125}, manifest.Values{0.2, 0.3, 0.4}
+	s := Schema(m)
+	if v, _ := s.Metadata().GetValue("mean"); v != "[0.5,0.25,0.125]" {
+		t.Fatalf("three-channel mean text %q", v)
+	}
+	got, err := MetaFromSchema(s)
+	if err != nil || !got.Mean.Equal(m.Mean) || !got.Std.Equal(m.Std) || got.Channels != 3 {
+		t.Fatalf("read back %+v, %v", got, err)
+	}
+	m.Std = manifest.Values{0.2, 0.3}
+	if _, err := MetaFromSchema(Schema(m)); err == nil || !regexp.MustCompile(`mean/std have 3/2 values for 3 channels`).MatchString(err.Error()) {
+		t.Fatalf("two stds for three channels: %v", err)
 	}
 }

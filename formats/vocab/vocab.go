@@ -3,8 +3,8 @@
 // configs, manifests, shard metadata and command-line flags spell as strings.
 //
 // It is the lowest layer of formats: it imports nothing of the module, so
-// formats/shard and formats/manifest (which must not import each other) and
-// everything above them share one definition of each word. Every type is a
+// formats/manifest, formats/shard (which builds on manifest's per-channel
+// values) and everything above them share one definition of each word. Every type is a
 // string type whose value is the word itself, so JSON, YAML and Arrow
 // metadata carry exactly the strings they always did: manifests, configs,
 // version hashes and shard bytes do not change with the types.

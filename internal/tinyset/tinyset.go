@@ -19,10 +19,13 @@ import (
 
 // Spec describes a synthetic dataset.
 type Spec struct {
-	Train, Test int    // image counts
-	Side        int    // images are Side×Side, one channel
-	Classes     int    // labels are in [0, Classes); default 10
-	Seed        uint64 // pixels and labels are drawn from it
+	Train, Test int // image counts
+	Side        int // images are Side×Side
+	// Channels per pixel (0 means 1). One channel writes items of shape
+	// [Side Side], as MNIST has; more write [Side Side Channels] (HWC).
+	Channels int
+	Classes  int    // labels are in [0, Classes); default 10
+	Seed     uint64 // pixels and labels are drawn from it
 	// Learnable makes each image a noisy version of its class's pattern,
 	// so a model can learn the labels; otherwise pixels are uniform noise.
 	Learnable bool
@@ -47,7 +50,8 @@ func Write(dir string, s Spec) (*Set, error) {
 		s.Classes = 10
 	}
 	r := rand.New(rand.NewPCG(s.Seed, 0x7e57))
-	elems := s.Side * s.Side
+	ch := max(s.Channels, 1)
+	elems := s.Side * s.Side * ch
 	patterns := make([][]uint8, s.Classes)
 	for c := range patterns {
 		patterns[c] = make([]uint8, elems)
@@ -79,9 +83,9 @@ func Write(dir string, s Spec) (*Set, error) {
 		dims []int
 		data []uint8
 	}{
-		{"train_images", []int{s.Train, s.Side, s.Side}, set.TrainImages},
+		{"train_images", imageDims(s.Train, s.Side, ch), set.TrainImages},
 		{"train_labels", []int{s.Train}, set.TrainLabels},
-		{"test_images", []int{s.Test, s.Side, s.Side}, set.TestImages},
+		{"test_images", imageDims(s.Test, s.Side, ch), set.TestImages},
 		{"test_labels", []int{s.Test}, set.TestLabels},
 	} {
 		var buf bytes.Buffer
@@ -96,6 +100,15 @@ func Write(dir string, s Spec) (*Set, error) {
 		set.Files[f.key], set.SHA[f.key] = name, hex.EncodeToString(sum[:])
 	}
 	return set, nil
+}
+
+// imageDims is the IDX shape of n images: [n side side], with a trailing
+// channel dimension only when there is more than one channel.
+func imageDims(n, side, channels int) []int {
+	if channels == 1 {
+		return []int{n, side, side}
+	}
+	return []int{n, side, side, channels}
 }
 
 // Config returns a prep config (YAML) for the set named dataset, with its

@@ -73,3 +73,29 @@ func TestWriteRoundTrips(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A C-channel set writes [n side side C] items; one channel keeps the
+// MNIST-like [n side side] files, byte for byte what a set without Channels
+// writes.
+func TestWriteChannels(t *testing.T) {
+	rgb, err := Write(t.TempDir(), Spec{Train: 5, Test: 2, Side: 3, Channels: 3, Seed: 2, Learnable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := idx.Open(filepath.Join(rgb.Dir, rgb.Files["train_images"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dims := r.Header().Dims
+	r.Close()
+	if len(dims) != 4 || dims[0] != 5 || dims[1] != 3 || dims[2] != 3 || dims[3] != 3 || len(rgb.TrainImages) != 5*27 {
+		t.Fatalf("dims %v, %d train bytes", dims, len(rgb.TrainImages))
+	}
+	a, _ := Write(t.TempDir(), Spec{Train: 5, Test: 2, Side: 3, Seed: 2})
+	b, _ := Write(t.TempDir(), Spec{Train: 5, Test: 2, Side: 3, Channels: 1, Seed: 2})
+	for _, k := range Keys {
+		if a.SHA[k] != b.SHA[k] {
+			t.Fatalf("%s: Channels 1 writes other bytes than Channels 0", k)
+		}
+	}
+}

@@ -1,4 +1,5 @@
-// Package augment makes deterministic augmented variants of grayscale images.
+// Package augment makes deterministic augmented variants of images, gray or
+// with several channels stored HWC (channels interleaved per pixel).
 //
 // An [Augmenter] is built once from a list of ops (the YAML config's
 // `augment:` list, one [Spec] per entry) and then applied to any number of
@@ -65,6 +66,15 @@
 //
 // [Augmenter.Describe] prints this per op for a given config.
 //
+// # Channels
+//
+// An image of C channels (WithChannels) gets ONE draw per op, shared by its
+// channels: one composed matrix and one elastic field, resampled channel by
+// channel (each plane is copied out, warped and interleaved back, with the
+// same code as a gray image), one erase rectangle covering every channel,
+// while noise draws per value, so every channel gets its own deviates. A
+// gray image (C = 1) takes exactly the path and draws it always took.
+//
 // # Determinism
 //
 // Each op i of a sample gets its own PCG-DXSM stream (math/rand/v2's PCG)
@@ -122,20 +132,49 @@ func (e *SpecError) Error() string {
 type Augmenter struct {
 	seed          uint64
 	width, height int
+	channels      int
 	stages        []stage
 	nops          int
 	pool          sync.Pool // *scratch
 }
 
+// Option configures New.
+type Option func(*options) error
+
+type options struct {
+	channels int
+}
+
+// maxChannels bounds the channels of an image (an IDX item's last dimension
+// may be anything; more than this is not an image).
+const maxChannels = 64
+
+// WithChannels sets the number of interleaved channels per pixel (default 1).
+func WithChannels(c int) Option {
+	return func(o *options) error {
+		if c < 1 || c > maxChannels {
+			return fmt.Errorf("augment: channels must be in [1, %d], got %d", maxChannels, c)
+		}
+		o.channels = c
+		return nil
+	}
+}
+
 // New validates specs and builds an Augmenter for width×height images.
-func New(seed uint64, width, height int, specs []Spec) (*Augmenter, error) {
+func New(seed uint64, width, height int, specs []Spec, opts ...Option) (*Augmenter, error) {
+	o := options{channels: 1}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
 	if width <= 0 || height <= 0 {
 		return nil, fmt.Errorf("augment: image size must be positive, got %d×%d", width, height)
 	}
 	if width > maxSide || height > maxSide {
 		return nil, fmt.Errorf("augment: image side must be at most %d, got %d×%d", maxSide, width, height)
 	}
-	a := &Augmenter{seed: seed, width: width, height: height, nops: len(specs)}
+	a := &Augmenter{seed: seed, width: width, height: height, channels: o.channels, nops: len(specs)}
 	var cur *warpStage // open run of geometric ops, nil if none
 	for i, s := range specs {
 		o, err := parseOp(i, s, width, height)
@@ -168,19 +207,29 @@ func New(seed uint64, width, height int, specs []Spec) (*Augmenter, error) {
 	return a, nil
 }
 
-// Width and Height report the image size the Augmenter was built for.
-func (a *Augmenter) Width() int  { return a.width }
-func (a *Augmenter) Height() int { return a.height }
+// Width, Height and Channels report the image shape the Augmenter was
+// built for.
+func (a *Augmenter) Width() int    { return a.width }
+func (a *Augmenter) Height() int   { return a.height }
+func (a *Augmenter) Channels() int { return a.channels }
+
+// Elems is the number of bytes of one image.
+func (a *Augmenter) Elems() int { return a.width * a.height * a.channels }
 
 // Apply writes into dst variant number copyIdx of src, the source image
-// with index sourceIndex. Both are row-major width×height bytes; dst may be
-// src. The result depends only on (seed, sourceIndex, copyIdx) and the ops.
-// Apply panics if a buffer has the wrong length, like an out-of-range index.
+// with index sourceIndex. Both are row-major height×width×channels bytes
+// (HWC); dst may be src. The result depends only on (seed, sourceIndex,
+// copyIdx) and the ops. Apply panics if a buffer has the wrong length, like
+// an out-of-range index.
 func (a *Augmenter) Apply(dst, src []uint8, sourceIndex uint64, copyIdx int) {
-	n := a.width * a.height
+	n := a.Elems()
 	if len(src) != n || len(dst) != n {
-		panic(fmt.Sprintf("augment: Apply: want %d-byte buffers for %d×%d, got src %d, dst %d",
-			n, a.width, a.height, len(src), len(dst)))
+		shape := fmt.Sprintf("%d×%d", a.width, a.height)
+		if a.channels > 1 {
+			shape += fmt.Sprintf("×%d", a.channels)
+		}
+		panic(fmt.Sprintf("augment: Apply: want %d-byte buffers for %s, got src %d, dst %d",
+			n, shape, len(src), len(dst)))
 	}
 	s := a.pool.Get().(*scratch)
 	key := sampleKey(a.seed, sourceIndex, uint64(int64(copyIdx)))
@@ -229,11 +278,16 @@ type scratch struct {
 	dx, dy []float32 // elastic displacement fields, w×h
 	tmp    []float32 // blur intermediate, w×h
 	line   []float32 // one reflected-padded row or column for the blur
+	// in and out hold one channel plane of a multi-channel image, w×h.
+	in, out []uint8
 }
 
 func (a *Augmenter) newScratch() *scratch {
 	w, h := a.width, a.height
 	s := &scratch{pad: make([]uint8, (w+2)*(h+2))}
+	if a.channels > 1 {
+		s.in, s.out = make([]uint8, w*h), make([]uint8, w*h)
+	}
 	for _, st := range a.stages {
 		if ws, ok := st.(*warpStage); ok && ws.elastic != nil {
 			s.dx = make([]float32, w*h)

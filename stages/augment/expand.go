@@ -31,7 +31,7 @@ func (e *Expander) Expand(rows shard.Rows, splits []uint8) (out shard.Rows, outS
 	if extra == 0 {
 		return rows, splits, false
 	}
-	elems := e.Aug.width * e.Aug.height
+	elems := e.Aug.Elems()
 	total := n + extra
 	alloc := e.Alloc
 	if alloc == nil {

@@ -497,8 +497,9 @@ func (o *eraseOp) apply(a *Augmenter, s *scratch, key uint64, dst, cur []uint8) 
 	}
 	var u uint64
 	left := 0
+	c := a.channels // the rectangle covers every channel of its pixels
 	for y := y0; y < y0+eh; y++ {
-		row := dst[y*w+x0 : y*w+x0+ew]
+		row := dst[(y*w+x0)*c : (y*w+x0+ew)*c]
 		if !o.random {
 			for i := range row {
 				row[i] = o.value

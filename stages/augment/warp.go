@@ -27,17 +27,43 @@ func (ws *warpStage) apply(a *Augmenter, s *scratch, key uint64, dst, cur []uint
 	if !field && g.isIdentity() {
 		return cur
 	}
-	padInto(s.pad, cur, w, h) // cur may be dst: read it before writing
 	m := g.pixel(w, h)
-	switch {
-	case field:
-		warpField(dst, s.pad, w, h, m, s.dx, s.dy)
-	case m.fitsFixed(w, h):
-		warpAffine(dst, s.pad, w, h, m)
-	default:
-		warpField(dst, s.pad, w, h, m, nil, nil)
+	var fdx, fdy []float32
+	if field {
+		fdx, fdy = s.dx, s.dy
+	}
+	c := a.channels
+	if c == 1 {
+		padInto(s.pad, cur, w, h) // cur may be dst: read it before writing
+		warpPlane(dst, s.pad, w, h, m, fdx, fdy)
+		return dst
+	}
+	// The same map for every channel, one plane at a time; channel k of cur
+	// is read before channel k of dst is written.
+	for k := range c {
+		for i := range s.in {
+			s.in[i] = cur[i*c+k]
+		}
+		padInto(s.pad, s.in, w, h)
+		warpPlane(s.out, s.pad, w, h, m, fdx, fdy)
+		for i, v := range s.out {
+			dst[i*c+k] = v
+		}
 	}
 	return dst
+}
+
+// warpPlane resamples one w×h plane from its zero-bordered copy pad through
+// m and the optional elastic field.
+func warpPlane(dst, pad []uint8, w, h int, m affine, fdx, fdy []float32) {
+	switch {
+	case fdx != nil:
+		warpField(dst, pad, w, h, m, fdx, fdy)
+	case m.fitsFixed(w, h):
+		warpAffine(dst, pad, w, h, m)
+	default:
+		warpField(dst, pad, w, h, m, nil, nil)
+	}
 }
 
 func (ws *warpStage) describe() []string {

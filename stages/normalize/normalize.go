@@ -1,10 +1,10 @@
 // Package normalize turns uint8 pixels into float32 (x/255 − mean)/std.
 //
-// Statistics are accumulated as an exact 256-bin histogram of byte values, so
-// the mean and std do not depend on the order or grouping in which images are
-// seen (no floating-point summation order), and the conversion is a 256-entry
-// lookup table (manifest.Normalize.Table), so every worker produces the same
-// float for the same byte.
+// Statistics are accumulated as an exact 256-bin histogram of byte values
+// per channel, so the mean and std do not depend on the order or grouping in
+// which images are seen (no floating-point summation order), and the
+// conversion is a 256-entry lookup table per channel (manifest.Normalize.Table),
+// so every worker produces the same float for the same byte.
 package normalize
 
 import (
@@ -50,6 +50,50 @@ func (h *Histogram) MeanStd() (mean, std float64, err error) {
 	std = math.Sqrt(math.Max(ss/n-mean*mean, 0))
 	if std == 0 {
 		return 0, 0, fmt.Errorf("normalize: train pixels are constant (std 0); use mode: fixed or none")
+	}
+	return mean, std, nil
+}
+
+// Histograms holds one Histogram per channel of HWC images: value i of an
+// image counts towards channel i mod len(h). One channel is exactly a
+// single Histogram.
+type Histograms []Histogram
+
+// NewHistograms returns empty histograms for images of the given channels.
+func NewHistograms(channels int) Histograms { return make(Histograms, channels) }
+
+// Add counts the pixels of p, whole HWC images (or runs of them).
+func (h Histograms) Add(p []uint8) {
+	if len(h) == 1 {
+		h[0].Add(p)
+		return
+	}
+	c := len(h)
+	for i := 0; i+c <= len(p); i += c {
+		for k := range c {
+			h[k][p[i+k]]++
+		}
+	}
+}
+
+// Merge adds the counts of o, which has as many channels.
+func (h Histograms) Merge(o Histograms) {
+	for k := range h {
+		h[k].Merge(&o[k])
+	}
+}
+
+// MeanStd returns the mean and std of each channel; a channel whose train
+// pixels are constant is an error naming it.
+func (h Histograms) MeanStd() (mean, std []float64, err error) {
+	mean, std = make([]float64, len(h)), make([]float64, len(h))
+	for k := range h {
+		if mean[k], std[k], err = h[k].MeanStd(); err != nil {
+			if len(h) > 1 {
+				err = fmt.Errorf("channel %d: %w", k, err)
+			}
+			return nil, nil, err
+		}
 	}
 	return mean, std, nil
 }

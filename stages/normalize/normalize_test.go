@@ -47,3 +47,49 @@ func TestConstantPixelsAreAnError(t *testing.T) {
 		t.Fatal("empty histogram accepted")
 	}
 }
+
+// Per-channel histograms of HWC pixels give each channel the statistics of
+// its own values, and one channel is the plain histogram.
+func TestHistogramsPerChannel(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	const c = 3
+	px := make([]uint8, 3000*c)
+	planes := make([][]uint8, c)
+	for i := range px {
+		// Different ranges per channel, so a mixed-up channel shows.
+		px[i] = uint8(r.IntN(64 * (i%c + 1)))
+		planes[i%c] = append(planes[i%c], px[i])
+	}
+	h := NewHistograms(c)
+	h.Add(px[:1500*c])
+	h2 := NewHistograms(c)
+	h2.Add(px[1500*c:])
+	h.Merge(h2)
+	mean, std, err := h.MeanStd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range c {
+		var one Histogram
+		one.Add(planes[k])
+		m, s, _ := one.MeanStd()
+		if mean[k] != m || std[k] != s {
+			t.Fatalf("channel %d: %v/%v, want %v/%v", k, mean[k], std[k], m, s)
+		}
+	}
+	if mean[0] >= mean[1] || mean[1] >= mean[2] {
+		t.Fatalf("channel means %v not in the order of their ranges", mean)
+	}
+	g := NewHistograms(1)
+	g.Add(px)
+	var plain Histogram
+	plain.Add(px)
+	if g[0] != plain {
+		t.Fatal("one-channel Histograms differ from Histogram")
+	}
+	flat := NewHistograms(2)
+	flat.Add([]uint8{1, 9, 2, 9, 3, 9})
+	if _, _, err := flat.MeanStd(); err == nil || err.Error() != "channel 1: normalize: train pixels are constant (std 0); use mode: fixed or none" {
+		t.Fatalf("constant channel: %v", err)
+	}
+}

@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -55,6 +56,29 @@ type Normalization struct {
 	Std  []float64 `json:"std"`
 }
 
+// ImageShape is the shape of the images a model was trained on, as the
+// dataset stores them (height × width × channels, HWC). The model's own
+// input shape (Arch.Input) says how it lays them out ([C H W] for a CNN, one
+// flat vector for an MLP); ImageShape keeps apart datasets whose images
+// have the same number of values, such as 28×28×3 and 84×28×1.
+type ImageShape struct {
+	Height   int `json:"height"`
+	Width    int `json:"width"`
+	Channels int `json:"channels"`
+}
+
+func (s ImageShape) String() string { return fmt.Sprintf("%dx%dx%d", s.Height, s.Width, s.Channels) }
+
+// CheckImage refuses images of another shape than the checkpoint's. A
+// checkpoint saved before shapes were recorded has none, and the caller's
+// check of the input size is all there is.
+func (m Meta) CheckImage(got ImageShape) error {
+	if m.Image != nil && *m.Image != got {
+		return fmt.Errorf("checkpoint was trained on %s images (height x width x channels), the shards hold %s", m.Image, got)
+	}
+	return nil
+}
+
 // OptimizerInfo is the JSON part of the optimizer state; the buffers are in
 // the optimizer safetensors file.
 type OptimizerInfo struct {
@@ -74,6 +98,7 @@ type Meta struct {
 	Optimizer      *OptimizerInfo             `json:"optimizer,omitempty"`
 	DatasetVersion string                     `json:"dataset_version,omitempty"`
 	Normalization  *Normalization             `json:"normalization,omitempty"`
+	Image          *ImageShape                `json:"image,omitempty"` // the training images' shape
 	ClassNames     []string                   `json:"class_names,omitempty"`
 	Extra          map[string]json.RawMessage `json:"extra,omitempty"`
 	// Generation numbers the saves at one base path; the files of a
@@ -459,6 +484,9 @@ func load(jPath string) (*Checkpoint, []byte, error) {
 	if meta.Format != FormatVersion {
 		return nil, nil, fmt.Errorf("checkpoint: %s: format %q, want %q", jPath, meta.Format, FormatVersion)
 	}
+	if im := meta.Image; im != nil && (im.Height < 1 || im.Width < 1 || im.Channels < 1) {
+		return nil, nil, fmt.Errorf("checkpoint: %s: image shape %s is not a valid height x width x channels", jPath, im)
+	}
 	dir := filepath.Dir(jPath)
 	wf, err := readChecked(dir, meta.Weights, jPath)
 	if err != nil {
@@ -520,4 +548,23 @@ func readChecked(dir string, fi FileInfo, sidecar string) (*Safetensors, error) 
 		return nil, fmt.Errorf("checkpoint: %s does not match %s (size %d, want %d; or different SHA-256): the checkpoint was not completely written or was modified", path, sidecar, len(b), fi.Bytes)
 	}
 	return DecodeSafetensors(b, path)
+}
+
+// Same reports whether mean and std are n's, value for value within 1e-6
+// (the precision the trainer compares them with), channel count included.
+func (n *Normalization) Same(mean, std []float64) bool {
+	if len(n.Mean) != len(mean) || len(n.Std) != len(std) {
+		return false
+	}
+	for i := range mean {
+		if math.Abs(n.Mean[i]-mean[i]) > 1e-6 {
+			return false
+		}
+	}
+	for i := range std {
+		if math.Abs(n.Std[i]-std[i]) > 1e-6 {
+			return false
+		}
+	}
+	return true
 }

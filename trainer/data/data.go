@@ -8,12 +8,22 @@
 // true permutation), and the next batch is assembled on another goroutine
 // while the current one trains. uint8 shards are normalized on the fly with
 // manifest.Normalize's table, giving bitwise the floats of a float32 shard.
+//
+// # Layout
+//
+// Shards store images HWC (the channels of a pixel side by side); the
+// networks take CHW (one plane per channel), the input layout of a
+// convolution ([C H W], PyTorch's too). The loader converts each image once,
+// as it copies it into a batch, so Batch.X is always CHW and no model needs
+// to know how shards are laid out. An MLP sees the same CHW values
+// flattened. For one channel both layouts are the same bytes.
 package data
 
 import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync/atomic"
 
 	"github.com/shardsmith/shardsmith/formats/dataset"
@@ -69,7 +79,8 @@ func (d *Dataset) Rows(split vocab.Split) int {
 	return 0
 }
 
-// Batch is a run of examples: X holds len(Y) images of Elems float32 values.
+// Batch is a run of examples: X holds len(Y) images of Elems float32
+// values each, in CHW order (see Layout in the package documentation).
 type Batch struct {
 	X []float32
 	Y []uint8
@@ -101,7 +112,7 @@ type Loader struct {
 	opts  Options
 	// norm normalizes uint8 pixels: the table prep's normalize stage
 	// writes float32 shards with, so both kinds of shard train alike.
-	norm *manifest.Table
+	norm manifest.Table
 	// window holds the rows being shuffled; kept across epochs, and sized
 	// once, so filling it never regrows (and recopies) hundreds of MB.
 	window shard.Rows
@@ -203,6 +214,7 @@ func (l *Loader) Epoch(ctx context.Context, epoch int, fn func(b *Batch) error) 
 
 func (l *Loader) produce(ctx context.Context, epoch int, free <-chan *Batch, out chan<- *Batch) error {
 	elems := l.ds.Elems()
+	channels := l.ds.Manifest.Image.Channels
 	order := make([]int, len(l.split.Shards))
 	for i := range order {
 		order[i] = i
@@ -226,12 +238,22 @@ func (l *Loader) produce(ctx context.Context, epoch int, free <-chan *Batch, out
 				cur.X, cur.Y = cur.X[:0], cur.Y[:0]
 			}
 			cur.Y = append(cur.Y, rows.Label[r])
-			if rows.ImageF32 != nil {
+			switch {
+			case channels > 1:
+				at := len(cur.X)
+				cur.X = slices.Grow(cur.X, elems)[:at+elems]
+				if rows.ImageF32 != nil {
+					hwcToCHW(cur.X[at:], rows.ImageF32[r*elems:(r+1)*elems], channels)
+				} else {
+					normalizeToCHW(cur.X[at:], rows.ImageU8[r*elems:(r+1)*elems], l.norm)
+				}
+			case rows.ImageF32 != nil:
 				cur.X = append(cur.X, rows.ImageF32[r*elems:(r+1)*elems]...)
-			} else {
+			default:
 				px := rows.ImageU8[r*elems : (r+1)*elems]
+				t := &l.norm[0]
 				for _, v := range px {
-					cur.X = append(cur.X, l.norm[v])
+					cur.X = append(cur.X, t[v])
 				}
 			}
 			if cur.Len() == l.opts.BatchSize {
@@ -298,4 +320,28 @@ func (l *Loader) produce(ctx context.Context, epoch int, free <-chan *Batch, out
 		}
 	}
 	return nil
+}
+
+// hwcToCHW writes the HWC image src of c channels into dst as c planes.
+func hwcToCHW(dst, src []float32, c int) {
+	hw := len(src) / c
+	for k := range c {
+		plane := dst[k*hw : (k+1)*hw]
+		for i := range plane {
+			plane[i] = src[i*c+k]
+		}
+	}
+}
+
+// normalizeToCHW normalizes the HWC image src with one table per channel and
+// writes it into dst as planes.
+func normalizeToCHW(dst []float32, src []uint8, t manifest.Table) {
+	c := len(t)
+	hw := len(src) / c
+	for k := range c {
+		plane, tk := dst[k*hw:(k+1)*hw], &t[k]
+		for i := range plane {
+			plane[i] = tk[src[i*c+k]]
+		}
+	}
 }

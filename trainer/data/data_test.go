@@ -113,7 +113,7 @@ func TestUint8ShardsAreNormalizedLikeFloatShards(t *testing.T) {
 	if u.Manifest.Image.DType != "uint8" || f.Manifest.Image.DType != "float32" {
 		t.Fatal("expected uint8 and float32 shards")
 	}
-	if f.Manifest.Normalize.Mean != u.Manifest.Normalize.Mean || f.Manifest.Normalize.Std != u.Manifest.Normalize.Std {
+	if !f.Manifest.Normalize.Mean.Equal(u.Manifest.Normalize.Mean) || !f.Manifest.Normalize.Std.Equal(u.Manifest.Normalize.Std) {
 		t.Fatalf("train statistics differ: %+v, %+v", f.Manifest.Normalize, u.Manifest.Normalize)
 	}
 	for _, split := range []vocab.Split{vocab.Train, vocab.Test} {
