@@ -103,7 +103,19 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 			return nil, err
 		}
 	}
+	var set *imageSet
+	if !cfg.Sources.IDX() {
+		c := *cfg // the classes are resolved into a copy
+		cfg = &c
+		var err error
+		if set, err = openImages(ctx, cfg, &opts); err != nil {
+			return nil, err
+		}
+	}
 	hin := NewHashInput(cfg)
+	if set != nil {
+		hin = hin.withContent(set)
+	}
 	version := hin.Version()
 	short := manifest.Short(version)
 	dsDir := filepath.Join(out, cfg.Dataset)
@@ -134,9 +146,14 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 	if opts.Fetcher == nil {
 		opts.Fetcher = newFetcher(cfg, &opts)
 	}
-	paths, sources, err := fetchAll(ctx, cfg, &opts)
-	if err != nil {
-		return nil, err
+	var paths map[string]string
+	var sources []manifest.Source
+	if set == nil {
+		if paths, sources, err = fetchAll(ctx, cfg, &opts); err != nil {
+			return nil, err
+		}
+	} else {
+		sources = set.manifestSources()
 	}
 
 	tmp, err := os.MkdirTemp(dsDir, ".tmp-"+short+"-")
@@ -155,11 +172,19 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 	}()
 
 	opts.logf("building %s version %s into %s", cfg.Dataset, short, final)
-	m, stages, err := buildInto(ctx, tmp, cfg, hin, paths, &opts)
+	in, err := openInput(ctx, cfg, paths, set, &opts)
+	if err != nil {
+		return nil, err
+	}
+	defer in.close()
+	m, stages, err := buildInto(ctx, tmp, cfg, hin, in, &opts)
 	if err != nil {
 		return nil, err
 	}
 	m.Sources = sources
+	if set != nil {
+		m.Skipped = set.skipped
+	}
 	if err := writeManifest(tmp, m); err != nil {
 		return nil, err
 	}

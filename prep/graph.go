@@ -26,34 +26,71 @@ type item struct {
 	split []uint8
 }
 
-// buildInto decodes the sources, plans the layout and runs the stage graph
-// decode → [augment] → [normalize] → route → write → collect into dir, and
-// returns the manifest (without sources) and the stage report.
-func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInput, paths map[string]string, opts *Options) (*manifest.Manifest, []pipeline.Snapshot, error) {
+// input is the decoded sources as the build sees them: the image shape,
+// the labels of each source split (known before any pixel is read), the
+// train statistics and the decode stage of the graph.
+type input struct {
+	height, width, channels int
+	trainLabels, testLabels []uint8
+	stats                   func(ctx context.Context, assign []uint8) (mean, std float64, err error)
+	stage                   func(g *pipeline.Graph, lay *layout) <-chan item
+	close                   func()
+}
+
+func (in *input) elems() int { return in.height * in.width * in.channels }
+
+// openInput opens the sources: the fetched IDX files at paths, or the
+// listed image trees and lists of set.
+func openInput(ctx context.Context, cfg *config.Config, paths map[string]string, set *imageSet, opts *Options) (*input, error) {
+	if set != nil {
+		return &input{height: set.cv.Height, width: set.cv.Width, channels: set.cv.Channels,
+			trainLabels: set.labels(0), testLabels: set.labels(1),
+			stats: func(ctx context.Context, assign []uint8) (float64, float64, error) {
+				return set.trainStats(ctx, opts, assign)
+			},
+			stage: func(g *pipeline.Graph, lay *layout) <-chan item { return set.stage(g, lay, opts.Workers) },
+			close: func() {}}, nil
+	}
 	classes := len(cfg.Classes)
 	file := func(key string) decode.File {
 		return decode.File{Path: paths[key], Name: fmt.Sprintf("%s (%s)", key, sourceFile(cfg, key)), SHA256: sourceSHA(cfg, key)}
 	}
 	train, err := decode.Open(file("train_images"), file("train_labels"), classes)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	defer train.Close()
 	test, err := decode.Open(file("test_images"), file("test_labels"), classes)
 	if err != nil {
-		return nil, nil, err
+		train.Close()
+		return nil, err
 	}
-	defer test.Close()
 	if train.Height != test.Height || train.Width != test.Width || train.Channels != test.Channels {
-		return nil, nil, fmt.Errorf("train images are %dx%dx%d but test images are %dx%dx%d",
+		train.Close()
+		test.Close()
+		return nil, fmt.Errorf("train images are %dx%dx%d but test images are %dx%dx%d",
 			train.Height, train.Width, train.Channels, test.Height, test.Width, test.Channels)
 	}
-	elems := train.Elems()
+	return &input{height: train.Height, width: train.Width, channels: train.Channels,
+		trainLabels: train.Labels, testLabels: test.Labels,
+		stats: func(ctx context.Context, assign []uint8) (float64, float64, error) {
+			return cachedTrainStats(ctx, opts, cfg.Sources.TrainImages.SHA256, file("train_images"), assign)
+		},
+		stage: func(g *pipeline.Graph, lay *layout) <-chan item {
+			return decodeStage(g, lay, []*decode.Pair{train, test})
+		},
+		close: func() { train.Close(); test.Close() }}, nil
+}
+
+// buildInto plans the layout and runs the stage graph
+// decode → [augment] → [normalize] → route → write → collect into dir, and
+// returns the manifest (without sources) and the stage report.
+func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInput, in *input, opts *Options) (*manifest.Manifest, []pipeline.Snapshot, error) {
+	elems := in.elems()
 	rowBytes := int64(elems)
 	if cfg.Normalize.Mode.Float() {
 		rowBytes *= 4
 	}
-	lay, err := planLayout(cfg, train.Labels, test.Labels, rowBytes)
+	lay, err := planLayout(cfg, in.trainLabels, in.testLabels, rowBytes)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -61,10 +98,10 @@ func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInpu
 
 	var exp *augment.Expander
 	if cfg.Augment.Copies > 0 {
-		if train.Channels != 1 {
-			return nil, nil, fmt.Errorf("augment: only single-channel images are supported, got %d channels", train.Channels)
+		if in.channels != 1 {
+			return nil, nil, fmt.Errorf("augment: only single-channel images are supported, got %d channels", in.channels)
 		}
-		aug, err := newAugmenter(cfg, train.Width, train.Height)
+		aug, err := newAugmenter(cfg, in.width, in.height)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -77,12 +114,12 @@ func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInpu
 	// Normalization statistics: from the train split's originals only.
 	norm := manifest.Normalize{Mode: cfg.Normalize.Mode, Mean: cfg.Normalize.Mean, Std: cfg.Normalize.Std}
 	if cfg.Normalize.Mode != vocab.NormalizeFixed {
-		if norm.Mean, norm.Std, err = cachedTrainStats(ctx, opts, cfg.Sources.TrainImages.SHA256, file("train_images"), lay.trainAssign); err != nil {
+		if norm.Mean, norm.Std, err = in.stats(ctx, lay.trainAssign); err != nil {
 			return nil, nil, err
 		}
 	}
 
-	meta := shard.Meta{Dataset: cfg.Dataset, Version: hin.Version(), Height: train.Height, Width: train.Width, Channels: train.Channels,
+	meta := shard.Meta{Dataset: cfg.Dataset, Version: hin.Version(), Height: in.height, Width: in.width, Channels: in.channels,
 		Normalize: cfg.Normalize.Mode, Mean: norm.Mean, Std: norm.Std, Classes: classNames}
 	format, err := newShardFormat(cfg.Shards.Format, cfg.Shards.Compression, cfg.Shards.BatchRows)
 	if err != nil {
@@ -90,7 +127,7 @@ func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInpu
 	}
 
 	g := pipeline.New(ctx)
-	stream := decodeStage(g, lay, []*decode.Pair{train, test})
+	stream := in.stage(g, lay)
 	if exp != nil {
 		stream = pipeline.Map(g, "augment", opts.Workers, 2, stream, func(ctx context.Context, st *pipeline.Stats, it item) (item, error) {
 			rows, splits, expanded := exp.Expand(it.rows, it.split)
@@ -136,7 +173,7 @@ func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInpu
 		Created:   time.Now().UTC().Format(time.RFC3339),
 		Config:    cfgJSON,
 		HashInput: hin.Encode(),
-		Image:     manifest.Image{Height: train.Height, Width: train.Width, Channels: train.Channels, DType: "float32"},
+		Image:     manifest.Image{Height: in.height, Width: in.width, Channels: in.channels, DType: "float32"},
 		Normalize: norm,
 		Classes:   classNames,
 	}
