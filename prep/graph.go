@@ -31,6 +31,7 @@ type item struct {
 // train statistics and the decode stage of the graph.
 type input struct {
 	height, width, channels int
+	sourcePaths             bool // rows carry the source_path column
 	trainLabels, testLabels []uint8
 	stats                   func(ctx context.Context, assign []uint8) (mean, std float64, err error)
 	stage                   func(g *pipeline.Graph, lay *layout) <-chan item
@@ -43,7 +44,7 @@ func (in *input) elems() int { return in.height * in.width * in.channels }
 // listed image trees and lists of set.
 func openInput(ctx context.Context, cfg *config.Config, paths map[string]string, set *imageSet, opts *Options) (*input, error) {
 	if set != nil {
-		return &input{height: set.cv.Height, width: set.cv.Width, channels: set.cv.Channels,
+		return &input{height: set.cv.Height, width: set.cv.Width, channels: set.cv.Channels, sourcePaths: true,
 			trainLabels: set.labels(0), testLabels: set.labels(1),
 			stats: func(ctx context.Context, assign []uint8) (float64, float64, error) {
 				return set.trainStats(ctx, opts, assign)
@@ -120,7 +121,7 @@ func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInpu
 	}
 
 	meta := shard.Meta{Dataset: cfg.Dataset, Version: hin.Version(), Height: in.height, Width: in.width, Channels: in.channels,
-		Normalize: cfg.Normalize.Mode, Mean: norm.Mean, Std: norm.Std, Classes: classNames}
+		Normalize: cfg.Normalize.Mode, Mean: norm.Mean, Std: norm.Std, Classes: classNames, SourcePaths: in.sourcePaths}
 	format, err := newShardFormat(cfg.Shards.Format, cfg.Shards.Compression, cfg.Shards.BatchRows)
 	if err != nil {
 		return nil, nil, err

@@ -268,13 +268,14 @@ func (set *imageSet) stage(g *pipeline.Graph, lay *layout, workers int) <-chan i
 	base := [2]uint64{0, uint64(len(set.lists[0].Entries))}
 	return pipeline.Map(g, "verify", 1, 2, set.imageStages(g, workers, true), func(ctx context.Context, st *pipeline.Stats, b imageBatch) (item, error) {
 		l := set.lists[b.split]
-		it := item{rows: shard.Rows{SourceIndex: make([]uint64, b.n), Label: make([]uint8, b.n), Copy: make([]uint16, b.n), ImageU8: b.pix},
+		it := item{rows: shard.Rows{SourceIndex: make([]uint64, b.n), Label: make([]uint8, b.n), Copy: make([]uint16, b.n), ImageU8: b.pix, SourcePath: make([]string, b.n)},
 			split: assigns[b.split][b.start : b.start+b.n]}
 		for j := 0; j < b.n; j++ {
 			e := l.Entries[b.start+j]
 			hashers[b.split].add(e, b.pix[j*elems:(j+1)*elems])
 			it.rows.SourceIndex[j] = base[b.split] + uint64(b.start+j)
 			it.rows.Label[j] = lay.remap[e.Class]
+			it.rows.SourcePath[j] = e.Rel
 		}
 		seen[b.split] += b.n
 		if seen[b.split] == len(l.Entries) {

@@ -110,6 +110,9 @@ func TestBuildImageTree(t *testing.T) {
 				rel = testRels[int(si)-len(trainRels)]
 				want = test[rel]
 			}
+			if rows.SourcePath[i] != rel {
+				t.Fatalf("%s row %d (source %d): source_path %q, want %q", name, i, si, rows.SourcePath[i], rel)
+			}
 			if got := rows.ImageU8[i*30 : (i+1)*30]; !bytes.Equal(got, want) {
 				t.Fatalf("%s row %d (source %d, %s): pixels differ", name, i, si, rel)
 			}
@@ -131,6 +134,31 @@ func TestBuildImageTree(t *testing.T) {
 	rep, err := Reproduce(context.Background(), res.Dir, testOptions(t, t.TempDir()))
 	if err != nil || !rep.Identical {
 		t.Fatalf("reproduce: %+v, %v", rep, err)
+	}
+}
+
+// Parquet shards and augmented copies carry source_path too.
+func TestImageTreeParquetAugmented(t *testing.T) {
+	dir := t.TempDir()
+	imageTree(t, filepath.Join(dir, "train"), 1, map[string]int{"cat": 4, "dog": 4})
+	imageTree(t, filepath.Join(dir, "test"), 2, map[string]int{"cat": 2, "dog": 2})
+	cfg := treeConfig(t, dir, "augment: {copies: 2, seed: 1, ops: [{rotate: {degrees: 10}}]}\n")
+	cfg.Shards.Format = vocab.FormatParquet
+	res := build(t, cfg, testOptions(t, t.TempDir()))
+	rows := readSplit(t, res.Dir, res, vocab.Train)
+	if len(rows.SourcePath) != rows.Len() || rows.Len() == 0 {
+		t.Fatalf("%d source paths for %d rows", len(rows.SourcePath), rows.Len())
+	}
+	for i := range rows.Len() {
+		if i > 0 && rows.Copy[i] != 0 && rows.SourcePath[i] != rows.SourcePath[i-1] {
+			t.Fatalf("copy %d of row %d has source_path %q, its original %q", rows.Copy[i], i, rows.SourcePath[i], rows.SourcePath[i-1])
+		}
+		if !strings.HasPrefix(rows.SourcePath[i], "cat/") && !strings.HasPrefix(rows.SourcePath[i], "dog/") {
+			t.Fatalf("source_path %q", rows.SourcePath[i])
+		}
+	}
+	if _, err := Verify(res.Dir); err != nil {
+		t.Fatal(err)
 	}
 }
 
