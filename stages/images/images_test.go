@@ -130,7 +130,7 @@ func TestListErrors(t *testing.T) {
 			os.MkdirAll(filepath.Join(root, "d.png"), 0o755)
 			writeFile(t, filepath.Join(root, "l.csv"), []byte("path,label\nd.png,cat\n"))
 			return Source{CSV: filepath.Join(root, "l.csv"), Root: root}
-		}, "l.csv: line 2: ROOT/d.png is not a regular file"},
+		}, "l.csv: line 2: ROOT/d.png is a directory, not an image file"},
 		{"csv duplicate", func(t *testing.T, root string) Source {
 			writeFile(t, filepath.Join(root, "a.png"), pngBytes(t, gray(2, 2, 1)))
 			writeFile(t, filepath.Join(root, "l.csv"), []byte("path,label\na.png,cat\n./a.png,cat\n"))

@@ -318,6 +318,9 @@ func scanCSV(file, root string) (*scanned, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", where, p, errors.Unwrap(err))
 		}
+		if fi.IsDir() {
+			return nil, fmt.Errorf("%s: %s is a directory, not an image file", where, full)
+		}
 		if !fi.Mode().IsRegular() {
 			return nil, fmt.Errorf("%s: %s is not a regular file (%s)", where, full, fi.Mode().Type())
 		}
