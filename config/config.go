@@ -132,7 +132,13 @@ type File struct {
 	// File is the file name, appended to each mirror.
 	File string `yaml:"file" json:"file"`
 	// SHA256 is the expected hex digest of the file as downloaded.
-	SHA256 string `yaml:"sha256" json:"sha256"`
+	SHA256 string `yaml:"sha256,omitempty" json:"sha256"`
+	// ContentSHA256 is the expected hex digest of the file's content: its
+	// bytes after gzip decoding. A mirror whose copy fails SHA256 (another
+	// gzip encoder, or a raw file) is accepted when its content verifies;
+	// such a copy must be local (a directory or file:// mirror), where it
+	// can be checked before it is used. At least one of the two is given.
+	ContentSHA256 string `yaml:"content_sha256,omitempty" json:"content_sha256,omitempty"`
 	// URLs, when set, replace the mirrors for this file.
 	URLs []string `yaml:"urls,omitempty" json:"urls,omitempty"`
 }
@@ -493,8 +499,14 @@ func (c *Config) validateSources() error {
 		if f.File == "" && len(f.URLs) == 0 {
 			return c.errAt(key, "%s: needs `file` (joined to each mirror) or `urls`", key)
 		}
-		if !hexSHA256.MatchString(f.SHA256) {
+		if f.SHA256 == "" && f.ContentSHA256 == "" {
+			return c.errAt(key, "%s: needs sha256 (of the file as fetched) or content_sha256 (of its bytes after gzip decoding), or both", key)
+		}
+		if f.SHA256 != "" && !hexSHA256.MatchString(f.SHA256) {
 			return c.errAt(key+".sha256", "%s: sha256 must be 64 lower-case hex digits, got %q", key, f.SHA256)
+		}
+		if f.ContentSHA256 != "" && !hexSHA256.MatchString(f.ContentSHA256) {
+			return c.errAt(key+".content_sha256", "%s: content_sha256 must be 64 lower-case hex digits, got %q", key, f.ContentSHA256)
 		}
 		if len(f.URLs) == 0 && len(c.Mirrors) == 0 {
 			return c.errAt(key, "%s: no urls and no mirrors: nowhere to fetch %s from", key, f.File)
@@ -610,12 +622,18 @@ func (c *Config) KeepMirrors(prefix string) {
 }
 
 // Hashed is the part of a configuration that determines the bytes of a
-// dataset. Mirrors and URLs are left out: a source is pinned by its SHA-256,
-// so where it came from cannot change a byte.
+// dataset. Mirrors, URLs and file digests are left out: a source is pinned
+// by its content, so where it came from, or in which container, cannot
+// change a byte.
 type Hashed struct {
-	Dataset string            `json:"dataset"`
-	Classes []string          `json:"classes"`
-	Sources map[string]string `json:"sources"` // key -> sha256 (IDX); split -> "images" (trees, lists)
+	Dataset string   `json:"dataset"`
+	Classes []string `json:"classes"`
+	// Sources maps each IDX source to the digest of its content (its bytes
+	// after gzip decoding: content_sha256, or, where only sha256 pins the
+	// file, the digest prep computes from it), so a raw and a gzip copy of
+	// the same data are the same version; for trees and lists each split
+	// maps to "images".
+	Sources map[string]string `json:"sources"`
 	// Image is the converted shape of tree and list sources; their content
 	// enters the version through the hash input's content digest, not paths.
 	Image     *Image    `json:"image,omitempty"`
@@ -630,7 +648,7 @@ func (c *Config) Hashed() Hashed {
 	src := map[string]string{}
 	if c.Sources.IDX() {
 		for _, s := range c.Sources.All() {
-			src[s.Key] = s.File.SHA256
+			src[s.Key] = s.File.ContentSHA256
 		}
 	} else {
 		src["train"] = "images"

@@ -112,21 +112,42 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 			return nil, err
 		}
 	}
-	hin := NewHashInput(cfg)
-	if set != nil {
-		hin = hin.withContent(set)
-	}
-	version := hin.Version()
-	short := manifest.Short(version)
 	dsDir := filepath.Join(out, cfg.Dataset)
-	final := filepath.Join(dsDir, short)
-
 	if err := os.MkdirAll(dsDir, 0o755); err != nil {
 		return nil, fmt.Errorf("output directory: %w", err)
 	}
 	if err := checkWritable(dsDir); err != nil {
 		return nil, err
 	}
+	if opts.Fetcher == nil {
+		opts.Fetcher = newFetcher(cfg, &opts)
+	}
+	// IDX sources all pinned by content_sha256 give the version without a
+	// fetch (the build checks the pins); otherwise the content digests come
+	// from the fetched files.
+	var paths, contents map[string]string
+	var sources []manifest.Source
+	fetch := func() error {
+		var err error
+		paths, contents, sources, err = fetchAll(ctx, cfg, &opts)
+		return err
+	}
+	if set == nil && !contentPinned(cfg) {
+		if err := fetch(); err != nil {
+			return nil, err
+		}
+	}
+	hin := NewHashInput(cfg)
+	switch {
+	case set != nil:
+		hin = hin.withContent(set)
+	case contents != nil:
+		hin = hin.withIDXContent(contents)
+	}
+	version := hin.Version()
+	short := manifest.Short(version)
+	final := filepath.Join(dsDir, short)
+
 	unlock, err := lockDir(ctx, dsDir, opts.logf)
 	if err != nil {
 		return nil, err
@@ -143,17 +164,12 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 		}
 	}
 
-	if opts.Fetcher == nil {
-		opts.Fetcher = newFetcher(cfg, &opts)
-	}
-	var paths map[string]string
-	var sources []manifest.Source
-	if set == nil {
-		if paths, sources, err = fetchAll(ctx, cfg, &opts); err != nil {
+	if set != nil {
+		sources = set.manifestSources()
+	} else if paths == nil {
+		if err := fetch(); err != nil {
 			return nil, err
 		}
-	} else {
-		sources = set.manifestSources()
 	}
 
 	tmp, err := os.MkdirTemp(dsDir, ".tmp-"+short+"-")
@@ -172,7 +188,7 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 	}()
 
 	opts.logf("building %s version %s into %s", cfg.Dataset, short, final)
-	in, err := openInput(ctx, cfg, paths, set, &opts)
+	in, err := openInput(ctx, cfg, paths, sources, set, &opts)
 	if err != nil {
 		return nil, err
 	}

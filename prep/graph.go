@@ -42,7 +42,7 @@ func (in *input) elems() int { return in.height * in.width * in.channels }
 
 // openInput opens the sources: the fetched IDX files at paths, or the
 // listed image trees and lists of set.
-func openInput(ctx context.Context, cfg *config.Config, paths map[string]string, set *imageSet, opts *Options) (*input, error) {
+func openInput(ctx context.Context, cfg *config.Config, paths map[string]string, fetched []manifest.Source, set *imageSet, opts *Options) (*input, error) {
 	if set != nil {
 		return &input{height: set.cv.Height, width: set.cv.Width, channels: set.cv.Channels, sourcePaths: true,
 			trainLabels: set.labels(0), testLabels: set.labels(1),
@@ -53,8 +53,15 @@ func openInput(ctx context.Context, cfg *config.Config, paths map[string]string,
 			close: func() {}}, nil
 	}
 	classes := len(cfg.Classes)
+	got := map[string]manifest.Source{}
+	for _, s := range fetched {
+		got[s.Name] = s
+	}
+	// Each file is checked as it is decoded against the digest it was
+	// fetched by and the content the version was computed from.
 	file := func(key string) decode.File {
-		return decode.File{Path: paths[key], Name: fmt.Sprintf("%s (%s)", key, sourceFile(cfg, key)), SHA256: sourceSHA(cfg, key)}
+		return decode.File{Path: paths[key], Name: fmt.Sprintf("%s (%s)", key, sourceFile(cfg, key)),
+			SHA256: got[key].SHA256, ContentSHA256: got[key].ContentSHA256}
 	}
 	train, err := decode.Open(file("train_images"), file("train_labels"), classes)
 	if err != nil {
@@ -74,7 +81,7 @@ func openInput(ctx context.Context, cfg *config.Config, paths map[string]string,
 	return &input{height: train.Height, width: train.Width, channels: train.Channels,
 		trainLabels: train.Labels, testLabels: test.Labels,
 		stats: func(ctx context.Context, assign []uint8) (float64, float64, error) {
-			return cachedTrainStats(ctx, opts, cfg.Sources.TrainImages.SHA256, file("train_images"), assign)
+			return cachedTrainStats(ctx, opts, got["train_images"].ContentSHA256, file("train_images"), assign)
 		},
 		stage: func(g *pipeline.Graph, lay *layout) <-chan item {
 			return decodeStage(g, lay, []*decode.Pair{train, test})

@@ -16,7 +16,9 @@ import (
 )
 
 // hashSchema names the layout of HashInput itself.
-const hashSchema = "shardsmith-dataset-version/1"
+// Version 2: IDX sources enter by the digest of their content (their bytes
+// after gzip decoding), not of the file as fetched.
+const hashSchema = "shardsmith-dataset-version/2"
 
 // HashInput is everything that determines the bytes of a dataset version, and
 // nothing else: not the output path, the cache, the worker count or the
@@ -65,6 +67,16 @@ func NewHashInput(cfg *config.Config) HashInput {
 		stages["augment"] = augment.Version
 	}
 	return HashInput{Schema: hashSchema, Config: cfg.Hashed(), Stages: stages, Libraries: libs}
+}
+
+// withIDXContent sets the content digest of each IDX source.
+func (h HashInput) withIDXContent(contents map[string]string) HashInput {
+	src := make(map[string]string, len(contents))
+	for k, v := range contents {
+		src[k] = v
+	}
+	h.Config.Sources = src
+	return h
 }
 
 // withContent adds the content digests of image tree and list sources.

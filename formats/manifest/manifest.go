@@ -61,6 +61,9 @@ type Source struct {
 	// content of an image tree or list (see prep).
 	SHA256 string `json:"sha256"`
 	Bytes  int64  `json:"bytes"`
+	// ContentSHA256 is the digest of an IDX source's bytes after gzip
+	// decoding, which the version follows.
+	ContentSHA256 string `json:"content_sha256,omitempty"`
 	// Files is the number of image files of a tree or list source.
 	Files int `json:"files,omitempty"`
 }
