@@ -115,7 +115,7 @@ var imageCases = []imageCase{
 		writeFile(t, filepath.Join(data, "train", "cat", "b.png"), pngHeaderOnly(t, 20000, 20000))
 		return treeYAML
 	}, 1, []string{"$DATA/train/cat/b.png", "20000×20000 pixels is larger than the 33554432"}},
-	{"file that does not decode", "`train/dog/c.png` cut to half its length", func(t *testing.T, data string) string {
+	{"file that does not decode", "`train/dog/c.png` cut to its first 40 bytes", func(t *testing.T, data string) string {
 		p := filepath.Join(data, "train", "dog", "c.png")
 		writeFile(t, p, readFile(t, p)[:40])
 		return treeYAML
