@@ -18,6 +18,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -32,7 +33,9 @@ type Config struct {
 	// Dataset names the dataset; it is the first path component under the
 	// output root (out/<dataset>/<version>).
 	Dataset string `yaml:"dataset" json:"dataset"`
-	// Classes names the label values 0..len-1. Defaults to "0".."9".
+	// Classes names the label values 0..len-1. Defaults to "0".."9" for
+	// IDX sources; for image trees and lists, to the sorted class folder
+	// names or label strings (filled in by prep once the files are listed).
 	Classes []string `yaml:"classes,omitempty" json:"classes"`
 	// Mirrors are URL prefixes tried in order for every source that lists no
 	// URLs of its own: https://, http://, file://, a local directory, or
@@ -40,6 +43,9 @@ type Config struct {
 	Mirrors []string `yaml:"mirrors,omitempty" json:"mirrors,omitempty"`
 	// Sources are the raw files: train/test images and labels.
 	Sources Sources `yaml:"sources" json:"sources"`
+	// Image is the shape every image of a tree or list source is converted
+	// to; IDX sources carry their shape in their headers and take none.
+	Image *Image `yaml:"image,omitempty" json:"image,omitempty"`
 
 	Normalize Normalize `yaml:"normalize" json:"normalize"`
 	Split     Split     `yaml:"split" json:"split"`
@@ -57,13 +63,54 @@ type Config struct {
 	file  string
 }
 
-// Sources lists the four IDX files of an MNIST-style dataset.
+// Sources lists the inputs: either the four IDX files of an MNIST-style
+// dataset, or one image tree or list per split (Train, and optionally Test).
 type Sources struct {
-	TrainImages File `yaml:"train_images" json:"train_images"`
-	TrainLabels File `yaml:"train_labels" json:"train_labels"`
-	TestImages  File `yaml:"test_images" json:"test_images"`
-	TestLabels  File `yaml:"test_labels" json:"test_labels"`
+	TrainImages File `yaml:"train_images,omitempty" json:"train_images"`
+	TrainLabels File `yaml:"train_labels,omitempty" json:"train_labels"`
+	TestImages  File `yaml:"test_images,omitempty" json:"test_images"`
+	TestLabels  File `yaml:"test_labels,omitempty" json:"test_labels"`
+
+	Train *SplitSource `yaml:"train,omitempty" json:"train,omitempty"`
+	Test  *SplitSource `yaml:"test,omitempty" json:"test,omitempty"`
 }
+
+// IDX reports whether the sources are the four IDX files (rather than
+// image trees or lists).
+func (s *Sources) IDX() bool { return s.Train == nil && s.Test == nil }
+
+// SplitSource is the images of one split: a folder tree
+// (ImageFolder/<class>/**/<file>) or a CSV list (columns path,label) whose
+// paths are relative to Root. Paths are resolved against the config file's
+// directory when the config is loaded.
+type SplitSource struct {
+	ImageFolder string `yaml:"imagefolder,omitempty" json:"imagefolder,omitempty"`
+	CSV         string `yaml:"csv,omitempty" json:"csv,omitempty"`
+	Root        string `yaml:"root,omitempty" json:"root,omitempty"`
+	// SkipBad skips files that do not decode (listing each in the manifest
+	// and on stderr) instead of failing the build.
+	SkipBad bool `yaml:"skip_bad,omitempty" json:"skip_bad,omitempty"`
+}
+
+// Image is the shape images are converted to.
+type Image struct {
+	Height   int `yaml:"height" json:"height"`
+	Width    int `yaml:"width" json:"width"`
+	Channels int `yaml:"channels" json:"channels"`
+	// Resize is how an image of another size is brought to Height×Width:
+	// fit (scale to fit inside, pad with black; the default) or fill (scale
+	// to cover, crop the centre).
+	Resize string `yaml:"resize,omitempty" json:"resize,omitempty"`
+}
+
+// Resize methods.
+const (
+	ResizeFit  = "fit"
+	ResizeFill = "fill"
+)
+
+// MaxImageSide bounds image.height and image.width.
+const MaxImageSide = 4096
 
 // All returns the sources in their canonical order with their config keys.
 func (s *Sources) All() []NamedFile {
@@ -86,7 +133,13 @@ type File struct {
 	// File is the file name, appended to each mirror.
 	File string `yaml:"file" json:"file"`
 	// SHA256 is the expected hex digest of the file as downloaded.
-	SHA256 string `yaml:"sha256" json:"sha256"`
+	SHA256 string `yaml:"sha256,omitempty" json:"sha256"`
+	// ContentSHA256 is the expected hex digest of the file's content: its
+	// bytes after gzip decoding. A mirror whose copy fails SHA256 (another
+	// gzip encoder, or a raw file) is accepted when its content verifies;
+	// such a copy must be local (a directory or file:// mirror), where it
+	// can be checked before it is used. At least one of the two is given.
+	ContentSHA256 string `yaml:"content_sha256,omitempty" json:"content_sha256,omitempty"`
 	// URLs, when set, replace the mirrors for this file.
 	URLs []string `yaml:"urls,omitempty" json:"urls,omitempty"`
 }
@@ -241,11 +294,40 @@ func Parse(data []byte, name string) (*Config, error) {
 	c.lines = map[string]int{}
 	indexLines(&root, "", c.lines)
 	c.file = name
+	if err := c.resolvePaths(filepath.Dir(name)); err != nil {
+		return nil, err
+	}
 	c.applyDefaults()
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// resolvePaths makes the paths of tree and list sources absolute, relative
+// ones against dir (the config file's directory), so a config means the same
+// files from whatever directory prep runs in — and a manifest's embedded
+// config names them unambiguously.
+func (c *Config) resolvePaths(dir string) error {
+	for _, s := range []*SplitSource{c.Sources.Train, c.Sources.Test} {
+		if s == nil {
+			continue
+		}
+		for _, p := range []*string{&s.ImageFolder, &s.CSV, &s.Root} {
+			if *p == "" {
+				continue
+			}
+			if !filepath.IsAbs(*p) {
+				*p = filepath.Join(dir, *p)
+			}
+			abs, err := filepath.Abs(*p)
+			if err != nil {
+				return &Error{File: c.file, Msg: fmt.Sprintf("sources: %s: %v", *p, err)}
+			}
+			*p = abs
+		}
+	}
+	return nil
 }
 
 // yamlError turns a yaml error into an *Error carrying the first line it names.
@@ -308,7 +390,10 @@ func (c *Config) errAt(path, format string, args ...any) error {
 func (c *Config) File() string { return c.file }
 
 func (c *Config) applyDefaults() {
-	if c.Classes == nil {
+	if c.Image != nil && c.Image.Resize == "" {
+		c.Image.Resize = ResizeFit
+	}
+	if c.Classes == nil && c.Sources.IDX() {
 		c.Classes = []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
 	}
 	if c.Normalize.Mode == "" {
@@ -344,21 +429,99 @@ func (c *Config) Validate() error {
 	if !datasetName.MatchString(c.Dataset) {
 		return c.errAt("dataset", "dataset must be a name of letters, digits, '.', '_' or '-', got %q", c.Dataset)
 	}
-	if len(c.Classes) == 0 || len(c.Classes) > 256 {
-		return c.errAt("classes", "classes must list 1 to 256 names, got %d", len(c.Classes))
+	if c.Sources.IDX() || c.Classes != nil {
+		if len(c.Classes) == 0 || len(c.Classes) > 256 {
+			return c.errAt("classes", "classes must list 1 to 256 names, got %d", len(c.Classes))
+		}
+		seen := map[string]bool{}
+		for i, name := range c.Classes {
+			if seen[name] {
+				return c.errAt(fmt.Sprintf("classes[%d]", i), "classes: %q is listed twice", name)
+			}
+			seen[name] = true
+		}
+	}
+	if err := c.validateSources(); err != nil {
+		return err
+	}
+	return c.validateRest()
+}
+
+// validateTrees checks the tree and list form of the sources and the image
+// shape it needs.
+func (c *Config) validateTrees() error {
+	for _, k := range c.Sources.All() {
+		if k.File.File != "" || k.File.SHA256 != "" || len(k.File.URLs) > 0 {
+			return c.errAt("sources."+k.Key, "sources: %s is an IDX source; it cannot be mixed with the per-split train/test form", k.Key)
+		}
+	}
+	if c.Sources.Train == nil {
+		return c.errAt("sources", "sources: train is missing (test is optional; val is carved from train)")
+	}
+	for _, sp := range []struct {
+		key string
+		s   *SplitSource
+	}{{"sources.train", c.Sources.Train}, {"sources.test", c.Sources.Test}} {
+		s := sp.s
+		if s == nil {
+			continue
+		}
+		switch {
+		case s.ImageFolder != "" && (s.CSV != "" || s.Root != ""):
+			return c.errAt(sp.key, "%s: give imagefolder, or csv with root, not both", sp.key)
+		case s.ImageFolder == "" && s.CSV == "":
+			return c.errAt(sp.key, "%s: needs imagefolder (a directory of class folders) or csv (a list of path,label rows) with root", sp.key)
+		case s.CSV != "" && s.Root == "":
+			return c.errAt(sp.key, "%s: csv needs root, the directory its paths are relative to", sp.key)
+		}
+	}
+	if c.Image == nil {
+		return c.errAt("sources", "image: {height, width, channels} is required with image trees and lists: every image is converted to it")
+	}
+	im := c.Image
+	if im.Height < 1 || im.Height > MaxImageSide || im.Width < 1 || im.Width > MaxImageSide {
+		return c.errAt("image", "image: height and width must be in [1, %d], got %dx%d", MaxImageSide, im.Height, im.Width)
+	}
+	if im.Channels != 1 && im.Channels != 3 {
+		return c.errAt("image.channels", "image.channels must be 1 (gray) or 3 (RGB), got %d", im.Channels)
+	}
+	if im.Resize != ResizeFit && im.Resize != ResizeFill {
+		return c.errAt("image.resize", "image.resize must be %s or %s, got %q", ResizeFit, ResizeFill, im.Resize)
+	}
+	return nil
+}
+
+// validateSources checks whichever form the sources take.
+func (c *Config) validateSources() error {
+	if !c.Sources.IDX() {
+		return c.validateTrees()
+	}
+	if c.Image != nil {
+		return c.errAt("image", "image: IDX sources carry their shape in their headers; image is only for image trees and lists")
 	}
 	for _, s := range c.Sources.All() {
 		f, key := s.File, "sources."+s.Key
 		if f.File == "" && len(f.URLs) == 0 {
 			return c.errAt(key, "%s: needs `file` (joined to each mirror) or `urls`", key)
 		}
-		if !hexSHA256.MatchString(f.SHA256) {
+		if f.SHA256 == "" && f.ContentSHA256 == "" {
+			return c.errAt(key, "%s: needs sha256 (of the file as fetched) or content_sha256 (of its bytes after gzip decoding), or both", key)
+		}
+		if f.SHA256 != "" && !hexSHA256.MatchString(f.SHA256) {
 			return c.errAt(key+".sha256", "%s: sha256 must be 64 lower-case hex digits, got %q", key, f.SHA256)
+		}
+		if f.ContentSHA256 != "" && !hexSHA256.MatchString(f.ContentSHA256) {
+			return c.errAt(key+".content_sha256", "%s: content_sha256 must be 64 lower-case hex digits, got %q", key, f.ContentSHA256)
 		}
 		if len(f.URLs) == 0 && len(c.Mirrors) == 0 {
 			return c.errAt(key, "%s: no urls and no mirrors: nowhere to fetch %s from", key, f.File)
 		}
 	}
+	return nil
+}
+
+// validateRest checks everything but the dataset name, classes and sources.
+func (c *Config) validateRest() error {
 	if err := c.validateNormalize(); err != nil {
 		return err
 	}
@@ -455,23 +618,39 @@ func (c *Config) KeepMirrors(prefix string) {
 }
 
 // Hashed is the part of a configuration that determines the bytes of a
-// dataset. Mirrors and URLs are left out: a source is pinned by its SHA-256,
-// so where it came from cannot change a byte.
+// dataset. Mirrors, URLs and file digests are left out: a source is pinned
+// by its content, so where it came from, or in which container, cannot
+// change a byte.
 type Hashed struct {
-	Dataset   string            `json:"dataset"`
-	Classes   []string          `json:"classes"`
-	Sources   map[string]string `json:"sources"` // key -> sha256
-	Normalize Normalize         `json:"normalize"`
-	Split     Split             `json:"split"`
-	Augment   Augment           `json:"augment"`
-	Shards    Shards            `json:"shards"`
+	Dataset string   `json:"dataset"`
+	Classes []string `json:"classes"`
+	// Sources maps each IDX source to the digest of its content (its bytes
+	// after gzip decoding: content_sha256, or, where only sha256 pins the
+	// file, the digest prep computes from it), so a raw and a gzip copy of
+	// the same data are the same version; for trees and lists each split
+	// maps to "images".
+	Sources map[string]string `json:"sources"`
+	// Image is the converted shape of tree and list sources; their content
+	// enters the version through the hash input's content digest, not paths.
+	Image     *Image    `json:"image,omitempty"`
+	Normalize Normalize `json:"normalize"`
+	Split     Split     `json:"split"`
+	Augment   Augment   `json:"augment"`
+	Shards    Shards    `json:"shards"`
 }
 
 // Hashed returns the byte-determining part of c.
 func (c *Config) Hashed() Hashed {
 	src := map[string]string{}
-	for _, s := range c.Sources.All() {
-		src[s.Key] = s.File.SHA256
+	if c.Sources.IDX() {
+		for _, s := range c.Sources.All() {
+			src[s.Key] = s.File.ContentSHA256
+		}
+	} else {
+		src["train"] = "images"
+		if c.Sources.Test != nil {
+			src["test"] = "images"
+		}
 	}
 	a := c.Augment
 	if a.Copies == 0 {
@@ -485,6 +664,7 @@ func (c *Config) Hashed() Hashed {
 		Dataset:   c.Dataset,
 		Classes:   c.Classes,
 		Sources:   src,
+		Image:     c.Image,
 		Normalize: c.Normalize,
 		Split:     sp,
 		Augment:   a,

@@ -12,7 +12,9 @@
 // train originals.
 //
 // Files by concern: build.go orchestrates a build; fetch.go fetches the
-// sources; plan.go remaps labels, assigns splits and plans shards (and
+// sources (and computes the digests of their content); images.go lists
+// image trees and lists, reads them once for their content digest and
+// decodes them in the graph; plan.go remaps labels, assigns splits and plans shards (and
 // refuses empty splits); graph.go wires the stage graph; stats.go computes
 // and caches the train statistics; shards.go routes rows into whole shards
 // and writes them as stages of the graph; pool.go recycles pixel buffers;
@@ -103,18 +105,51 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 			return nil, err
 		}
 	}
-	hin := NewHashInput(cfg)
-	version := hin.Version()
-	short := manifest.Short(version)
+	var set *imageSet
+	if !cfg.Sources.IDX() {
+		c := *cfg // the classes are resolved into a copy
+		cfg = &c
+		var err error
+		if set, err = openImages(ctx, cfg, &opts); err != nil {
+			return nil, err
+		}
+	}
 	dsDir := filepath.Join(out, cfg.Dataset)
-	final := filepath.Join(dsDir, short)
-
 	if err := os.MkdirAll(dsDir, 0o755); err != nil {
 		return nil, fmt.Errorf("output directory: %w", err)
 	}
 	if err := checkWritable(dsDir); err != nil {
 		return nil, err
 	}
+	if opts.Fetcher == nil {
+		opts.Fetcher = newFetcher(cfg, &opts)
+	}
+	// IDX sources all pinned by content_sha256 give the version without a
+	// fetch (the build checks the pins); otherwise the content digests come
+	// from the fetched files.
+	var paths, contents map[string]string
+	var sources []manifest.Source
+	fetch := func() error {
+		var err error
+		paths, contents, sources, err = fetchAll(ctx, cfg, &opts)
+		return err
+	}
+	if set == nil && !contentPinned(cfg) {
+		if err := fetch(); err != nil {
+			return nil, err
+		}
+	}
+	hin := NewHashInput(cfg)
+	switch {
+	case set != nil:
+		hin = hin.withContent(set)
+	case contents != nil:
+		hin = hin.withIDXContent(contents)
+	}
+	version := hin.Version()
+	short := manifest.Short(version)
+	final := filepath.Join(dsDir, short)
+
 	unlock, err := lockDir(ctx, dsDir, opts.logf)
 	if err != nil {
 		return nil, err
@@ -131,12 +166,12 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 		}
 	}
 
-	if opts.Fetcher == nil {
-		opts.Fetcher = newFetcher(cfg, &opts)
-	}
-	paths, sources, err := fetchAll(ctx, cfg, &opts)
-	if err != nil {
-		return nil, err
+	if set != nil {
+		sources = set.manifestSources()
+	} else if paths == nil {
+		if err := fetch(); err != nil {
+			return nil, err
+		}
 	}
 
 	tmp, err := os.MkdirTemp(dsDir, ".tmp-"+short+"-")
@@ -155,11 +190,19 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 	}()
 
 	opts.logf("building %s version %s into %s", cfg.Dataset, short, final)
-	m, stages, err := buildInto(ctx, tmp, cfg, hin, paths, &opts)
+	in, err := openInput(ctx, cfg, paths, sources, set, &opts)
+	if err != nil {
+		return nil, err
+	}
+	defer in.close()
+	m, stages, err := buildInto(ctx, tmp, cfg, hin, in, &opts)
 	if err != nil {
 		return nil, err
 	}
 	m.Sources = sources
+	if set != nil {
+		m.Skipped = set.skipped
+	}
 	if err := writeManifest(tmp, m); err != nil {
 		return nil, err
 	}

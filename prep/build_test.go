@@ -188,9 +188,17 @@ func TestVersionDependsOnlyOnBytes(t *testing.T) {
 		}
 	}
 	c := ts.config(t, tinySplit)
-	c.Sources.TestLabels.SHA256 = strings.Repeat("a", 64)
+	c.Sources.TestLabels.ContentSHA256 = strings.Repeat("a", 64)
 	if NewHashInput(c).Version() == NewHashInput(a).Version() {
-		t.Error("a source checksum change kept the version")
+		t.Error("a source content change kept the version")
+	}
+	// The version follows the content, not the container: another file
+	// digest with the same content pin is the same version.
+	d := ts.config(t, tinySplit)
+	d.Sources.TestLabels.ContentSHA256 = strings.Repeat("a", 64)
+	d.Sources.TestLabels.SHA256 = strings.Repeat("b", 64)
+	if NewHashInput(d).Version() != NewHashInput(c).Version() {
+		t.Error("a file digest change with the same content changed the version")
 	}
 	h := NewHashInput(a)
 	h.Stages["split"] = "split/999"

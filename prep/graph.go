@@ -26,34 +26,79 @@ type item struct {
 	split []uint8
 }
 
-// buildInto decodes the sources, plans the layout and runs the stage graph
-// decode → [augment] → [normalize] → route → write → collect into dir, and
-// returns the manifest (without sources) and the stage report.
-func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInput, paths map[string]string, opts *Options) (*manifest.Manifest, []pipeline.Snapshot, error) {
+// input is the decoded sources as the build sees them: the image shape,
+// the labels of each source split (known before any pixel is read), the
+// train statistics and the decode stage of the graph.
+type input struct {
+	height, width, channels int
+	sourcePaths             bool // rows carry the source_path column
+	trainLabels, testLabels []uint8
+	stats                   func(ctx context.Context, assign []uint8) (mean, std manifest.Values, err error)
+	stage                   func(g *pipeline.Graph, lay *layout) <-chan item
+	close                   func()
+}
+
+func (in *input) elems() int { return in.height * in.width * in.channels }
+
+// openInput opens the sources: the fetched IDX files at paths, or the
+// listed image trees and lists of set.
+func openInput(ctx context.Context, cfg *config.Config, paths map[string]string, fetched []manifest.Source, set *imageSet, opts *Options) (*input, error) {
+	if set != nil {
+		return &input{height: set.cv.Height, width: set.cv.Width, channels: set.cv.Channels, sourcePaths: true,
+			trainLabels: set.labels(0), testLabels: set.labels(1),
+			stats: func(ctx context.Context, assign []uint8) (manifest.Values, manifest.Values, error) {
+				return set.trainStats(ctx, opts, assign)
+			},
+			stage: func(g *pipeline.Graph, lay *layout) <-chan item { return set.stage(g, lay, opts.Workers) },
+			close: func() {}}, nil
+	}
 	classes := len(cfg.Classes)
+	got := map[string]manifest.Source{}
+	for _, s := range fetched {
+		got[s.Name] = s
+	}
+	// Each file is checked as it is decoded against the digest it was
+	// fetched by and the content the version was computed from.
 	file := func(key string) decode.File {
-		return decode.File{Path: paths[key], Name: fmt.Sprintf("%s (%s)", key, sourceFile(cfg, key)), SHA256: sourceSHA(cfg, key)}
+		return decode.File{Path: paths[key], Name: fmt.Sprintf("%s (%s)", key, sourceFile(cfg, key)),
+			SHA256: got[key].SHA256, ContentSHA256: got[key].ContentSHA256}
 	}
 	train, err := decode.Open(file("train_images"), file("train_labels"), classes)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	defer train.Close()
 	test, err := decode.Open(file("test_images"), file("test_labels"), classes)
 	if err != nil {
-		return nil, nil, err
+		train.Close()
+		return nil, err
 	}
-	defer test.Close()
 	if train.Height != test.Height || train.Width != test.Width || train.Channels != test.Channels {
-		return nil, nil, fmt.Errorf("train images are %dx%dx%d but test images are %dx%dx%d",
+		train.Close()
+		test.Close()
+		return nil, fmt.Errorf("train images are %dx%dx%d but test images are %dx%dx%d",
 			train.Height, train.Width, train.Channels, test.Height, test.Width, test.Channels)
 	}
-	elems := train.Elems()
+	return &input{height: train.Height, width: train.Width, channels: train.Channels,
+		trainLabels: train.Labels, testLabels: test.Labels,
+		stats: func(ctx context.Context, assign []uint8) (manifest.Values, manifest.Values, error) {
+			return cachedTrainStats(ctx, opts, got["train_images"].ContentSHA256, file("train_images"), assign, train.Channels)
+		},
+		stage: func(g *pipeline.Graph, lay *layout) <-chan item {
+			return decodeStage(g, lay, []*decode.Pair{train, test})
+		},
+		close: func() { train.Close(); test.Close() }}, nil
+}
+
+// buildInto plans the layout and runs the stage graph
+// decode → [augment] → [normalize] → route → write → collect into dir, and
+// returns the manifest (without sources) and the stage report.
+func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInput, in *input, opts *Options) (*manifest.Manifest, []pipeline.Snapshot, error) {
+	elems := in.elems()
 	rowBytes := int64(elems)
 	if cfg.Normalize.Mode.Float() {
 		rowBytes *= 4
 	}
-	lay, err := planLayout(cfg, train.Labels, test.Labels, rowBytes)
+	lay, err := planLayout(cfg, in.trainLabels, in.testLabels, rowBytes)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -61,7 +106,7 @@ func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInpu
 
 	var exp *augment.Expander
 	if cfg.Augment.Copies > 0 {
-		aug, err := newAugmenter(cfg, train.Width, train.Height, train.Channels)
+		aug, err := newAugmenter(cfg, in.width, in.height, in.channels)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -75,23 +120,23 @@ func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInpu
 	// train split's originals only.
 	norm := manifest.Normalize{Mode: cfg.Normalize.Mode}
 	if cfg.Normalize.Mode == vocab.NormalizeFixed {
-		norm.Mean, norm.Std, err = cfg.FixedNormalize(train.Channels)
+		norm.Mean, norm.Std, err = cfg.FixedNormalize(in.channels)
 	} else {
-		norm.Mean, norm.Std, err = cachedTrainStats(ctx, opts, cfg.Sources.TrainImages.SHA256, file("train_images"), lay.trainAssign, train.Channels)
+		norm.Mean, norm.Std, err = in.stats(ctx, lay.trainAssign)
 	}
 	if err != nil {
 		return nil, nil, err
 	}
 
-	meta := shard.Meta{Dataset: cfg.Dataset, Version: hin.Version(), Height: train.Height, Width: train.Width, Channels: train.Channels,
-		Normalize: cfg.Normalize.Mode, Mean: norm.Mean, Std: norm.Std, Classes: classNames}
+	meta := shard.Meta{Dataset: cfg.Dataset, Version: hin.Version(), Height: in.height, Width: in.width, Channels: in.channels,
+		Normalize: cfg.Normalize.Mode, Mean: norm.Mean, Std: norm.Std, Classes: classNames, SourcePaths: in.sourcePaths}
 	format, err := newShardFormat(cfg.Shards.Format, cfg.Shards.Compression, cfg.Shards.BatchRows)
 	if err != nil {
 		return nil, nil, err
 	}
 
 	g := pipeline.New(ctx)
-	stream := decodeStage(g, lay, []*decode.Pair{train, test})
+	stream := in.stage(g, lay)
 	if exp != nil {
 		stream = pipeline.Map(g, "augment", opts.Workers, 2, stream, func(ctx context.Context, st *pipeline.Stats, it item) (item, error) {
 			rows, splits, expanded := exp.Expand(it.rows, it.split)
@@ -137,7 +182,7 @@ func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInpu
 		Created:   time.Now().UTC().Format(time.RFC3339),
 		Config:    cfgJSON,
 		HashInput: hin.Encode(),
-		Image:     manifest.Image{Height: train.Height, Width: train.Width, Channels: train.Channels, DType: "float32"},
+		Image:     manifest.Image{Height: in.height, Width: in.width, Channels: in.channels, DType: "float32"},
 		Normalize: norm,
 		Classes:   classNames,
 	}

@@ -117,7 +117,7 @@ func readSplit(t testing.TB, dir string, res *Result, name vocab.Split) shard.Ro
 		return all
 	}
 	for _, sh := range sp.Shards {
-		r, err := shard.Open(filepath.Join(dir, sh.Path))
+		r, err := shard.OpenFile(filepath.Join(dir, sh.Path))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,6 +131,7 @@ func readSplit(t testing.TB, dir string, res *Result, name vocab.Split) shard.Ro
 		all.Copy = append(all.Copy, rows.Copy...)
 		all.ImageF32 = append(all.ImageF32, rows.ImageF32...)
 		all.ImageU8 = append(all.ImageU8, rows.ImageU8...)
+		all.SourcePath = append(all.SourcePath, rows.SourcePath...)
 	}
 	return all
 }

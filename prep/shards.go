@@ -187,6 +187,9 @@ func (s *shardStages) newRows(sp uint8) shard.Rows {
 	default:
 	}
 	r := shard.Rows{SourceIndex: make([]uint64, 0, n), Label: make([]uint8, 0, n), Copy: make([]uint16, 0, n)}
+	if s.meta.SourcePaths {
+		r.SourcePath = make([]string, 0, n)
+	}
 	if s.meta.Float() {
 		r.ImageF32 = make([]float32, 0, n*elems)
 	} else {
@@ -199,6 +202,9 @@ func appendRows(dst *shard.Rows, src shard.Rows) {
 	dst.SourceIndex = append(dst.SourceIndex, src.SourceIndex...)
 	dst.Label = append(dst.Label, src.Label...)
 	dst.Copy = append(dst.Copy, src.Copy...)
+	if dst.SourcePath != nil {
+		dst.SourcePath = append(dst.SourcePath, src.SourcePath...)
+	}
 	if dst.ImageF32 != nil {
 		dst.ImageF32 = append(dst.ImageF32, src.ImageF32...)
 	} else {

@@ -75,7 +75,7 @@ func parseStatsEntry(b []byte, key string, channels int) (statsEntry, error) {
 }
 
 // statsKey covers everything the statistics depend on: the normalize stage's
-// version, the train image file's SHA-256 and which images are in train.
+// version, the digest of the train images' content and which images are in train.
 func statsKey(imagesSHA string, assign []uint8) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%s\n", normalize.Version, imagesSHA)

@@ -196,6 +196,10 @@ func cmdShow(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "normalize %s mean=%s std=%s\n", m.Normalize.Mode, m.Normalize.Mean.Decimals(6), m.Normalize.Std.Decimals(6))
 	fmt.Fprintf(stdout, "classes   %s\n", strings.Join(m.Classes, " "))
 	for _, s := range m.Sources {
+		if s.Files > 0 { // an image tree or list: the digest of its decoded content
+			fmt.Fprintf(stdout, "source    %-12s %s %s (%d files)\n", s.Name, s.File, s.SHA256[:12], s.Files)
+			continue
+		}
 		fmt.Fprintf(stdout, "source    %-12s %s %s (%d bytes)\n", s.Name, s.File, s.SHA256[:12], s.Bytes)
 	}
 	for _, sp := range m.Splits {

@@ -291,5 +291,12 @@ func view(rec arrow.RecordBatch) shard.Rows {
 	case *array.Uint8:
 		rows.ImageU8 = v.Uint8Values()[lo:hi]
 	}
+	if rec.NumCols() > 4 { // source_path (image tree and list sources)
+		paths := rec.Column(4).(*array.String)
+		rows.SourcePath = make([]string, paths.Len())
+		for i := range rows.SourcePath {
+			rows.SourcePath[i] = paths.Value(i)
+		}
+	}
 	return rows
 }

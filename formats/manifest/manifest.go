@@ -41,14 +41,31 @@ type Manifest struct {
 	Normalize Normalize       `json:"normalize"`
 	Classes   []string        `json:"classes"`
 	Splits    []Split         `json:"splits"`
+	// Skipped lists the files of image tree and list sources that did not
+	// decode and were left out (skip_bad).
+	Skipped []Skipped `json:"skipped,omitempty"`
+}
+
+// Skipped is a source file left out of a version, and why.
+type Skipped struct {
+	Split  string `json:"split"`
+	Path   string `json:"path"` // relative to the split's root, '/'-separated
+	Reason string `json:"reason"`
 }
 
 // Source is one input file.
 type Source struct {
-	Name   string `json:"name"`
-	File   string `json:"file"`
+	Name string `json:"name"`
+	File string `json:"file"`
+	// SHA256 is the digest of the file as fetched (IDX), or of the decoded
+	// content of an image tree or list (see prep).
 	SHA256 string `json:"sha256"`
 	Bytes  int64  `json:"bytes"`
+	// ContentSHA256 is the digest of an IDX source's bytes after gzip
+	// decoding, which the version follows.
+	ContentSHA256 string `json:"content_sha256,omitempty"`
+	// Files is the number of image files of a tree or list source.
+	Files int `json:"files,omitempty"`
 }
 
 // Image is the shape of one example.

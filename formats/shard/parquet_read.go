@@ -134,7 +134,7 @@ func openParquet(src parquet.ReaderAtSeeker, mem memory.Allocator) (r *ParquetRe
 	if err != nil {
 		return nil, err
 	}
-	if err := checkRowGroups(md, int64(meta.Elems())); err != nil {
+	if err := checkRowGroups(md, columnsOf(meta), int64(meta.Elems())); err != nil {
 		return nil, err
 	}
 	return &ParquetReader{pf: pf, fr: fr, meta: meta, schema: Schema(meta), mem: mem}, nil
@@ -160,14 +160,22 @@ func checkKeyValues(kv metadata.KeyValueMetadata) error {
 
 // shardColumns are the shard's columns in schema order; in Parquet each is
 // one leaf column, in the same order.
-var shardColumns = [4]string{ColSourceIndex, ColLabel, ColCopy, ColImage}
+var shardColumns = []string{ColSourceIndex, ColLabel, ColCopy, ColImage}
+
+// columnsOf are the columns of shards described by m.
+func columnsOf(m Meta) []string {
+	if m.SourcePaths {
+		return append(shardColumns[:len(shardColumns):len(shardColumns)], ColSourcePath)
+	}
+	return shardColumns
+}
 
 // checkRowGroups checks what the footer says about the row groups before
 // any page is read: the row groups' row counts add up to the file's, every
 // row group has the four column chunks, in this file, and every chunk holds
 // one value per row (elems per row for the image column, whose rows are
 // lists of exactly elems pixels).
-func checkRowGroups(md *metadata.FileMetaData, elems int64) error {
+func checkRowGroups(md *metadata.FileMetaData, shardColumns []string, elems int64) error {
 	if md.NumRows < 0 {
 		return fmt.Errorf("footer declares %d rows", md.NumRows)
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -131,11 +133,15 @@ func (r *Reader) Close() error {
 }
 
 func validate(rec arrow.RecordBatch, m Meta) error {
-	if rec.NumCols() != 4 {
-		return fmt.Errorf("%d columns, want 4", rec.NumCols())
+	want := 4
+	if m.SourcePaths {
+		want = 5
+	}
+	if int(rec.NumCols()) != want {
+		return fmt.Errorf("%d columns, want %d", rec.NumCols(), want)
 	}
 	n := int(rec.NumRows())
-	for i := 0; i < 4; i++ {
+	for i := 0; i < want; i++ {
 		c := rec.Column(i)
 		if c.Len() != n {
 			return fmt.Errorf("column %s has %d rows, batch has %d", rec.ColumnName(i), c.Len(), n)
@@ -151,6 +157,14 @@ func validate(rec arrow.RecordBatch, m Meta) error {
 	for _, l := range rec.Column(1).(*array.Uint8).Uint8Values() {
 		if int(l) >= len(m.Classes) {
 			return fmt.Errorf("label %d outside the %d classes", l, len(m.Classes))
+		}
+	}
+	if m.SourcePaths {
+		paths := rec.Column(4).(*array.String)
+		for i := 0; i < n; i++ {
+			if !utf8.ValidString(paths.Value(i)) {
+				return fmt.Errorf("row %d: source_path is not valid UTF-8", i)
+			}
 		}
 	}
 	return nil
@@ -169,6 +183,15 @@ func AppendRows(dst *Rows, rec arrow.RecordBatch) {
 		dst.ImageF32 = append(dst.ImageF32, v.Float32Values()[lo:hi]...)
 	case *array.Uint8:
 		dst.ImageU8 = append(dst.ImageU8, v.Uint8Values()[lo:hi]...)
+	}
+	if rec.NumCols() > 4 {
+		paths := rec.Column(4).(*array.String)
+		if dst.SourcePath == nil {
+			dst.SourcePath = make([]string, 0, paths.Len())
+		}
+		for i := 0; i < paths.Len(); i++ {
+			dst.SourcePath = append(dst.SourcePath, strings.Clone(paths.Value(i)))
+		}
 	}
 }
 

@@ -8,6 +8,7 @@
 //	label        uint8
 //	copy         uint16                          0 = the original, k = k-th augmented variant
 //	image        fixed_size_list<float32|uint8, H·W·C>
+//	source_path  utf8                            only for image tree and list sources: the file, relative to the split's root, '/'-separated
 //
 // and its schema metadata carries what a reader needs to use the pixels
 // (height, width, channels, mean, std, normalization mode, class names,
@@ -63,6 +64,7 @@ const (
 	ColLabel       = "label"
 	ColCopy        = "copy"
 	ColImage       = "image"
+	ColSourcePath  = "source_path"
 )
 
 // Meta is what the schema metadata of a shard says.
@@ -82,6 +84,9 @@ type Meta struct {
 	Mean      manifest.Values
 	Std       manifest.Values
 	Classes   []string
+	// SourcePaths says the shard has the source_path column (image tree and
+	// list sources; IDX shards do not).
+	SourcePaths bool
 }
 
 // Float reports whether the image column holds normalized float32 pixels.
@@ -102,12 +107,16 @@ func Schema(m Meta) *arrow.Schema {
 		[]string{m.Dataset, m.Version, string(m.Split), strconv.Itoa(m.Height), strconv.Itoa(m.Width), strconv.Itoa(m.Channels),
 			string(m.Normalize), m.Mean.Text(), m.Std.Text(), string(classes), Version},
 	)
-	return arrow.NewSchema([]arrow.Field{
+	fields := []arrow.Field{
 		{Name: ColSourceIndex, Type: arrow.PrimitiveTypes.Uint64},
 		{Name: ColLabel, Type: arrow.PrimitiveTypes.Uint8},
 		{Name: ColCopy, Type: arrow.PrimitiveTypes.Uint16},
 		{Name: ColImage, Type: arrow.FixedSizeListOf(int32(m.Elems()), pix)},
-	}, &md)
+	}
+	if m.SourcePaths {
+		fields = append(fields, arrow.Field{Name: ColSourcePath, Type: arrow.BinaryTypes.String})
+	}
+	return arrow.NewSchema(fields, &md)
 }
 
 // MetaFromSchema parses the metadata of a shard schema and checks that the
@@ -170,6 +179,7 @@ func MetaFromSchema(s *arrow.Schema) (Meta, error) {
 	if err == nil {
 		err = checkMeta(m)
 	}
+	m.SourcePaths = s.NumFields() == 5 && s.Field(4).Name == ColSourcePath
 	if err != nil {
 		return Meta{}, fmt.Errorf("shard schema: %w", err)
 	}
@@ -187,6 +197,8 @@ type Rows struct {
 	Copy        []uint16
 	ImageF32    []float32
 	ImageU8     []uint8
+	// SourcePath is set exactly when Meta.SourcePaths is.
+	SourcePath []string
 }
 
 // Len is the number of rows.
@@ -196,11 +208,17 @@ func (r *Rows) Len() int { return len(r.Label) }
 func (r *Rows) Reset() {
 	r.SourceIndex, r.Label, r.Copy = r.SourceIndex[:0], r.Label[:0], r.Copy[:0]
 	r.ImageF32, r.ImageU8 = r.ImageF32[:0], r.ImageU8[:0]
+	if r.SourcePath != nil {
+		r.SourcePath = r.SourcePath[:0]
+	}
 }
 
 // Slice returns rows [i, j) sharing r's memory; elems is pixels per image.
 func (r *Rows) Slice(i, j, elems int) Rows {
 	s := Rows{SourceIndex: r.SourceIndex[i:j], Label: r.Label[i:j], Copy: r.Copy[i:j]}
+	if r.SourcePath != nil {
+		s.SourcePath = r.SourcePath[i:j]
+	}
 	if r.ImageF32 != nil {
 		s.ImageF32 = r.ImageF32[i*elems : j*elems]
 	} else {
@@ -281,6 +299,14 @@ func checkRows(meta Meta, r *Rows) error {
 	if len(r.SourceIndex) != n || len(r.Copy) != n {
 		return fmt.Errorf("shard: column lengths differ: source_index %d, label %d, copy %d", len(r.SourceIndex), n, len(r.Copy))
 	}
+	if meta.SourcePaths != (r.SourcePath != nil) || (r.SourcePath != nil && len(r.SourcePath) != n) {
+		return fmt.Errorf("shard: source_path column has %d values (present: %v), want %d (present: %v)", len(r.SourcePath), r.SourcePath != nil, n, meta.SourcePaths)
+	}
+	for i, p := range r.SourcePath {
+		if !utf8.ValidString(p) {
+			return fmt.Errorf("shard: row %d: source_path %q is not valid UTF-8", i, p)
+		}
+	}
 	want := n * meta.Elems()
 	if meta.Float() {
 		if len(r.ImageF32) != want || r.ImageU8 != nil {
@@ -330,6 +356,12 @@ func Record(schema *arrow.Schema, r Rows) arrow.RecordBatch {
 		primitive(arrow.PrimitiveTypes.Uint16, n, bytesOf(r.Copy)),
 		array.NewFixedSizeListData(imgData),
 	}
+	if r.SourcePath != nil {
+		b := array.NewStringBuilder(memory.DefaultAllocator)
+		b.AppendValues(r.SourcePath, nil)
+		cols = append(cols, b.NewArray())
+		b.Release()
+	}
 	rec := array.NewRecordBatch(schema, cols, int64(n))
 	for _, c := range cols {
 		c.Release()
@@ -356,7 +388,9 @@ func bytesOf[T uint16 | uint64 | float32](s []T) []byte {
 // depends only on the values, not on batch boundaries or compression. Rows
 // may be added in several runs; the hash equals that of one run with all rows.
 type DataHasher struct {
-	cols [4]hash.Hash
+	cols [5]hash.Hash
+	// paths: rows with a source_path column were added.
+	paths bool
 }
 
 // NewDataHasher returns an empty hasher.
@@ -378,12 +412,25 @@ func (h *DataHasher) Add(r Rows) {
 	} else {
 		h.cols[3].Write(r.ImageU8)
 	}
+	if r.SourcePath != nil {
+		h.paths = true
+		var l [8]byte
+		for _, p := range r.SourcePath {
+			binary.LittleEndian.PutUint64(l[:], uint64(len(p)))
+			h.cols[4].Write(l[:])
+			h.cols[4].Write([]byte(p))
+		}
+	}
 }
 
 // Sum returns the hex SHA-256 over the column names and their hashes.
 func (h *DataHasher) Sum() string {
 	top := sha256.New()
-	for i, name := range []string{ColSourceIndex, ColLabel, ColCopy, ColImage} {
+	names := []string{ColSourceIndex, ColLabel, ColCopy, ColImage}
+	if h.paths { // shards without the column keep their hash
+		names = append(names, ColSourcePath)
+	}
+	for i, name := range names {
 		var l [8]byte
 		binary.LittleEndian.PutUint64(l[:], uint64(len(name)))
 		top.Write(l[:])

@@ -39,6 +39,9 @@ func (e *Expander) Expand(rows shard.Rows, splits []uint8) (out shard.Rows, outS
 	}
 	out = shard.Rows{SourceIndex: make([]uint64, 0, total), Label: make([]uint8, 0, total), Copy: make([]uint16, 0, total),
 		ImageU8: alloc(total * elems)}
+	if rows.SourcePath != nil {
+		out.SourcePath = make([]string, 0, total)
+	}
 	outSplits = make([]uint8, 0, total)
 	k := 0
 	for i := 0; i < n; i++ {
@@ -57,6 +60,9 @@ func (e *Expander) Expand(rows shard.Rows, splits []uint8) (out shard.Rows, outS
 			out.SourceIndex = append(out.SourceIndex, rows.SourceIndex[i])
 			out.Label = append(out.Label, rows.Label[i])
 			out.Copy = append(out.Copy, uint16(j))
+			if rows.SourcePath != nil {
+				out.SourcePath = append(out.SourcePath, rows.SourcePath[i])
+			}
 			outSplits = append(outSplits, splits[i])
 			k++
 		}

@@ -6,6 +6,7 @@ package decode
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -27,6 +28,8 @@ type Pair struct {
 	Labels []uint8
 	// Height, Width, Channels of one image.
 	Height, Width, Channels int
+	// LabelsContent is the digest of the label file's content.
+	LabelsContent string
 }
 
 // File is an input file: where it is and the name errors call it by (the
@@ -40,16 +43,46 @@ type File struct {
 	// between) fails the build instead of entering the shards of a version
 	// whose id promises other bytes.
 	SHA256 string
+	// ContentSHA256, when set, is the hex SHA-256 the file's content must
+	// have: its bytes after gzip decoding (the whole IDX file: header and
+	// items). It is hashed from the header and the items as they are
+	// decoded and checked at the end like SHA256, so a raw and a gzip copy
+	// of the same data both verify.
+	ContentSHA256 string
 }
 
-// Input is an opened IDX file: the reader, and the check of the file's
-// bytes against File.SHA256.
+// Input is an opened IDX file: the reader, and the checks of the file's
+// bytes against File.SHA256 and of its content against File.ContentSHA256.
 type Input struct {
 	*idx.Reader
-	file   *os.File
-	hashed *hashingFile // nil without File.SHA256
-	f      File
+	file    *os.File
+	hashed  *hashingFile // nil without File.SHA256
+	content hash.Hash    // the decoded content (header and items)
+	f       File
 }
+
+// headerBytes is the encoding of an IDX header: two zero bytes, the type
+// byte, the rank, and each dimension as a big-endian uint32. An IDX file has
+// exactly one encoding of its header, so hashing it with the items gives the
+// digest of the decompressed file.
+func headerBytes(h idx.Header) []byte {
+	b := []byte{0, 0, byte(h.Type), byte(len(h.Dims))}
+	for _, d := range h.Dims {
+		b = binary.BigEndian.AppendUint32(b, uint32(d))
+	}
+	return b
+}
+
+// ReadU8 is idx.Reader.ReadU8, hashing the items read into the content digest.
+func (in *Input) ReadU8(dst []uint8) (int, error) {
+	n, err := in.Reader.ReadU8(dst)
+	in.content.Write(dst[:n*in.Header().ItemElems()])
+	return n, err
+}
+
+// ContentSHA256 is the hex digest of the content read so far: after End,
+// that of the whole file after gzip decoding.
+func (in *Input) ContentSHA256() string { return hex.EncodeToString(in.content.Sum(nil)) }
 
 // OpenIDX opens f as an IDX reader whose errors carry f.Name.
 func OpenIDX(f File) (*Input, error) {
@@ -67,6 +100,8 @@ func OpenIDX(f File) (*Input, error) {
 		fh.Close()
 		return nil, err
 	}
+	in.content = sha256.New()
+	in.content.Write(headerBytes(in.Header()))
 	return in, nil
 }
 
@@ -79,8 +114,13 @@ func (in *Input) End() error {
 	return in.verify()
 }
 
-// verify hashes what the decoder left unread and compares the digest.
+// verify hashes what the decoder left unread and compares the digests.
 func (in *Input) verify() error {
+	if want := in.f.ContentSHA256; want != "" {
+		if got := in.ContentSHA256(); !strings.EqualFold(got, want) {
+			return fmt.Errorf("%s: its content (the bytes after gzip decoding) hashes to sha256 %s, want content_sha256 %s", in.f.Name, got, strings.ToLower(want))
+		}
+	}
 	if in.hashed == nil {
 		return nil
 	}
@@ -170,7 +210,7 @@ func Open(images, labels File, classes int) (*Pair, error) {
 		err = fmt.Errorf("%s: one image of %dx%dx%d is %d bytes, more than the %d an image may have", imagesPath, p.Height, p.Width, p.Channels, h.ItemElems(), MaxImageBytes)
 	}
 	if err == nil {
-		p.Labels, err = readLabels(labels, classes, h.Items(), imagesPath)
+		p.Labels, p.LabelsContent, err = readLabels(labels, classes, h.Items(), imagesPath)
 	}
 	if err != nil {
 		img.Close()
@@ -188,6 +228,66 @@ func (p *Pair) Elems() int { return p.Height * p.Width * p.Channels }
 // Read fills dst with up to len(dst)/Elems whole images and returns how many
 // it read; io.EOF after the last image.
 func (p *Pair) Read(dst []uint8) (int, error) { return p.Images.ReadU8(dst) }
+
+// FileContent reads one u8 IDX file to its end and returns the digest of its
+// content (its bytes after gzip decoding), checking f's pins. An item larger
+// than MaxImageBytes is refused before any buffer is sized by it.
+func FileContent(f File) (string, error) {
+	in, err := OpenIDX(f)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	h := in.Header()
+	if h.Type != idx.U8 || len(h.Dims) == 0 {
+		return "", fmt.Errorf("%s: not a u8 IDX file with items (%v)", f.Name, h)
+	}
+	elems := h.ItemElems()
+	if elems > MaxImageBytes {
+		return "", fmt.Errorf("%s: one item is %d bytes, more than the %d an image may have", f.Name, elems, MaxImageBytes)
+	}
+	buf := make([]uint8, BatchItems(max(elems, 1), 1024)*max(elems, 1))
+	for read := 0; read < h.Items(); {
+		n, err := in.ReadU8(buf)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", err
+		}
+		if n == 0 {
+			return "", fmt.Errorf("%s: read %d of %d items", f.Name, read, h.Items())
+		}
+		read += n
+	}
+	if err := in.End(); err != nil {
+		return "", err
+	}
+	return in.ContentSHA256(), nil
+}
+
+// Contents checks images and labels as Open does, reads both to their ends
+// and returns the digests of their contents (their bytes after gzip
+// decoding), checking the files' pins on the way.
+func Contents(images, labels File, classes int) (imagesContent, labelsContent string, err error) {
+	p, err := Open(images, labels, classes)
+	if err != nil {
+		return "", "", err
+	}
+	defer p.Close()
+	buf := make([]uint8, BatchItems(p.Elems(), 1024)*p.Elems())
+	for read := 0; read < p.Count(); {
+		n, err := p.Read(buf)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", "", err
+		}
+		if n == 0 {
+			return "", "", fmt.Errorf("%s: read %d of %d images", images.Name, read, p.Count())
+		}
+		read += n
+	}
+	if err := p.ReadEnd(); err != nil {
+		return "", "", err
+	}
+	return p.Images.ContentSHA256(), p.LabelsContent, nil
+}
 
 // ReadEnd checks that the image stream ends where its header says: it reads
 // once more and expects io.EOF, which is when the decoder verifies the gzip
@@ -216,19 +316,19 @@ const labelChunk = 64 << 10
 // readLabels reads the labels of f, which must number images (the count the
 // image file's header declares). The slice grows with the labels actually
 // read, so a lying header costs at most what the file holds.
-func readLabels(f File, classes, images int, imagesName string) ([]uint8, error) {
+func readLabels(f File, classes, images int, imagesName string) ([]uint8, string, error) {
 	path := f.Name
 	r, err := OpenIDX(f)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer r.Close()
 	h := r.Header()
 	if h.Type != idx.U8 || len(h.Dims) != 1 {
-		return nil, fmt.Errorf("%s: labels must be u8 with rank 1, got %v", path, h)
+		return nil, "", fmt.Errorf("%s: labels must be u8 with rank 1, got %v", path, h)
 	}
 	if h.Dims[0] != images {
-		return nil, fmt.Errorf("%s holds %d images but %s holds %d labels: image and label counts must be equal", imagesName, images, path, h.Dims[0])
+		return nil, "", fmt.Errorf("%s holds %d images but %s holds %d labels: image and label counts must be equal", imagesName, images, path, h.Dims[0])
 	}
 	labels := make([]uint8, 0, min(h.Dims[0], labelChunk))
 	chunk := make([]uint8, min(max(h.Dims[0], 1), labelChunk))
@@ -236,31 +336,31 @@ func readLabels(f File, classes, images int, imagesName string) ([]uint8, error)
 		n, err := r.ReadU8(chunk[:min(len(chunk), h.Dims[0]-len(labels))])
 		labels = append(labels, chunk[:n]...)
 		if err != nil && !errors.Is(err, io.EOF) {
-			return nil, err
+			return nil, "", err
 		}
 		if n == 0 {
-			return nil, fmt.Errorf("%s: read %d of %d labels", path, len(labels), h.Dims[0])
+			return nil, "", fmt.Errorf("%s: read %d of %d labels", path, len(labels), h.Dims[0])
 		}
 	}
 	if _, err := r.ReadU8(make([]uint8, 1)); !errors.Is(err, io.EOF) {
 		var ie *idx.Error
 		if errors.As(err, &ie) {
-			return nil, err // names the file and offset already
+			return nil, "", err // names the file and offset already
 		}
 		if err == nil {
 			err = fmt.Errorf("data after the last label")
 		}
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, "", fmt.Errorf("%s: %w", path, err)
 	}
 	if err := r.verify(); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	headerBytes := int64(h.Size())
 	for i, l := range labels {
 		if int(l) >= classes {
-			return nil, &idx.Error{File: path, Offset: headerBytes + int64(i),
+			return nil, "", &idx.Error{File: path, Offset: headerBytes + int64(i),
 				Expected: fmt.Sprintf("a label below %d (the number of classes)", classes), Got: fmt.Sprintf("%d at item %d", l, i)}
 		}
 	}
-	return labels, nil
+	return labels, r.ContentSHA256(), nil
 }

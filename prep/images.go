@@ -1,0 +1,302 @@
+package prep
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"hash"
+
+	"github.com/shardsmith/shardsmith/config"
+	"github.com/shardsmith/shardsmith/formats/manifest"
+	"github.com/shardsmith/shardsmith/formats/shard"
+	"github.com/shardsmith/shardsmith/formats/vocab"
+	"github.com/shardsmith/shardsmith/pipeline"
+	"github.com/shardsmith/shardsmith/stages/decode"
+	"github.com/shardsmith/shardsmith/stages/images"
+	"github.com/shardsmith/shardsmith/stages/normalize"
+	"github.com/shardsmith/shardsmith/stages/split"
+)
+
+// imageSplits names the splits an image tree or list source may have, in
+// source order: source_index numbers train's files, then test's.
+var imageSplits = [2]string{"train", "test"}
+
+// imageSet is the tree and list sources of a configuration, listed and
+// read once for their content digest.
+//
+// The version of such a dataset follows its decoded content (each row's
+// class, relative path and pixels), so the content must be read before the
+// version is known. That content pass decodes every file once and, in the
+// same pass, counts the train split's pixels for the normalization
+// statistics — which an IDX build reads the train images a separate time
+// for — so a tree is read twice in all: the content pass and the build.
+// Only when skip_bad drops files, which changes the split assignment, are
+// the statistics computed in a third pass.
+type imageSet struct {
+	cv       images.Converter
+	classes  []string
+	lists    [2]*images.Listing
+	skipBad  bool
+	content  [2]string // hex SHA-256 of each split's rows
+	skipped  []manifest.Skipped
+	mean     manifest.Values
+	std      manifest.Values
+	hasStats bool
+}
+
+// openImages lists the tree and list sources of cfg and runs the content
+// pass. On return cfg.Classes holds the resolved classes.
+func openImages(ctx context.Context, cfg *config.Config, opts *Options) (*imageSet, error) {
+	set := &imageSet{cv: images.Converter{Height: cfg.Image.Height, Width: cfg.Image.Width, Channels: cfg.Image.Channels, Resize: cfg.Image.Resize}}
+	srcs := []images.Source{toSource(cfg.Sources.Train)}
+	set.skipBad = cfg.Sources.Train.SkipBad
+	if cfg.Sources.Test != nil {
+		srcs = append(srcs, toSource(cfg.Sources.Test))
+		set.skipBad = set.skipBad || cfg.Sources.Test.SkipBad
+	}
+	classes, lists, err := images.List(cfg.Classes, srcs...)
+	if err != nil {
+		return nil, err
+	}
+	set.classes = classes
+	cfg.Classes = classes
+	if err := cfg.Validate(); err != nil { // e.g. split.labels beyond the classes
+		return nil, err
+	}
+	set.lists[0] = lists[0]
+	set.lists[1] = &images.Listing{}
+	if len(lists) > 1 {
+		set.lists[1] = lists[1]
+	}
+	if err := set.contentPass(ctx, cfg, opts); err != nil {
+		return nil, err
+	}
+	return set, nil
+}
+
+func toSource(s *config.SplitSource) images.Source {
+	return images.Source{Folder: s.ImageFolder, CSV: s.CSV, Root: s.Root}
+}
+
+// imageBatch is a run of files of one split.
+type imageBatch struct {
+	split, start, n int
+	pix             []uint8
+	bad             map[int]error // with skip_bad: the files that did not decode
+}
+
+// imageStages decodes the files of set in parallel, in order: a source
+// cuts the listings into batches, workers decode them. strict makes a file
+// that does not decode an error even with skip_bad.
+func (set *imageSet) imageStages(g *pipeline.Graph, workers int, strict bool) <-chan imageBatch {
+	elems := set.cv.Elems()
+	per := decode.BatchItems(elems, 256)
+	batches := pipeline.Source(g, "list", 2, func(ctx context.Context, st *pipeline.Stats, emit func(imageBatch) error) error {
+		for k, l := range set.lists {
+			for i := 0; i < len(l.Entries); i += per {
+				if err := emit(imageBatch{split: k, start: i, n: min(per, len(l.Entries)-i)}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	return pipeline.Map(g, "decode", workers, 2, batches, func(ctx context.Context, st *pipeline.Stats, b imageBatch) (imageBatch, error) {
+		l := set.lists[b.split]
+		b.pix = bytePool.get(b.n * elems)
+		for j := 0; j < b.n; j++ {
+			if err := ctx.Err(); err != nil {
+				return b, err
+			}
+			i := b.start + j
+			if err := set.cv.DecodeFile(l.Path(i), b.pix[j*elems:(j+1)*elems]); err != nil {
+				if strict || !set.skipBad {
+					return b, fmt.Errorf("%s: %w", l.Path(i), err)
+				}
+				if b.bad == nil {
+					b.bad = map[int]error{}
+				}
+				b.bad[j] = err
+			}
+		}
+		st.AddRows(b.n)
+		return b, nil
+	})
+}
+
+// rowHasher hashes the content of one split's rows: per row the relative
+// path (length-prefixed), the class id and the pixels.
+type rowHasher struct{ h hash.Hash }
+
+func newRowHasher() rowHasher { return rowHasher{sha256.New()} }
+
+func (r rowHasher) add(e images.Entry, pix []uint8) {
+	var n [binary.MaxVarintLen64]byte
+	r.h.Write(n[:binary.PutUvarint(n[:], uint64(len(e.Rel)))])
+	r.h.Write([]byte(e.Rel))
+	r.h.Write([]byte{e.Class})
+	r.h.Write(pix)
+}
+
+func (r rowHasher) sum() string { return hex.EncodeToString(r.h.Sum(nil)) }
+
+// contentPass decodes every file once: it hashes each split's rows, counts
+// the train split's pixels and, with skip_bad, drops (and records) the
+// files that do not decode.
+func (set *imageSet) contentPass(ctx context.Context, cfg *config.Config, opts *Options) error {
+	assign, err := set.trainAssign(cfg)
+	if err != nil && !set.skipBad {
+		return err
+	}
+	hashers := [2]rowHasher{newRowHasher(), newRowHasher()}
+	hist := normalize.NewHistograms(set.cv.Channels)
+	var kept [2][]images.Entry
+	elems := set.cv.Elems()
+	g := pipeline.New(ctx)
+	pipeline.Sink(g, "hash", set.imageStages(g, opts.Workers, false), func(ctx context.Context, st *pipeline.Stats, b imageBatch) error {
+		defer bytePool.put(b.pix)
+		l := set.lists[b.split]
+		for j := 0; j < b.n; j++ {
+			e := l.Entries[b.start+j]
+			if err, bad := b.bad[j]; bad {
+				set.skipped = append(set.skipped, manifest.Skipped{Split: imageSplits[b.split], Path: e.Rel, Reason: err.Error()})
+				opts.logf("skipping %s: %v", l.Path(b.start+j), err)
+				continue
+			}
+			pix := b.pix[j*elems : (j+1)*elems]
+			hashers[b.split].add(e, pix)
+			kept[b.split] = append(kept[b.split], e)
+			if b.split == 0 && assign != nil && assign[b.start+j] == split.Train {
+				hist.Add(pix)
+			}
+		}
+		st.AddRows(b.n)
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for k := range set.lists {
+		set.content[k] = hashers[k].sum()
+	}
+	if len(set.skipped) == 0 {
+		if cfg.Normalize.Mode != vocab.NormalizeFixed {
+			set.mean, set.std, err = hist.MeanStd()
+			set.hasStats = err == nil
+		}
+		return nil
+	}
+	if err := set.checkClassesKept(kept); err != nil {
+		return err
+	}
+	for k := range set.lists {
+		set.lists[k].Entries = kept[k]
+	}
+	return nil
+}
+
+// checkClassesKept fails when skip_bad left a class of the train split
+// without any image: its folder held no decodable image.
+func (set *imageSet) checkClassesKept(kept [2][]images.Entry) error {
+	for k, l := range set.lists {
+		had, has := map[uint8]bool{}, map[uint8]bool{}
+		for _, e := range l.Entries {
+			had[e.Class] = true
+		}
+		for _, e := range kept[k] {
+			has[e.Class] = true
+		}
+		for c := range had {
+			if !has[c] {
+				return fmt.Errorf("%s: class %q holds no decodable image (every one of its files was skipped; see above)", l.Root, set.classes[c])
+			}
+		}
+	}
+	return nil
+}
+
+// labels returns the class ids of split k's files.
+func (set *imageSet) labels(k int) []uint8 {
+	out := make([]uint8, len(set.lists[k].Entries))
+	for i, e := range set.lists[k].Entries {
+		out[i] = e.Class
+	}
+	return out
+}
+
+// trainAssign is the split assignment of the train files.
+func (set *imageSet) trainAssign(cfg *config.Config) ([]uint8, error) {
+	return split.Assign(set.labels(0), splitOptions(cfg))
+}
+
+// trainStats returns the train split's statistics: from the content pass,
+// or, when files were skipped, from a pass over the train files.
+func (set *imageSet) trainStats(ctx context.Context, opts *Options, assign []uint8) (mean, std manifest.Values, err error) {
+	if set.hasStats {
+		return set.mean, set.std, nil
+	}
+	opts.logf("computing mean/std over the train split")
+	hist := normalize.NewHistograms(set.cv.Channels)
+	elems := set.cv.Elems()
+	g := pipeline.New(ctx)
+	pipeline.Sink(g, "stats", set.imageStages(g, opts.Workers, true), func(ctx context.Context, st *pipeline.Stats, b imageBatch) error {
+		defer bytePool.put(b.pix)
+		for j := 0; j < b.n && b.split == 0; j++ {
+			if assign[b.start+j] == split.Train {
+				hist.Add(b.pix[j*elems : (j+1)*elems])
+			}
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return nil, nil, err
+	}
+	return hist.MeanStd()
+}
+
+// stage is the decode stage of the build graph: the files decoded in
+// order, checked against the content pass's digest (a file changed in
+// between fails the build rather than enter a version whose id promises
+// other pixels), tagged with source index, label and split.
+func (set *imageSet) stage(g *pipeline.Graph, lay *layout, workers int) <-chan item {
+	elems := set.cv.Elems()
+	assigns := [2][]uint8{lay.trainAssign, lay.testAssign}
+	hashers := [2]rowHasher{newRowHasher(), newRowHasher()}
+	seen := [2]int{}
+	base := [2]uint64{0, uint64(len(set.lists[0].Entries))}
+	return pipeline.Map(g, "verify", 1, 2, set.imageStages(g, workers, true), func(ctx context.Context, st *pipeline.Stats, b imageBatch) (item, error) {
+		l := set.lists[b.split]
+		it := item{rows: shard.Rows{SourceIndex: make([]uint64, b.n), Label: make([]uint8, b.n), Copy: make([]uint16, b.n), ImageU8: b.pix, SourcePath: make([]string, b.n)},
+			split: assigns[b.split][b.start : b.start+b.n]}
+		for j := 0; j < b.n; j++ {
+			e := l.Entries[b.start+j]
+			hashers[b.split].add(e, b.pix[j*elems:(j+1)*elems])
+			it.rows.SourceIndex[j] = base[b.split] + uint64(b.start+j)
+			it.rows.Label[j] = lay.remap[e.Class]
+			it.rows.SourcePath[j] = e.Rel
+		}
+		seen[b.split] += b.n
+		if seen[b.split] == len(l.Entries) {
+			if got := hashers[b.split].sum(); got != set.content[b.split] {
+				return item{}, fmt.Errorf("%s: the files changed during the build: their content hashes to %s, but read before the build to %s", l.Root, got, set.content[b.split])
+			}
+		}
+		st.AddRows(b.n)
+		return it, nil
+	})
+}
+
+// manifestSources describes each split's files for the manifest: the root,
+// the digest of its decoded content and the number of files.
+func (set *imageSet) manifestSources() []manifest.Source {
+	var out []manifest.Source
+	for k, l := range set.lists {
+		if l.Root == "" {
+			continue
+		}
+		out = append(out, manifest.Source{Name: imageSplits[k], File: l.Root, SHA256: set.content[k], Files: len(l.Entries)})
+	}
+	return out
+}
