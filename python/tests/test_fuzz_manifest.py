@@ -18,6 +18,10 @@ HYPOTHESIS_PROFILE=long runs 20000 (see conftest.py), e.g.
     HYPOTHESIS_PROFILE=long python -m pytest -q tests/test_fuzz_manifest.py
 
 A failing example Hypothesis finds is kept as an @example once fixed.
+
+One difference is by design: JSON nested deeper than Python's recursion
+limit allows (about 900 levels) is refused with a ManifestError, where Go
+reads up to 10000 levels; the generators stay shallower.
 """
 
 import json
@@ -259,6 +263,7 @@ def _edit(old: bytes, new: bytes) -> bytes:
 @example(_edit(b'"labels": [1, 0]', b'"labels": [1, 0], "labels": [1], "labels": [1, null]'))  # stale capacity
 @example(_edit(b'"classes": ["a", "b"]', b'"classes": ["a", "b"], "classes": {}'))  # an object is no array
 @example(_edit(b'"height": 2, "width": 3', b'"height": 4294967296, "width": 4294967296'))  # Go's product wrapped to 0
+@example(_edit(b'"width": 3', b'"width": 9223372036854775807'))  # ... to -2 (found by the long profile)
 @example(_edit(b'"labels": [2, 3]', b'"labels": [9223372036854775807, 9223372036854775807, 7]').replace(
     b'"classes": ["a", "b"]', b'"classes": ["a", "b", "c"]').replace(b'"labels": [1, 0]', b'"labels": [1, 0, 0]'))  # Go's sum wrapped to 5
 @example(b"[" * 5000 + b"]" * 5000)  # nested too deep for Python's parser: refused by both
@@ -271,3 +276,12 @@ def test_mutated_built_manifest(gocheck, version_dir, data):
     """Mutations of a manifest prep wrote (real config and hash_input)."""
     base = json.loads((version_dir / "manifest.json").read_bytes())
     agree(gocheck, data.draw(mutated(base)))
+
+
+def test_strings_read_as_go_reads_them():
+    """What the differential test cannot see: the values. Each invalid UTF-8
+    byte and each lone surrogate escape is a U+FFFD, as in Go."""
+    m = shardsmith.parse_manifest(_edit(b'"tiny"', b'"t\xe2\x82\xffy\\ud800\\ud83d\\ude00"'))
+    assert m.dataset == "t\ufffd\ufffd\ufffdy\ufffd\U0001f600"
+    m = shardsmith.parse_manifest(_edit(b'"classes"', b'"CLA\\u017fSes"').replace(b'["a", "b"]', b'["a", "\\udfff"]'))
+    assert m.classes == ["a", "\ufffd"]

@@ -184,7 +184,7 @@ def _decode(cur, v, kind, where):
     if kind == "str":
         if not isinstance(v, str):
             raise ManifestError(f"field {where}: expected string, got JSON {_kind(v)}")
-        return v
+        return _SURROGATE.sub("\ufffd", v)  # a lone surrogate escape (\ud800) reads as U+FFFD in Go
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise ManifestError(f"field {where}: expected {'int' if kind == 'int' else 'float64'}, got JSON {_kind(v)}")
     if kind == "int":
@@ -258,6 +258,7 @@ def _parse_int(text):
 # An invalid UTF-8 byte inside a JSON string reads as U+FFFD, one per byte,
 # as Go's encoding/json reads it; outside a string it is a syntax error.
 _ESCAPED = re.compile("[\udc80-\udcff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def parse(data: bytes) -> Manifest:
