@@ -79,6 +79,10 @@ fails if a ` + "`Fuzz`" + ` function is missing from that list; the targets that
 slows most are also run as a test binary built without it, for the same seconds.
 
 %s
+The Python package's manifest parser and shard reader have Hypothesis properties instead
+(` + "`python/tests/test_fuzz_*.py`" + `, with the Go parser as the oracle of the manifest's), run by the
+Python tests in CI with 200 examples each; ` + "`HYPOTHESIS_PROFILE=long`" + ` runs 20000.
+
 Before a release, ` + "`bench/fuzz.sh`" + ` runs every target for longer, with and without coverage
 instrumentation (without it a target runs many times more inputs, but unguided); every finding is a
 failing input under the package's ` + "`testdata/fuzz/<target>/`" + `, committed once fixed:

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path"
 	"regexp"
@@ -212,7 +213,9 @@ func (m *Manifest) Validate() error {
 	if !hex64.MatchString(m.Version) {
 		return fmt.Errorf("version %q is not a 64-digit hex SHA-256", m.Version)
 	}
-	if m.Image.Height < 1 || m.Image.Width < 1 || m.Image.Channels < 1 || m.Image.Height*m.Image.Width*m.Image.Channels > 1<<24 {
+	// at most 1<<24 elements, tested by division so that no product overflows
+	const maxElems = 1 << 24
+	if im := m.Image; im.Height < 1 || im.Width < 1 || im.Channels < 1 || im.Width > maxElems/im.Height || im.Channels > maxElems/(im.Height*im.Width) {
 		return fmt.Errorf("image shape %dx%dx%d is not valid", m.Image.Height, m.Image.Width, m.Image.Channels)
 	}
 	if m.Image.DType != "float32" && m.Image.DType != "uint8" {
@@ -246,6 +249,9 @@ func (m *Manifest) Validate() error {
 			if c < 0 {
 				return fmt.Errorf("split %s: negative label count", sp.Name)
 			}
+			if c > math.MaxInt-hist {
+				return fmt.Errorf("split %s: label counts add up past the largest int", sp.Name)
+			}
 			hist += c
 		}
 		for _, sh := range sp.Shards {
@@ -261,6 +267,9 @@ func (m *Manifest) Validate() error {
 			}
 			if !hex64.MatchString(sh.SHA256) || !hex64.MatchString(sh.DataSHA256) {
 				return fmt.Errorf("shard %s: sha256/data_sha256 must be 64 hex digits", sh.Path)
+			}
+			if sh.Rows > math.MaxInt-total {
+				return fmt.Errorf("split %s: shard rows add up past the largest int", sp.Name)
 			}
 			total += sh.Rows
 		}

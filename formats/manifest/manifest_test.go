@@ -1,6 +1,8 @@
 package manifest
 
 import (
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,6 +61,24 @@ func TestValidateRejects(t *testing.T) {
 		"bad shard hash":     func(m *Manifest) { m.Splits[0].Shards[0].SHA256 = "zz" },
 		"duplicate split":    func(m *Manifest) { m.Splits = append(m.Splits, m.Splits[0]) },
 		"bad source hash":    func(m *Manifest) { m.Sources[0].SHA256 = "" },
+		// products and sums that once wrapped around to valid values
+		"shape overflows": func(m *Manifest) { m.Image.Height, m.Image.Width = 1<<32, 1<<32 },
+		"shape overflows with channels": func(m *Manifest) {
+			m.Image.Height, m.Image.Width, m.Image.Channels = 1<<20, 1<<4, 1<<60
+		},
+		"shard rows wrap": func(m *Manifest) {
+			sh := m.Splits[0].Shards[0]
+			m.Splits[0].Shards = nil
+			for i, rows := range []int{1 << 62, 1 << 62, 1 << 62, 1<<62 + 3} {
+				sh.Path, sh.Rows = fmt.Sprintf("train-%d.arrow", i), rows
+				m.Splits[0].Shards = append(m.Splits[0].Shards, sh)
+			}
+		},
+		"label counts wrap": func(m *Manifest) {
+			m.Classes = []string{"a", "b", "c"}
+			m.Splits[0].Labels = []int{math.MaxInt, math.MaxInt, 3}
+			m.Splits[0].Rows, m.Splits[0].Shards[0].Rows = 1, 1
+		},
 	}
 	for name, mess := range cases {
 		m := valid()

@@ -9,6 +9,15 @@ from pathlib import Path
 
 import pytest
 
+try:  # the property-based tests (test_fuzz_*.py): a short run by default, HYPOTHESIS_PROFILE=long for longer
+    from hypothesis import settings
+
+    settings.register_profile("default", max_examples=200, deadline=None)
+    settings.register_profile("long", max_examples=20000, deadline=None)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+except ImportError:  # hypothesis is pinned in requirements-test.txt; without it those tests fail to import
+    pass
+
 REPO = Path(__file__).resolve().parents[2]
 TESTDATA = REPO / "trainer" / "data" / "testdata"
 

@@ -5,6 +5,7 @@ validation where it matters)."""
 
 from __future__ import annotations
 
+import decimal
 import json
 import math
 import os
@@ -110,53 +111,107 @@ class Manifest:
         return None
 
 
-# Decoding: each field's type as Go declares it. Go's encoding/json turns
-# null into the zero value, rejects a number with a fraction or exponent for
-# an int, and (with DisallowUnknownFields) any key it does not know.
+# Decoding, as Go's encoding/json decodes into the Manifest struct (with
+# DisallowUnknownFields): each field's type as Go declares it; a number with
+# a fraction or exponent is no int; a key matches a field exactly or else
+# case-insensitively (bytes.EqualFold); a repeated key is decoded again into
+# the same field (objects merge, arrays decode into the elements already
+# there, even past their length within capacity); null leaves a value as it
+# is, or sets an array to nil.
 
-def _int(v, where):
+class _Pairs(list):
+    """A JSON object as its (key, value) pairs, in order, repeats kept."""
+
+
+class _Slice:
+    """A Go slice being decoded: its elements and the stale ones past its
+    length within its capacity, which a later array decodes into."""
+
+    def __init__(self, items=(), stale=()):
+        self.items, self.stale = list(items), list(stale)
+
+
+_STRUCTS = {
+    "manifest": {"dataset": "str", "version": "str", "tool": "str", "created": "str", "config": "raw",
+                 "hash_input": "raw", "sources": ("list", "source"), "image": "image", "normalize": "normalize",
+                 "classes": ("list", "str"), "splits": ("list", "split")},
+    "source": {"name": "str", "file": "str", "sha256": "str", "bytes": "int"},
+    "image": {"height": "int", "width": "int", "channels": "int", "dtype": "str"},
+    "normalize": {"mode": "str", "mean": "float", "std": "float"},
+    "split": {"name": "str", "rows": "int", "labels": ("list", "int"), "shards": ("list", "shard")},
+    "shard": {"path": "str", "rows": "int", "bytes": "int", "sha256": "str", "data_sha256": "str"},
+}
+
+
+def _fold(key: str) -> str:
+    # bytes.EqualFold of a key and an ASCII field name: ASCII letters in either
+    # case, and the two non-ASCII runes that fold to one (U+017F ſ, U+212A K)
+    return key.replace("\u017f", "s").lower()  # str.lower maps U+212A to k; nothing else lowers to ASCII
+
+
+def _zero(kind):
+    if isinstance(kind, tuple):
+        return _Slice()
+    if kind in _STRUCTS:
+        return {k: _zero(t) for k, t in _STRUCTS[kind].items()}
+    return {"str": "", "int": 0, "float": 0.0, "raw": None}[kind]
+
+
+def _decode(cur, v, kind, where):
+    """v (parsed JSON) decoded into cur, a value of kind, as Go does."""
+    if kind == "raw":
+        return _plain(v)
     if v is None:
-        return 0
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise ManifestError(f"field {where}: expected int, got JSON {_kind(v)}")
-    if not -(1 << 63) <= v < (1 << 63):
-        raise ManifestError(f"field {where}: {v} overflows int")
-    return v
-
-
-def _float(v, where):
-    if v is None:
-        return 0.0
+        return _Slice() if isinstance(kind, tuple) else cur
+    if isinstance(kind, tuple):
+        if not isinstance(v, list) or isinstance(v, _Pairs):
+            raise ManifestError(f"field {where}: expected array, got JSON {_kind(v)}")
+        if not v:
+            return _Slice()
+        have = cur.items + cur.stale
+        items = [_decode(have[i] if i < len(have) else _zero(kind[1]), x, kind[1], where) for i, x in enumerate(v)]
+        return _Slice(items, have[len(v):])
+    if kind in _STRUCTS:
+        if not isinstance(v, _Pairs):
+            raise ManifestError(f"field {where}: expected object, got JSON {_kind(v)}")
+        fields, out = _STRUCTS[kind], dict(cur)
+        for k, x in v:
+            f = k if k in fields else next((f for f in fields if _fold(k) == f), None)
+            if f is None:
+                raise ManifestError(f"json: unknown field {json.dumps(k)}")
+            out[f] = _decode(out[f], x, fields[f], f"{where}.{f}" if where else f)
+        return out
+    if kind == "str":
+        if not isinstance(v, str):
+            raise ManifestError(f"field {where}: expected string, got JSON {_kind(v)}")
+        return _SURROGATE.sub("\ufffd", v)  # a lone surrogate escape (\ud800) reads as U+FFFD in Go
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ManifestError(f"field {where}: expected float64, got JSON {_kind(v)}")
-    return float(v)
+        raise ManifestError(f"field {where}: expected {'int' if kind == 'int' else 'float64'}, got JSON {_kind(v)}")
+    if kind == "int":
+        if not isinstance(v, int):
+            raise ManifestError(f"field {where}: expected int, got JSON number {_number(v)}")
+        if not -(1 << 63) <= v < (1 << 63):
+            raise ManifestError(f"field {where}: an integer of {v.bit_length()} bits overflows int")
+        return v
+    if isinstance(v, _OutOfRange):
+        raise ManifestError(f"field {where}: number {v.text} is out of the range of float64")
+    try:
+        return float(v)
+    except OverflowError:  # an integer past float64's range, as Go refuses it
+        raise ManifestError(f"field {where}: an integer of {v.bit_length()} bits is out of the range of float64") from None
 
 
-def _str(v, where):
-    if v is None:
-        return ""
-    if not isinstance(v, str):
-        raise ManifestError(f"field {where}: expected string, got JSON {_kind(v)}")
+def _number(v):
+    return v.text if isinstance(v, _OutOfRange) else repr(v)
+
+
+def _plain(v):
+    """Parsed JSON with plain dicts (a repeated key: the last value, as json.loads reads it)."""
+    if isinstance(v, _Pairs):
+        return {k: _plain(x) for k, x in v}
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
     return v
-
-
-def _list(v, where, item):
-    if v is None:
-        return []
-    if not isinstance(v, list):
-        raise ManifestError(f"field {where}: expected array, got JSON {_kind(v)}")
-    return [item(x, where) for x in v]
-
-
-def _obj(v, where, keys):
-    if v is None:
-        v = {}
-    if not isinstance(v, dict):
-        raise ManifestError(f"field {where}: expected object, got JSON {_kind(v)}")
-    for k in v:
-        if k not in keys:
-            raise ManifestError(f"json: unknown field {json.dumps(k)}")
-    return {k: v.get(k) for k in keys}
 
 
 def _kind(v):
@@ -166,32 +221,11 @@ def _kind(v):
         return "number"
     if isinstance(v, str):
         return "string"
+    if isinstance(v, _Pairs):
+        return "object"
     if isinstance(v, list):
         return "array"
-    if isinstance(v, dict):
-        return "object"
     return "null"
-
-
-def _source(v, where):
-    o = _obj(v, where, ("name", "file", "sha256", "bytes"))
-    return Source(_str(o["name"], where + ".name"), _str(o["file"], where + ".file"),
-                  _str(o["sha256"], where + ".sha256"), _int(o["bytes"], where + ".bytes"))
-
-
-def _shard(v, where):
-    o = _obj(v, where, ("path", "rows", "bytes", "sha256", "data_sha256"))
-    return Shard(_str(o["path"], where + ".path"), _int(o["rows"], where + ".rows"), _int(o["bytes"], where + ".bytes"),
-                 _str(o["sha256"], where + ".sha256"), _str(o["data_sha256"], where + ".data_sha256"))
-
-
-def _split(v, where):
-    o = _obj(v, where, ("name", "rows", "labels", "shards"))
-    return Split(_str(o["name"], where + ".name"), _int(o["rows"], where + ".rows"),
-                 _list(o["labels"], where + ".labels", _int), _list(o["shards"], where + ".shards", _shard))
-
-
-_TOP = ("dataset", "version", "tool", "created", "config", "hash_input", "sources", "image", "normalize", "classes", "splits")
 
 
 def _no_constant(name):
@@ -199,43 +233,68 @@ def _no_constant(name):
     raise ManifestError(f"invalid JSON literal {name} (JSON has no NaN or Infinity)")
 
 
+class _OutOfRange(float):
+    """A number past float64's range (±Inf), with its text. Go refuses one in
+    a float or int field and keeps it in config or hash_input (json.RawMessage)."""
+
+    def __new__(cls, v, text):
+        f = super().__new__(cls, v)
+        f.text = text
+        return f
+
+
 def _parse_float(text):
     v = float(text)
-    if math.isinf(v):
-        raise ManifestError(f"number {text} is out of the range of float64")
-    return v
+    return _OutOfRange(v, text) if math.isinf(v) else v
+
+
+def _parse_int(text):
+    # Past 4300 digits int(text) raises ValueError (CPython's limit on
+    # str-to-int conversions); Decimal converts without it. Go keeps any
+    # integer in config or hash_input, and an int field refuses one past int64.
+    return int(text) if len(text) < 4000 else int(decimal.Decimal(text))
+
+
+# An invalid UTF-8 byte inside a JSON string reads as U+FFFD, one per byte,
+# as Go's encoding/json reads it; outside a string it is a syntax error.
+_ESCAPED = re.compile("[\udc80-\udcff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def parse(data: bytes) -> Manifest:
     """Decodes and validates a manifest (the bytes of manifest.json)."""
     if not data.strip():
         raise ManifestError("empty file, expected a JSON object")
+    # surrogateescape keeps one character per invalid byte, so offsets map back to bytes
+    text = bytes(data).decode("utf-8", "surrogateescape")
     try:
-        doc = json.loads(data, parse_constant=_no_constant, parse_float=_parse_float)
+        doc = json.loads(_ESCAPED.sub("\ufffd", text), parse_constant=_no_constant, parse_float=_parse_float,
+                         parse_int=_parse_int, object_pairs_hook=_Pairs)
     except json.JSONDecodeError as e:
         if e.msg == "Extra data":
             raise ManifestError("trailing data after the manifest object") from None
-        raise ManifestError(f"offset {e.pos}: {e.msg}") from None
-    except UnicodeDecodeError as e:
-        raise ManifestError(f"offset {e.start}: invalid UTF-8") from None
-    o = _obj(doc, "", _TOP)
-    im = _obj(o["image"], "image", ("height", "width", "channels", "dtype"))
-    nm = _obj(o["normalize"], "normalize", ("mode", "mean", "std"))
+        off = len(text[:e.pos].encode("utf-8", "surrogateescape"))
+        raise ManifestError(f"offset {off}: {e.msg}") from None
+    except RecursionError:  # Go refuses past 10000 levels; Python's parser stops near 1000
+        raise ManifestError("JSON nested too deeply (more than about 900 levels)") from None
+    if not isinstance(doc, _Pairs) and doc is not None:
+        raise ManifestError(f"expected a JSON object, got JSON {_kind(doc)}")
+    try:
+        o = _decode(_zero("manifest"), doc, "manifest", "")
+    except RecursionError:
+        raise ManifestError("JSON nested too deeply (more than about 900 levels)") from None
+    im, nm = o["image"], o["normalize"]
+    items = lambda s: s.items  # noqa: E731
     m = Manifest(
-        dataset=_str(o["dataset"], "dataset"),
-        version=_str(o["version"], "version"),
-        tool=_str(o["tool"], "tool"),
-        created=_str(o["created"], "created"),
-        config=o["config"],
-        hash_input=o["hash_input"],
-        sources=_list(o["sources"], "sources", _source),
-        image=Image(_int(im["height"], "image.height"), _int(im["width"], "image.width"),
-                    _int(im["channels"], "image.channels"), _str(im["dtype"], "image.dtype")),
-        normalize=Normalize(_str(nm["mode"], "normalize.mode"), _float(nm["mean"], "normalize.mean"),
-                            _float(nm["std"], "normalize.std")),
-        classes=_list(o["classes"], "classes", _str),
-        splits=_list(o["splits"], "splits", _split),
-        raw=doc,
+        dataset=o["dataset"], version=o["version"], tool=o["tool"], created=o["created"],
+        config=o["config"], hash_input=o["hash_input"],
+        sources=[Source(**x) for x in items(o["sources"])],
+        image=Image(**im),
+        normalize=Normalize(**nm),
+        classes=items(o["classes"]),
+        splits=[Split(sp["name"], sp["rows"], items(sp["labels"]), [Shard(**sh) for sh in items(sp["shards"])])
+                for sp in items(o["splits"])],
+        raw=_plain(doc) if isinstance(doc, _Pairs) else {},
     )
     validate(m)
     return m
