@@ -30,7 +30,7 @@ type Attention struct {
 	name         string
 	d, heads, hd int
 	scale        float32
-	qkv, proj    *Dense
+	qkv, proj    Layer // *Dense, or *LoRA once adapted (see Block.addLoRA)
 	params       []*Param
 
 	n, t     int
@@ -59,7 +59,7 @@ func NewAttention(name string, d, heads int, rng *rand.Rand) (*Attention, error)
 		qkv:   newLinear(name+".qkv", d, 3*d, rng),
 		proj:  newLinear(name+".proj", d, d, rng),
 	}
-	a.params = append(append([]*Param(nil), a.qkv.params...), a.proj.params...)
+	a.params = append(append([]*Param(nil), a.qkv.Params()...), a.proj.Params()...)
 	a.fwdFn, a.bwdFn = a.forwardHeads, a.backwardHeads
 	return a, nil
 }
