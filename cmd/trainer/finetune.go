@@ -47,6 +47,10 @@ head as modules_to_save), which peft.PeftModel.from_pretrained loads onto
 the timm model. --merge replaces the checkpoint by the merged plain model
 and keeps the adapter files.
 
+Fine-tuning takes no recipe (see trainer --help): the flags' own defaults,
+a constant rate of 1e-3 with Adam, unless --schedule and the rest say
+otherwise; few-shot runs are a handful of steps.
+
 The architecture comes from --from: --model, --hidden and --batchnorm are
 refused when they ask for another one, and so are the ViT flags (--patch,
 --dim, --depth, --heads, --mlp-ratio, --drop-path). --resume does not apply:
