@@ -10,7 +10,105 @@ import (
 // parts run in the kernel set (the exp and erf approximations of
 // transformer_go.go, one rounded operation at a time, no FMA), their row
 // reductions (maximum, sums, mean and variance) in float64 scalar Go, so
-// every kernel set gives bitwise the same result.
+// every kernel set gives bitwise the same result. The reductions keep four
+// partial sums (element i in sum i mod 4, then (s0+s1)+(s2+s3)), which
+// breaks the chain of dependent float64 additions without making the
+// result depend on anything but the data.
+
+// sum64 returns the float64 sum of x in the order described above.
+func sum64(x []float32) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		v := x[i : i+4 : i+4]
+		s0 += float64(v[0])
+		s1 += float64(v[1])
+		s2 += float64(v[2])
+		s3 += float64(v[3])
+	}
+	for j, v := range x[i:] {
+		switch j {
+		case 0:
+			s0 += float64(v)
+		case 1:
+			s1 += float64(v)
+		default:
+			s2 += float64(v)
+		}
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// dot64 returns Σ float64(x[i]·y[i]) (each product rounded to float32
+// first) in sum64's order.
+func dot64(x, y []float32) float64 {
+	y = y[:len(x)]
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		a, b := x[i:i+4:i+4], y[i:i+4:i+4]
+		s0 += float64(a[0] * b[0])
+		s1 += float64(a[1] * b[1])
+		s2 += float64(a[2] * b[2])
+		s3 += float64(a[3] * b[3])
+	}
+	for j := i; j < len(x); j++ {
+		p := float64(x[j] * y[j])
+		switch j - i {
+		case 0:
+			s0 += p
+		case 1:
+			s1 += p
+		default:
+			s2 += p
+		}
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// sqdev64 returns Σ (float64(x[i]) − mu)² in sum64's order.
+func sqdev64(x []float32, mu float64) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		v := x[i : i+4 : i+4]
+		e0, e1, e2, e3 := float64(v[0])-mu, float64(v[1])-mu, float64(v[2])-mu, float64(v[3])-mu
+		s0 += e0 * e0
+		s1 += e1 * e1
+		s2 += e2 * e2
+		s3 += e3 * e3
+	}
+	for j, v := range x[i:] {
+		e := float64(v) - mu
+		switch j {
+		case 0:
+			s0 += e * e
+		case 1:
+			s1 += e * e
+		default:
+			s2 += e * e
+		}
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// rowMax returns the largest element of x (non-empty), or NaN if x holds
+// one, like the builtin max over all of x; of +0 and −0 it may return
+// either, which changes no e^(x−m).
+func rowMax(x []float32) float32 {
+	mx := x[0]
+	nan := false
+	for _, v := range x[1:] {
+		if v > mx {
+			mx = v
+		}
+		nan = nan || v != v
+	}
+	if nan || mx != mx {
+		return float32(math.NaN())
+	}
+	return mx
+}
 
 // GELU sets dst[i] = x[i]·Φ(x[i]), the exact (erf) Gaussian error linear
 // unit, for i < len(x); dst may be x. Φ uses a float32 erf accurate to
@@ -63,7 +161,7 @@ func checkMatrix(name string, s []float32, rows, cols int) bool {
 
 // SoftmaxRows replaces each row of the row-major rows×cols matrix s by its
 // softmax. The row maximum is subtracted before exp, so no input overflows;
-// the sum of the exponentials is taken in float64 in index order.
+// the sum of the exponentials is taken in float64 (see sum64).
 func SoftmaxRows(s []float32, rows, cols int) {
 	if !checkMatrix("SoftmaxRows", s, rows, cols) {
 		return
@@ -71,23 +169,15 @@ func SoftmaxRows(s []float32, rows, cols int) {
 	ks := active()
 	for r := 0; r < rows; r++ {
 		row := s[r*cols : (r+1)*cols]
-		mx := row[0]
-		for _, v := range row[1:] {
-			mx = max(mx, v)
-		}
-		ks.expShift(row, row, mx)
-		var sum float64
-		for _, e := range row {
-			sum += float64(e)
-		}
-		ks.scal(float32(1/sum), row)
+		ks.expShift(row, row, rowMax(row))
+		ks.scal(float32(1/sum64(row)), row)
 	}
 }
 
 // SoftmaxRowsGrad back-propagates through SoftmaxRows: with p the
 // probabilities and dp the gradient with respect to them, it replaces each
 // row of dp by p∘(dp − Σ dp∘p), the gradient with respect to the logits.
-// The dot product is taken in float64 in index order.
+// The dot product is taken in float64 (see dot64).
 func SoftmaxRowsGrad(dp, p []float32, rows, cols int) {
 	if !checkMatrix("SoftmaxRowsGrad", dp, rows, cols) || !checkMatrix("SoftmaxRowsGrad", p, rows, cols) {
 		return
@@ -95,11 +185,7 @@ func SoftmaxRowsGrad(dp, p []float32, rows, cols int) {
 	ks := active()
 	for r := 0; r < rows; r++ {
 		pr, dr := p[r*cols:(r+1)*cols], dp[r*cols:(r+1)*cols]
-		var dot float64
-		for j, v := range dr {
-			dot += float64(v * pr[j])
-		}
-		ks.softmaxGrad(dr, dr, pr, float32(dot))
+		ks.softmaxGrad(dr, dr, pr, float32(dot64(dr, pr)))
 	}
 }
 
@@ -120,16 +206,8 @@ func LayerNorm(y, mean, rstd, x, g, b []float32, d int, eps float64) {
 	g, b = g[:d], b[:d]
 	for r := 0; r < rows; r++ {
 		xr := x[r*d : (r+1)*d]
-		var s float64
-		for _, v := range xr {
-			s += float64(v)
-		}
-		mu := s / float64(d)
-		var q float64
-		for _, v := range xr {
-			e := float64(v) - mu
-			q += e * e
-		}
+		mu := sum64(xr) / float64(d)
+		q := sqdev64(xr, mu)
 		m32, r32 := float32(mu), float32(1/math.Sqrt(q/float64(d)+eps))
 		mean[r], rstd[r] = m32, r32
 		ks.lnApply(y[r*d:(r+1)*d], xr, g, b, m32, r32)

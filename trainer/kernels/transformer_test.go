@@ -244,3 +244,30 @@ func TestTransformerPanicsOnShortSlices(t *testing.T) {
 		}()
 	}
 }
+
+func TestRowReductions(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for n := 1; n < 40; n++ {
+		x, y := randSlice(r, n), randSlice(r, n)
+		var s, d, q, mx float64
+		mx = math.Inf(-1)
+		for i := range x {
+			s += float64(x[i])
+			d += float64(x[i] * y[i])
+			q += (float64(x[i]) - 0.25) * (float64(x[i]) - 0.25)
+			mx = max(mx, float64(x[i]))
+		}
+		for name, c := range map[string][2]float64{"sum64": {sum64(x), s}, "dot64": {dot64(x, y), d}, "sqdev64": {sqdev64(x, 0.25), q}} {
+			if math.Abs(c[0]-c[1]) > 1e-12*(1+math.Abs(c[1])) {
+				t.Errorf("n=%d %s = %v, want %v", n, name, c[0], c[1])
+			}
+		}
+		if got := rowMax(x); float64(got) != mx {
+			t.Errorf("n=%d rowMax = %v, want %v", n, got, mx)
+		}
+		x[n/2] = float32(math.NaN())
+		if got := rowMax(x); !math.IsNaN(float64(got)) {
+			t.Errorf("n=%d rowMax with a NaN = %v", n, got)
+		}
+	}
+}
