@@ -182,6 +182,27 @@ func NewSession(cfg Config, ds *data.Dataset, model *nn.Sequential, rules []opti
 	return s, nil
 }
 
+// SetEpochs changes the run's total epochs (a resumed run's --epochs) and
+// rebuilds the schedule for it: a cosine decay then spans the new total
+// from the step reached, rather than having ended with the old one. Step
+// and constant schedules do not depend on the total, so a resumed run with
+// them still ends exactly like an uninterrupted one; so does a cosine run
+// resumed with its own total.
+func (s *Session) SetEpochs(n int) error {
+	if n < 1 {
+		return fmt.Errorf("epochs must be ≥ 1, got %d", n)
+	}
+	cfg := s.Config
+	cfg.Epochs = n
+	sched, err := cfg.schedule(s.train.Batches())
+	if err != nil {
+		return err
+	}
+	s.Config = cfg
+	s.Opt.SetSchedule(sched)
+	return nil
+}
+
 // checkInput refuses a model whose input does not match the shards.
 func checkInput(m *nn.Sequential, ds *data.Dataset) error {
 	n := 1

@@ -157,7 +157,9 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := checkResumeConfig(fs, &f, s.Config, s.Model.Spec(), stderr); err != nil {
 			return err
 		}
-		s.Config.Epochs = f.epochs
+		if err := s.SetEpochs(f.epochs); err != nil {
+			return err
+		}
 	} else {
 		if s, err = trainer.NewSession(f.config(), ds, nil, nil); err != nil {
 			return err

@@ -196,6 +196,14 @@ func (o *Optimizer) StepCount() int64 { return o.step }
 // scales).
 func (o *Optimizer) LR() float64 { return o.cfg.LR * o.sched.Factor(o.step) }
 
+// SetSchedule replaces the schedule (nil: constant); the step count is kept.
+func (o *Optimizer) SetSchedule(s Schedule) {
+	if s == nil {
+		s = Constant{}
+	}
+	o.sched = s
+}
+
 // StepInfo reports what a Step did.
 type StepInfo struct {
 	LR       float64 // base learning rate used
