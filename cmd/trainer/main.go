@@ -39,7 +39,7 @@ writes into a run directory.
 
 Defaults are a recipe per model, the best we measured for short runs (see
 BENCHMARKS.md): cosine decay of the rate over the run, Adam at 2e-3 for the
-MLP and 1e-3 for the CNN; for the ViT AdamW at 1e-3 with weight decay 0.05
+MLP and the CNN; for the ViT AdamW at 1e-3 with weight decay 0.05
 (never on biases, norms, cls_token or pos_embed), --clip-norm 1 and a linear
 warm-up over the first 5 % of the epochs. Flags given override their part of
 it (--optimizer or --lr replace the recipe's optimizer settings), and

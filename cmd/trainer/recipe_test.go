@@ -46,6 +46,7 @@ func TestRecipeDefaults(t *testing.T) {
 		{"mlp-lr", []string{"--hidden", "16", "--lr", "5e-3"}, map[string]any{"schedule": "cosine", "optimizer.algorithm": "adam", "optimizer.lr": 5e-3}},
 		{"mlp-constant", []string{"--hidden", "16", "--schedule", "constant"}, map[string]any{"schedule": "constant", "optimizer.algorithm": "adam",
 			"optimizer.lr": 1e-3, "warmup_epochs": nil}},
+		{"cnn", []string{"--model", "cnn"}, map[string]any{"schedule": "cosine", "optimizer.algorithm": "adam", "optimizer.lr": 2e-3, "warmup_epochs": nil}},
 		{"vit", vit, map[string]any{"schedule": "cosine", "optimizer.algorithm": "adamw", "optimizer.lr": 1e-3,
 			"optimizer.weight_decay": 0.05, "optimizer.clip_norm": 1.0, "warmup_epochs": 0.1}},
 		{"vit-sgd", append([]string{"--optimizer", "sgd", "--label-smoothing", "0.1"}, vit...), map[string]any{"schedule": "cosine",

@@ -328,7 +328,9 @@ func (f *trainFlags) config() trainer.Config {
 // recipe is a model's default training recipe: what a run gets when it
 // names no schedule. Measured on MNIST (BENCHMARKS.md "Recipes"): for the
 // MLP, two epochs of Adam at 2e-3 with cosine decay reach 0.980 where the
-// old constant 1e-3 reached 0.971; the ViT takes the usual transformer
+// old constant 1e-3 reached 0.971, and one CNN epoch at 2e-3 with cosine
+// reaches val 0.9835 against 0.9802 (constant 1e-3) and 0.9782 (cosine
+// 1e-3); the ViT takes the usual transformer
 // recipe (AdamW, decoupled decay 0.05 off norms, biases and embeddings,
 // gradient clipping at 1, a warm-up of 5 % of the run before the cosine).
 type recipe struct {
@@ -340,7 +342,7 @@ type recipe struct {
 
 var recipes = map[string]recipe{
 	"mlp": {optimizer: "adam", lr: 2e-3},
-	"cnn": {optimizer: "adam", lr: 1e-3},
+	"cnn": {optimizer: "adam", lr: 2e-3},
 	"vit": {optimizer: "adamw", lr: 1e-3, decay: 0.05, clip: 1, warmupFraction: 0.05},
 }
 
