@@ -190,8 +190,35 @@ func addLoRA(model *nn.Sequential, head string, replaced bool, opts FinetuneOpti
 	for _, p := range model.Trainable() {
 		n += len(p.Data)
 	}
-	logf("LoRA rank %d alpha %g on %s; the head %s trains in full; %d trainable values", opts.LoRARank, alpha, strings.Join(targets, ", "), head, n)
+	var adapted []string // the resolved names: a suffix names a sublayer in every block
+	for _, a := range model.Adapters() {
+		adapted = append(adapted, a.Name())
+	}
+	logf("LoRA rank %d alpha %g on %s; the head %s trains in full; %d trainable values", opts.LoRARank, alpha, strings.Join(adapted, ", "), head, n)
 	return nil
+}
+
+// ExportPEFT writes the LoRA adapters of the checkpoint at p into dir in
+// PEFT's layout (adapter_config.json and adapter_model.safetensors, see
+// checkpoint.WritePEFT), with the head, which a LoRA run trains in full, as
+// PEFT's modules_to_save, so that peft.PeftModel.from_pretrained on the
+// timm model gives this run's predictions.
+func ExportPEFT(p, dir string) error {
+	c, err := checkpoint.Load(p)
+	if err != nil {
+		return err
+	}
+	model, err := c.Restore()
+	if err != nil {
+		return err
+	}
+	var save []string
+	if h := model.Head(); h != nil {
+		if _, adapted := h.(*nn.LoRA); !adapted {
+			save = append(save, h.Name())
+		}
+	}
+	return checkpoint.WritePEFT(dir, c, save)
 }
 
 // MergeLoRA folds the LoRA adapters of the checkpoint at p into their dense

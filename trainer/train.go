@@ -47,6 +47,13 @@ type Config struct {
 	Seed     uint64 `json:"seed"`
 	// ShuffleWindow bounds the rows held for shuffling (0: data's default).
 	ShuffleWindow int `json:"shuffle_window,omitempty"`
+	// LabelSmoothing is the ε of the training loss's smoothed targets (see
+	// nn.SoftmaxCrossEntropy); validation and test losses stay plain.
+	LabelSmoothing float64 `json:"label_smoothing,omitempty"`
+	// DecayExempt keeps weight decay off biases, norm scales, cls_token and
+	// pos_embed (optim.NoDecay). Runs saved before it existed decayed
+	// everything and resume that way.
+	DecayExempt bool `json:"decay_exempt,omitempty"`
 }
 
 // EpochStats is one line of metrics.jsonl.
@@ -159,11 +166,41 @@ func NewSession(cfg Config, ds *data.Dataset, model *nn.Sequential, rules []opti
 	if err != nil {
 		return nil, err
 	}
-	opt, err := optim.New(cfg.Optimizer, sched, optim.GroupParams(model.Trainable(), rules...)...)
+	groups := optim.GroupParams(model.Trainable(), rules...)
+	if cfg.DecayExempt {
+		groups = optim.SplitDecay(groups, optim.NoDecay)
+	}
+	opt, err := optim.New(cfg.Optimizer, sched, groups...)
 	if err != nil {
 		return nil, err
 	}
-	return &Session{Config: cfg, Data: ds, Model: model, Opt: opt, train: train, bestVal: math.Inf(1), rules: rules}, nil
+	if !(cfg.LabelSmoothing >= 0 && cfg.LabelSmoothing < 1) {
+		return nil, fmt.Errorf("label smoothing must be in [0, 1), got %v", cfg.LabelSmoothing)
+	}
+	s := &Session{Config: cfg, Data: ds, Model: model, Opt: opt, train: train, bestVal: math.Inf(1), rules: rules}
+	s.loss.Smoothing = cfg.LabelSmoothing
+	return s, nil
+}
+
+// SetEpochs changes the run's total epochs (a resumed run's --epochs) and
+// rebuilds the schedule for it: a cosine decay then spans the new total
+// from the step reached, rather than having ended with the old one. Step
+// and constant schedules do not depend on the total, so a resumed run with
+// them still ends exactly like an uninterrupted one; so does a cosine run
+// resumed with its own total.
+func (s *Session) SetEpochs(n int) error {
+	if n < 1 {
+		return fmt.Errorf("epochs must be ≥ 1, got %d", n)
+	}
+	cfg := s.Config
+	cfg.Epochs = n
+	sched, err := cfg.schedule(s.train.Batches())
+	if err != nil {
+		return err
+	}
+	s.Config = cfg
+	s.Opt.SetSchedule(sched)
+	return nil
 }
 
 // checkInput refuses a model whose input does not match the shards.

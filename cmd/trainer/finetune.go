@@ -28,15 +28,28 @@ image shape differs, or whose normalization differs (unless --renormalize).
   --lora-rank 8 --lora-alpha 16   LoRA: freeze the whole base model and train
                            rank-8 adapters y += (16/8)·x·Aᵀ·Bᵀ on every dense
                            layer but the head (or on --lora-layers), plus the
-                           head in full; --lr-body sets the adapters' rate
+                           head in full; --lr-body sets the adapters' rate.
+                           On a ViT the default targets are every block's
+                           attn.qkv and attn.proj; --lora-layers
+                           attn.qkv,attn.proj,mlp.fc1,mlp.fc2 adds the MLP
+                           (a sublayer suffix names it in every block, as
+                           PEFT's target_modules do; blocks.0.mlp.fc1 one)
   --merge                  after training, fold the adapters into the weights
                            (W += alpha/r·B·A) and make the run's checkpoint a
                            plain one
 
 A LoRA run's checkpoint keeps the adapters apart from the base weights, in
 checkpoint.lora.safetensors (PEFT tensor names, rank and alpha in its
-metadata); eval and --resume load it like any checkpoint. --merge replaces
-the checkpoint by the merged plain model and keeps the adapter file.
+metadata); eval and --resume load it like any checkpoint. The run also
+writes the adapters in PEFT's layout, adapter_config.json and
+adapter_model.safetensors (keys base_model.model.<module>.lora_A.weight, the
+head as modules_to_save), which peft.PeftModel.from_pretrained loads onto
+the timm model. --merge replaces the checkpoint by the merged plain model
+and keeps the adapter files.
+
+Fine-tuning takes no recipe (see trainer --help): the flags' own defaults,
+a constant rate of 1e-3 with Adam, unless --schedule and the rest say
+otherwise; few-shot runs are a handful of steps.
 
 The architecture comes from --from: --model, --hidden and --batchnorm are
 refused when they ask for another one, and so are the ViT flags (--patch,
@@ -69,7 +82,7 @@ func cmdFinetune(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	renorm := fs.Bool("renormalize", false, "accept shards normalized differently from the checkpoint")
 	loraRank := fs.Int("lora-rank", 0, fmt.Sprintf("train LoRA adapters of this rank (at most %d) on the dense layers, the base frozen (0: off)", maxRank))
 	loraAlpha := cli.Float(fs, "lora-alpha", 0, cli.NonNegative, "LoRA scaling numerator: adapters are scaled by alpha/rank (0: the rank)")
-	loraLayers := fs.String("lora-layers", "", "comma-separated dense layers to adapt (default: every dense layer but the head)")
+	loraLayers := fs.String("lora-layers", "", "comma-separated dense layers to adapt, or ViT sublayer suffixes such as mlp.fc1 (default: every dense layer but the head; on a ViT attn.qkv,attn.proj)")
 	merge := fs.Bool("merge", false, "after training, fold the LoRA adapters into a plain checkpoint (keeps checkpoint.lora.safetensors)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -125,10 +138,17 @@ func cmdFinetune(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if f.out == "" {
 		f.out = filepath.Join("runs", "finetune-"+time.Now().Format("20060102-150405"))
 	}
-	if err := trainLoop(ctx, s, ds, &f, stdout, stderr); err != nil || !*merge {
+	if err := trainLoop(ctx, s, ds, &f, stdout, stderr); err != nil || *loraRank == 0 {
 		return err
 	}
 	ckpt := filepath.Join(f.out, trainer.CheckpointBase)
+	if err := trainer.ExportPEFT(ckpt, f.out); err != nil {
+		return err
+	}
+	logf("wrote the adapters in PEFT's layout: %s, %s", filepath.Join(f.out, checkpoint.PEFTConfigFile), filepath.Join(f.out, checkpoint.PEFTWeightsFile))
+	if !*merge {
+		return nil
+	}
 	merged, err := trainer.MergeLoRA(ckpt)
 	if err != nil {
 		return err

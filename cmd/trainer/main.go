@@ -38,6 +38,15 @@ loadable by PyTorch's safetensors), saved after every epoch as a new
 generation so that a failed save keeps the last one. One trainer at a time
 writes into a run directory.
 
+Defaults are a recipe per model, the best we measured for short runs (see
+BENCHMARKS.md): cosine decay of the rate over the run, Adam at 2e-3 for the
+MLP and the CNN; for the ViT AdamW at 1e-3 with weight decay 0.05
+(never on biases, norms, cls_token or pos_embed), --clip-norm 1 and a linear
+warm-up over the first 5 % of the epochs. Flags given override their part of
+it (--optimizer or --lr replace the recipe's optimizer settings), and
+--schedule constant turns it off: a constant rate of 1e-3 with Adam, as
+before recipes. --label-smoothing 0.1 is optional.
+
 --resume RUN continues RUN exactly as it was saved: same model, widths, batch
 size, optimizer, schedule and seed. Only --epochs (the new total), --shards
 (the same version), --json, --quiet and --cpuprofile apply; any other flag

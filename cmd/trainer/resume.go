@@ -62,6 +62,8 @@ func savedValue(name string, c trainer.Config, arch nn.Spec) (string, bool) {
 		return f(c.Gamma), true
 	case "warmup-epochs":
 		return f(c.WarmupEpochs), true
+	case "label-smoothing":
+		return f(c.LabelSmoothing), true
 	case "patience":
 		return strconv.Itoa(c.Patience), true
 	case "seed":

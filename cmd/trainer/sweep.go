@@ -319,6 +319,7 @@ func configureTrial(args []string) (trainer.Config, error) {
 	if err := f.check(&msg); err != nil {
 		return trainer.Config{}, errors.New(strings.TrimPrefix(strings.TrimSpace(msg.String()), "trainer: "))
 	}
+	f.applyRecipe(fs)
 	return f.config(), nil
 }
 

@@ -263,8 +263,8 @@ func splitLoRA(arch nn.Spec, ts []Tensor) (base, adapters []Tensor, md map[strin
 		for _, name := range l.LoRAParams() {
 			isAdapter[name] = true
 		}
-		if l.LoRARank > 0 {
-			list = append(list, LoRAAdapter{Layer: l.Name, Rank: l.LoRARank, Alpha: l.LoRAAlpha})
+		for _, m := range l.LoRAModules() {
+			list = append(list, LoRAAdapter{Layer: m, Rank: l.LoRARank, Alpha: l.LoRAAlpha})
 		}
 	}
 	if len(list) == 0 {

@@ -10,13 +10,15 @@ import (
 // Differential fuzzing of the kernel sets: every set this machine runs is
 // checked against the pure-Go twin on shapes and values the fuzzer picks,
 // bit for bit where the package doc promises it (AdamStep, Relu, ReluGrad,
-// Scal, AddBias, BiasRelu, CopyRows, AddRows, MaxPool2x2) and within the
+// Scal, AddBias, BiasRelu, CopyRows, AddRows, MaxPool2x2, GELU, GELUGrad,
+// ExpShift, SoftmaxRows, SoftmaxRowsGrad, LayerNorm, LayerNormGrad) and within the
 // rounding bound of a float32 sum elsewhere (Axpy, Dot, Sum, SumRows,
 // Sgemm). Values come from the fuzzer's bytes as raw float32 bits (NaN,
 // infinities, subnormals, -0) with the rest from a seeded generator.
 
 // fuzzOps are the vector kernels FuzzVectorKernelSets exercises, by number.
-var fuzzOps = []string{"relu", "addbias", "biasrelu", "relugrad", "scal", "adam", "copyrows", "addrows", "maxpool", "axpy", "dot", "sum", "sumrows"}
+var fuzzOps = []string{"relu", "addbias", "biasrelu", "relugrad", "scal", "adam", "copyrows", "addrows", "maxpool", "axpy", "dot", "sum", "sumrows",
+	"gelu", "gelugrad", "expshift", "softmax", "softmaxgrad", "layernorm", "layernormgrad"}
 
 // fuzzValues returns n values: the first len(raw)/4 are raw's float32 bits,
 // the rest normal deviates from r.
@@ -96,6 +98,39 @@ func FuzzVectorKernelSets(f *testing.F) {
 			}
 		}
 		switch name {
+		case "gelu":
+			onEachSet(t, func() []float32 { d := make([]float32, n); GELU(d, x); return d }, bitwise("dst"))
+		case "gelugrad":
+			onEachSet(t, func() []float32 { d := make([]float32, n); GELUGrad(d, y, x); return d }, bitwise("dst"))
+		case "expshift":
+			onEachSet(t, func() []float32 { d := make([]float32, n); ExpShift(d, x, s); return d }, bitwise("dst"))
+		case "softmax", "softmaxgrad", "layernorm", "layernormgrad":
+			cols := 1 + n%67
+			rows := n / cols
+			if rows == 0 {
+				return
+			}
+			m := rows * cols
+			onEachSet(t, func() []float32 {
+				switch name {
+				case "softmax":
+					d := append([]float32(nil), x[:m]...)
+					SoftmaxRows(d, rows, cols)
+					return d
+				case "softmaxgrad":
+					d := append([]float32(nil), x[:m]...)
+					SoftmaxRowsGrad(d, y[:m], rows, cols)
+					return d
+				}
+				g, b := z[:cols], y[:cols]
+				d, mean, rstd := make([]float32, m), make([]float32, rows), make([]float32, rows)
+				LayerNorm(d, mean, rstd, x[:m], g, b, cols, 1e-6)
+				if name == "layernorm" {
+					return append(append(d, mean...), rstd...)
+				}
+				LayerNormGrad(d, y[:m], x[:m], g, mean, rstd, cols)
+				return d
+			}, bitwise("dst"))
 		case "relu":
 			onEachSet(t, func() []float32 { d := make([]float32, n); Relu(d, x); return d }, bitwise("dst"))
 		case "addbias":

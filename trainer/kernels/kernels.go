@@ -4,7 +4,8 @@
 // gradient, bias and bias+ReLU epilogues, bias-gradient row sums, the Adam
 // update), plus the per-plane steps of a convolution layer: strided block
 // copies and adds for im2col and col2im (CopyRows, AddRows) and 2×2 max
-// pooling with its argmax (MaxPool2x2).
+// pooling with its argmax (MaxPool2x2), and the transformer's GELU,
+// softmax and LayerNorm passes with their gradients (transformer.go).
 //
 // # Why assembly
 //
@@ -67,8 +68,13 @@
 // between Sgemm and SgemmSerial, and from run to run. Different kernel sets
 // (go, avx2, avx512) round differently (FMA versus separate multiply and
 // add, different reduction trees in Dot) and agree only to within rounding;
-// AdamStep, Relu, ReluGrad, Scal, AddBias, BiasRelu, CopyRows, AddRows and
-// MaxPool2x2 are bitwise identical across sets.
+// AdamStep, Relu, ReluGrad, Scal, AddBias, BiasRelu, CopyRows, AddRows,
+// MaxPool2x2, GELU, GELUGrad, ExpShift, SoftmaxRows, SoftmaxRowsGrad,
+// LayerNorm and LayerNormGrad are bitwise identical across sets: the
+// transformer kernels' erf and exp are float32 approximations (N. Juffa's
+// erf minimax pair, Cephes' expf, each within 1 ulp) evaluated without FMA
+// in the same order in every set, and their row reductions are float64
+// scalar loops shared by all sets.
 package kernels
 
 import (
@@ -116,6 +122,15 @@ type kernelSet struct {
 	biasRelu func(dst, x []float32, b float32)
 	reluGrad func(dst, dy, y []float32)
 	adam     func(p, g, m, v []float32, lr, b1, c1, b2, c2, eps float32)
+
+	// Transformer kernels (transformer.go): element-wise, slices already
+	// length-checked and non-empty.
+	gelu        func(dst, x []float32)
+	geluGrad    func(dst, dy, x []float32)
+	expShift    func(dst, x []float32, m float32)
+	softmaxGrad func(dst, dp, p []float32, d float32)
+	lnApply     func(y, x, g, b []float32, m, r float32)
+	lnGrad      func(dx, dy, x, g []float32, m, s, mg, mgx float32)
 
 	// maxPool2x2, when set, is MaxPool2x2's kernel (nil: the Go loop).
 	maxPool2x2 func(y []float32, arg []int32, x []float32, oh, ow, w int)

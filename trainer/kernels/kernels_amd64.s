@@ -4170,6 +4170,1429 @@ DATA pooltab<>+120(SB)/4, $0x0000001d
 DATA pooltab<>+124(SB)/4, $0x0000001f
 GLOBL pooltab<>(SB), RODATA|NOPTR, $128
 
+DATA tfconst<>+0(SB)/4, $0x3f800000
+DATA tfconst<>+4(SB)/4, $0x3f800000
+DATA tfconst<>+8(SB)/4, $0x3f800000
+DATA tfconst<>+12(SB)/4, $0x3f800000
+DATA tfconst<>+16(SB)/4, $0x3f800000
+DATA tfconst<>+20(SB)/4, $0x3f800000
+DATA tfconst<>+24(SB)/4, $0x3f800000
+DATA tfconst<>+28(SB)/4, $0x3f800000
+DATA tfconst<>+32(SB)/4, $0x3f800000
+DATA tfconst<>+36(SB)/4, $0x3f800000
+DATA tfconst<>+40(SB)/4, $0x3f800000
+DATA tfconst<>+44(SB)/4, $0x3f800000
+DATA tfconst<>+48(SB)/4, $0x3f800000
+DATA tfconst<>+52(SB)/4, $0x3f800000
+DATA tfconst<>+56(SB)/4, $0x3f800000
+DATA tfconst<>+60(SB)/4, $0x3f800000
+DATA tfconst<>+64(SB)/4, $0x3f000000
+DATA tfconst<>+68(SB)/4, $0x3f000000
+DATA tfconst<>+72(SB)/4, $0x3f000000
+DATA tfconst<>+76(SB)/4, $0x3f000000
+DATA tfconst<>+80(SB)/4, $0x3f000000
+DATA tfconst<>+84(SB)/4, $0x3f000000
+DATA tfconst<>+88(SB)/4, $0x3f000000
+DATA tfconst<>+92(SB)/4, $0x3f000000
+DATA tfconst<>+96(SB)/4, $0x3f000000
+DATA tfconst<>+100(SB)/4, $0x3f000000
+DATA tfconst<>+104(SB)/4, $0x3f000000
+DATA tfconst<>+108(SB)/4, $0x3f000000
+DATA tfconst<>+112(SB)/4, $0x3f000000
+DATA tfconst<>+116(SB)/4, $0x3f000000
+DATA tfconst<>+120(SB)/4, $0x3f000000
+DATA tfconst<>+124(SB)/4, $0x3f000000
+DATA tfconst<>+128(SB)/4, $0xbf000000
+DATA tfconst<>+132(SB)/4, $0xbf000000
+DATA tfconst<>+136(SB)/4, $0xbf000000
+DATA tfconst<>+140(SB)/4, $0xbf000000
+DATA tfconst<>+144(SB)/4, $0xbf000000
+DATA tfconst<>+148(SB)/4, $0xbf000000
+DATA tfconst<>+152(SB)/4, $0xbf000000
+DATA tfconst<>+156(SB)/4, $0xbf000000
+DATA tfconst<>+160(SB)/4, $0xbf000000
+DATA tfconst<>+164(SB)/4, $0xbf000000
+DATA tfconst<>+168(SB)/4, $0xbf000000
+DATA tfconst<>+172(SB)/4, $0xbf000000
+DATA tfconst<>+176(SB)/4, $0xbf000000
+DATA tfconst<>+180(SB)/4, $0xbf000000
+DATA tfconst<>+184(SB)/4, $0xbf000000
+DATA tfconst<>+188(SB)/4, $0xbf000000
+DATA tfconst<>+192(SB)/4, $0x00000000
+DATA tfconst<>+196(SB)/4, $0x00000000
+DATA tfconst<>+200(SB)/4, $0x00000000
+DATA tfconst<>+204(SB)/4, $0x00000000
+DATA tfconst<>+208(SB)/4, $0x00000000
+DATA tfconst<>+212(SB)/4, $0x00000000
+DATA tfconst<>+216(SB)/4, $0x00000000
+DATA tfconst<>+220(SB)/4, $0x00000000
+DATA tfconst<>+224(SB)/4, $0x00000000
+DATA tfconst<>+228(SB)/4, $0x00000000
+DATA tfconst<>+232(SB)/4, $0x00000000
+DATA tfconst<>+236(SB)/4, $0x00000000
+DATA tfconst<>+240(SB)/4, $0x00000000
+DATA tfconst<>+244(SB)/4, $0x00000000
+DATA tfconst<>+248(SB)/4, $0x00000000
+DATA tfconst<>+252(SB)/4, $0x00000000
+DATA tfconst<>+256(SB)/4, $0x7fffffff
+DATA tfconst<>+260(SB)/4, $0x7fffffff
+DATA tfconst<>+264(SB)/4, $0x7fffffff
+DATA tfconst<>+268(SB)/4, $0x7fffffff
+DATA tfconst<>+272(SB)/4, $0x7fffffff
+DATA tfconst<>+276(SB)/4, $0x7fffffff
+DATA tfconst<>+280(SB)/4, $0x7fffffff
+DATA tfconst<>+284(SB)/4, $0x7fffffff
+DATA tfconst<>+288(SB)/4, $0x7fffffff
+DATA tfconst<>+292(SB)/4, $0x7fffffff
+DATA tfconst<>+296(SB)/4, $0x7fffffff
+DATA tfconst<>+300(SB)/4, $0x7fffffff
+DATA tfconst<>+304(SB)/4, $0x7fffffff
+DATA tfconst<>+308(SB)/4, $0x7fffffff
+DATA tfconst<>+312(SB)/4, $0x7fffffff
+DATA tfconst<>+316(SB)/4, $0x7fffffff
+DATA tfconst<>+320(SB)/4, $0x0000007f
+DATA tfconst<>+324(SB)/4, $0x0000007f
+DATA tfconst<>+328(SB)/4, $0x0000007f
+DATA tfconst<>+332(SB)/4, $0x0000007f
+DATA tfconst<>+336(SB)/4, $0x0000007f
+DATA tfconst<>+340(SB)/4, $0x0000007f
+DATA tfconst<>+344(SB)/4, $0x0000007f
+DATA tfconst<>+348(SB)/4, $0x0000007f
+DATA tfconst<>+352(SB)/4, $0x0000007f
+DATA tfconst<>+356(SB)/4, $0x0000007f
+DATA tfconst<>+360(SB)/4, $0x0000007f
+DATA tfconst<>+364(SB)/4, $0x0000007f
+DATA tfconst<>+368(SB)/4, $0x0000007f
+DATA tfconst<>+372(SB)/4, $0x0000007f
+DATA tfconst<>+376(SB)/4, $0x0000007f
+DATA tfconst<>+380(SB)/4, $0x0000007f
+DATA tfconst<>+384(SB)/4, $0xc2aeac4f
+DATA tfconst<>+388(SB)/4, $0xc2aeac4f
+DATA tfconst<>+392(SB)/4, $0xc2aeac4f
+DATA tfconst<>+396(SB)/4, $0xc2aeac4f
+DATA tfconst<>+400(SB)/4, $0xc2aeac4f
+DATA tfconst<>+404(SB)/4, $0xc2aeac4f
+DATA tfconst<>+408(SB)/4, $0xc2aeac4f
+DATA tfconst<>+412(SB)/4, $0xc2aeac4f
+DATA tfconst<>+416(SB)/4, $0xc2aeac4f
+DATA tfconst<>+420(SB)/4, $0xc2aeac4f
+DATA tfconst<>+424(SB)/4, $0xc2aeac4f
+DATA tfconst<>+428(SB)/4, $0xc2aeac4f
+DATA tfconst<>+432(SB)/4, $0xc2aeac4f
+DATA tfconst<>+436(SB)/4, $0xc2aeac4f
+DATA tfconst<>+440(SB)/4, $0xc2aeac4f
+DATA tfconst<>+444(SB)/4, $0xc2aeac4f
+DATA tfconst<>+448(SB)/4, $0x42b0c0a5
+DATA tfconst<>+452(SB)/4, $0x42b0c0a5
+DATA tfconst<>+456(SB)/4, $0x42b0c0a5
+DATA tfconst<>+460(SB)/4, $0x42b0c0a5
+DATA tfconst<>+464(SB)/4, $0x42b0c0a5
+DATA tfconst<>+468(SB)/4, $0x42b0c0a5
+DATA tfconst<>+472(SB)/4, $0x42b0c0a5
+DATA tfconst<>+476(SB)/4, $0x42b0c0a5
+DATA tfconst<>+480(SB)/4, $0x42b0c0a5
+DATA tfconst<>+484(SB)/4, $0x42b0c0a5
+DATA tfconst<>+488(SB)/4, $0x42b0c0a5
+DATA tfconst<>+492(SB)/4, $0x42b0c0a5
+DATA tfconst<>+496(SB)/4, $0x42b0c0a5
+DATA tfconst<>+500(SB)/4, $0x42b0c0a5
+DATA tfconst<>+504(SB)/4, $0x42b0c0a5
+DATA tfconst<>+508(SB)/4, $0x42b0c0a5
+DATA tfconst<>+512(SB)/4, $0x3fb8aa3b
+DATA tfconst<>+516(SB)/4, $0x3fb8aa3b
+DATA tfconst<>+520(SB)/4, $0x3fb8aa3b
+DATA tfconst<>+524(SB)/4, $0x3fb8aa3b
+DATA tfconst<>+528(SB)/4, $0x3fb8aa3b
+DATA tfconst<>+532(SB)/4, $0x3fb8aa3b
+DATA tfconst<>+536(SB)/4, $0x3fb8aa3b
+DATA tfconst<>+540(SB)/4, $0x3fb8aa3b
+DATA tfconst<>+544(SB)/4, $0x3fb8aa3b
+DATA tfconst<>+548(SB)/4, $0x3fb8aa3b
+DATA tfconst<>+552(SB)/4, $0x3fb8aa3b
+DATA tfconst<>+556(SB)/4, $0x3fb8aa3b
+DATA tfconst<>+560(SB)/4, $0x3fb8aa3b
+DATA tfconst<>+564(SB)/4, $0x3fb8aa3b
+DATA tfconst<>+568(SB)/4, $0x3fb8aa3b
+DATA tfconst<>+572(SB)/4, $0x3fb8aa3b
+DATA tfconst<>+576(SB)/4, $0x3f318000
+DATA tfconst<>+580(SB)/4, $0x3f318000
+DATA tfconst<>+584(SB)/4, $0x3f318000
+DATA tfconst<>+588(SB)/4, $0x3f318000
+DATA tfconst<>+592(SB)/4, $0x3f318000
+DATA tfconst<>+596(SB)/4, $0x3f318000
+DATA tfconst<>+600(SB)/4, $0x3f318000
+DATA tfconst<>+604(SB)/4, $0x3f318000
+DATA tfconst<>+608(SB)/4, $0x3f318000
+DATA tfconst<>+612(SB)/4, $0x3f318000
+DATA tfconst<>+616(SB)/4, $0x3f318000
+DATA tfconst<>+620(SB)/4, $0x3f318000
+DATA tfconst<>+624(SB)/4, $0x3f318000
+DATA tfconst<>+628(SB)/4, $0x3f318000
+DATA tfconst<>+632(SB)/4, $0x3f318000
+DATA tfconst<>+636(SB)/4, $0x3f318000
+DATA tfconst<>+640(SB)/4, $0xb95e8083
+DATA tfconst<>+644(SB)/4, $0xb95e8083
+DATA tfconst<>+648(SB)/4, $0xb95e8083
+DATA tfconst<>+652(SB)/4, $0xb95e8083
+DATA tfconst<>+656(SB)/4, $0xb95e8083
+DATA tfconst<>+660(SB)/4, $0xb95e8083
+DATA tfconst<>+664(SB)/4, $0xb95e8083
+DATA tfconst<>+668(SB)/4, $0xb95e8083
+DATA tfconst<>+672(SB)/4, $0xb95e8083
+DATA tfconst<>+676(SB)/4, $0xb95e8083
+DATA tfconst<>+680(SB)/4, $0xb95e8083
+DATA tfconst<>+684(SB)/4, $0xb95e8083
+DATA tfconst<>+688(SB)/4, $0xb95e8083
+DATA tfconst<>+692(SB)/4, $0xb95e8083
+DATA tfconst<>+696(SB)/4, $0xb95e8083
+DATA tfconst<>+700(SB)/4, $0xb95e8083
+DATA tfconst<>+704(SB)/4, $0x39506967
+DATA tfconst<>+708(SB)/4, $0x39506967
+DATA tfconst<>+712(SB)/4, $0x39506967
+DATA tfconst<>+716(SB)/4, $0x39506967
+DATA tfconst<>+720(SB)/4, $0x39506967
+DATA tfconst<>+724(SB)/4, $0x39506967
+DATA tfconst<>+728(SB)/4, $0x39506967
+DATA tfconst<>+732(SB)/4, $0x39506967
+DATA tfconst<>+736(SB)/4, $0x39506967
+DATA tfconst<>+740(SB)/4, $0x39506967
+DATA tfconst<>+744(SB)/4, $0x39506967
+DATA tfconst<>+748(SB)/4, $0x39506967
+DATA tfconst<>+752(SB)/4, $0x39506967
+DATA tfconst<>+756(SB)/4, $0x39506967
+DATA tfconst<>+760(SB)/4, $0x39506967
+DATA tfconst<>+764(SB)/4, $0x39506967
+DATA tfconst<>+768(SB)/4, $0x3ab743ce
+DATA tfconst<>+772(SB)/4, $0x3ab743ce
+DATA tfconst<>+776(SB)/4, $0x3ab743ce
+DATA tfconst<>+780(SB)/4, $0x3ab743ce
+DATA tfconst<>+784(SB)/4, $0x3ab743ce
+DATA tfconst<>+788(SB)/4, $0x3ab743ce
+DATA tfconst<>+792(SB)/4, $0x3ab743ce
+DATA tfconst<>+796(SB)/4, $0x3ab743ce
+DATA tfconst<>+800(SB)/4, $0x3ab743ce
+DATA tfconst<>+804(SB)/4, $0x3ab743ce
+DATA tfconst<>+808(SB)/4, $0x3ab743ce
+DATA tfconst<>+812(SB)/4, $0x3ab743ce
+DATA tfconst<>+816(SB)/4, $0x3ab743ce
+DATA tfconst<>+820(SB)/4, $0x3ab743ce
+DATA tfconst<>+824(SB)/4, $0x3ab743ce
+DATA tfconst<>+828(SB)/4, $0x3ab743ce
+DATA tfconst<>+832(SB)/4, $0x3c088908
+DATA tfconst<>+836(SB)/4, $0x3c088908
+DATA tfconst<>+840(SB)/4, $0x3c088908
+DATA tfconst<>+844(SB)/4, $0x3c088908
+DATA tfconst<>+848(SB)/4, $0x3c088908
+DATA tfconst<>+852(SB)/4, $0x3c088908
+DATA tfconst<>+856(SB)/4, $0x3c088908
+DATA tfconst<>+860(SB)/4, $0x3c088908
+DATA tfconst<>+864(SB)/4, $0x3c088908
+DATA tfconst<>+868(SB)/4, $0x3c088908
+DATA tfconst<>+872(SB)/4, $0x3c088908
+DATA tfconst<>+876(SB)/4, $0x3c088908
+DATA tfconst<>+880(SB)/4, $0x3c088908
+DATA tfconst<>+884(SB)/4, $0x3c088908
+DATA tfconst<>+888(SB)/4, $0x3c088908
+DATA tfconst<>+892(SB)/4, $0x3c088908
+DATA tfconst<>+896(SB)/4, $0x3d2aa9c1
+DATA tfconst<>+900(SB)/4, $0x3d2aa9c1
+DATA tfconst<>+904(SB)/4, $0x3d2aa9c1
+DATA tfconst<>+908(SB)/4, $0x3d2aa9c1
+DATA tfconst<>+912(SB)/4, $0x3d2aa9c1
+DATA tfconst<>+916(SB)/4, $0x3d2aa9c1
+DATA tfconst<>+920(SB)/4, $0x3d2aa9c1
+DATA tfconst<>+924(SB)/4, $0x3d2aa9c1
+DATA tfconst<>+928(SB)/4, $0x3d2aa9c1
+DATA tfconst<>+932(SB)/4, $0x3d2aa9c1
+DATA tfconst<>+936(SB)/4, $0x3d2aa9c1
+DATA tfconst<>+940(SB)/4, $0x3d2aa9c1
+DATA tfconst<>+944(SB)/4, $0x3d2aa9c1
+DATA tfconst<>+948(SB)/4, $0x3d2aa9c1
+DATA tfconst<>+952(SB)/4, $0x3d2aa9c1
+DATA tfconst<>+956(SB)/4, $0x3d2aa9c1
+DATA tfconst<>+960(SB)/4, $0x3e2aaaaa
+DATA tfconst<>+964(SB)/4, $0x3e2aaaaa
+DATA tfconst<>+968(SB)/4, $0x3e2aaaaa
+DATA tfconst<>+972(SB)/4, $0x3e2aaaaa
+DATA tfconst<>+976(SB)/4, $0x3e2aaaaa
+DATA tfconst<>+980(SB)/4, $0x3e2aaaaa
+DATA tfconst<>+984(SB)/4, $0x3e2aaaaa
+DATA tfconst<>+988(SB)/4, $0x3e2aaaaa
+DATA tfconst<>+992(SB)/4, $0x3e2aaaaa
+DATA tfconst<>+996(SB)/4, $0x3e2aaaaa
+DATA tfconst<>+1000(SB)/4, $0x3e2aaaaa
+DATA tfconst<>+1004(SB)/4, $0x3e2aaaaa
+DATA tfconst<>+1008(SB)/4, $0x3e2aaaaa
+DATA tfconst<>+1012(SB)/4, $0x3e2aaaaa
+DATA tfconst<>+1016(SB)/4, $0x3e2aaaaa
+DATA tfconst<>+1020(SB)/4, $0x3e2aaaaa
+DATA tfconst<>+1024(SB)/4, $0x3f000000
+DATA tfconst<>+1028(SB)/4, $0x3f000000
+DATA tfconst<>+1032(SB)/4, $0x3f000000
+DATA tfconst<>+1036(SB)/4, $0x3f000000
+DATA tfconst<>+1040(SB)/4, $0x3f000000
+DATA tfconst<>+1044(SB)/4, $0x3f000000
+DATA tfconst<>+1048(SB)/4, $0x3f000000
+DATA tfconst<>+1052(SB)/4, $0x3f000000
+DATA tfconst<>+1056(SB)/4, $0x3f000000
+DATA tfconst<>+1060(SB)/4, $0x3f000000
+DATA tfconst<>+1064(SB)/4, $0x3f000000
+DATA tfconst<>+1068(SB)/4, $0x3f000000
+DATA tfconst<>+1072(SB)/4, $0x3f000000
+DATA tfconst<>+1076(SB)/4, $0x3f000000
+DATA tfconst<>+1080(SB)/4, $0x3f000000
+DATA tfconst<>+1084(SB)/4, $0x3f000000
+DATA tfconst<>+1088(SB)/4, $0x3f3504f3
+DATA tfconst<>+1092(SB)/4, $0x3f3504f3
+DATA tfconst<>+1096(SB)/4, $0x3f3504f3
+DATA tfconst<>+1100(SB)/4, $0x3f3504f3
+DATA tfconst<>+1104(SB)/4, $0x3f3504f3
+DATA tfconst<>+1108(SB)/4, $0x3f3504f3
+DATA tfconst<>+1112(SB)/4, $0x3f3504f3
+DATA tfconst<>+1116(SB)/4, $0x3f3504f3
+DATA tfconst<>+1120(SB)/4, $0x3f3504f3
+DATA tfconst<>+1124(SB)/4, $0x3f3504f3
+DATA tfconst<>+1128(SB)/4, $0x3f3504f3
+DATA tfconst<>+1132(SB)/4, $0x3f3504f3
+DATA tfconst<>+1136(SB)/4, $0x3f3504f3
+DATA tfconst<>+1140(SB)/4, $0x3f3504f3
+DATA tfconst<>+1144(SB)/4, $0x3f3504f3
+DATA tfconst<>+1148(SB)/4, $0x3f3504f3
+DATA tfconst<>+1152(SB)/4, $0x3f6d8000
+DATA tfconst<>+1156(SB)/4, $0x3f6d8000
+DATA tfconst<>+1160(SB)/4, $0x3f6d8000
+DATA tfconst<>+1164(SB)/4, $0x3f6d8000
+DATA tfconst<>+1168(SB)/4, $0x3f6d8000
+DATA tfconst<>+1172(SB)/4, $0x3f6d8000
+DATA tfconst<>+1176(SB)/4, $0x3f6d8000
+DATA tfconst<>+1180(SB)/4, $0x3f6d8000
+DATA tfconst<>+1184(SB)/4, $0x3f6d8000
+DATA tfconst<>+1188(SB)/4, $0x3f6d8000
+DATA tfconst<>+1192(SB)/4, $0x3f6d8000
+DATA tfconst<>+1196(SB)/4, $0x3f6d8000
+DATA tfconst<>+1200(SB)/4, $0x3f6d8000
+DATA tfconst<>+1204(SB)/4, $0x3f6d8000
+DATA tfconst<>+1208(SB)/4, $0x3f6d8000
+DATA tfconst<>+1212(SB)/4, $0x3f6d8000
+DATA tfconst<>+1216(SB)/4, $0xba1c7000
+DATA tfconst<>+1220(SB)/4, $0xba1c7000
+DATA tfconst<>+1224(SB)/4, $0xba1c7000
+DATA tfconst<>+1228(SB)/4, $0xba1c7000
+DATA tfconst<>+1232(SB)/4, $0xba1c7000
+DATA tfconst<>+1236(SB)/4, $0xba1c7000
+DATA tfconst<>+1240(SB)/4, $0xba1c7000
+DATA tfconst<>+1244(SB)/4, $0xba1c7000
+DATA tfconst<>+1248(SB)/4, $0xba1c7000
+DATA tfconst<>+1252(SB)/4, $0xba1c7000
+DATA tfconst<>+1256(SB)/4, $0xba1c7000
+DATA tfconst<>+1260(SB)/4, $0xba1c7000
+DATA tfconst<>+1264(SB)/4, $0xba1c7000
+DATA tfconst<>+1268(SB)/4, $0xba1c7000
+DATA tfconst<>+1272(SB)/4, $0xba1c7000
+DATA tfconst<>+1276(SB)/4, $0xba1c7000
+DATA tfconst<>+1280(SB)/4, $0x3ba38d2c
+DATA tfconst<>+1284(SB)/4, $0x3ba38d2c
+DATA tfconst<>+1288(SB)/4, $0x3ba38d2c
+DATA tfconst<>+1292(SB)/4, $0x3ba38d2c
+DATA tfconst<>+1296(SB)/4, $0x3ba38d2c
+DATA tfconst<>+1300(SB)/4, $0x3ba38d2c
+DATA tfconst<>+1304(SB)/4, $0x3ba38d2c
+DATA tfconst<>+1308(SB)/4, $0x3ba38d2c
+DATA tfconst<>+1312(SB)/4, $0x3ba38d2c
+DATA tfconst<>+1316(SB)/4, $0x3ba38d2c
+DATA tfconst<>+1320(SB)/4, $0x3ba38d2c
+DATA tfconst<>+1324(SB)/4, $0x3ba38d2c
+DATA tfconst<>+1328(SB)/4, $0x3ba38d2c
+DATA tfconst<>+1332(SB)/4, $0x3ba38d2c
+DATA tfconst<>+1336(SB)/4, $0x3ba38d2c
+DATA tfconst<>+1340(SB)/4, $0x3ba38d2c
+DATA tfconst<>+1344(SB)/4, $0xbcdb48d9
+DATA tfconst<>+1348(SB)/4, $0xbcdb48d9
+DATA tfconst<>+1352(SB)/4, $0xbcdb48d9
+DATA tfconst<>+1356(SB)/4, $0xbcdb48d9
+DATA tfconst<>+1360(SB)/4, $0xbcdb48d9
+DATA tfconst<>+1364(SB)/4, $0xbcdb48d9
+DATA tfconst<>+1368(SB)/4, $0xbcdb48d9
+DATA tfconst<>+1372(SB)/4, $0xbcdb48d9
+DATA tfconst<>+1376(SB)/4, $0xbcdb48d9
+DATA tfconst<>+1380(SB)/4, $0xbcdb48d9
+DATA tfconst<>+1384(SB)/4, $0xbcdb48d9
+DATA tfconst<>+1388(SB)/4, $0xbcdb48d9
+DATA tfconst<>+1392(SB)/4, $0xbcdb48d9
+DATA tfconst<>+1396(SB)/4, $0xbcdb48d9
+DATA tfconst<>+1400(SB)/4, $0xbcdb48d9
+DATA tfconst<>+1404(SB)/4, $0xbcdb48d9
+DATA tfconst<>+1408(SB)/4, $0x3de70e22
+DATA tfconst<>+1412(SB)/4, $0x3de70e22
+DATA tfconst<>+1416(SB)/4, $0x3de70e22
+DATA tfconst<>+1420(SB)/4, $0x3de70e22
+DATA tfconst<>+1424(SB)/4, $0x3de70e22
+DATA tfconst<>+1428(SB)/4, $0x3de70e22
+DATA tfconst<>+1432(SB)/4, $0x3de70e22
+DATA tfconst<>+1436(SB)/4, $0x3de70e22
+DATA tfconst<>+1440(SB)/4, $0x3de70e22
+DATA tfconst<>+1444(SB)/4, $0x3de70e22
+DATA tfconst<>+1448(SB)/4, $0x3de70e22
+DATA tfconst<>+1452(SB)/4, $0x3de70e22
+DATA tfconst<>+1456(SB)/4, $0x3de70e22
+DATA tfconst<>+1460(SB)/4, $0x3de70e22
+DATA tfconst<>+1464(SB)/4, $0x3de70e22
+DATA tfconst<>+1468(SB)/4, $0x3de70e22
+DATA tfconst<>+1472(SB)/4, $0xbec09380
+DATA tfconst<>+1476(SB)/4, $0xbec09380
+DATA tfconst<>+1480(SB)/4, $0xbec09380
+DATA tfconst<>+1484(SB)/4, $0xbec09380
+DATA tfconst<>+1488(SB)/4, $0xbec09380
+DATA tfconst<>+1492(SB)/4, $0xbec09380
+DATA tfconst<>+1496(SB)/4, $0xbec09380
+DATA tfconst<>+1500(SB)/4, $0xbec09380
+DATA tfconst<>+1504(SB)/4, $0xbec09380
+DATA tfconst<>+1508(SB)/4, $0xbec09380
+DATA tfconst<>+1512(SB)/4, $0xbec09380
+DATA tfconst<>+1516(SB)/4, $0xbec09380
+DATA tfconst<>+1520(SB)/4, $0xbec09380
+DATA tfconst<>+1524(SB)/4, $0xbec09380
+DATA tfconst<>+1528(SB)/4, $0xbec09380
+DATA tfconst<>+1532(SB)/4, $0xbec09380
+DATA tfconst<>+1536(SB)/4, $0x3e0375d4
+DATA tfconst<>+1540(SB)/4, $0x3e0375d4
+DATA tfconst<>+1544(SB)/4, $0x3e0375d4
+DATA tfconst<>+1548(SB)/4, $0x3e0375d4
+DATA tfconst<>+1552(SB)/4, $0x3e0375d4
+DATA tfconst<>+1556(SB)/4, $0x3e0375d4
+DATA tfconst<>+1560(SB)/4, $0x3e0375d4
+DATA tfconst<>+1564(SB)/4, $0x3e0375d4
+DATA tfconst<>+1568(SB)/4, $0x3e0375d4
+DATA tfconst<>+1572(SB)/4, $0x3e0375d4
+DATA tfconst<>+1576(SB)/4, $0x3e0375d4
+DATA tfconst<>+1580(SB)/4, $0x3e0375d4
+DATA tfconst<>+1584(SB)/4, $0x3e0375d4
+DATA tfconst<>+1588(SB)/4, $0x3e0375d4
+DATA tfconst<>+1592(SB)/4, $0x3e0375d4
+DATA tfconst<>+1596(SB)/4, $0x3e0375d4
+DATA tfconst<>+1600(SB)/4, $0xb7910000
+DATA tfconst<>+1604(SB)/4, $0xb7910000
+DATA tfconst<>+1608(SB)/4, $0xb7910000
+DATA tfconst<>+1612(SB)/4, $0xb7910000
+DATA tfconst<>+1616(SB)/4, $0xb7910000
+DATA tfconst<>+1620(SB)/4, $0xb7910000
+DATA tfconst<>+1624(SB)/4, $0xb7910000
+DATA tfconst<>+1628(SB)/4, $0xb7910000
+DATA tfconst<>+1632(SB)/4, $0xb7910000
+DATA tfconst<>+1636(SB)/4, $0xb7910000
+DATA tfconst<>+1640(SB)/4, $0xb7910000
+DATA tfconst<>+1644(SB)/4, $0xb7910000
+DATA tfconst<>+1648(SB)/4, $0xb7910000
+DATA tfconst<>+1652(SB)/4, $0xb7910000
+DATA tfconst<>+1656(SB)/4, $0xb7910000
+DATA tfconst<>+1660(SB)/4, $0xb7910000
+DATA tfconst<>+1664(SB)/4, $0x39c8e7d9
+DATA tfconst<>+1668(SB)/4, $0x39c8e7d9
+DATA tfconst<>+1672(SB)/4, $0x39c8e7d9
+DATA tfconst<>+1676(SB)/4, $0x39c8e7d9
+DATA tfconst<>+1680(SB)/4, $0x39c8e7d9
+DATA tfconst<>+1684(SB)/4, $0x39c8e7d9
+DATA tfconst<>+1688(SB)/4, $0x39c8e7d9
+DATA tfconst<>+1692(SB)/4, $0x39c8e7d9
+DATA tfconst<>+1696(SB)/4, $0x39c8e7d9
+DATA tfconst<>+1700(SB)/4, $0x39c8e7d9
+DATA tfconst<>+1704(SB)/4, $0x39c8e7d9
+DATA tfconst<>+1708(SB)/4, $0x39c8e7d9
+DATA tfconst<>+1712(SB)/4, $0x39c8e7d9
+DATA tfconst<>+1716(SB)/4, $0x39c8e7d9
+DATA tfconst<>+1720(SB)/4, $0x39c8e7d9
+DATA tfconst<>+1724(SB)/4, $0x39c8e7d9
+DATA tfconst<>+1728(SB)/4, $0xbb7e8a1c
+DATA tfconst<>+1732(SB)/4, $0xbb7e8a1c
+DATA tfconst<>+1736(SB)/4, $0xbb7e8a1c
+DATA tfconst<>+1740(SB)/4, $0xbb7e8a1c
+DATA tfconst<>+1744(SB)/4, $0xbb7e8a1c
+DATA tfconst<>+1748(SB)/4, $0xbb7e8a1c
+DATA tfconst<>+1752(SB)/4, $0xbb7e8a1c
+DATA tfconst<>+1756(SB)/4, $0xbb7e8a1c
+DATA tfconst<>+1760(SB)/4, $0xbb7e8a1c
+DATA tfconst<>+1764(SB)/4, $0xbb7e8a1c
+DATA tfconst<>+1768(SB)/4, $0xbb7e8a1c
+DATA tfconst<>+1772(SB)/4, $0xbb7e8a1c
+DATA tfconst<>+1776(SB)/4, $0xbb7e8a1c
+DATA tfconst<>+1780(SB)/4, $0xbb7e8a1c
+DATA tfconst<>+1784(SB)/4, $0xbb7e8a1c
+DATA tfconst<>+1788(SB)/4, $0xbb7e8a1c
+DATA tfconst<>+1792(SB)/4, $0x3cc6b1a1
+DATA tfconst<>+1796(SB)/4, $0x3cc6b1a1
+DATA tfconst<>+1800(SB)/4, $0x3cc6b1a1
+DATA tfconst<>+1804(SB)/4, $0x3cc6b1a1
+DATA tfconst<>+1808(SB)/4, $0x3cc6b1a1
+DATA tfconst<>+1812(SB)/4, $0x3cc6b1a1
+DATA tfconst<>+1816(SB)/4, $0x3cc6b1a1
+DATA tfconst<>+1820(SB)/4, $0x3cc6b1a1
+DATA tfconst<>+1824(SB)/4, $0x3cc6b1a1
+DATA tfconst<>+1828(SB)/4, $0x3cc6b1a1
+DATA tfconst<>+1832(SB)/4, $0x3cc6b1a1
+DATA tfconst<>+1836(SB)/4, $0x3cc6b1a1
+DATA tfconst<>+1840(SB)/4, $0x3cc6b1a1
+DATA tfconst<>+1844(SB)/4, $0x3cc6b1a1
+DATA tfconst<>+1848(SB)/4, $0x3cc6b1a1
+DATA tfconst<>+1852(SB)/4, $0x3cc6b1a1
+DATA tfconst<>+1856(SB)/4, $0xbddaae5c
+DATA tfconst<>+1860(SB)/4, $0xbddaae5c
+DATA tfconst<>+1864(SB)/4, $0xbddaae5c
+DATA tfconst<>+1868(SB)/4, $0xbddaae5c
+DATA tfconst<>+1872(SB)/4, $0xbddaae5c
+DATA tfconst<>+1876(SB)/4, $0xbddaae5c
+DATA tfconst<>+1880(SB)/4, $0xbddaae5c
+DATA tfconst<>+1884(SB)/4, $0xbddaae5c
+DATA tfconst<>+1888(SB)/4, $0xbddaae5c
+DATA tfconst<>+1892(SB)/4, $0xbddaae5c
+DATA tfconst<>+1896(SB)/4, $0xbddaae5c
+DATA tfconst<>+1900(SB)/4, $0xbddaae5c
+DATA tfconst<>+1904(SB)/4, $0xbddaae5c
+DATA tfconst<>+1908(SB)/4, $0xbddaae5c
+DATA tfconst<>+1912(SB)/4, $0xbddaae5c
+DATA tfconst<>+1916(SB)/4, $0xbddaae5c
+DATA tfconst<>+1920(SB)/4, $0xbf228550
+DATA tfconst<>+1924(SB)/4, $0xbf228550
+DATA tfconst<>+1928(SB)/4, $0xbf228550
+DATA tfconst<>+1932(SB)/4, $0xbf228550
+DATA tfconst<>+1936(SB)/4, $0xbf228550
+DATA tfconst<>+1940(SB)/4, $0xbf228550
+DATA tfconst<>+1944(SB)/4, $0xbf228550
+DATA tfconst<>+1948(SB)/4, $0xbf228550
+DATA tfconst<>+1952(SB)/4, $0xbf228550
+DATA tfconst<>+1956(SB)/4, $0xbf228550
+DATA tfconst<>+1960(SB)/4, $0xbf228550
+DATA tfconst<>+1964(SB)/4, $0xbf228550
+DATA tfconst<>+1968(SB)/4, $0xbf228550
+DATA tfconst<>+1972(SB)/4, $0xbf228550
+DATA tfconst<>+1976(SB)/4, $0xbf228550
+DATA tfconst<>+1980(SB)/4, $0xbf228550
+DATA tfconst<>+1984(SB)/4, $0xbe03ce86
+DATA tfconst<>+1988(SB)/4, $0xbe03ce86
+DATA tfconst<>+1992(SB)/4, $0xbe03ce86
+DATA tfconst<>+1996(SB)/4, $0xbe03ce86
+DATA tfconst<>+2000(SB)/4, $0xbe03ce86
+DATA tfconst<>+2004(SB)/4, $0xbe03ce86
+DATA tfconst<>+2008(SB)/4, $0xbe03ce86
+DATA tfconst<>+2012(SB)/4, $0xbe03ce86
+DATA tfconst<>+2016(SB)/4, $0xbe03ce86
+DATA tfconst<>+2020(SB)/4, $0xbe03ce86
+DATA tfconst<>+2024(SB)/4, $0xbe03ce86
+DATA tfconst<>+2028(SB)/4, $0xbe03ce86
+DATA tfconst<>+2032(SB)/4, $0xbe03ce86
+DATA tfconst<>+2036(SB)/4, $0xbe03ce86
+DATA tfconst<>+2040(SB)/4, $0xbe03ce86
+DATA tfconst<>+2044(SB)/4, $0xbe03ce86
+DATA tfconst<>+2048(SB)/4, $0x3ecc422a
+DATA tfconst<>+2052(SB)/4, $0x3ecc422a
+DATA tfconst<>+2056(SB)/4, $0x3ecc422a
+DATA tfconst<>+2060(SB)/4, $0x3ecc422a
+DATA tfconst<>+2064(SB)/4, $0x3ecc422a
+DATA tfconst<>+2068(SB)/4, $0x3ecc422a
+DATA tfconst<>+2072(SB)/4, $0x3ecc422a
+DATA tfconst<>+2076(SB)/4, $0x3ecc422a
+DATA tfconst<>+2080(SB)/4, $0x3ecc422a
+DATA tfconst<>+2084(SB)/4, $0x3ecc422a
+DATA tfconst<>+2088(SB)/4, $0x3ecc422a
+DATA tfconst<>+2092(SB)/4, $0x3ecc422a
+DATA tfconst<>+2096(SB)/4, $0x3ecc422a
+DATA tfconst<>+2100(SB)/4, $0x3ecc422a
+DATA tfconst<>+2104(SB)/4, $0x3ecc422a
+DATA tfconst<>+2108(SB)/4, $0x3ecc422a
+GLOBL tfconst<>(SB), RODATA|NOPTR, $2112
+
+// func geluAVX2(dst *float32, x *float32, n int)
+// Requires: AVX, AVX2
+TEXT ·geluAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), SI
+	MOVQ x+8(FP), DI
+	MOVQ n+16(FP), CX
+
+geluAVX2_loopU:
+	CMPQ      CX, $0x00000008
+	JL        geluAVX2_loop1
+	VMOVUPS   (DI), Y8
+	VMULPS    tfconst<>+1088(SB), Y8, Y0
+	VANDPS    tfconst<>+256(SB), Y0, Y1
+	VMULPS    Y0, Y0, Y2
+	VMULPS    tfconst<>+1216(SB), Y2, Y9
+	VADDPS    tfconst<>+1280(SB), Y9, Y9
+	VMULPS    Y2, Y9, Y9
+	VADDPS    tfconst<>+1344(SB), Y9, Y9
+	VMULPS    Y2, Y9, Y9
+	VADDPS    tfconst<>+1408(SB), Y9, Y9
+	VMULPS    Y2, Y9, Y9
+	VADDPS    tfconst<>+1472(SB), Y9, Y9
+	VMULPS    Y2, Y9, Y9
+	VADDPS    tfconst<>+1536(SB), Y9, Y9
+	VMULPS    Y0, Y9, Y9
+	VADDPS    Y0, Y9, Y9
+	VMULPS    tfconst<>+64(SB), Y9, Y9
+	VADDPS    tfconst<>+64(SB), Y9, Y9
+	VMULPS    tfconst<>+1600(SB), Y1, Y3
+	VADDPS    tfconst<>+1664(SB), Y3, Y3
+	VMULPS    tfconst<>+1728(SB), Y1, Y4
+	VADDPS    tfconst<>+1792(SB), Y4, Y4
+	VMULPS    Y2, Y3, Y3
+	VADDPS    Y4, Y3, Y3
+	VMULPS    Y1, Y3, Y3
+	VADDPS    tfconst<>+1856(SB), Y3, Y3
+	VMULPS    Y1, Y3, Y3
+	VADDPS    tfconst<>+1920(SB), Y3, Y3
+	VMULPS    Y1, Y3, Y3
+	VADDPS    tfconst<>+1984(SB), Y3, Y3
+	VMULPS    Y1, Y3, Y3
+	VSUBPS    Y1, Y3, Y3
+	VMAXPS    tfconst<>+384(SB), Y3, Y3
+	VMINPS    tfconst<>+448(SB), Y3, Y3
+	VMULPS    tfconst<>+512(SB), Y3, Y5
+	VROUNDPS  $0x00, Y5, Y5
+	VMULPS    tfconst<>+576(SB), Y5, Y7
+	VSUBPS    Y7, Y3, Y3
+	VMULPS    tfconst<>+640(SB), Y5, Y7
+	VSUBPS    Y7, Y3, Y3
+	VMULPS    tfconst<>+704(SB), Y3, Y6
+	VADDPS    tfconst<>+768(SB), Y6, Y6
+	VMULPS    Y3, Y6, Y6
+	VADDPS    tfconst<>+832(SB), Y6, Y6
+	VMULPS    Y3, Y6, Y6
+	VADDPS    tfconst<>+896(SB), Y6, Y6
+	VMULPS    Y3, Y6, Y6
+	VADDPS    tfconst<>+960(SB), Y6, Y6
+	VMULPS    Y3, Y6, Y6
+	VADDPS    tfconst<>+1024(SB), Y6, Y6
+	VMULPS    Y3, Y6, Y6
+	VMULPS    Y3, Y6, Y6
+	VADDPS    Y3, Y6, Y6
+	VADDPS    tfconst<>+0(SB), Y6, Y6
+	VCVTPS2DQ Y5, Y5
+	VPADDD    tfconst<>+320(SB), Y5, Y5
+	VPSLLD    $0x17, Y5, Y5
+	VMULPS    Y5, Y6, Y3
+	VMULPS    tfconst<>+64(SB), Y3, Y3
+	VMOVUPS   tfconst<>+0(SB), Y4
+	VSUBPS    Y3, Y4, Y4
+	VCMPPS    $0x11, tfconst<>+192(SB), Y8, Y10
+	VBLENDVPS Y10, Y3, Y4, Y4
+	VCMPPS    $0x1e, tfconst<>+1152(SB), Y1, Y10
+	VBLENDVPS Y10, Y4, Y9, Y9
+	VMULPS    Y9, Y8, Y9
+	VMOVUPS   Y9, (SI)
+	ADDQ      $0x00000020, SI
+	ADDQ      $0x00000020, DI
+	SUBQ      $0x00000008, CX
+	JMP       geluAVX2_loopU
+
+geluAVX2_loop1:
+	CMPQ      CX, $0x00000008
+	JL        geluAVX2_tail
+	VMOVUPS   (DI), Y8
+	VMULPS    tfconst<>+1088(SB), Y8, Y0
+	VANDPS    tfconst<>+256(SB), Y0, Y1
+	VMULPS    Y0, Y0, Y2
+	VMULPS    tfconst<>+1216(SB), Y2, Y9
+	VADDPS    tfconst<>+1280(SB), Y9, Y9
+	VMULPS    Y2, Y9, Y9
+	VADDPS    tfconst<>+1344(SB), Y9, Y9
+	VMULPS    Y2, Y9, Y9
+	VADDPS    tfconst<>+1408(SB), Y9, Y9
+	VMULPS    Y2, Y9, Y9
+	VADDPS    tfconst<>+1472(SB), Y9, Y9
+	VMULPS    Y2, Y9, Y9
+	VADDPS    tfconst<>+1536(SB), Y9, Y9
+	VMULPS    Y0, Y9, Y9
+	VADDPS    Y0, Y9, Y9
+	VMULPS    tfconst<>+64(SB), Y9, Y9
+	VADDPS    tfconst<>+64(SB), Y9, Y9
+	VMULPS    tfconst<>+1600(SB), Y1, Y3
+	VADDPS    tfconst<>+1664(SB), Y3, Y3
+	VMULPS    tfconst<>+1728(SB), Y1, Y4
+	VADDPS    tfconst<>+1792(SB), Y4, Y4
+	VMULPS    Y2, Y3, Y3
+	VADDPS    Y4, Y3, Y3
+	VMULPS    Y1, Y3, Y3
+	VADDPS    tfconst<>+1856(SB), Y3, Y3
+	VMULPS    Y1, Y3, Y3
+	VADDPS    tfconst<>+1920(SB), Y3, Y3
+	VMULPS    Y1, Y3, Y3
+	VADDPS    tfconst<>+1984(SB), Y3, Y3
+	VMULPS    Y1, Y3, Y3
+	VSUBPS    Y1, Y3, Y3
+	VMAXPS    tfconst<>+384(SB), Y3, Y3
+	VMINPS    tfconst<>+448(SB), Y3, Y3
+	VMULPS    tfconst<>+512(SB), Y3, Y5
+	VROUNDPS  $0x00, Y5, Y5
+	VMULPS    tfconst<>+576(SB), Y5, Y7
+	VSUBPS    Y7, Y3, Y3
+	VMULPS    tfconst<>+640(SB), Y5, Y7
+	VSUBPS    Y7, Y3, Y3
+	VMULPS    tfconst<>+704(SB), Y3, Y6
+	VADDPS    tfconst<>+768(SB), Y6, Y6
+	VMULPS    Y3, Y6, Y6
+	VADDPS    tfconst<>+832(SB), Y6, Y6
+	VMULPS    Y3, Y6, Y6
+	VADDPS    tfconst<>+896(SB), Y6, Y6
+	VMULPS    Y3, Y6, Y6
+	VADDPS    tfconst<>+960(SB), Y6, Y6
+	VMULPS    Y3, Y6, Y6
+	VADDPS    tfconst<>+1024(SB), Y6, Y6
+	VMULPS    Y3, Y6, Y6
+	VMULPS    Y3, Y6, Y6
+	VADDPS    Y3, Y6, Y6
+	VADDPS    tfconst<>+0(SB), Y6, Y6
+	VCVTPS2DQ Y5, Y5
+	VPADDD    tfconst<>+320(SB), Y5, Y5
+	VPSLLD    $0x17, Y5, Y5
+	VMULPS    Y5, Y6, Y3
+	VMULPS    tfconst<>+64(SB), Y3, Y3
+	VMOVUPS   tfconst<>+0(SB), Y4
+	VSUBPS    Y3, Y4, Y4
+	VCMPPS    $0x11, tfconst<>+192(SB), Y8, Y10
+	VBLENDVPS Y10, Y3, Y4, Y4
+	VCMPPS    $0x1e, tfconst<>+1152(SB), Y1, Y10
+	VBLENDVPS Y10, Y4, Y9, Y9
+	VMULPS    Y9, Y8, Y9
+	VMOVUPS   Y9, (SI)
+	ADDQ      $0x00000020, SI
+	ADDQ      $0x00000020, DI
+	SUBQ      $0x00000008, CX
+	JMP       geluAVX2_loop1
+
+geluAVX2_tail:
+	TESTQ      CX, CX
+	JZ         geluAVX2_done
+	MOVQ       $0x00000008, AX
+	SUBQ       CX, AX
+	LEAQ       masktab<>+0(SB), BX
+	VMOVUPS    (BX)(AX*4), Y15
+	VMASKMOVPS (DI), Y15, Y8
+	VMULPS     tfconst<>+1088(SB), Y8, Y0
+	VANDPS     tfconst<>+256(SB), Y0, Y1
+	VMULPS     Y0, Y0, Y2
+	VMULPS     tfconst<>+1216(SB), Y2, Y9
+	VADDPS     tfconst<>+1280(SB), Y9, Y9
+	VMULPS     Y2, Y9, Y9
+	VADDPS     tfconst<>+1344(SB), Y9, Y9
+	VMULPS     Y2, Y9, Y9
+	VADDPS     tfconst<>+1408(SB), Y9, Y9
+	VMULPS     Y2, Y9, Y9
+	VADDPS     tfconst<>+1472(SB), Y9, Y9
+	VMULPS     Y2, Y9, Y9
+	VADDPS     tfconst<>+1536(SB), Y9, Y9
+	VMULPS     Y0, Y9, Y9
+	VADDPS     Y0, Y9, Y9
+	VMULPS     tfconst<>+64(SB), Y9, Y9
+	VADDPS     tfconst<>+64(SB), Y9, Y9
+	VMULPS     tfconst<>+1600(SB), Y1, Y3
+	VADDPS     tfconst<>+1664(SB), Y3, Y3
+	VMULPS     tfconst<>+1728(SB), Y1, Y4
+	VADDPS     tfconst<>+1792(SB), Y4, Y4
+	VMULPS     Y2, Y3, Y3
+	VADDPS     Y4, Y3, Y3
+	VMULPS     Y1, Y3, Y3
+	VADDPS     tfconst<>+1856(SB), Y3, Y3
+	VMULPS     Y1, Y3, Y3
+	VADDPS     tfconst<>+1920(SB), Y3, Y3
+	VMULPS     Y1, Y3, Y3
+	VADDPS     tfconst<>+1984(SB), Y3, Y3
+	VMULPS     Y1, Y3, Y3
+	VSUBPS     Y1, Y3, Y3
+	VMAXPS     tfconst<>+384(SB), Y3, Y3
+	VMINPS     tfconst<>+448(SB), Y3, Y3
+	VMULPS     tfconst<>+512(SB), Y3, Y5
+	VROUNDPS   $0x00, Y5, Y5
+	VMULPS     tfconst<>+576(SB), Y5, Y7
+	VSUBPS     Y7, Y3, Y3
+	VMULPS     tfconst<>+640(SB), Y5, Y7
+	VSUBPS     Y7, Y3, Y3
+	VMULPS     tfconst<>+704(SB), Y3, Y6
+	VADDPS     tfconst<>+768(SB), Y6, Y6
+	VMULPS     Y3, Y6, Y6
+	VADDPS     tfconst<>+832(SB), Y6, Y6
+	VMULPS     Y3, Y6, Y6
+	VADDPS     tfconst<>+896(SB), Y6, Y6
+	VMULPS     Y3, Y6, Y6
+	VADDPS     tfconst<>+960(SB), Y6, Y6
+	VMULPS     Y3, Y6, Y6
+	VADDPS     tfconst<>+1024(SB), Y6, Y6
+	VMULPS     Y3, Y6, Y6
+	VMULPS     Y3, Y6, Y6
+	VADDPS     Y3, Y6, Y6
+	VADDPS     tfconst<>+0(SB), Y6, Y6
+	VCVTPS2DQ  Y5, Y5
+	VPADDD     tfconst<>+320(SB), Y5, Y5
+	VPSLLD     $0x17, Y5, Y5
+	VMULPS     Y5, Y6, Y3
+	VMULPS     tfconst<>+64(SB), Y3, Y3
+	VMOVUPS    tfconst<>+0(SB), Y4
+	VSUBPS     Y3, Y4, Y4
+	VCMPPS     $0x11, tfconst<>+192(SB), Y8, Y10
+	VBLENDVPS  Y10, Y3, Y4, Y4
+	VCMPPS     $0x1e, tfconst<>+1152(SB), Y1, Y10
+	VBLENDVPS  Y10, Y4, Y9, Y9
+	VMULPS     Y9, Y8, Y9
+	VMASKMOVPS Y9, Y15, (SI)
+
+geluAVX2_done:
+	VZEROUPPER
+	RET
+
+// func geluGradAVX2(dst *float32, dy *float32, x *float32, n int)
+// Requires: AVX, AVX2
+TEXT ·geluGradAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), SI
+	MOVQ dy+8(FP), DI
+	MOVQ x+16(FP), DX
+	MOVQ n+24(FP), CX
+
+geluGradAVX2_loopU:
+	CMPQ      CX, $0x00000008
+	JL        geluGradAVX2_loop1
+	VMOVUPS   (DX), Y8
+	VMULPS    tfconst<>+1088(SB), Y8, Y0
+	VANDPS    tfconst<>+256(SB), Y0, Y1
+	VMULPS    Y0, Y0, Y2
+	VMULPS    tfconst<>+1216(SB), Y2, Y9
+	VADDPS    tfconst<>+1280(SB), Y9, Y9
+	VMULPS    Y2, Y9, Y9
+	VADDPS    tfconst<>+1344(SB), Y9, Y9
+	VMULPS    Y2, Y9, Y9
+	VADDPS    tfconst<>+1408(SB), Y9, Y9
+	VMULPS    Y2, Y9, Y9
+	VADDPS    tfconst<>+1472(SB), Y9, Y9
+	VMULPS    Y2, Y9, Y9
+	VADDPS    tfconst<>+1536(SB), Y9, Y9
+	VMULPS    Y0, Y9, Y9
+	VADDPS    Y0, Y9, Y9
+	VMULPS    tfconst<>+64(SB), Y9, Y9
+	VADDPS    tfconst<>+64(SB), Y9, Y9
+	VMULPS    tfconst<>+1600(SB), Y1, Y3
+	VADDPS    tfconst<>+1664(SB), Y3, Y3
+	VMULPS    tfconst<>+1728(SB), Y1, Y4
+	VADDPS    tfconst<>+1792(SB), Y4, Y4
+	VMULPS    Y2, Y3, Y3
+	VADDPS    Y4, Y3, Y3
+	VMULPS    Y1, Y3, Y3
+	VADDPS    tfconst<>+1856(SB), Y3, Y3
+	VMULPS    Y1, Y3, Y3
+	VADDPS    tfconst<>+1920(SB), Y3, Y3
+	VMULPS    Y1, Y3, Y3
+	VADDPS    tfconst<>+1984(SB), Y3, Y3
+	VMULPS    Y1, Y3, Y3
+	VSUBPS    Y1, Y3, Y3
+	VMAXPS    tfconst<>+384(SB), Y3, Y3
+	VMINPS    tfconst<>+448(SB), Y3, Y3
+	VMULPS    tfconst<>+512(SB), Y3, Y5
+	VROUNDPS  $0x00, Y5, Y5
+	VMULPS    tfconst<>+576(SB), Y5, Y7
+	VSUBPS    Y7, Y3, Y3
+	VMULPS    tfconst<>+640(SB), Y5, Y7
+	VSUBPS    Y7, Y3, Y3
+	VMULPS    tfconst<>+704(SB), Y3, Y6
+	VADDPS    tfconst<>+768(SB), Y6, Y6
+	VMULPS    Y3, Y6, Y6
+	VADDPS    tfconst<>+832(SB), Y6, Y6
+	VMULPS    Y3, Y6, Y6
+	VADDPS    tfconst<>+896(SB), Y6, Y6
+	VMULPS    Y3, Y6, Y6
+	VADDPS    tfconst<>+960(SB), Y6, Y6
+	VMULPS    Y3, Y6, Y6
+	VADDPS    tfconst<>+1024(SB), Y6, Y6
+	VMULPS    Y3, Y6, Y6
+	VMULPS    Y3, Y6, Y6
+	VADDPS    Y3, Y6, Y6
+	VADDPS    tfconst<>+0(SB), Y6, Y6
+	VCVTPS2DQ Y5, Y5
+	VPADDD    tfconst<>+320(SB), Y5, Y5
+	VPSLLD    $0x17, Y5, Y5
+	VMULPS    Y5, Y6, Y3
+	VMULPS    tfconst<>+64(SB), Y3, Y3
+	VMOVUPS   tfconst<>+0(SB), Y4
+	VSUBPS    Y3, Y4, Y4
+	VCMPPS    $0x11, tfconst<>+192(SB), Y8, Y10
+	VBLENDVPS Y10, Y3, Y4, Y4
+	VCMPPS    $0x1e, tfconst<>+1152(SB), Y1, Y10
+	VBLENDVPS Y10, Y4, Y9, Y9
+	VMULPS    Y8, Y8, Y0
+	VMULPS    tfconst<>+128(SB), Y0, Y0
+	VMAXPS    tfconst<>+384(SB), Y0, Y0
+	VMINPS    tfconst<>+448(SB), Y0, Y0
+	VMULPS    tfconst<>+512(SB), Y0, Y1
+	VROUNDPS  $0x00, Y1, Y1
+	VMULPS    tfconst<>+576(SB), Y1, Y3
+	VSUBPS    Y3, Y0, Y0
+	VMULPS    tfconst<>+640(SB), Y1, Y3
+	VSUBPS    Y3, Y0, Y0
+	VMULPS    tfconst<>+704(SB), Y0, Y2
+	VADDPS    tfconst<>+768(SB), Y2, Y2
+	VMULPS    Y0, Y2, Y2
+	VADDPS    tfconst<>+832(SB), Y2, Y2
+	VMULPS    Y0, Y2, Y2
+	VADDPS    tfconst<>+896(SB), Y2, Y2
+	VMULPS    Y0, Y2, Y2
+	VADDPS    tfconst<>+960(SB), Y2, Y2
+	VMULPS    Y0, Y2, Y2
+	VADDPS    tfconst<>+1024(SB), Y2, Y2
+	VMULPS    Y0, Y2, Y2
+	VMULPS    Y0, Y2, Y2
+	VADDPS    Y0, Y2, Y2
+	VADDPS    tfconst<>+0(SB), Y2, Y2
+	VCVTPS2DQ Y1, Y1
+	VPADDD    tfconst<>+320(SB), Y1, Y1
+	VPSLLD    $0x17, Y1, Y1
+	VMULPS    Y1, Y2, Y0
+	VMULPS    tfconst<>+2048(SB), Y0, Y0
+	VMULPS    Y0, Y8, Y0
+	VADDPS    Y0, Y9, Y9
+	VMOVUPS   (DI), Y4
+	VMULPS    Y9, Y4, Y4
+	VMOVUPS   Y4, (SI)
+	ADDQ      $0x00000020, SI
+	ADDQ      $0x00000020, DI
+	ADDQ      $0x00000020, DX
+	SUBQ      $0x00000008, CX
+	JMP       geluGradAVX2_loopU
+
+geluGradAVX2_loop1:
+	CMPQ      CX, $0x00000008
+	JL        geluGradAVX2_tail
+	VMOVUPS   (DX), Y8
+	VMULPS    tfconst<>+1088(SB), Y8, Y0
+	VANDPS    tfconst<>+256(SB), Y0, Y1
+	VMULPS    Y0, Y0, Y2
+	VMULPS    tfconst<>+1216(SB), Y2, Y9
+	VADDPS    tfconst<>+1280(SB), Y9, Y9
+	VMULPS    Y2, Y9, Y9
+	VADDPS    tfconst<>+1344(SB), Y9, Y9
+	VMULPS    Y2, Y9, Y9
+	VADDPS    tfconst<>+1408(SB), Y9, Y9
+	VMULPS    Y2, Y9, Y9
+	VADDPS    tfconst<>+1472(SB), Y9, Y9
+	VMULPS    Y2, Y9, Y9
+	VADDPS    tfconst<>+1536(SB), Y9, Y9
+	VMULPS    Y0, Y9, Y9
+	VADDPS    Y0, Y9, Y9
+	VMULPS    tfconst<>+64(SB), Y9, Y9
+	VADDPS    tfconst<>+64(SB), Y9, Y9
+	VMULPS    tfconst<>+1600(SB), Y1, Y3
+	VADDPS    tfconst<>+1664(SB), Y3, Y3
+	VMULPS    tfconst<>+1728(SB), Y1, Y4
+	VADDPS    tfconst<>+1792(SB), Y4, Y4
+	VMULPS    Y2, Y3, Y3
+	VADDPS    Y4, Y3, Y3
+	VMULPS    Y1, Y3, Y3
+	VADDPS    tfconst<>+1856(SB), Y3, Y3
+	VMULPS    Y1, Y3, Y3
+	VADDPS    tfconst<>+1920(SB), Y3, Y3
+	VMULPS    Y1, Y3, Y3
+	VADDPS    tfconst<>+1984(SB), Y3, Y3
+	VMULPS    Y1, Y3, Y3
+	VSUBPS    Y1, Y3, Y3
+	VMAXPS    tfconst<>+384(SB), Y3, Y3
+	VMINPS    tfconst<>+448(SB), Y3, Y3
+	VMULPS    tfconst<>+512(SB), Y3, Y5
+	VROUNDPS  $0x00, Y5, Y5
+	VMULPS    tfconst<>+576(SB), Y5, Y7
+	VSUBPS    Y7, Y3, Y3
+	VMULPS    tfconst<>+640(SB), Y5, Y7
+	VSUBPS    Y7, Y3, Y3
+	VMULPS    tfconst<>+704(SB), Y3, Y6
+	VADDPS    tfconst<>+768(SB), Y6, Y6
+	VMULPS    Y3, Y6, Y6
+	VADDPS    tfconst<>+832(SB), Y6, Y6
+	VMULPS    Y3, Y6, Y6
+	VADDPS    tfconst<>+896(SB), Y6, Y6
+	VMULPS    Y3, Y6, Y6
+	VADDPS    tfconst<>+960(SB), Y6, Y6
+	VMULPS    Y3, Y6, Y6
+	VADDPS    tfconst<>+1024(SB), Y6, Y6
+	VMULPS    Y3, Y6, Y6
+	VMULPS    Y3, Y6, Y6
+	VADDPS    Y3, Y6, Y6
+	VADDPS    tfconst<>+0(SB), Y6, Y6
+	VCVTPS2DQ Y5, Y5
+	VPADDD    tfconst<>+320(SB), Y5, Y5
+	VPSLLD    $0x17, Y5, Y5
+	VMULPS    Y5, Y6, Y3
+	VMULPS    tfconst<>+64(SB), Y3, Y3
+	VMOVUPS   tfconst<>+0(SB), Y4
+	VSUBPS    Y3, Y4, Y4
+	VCMPPS    $0x11, tfconst<>+192(SB), Y8, Y10
+	VBLENDVPS Y10, Y3, Y4, Y4
+	VCMPPS    $0x1e, tfconst<>+1152(SB), Y1, Y10
+	VBLENDVPS Y10, Y4, Y9, Y9
+	VMULPS    Y8, Y8, Y0
+	VMULPS    tfconst<>+128(SB), Y0, Y0
+	VMAXPS    tfconst<>+384(SB), Y0, Y0
+	VMINPS    tfconst<>+448(SB), Y0, Y0
+	VMULPS    tfconst<>+512(SB), Y0, Y1
+	VROUNDPS  $0x00, Y1, Y1
+	VMULPS    tfconst<>+576(SB), Y1, Y3
+	VSUBPS    Y3, Y0, Y0
+	VMULPS    tfconst<>+640(SB), Y1, Y3
+	VSUBPS    Y3, Y0, Y0
+	VMULPS    tfconst<>+704(SB), Y0, Y2
+	VADDPS    tfconst<>+768(SB), Y2, Y2
+	VMULPS    Y0, Y2, Y2
+	VADDPS    tfconst<>+832(SB), Y2, Y2
+	VMULPS    Y0, Y2, Y2
+	VADDPS    tfconst<>+896(SB), Y2, Y2
+	VMULPS    Y0, Y2, Y2
+	VADDPS    tfconst<>+960(SB), Y2, Y2
+	VMULPS    Y0, Y2, Y2
+	VADDPS    tfconst<>+1024(SB), Y2, Y2
+	VMULPS    Y0, Y2, Y2
+	VMULPS    Y0, Y2, Y2
+	VADDPS    Y0, Y2, Y2
+	VADDPS    tfconst<>+0(SB), Y2, Y2
+	VCVTPS2DQ Y1, Y1
+	VPADDD    tfconst<>+320(SB), Y1, Y1
+	VPSLLD    $0x17, Y1, Y1
+	VMULPS    Y1, Y2, Y0
+	VMULPS    tfconst<>+2048(SB), Y0, Y0
+	VMULPS    Y0, Y8, Y0
+	VADDPS    Y0, Y9, Y9
+	VMOVUPS   (DI), Y4
+	VMULPS    Y9, Y4, Y4
+	VMOVUPS   Y4, (SI)
+	ADDQ      $0x00000020, SI
+	ADDQ      $0x00000020, DI
+	ADDQ      $0x00000020, DX
+	SUBQ      $0x00000008, CX
+	JMP       geluGradAVX2_loop1
+
+geluGradAVX2_tail:
+	TESTQ      CX, CX
+	JZ         geluGradAVX2_done
+	MOVQ       $0x00000008, AX
+	SUBQ       CX, AX
+	LEAQ       masktab<>+0(SB), BX
+	VMOVUPS    (BX)(AX*4), Y15
+	VMASKMOVPS (DX), Y15, Y8
+	VMULPS     tfconst<>+1088(SB), Y8, Y0
+	VANDPS     tfconst<>+256(SB), Y0, Y1
+	VMULPS     Y0, Y0, Y2
+	VMULPS     tfconst<>+1216(SB), Y2, Y9
+	VADDPS     tfconst<>+1280(SB), Y9, Y9
+	VMULPS     Y2, Y9, Y9
+	VADDPS     tfconst<>+1344(SB), Y9, Y9
+	VMULPS     Y2, Y9, Y9
+	VADDPS     tfconst<>+1408(SB), Y9, Y9
+	VMULPS     Y2, Y9, Y9
+	VADDPS     tfconst<>+1472(SB), Y9, Y9
+	VMULPS     Y2, Y9, Y9
+	VADDPS     tfconst<>+1536(SB), Y9, Y9
+	VMULPS     Y0, Y9, Y9
+	VADDPS     Y0, Y9, Y9
+	VMULPS     tfconst<>+64(SB), Y9, Y9
+	VADDPS     tfconst<>+64(SB), Y9, Y9
+	VMULPS     tfconst<>+1600(SB), Y1, Y3
+	VADDPS     tfconst<>+1664(SB), Y3, Y3
+	VMULPS     tfconst<>+1728(SB), Y1, Y4
+	VADDPS     tfconst<>+1792(SB), Y4, Y4
+	VMULPS     Y2, Y3, Y3
+	VADDPS     Y4, Y3, Y3
+	VMULPS     Y1, Y3, Y3
+	VADDPS     tfconst<>+1856(SB), Y3, Y3
+	VMULPS     Y1, Y3, Y3
+	VADDPS     tfconst<>+1920(SB), Y3, Y3
+	VMULPS     Y1, Y3, Y3
+	VADDPS     tfconst<>+1984(SB), Y3, Y3
+	VMULPS     Y1, Y3, Y3
+	VSUBPS     Y1, Y3, Y3
+	VMAXPS     tfconst<>+384(SB), Y3, Y3
+	VMINPS     tfconst<>+448(SB), Y3, Y3
+	VMULPS     tfconst<>+512(SB), Y3, Y5
+	VROUNDPS   $0x00, Y5, Y5
+	VMULPS     tfconst<>+576(SB), Y5, Y7
+	VSUBPS     Y7, Y3, Y3
+	VMULPS     tfconst<>+640(SB), Y5, Y7
+	VSUBPS     Y7, Y3, Y3
+	VMULPS     tfconst<>+704(SB), Y3, Y6
+	VADDPS     tfconst<>+768(SB), Y6, Y6
+	VMULPS     Y3, Y6, Y6
+	VADDPS     tfconst<>+832(SB), Y6, Y6
+	VMULPS     Y3, Y6, Y6
+	VADDPS     tfconst<>+896(SB), Y6, Y6
+	VMULPS     Y3, Y6, Y6
+	VADDPS     tfconst<>+960(SB), Y6, Y6
+	VMULPS     Y3, Y6, Y6
+	VADDPS     tfconst<>+1024(SB), Y6, Y6
+	VMULPS     Y3, Y6, Y6
+	VMULPS     Y3, Y6, Y6
+	VADDPS     Y3, Y6, Y6
+	VADDPS     tfconst<>+0(SB), Y6, Y6
+	VCVTPS2DQ  Y5, Y5
+	VPADDD     tfconst<>+320(SB), Y5, Y5
+	VPSLLD     $0x17, Y5, Y5
+	VMULPS     Y5, Y6, Y3
+	VMULPS     tfconst<>+64(SB), Y3, Y3
+	VMOVUPS    tfconst<>+0(SB), Y4
+	VSUBPS     Y3, Y4, Y4
+	VCMPPS     $0x11, tfconst<>+192(SB), Y8, Y10
+	VBLENDVPS  Y10, Y3, Y4, Y4
+	VCMPPS     $0x1e, tfconst<>+1152(SB), Y1, Y10
+	VBLENDVPS  Y10, Y4, Y9, Y9
+	VMULPS     Y8, Y8, Y0
+	VMULPS     tfconst<>+128(SB), Y0, Y0
+	VMAXPS     tfconst<>+384(SB), Y0, Y0
+	VMINPS     tfconst<>+448(SB), Y0, Y0
+	VMULPS     tfconst<>+512(SB), Y0, Y1
+	VROUNDPS   $0x00, Y1, Y1
+	VMULPS     tfconst<>+576(SB), Y1, Y3
+	VSUBPS     Y3, Y0, Y0
+	VMULPS     tfconst<>+640(SB), Y1, Y3
+	VSUBPS     Y3, Y0, Y0
+	VMULPS     tfconst<>+704(SB), Y0, Y2
+	VADDPS     tfconst<>+768(SB), Y2, Y2
+	VMULPS     Y0, Y2, Y2
+	VADDPS     tfconst<>+832(SB), Y2, Y2
+	VMULPS     Y0, Y2, Y2
+	VADDPS     tfconst<>+896(SB), Y2, Y2
+	VMULPS     Y0, Y2, Y2
+	VADDPS     tfconst<>+960(SB), Y2, Y2
+	VMULPS     Y0, Y2, Y2
+	VADDPS     tfconst<>+1024(SB), Y2, Y2
+	VMULPS     Y0, Y2, Y2
+	VMULPS     Y0, Y2, Y2
+	VADDPS     Y0, Y2, Y2
+	VADDPS     tfconst<>+0(SB), Y2, Y2
+	VCVTPS2DQ  Y1, Y1
+	VPADDD     tfconst<>+320(SB), Y1, Y1
+	VPSLLD     $0x17, Y1, Y1
+	VMULPS     Y1, Y2, Y0
+	VMULPS     tfconst<>+2048(SB), Y0, Y0
+	VMULPS     Y0, Y8, Y0
+	VADDPS     Y0, Y9, Y9
+	VMASKMOVPS (DI), Y15, Y4
+	VMULPS     Y9, Y4, Y4
+	VMASKMOVPS Y4, Y15, (SI)
+
+geluGradAVX2_done:
+	VZEROUPPER
+	RET
+
+// func expShiftAVX2(dst *float32, x *float32, n int, m float32)
+// Requires: AVX, AVX2
+TEXT ·expShiftAVX2(SB), NOSPLIT, $0-28
+	MOVQ         dst+0(FP), SI
+	MOVQ         x+8(FP), DI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS m+24(FP), Y11
+
+expShiftAVX2_loopU:
+	CMPQ      CX, $0x00000008
+	JL        expShiftAVX2_loop1
+	VMOVUPS   (DI), Y0
+	VSUBPS    Y11, Y0, Y0
+	VMAXPS    tfconst<>+384(SB), Y0, Y0
+	VMINPS    tfconst<>+448(SB), Y0, Y0
+	VMULPS    tfconst<>+512(SB), Y0, Y1
+	VROUNDPS  $0x00, Y1, Y1
+	VMULPS    tfconst<>+576(SB), Y1, Y3
+	VSUBPS    Y3, Y0, Y0
+	VMULPS    tfconst<>+640(SB), Y1, Y3
+	VSUBPS    Y3, Y0, Y0
+	VMULPS    tfconst<>+704(SB), Y0, Y2
+	VADDPS    tfconst<>+768(SB), Y2, Y2
+	VMULPS    Y0, Y2, Y2
+	VADDPS    tfconst<>+832(SB), Y2, Y2
+	VMULPS    Y0, Y2, Y2
+	VADDPS    tfconst<>+896(SB), Y2, Y2
+	VMULPS    Y0, Y2, Y2
+	VADDPS    tfconst<>+960(SB), Y2, Y2
+	VMULPS    Y0, Y2, Y2
+	VADDPS    tfconst<>+1024(SB), Y2, Y2
+	VMULPS    Y0, Y2, Y2
+	VMULPS    Y0, Y2, Y2
+	VADDPS    Y0, Y2, Y2
+	VADDPS    tfconst<>+0(SB), Y2, Y2
+	VCVTPS2DQ Y1, Y1
+	VPADDD    tfconst<>+320(SB), Y1, Y1
+	VPSLLD    $0x17, Y1, Y1
+	VMULPS    Y1, Y2, Y0
+	VMOVUPS   Y0, (SI)
+	ADDQ      $0x00000020, SI
+	ADDQ      $0x00000020, DI
+	SUBQ      $0x00000008, CX
+	JMP       expShiftAVX2_loopU
+
+expShiftAVX2_loop1:
+	CMPQ      CX, $0x00000008
+	JL        expShiftAVX2_tail
+	VMOVUPS   (DI), Y0
+	VSUBPS    Y11, Y0, Y0
+	VMAXPS    tfconst<>+384(SB), Y0, Y0
+	VMINPS    tfconst<>+448(SB), Y0, Y0
+	VMULPS    tfconst<>+512(SB), Y0, Y1
+	VROUNDPS  $0x00, Y1, Y1
+	VMULPS    tfconst<>+576(SB), Y1, Y3
+	VSUBPS    Y3, Y0, Y0
+	VMULPS    tfconst<>+640(SB), Y1, Y3
+	VSUBPS    Y3, Y0, Y0
+	VMULPS    tfconst<>+704(SB), Y0, Y2
+	VADDPS    tfconst<>+768(SB), Y2, Y2
+	VMULPS    Y0, Y2, Y2
+	VADDPS    tfconst<>+832(SB), Y2, Y2
+	VMULPS    Y0, Y2, Y2
+	VADDPS    tfconst<>+896(SB), Y2, Y2
+	VMULPS    Y0, Y2, Y2
+	VADDPS    tfconst<>+960(SB), Y2, Y2
+	VMULPS    Y0, Y2, Y2
+	VADDPS    tfconst<>+1024(SB), Y2, Y2
+	VMULPS    Y0, Y2, Y2
+	VMULPS    Y0, Y2, Y2
+	VADDPS    Y0, Y2, Y2
+	VADDPS    tfconst<>+0(SB), Y2, Y2
+	VCVTPS2DQ Y1, Y1
+	VPADDD    tfconst<>+320(SB), Y1, Y1
+	VPSLLD    $0x17, Y1, Y1
+	VMULPS    Y1, Y2, Y0
+	VMOVUPS   Y0, (SI)
+	ADDQ      $0x00000020, SI
+	ADDQ      $0x00000020, DI
+	SUBQ      $0x00000008, CX
+	JMP       expShiftAVX2_loop1
+
+expShiftAVX2_tail:
+	TESTQ      CX, CX
+	JZ         expShiftAVX2_done
+	MOVQ       $0x00000008, AX
+	SUBQ       CX, AX
+	LEAQ       masktab<>+0(SB), BX
+	VMOVUPS    (BX)(AX*4), Y15
+	VMASKMOVPS (DI), Y15, Y0
+	VSUBPS     Y11, Y0, Y0
+	VMAXPS     tfconst<>+384(SB), Y0, Y0
+	VMINPS     tfconst<>+448(SB), Y0, Y0
+	VMULPS     tfconst<>+512(SB), Y0, Y1
+	VROUNDPS   $0x00, Y1, Y1
+	VMULPS     tfconst<>+576(SB), Y1, Y3
+	VSUBPS     Y3, Y0, Y0
+	VMULPS     tfconst<>+640(SB), Y1, Y3
+	VSUBPS     Y3, Y0, Y0
+	VMULPS     tfconst<>+704(SB), Y0, Y2
+	VADDPS     tfconst<>+768(SB), Y2, Y2
+	VMULPS     Y0, Y2, Y2
+	VADDPS     tfconst<>+832(SB), Y2, Y2
+	VMULPS     Y0, Y2, Y2
+	VADDPS     tfconst<>+896(SB), Y2, Y2
+	VMULPS     Y0, Y2, Y2
+	VADDPS     tfconst<>+960(SB), Y2, Y2
+	VMULPS     Y0, Y2, Y2
+	VADDPS     tfconst<>+1024(SB), Y2, Y2
+	VMULPS     Y0, Y2, Y2
+	VMULPS     Y0, Y2, Y2
+	VADDPS     Y0, Y2, Y2
+	VADDPS     tfconst<>+0(SB), Y2, Y2
+	VCVTPS2DQ  Y1, Y1
+	VPADDD     tfconst<>+320(SB), Y1, Y1
+	VPSLLD     $0x17, Y1, Y1
+	VMULPS     Y1, Y2, Y0
+	VMASKMOVPS Y0, Y15, (SI)
+
+expShiftAVX2_done:
+	VZEROUPPER
+	RET
+
+// func softmaxGradAVX2(dst *float32, dp *float32, p *float32, n int, d float32)
+// Requires: AVX
+TEXT ·softmaxGradAVX2(SB), NOSPLIT, $0-36
+	MOVQ         dst+0(FP), SI
+	MOVQ         dp+8(FP), DI
+	MOVQ         p+16(FP), DX
+	MOVQ         n+24(FP), CX
+	VBROADCASTSS d+32(FP), Y11
+
+softmaxGradAVX2_loopU:
+	CMPQ    CX, $0x00000008
+	JL      softmaxGradAVX2_loop1
+	VMOVUPS (DI), Y0
+	VSUBPS  Y11, Y0, Y0
+	VMOVUPS (DX), Y1
+	VMULPS  Y0, Y1, Y0
+	VMOVUPS Y0, (SI)
+	ADDQ    $0x00000020, SI
+	ADDQ    $0x00000020, DI
+	ADDQ    $0x00000020, DX
+	SUBQ    $0x00000008, CX
+	JMP     softmaxGradAVX2_loopU
+
+softmaxGradAVX2_loop1:
+	CMPQ    CX, $0x00000008
+	JL      softmaxGradAVX2_tail
+	VMOVUPS (DI), Y0
+	VSUBPS  Y11, Y0, Y0
+	VMOVUPS (DX), Y1
+	VMULPS  Y0, Y1, Y0
+	VMOVUPS Y0, (SI)
+	ADDQ    $0x00000020, SI
+	ADDQ    $0x00000020, DI
+	ADDQ    $0x00000020, DX
+	SUBQ    $0x00000008, CX
+	JMP     softmaxGradAVX2_loop1
+
+softmaxGradAVX2_tail:
+	TESTQ      CX, CX
+	JZ         softmaxGradAVX2_done
+	MOVQ       $0x00000008, AX
+	SUBQ       CX, AX
+	LEAQ       masktab<>+0(SB), BX
+	VMOVUPS    (BX)(AX*4), Y15
+	VMASKMOVPS (DI), Y15, Y0
+	VSUBPS     Y11, Y0, Y0
+	VMASKMOVPS (DX), Y15, Y1
+	VMULPS     Y0, Y1, Y0
+	VMASKMOVPS Y0, Y15, (SI)
+
+softmaxGradAVX2_done:
+	VZEROUPPER
+	RET
+
+// func lnApplyAVX2(y *float32, x *float32, gamma *float32, beta *float32, n int, m float32, r float32)
+// Requires: AVX
+TEXT ·lnApplyAVX2(SB), NOSPLIT, $0-48
+	MOVQ         y+0(FP), SI
+	MOVQ         x+8(FP), DI
+	MOVQ         gamma+16(FP), DX
+	MOVQ         beta+24(FP), R8
+	MOVQ         n+32(FP), CX
+	VBROADCASTSS m+40(FP), Y11
+	VBROADCASTSS r+44(FP), Y12
+
+lnApplyAVX2_loopU:
+	CMPQ    CX, $0x00000008
+	JL      lnApplyAVX2_loop1
+	VMOVUPS (DI), Y0
+	VSUBPS  Y11, Y0, Y0
+	VMULPS  Y12, Y0, Y0
+	VMOVUPS (DX), Y1
+	VMULPS  Y1, Y0, Y0
+	VMOVUPS (R8), Y1
+	VADDPS  Y1, Y0, Y0
+	VMOVUPS Y0, (SI)
+	ADDQ    $0x00000020, SI
+	ADDQ    $0x00000020, DI
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, R8
+	SUBQ    $0x00000008, CX
+	JMP     lnApplyAVX2_loopU
+
+lnApplyAVX2_loop1:
+	CMPQ    CX, $0x00000008
+	JL      lnApplyAVX2_tail
+	VMOVUPS (DI), Y0
+	VSUBPS  Y11, Y0, Y0
+	VMULPS  Y12, Y0, Y0
+	VMOVUPS (DX), Y1
+	VMULPS  Y1, Y0, Y0
+	VMOVUPS (R8), Y1
+	VADDPS  Y1, Y0, Y0
+	VMOVUPS Y0, (SI)
+	ADDQ    $0x00000020, SI
+	ADDQ    $0x00000020, DI
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, R8
+	SUBQ    $0x00000008, CX
+	JMP     lnApplyAVX2_loop1
+
+lnApplyAVX2_tail:
+	TESTQ      CX, CX
+	JZ         lnApplyAVX2_done
+	MOVQ       $0x00000008, AX
+	SUBQ       CX, AX
+	LEAQ       masktab<>+0(SB), BX
+	VMOVUPS    (BX)(AX*4), Y15
+	VMASKMOVPS (DI), Y15, Y0
+	VSUBPS     Y11, Y0, Y0
+	VMULPS     Y12, Y0, Y0
+	VMASKMOVPS (DX), Y15, Y1
+	VMULPS     Y1, Y0, Y0
+	VMASKMOVPS (R8), Y15, Y1
+	VADDPS     Y1, Y0, Y0
+	VMASKMOVPS Y0, Y15, (SI)
+
+lnApplyAVX2_done:
+	VZEROUPPER
+	RET
+
+// func lnGradAVX2(dx *float32, dy *float32, x *float32, gamma *float32, n int, m float32, rstd float32, mg float32, mgx float32)
+// Requires: AVX
+TEXT ·lnGradAVX2(SB), NOSPLIT, $0-56
+	MOVQ         dx+0(FP), SI
+	MOVQ         dy+8(FP), DI
+	MOVQ         x+16(FP), DX
+	MOVQ         gamma+24(FP), R8
+	MOVQ         n+32(FP), CX
+	VBROADCASTSS m+40(FP), Y11
+	VBROADCASTSS rstd+44(FP), Y12
+	VBROADCASTSS mg+48(FP), Y13
+	VBROADCASTSS mgx+52(FP), Y14
+
+lnGradAVX2_loopU:
+	CMPQ    CX, $0x00000008
+	JL      lnGradAVX2_loop1
+	VMOVUPS (DX), Y0
+	VSUBPS  Y11, Y0, Y0
+	VMULPS  Y12, Y0, Y0
+	VMULPS  Y14, Y0, Y0
+	VMOVUPS (DI), Y1
+	VMOVUPS (R8), Y2
+	VMULPS  Y2, Y1, Y1
+	VSUBPS  Y13, Y1, Y1
+	VSUBPS  Y0, Y1, Y1
+	VMULPS  Y12, Y1, Y1
+	VMOVUPS Y1, (SI)
+	ADDQ    $0x00000020, SI
+	ADDQ    $0x00000020, DI
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, R8
+	SUBQ    $0x00000008, CX
+	JMP     lnGradAVX2_loopU
+
+lnGradAVX2_loop1:
+	CMPQ    CX, $0x00000008
+	JL      lnGradAVX2_tail
+	VMOVUPS (DX), Y0
+	VSUBPS  Y11, Y0, Y0
+	VMULPS  Y12, Y0, Y0
+	VMULPS  Y14, Y0, Y0
+	VMOVUPS (DI), Y1
+	VMOVUPS (R8), Y2
+	VMULPS  Y2, Y1, Y1
+	VSUBPS  Y13, Y1, Y1
+	VSUBPS  Y0, Y1, Y1
+	VMULPS  Y12, Y1, Y1
+	VMOVUPS Y1, (SI)
+	ADDQ    $0x00000020, SI
+	ADDQ    $0x00000020, DI
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, R8
+	SUBQ    $0x00000008, CX
+	JMP     lnGradAVX2_loop1
+
+lnGradAVX2_tail:
+	TESTQ      CX, CX
+	JZ         lnGradAVX2_done
+	MOVQ       $0x00000008, AX
+	SUBQ       CX, AX
+	LEAQ       masktab<>+0(SB), BX
+	VMOVUPS    (BX)(AX*4), Y15
+	VMASKMOVPS (DX), Y15, Y0
+	VSUBPS     Y11, Y0, Y0
+	VMULPS     Y12, Y0, Y0
+	VMULPS     Y14, Y0, Y0
+	VMASKMOVPS (DI), Y15, Y1
+	VMASKMOVPS (R8), Y15, Y2
+	VMULPS     Y2, Y1, Y1
+	VSUBPS     Y13, Y1, Y1
+	VSUBPS     Y0, Y1, Y1
+	VMULPS     Y12, Y1, Y1
+	VMASKMOVPS Y1, Y15, (SI)
+
+lnGradAVX2_done:
+	VZEROUPPER
+	RET
+
 // func axpyAVX2(alpha float32, x *float32, y *float32, n int)
 // Requires: AVX, FMA3
 TEXT ·axpyAVX2(SB), NOSPLIT, $0-32
@@ -4707,6 +6130,1118 @@ adamAVX2_tail:
 	VMASKMOVPS Y9, Y15, (SI)
 
 adamAVX2_done:
+	VZEROUPPER
+	RET
+
+// func geluAVX512(dst *float32, x *float32, n int)
+// Requires: AVX, AVX512F
+TEXT ·geluAVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), SI
+	MOVQ x+8(FP), DI
+	MOVQ n+16(FP), CX
+
+geluAVX512_loopU:
+	CMPQ        CX, $0x00000020
+	JL          geluAVX512_loop1
+	VMOVUPS     (DI), Z8
+	VMULPS      tfconst<>+1088(SB), Z8, Z0
+	VPANDD      tfconst<>+256(SB), Z0, Z1
+	VMULPS      Z0, Z0, Z2
+	VMULPS      tfconst<>+1216(SB), Z2, Z9
+	VADDPS      tfconst<>+1280(SB), Z9, Z9
+	VMULPS      Z2, Z9, Z9
+	VADDPS      tfconst<>+1344(SB), Z9, Z9
+	VMULPS      Z2, Z9, Z9
+	VADDPS      tfconst<>+1408(SB), Z9, Z9
+	VMULPS      Z2, Z9, Z9
+	VADDPS      tfconst<>+1472(SB), Z9, Z9
+	VMULPS      Z2, Z9, Z9
+	VADDPS      tfconst<>+1536(SB), Z9, Z9
+	VMULPS      Z0, Z9, Z9
+	VADDPS      Z0, Z9, Z9
+	VMULPS      tfconst<>+64(SB), Z9, Z9
+	VADDPS      tfconst<>+64(SB), Z9, Z9
+	VMULPS      tfconst<>+1600(SB), Z1, Z3
+	VADDPS      tfconst<>+1664(SB), Z3, Z3
+	VMULPS      tfconst<>+1728(SB), Z1, Z4
+	VADDPS      tfconst<>+1792(SB), Z4, Z4
+	VMULPS      Z2, Z3, Z3
+	VADDPS      Z4, Z3, Z3
+	VMULPS      Z1, Z3, Z3
+	VADDPS      tfconst<>+1856(SB), Z3, Z3
+	VMULPS      Z1, Z3, Z3
+	VADDPS      tfconst<>+1920(SB), Z3, Z3
+	VMULPS      Z1, Z3, Z3
+	VADDPS      tfconst<>+1984(SB), Z3, Z3
+	VMULPS      Z1, Z3, Z3
+	VSUBPS      Z1, Z3, Z3
+	VMAXPS      tfconst<>+384(SB), Z3, Z3
+	VMINPS      tfconst<>+448(SB), Z3, Z3
+	VMULPS      tfconst<>+512(SB), Z3, Z5
+	VRNDSCALEPS $0x00, Z5, Z5
+	VMULPS      tfconst<>+576(SB), Z5, Z7
+	VSUBPS      Z7, Z3, Z3
+	VMULPS      tfconst<>+640(SB), Z5, Z7
+	VSUBPS      Z7, Z3, Z3
+	VMULPS      tfconst<>+704(SB), Z3, Z6
+	VADDPS      tfconst<>+768(SB), Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VADDPS      tfconst<>+832(SB), Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VADDPS      tfconst<>+896(SB), Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VADDPS      tfconst<>+960(SB), Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VADDPS      tfconst<>+1024(SB), Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VADDPS      Z3, Z6, Z6
+	VADDPS      tfconst<>+0(SB), Z6, Z6
+	VCVTPS2DQ   Z5, Z5
+	VPADDD      tfconst<>+320(SB), Z5, Z5
+	VPSLLD      $0x17, Z5, Z5
+	VMULPS      Z5, Z6, Z3
+	VMULPS      tfconst<>+64(SB), Z3, Z3
+	VMOVUPS     tfconst<>+0(SB), Z4
+	VSUBPS      Z3, Z4, Z4
+	VCMPPS      $0x11, tfconst<>+192(SB), Z8, K2
+	VBLENDMPS   Z3, Z4, K2, Z4
+	VCMPPS      $0x1e, tfconst<>+1152(SB), Z1, K2
+	VBLENDMPS   Z4, Z9, K2, Z9
+	VMULPS      Z9, Z8, Z9
+	VMOVUPS     Z9, (SI)
+	VMOVUPS     64(DI), Z20
+	VMULPS      tfconst<>+1088(SB), Z20, Z12
+	VPANDD      tfconst<>+256(SB), Z12, Z13
+	VMULPS      Z12, Z12, Z14
+	VMULPS      tfconst<>+1216(SB), Z14, Z21
+	VADDPS      tfconst<>+1280(SB), Z21, Z21
+	VMULPS      Z14, Z21, Z21
+	VADDPS      tfconst<>+1344(SB), Z21, Z21
+	VMULPS      Z14, Z21, Z21
+	VADDPS      tfconst<>+1408(SB), Z21, Z21
+	VMULPS      Z14, Z21, Z21
+	VADDPS      tfconst<>+1472(SB), Z21, Z21
+	VMULPS      Z14, Z21, Z21
+	VADDPS      tfconst<>+1536(SB), Z21, Z21
+	VMULPS      Z12, Z21, Z21
+	VADDPS      Z12, Z21, Z21
+	VMULPS      tfconst<>+64(SB), Z21, Z21
+	VADDPS      tfconst<>+64(SB), Z21, Z21
+	VMULPS      tfconst<>+1600(SB), Z13, Z15
+	VADDPS      tfconst<>+1664(SB), Z15, Z15
+	VMULPS      tfconst<>+1728(SB), Z13, Z16
+	VADDPS      tfconst<>+1792(SB), Z16, Z16
+	VMULPS      Z14, Z15, Z15
+	VADDPS      Z16, Z15, Z15
+	VMULPS      Z13, Z15, Z15
+	VADDPS      tfconst<>+1856(SB), Z15, Z15
+	VMULPS      Z13, Z15, Z15
+	VADDPS      tfconst<>+1920(SB), Z15, Z15
+	VMULPS      Z13, Z15, Z15
+	VADDPS      tfconst<>+1984(SB), Z15, Z15
+	VMULPS      Z13, Z15, Z15
+	VSUBPS      Z13, Z15, Z15
+	VMAXPS      tfconst<>+384(SB), Z15, Z15
+	VMINPS      tfconst<>+448(SB), Z15, Z15
+	VMULPS      tfconst<>+512(SB), Z15, Z17
+	VRNDSCALEPS $0x00, Z17, Z17
+	VMULPS      tfconst<>+576(SB), Z17, Z19
+	VSUBPS      Z19, Z15, Z15
+	VMULPS      tfconst<>+640(SB), Z17, Z19
+	VSUBPS      Z19, Z15, Z15
+	VMULPS      tfconst<>+704(SB), Z15, Z18
+	VADDPS      tfconst<>+768(SB), Z18, Z18
+	VMULPS      Z15, Z18, Z18
+	VADDPS      tfconst<>+832(SB), Z18, Z18
+	VMULPS      Z15, Z18, Z18
+	VADDPS      tfconst<>+896(SB), Z18, Z18
+	VMULPS      Z15, Z18, Z18
+	VADDPS      tfconst<>+960(SB), Z18, Z18
+	VMULPS      Z15, Z18, Z18
+	VADDPS      tfconst<>+1024(SB), Z18, Z18
+	VMULPS      Z15, Z18, Z18
+	VMULPS      Z15, Z18, Z18
+	VADDPS      Z15, Z18, Z18
+	VADDPS      tfconst<>+0(SB), Z18, Z18
+	VCVTPS2DQ   Z17, Z17
+	VPADDD      tfconst<>+320(SB), Z17, Z17
+	VPSLLD      $0x17, Z17, Z17
+	VMULPS      Z17, Z18, Z15
+	VMULPS      tfconst<>+64(SB), Z15, Z15
+	VMOVUPS     tfconst<>+0(SB), Z16
+	VSUBPS      Z15, Z16, Z16
+	VCMPPS      $0x11, tfconst<>+192(SB), Z20, K3
+	VBLENDMPS   Z15, Z16, K3, Z16
+	VCMPPS      $0x1e, tfconst<>+1152(SB), Z13, K3
+	VBLENDMPS   Z16, Z21, K3, Z21
+	VMULPS      Z21, Z20, Z21
+	VMOVUPS     Z21, 64(SI)
+	ADDQ        $0x00000080, SI
+	ADDQ        $0x00000080, DI
+	SUBQ        $0x00000020, CX
+	JMP         geluAVX512_loopU
+
+geluAVX512_loop1:
+	CMPQ        CX, $0x00000010
+	JL          geluAVX512_tail
+	VMOVUPS     (DI), Z8
+	VMULPS      tfconst<>+1088(SB), Z8, Z0
+	VPANDD      tfconst<>+256(SB), Z0, Z1
+	VMULPS      Z0, Z0, Z2
+	VMULPS      tfconst<>+1216(SB), Z2, Z9
+	VADDPS      tfconst<>+1280(SB), Z9, Z9
+	VMULPS      Z2, Z9, Z9
+	VADDPS      tfconst<>+1344(SB), Z9, Z9
+	VMULPS      Z2, Z9, Z9
+	VADDPS      tfconst<>+1408(SB), Z9, Z9
+	VMULPS      Z2, Z9, Z9
+	VADDPS      tfconst<>+1472(SB), Z9, Z9
+	VMULPS      Z2, Z9, Z9
+	VADDPS      tfconst<>+1536(SB), Z9, Z9
+	VMULPS      Z0, Z9, Z9
+	VADDPS      Z0, Z9, Z9
+	VMULPS      tfconst<>+64(SB), Z9, Z9
+	VADDPS      tfconst<>+64(SB), Z9, Z9
+	VMULPS      tfconst<>+1600(SB), Z1, Z3
+	VADDPS      tfconst<>+1664(SB), Z3, Z3
+	VMULPS      tfconst<>+1728(SB), Z1, Z4
+	VADDPS      tfconst<>+1792(SB), Z4, Z4
+	VMULPS      Z2, Z3, Z3
+	VADDPS      Z4, Z3, Z3
+	VMULPS      Z1, Z3, Z3
+	VADDPS      tfconst<>+1856(SB), Z3, Z3
+	VMULPS      Z1, Z3, Z3
+	VADDPS      tfconst<>+1920(SB), Z3, Z3
+	VMULPS      Z1, Z3, Z3
+	VADDPS      tfconst<>+1984(SB), Z3, Z3
+	VMULPS      Z1, Z3, Z3
+	VSUBPS      Z1, Z3, Z3
+	VMAXPS      tfconst<>+384(SB), Z3, Z3
+	VMINPS      tfconst<>+448(SB), Z3, Z3
+	VMULPS      tfconst<>+512(SB), Z3, Z5
+	VRNDSCALEPS $0x00, Z5, Z5
+	VMULPS      tfconst<>+576(SB), Z5, Z7
+	VSUBPS      Z7, Z3, Z3
+	VMULPS      tfconst<>+640(SB), Z5, Z7
+	VSUBPS      Z7, Z3, Z3
+	VMULPS      tfconst<>+704(SB), Z3, Z6
+	VADDPS      tfconst<>+768(SB), Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VADDPS      tfconst<>+832(SB), Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VADDPS      tfconst<>+896(SB), Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VADDPS      tfconst<>+960(SB), Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VADDPS      tfconst<>+1024(SB), Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VADDPS      Z3, Z6, Z6
+	VADDPS      tfconst<>+0(SB), Z6, Z6
+	VCVTPS2DQ   Z5, Z5
+	VPADDD      tfconst<>+320(SB), Z5, Z5
+	VPSLLD      $0x17, Z5, Z5
+	VMULPS      Z5, Z6, Z3
+	VMULPS      tfconst<>+64(SB), Z3, Z3
+	VMOVUPS     tfconst<>+0(SB), Z4
+	VSUBPS      Z3, Z4, Z4
+	VCMPPS      $0x11, tfconst<>+192(SB), Z8, K2
+	VBLENDMPS   Z3, Z4, K2, Z4
+	VCMPPS      $0x1e, tfconst<>+1152(SB), Z1, K2
+	VBLENDMPS   Z4, Z9, K2, Z9
+	VMULPS      Z9, Z8, Z9
+	VMOVUPS     Z9, (SI)
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, DI
+	SUBQ        $0x00000010, CX
+	JMP         geluAVX512_loop1
+
+geluAVX512_tail:
+	TESTQ       CX, CX
+	JZ          geluAVX512_done
+	MOVL        $0x00000001, AX
+	SHLL        CL, AX
+	DECL        AX
+	KMOVW       AX, K1
+	VMOVUPS.Z   (DI), K1, Z8
+	VMULPS      tfconst<>+1088(SB), Z8, Z0
+	VPANDD      tfconst<>+256(SB), Z0, Z1
+	VMULPS      Z0, Z0, Z2
+	VMULPS      tfconst<>+1216(SB), Z2, Z9
+	VADDPS      tfconst<>+1280(SB), Z9, Z9
+	VMULPS      Z2, Z9, Z9
+	VADDPS      tfconst<>+1344(SB), Z9, Z9
+	VMULPS      Z2, Z9, Z9
+	VADDPS      tfconst<>+1408(SB), Z9, Z9
+	VMULPS      Z2, Z9, Z9
+	VADDPS      tfconst<>+1472(SB), Z9, Z9
+	VMULPS      Z2, Z9, Z9
+	VADDPS      tfconst<>+1536(SB), Z9, Z9
+	VMULPS      Z0, Z9, Z9
+	VADDPS      Z0, Z9, Z9
+	VMULPS      tfconst<>+64(SB), Z9, Z9
+	VADDPS      tfconst<>+64(SB), Z9, Z9
+	VMULPS      tfconst<>+1600(SB), Z1, Z3
+	VADDPS      tfconst<>+1664(SB), Z3, Z3
+	VMULPS      tfconst<>+1728(SB), Z1, Z4
+	VADDPS      tfconst<>+1792(SB), Z4, Z4
+	VMULPS      Z2, Z3, Z3
+	VADDPS      Z4, Z3, Z3
+	VMULPS      Z1, Z3, Z3
+	VADDPS      tfconst<>+1856(SB), Z3, Z3
+	VMULPS      Z1, Z3, Z3
+	VADDPS      tfconst<>+1920(SB), Z3, Z3
+	VMULPS      Z1, Z3, Z3
+	VADDPS      tfconst<>+1984(SB), Z3, Z3
+	VMULPS      Z1, Z3, Z3
+	VSUBPS      Z1, Z3, Z3
+	VMAXPS      tfconst<>+384(SB), Z3, Z3
+	VMINPS      tfconst<>+448(SB), Z3, Z3
+	VMULPS      tfconst<>+512(SB), Z3, Z5
+	VRNDSCALEPS $0x00, Z5, Z5
+	VMULPS      tfconst<>+576(SB), Z5, Z7
+	VSUBPS      Z7, Z3, Z3
+	VMULPS      tfconst<>+640(SB), Z5, Z7
+	VSUBPS      Z7, Z3, Z3
+	VMULPS      tfconst<>+704(SB), Z3, Z6
+	VADDPS      tfconst<>+768(SB), Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VADDPS      tfconst<>+832(SB), Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VADDPS      tfconst<>+896(SB), Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VADDPS      tfconst<>+960(SB), Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VADDPS      tfconst<>+1024(SB), Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VADDPS      Z3, Z6, Z6
+	VADDPS      tfconst<>+0(SB), Z6, Z6
+	VCVTPS2DQ   Z5, Z5
+	VPADDD      tfconst<>+320(SB), Z5, Z5
+	VPSLLD      $0x17, Z5, Z5
+	VMULPS      Z5, Z6, Z3
+	VMULPS      tfconst<>+64(SB), Z3, Z3
+	VMOVUPS     tfconst<>+0(SB), Z4
+	VSUBPS      Z3, Z4, Z4
+	VCMPPS      $0x11, tfconst<>+192(SB), Z8, K2
+	VBLENDMPS   Z3, Z4, K2, Z4
+	VCMPPS      $0x1e, tfconst<>+1152(SB), Z1, K2
+	VBLENDMPS   Z4, Z9, K2, Z9
+	VMULPS      Z9, Z8, Z9
+	VMOVUPS     Z9, K1, (SI)
+
+geluAVX512_done:
+	VZEROUPPER
+	RET
+
+// func geluGradAVX512(dst *float32, dy *float32, x *float32, n int)
+// Requires: AVX, AVX512F
+TEXT ·geluGradAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), SI
+	MOVQ dy+8(FP), DI
+	MOVQ x+16(FP), DX
+	MOVQ n+24(FP), CX
+
+geluGradAVX512_loopU:
+	CMPQ        CX, $0x00000020
+	JL          geluGradAVX512_loop1
+	VMOVUPS     (DX), Z8
+	VMULPS      tfconst<>+1088(SB), Z8, Z0
+	VPANDD      tfconst<>+256(SB), Z0, Z1
+	VMULPS      Z0, Z0, Z2
+	VMULPS      tfconst<>+1216(SB), Z2, Z9
+	VADDPS      tfconst<>+1280(SB), Z9, Z9
+	VMULPS      Z2, Z9, Z9
+	VADDPS      tfconst<>+1344(SB), Z9, Z9
+	VMULPS      Z2, Z9, Z9
+	VADDPS      tfconst<>+1408(SB), Z9, Z9
+	VMULPS      Z2, Z9, Z9
+	VADDPS      tfconst<>+1472(SB), Z9, Z9
+	VMULPS      Z2, Z9, Z9
+	VADDPS      tfconst<>+1536(SB), Z9, Z9
+	VMULPS      Z0, Z9, Z9
+	VADDPS      Z0, Z9, Z9
+	VMULPS      tfconst<>+64(SB), Z9, Z9
+	VADDPS      tfconst<>+64(SB), Z9, Z9
+	VMULPS      tfconst<>+1600(SB), Z1, Z3
+	VADDPS      tfconst<>+1664(SB), Z3, Z3
+	VMULPS      tfconst<>+1728(SB), Z1, Z4
+	VADDPS      tfconst<>+1792(SB), Z4, Z4
+	VMULPS      Z2, Z3, Z3
+	VADDPS      Z4, Z3, Z3
+	VMULPS      Z1, Z3, Z3
+	VADDPS      tfconst<>+1856(SB), Z3, Z3
+	VMULPS      Z1, Z3, Z3
+	VADDPS      tfconst<>+1920(SB), Z3, Z3
+	VMULPS      Z1, Z3, Z3
+	VADDPS      tfconst<>+1984(SB), Z3, Z3
+	VMULPS      Z1, Z3, Z3
+	VSUBPS      Z1, Z3, Z3
+	VMAXPS      tfconst<>+384(SB), Z3, Z3
+	VMINPS      tfconst<>+448(SB), Z3, Z3
+	VMULPS      tfconst<>+512(SB), Z3, Z5
+	VRNDSCALEPS $0x00, Z5, Z5
+	VMULPS      tfconst<>+576(SB), Z5, Z7
+	VSUBPS      Z7, Z3, Z3
+	VMULPS      tfconst<>+640(SB), Z5, Z7
+	VSUBPS      Z7, Z3, Z3
+	VMULPS      tfconst<>+704(SB), Z3, Z6
+	VADDPS      tfconst<>+768(SB), Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VADDPS      tfconst<>+832(SB), Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VADDPS      tfconst<>+896(SB), Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VADDPS      tfconst<>+960(SB), Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VADDPS      tfconst<>+1024(SB), Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VADDPS      Z3, Z6, Z6
+	VADDPS      tfconst<>+0(SB), Z6, Z6
+	VCVTPS2DQ   Z5, Z5
+	VPADDD      tfconst<>+320(SB), Z5, Z5
+	VPSLLD      $0x17, Z5, Z5
+	VMULPS      Z5, Z6, Z3
+	VMULPS      tfconst<>+64(SB), Z3, Z3
+	VMOVUPS     tfconst<>+0(SB), Z4
+	VSUBPS      Z3, Z4, Z4
+	VCMPPS      $0x11, tfconst<>+192(SB), Z8, K2
+	VBLENDMPS   Z3, Z4, K2, Z4
+	VCMPPS      $0x1e, tfconst<>+1152(SB), Z1, K2
+	VBLENDMPS   Z4, Z9, K2, Z9
+	VMULPS      Z8, Z8, Z0
+	VMULPS      tfconst<>+128(SB), Z0, Z0
+	VMAXPS      tfconst<>+384(SB), Z0, Z0
+	VMINPS      tfconst<>+448(SB), Z0, Z0
+	VMULPS      tfconst<>+512(SB), Z0, Z1
+	VRNDSCALEPS $0x00, Z1, Z1
+	VMULPS      tfconst<>+576(SB), Z1, Z3
+	VSUBPS      Z3, Z0, Z0
+	VMULPS      tfconst<>+640(SB), Z1, Z3
+	VSUBPS      Z3, Z0, Z0
+	VMULPS      tfconst<>+704(SB), Z0, Z2
+	VADDPS      tfconst<>+768(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VADDPS      tfconst<>+832(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VADDPS      tfconst<>+896(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VADDPS      tfconst<>+960(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VADDPS      tfconst<>+1024(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VADDPS      Z0, Z2, Z2
+	VADDPS      tfconst<>+0(SB), Z2, Z2
+	VCVTPS2DQ   Z1, Z1
+	VPADDD      tfconst<>+320(SB), Z1, Z1
+	VPSLLD      $0x17, Z1, Z1
+	VMULPS      Z1, Z2, Z0
+	VMULPS      tfconst<>+2048(SB), Z0, Z0
+	VMULPS      Z0, Z8, Z0
+	VADDPS      Z0, Z9, Z9
+	VMOVUPS     (DI), Z4
+	VMULPS      Z9, Z4, Z4
+	VMOVUPS     Z4, (SI)
+	VMOVUPS     64(DX), Z20
+	VMULPS      tfconst<>+1088(SB), Z20, Z12
+	VPANDD      tfconst<>+256(SB), Z12, Z13
+	VMULPS      Z12, Z12, Z14
+	VMULPS      tfconst<>+1216(SB), Z14, Z21
+	VADDPS      tfconst<>+1280(SB), Z21, Z21
+	VMULPS      Z14, Z21, Z21
+	VADDPS      tfconst<>+1344(SB), Z21, Z21
+	VMULPS      Z14, Z21, Z21
+	VADDPS      tfconst<>+1408(SB), Z21, Z21
+	VMULPS      Z14, Z21, Z21
+	VADDPS      tfconst<>+1472(SB), Z21, Z21
+	VMULPS      Z14, Z21, Z21
+	VADDPS      tfconst<>+1536(SB), Z21, Z21
+	VMULPS      Z12, Z21, Z21
+	VADDPS      Z12, Z21, Z21
+	VMULPS      tfconst<>+64(SB), Z21, Z21
+	VADDPS      tfconst<>+64(SB), Z21, Z21
+	VMULPS      tfconst<>+1600(SB), Z13, Z15
+	VADDPS      tfconst<>+1664(SB), Z15, Z15
+	VMULPS      tfconst<>+1728(SB), Z13, Z16
+	VADDPS      tfconst<>+1792(SB), Z16, Z16
+	VMULPS      Z14, Z15, Z15
+	VADDPS      Z16, Z15, Z15
+	VMULPS      Z13, Z15, Z15
+	VADDPS      tfconst<>+1856(SB), Z15, Z15
+	VMULPS      Z13, Z15, Z15
+	VADDPS      tfconst<>+1920(SB), Z15, Z15
+	VMULPS      Z13, Z15, Z15
+	VADDPS      tfconst<>+1984(SB), Z15, Z15
+	VMULPS      Z13, Z15, Z15
+	VSUBPS      Z13, Z15, Z15
+	VMAXPS      tfconst<>+384(SB), Z15, Z15
+	VMINPS      tfconst<>+448(SB), Z15, Z15
+	VMULPS      tfconst<>+512(SB), Z15, Z17
+	VRNDSCALEPS $0x00, Z17, Z17
+	VMULPS      tfconst<>+576(SB), Z17, Z19
+	VSUBPS      Z19, Z15, Z15
+	VMULPS      tfconst<>+640(SB), Z17, Z19
+	VSUBPS      Z19, Z15, Z15
+	VMULPS      tfconst<>+704(SB), Z15, Z18
+	VADDPS      tfconst<>+768(SB), Z18, Z18
+	VMULPS      Z15, Z18, Z18
+	VADDPS      tfconst<>+832(SB), Z18, Z18
+	VMULPS      Z15, Z18, Z18
+	VADDPS      tfconst<>+896(SB), Z18, Z18
+	VMULPS      Z15, Z18, Z18
+	VADDPS      tfconst<>+960(SB), Z18, Z18
+	VMULPS      Z15, Z18, Z18
+	VADDPS      tfconst<>+1024(SB), Z18, Z18
+	VMULPS      Z15, Z18, Z18
+	VMULPS      Z15, Z18, Z18
+	VADDPS      Z15, Z18, Z18
+	VADDPS      tfconst<>+0(SB), Z18, Z18
+	VCVTPS2DQ   Z17, Z17
+	VPADDD      tfconst<>+320(SB), Z17, Z17
+	VPSLLD      $0x17, Z17, Z17
+	VMULPS      Z17, Z18, Z15
+	VMULPS      tfconst<>+64(SB), Z15, Z15
+	VMOVUPS     tfconst<>+0(SB), Z16
+	VSUBPS      Z15, Z16, Z16
+	VCMPPS      $0x11, tfconst<>+192(SB), Z20, K3
+	VBLENDMPS   Z15, Z16, K3, Z16
+	VCMPPS      $0x1e, tfconst<>+1152(SB), Z13, K3
+	VBLENDMPS   Z16, Z21, K3, Z21
+	VMULPS      Z20, Z20, Z12
+	VMULPS      tfconst<>+128(SB), Z12, Z12
+	VMAXPS      tfconst<>+384(SB), Z12, Z12
+	VMINPS      tfconst<>+448(SB), Z12, Z12
+	VMULPS      tfconst<>+512(SB), Z12, Z13
+	VRNDSCALEPS $0x00, Z13, Z13
+	VMULPS      tfconst<>+576(SB), Z13, Z15
+	VSUBPS      Z15, Z12, Z12
+	VMULPS      tfconst<>+640(SB), Z13, Z15
+	VSUBPS      Z15, Z12, Z12
+	VMULPS      tfconst<>+704(SB), Z12, Z14
+	VADDPS      tfconst<>+768(SB), Z14, Z14
+	VMULPS      Z12, Z14, Z14
+	VADDPS      tfconst<>+832(SB), Z14, Z14
+	VMULPS      Z12, Z14, Z14
+	VADDPS      tfconst<>+896(SB), Z14, Z14
+	VMULPS      Z12, Z14, Z14
+	VADDPS      tfconst<>+960(SB), Z14, Z14
+	VMULPS      Z12, Z14, Z14
+	VADDPS      tfconst<>+1024(SB), Z14, Z14
+	VMULPS      Z12, Z14, Z14
+	VMULPS      Z12, Z14, Z14
+	VADDPS      Z12, Z14, Z14
+	VADDPS      tfconst<>+0(SB), Z14, Z14
+	VCVTPS2DQ   Z13, Z13
+	VPADDD      tfconst<>+320(SB), Z13, Z13
+	VPSLLD      $0x17, Z13, Z13
+	VMULPS      Z13, Z14, Z12
+	VMULPS      tfconst<>+2048(SB), Z12, Z12
+	VMULPS      Z12, Z20, Z12
+	VADDPS      Z12, Z21, Z21
+	VMOVUPS     64(DI), Z16
+	VMULPS      Z21, Z16, Z16
+	VMOVUPS     Z16, 64(SI)
+	ADDQ        $0x00000080, SI
+	ADDQ        $0x00000080, DI
+	ADDQ        $0x00000080, DX
+	SUBQ        $0x00000020, CX
+	JMP         geluGradAVX512_loopU
+
+geluGradAVX512_loop1:
+	CMPQ        CX, $0x00000010
+	JL          geluGradAVX512_tail
+	VMOVUPS     (DX), Z8
+	VMULPS      tfconst<>+1088(SB), Z8, Z0
+	VPANDD      tfconst<>+256(SB), Z0, Z1
+	VMULPS      Z0, Z0, Z2
+	VMULPS      tfconst<>+1216(SB), Z2, Z9
+	VADDPS      tfconst<>+1280(SB), Z9, Z9
+	VMULPS      Z2, Z9, Z9
+	VADDPS      tfconst<>+1344(SB), Z9, Z9
+	VMULPS      Z2, Z9, Z9
+	VADDPS      tfconst<>+1408(SB), Z9, Z9
+	VMULPS      Z2, Z9, Z9
+	VADDPS      tfconst<>+1472(SB), Z9, Z9
+	VMULPS      Z2, Z9, Z9
+	VADDPS      tfconst<>+1536(SB), Z9, Z9
+	VMULPS      Z0, Z9, Z9
+	VADDPS      Z0, Z9, Z9
+	VMULPS      tfconst<>+64(SB), Z9, Z9
+	VADDPS      tfconst<>+64(SB), Z9, Z9
+	VMULPS      tfconst<>+1600(SB), Z1, Z3
+	VADDPS      tfconst<>+1664(SB), Z3, Z3
+	VMULPS      tfconst<>+1728(SB), Z1, Z4
+	VADDPS      tfconst<>+1792(SB), Z4, Z4
+	VMULPS      Z2, Z3, Z3
+	VADDPS      Z4, Z3, Z3
+	VMULPS      Z1, Z3, Z3
+	VADDPS      tfconst<>+1856(SB), Z3, Z3
+	VMULPS      Z1, Z3, Z3
+	VADDPS      tfconst<>+1920(SB), Z3, Z3
+	VMULPS      Z1, Z3, Z3
+	VADDPS      tfconst<>+1984(SB), Z3, Z3
+	VMULPS      Z1, Z3, Z3
+	VSUBPS      Z1, Z3, Z3
+	VMAXPS      tfconst<>+384(SB), Z3, Z3
+	VMINPS      tfconst<>+448(SB), Z3, Z3
+	VMULPS      tfconst<>+512(SB), Z3, Z5
+	VRNDSCALEPS $0x00, Z5, Z5
+	VMULPS      tfconst<>+576(SB), Z5, Z7
+	VSUBPS      Z7, Z3, Z3
+	VMULPS      tfconst<>+640(SB), Z5, Z7
+	VSUBPS      Z7, Z3, Z3
+	VMULPS      tfconst<>+704(SB), Z3, Z6
+	VADDPS      tfconst<>+768(SB), Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VADDPS      tfconst<>+832(SB), Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VADDPS      tfconst<>+896(SB), Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VADDPS      tfconst<>+960(SB), Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VADDPS      tfconst<>+1024(SB), Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VADDPS      Z3, Z6, Z6
+	VADDPS      tfconst<>+0(SB), Z6, Z6
+	VCVTPS2DQ   Z5, Z5
+	VPADDD      tfconst<>+320(SB), Z5, Z5
+	VPSLLD      $0x17, Z5, Z5
+	VMULPS      Z5, Z6, Z3
+	VMULPS      tfconst<>+64(SB), Z3, Z3
+	VMOVUPS     tfconst<>+0(SB), Z4
+	VSUBPS      Z3, Z4, Z4
+	VCMPPS      $0x11, tfconst<>+192(SB), Z8, K2
+	VBLENDMPS   Z3, Z4, K2, Z4
+	VCMPPS      $0x1e, tfconst<>+1152(SB), Z1, K2
+	VBLENDMPS   Z4, Z9, K2, Z9
+	VMULPS      Z8, Z8, Z0
+	VMULPS      tfconst<>+128(SB), Z0, Z0
+	VMAXPS      tfconst<>+384(SB), Z0, Z0
+	VMINPS      tfconst<>+448(SB), Z0, Z0
+	VMULPS      tfconst<>+512(SB), Z0, Z1
+	VRNDSCALEPS $0x00, Z1, Z1
+	VMULPS      tfconst<>+576(SB), Z1, Z3
+	VSUBPS      Z3, Z0, Z0
+	VMULPS      tfconst<>+640(SB), Z1, Z3
+	VSUBPS      Z3, Z0, Z0
+	VMULPS      tfconst<>+704(SB), Z0, Z2
+	VADDPS      tfconst<>+768(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VADDPS      tfconst<>+832(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VADDPS      tfconst<>+896(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VADDPS      tfconst<>+960(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VADDPS      tfconst<>+1024(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VADDPS      Z0, Z2, Z2
+	VADDPS      tfconst<>+0(SB), Z2, Z2
+	VCVTPS2DQ   Z1, Z1
+	VPADDD      tfconst<>+320(SB), Z1, Z1
+	VPSLLD      $0x17, Z1, Z1
+	VMULPS      Z1, Z2, Z0
+	VMULPS      tfconst<>+2048(SB), Z0, Z0
+	VMULPS      Z0, Z8, Z0
+	VADDPS      Z0, Z9, Z9
+	VMOVUPS     (DI), Z4
+	VMULPS      Z9, Z4, Z4
+	VMOVUPS     Z4, (SI)
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, DI
+	ADDQ        $0x00000040, DX
+	SUBQ        $0x00000010, CX
+	JMP         geluGradAVX512_loop1
+
+geluGradAVX512_tail:
+	TESTQ       CX, CX
+	JZ          geluGradAVX512_done
+	MOVL        $0x00000001, AX
+	SHLL        CL, AX
+	DECL        AX
+	KMOVW       AX, K1
+	VMOVUPS.Z   (DX), K1, Z8
+	VMULPS      tfconst<>+1088(SB), Z8, Z0
+	VPANDD      tfconst<>+256(SB), Z0, Z1
+	VMULPS      Z0, Z0, Z2
+	VMULPS      tfconst<>+1216(SB), Z2, Z9
+	VADDPS      tfconst<>+1280(SB), Z9, Z9
+	VMULPS      Z2, Z9, Z9
+	VADDPS      tfconst<>+1344(SB), Z9, Z9
+	VMULPS      Z2, Z9, Z9
+	VADDPS      tfconst<>+1408(SB), Z9, Z9
+	VMULPS      Z2, Z9, Z9
+	VADDPS      tfconst<>+1472(SB), Z9, Z9
+	VMULPS      Z2, Z9, Z9
+	VADDPS      tfconst<>+1536(SB), Z9, Z9
+	VMULPS      Z0, Z9, Z9
+	VADDPS      Z0, Z9, Z9
+	VMULPS      tfconst<>+64(SB), Z9, Z9
+	VADDPS      tfconst<>+64(SB), Z9, Z9
+	VMULPS      tfconst<>+1600(SB), Z1, Z3
+	VADDPS      tfconst<>+1664(SB), Z3, Z3
+	VMULPS      tfconst<>+1728(SB), Z1, Z4
+	VADDPS      tfconst<>+1792(SB), Z4, Z4
+	VMULPS      Z2, Z3, Z3
+	VADDPS      Z4, Z3, Z3
+	VMULPS      Z1, Z3, Z3
+	VADDPS      tfconst<>+1856(SB), Z3, Z3
+	VMULPS      Z1, Z3, Z3
+	VADDPS      tfconst<>+1920(SB), Z3, Z3
+	VMULPS      Z1, Z3, Z3
+	VADDPS      tfconst<>+1984(SB), Z3, Z3
+	VMULPS      Z1, Z3, Z3
+	VSUBPS      Z1, Z3, Z3
+	VMAXPS      tfconst<>+384(SB), Z3, Z3
+	VMINPS      tfconst<>+448(SB), Z3, Z3
+	VMULPS      tfconst<>+512(SB), Z3, Z5
+	VRNDSCALEPS $0x00, Z5, Z5
+	VMULPS      tfconst<>+576(SB), Z5, Z7
+	VSUBPS      Z7, Z3, Z3
+	VMULPS      tfconst<>+640(SB), Z5, Z7
+	VSUBPS      Z7, Z3, Z3
+	VMULPS      tfconst<>+704(SB), Z3, Z6
+	VADDPS      tfconst<>+768(SB), Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VADDPS      tfconst<>+832(SB), Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VADDPS      tfconst<>+896(SB), Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VADDPS      tfconst<>+960(SB), Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VADDPS      tfconst<>+1024(SB), Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VMULPS      Z3, Z6, Z6
+	VADDPS      Z3, Z6, Z6
+	VADDPS      tfconst<>+0(SB), Z6, Z6
+	VCVTPS2DQ   Z5, Z5
+	VPADDD      tfconst<>+320(SB), Z5, Z5
+	VPSLLD      $0x17, Z5, Z5
+	VMULPS      Z5, Z6, Z3
+	VMULPS      tfconst<>+64(SB), Z3, Z3
+	VMOVUPS     tfconst<>+0(SB), Z4
+	VSUBPS      Z3, Z4, Z4
+	VCMPPS      $0x11, tfconst<>+192(SB), Z8, K2
+	VBLENDMPS   Z3, Z4, K2, Z4
+	VCMPPS      $0x1e, tfconst<>+1152(SB), Z1, K2
+	VBLENDMPS   Z4, Z9, K2, Z9
+	VMULPS      Z8, Z8, Z0
+	VMULPS      tfconst<>+128(SB), Z0, Z0
+	VMAXPS      tfconst<>+384(SB), Z0, Z0
+	VMINPS      tfconst<>+448(SB), Z0, Z0
+	VMULPS      tfconst<>+512(SB), Z0, Z1
+	VRNDSCALEPS $0x00, Z1, Z1
+	VMULPS      tfconst<>+576(SB), Z1, Z3
+	VSUBPS      Z3, Z0, Z0
+	VMULPS      tfconst<>+640(SB), Z1, Z3
+	VSUBPS      Z3, Z0, Z0
+	VMULPS      tfconst<>+704(SB), Z0, Z2
+	VADDPS      tfconst<>+768(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VADDPS      tfconst<>+832(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VADDPS      tfconst<>+896(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VADDPS      tfconst<>+960(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VADDPS      tfconst<>+1024(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VADDPS      Z0, Z2, Z2
+	VADDPS      tfconst<>+0(SB), Z2, Z2
+	VCVTPS2DQ   Z1, Z1
+	VPADDD      tfconst<>+320(SB), Z1, Z1
+	VPSLLD      $0x17, Z1, Z1
+	VMULPS      Z1, Z2, Z0
+	VMULPS      tfconst<>+2048(SB), Z0, Z0
+	VMULPS      Z0, Z8, Z0
+	VADDPS      Z0, Z9, Z9
+	VMOVUPS.Z   (DI), K1, Z4
+	VMULPS      Z9, Z4, Z4
+	VMOVUPS     Z4, K1, (SI)
+
+geluGradAVX512_done:
+	VZEROUPPER
+	RET
+
+// func expShiftAVX512(dst *float32, x *float32, n int, m float32)
+// Requires: AVX, AVX512F
+TEXT ·expShiftAVX512(SB), NOSPLIT, $0-28
+	MOVQ         dst+0(FP), SI
+	MOVQ         x+8(FP), DI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS m+24(FP), Z24
+
+expShiftAVX512_loopU:
+	CMPQ        CX, $0x00000020
+	JL          expShiftAVX512_loop1
+	VMOVUPS     (DI), Z0
+	VSUBPS      Z24, Z0, Z0
+	VMAXPS      tfconst<>+384(SB), Z0, Z0
+	VMINPS      tfconst<>+448(SB), Z0, Z0
+	VMULPS      tfconst<>+512(SB), Z0, Z1
+	VRNDSCALEPS $0x00, Z1, Z1
+	VMULPS      tfconst<>+576(SB), Z1, Z3
+	VSUBPS      Z3, Z0, Z0
+	VMULPS      tfconst<>+640(SB), Z1, Z3
+	VSUBPS      Z3, Z0, Z0
+	VMULPS      tfconst<>+704(SB), Z0, Z2
+	VADDPS      tfconst<>+768(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VADDPS      tfconst<>+832(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VADDPS      tfconst<>+896(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VADDPS      tfconst<>+960(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VADDPS      tfconst<>+1024(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VADDPS      Z0, Z2, Z2
+	VADDPS      tfconst<>+0(SB), Z2, Z2
+	VCVTPS2DQ   Z1, Z1
+	VPADDD      tfconst<>+320(SB), Z1, Z1
+	VPSLLD      $0x17, Z1, Z1
+	VMULPS      Z1, Z2, Z0
+	VMOVUPS     Z0, (SI)
+	VMOVUPS     64(DI), Z12
+	VSUBPS      Z24, Z12, Z12
+	VMAXPS      tfconst<>+384(SB), Z12, Z12
+	VMINPS      tfconst<>+448(SB), Z12, Z12
+	VMULPS      tfconst<>+512(SB), Z12, Z13
+	VRNDSCALEPS $0x00, Z13, Z13
+	VMULPS      tfconst<>+576(SB), Z13, Z15
+	VSUBPS      Z15, Z12, Z12
+	VMULPS      tfconst<>+640(SB), Z13, Z15
+	VSUBPS      Z15, Z12, Z12
+	VMULPS      tfconst<>+704(SB), Z12, Z14
+	VADDPS      tfconst<>+768(SB), Z14, Z14
+	VMULPS      Z12, Z14, Z14
+	VADDPS      tfconst<>+832(SB), Z14, Z14
+	VMULPS      Z12, Z14, Z14
+	VADDPS      tfconst<>+896(SB), Z14, Z14
+	VMULPS      Z12, Z14, Z14
+	VADDPS      tfconst<>+960(SB), Z14, Z14
+	VMULPS      Z12, Z14, Z14
+	VADDPS      tfconst<>+1024(SB), Z14, Z14
+	VMULPS      Z12, Z14, Z14
+	VMULPS      Z12, Z14, Z14
+	VADDPS      Z12, Z14, Z14
+	VADDPS      tfconst<>+0(SB), Z14, Z14
+	VCVTPS2DQ   Z13, Z13
+	VPADDD      tfconst<>+320(SB), Z13, Z13
+	VPSLLD      $0x17, Z13, Z13
+	VMULPS      Z13, Z14, Z12
+	VMOVUPS     Z12, 64(SI)
+	ADDQ        $0x00000080, SI
+	ADDQ        $0x00000080, DI
+	SUBQ        $0x00000020, CX
+	JMP         expShiftAVX512_loopU
+
+expShiftAVX512_loop1:
+	CMPQ        CX, $0x00000010
+	JL          expShiftAVX512_tail
+	VMOVUPS     (DI), Z0
+	VSUBPS      Z24, Z0, Z0
+	VMAXPS      tfconst<>+384(SB), Z0, Z0
+	VMINPS      tfconst<>+448(SB), Z0, Z0
+	VMULPS      tfconst<>+512(SB), Z0, Z1
+	VRNDSCALEPS $0x00, Z1, Z1
+	VMULPS      tfconst<>+576(SB), Z1, Z3
+	VSUBPS      Z3, Z0, Z0
+	VMULPS      tfconst<>+640(SB), Z1, Z3
+	VSUBPS      Z3, Z0, Z0
+	VMULPS      tfconst<>+704(SB), Z0, Z2
+	VADDPS      tfconst<>+768(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VADDPS      tfconst<>+832(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VADDPS      tfconst<>+896(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VADDPS      tfconst<>+960(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VADDPS      tfconst<>+1024(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VADDPS      Z0, Z2, Z2
+	VADDPS      tfconst<>+0(SB), Z2, Z2
+	VCVTPS2DQ   Z1, Z1
+	VPADDD      tfconst<>+320(SB), Z1, Z1
+	VPSLLD      $0x17, Z1, Z1
+	VMULPS      Z1, Z2, Z0
+	VMOVUPS     Z0, (SI)
+	ADDQ        $0x00000040, SI
+	ADDQ        $0x00000040, DI
+	SUBQ        $0x00000010, CX
+	JMP         expShiftAVX512_loop1
+
+expShiftAVX512_tail:
+	TESTQ       CX, CX
+	JZ          expShiftAVX512_done
+	MOVL        $0x00000001, AX
+	SHLL        CL, AX
+	DECL        AX
+	KMOVW       AX, K1
+	VMOVUPS.Z   (DI), K1, Z0
+	VSUBPS      Z24, Z0, Z0
+	VMAXPS      tfconst<>+384(SB), Z0, Z0
+	VMINPS      tfconst<>+448(SB), Z0, Z0
+	VMULPS      tfconst<>+512(SB), Z0, Z1
+	VRNDSCALEPS $0x00, Z1, Z1
+	VMULPS      tfconst<>+576(SB), Z1, Z3
+	VSUBPS      Z3, Z0, Z0
+	VMULPS      tfconst<>+640(SB), Z1, Z3
+	VSUBPS      Z3, Z0, Z0
+	VMULPS      tfconst<>+704(SB), Z0, Z2
+	VADDPS      tfconst<>+768(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VADDPS      tfconst<>+832(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VADDPS      tfconst<>+896(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VADDPS      tfconst<>+960(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VADDPS      tfconst<>+1024(SB), Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VMULPS      Z0, Z2, Z2
+	VADDPS      Z0, Z2, Z2
+	VADDPS      tfconst<>+0(SB), Z2, Z2
+	VCVTPS2DQ   Z1, Z1
+	VPADDD      tfconst<>+320(SB), Z1, Z1
+	VPSLLD      $0x17, Z1, Z1
+	VMULPS      Z1, Z2, Z0
+	VMOVUPS     Z0, K1, (SI)
+
+expShiftAVX512_done:
+	VZEROUPPER
+	RET
+
+// func softmaxGradAVX512(dst *float32, dp *float32, p *float32, n int, d float32)
+// Requires: AVX, AVX512F
+TEXT ·softmaxGradAVX512(SB), NOSPLIT, $0-36
+	MOVQ         dst+0(FP), SI
+	MOVQ         dp+8(FP), DI
+	MOVQ         p+16(FP), DX
+	MOVQ         n+24(FP), CX
+	VBROADCASTSS d+32(FP), Z24
+
+softmaxGradAVX512_loopU:
+	CMPQ    CX, $0x00000020
+	JL      softmaxGradAVX512_loop1
+	VMOVUPS (DI), Z0
+	VSUBPS  Z24, Z0, Z0
+	VMOVUPS (DX), Z1
+	VMULPS  Z0, Z1, Z0
+	VMOVUPS Z0, (SI)
+	VMOVUPS 64(DI), Z12
+	VSUBPS  Z24, Z12, Z12
+	VMOVUPS 64(DX), Z13
+	VMULPS  Z12, Z13, Z12
+	VMOVUPS Z12, 64(SI)
+	ADDQ    $0x00000080, SI
+	ADDQ    $0x00000080, DI
+	ADDQ    $0x00000080, DX
+	SUBQ    $0x00000020, CX
+	JMP     softmaxGradAVX512_loopU
+
+softmaxGradAVX512_loop1:
+	CMPQ    CX, $0x00000010
+	JL      softmaxGradAVX512_tail
+	VMOVUPS (DI), Z0
+	VSUBPS  Z24, Z0, Z0
+	VMOVUPS (DX), Z1
+	VMULPS  Z0, Z1, Z0
+	VMOVUPS Z0, (SI)
+	ADDQ    $0x00000040, SI
+	ADDQ    $0x00000040, DI
+	ADDQ    $0x00000040, DX
+	SUBQ    $0x00000010, CX
+	JMP     softmaxGradAVX512_loop1
+
+softmaxGradAVX512_tail:
+	TESTQ     CX, CX
+	JZ        softmaxGradAVX512_done
+	MOVL      $0x00000001, AX
+	SHLL      CL, AX
+	DECL      AX
+	KMOVW     AX, K1
+	VMOVUPS.Z (DI), K1, Z0
+	VSUBPS    Z24, Z0, Z0
+	VMOVUPS.Z (DX), K1, Z1
+	VMULPS    Z0, Z1, Z0
+	VMOVUPS   Z0, K1, (SI)
+
+softmaxGradAVX512_done:
+	VZEROUPPER
+	RET
+
+// func lnApplyAVX512(y *float32, x *float32, gamma *float32, beta *float32, n int, m float32, r float32)
+// Requires: AVX, AVX512F
+TEXT ·lnApplyAVX512(SB), NOSPLIT, $0-48
+	MOVQ         y+0(FP), SI
+	MOVQ         x+8(FP), DI
+	MOVQ         gamma+16(FP), DX
+	MOVQ         beta+24(FP), R8
+	MOVQ         n+32(FP), CX
+	VBROADCASTSS m+40(FP), Z24
+	VBROADCASTSS r+44(FP), Z25
+
+lnApplyAVX512_loopU:
+	CMPQ    CX, $0x00000020
+	JL      lnApplyAVX512_loop1
+	VMOVUPS (DI), Z0
+	VSUBPS  Z24, Z0, Z0
+	VMULPS  Z25, Z0, Z0
+	VMOVUPS (DX), Z1
+	VMULPS  Z1, Z0, Z0
+	VMOVUPS (R8), Z1
+	VADDPS  Z1, Z0, Z0
+	VMOVUPS Z0, (SI)
+	VMOVUPS 64(DI), Z12
+	VSUBPS  Z24, Z12, Z12
+	VMULPS  Z25, Z12, Z12
+	VMOVUPS 64(DX), Z13
+	VMULPS  Z13, Z12, Z12
+	VMOVUPS 64(R8), Z13
+	VADDPS  Z13, Z12, Z12
+	VMOVUPS Z12, 64(SI)
+	ADDQ    $0x00000080, SI
+	ADDQ    $0x00000080, DI
+	ADDQ    $0x00000080, DX
+	ADDQ    $0x00000080, R8
+	SUBQ    $0x00000020, CX
+	JMP     lnApplyAVX512_loopU
+
+lnApplyAVX512_loop1:
+	CMPQ    CX, $0x00000010
+	JL      lnApplyAVX512_tail
+	VMOVUPS (DI), Z0
+	VSUBPS  Z24, Z0, Z0
+	VMULPS  Z25, Z0, Z0
+	VMOVUPS (DX), Z1
+	VMULPS  Z1, Z0, Z0
+	VMOVUPS (R8), Z1
+	VADDPS  Z1, Z0, Z0
+	VMOVUPS Z0, (SI)
+	ADDQ    $0x00000040, SI
+	ADDQ    $0x00000040, DI
+	ADDQ    $0x00000040, DX
+	ADDQ    $0x00000040, R8
+	SUBQ    $0x00000010, CX
+	JMP     lnApplyAVX512_loop1
+
+lnApplyAVX512_tail:
+	TESTQ     CX, CX
+	JZ        lnApplyAVX512_done
+	MOVL      $0x00000001, AX
+	SHLL      CL, AX
+	DECL      AX
+	KMOVW     AX, K1
+	VMOVUPS.Z (DI), K1, Z0
+	VSUBPS    Z24, Z0, Z0
+	VMULPS    Z25, Z0, Z0
+	VMOVUPS.Z (DX), K1, Z1
+	VMULPS    Z1, Z0, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VADDPS    Z1, Z0, Z0
+	VMOVUPS   Z0, K1, (SI)
+
+lnApplyAVX512_done:
+	VZEROUPPER
+	RET
+
+// func lnGradAVX512(dx *float32, dy *float32, x *float32, gamma *float32, n int, m float32, rstd float32, mg float32, mgx float32)
+// Requires: AVX, AVX512F
+TEXT ·lnGradAVX512(SB), NOSPLIT, $0-56
+	MOVQ         dx+0(FP), SI
+	MOVQ         dy+8(FP), DI
+	MOVQ         x+16(FP), DX
+	MOVQ         gamma+24(FP), R8
+	MOVQ         n+32(FP), CX
+	VBROADCASTSS m+40(FP), Z24
+	VBROADCASTSS rstd+44(FP), Z25
+	VBROADCASTSS mg+48(FP), Z26
+	VBROADCASTSS mgx+52(FP), Z27
+
+lnGradAVX512_loopU:
+	CMPQ    CX, $0x00000020
+	JL      lnGradAVX512_loop1
+	VMOVUPS (DX), Z0
+	VSUBPS  Z24, Z0, Z0
+	VMULPS  Z25, Z0, Z0
+	VMULPS  Z27, Z0, Z0
+	VMOVUPS (DI), Z1
+	VMOVUPS (R8), Z2
+	VMULPS  Z2, Z1, Z1
+	VSUBPS  Z26, Z1, Z1
+	VSUBPS  Z0, Z1, Z1
+	VMULPS  Z25, Z1, Z1
+	VMOVUPS Z1, (SI)
+	VMOVUPS 64(DX), Z12
+	VSUBPS  Z24, Z12, Z12
+	VMULPS  Z25, Z12, Z12
+	VMULPS  Z27, Z12, Z12
+	VMOVUPS 64(DI), Z13
+	VMOVUPS 64(R8), Z14
+	VMULPS  Z14, Z13, Z13
+	VSUBPS  Z26, Z13, Z13
+	VSUBPS  Z12, Z13, Z13
+	VMULPS  Z25, Z13, Z13
+	VMOVUPS Z13, 64(SI)
+	ADDQ    $0x00000080, SI
+	ADDQ    $0x00000080, DI
+	ADDQ    $0x00000080, DX
+	ADDQ    $0x00000080, R8
+	SUBQ    $0x00000020, CX
+	JMP     lnGradAVX512_loopU
+
+lnGradAVX512_loop1:
+	CMPQ    CX, $0x00000010
+	JL      lnGradAVX512_tail
+	VMOVUPS (DX), Z0
+	VSUBPS  Z24, Z0, Z0
+	VMULPS  Z25, Z0, Z0
+	VMULPS  Z27, Z0, Z0
+	VMOVUPS (DI), Z1
+	VMOVUPS (R8), Z2
+	VMULPS  Z2, Z1, Z1
+	VSUBPS  Z26, Z1, Z1
+	VSUBPS  Z0, Z1, Z1
+	VMULPS  Z25, Z1, Z1
+	VMOVUPS Z1, (SI)
+	ADDQ    $0x00000040, SI
+	ADDQ    $0x00000040, DI
+	ADDQ    $0x00000040, DX
+	ADDQ    $0x00000040, R8
+	SUBQ    $0x00000010, CX
+	JMP     lnGradAVX512_loop1
+
+lnGradAVX512_tail:
+	TESTQ     CX, CX
+	JZ        lnGradAVX512_done
+	MOVL      $0x00000001, AX
+	SHLL      CL, AX
+	DECL      AX
+	KMOVW     AX, K1
+	VMOVUPS.Z (DX), K1, Z0
+	VSUBPS    Z24, Z0, Z0
+	VMULPS    Z25, Z0, Z0
+	VMULPS    Z27, Z0, Z0
+	VMOVUPS.Z (DI), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMULPS    Z2, Z1, Z1
+	VSUBPS    Z26, Z1, Z1
+	VSUBPS    Z0, Z1, Z1
+	VMULPS    Z25, Z1, Z1
+	VMOVUPS   Z1, K1, (SI)
+
+lnGradAVX512_done:
 	VZEROUPPER
 	RET
 

@@ -124,6 +124,36 @@ func copyRowsAVX512(dst *float32, ldd int, src *float32, lds int, rows int, cols
 //go:noescape
 func maxPool2x2AVX512(y *float32, arg *int32, x *float32, oh int, ow int, w int)
 
+// geluAVX2 sets dst[i] = x[i]·Φ(x[i]) (exact-erf GELU) for n elements.
+//
+//go:noescape
+func geluAVX2(dst *float32, x *float32, n int)
+
+// geluGradAVX2 sets dst[i] = dy[i]·(Φ(x[i]) + x[i]·φ(x[i])) for n elements.
+//
+//go:noescape
+func geluGradAVX2(dst *float32, dy *float32, x *float32, n int)
+
+// expShiftAVX2 sets dst[i] = exp(x[i] - m) for n elements.
+//
+//go:noescape
+func expShiftAVX2(dst *float32, x *float32, n int, m float32)
+
+// softmaxGradAVX2 sets dst[i] = p[i]·(dp[i] − d) for n elements.
+//
+//go:noescape
+func softmaxGradAVX2(dst *float32, dp *float32, p *float32, n int, d float32)
+
+// lnApplyAVX2 sets y[i] = ((x[i] − m)·r)·gamma[i] + beta[i] for n elements.
+//
+//go:noescape
+func lnApplyAVX2(y *float32, x *float32, gamma *float32, beta *float32, n int, m float32, r float32)
+
+// lnGradAVX2 sets dx[i] = (dy[i]·gamma[i] − mg − ((x[i] − m)·rstd)·mgx)·rstd for n elements.
+//
+//go:noescape
+func lnGradAVX2(dx *float32, dy *float32, x *float32, gamma *float32, n int, m float32, rstd float32, mg float32, mgx float32)
+
 // axpyAVX2 computes y += alpha*x for n elements.
 //
 //go:noescape
@@ -163,6 +193,36 @@ func reluGradAVX2(dst *float32, dy *float32, y *float32, n int)
 //
 //go:noescape
 func adamAVX2(p *float32, grad *float32, m *float32, v *float32, n int, lr float32, b1 float32, c1 float32, b2 float32, c2 float32, eps float32)
+
+// geluAVX512 sets dst[i] = x[i]·Φ(x[i]) (exact-erf GELU) for n elements.
+//
+//go:noescape
+func geluAVX512(dst *float32, x *float32, n int)
+
+// geluGradAVX512 sets dst[i] = dy[i]·(Φ(x[i]) + x[i]·φ(x[i])) for n elements.
+//
+//go:noescape
+func geluGradAVX512(dst *float32, dy *float32, x *float32, n int)
+
+// expShiftAVX512 sets dst[i] = exp(x[i] - m) for n elements.
+//
+//go:noescape
+func expShiftAVX512(dst *float32, x *float32, n int, m float32)
+
+// softmaxGradAVX512 sets dst[i] = p[i]·(dp[i] − d) for n elements.
+//
+//go:noescape
+func softmaxGradAVX512(dst *float32, dp *float32, p *float32, n int, d float32)
+
+// lnApplyAVX512 sets y[i] = ((x[i] − m)·r)·gamma[i] + beta[i] for n elements.
+//
+//go:noescape
+func lnApplyAVX512(y *float32, x *float32, gamma *float32, beta *float32, n int, m float32, r float32)
+
+// lnGradAVX512 sets dx[i] = (dy[i]·gamma[i] − mg − ((x[i] − m)·rstd)·mgx)·rstd for n elements.
+//
+//go:noescape
+func lnGradAVX512(dx *float32, dy *float32, x *float32, gamma *float32, n int, m float32, rstd float32, mg float32, mgx float32)
 
 // axpyAVX512 computes y += alpha*x for n elements.
 //

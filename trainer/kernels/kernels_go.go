@@ -20,6 +20,13 @@ var goKernels = &kernelSet{
 	biasRelu: biasReluGo,
 	reluGrad: reluGradGo,
 	adam:     adamGo,
+
+	gelu:        geluGo,
+	geluGrad:    geluGradGo,
+	expShift:    expShiftGo,
+	softmaxGrad: softmaxGradGo,
+	lnApply:     lnApplyGo,
+	lnGrad:      lnGradGo,
 }
 
 // gemmKernel2x4Go is the micro-kernel contract of kernelSet.gemm for a 2×4

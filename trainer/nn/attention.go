@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+
+	"github.com/shardsmith/shardsmith/trainer/kernels"
 )
 
 // Attention is multi-head self-attention over the tokens of each sample, as
@@ -28,7 +30,7 @@ type Attention struct {
 	name         string
 	d, heads, hd int
 	scale        float32
-	qkv, proj    *Dense
+	qkv, proj    Layer // *Dense, or *LoRA once adapted (see Block.addLoRA)
 	params       []*Param
 
 	n, t     int
@@ -57,7 +59,7 @@ func NewAttention(name string, d, heads int, rng *rand.Rand) (*Attention, error)
 		qkv:   newLinear(name+".qkv", d, 3*d, rng),
 		proj:  newLinear(name+".proj", d, d, rng),
 	}
-	a.params = append(append([]*Param(nil), a.qkv.params...), a.proj.params...)
+	a.params = append(append([]*Param(nil), a.qkv.Params()...), a.proj.Params()...)
 	a.fwdFn, a.bwdFn = a.forwardHeads, a.backwardHeads
 	return a, nil
 }
@@ -110,25 +112,7 @@ func (a *Attention) forwardHeads(lo, hi int) {
 
 // softmaxRows replaces each row of the rows×cols matrix s by its softmax,
 // subtracting the row maximum first so that exp cannot overflow.
-func softmaxRows(s []float32, rows, cols int) {
-	for r := 0; r < rows; r++ {
-		row := s[r*cols : (r+1)*cols]
-		mx := row[0]
-		for _, v := range row[1:] {
-			mx = max(mx, v)
-		}
-		var sum float64
-		for j, v := range row {
-			e := float32(math.Exp(float64(v - mx)))
-			row[j] = e
-			sum += float64(e)
-		}
-		inv := float32(1 / sum)
-		for j := range row {
-			row[j] *= inv
-		}
-	}
-}
+func softmaxRows(s []float32, rows, cols int) { kernels.SoftmaxRows(s, rows, cols) }
 
 // Backward: per head, with P the probabilities and dO the output gradient,
 // dV = Pᵀ·dO, dP = dO·Vᵀ, dS = P∘(dP − rowsum(dP∘P)), dQ = dS·K/√(D/H) and
@@ -162,17 +146,7 @@ func (a *Attention) backwardHeads(part, lo, hi int) {
 		dO := do[n*T*D+h*hd:]
 		gemmSerial(true, false, T, hd, T, 1, p, T, dO, D, 0, dqkv[base+2*D:], 3*D)
 		gemmSerial(false, true, T, T, hd, 1, dO, D, qkv[base+2*D:], 3*D, 0, dp, T)
-		for r := 0; r < T; r++ {
-			pr, dr := p[r*T:(r+1)*T], dp[r*T:(r+1)*T]
-			var dot float64
-			for j, v := range dr {
-				dot += float64(v * pr[j])
-			}
-			d32 := float32(dot)
-			for j, v := range dr {
-				dr[j] = pr[j] * (v - d32)
-			}
-		}
+		kernels.SoftmaxRowsGrad(dp, p, T, T)
 		gemmSerial(false, false, T, hd, T, a.scale, dp, T, qkv[base+D:], 3*D, 0, dqkv[base:], 3*D)
 		gemmSerial(true, false, T, hd, T, a.scale, dp, T, qkv[base:], 3*D, 0, dqkv[base+D:], 3*D)
 	}

@@ -1,11 +1,12 @@
 package nn
 
-import "math"
+import "github.com/shardsmith/shardsmith/trainer/kernels"
 
 // GELU is the exact Gaussian error linear unit x·Φ(x) = ½x(1 + erf(x/√2))
 // (torch.nn.GELU() with approximate='none', which timm's ViT MLPs use), not
 // the tanh approximation: a checkpoint then gives the same outputs in
-// PyTorch. Values are computed in float64 and rounded once.
+// PyTorch. Φ comes from kernels.GELU: a float32 erf within 1 ulp of
+// math.Erf, vectorised, and bitwise the same in every kernel set.
 type GELU struct {
 	name         string
 	x, dy        *Tensor
@@ -34,11 +35,7 @@ func (g *GELU) Forward(x *Tensor, train bool) *Tensor {
 }
 
 func (g *GELU) forwardRange(lo, hi int) {
-	y := g.y.Data[lo:hi]
-	for i, v := range g.x.Data[lo:hi] {
-		x := float64(v)
-		y[i] = float32(0.5 * x * (1 + math.Erf(x*math.Sqrt2/2)))
-	}
+	kernels.GELU(g.y.Data[lo:hi], g.x.Data[lo:hi])
 }
 
 // Backward: d/dx x·Φ(x) = Φ(x) + x·φ(x), φ the standard normal density.
@@ -53,16 +50,6 @@ func (g *GELU) Backward(dy *Tensor, needDX bool) *Tensor {
 	return &g.dx
 }
 
-// invSqrt2Pi is 1/√(2π), the standard normal density at 0.
-const invSqrt2Pi = 0.3989422804014327
-
 func (g *GELU) backwardRange(lo, hi int) {
-	dx := g.dx.Data[lo:hi]
-	x := g.x.Data[lo:hi]
-	for i, d := range g.dy.Data[lo:hi] {
-		v := float64(x[i])
-		cdf := 0.5 * (1 + math.Erf(v*math.Sqrt2/2))
-		pdf := invSqrt2Pi * math.Exp(-0.5*v*v)
-		dx[i] = float32(float64(d) * (cdf + v*pdf))
-	}
+	kernels.GELUGrad(g.dx.Data[lo:hi], g.dy.Data[lo:hi], g.x.Data[lo:hi])
 }

@@ -98,4 +98,8 @@ type LayerSpec struct {
 	// adapter of that rank scaled by alpha/rank (see LoRA).
 	LoRARank  int     `json:"lora_rank,omitempty"`
 	LoRAAlpha float64 `json:"lora_alpha,omitempty"`
+	// LoRALayers, on a vit_block with LoRARank set, names the sublayers
+	// that carry the adapters ("attn.qkv", "attn.proj", "mlp.fc1",
+	// "mlp.fc2"), all of that rank and alpha.
+	LoRALayers []string `json:"lora_layers,omitempty"`
 }

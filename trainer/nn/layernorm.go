@@ -3,6 +3,8 @@ package nn
 import (
 	"fmt"
 	"math"
+
+	"github.com/shardsmith/shardsmith/trainer/kernels"
 )
 
 // DefaultLayerNormEps is the ε of timm's Vision Transformer norms
@@ -88,27 +90,7 @@ func (l *LayerNorm) Forward(x *Tensor, train bool) *Tensor {
 
 func (l *LayerNorm) forwardRows(lo, hi int) {
 	d := l.d
-	g, b := l.G.Data, l.B.Data
-	for r := lo; r < hi; r++ {
-		x := l.x.Data[r*d : (r+1)*d]
-		y := l.y.Data[r*d : (r+1)*d]
-		var s float64
-		for _, v := range x {
-			s += float64(v)
-		}
-		mu := s / float64(d)
-		var q float64
-		for _, v := range x {
-			e := float64(v) - mu
-			q += e * e
-		}
-		rstd := 1 / math.Sqrt(q/float64(d)+l.eps)
-		m32, r32 := float32(mu), float32(rstd)
-		l.mean[r], l.rstd[r] = m32, r32
-		for j, v := range x {
-			y[j] = (v-m32)*r32*g[j] + b[j]
-		}
-	}
+	kernels.LayerNorm(l.y.Data[lo*d:hi*d], l.mean[lo:hi], l.rstd[lo:hi], l.x.Data[lo*d:hi*d], l.G.Data, l.B.Data, d, l.eps)
 }
 
 // Backward: with x̂ the normalised input and g = dy·γ,
@@ -155,22 +137,5 @@ func (l *LayerNorm) paramGrads(lo, hi int) {
 
 func (l *LayerNorm) backwardRows(lo, hi int) {
 	d := l.d
-	g := l.G.Data
-	for r := lo; r < hi; r++ {
-		x := l.x.Data[r*d : (r+1)*d]
-		dy := l.dy.Data[r*d : (r+1)*d]
-		dx := l.dx.Data[r*d : (r+1)*d]
-		m, s := l.mean[r], l.rstd[r]
-		var sg, sgx float64
-		for j, v := range dy {
-			gj := float64(v * g[j])
-			sg += gj
-			sgx += gj * float64((x[j]-m)*s)
-		}
-		mg, mgx := float32(sg/float64(d)), float32(sgx/float64(d))
-		for j, v := range dy {
-			xh := (x[j] - m) * s
-			dx[j] = (v*g[j] - mg - xh*mgx) * s
-		}
-	}
+	kernels.LayerNormGrad(l.dx.Data[lo*d:hi*d], l.dy.Data[lo*d:hi*d], l.x.Data[lo*d:hi*d], l.G.Data, l.mean[lo:hi], l.rstd[lo:hi], d)
 }

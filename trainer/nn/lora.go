@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 )
 
 // LoRA is a dense layer with a low-rank adapter (Hu et al., "LoRA: Low-Rank
@@ -175,10 +176,28 @@ func (l *LoRA) Merged() *Dense {
 // LoRAParams returns the names of the adapter parameters the layer has
 // (none unless LoRARank > 0), so that checkpoints can store them apart.
 func (s LayerSpec) LoRAParams() []string {
+	var out []string
+	for _, m := range s.LoRAModules() {
+		out = append(out, m+"."+loraASuffix, m+"."+loraBSuffix)
+	}
+	return out
+}
+
+// LoRAModules returns the full names of the adapted modules of the layer:
+// the layer itself for a dense layer, "<name>.<sublayer>" for each of a
+// transformer block's LoRALayers; none unless LoRARank > 0.
+func (s LayerSpec) LoRAModules() []string {
 	if s.LoRARank <= 0 {
 		return nil
 	}
-	return []string{s.Name + "." + loraASuffix, s.Name + "." + loraBSuffix}
+	if len(s.LoRALayers) == 0 {
+		return []string{s.Name}
+	}
+	out := make([]string, len(s.LoRALayers))
+	for i, sub := range s.LoRALayers {
+		out[i] = s.Name + "." + sub
+	}
+	return out
 }
 
 // loraRNG is the generator for the adapter of layer index i: its own
@@ -189,30 +208,79 @@ func loraRNG(seed uint64, i int) *rand.Rand {
 
 // AddLoRA wraps each named dense layer in a LoRA adapter of the given rank
 // and alpha (A drawn from seed), freezing its weight and bias. Other
-// parameters keep their frozen flags. Each name must be a dense layer
-// without an adapter.
+// parameters keep their frozen flags. A name is a top-level dense layer, a
+// transformer block's sublayer ("blocks.0.attn.qkv"), or, as PEFT's
+// target_modules match, a suffix naming that sublayer in every block
+// ("attn.qkv", "mlp.fc1"). Each must be a dense layer without an adapter.
+// Nothing changes on an error.
 func (m *Sequential) AddLoRA(layers []string, rank int, alpha float64, seed uint64) error {
 	if len(layers) == 0 {
 		return fmt.Errorf("nn: model %q: no layers named for LoRA adapters", m.name)
 	}
+	if rank < 1 {
+		return fmt.Errorf("nn: model %q: LoRA rank must be ≥ 1, got %d", m.name, rank)
+	}
+	if !(alpha > 0) || math.IsInf(alpha, 0) {
+		return fmt.Errorf("nn: model %q: LoRA alpha must be positive and finite, got %g", m.name, alpha)
+	}
 	next := slices.Clone(m.layers)
+	var dense []int
+	blockSubsOf := map[int][]string{}
+	named := map[string]bool{}
 	for _, name := range layers {
 		i := slices.IndexFunc(next, func(l Layer) bool { return l.Name() == name })
-		if i < 0 {
-			return fmt.Errorf("nn: model %q has no layer %q for a LoRA adapter", m.name, name)
-		}
-		d, ok := next[i].(*Dense)
-		if !ok {
-			if _, ok := next[i].(*LoRA); ok {
-				return fmt.Errorf("nn: model %q: layer %q already has a LoRA adapter", m.name, name)
+		if i >= 0 {
+			d, ok := next[i].(*Dense)
+			if !ok {
+				if _, ok := next[i].(*LoRA); ok {
+					return fmt.Errorf("nn: model %q: layer %q already has a LoRA adapter", m.name, name)
+				}
+				return fmt.Errorf("nn: model %q: layer %q is %s, LoRA adapters go on dense layers", m.name, name, next[i].Spec().Type)
 			}
-			return fmt.Errorf("nn: model %q: layer %q is %s, LoRA adapters go on dense layers", m.name, name, next[i].Spec().Type)
+			if named[d.name] {
+				return fmt.Errorf("nn: model %q: layer %q named twice for LoRA", m.name, name)
+			}
+			named[d.name] = true
+			dense = append(dense, i)
+			continue
 		}
-		l, err := NewLoRA(d, rank, alpha, loraRNG(seed, i))
+		found := false
+		for bi, l := range next {
+			b, ok := l.(*Block)
+			if !ok {
+				continue
+			}
+			for _, sub := range blockSubs {
+				full := b.name + "." + sub
+				if full != name && !strings.HasSuffix(full, "."+name) {
+					continue
+				}
+				found = true
+				if named[full] {
+					return fmt.Errorf("nn: model %q: layer %q named twice for LoRA", m.name, full)
+				}
+				if _, ok := (*b.sub(sub)).(*Dense); !ok || len(b.lora.subs) > 0 {
+					return fmt.Errorf("nn: model %q: block %q already has LoRA adapters (merge them first)", m.name, b.name)
+				}
+				named[full] = true
+				blockSubsOf[bi] = append(blockSubsOf[bi], sub)
+			}
+		}
+		if !found {
+			return fmt.Errorf("nn: model %q has no layer %q for a LoRA adapter (dense layers: %v)", m.name, name, m.loraCandidates())
+		}
+	}
+	for _, i := range dense {
+		l, err := NewLoRA(next[i].(*Dense), rank, alpha, loraRNG(seed, i))
 		if err != nil {
 			return err
 		}
 		next[i] = l
+	}
+	for bi, subs := range blockSubsOf {
+		if err := next[bi].(*Block).addLoRA(subs, rank, alpha, seed, bi); err != nil {
+			return err // not reached: every check above was made
+		}
 	}
 	old := m.layers
 	m.layers = next
@@ -225,24 +293,49 @@ func (m *Sequential) AddLoRA(layers []string, rank int, alpha float64, seed uint
 	return nil
 }
 
-// LoRATargets returns, in order, the names of the layers AddLoRA can put an
-// adapter on: the dense layers that have none yet.
-func (m *Sequential) LoRATargets() []string {
+// loraCandidates lists every dense layer and block sublayer by full name.
+func (m *Sequential) loraCandidates() []string {
 	var out []string
 	for _, l := range m.layers {
-		if _, ok := l.(*Dense); ok {
+		switch l := l.(type) {
+		case *Dense:
 			out = append(out, l.Name())
+		case *Block:
+			out = append(out, l.loraTargets(blockSubs)...)
 		}
 	}
 	return out
 }
 
-// Adapters returns the model's LoRA layers in order.
+// LoRATargets returns, in order, the names of the layers that take an
+// adapter by default: the dense layers that have none yet and, in each
+// transformer block without adapters, the attention projections attn.qkv
+// and attn.proj (its MLP layers take one only when named).
+func (m *Sequential) LoRATargets() []string {
+	var out []string
+	for _, l := range m.layers {
+		switch l := l.(type) {
+		case *Dense:
+			out = append(out, l.Name())
+		case *Block:
+			if len(l.lora.subs) == 0 {
+				out = append(out, l.loraTargets(blockDefaultSubs)...)
+			}
+		}
+	}
+	return out
+}
+
+// Adapters returns the model's LoRA layers in order, those inside
+// transformer blocks included.
 func (m *Sequential) Adapters() []*LoRA {
 	var out []*LoRA
 	for _, l := range m.layers {
-		if a, ok := l.(*LoRA); ok {
-			out = append(out, a)
+		switch l := l.(type) {
+		case *LoRA:
+			out = append(out, l)
+		case *Block:
+			out = append(out, l.adapters()...)
 		}
 	}
 	return out
@@ -254,9 +347,12 @@ func (m *Sequential) Adapters() []*LoRA {
 func (m *Sequential) MergeLoRA() []string {
 	var names []string
 	for i, l := range m.layers {
-		if a, ok := l.(*LoRA); ok {
+		switch a := l.(type) {
+		case *LoRA:
 			m.layers[i] = a.Merged()
 			names = append(names, a.Name())
+		case *Block:
+			names = append(names, a.mergeLoRA()...)
 		}
 	}
 	if len(names) > 0 {

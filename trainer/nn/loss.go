@@ -9,8 +9,14 @@ import (
 // computed from log-sum-exp with the row maximum subtracted, so it neither
 // overflows nor loses the small probabilities, and its gradient is simply
 // (softmax − onehot)/N. It owns the gradient buffer it returns.
+//
+// Smoothing ε in (0, 1) trains against the smoothed target
+// (1−ε)·onehot + ε/K over K classes (torch.nn.CrossEntropyLoss's
+// label_smoothing): the loss becomes (1−ε)·CE + ε·mean over classes of
+// −log p, and the gradient (softmax − target)/N. Zero is the plain loss.
 type SoftmaxCrossEntropy struct {
-	grad Tensor
+	Smoothing float64
+	grad      Tensor
 }
 
 // Forward returns the mean loss over the batch and dL/dlogits for logits of
@@ -22,6 +28,9 @@ func (s *SoftmaxCrossEntropy) Forward(logits *Tensor, labels []int) (float64, *T
 	n, k := logits.Shape[0], logits.Shape[1]
 	if len(labels) != n {
 		return 0, nil, fmt.Errorf("nn: softmax cross-entropy: %d labels for a batch of %d", len(labels), n)
+	}
+	if !(s.Smoothing >= 0 && s.Smoothing < 1) {
+		return 0, nil, fmt.Errorf("nn: softmax cross-entropy: label smoothing %v outside [0, 1)", s.Smoothing)
 	}
 	s.grad.resize(n, k)
 	var total float64
@@ -43,11 +52,24 @@ func (s *SoftmaxCrossEntropy) Forward(logits *Tensor, labels []int) (float64, *T
 			g[j] = float32(e)
 			z += e
 		}
-		total += math.Log(z) - float64(row[y]-m)
 		scale := inv / z
 		for j := range g {
 			g[j] = float32(float64(g[j]) * scale)
 		}
+		if eps := s.Smoothing; eps > 0 {
+			var sum float64 // Σ_j (logit_j − m)
+			for _, v := range row {
+				sum += float64(v - m)
+			}
+			total += math.Log(z) - (1-eps)*float64(row[y]-m) - eps/float64(k)*sum
+			off := float32(eps / float64(k) * inv)
+			for j := range g {
+				g[j] -= off
+			}
+			g[y] -= float32((1 - eps) * inv)
+			continue
+		}
+		total += math.Log(z) - float64(row[y]-m)
 		g[y] -= float32(inv)
 	}
 	return total * inv, &s.grad, nil

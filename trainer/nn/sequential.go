@@ -154,6 +154,9 @@ func buildLayer(ls LayerSpec, rng *rand.Rand, seed uint64, index int) (Layer, er
 			return nil, fmt.Errorf("dense needs positive in and out, got %d and %d", ls.In, ls.Out)
 		}
 		d := NewDense(ls.Name, ls.In, ls.Out, rng)
+		if len(ls.LoRALayers) > 0 {
+			return nil, fmt.Errorf("a dense layer has no sublayers to adapt, got lora_layers %v", ls.LoRALayers)
+		}
 		if ls.LoRARank != 0 || ls.LoRAAlpha != 0 {
 			return NewLoRA(d, ls.LoRARank, ls.LoRAAlpha, loraRNG(seed, index))
 		}
@@ -181,7 +184,11 @@ func buildLayer(ls LayerSpec, rng *rand.Rand, seed uint64, index int) (Layer, er
 	case "token_embed":
 		return NewTokenEmbed(ls.Name, ls.In, ls.Tokens, rng)
 	case "vit_block":
-		return NewBlock(ls.Name, ls.In, ls.Heads, ls.Hidden, ls.Eps, ls.DropPath, rng, seed, splitmix64(pathStream+uint64(index)))
+		b, err := NewBlock(ls.Name, ls.In, ls.Heads, ls.Hidden, ls.Eps, ls.DropPath, rng, seed, splitmix64(pathStream+uint64(index)))
+		if err != nil || ls.LoRARank == 0 && ls.LoRAAlpha == 0 && len(ls.LoRALayers) == 0 {
+			return b, err
+		}
+		return b, b.addLoRA(ls.LoRALayers, ls.LoRARank, ls.LoRAAlpha, seed, index)
 	case "attention":
 		return NewAttention(ls.Name, ls.In, ls.Heads, rng)
 	case "layernorm":

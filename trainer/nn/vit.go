@@ -340,7 +340,8 @@ type Block struct {
 	thresh       uint64
 	norm1, norm2 *LayerNorm
 	attn         *Attention
-	fc1, fc2     *Dense
+	fc1, fc2     Layer // *Dense, or *LoRA once adapted
+	lora         blockLoRA
 	act          *GELU
 	params       []*Param
 	rng          rand.PCG
@@ -392,8 +393,8 @@ func NewBlock(name string, d, heads, hidden int, eps, dropPath float64, rng *ran
 func (b *Block) Name() string     { return b.name }
 func (b *Block) Params() []*Param { return b.params }
 func (b *Block) Spec() LayerSpec {
-	return LayerSpec{Type: "vit_block", Name: b.name, In: b.d, Heads: b.attn.heads, Hidden: b.hidden,
-		Eps: b.norm1.eps, DropPath: b.dropPath}
+	return b.lora.spec(LayerSpec{Type: "vit_block", Name: b.name, In: b.d, Heads: b.attn.heads, Hidden: b.hidden,
+		Eps: b.norm1.eps, DropPath: b.dropPath})
 }
 
 func (b *Block) OutShape(in []int) ([]int, error) {

@@ -90,7 +90,7 @@ func TestSoftmaxRowsStable(t *testing.T) {
 func refAttention(x *Tensor, a *Attention) []float64 {
 	N, T, D, H := x.Shape[0], x.Shape[1], a.d, a.heads
 	hd := D / H
-	W, B := a.qkv.W.Data, a.qkv.B.Data
+	W, B := a.qkv.(*Dense).W.Data, a.qkv.(*Dense).B.Data
 	qkv := make([]float64, N*T*3*D)
 	for r := 0; r < N*T; r++ {
 		for o := 0; o < 3*D; o++ {
@@ -131,7 +131,7 @@ func refAttention(x *Tensor, a *Attention) []float64 {
 		}
 	}
 	out := make([]float64, N*T*D)
-	P, PB := a.proj.W.Data, a.proj.B.Data
+	P, PB := a.proj.(*Dense).W.Data, a.proj.(*Dense).B.Data
 	for r := 0; r < N*T; r++ {
 		for k := 0; k < D; k++ {
 			s := float64(PB[k])

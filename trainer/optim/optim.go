@@ -196,6 +196,14 @@ func (o *Optimizer) StepCount() int64 { return o.step }
 // scales).
 func (o *Optimizer) LR() float64 { return o.cfg.LR * o.sched.Factor(o.step) }
 
+// SetSchedule replaces the schedule (nil: constant); the step count is kept.
+func (o *Optimizer) SetSchedule(s Schedule) {
+	if s == nil {
+		s = Constant{}
+	}
+	o.sched = s
+}
+
 // StepInfo reports what a Step did.
 type StepInfo struct {
 	LR       float64 // base learning rate used
@@ -431,4 +439,38 @@ func (o *Optimizer) hasSlot(name string) bool {
 		}
 	}
 	return false
+}
+
+// NoDecay reports whether p is exempt from weight decay under timm's rule
+// (param_groups_weight_decay with a ViT's no_weight_decay()): biases and
+// norm scales, the one-dimensional parameters, and the class token and
+// position embedding. Decaying them pulls the norms' gains and the
+// embeddings towards zero without regularising any product of weights.
+func NoDecay(p *nn.Param) bool {
+	return len(p.Shape) <= 1 || p.Name == "cls_token" || p.Name == "pos_embed"
+}
+
+// SplitDecay moves the parameters of each group for which exempt is true
+// into a group of their own named "<group>.no_decay", with the same
+// learning-rate scale and no weight decay. Empty groups are dropped.
+func SplitDecay(groups []Group, exempt func(*nn.Param) bool) []Group {
+	zero := 0.0
+	var out []Group
+	for _, g := range groups {
+		keep, free := g, Group{Name: g.Name + ".no_decay", LRScale: g.LRScale, WeightDecay: &zero}
+		keep.Params = nil
+		for _, p := range g.Params {
+			if exempt(p) {
+				free.Params = append(free.Params, p)
+			} else {
+				keep.Params = append(keep.Params, p)
+			}
+		}
+		for _, h := range []Group{keep, free} {
+			if len(h.Params) > 0 {
+				out = append(out, h)
+			}
+		}
+	}
+	return out
 }

@@ -81,7 +81,9 @@ func main() {
 	copyRowsAVX512()
 	maxPool2x2()
 
+	emitTFTable()
 	for _, s := range []isa{avx2, avx512} {
+		transformerKernels(s, masktab)
 		axpy(s, masktab)
 		dot(s, masktab)
 		scal(s, masktab)

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// savedConfig reads the training configuration a run's checkpoint records.
+func savedConfig(t *testing.T, run string) map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(run, "checkpoint.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta struct {
+		Extra struct {
+			Session struct {
+				Config map[string]any
+			}
+		}
+	}
+	if err := json.Unmarshal(raw, &meta); err != nil {
+		t.Fatal(err)
+	}
+	return meta.Extra.Session.Config
+}
+
+// A new run that names no schedule trains with its model's recipe; flags
+// given override their part, and --schedule constant restores the old
+// defaults.
+func TestRecipeDefaults(t *testing.T) {
+	out := dataset(t, t.TempDir(), "tiny")
+	shards := filepath.Join(out, "tiny")
+	dir := t.TempDir()
+	vit := []string{"--model", "vit", "--patch", "4", "--dim", "16", "--depth", "1", "--heads", "2"}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want map[string]any // config keys; "optimizer.x" inside the optimizer
+	}{
+		{"mlp", []string{"--hidden", "16"}, map[string]any{"schedule": "cosine", "optimizer.algorithm": "adam", "optimizer.lr": 2e-3,
+			"warmup_epochs": nil, "decay_exempt": true, "optimizer.weight_decay": nil}},
+		{"mlp-lr", []string{"--hidden", "16", "--lr", "5e-3"}, map[string]any{"schedule": "cosine", "optimizer.algorithm": "adam", "optimizer.lr": 5e-3}},
+		{"mlp-constant", []string{"--hidden", "16", "--schedule", "constant"}, map[string]any{"schedule": "constant", "optimizer.algorithm": "adam",
+			"optimizer.lr": 1e-3, "warmup_epochs": nil}},
+		{"cnn", []string{"--model", "cnn"}, map[string]any{"schedule": "cosine", "optimizer.algorithm": "adam", "optimizer.lr": 2e-3, "warmup_epochs": nil}},
+		{"vit", vit, map[string]any{"schedule": "cosine", "optimizer.algorithm": "adamw", "optimizer.lr": 1e-3,
+			"optimizer.weight_decay": 0.05, "optimizer.clip_norm": 1.0, "warmup_epochs": 0.1}},
+		{"vit-sgd", append([]string{"--optimizer", "sgd", "--label-smoothing", "0.1"}, vit...), map[string]any{"schedule": "cosine",
+			"optimizer.algorithm": "sgd", "optimizer.lr": 1e-3, "optimizer.weight_decay": nil, "warmup_epochs": 0.1, "label_smoothing": 0.1}},
+	} {
+		run := filepath.Join(dir, tc.name)
+		args := append([]string{"--shards", shards, "--epochs", "2", "--batch-size", "32", "--out", run, "--quiet"}, tc.args...)
+		if code, _, stderr := runTrainer(t, args...); code != 0 {
+			t.Fatalf("%s: exit %d: %s", tc.name, code, stderr)
+		}
+		cfg := savedConfig(t, run)
+		opt, _ := cfg["optimizer"].(map[string]any)
+		for k, want := range tc.want {
+			var got any
+			if sub, ok := strings.CutPrefix(k, "optimizer."); ok {
+				got = opt[sub]
+			} else {
+				got = cfg[k]
+			}
+			if got != want {
+				t.Errorf("%s: config %s = %v, want %v", tc.name, k, got, want)
+			}
+		}
+	}
+}

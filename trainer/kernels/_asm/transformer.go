@@ -1,0 +1,318 @@
+package main
+
+import (
+	"math"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// The transformer kernels: GELU and its gradient, exp(x−m) for softmax,
+// the softmax gradient and LayerNorm's element-wise passes. They issue one
+// rounded operation at a time in the order of the Go twins in
+// transformer_go.go (no FMA), so every kernel set agrees bit for bit; the
+// constants below are the same literals, rounded to float32.
+
+var tfConsts = []struct {
+	name string
+	v    float64
+	bits bool // v is an int32 bit pattern, not a float
+}{
+	{"one", 1, false}, {"half", 0.5, false}, {"mhalf", -0.5, false}, {"zero", 0, false},
+	{"absmask", 0x7fffffff, true}, {"bias", 127, true},
+	{"expLo", -87.33654, false}, {"expHi", 88.37626, false},
+	{"log2e", 1.44269504088896341, false},
+	{"ln2Hi", 0.693359375, false}, {"ln2Lo", -2.12194440e-4, false},
+	{"expP0", 1.9875691500e-4, false}, {"expP1", 1.3981999507e-3, false},
+	{"expP2", 8.3334519073e-3, false}, {"expP3", 4.1665795894e-2, false},
+	{"expP4", 1.6666665459e-1, false}, {"expP5", 5.0000001201e-1, false},
+	{"invSqrt2", 0.70710678118654752, false},
+	{"erfSplit", 0.927734375, false},
+	{"erfS0", -5.96761703e-4, false}, {"erfS1", 4.99119423e-3, false},
+	{"erfS2", -2.67681349e-2, false}, {"erfS3", 1.12819925e-1, false},
+	{"erfS4", -3.76125336e-1, false}, {"erfS5", 1.28379166e-1, false},
+	{"erfT0", -1.72853470e-5, false}, {"erfT1", 3.83197126e-4, false},
+	{"erfT2", -3.88396438e-3, false}, {"erfT3", 2.42546219e-2, false},
+	{"erfT4", -1.06777877e-1, false}, {"erfT5", -6.34846687e-1, false},
+	{"erfT6", -1.28717512e-1, false},
+	{"invSqrt2Pi", 0.3989422804014327, false},
+}
+
+// tfTable holds every constant 16 times over (64 bytes), so that AVX2 and
+// AVX-512 instructions can both take it as a full-width memory operand.
+var tfTable Mem
+
+var tfIndex = map[string]int{}
+
+func emitTFTable() {
+	tfTable = GLOBL("tfconst", RODATA|NOPTR)
+	for i, c := range tfConsts {
+		tfIndex[c.name] = i
+		u := math.Float32bits(float32(c.v))
+		if c.bits {
+			u = uint32(int32(c.v))
+		}
+		for l := 0; l < 16; l++ {
+			DATA(64*i+4*l, U32(u))
+		}
+	}
+}
+
+func kc(name string) Mem {
+	i, ok := tfIndex[name]
+	if !ok {
+		panic("no constant " + name)
+	}
+	return tfTable.Offset(64 * i)
+}
+
+// vx emits the few operations whose instructions differ between AVX2 and
+// AVX-512F, with dst = a op b argument order throughout.
+type vx struct {
+	s    isa
+	mask VecPhysical    // AVX2 comparison result
+	k    OpmaskPhysical // AVX-512 comparison result
+}
+
+func (e vx) mul(a VecPhysical, b Op, dst VecPhysical) { VMULPS(b, a, dst) }
+func (e vx) add(a VecPhysical, b Op, dst VecPhysical) { VADDPS(b, a, dst) }
+func (e vx) sub(a VecPhysical, b Op, dst VecPhysical) { VSUBPS(b, a, dst) }
+
+func (e vx) abs(a, dst VecPhysical) {
+	if e.s.avx512 {
+		VPANDD(kc("absmask"), a, dst)
+	} else {
+		VANDPS(kc("absmask"), a, dst)
+	}
+}
+
+// sel sets dst = (a pred b) ? t : f; pred is a VCMPPS predicate.
+func (e vx) sel(pred uint8, a VecPhysical, b Op, t, f, dst VecPhysical) {
+	if e.s.avx512 {
+		VCMPPS(U8(pred), b, a, e.k)
+		VBLENDMPS(t, f, e.k, dst)
+	} else {
+		VCMPPS(U8(pred), b, a, e.mask)
+		VBLENDVPS(e.mask, t, f, dst)
+	}
+}
+
+const (
+	ltOQ = 0x11
+	gtOQ = 0x1e
+)
+
+// exp sets a = e^a (exp32 in transformer_go.go) using n, p and t.
+func (e vx) exp(a, n, p, t VecPhysical) {
+	VMAXPS(kc("expLo"), a, a)
+	VMINPS(kc("expHi"), a, a)
+	e.mul(a, kc("log2e"), n)
+	if e.s.avx512 {
+		VRNDSCALEPS(U8(0), n, n)
+	} else {
+		VROUNDPS(U8(0), n, n)
+	}
+	e.mul(n, kc("ln2Hi"), t)
+	e.sub(a, t, a)
+	e.mul(n, kc("ln2Lo"), t)
+	e.sub(a, t, a)
+	e.mul(a, kc("expP0"), p)
+	e.add(p, kc("expP1"), p)
+	for _, c := range []string{"expP2", "expP3", "expP4", "expP5"} {
+		e.mul(p, a, p)
+		e.add(p, kc(c), p)
+	}
+	e.mul(p, a, p)
+	e.mul(p, a, p)
+	e.add(p, a, p)
+	e.add(p, kc("one"), p)
+	VCVTPS2DQ(n, n)
+	VPADDD(kc("bias"), n, n)
+	VPSLLD(U8(23), n, n)
+	e.mul(p, n, a)
+}
+
+// phi sets dst = Φ(x) (phi32) with the temporaries in tmp (eight of them).
+func (e vx) phi(x, dst VecPhysical, tmp []VecPhysical) {
+	z, t, s, q, u, n, p, w := tmp[0], tmp[1], tmp[2], tmp[3], tmp[4], tmp[5], tmp[6], tmp[7]
+	r := dst
+	e.mul(x, kc("invSqrt2"), z)
+	e.abs(z, t)
+	e.mul(z, z, s)
+	// Small branch: ½ + ½·(z + z·p(z²)).
+	e.mul(s, kc("erfS0"), r)
+	e.add(r, kc("erfS1"), r)
+	for _, c := range []string{"erfS2", "erfS3", "erfS4", "erfS5"} {
+		e.mul(r, s, r)
+		e.add(r, kc(c), r)
+	}
+	e.mul(r, z, r)
+	e.add(r, z, r)
+	e.mul(r, kc("half"), r)
+	e.add(r, kc("half"), r)
+	// Tail: h = ½·exp(q(t)), Φ = 1 − h for x >= 0 and h for x < 0.
+	e.mul(t, kc("erfT0"), q)
+	e.add(q, kc("erfT1"), q)
+	e.mul(t, kc("erfT2"), u)
+	e.add(u, kc("erfT3"), u)
+	e.mul(q, s, q)
+	e.add(q, u, q)
+	for _, c := range []string{"erfT4", "erfT5", "erfT6"} {
+		e.mul(q, t, q)
+		e.add(q, kc(c), q)
+	}
+	e.mul(q, t, q)
+	e.sub(q, t, q)
+	e.exp(q, n, p, w)
+	e.mul(q, kc("half"), q)
+	VMOVUPS(kc("one"), u)
+	e.sub(u, q, u)
+	e.sel(ltOQ, x, kc("zero"), q, u, u)
+	e.sel(gtOQ, t, kc("erfSplit"), u, r, r)
+}
+
+// tfRegs returns the temporaries of unroll slot u and the registers that
+// hold broadcast scalar parameters.
+func tfRegs(s isa, u int) (tmp, params []VecPhysical, e vx) {
+	if s.avx512 {
+		return s.regs[12*u : 12*u+12], s.regs[24:30], vx{s: s, k: []OpmaskPhysical{K2, K3}[u]}
+	}
+	// Y15 is streamKernel's tail mask.
+	return s.regs[0:10], s.regs[11:15], vx{s: s, mask: s.regs[10]}
+}
+
+func tfUnroll(s isa) int {
+	if s.avx512 {
+		return 2
+	}
+	return 1
+}
+
+func broadcast(s isa, names ...string) func(s isa) {
+	return func(s isa) {
+		_, params, _ := tfRegs(s, 0)
+		for i, n := range names {
+			VBROADCASTSS(param(n), params[i])
+		}
+	}
+}
+
+func transformerKernels(s isa, masktab Mem) {
+	streamKernel(s, masktab, stream{
+		name:   "gelu",
+		sig:    "func(dst, x *float32, n int)",
+		doc:    "sets dst[i] = x[i]·Φ(x[i]) (exact-erf GELU) for n elements.",
+		unroll: tfUnroll(s),
+		ptrs:   []string{"dst", "x"},
+		setup:  func(isa) {},
+		body: func(s isa, u, off int, ld func(Mem, VecPhysical), st func(VecPhysical, Mem)) {
+			tmp, _, e := tfRegs(s, u)
+			x, y := tmp[8], tmp[9]
+			ld(Mem{Base: RDI, Disp: off}, x)
+			e.phi(x, y, tmp[:8])
+			e.mul(x, y, y)
+			st(y, Mem{Base: RSI, Disp: off})
+		},
+	})
+	streamKernel(s, masktab, stream{
+		name:   "geluGrad",
+		sig:    "func(dst, dy, x *float32, n int)",
+		doc:    "sets dst[i] = dy[i]·(Φ(x[i]) + x[i]·φ(x[i])) for n elements.",
+		unroll: tfUnroll(s),
+		ptrs:   []string{"dst", "dy", "x"},
+		setup:  func(isa) {},
+		body: func(s isa, u, off int, ld func(Mem, VecPhysical), st func(VecPhysical, Mem)) {
+			tmp, _, e := tfRegs(s, u)
+			x, c := tmp[8], tmp[9]
+			ld(Mem{Base: RDX, Disp: off}, x)
+			e.phi(x, c, tmp[:8])
+			w, n, p, t, dy := tmp[0], tmp[1], tmp[2], tmp[3], tmp[4]
+			e.mul(x, x, w)
+			e.mul(w, kc("mhalf"), w)
+			e.exp(w, n, p, t)
+			e.mul(w, kc("invSqrt2Pi"), w)
+			e.mul(x, w, w)
+			e.add(c, w, c)
+			ld(Mem{Base: RDI, Disp: off}, dy)
+			e.mul(dy, c, dy)
+			st(dy, Mem{Base: RSI, Disp: off})
+		},
+	})
+	streamKernel(s, masktab, stream{
+		name:   "expShift",
+		sig:    "func(dst, x *float32, n int, m float32)",
+		doc:    "sets dst[i] = exp(x[i] - m) for n elements.",
+		unroll: tfUnroll(s),
+		ptrs:   []string{"dst", "x"},
+		setup:  broadcast(s, "m"),
+		body: func(s isa, u, off int, ld func(Mem, VecPhysical), st func(VecPhysical, Mem)) {
+			tmp, prm, e := tfRegs(s, u)
+			a := tmp[0]
+			ld(Mem{Base: RDI, Disp: off}, a)
+			e.sub(a, prm[0], a)
+			e.exp(a, tmp[1], tmp[2], tmp[3])
+			st(a, Mem{Base: RSI, Disp: off})
+		},
+	})
+	streamKernel(s, masktab, stream{
+		name:   "softmaxGrad",
+		sig:    "func(dst, dp, p *float32, n int, d float32)",
+		doc:    "sets dst[i] = p[i]·(dp[i] − d) for n elements.",
+		unroll: tfUnroll(s),
+		ptrs:   []string{"dst", "dp", "p"},
+		setup:  broadcast(s, "d"),
+		body: func(s isa, u, off int, ld func(Mem, VecPhysical), st func(VecPhysical, Mem)) {
+			tmp, prm, e := tfRegs(s, u)
+			a, p := tmp[0], tmp[1]
+			ld(Mem{Base: RDI, Disp: off}, a)
+			e.sub(a, prm[0], a)
+			ld(Mem{Base: RDX, Disp: off}, p)
+			e.mul(p, a, a)
+			st(a, Mem{Base: RSI, Disp: off})
+		},
+	})
+	streamKernel(s, masktab, stream{
+		name:   "lnApply",
+		sig:    "func(y, x, gamma, beta *float32, n int, m, r float32)",
+		doc:    "sets y[i] = ((x[i] − m)·r)·gamma[i] + beta[i] for n elements.",
+		unroll: tfUnroll(s),
+		ptrs:   []string{"y", "x", "gamma", "beta"},
+		setup:  broadcast(s, "m", "r"),
+		body: func(s isa, u, off int, ld func(Mem, VecPhysical), st func(VecPhysical, Mem)) {
+			tmp, prm, e := tfRegs(s, u)
+			a, t := tmp[0], tmp[1]
+			ld(Mem{Base: RDI, Disp: off}, a)
+			e.sub(a, prm[0], a)
+			e.mul(a, prm[1], a)
+			ld(Mem{Base: RDX, Disp: off}, t)
+			e.mul(a, t, a)
+			ld(Mem{Base: R8, Disp: off}, t)
+			e.add(a, t, a)
+			st(a, Mem{Base: RSI, Disp: off})
+		},
+	})
+	streamKernel(s, masktab, stream{
+		name:   "lnGrad",
+		sig:    "func(dx, dy, x, gamma *float32, n int, m, rstd, mg, mgx float32)",
+		doc:    "sets dx[i] = (dy[i]·gamma[i] − mg − ((x[i] − m)·rstd)·mgx)·rstd for n elements.",
+		unroll: tfUnroll(s),
+		ptrs:   []string{"dx", "dy", "x", "gamma"},
+		setup:  broadcast(s, "m", "rstd", "mg", "mgx"),
+		body: func(s isa, u, off int, ld func(Mem, VecPhysical), st func(VecPhysical, Mem)) {
+			tmp, prm, e := tfRegs(s, u)
+			a, v, t := tmp[0], tmp[1], tmp[2]
+			ld(Mem{Base: RDX, Disp: off}, a)
+			e.sub(a, prm[0], a)
+			e.mul(a, prm[1], a)
+			e.mul(a, prm[3], a)
+			ld(Mem{Base: RDI, Disp: off}, v)
+			ld(Mem{Base: R8, Disp: off}, t)
+			e.mul(v, t, v)
+			e.sub(v, prm[2], v)
+			e.sub(v, a, v)
+			e.mul(v, prm[1], v)
+			st(v, Mem{Base: RSI, Disp: off})
+		},
+	})
+}
