@@ -92,3 +92,50 @@ def copy_version(tmp_path, version_dir):
         shutil.copytree(os.path.realpath(src or version_dir), dst)
         return dst
     return make
+
+
+# Colour and image-tree versions: a 3-channel IDX set (float32 and uint8
+# shards) and a tree of PNG files in class folders (image/png), with a file
+# that does not decode skipped (skip_bad), float32 Arrow and uint8 Parquet.
+COLOUR = {
+    "rgb": (["-channels", "3", "-train", "60", "-test", "20", "-classes", "3", "-seed", "4"],
+            BASE + "shards: {rows: 16, batch_rows: 8}\n"),
+    "rgb-u8": (["-channels", "3", "-train", "60", "-test", "20", "-classes", "3", "-seed", "4"],
+               BASE + "shards: {rows: 16, batch_rows: 8}\nnormalize: {mode: none}\n"),
+    "tree": (["-tree", "-channels", "3", "-skip-bad"], "shards: {rows: 4, batch_rows: 3}\n"),
+    "tree-u8": (["-tree", "-channels", "3"], "shards: {rows: 4, format: parquet}\nnormalize: {mode: none}\n"),
+    "tree-gray": (["-tree", "-channels", "1"], ""),
+}
+
+
+@pytest.fixture(scope="session")
+def built_colour(gobin, tmp_path_factory):
+    """name → the latest version directory of each of COLOUR."""
+    root = tmp_path_factory.mktemp("colour")
+    out = {}
+    for name, (args, extra) in COLOUR.items():
+        src = root / ("src-" + name)
+        src.mkdir()
+        cfg = subprocess.run([str(gobin / "tinyset"), "-dir", str(src), "-name", "set", "-extra", extra, *args],
+                             check=True, capture_output=True, text=True).stdout.strip()
+        dest = root / name
+        subprocess.run([str(gobin / "prep"), "run", cfg, "--out", str(dest), "--cache", str(root / "cache"), "--quiet"],
+                       check=True, capture_output=True)
+        out[name] = dest / "set" / "latest"
+    return out
+
+
+@pytest.fixture(scope="session")
+def go_rows(gobin):
+    """(version directory, split) → what the Go reader reads (tinyset -dump)."""
+    import json
+    cache = {}
+
+    def read(version, split):
+        key = (str(version), split)
+        if key not in cache:
+            out = subprocess.run([str(gobin / "tinyset"), "-dump", str(version), "-split", split],
+                                 check=True, capture_output=True, text=True).stdout
+            cache[key] = json.loads(out)
+        return cache[key]
+    return read

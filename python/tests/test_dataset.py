@@ -37,7 +37,7 @@ def test_attributes(version_dir):
     assert ds.classes == [str(i) for i in range(10)]
     assert ds.shape == (6, 6, 1)
     assert ds.splits == ["train", "val", "test"]
-    assert ds.normalize.mode == "compute" and ds.normalize.std > 0
+    assert ds.normalize.mode == "compute" and len(ds.normalize.std) == 1 and ds.normalize.std[0] > 0
     assert [len(ds[s]) for s in ds.splits] == [480, 120, 100]
     with pytest.raises(KeyError, match="no split 'nope'"):
         ds["nope"]
@@ -100,8 +100,10 @@ def test_normalize_table_is_gos():
     """Values of Go's Table for mean 0.1307, std 0.3081 (float32 bits),
     printed by formats/manifest: (x/255 - mean)/std in float64, one rounding."""
     n = shardsmith.Normalize("fixed", 0.1307, 0.3081)
+    assert n.mean == (0.1307,) and n.std == (0.3081,)
     t = n.table()
-    assert t.dtype == np.float32
+    assert t.dtype == np.float32 and t.shape == (1, 256)
+    t = t[0]
     go_bits = {0: 0xbed93270, 1: 0xbed2ae1f, 77: 0x3f0e4ce9, 128: 0x3f9a3d78, 254: 0x4033c2b2, 255: 0x4034933c}
     assert {x: int(t[x:x + 1].view(np.uint32)[0]) for x in go_bits} == go_bits
     assert np.array_equal(n.denormalize(t), np.arange(256))

@@ -4,7 +4,9 @@ the Go reader as the oracle.
 Two properties, over arbitrary bytes, byte-level damage of a valid
 manifest and structural mutations of its JSON (dropped, duplicated,
 retyped and re-cased fields, NaN/Infinity, huge and negative numbers, bad
-hex, shard paths with separators or "..", unicode):
+hex, shard paths with separators or "..", unicode, normalize values as a
+number or an array of any length; a colour manifest with per-channel arrays,
+image tree sources with files, content_sha256 and skipped files as a base):
 
 - parse_manifest raises nothing but ManifestError;
 - it accepts exactly what the Go reader accepts: every input is also given
@@ -55,7 +57,21 @@ def _valid():
     }
 
 
+def _valid_rgb():
+    """A valid manifest of the newer shapes: 3 channels with arrays for
+    mean/std, image tree sources (files, an empty-looking IDX field set),
+    an IDX source pinned by content_sha256, and files skipped with skip_bad."""
+    m = _valid()
+    m["image"]["channels"] = 3
+    m["normalize"] = {"mode": "compute", "mean": [0.49, 0.48, 0.45], "std": [0.25, 0.24, 0.26]}
+    m["sources"] = [{"name": "train_images", "file": "data/train", "sha256": H, "bytes": 0, "files": 5},
+                    {"name": "test_labels", "file": "t10k.idx", "sha256": H, "bytes": 9, "content_sha256": H[::-1]}]
+    m["skipped"] = [{"split": "train", "path": "cat/bad.png", "reason": "png: invalid format"}]
+    return m
+
+
 VALID = json.dumps(_valid()).encode()
+VALID_RGB = json.dumps(_valid_rgb()).encode()
 
 
 # A document is built from dicts (or Obj, whose pairs may repeat a key),
@@ -110,6 +126,8 @@ PATHS = st.sampled_from(["a.arrow", "a.parquet", "../a.arrow", "a/b.arrow", "a\\
                          "-a.arrow", "a.arrow\n", "a.arrow/", "A_b-9.Parquet", "a.parquet.arrow", "/a.arrow", "a.ARROW",
                          "\u00e9.arrow", "a\x00.arrow", "a.arrows", "C:a.arrow", "a.arrow\u2028"])
 LEAVES = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=12), NUMBERS, HEXES, PATHS)
+VALUE = st.one_of(st.floats(), st.integers(-3, 3), NUMBERS, st.none(), st.just(0.5))
+VALUES = st.one_of(VALUE, st.lists(VALUE, max_size=4), st.lists(st.just(0.25), min_size=1, max_size=4))
 JSON = st.recursive(LEAVES, lambda kids: st.one_of(st.lists(kids, max_size=3),
                                                    st.dictionaries(st.text(max_size=8), kids, max_size=3)),
                     max_leaves=8)
@@ -126,13 +144,15 @@ def mutated(draw, base=None):
             continue
         parent, key = get(doc, path[:-1]), path[-1]
         op = draw(st.sampled_from(["drop", "retype", "number", "hex", "path", "unicode", "null", "dup", "case",
-                                   "unknown", "negate", "grow"]))
+                                   "unknown", "negate", "grow", "values"]))
         if op == "drop":
             del parent[key]
         elif op == "retype":
             parent[key] = draw(JSON)
         elif op == "number":
             parent[key] = draw(NUMBERS)
+        elif op == "values":  # a mean/std-like value: a number or an array of them, of any length
+            parent[key] = draw(VALUES)
         elif op == "hex":
             parent[key] = draw(HEXES)
         elif op == "path":
@@ -222,7 +242,7 @@ def agree(gocheck, data: bytes):
 
 def test_bases_are_valid(gocheck, version_dir):
     """The generators start from manifests both readers accept."""
-    for data in (VALID, (version_dir / "manifest.json").read_bytes()):
+    for data in (VALID, VALID_RGB, (version_dir / "manifest.json").read_bytes()):
         assert python_verdict(data) == (True, "") and gocheck(data) == (True, "")
 
 
@@ -268,6 +288,22 @@ def _edit(old: bytes, new: bytes) -> bytes:
     b'"classes": ["a", "b"]', b'"classes": ["a", "b", "c"]').replace(b'"labels": [1, 0]', b'"labels": [1, 0, 0]'))  # Go's sum wrapped to 5
 @example(b"[" * 5000 + b"]" * 5000)  # nested too deep for Python's parser: refused by both
 def test_mutated_manifest(gocheck, data):
+    agree(gocheck, data)
+
+
+@given(mutated(_valid_rgb()))
+@example(VALID_RGB.replace(b'"mean": [0.49, 0.48, 0.45]', b'"mean": [0.49, 0.48]'))  # a count other than channels
+@example(VALID_RGB.replace(b'"mean": [0.49, 0.48, 0.45]', b'"mean": [0.49, null, 0.45]'))  # null in an array: 0
+@example(VALID_RGB.replace(b'"std": [0.25, 0.24, 0.26]', b'"std": [0.25, null, 0.26]'))  # ... a std of 0
+@example(VALID.replace(b'"mean": 0.5', b'"mean": null'))  # null into Values: one 0
+@example(VALID.replace(b'"mean": 0.5', b'"mean": [0.5]'))  # one channel as an array
+@example(VALID.replace(b'"mean": 0.5', b'"mean": []'))  # no value
+@example(VALID.replace(b'"mean": 0.5', b'"mean": [0.1], "mean": 0.5'))  # a repeated key replaces Values whole
+@example(VALID_RGB.replace(b'"mean": [0.49, 0.48, 0.45]', b'"mean": [0.49, 0.48, 0.45], "mean": [0.1]'))
+@example(VALID_RGB.replace(b'"sha256": "' + H.encode() + b'", "bytes": 9', b'"sha256": "", "bytes": 9'))  # empty sha256
+@example(VALID_RGB.replace(b'"files": 5', b'"files": 5.0'))  # files is an int
+@example(VALID_RGB.replace(b'"reason"', b'"why"'))  # skipped entries are strict too
+def test_mutated_rgb_manifest(gocheck, data):
     agree(gocheck, data)
 
 

@@ -33,6 +33,28 @@ from .manifest import Manifest, ManifestError, Normalize, load, resolve
 PIXELS = ("stored", "float32", "uint8")
 _COLUMNS = ("source_index", "label", "copy", "image")
 _INT = re.compile(r"^[+-]?[0-9]+\Z")
+# what strconv.ParseFloat reads in decimal (hexadecimal floats aside)
+_FLOAT = re.compile(r"^[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|(?i:inf|infinity|nan))\Z")
+_INF = re.compile(r"^[+-]?(?i:inf|infinity)\Z")
+
+
+def _no_constant(name):
+    raise ValueError(f"invalid JSON literal {name}")
+
+
+def _gofloat_g(v: float) -> str:
+    """strconv.FormatFloat(v, 'g', -1, 64), for messages."""
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    r = repr(v)
+    if r.endswith(".0"):
+        r = r[:-2]
+    m = re.match(r"^(-?[0-9.]+)e([+-])0*([0-9]+)$", r)
+    if m:
+        r = f"{m[1]}e{m[2]}{int(m[3]):02d}"
+    return r
 
 
 class ShardError(Exception):
@@ -170,10 +192,9 @@ class Split:
         self._lock = threading.Lock()
         self._locks: Dict[int, threading.Lock] = {}
         m = ds.manifest
-        self._table = m.normalize.table()
         self._convert = None
         if ds.pixels == "float32" and m.image.dtype == "uint8":
-            self._convert = lambda x: self._table[x]
+            self._convert = m.normalize.apply
         elif ds.pixels == "uint8" and m.image.dtype == "float32":
             self._convert = m.normalize.denormalize
 
@@ -222,9 +243,16 @@ class Split:
         idx = np.where(idx < 0, idx + n, idx)
         return idx, np.searchsorted(self._starts, idx, side="right") - 1
 
+    @property
+    def has_source_paths(self) -> bool:
+        """Whether rows carry source_path: the file of an image tree or list
+        source each row came from, relative to its split's root."""
+        return self.dataset.manifest.source_paths
+
     def take(self, indices: Sequence[int]) -> Dict[str, np.ndarray]:
         """The rows at indices, as arrays: image (len, H, W, C), label (int64),
-        source_index (uint64), copy (int64) and index (the row indices)."""
+        source_index (uint64), copy (int64), index (the row indices) and, for
+        image tree and list sources, source_path (an object array of str)."""
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
         idx, shard_of = self._locate(idx)
         h, w, c = self.dataset.shape
@@ -235,6 +263,8 @@ class Split:
             "source_index": np.empty(len(idx), dtype=np.uint64),
             "copy": np.empty(len(idx), dtype=np.int64),
         }
+        if self.has_source_paths:
+            out["source_path"] = np.empty(len(idx), dtype=object)
         for s in np.unique(shard_of):
             sel = np.nonzero(shard_of == s)[0]
             src = self._shard(int(s)).cols
@@ -252,8 +282,11 @@ class Split:
         if not isinstance(i, (int, np.integer)):
             raise TypeError(f"split rows are indexed by int, not {type(i).__name__} (use take for many rows)")
         r = self.take([i])
-        return {"image": r["image"][0], "label": int(r["label"][0]), "source_index": int(r["source_index"][0]),
-                "copy": int(r["copy"][0])}
+        row = {"image": r["image"][0], "label": int(r["label"][0]), "source_index": int(r["source_index"][0]),
+               "copy": int(r["copy"][0])}
+        if "source_path" in r:
+            row["source_path"] = r["source_path"][0]
+        return row
 
     def __iter__(self) -> Iterator[dict]:
         for i in range(len(self)):
@@ -299,11 +332,16 @@ def _read_shard(ds: Dataset, sp, i: int) -> _ShardData:
         _check_meta(p, meta, ds.manifest, sp.name)
         elems = ds.shape[0] * ds.shape[1] * ds.shape[2]
         stored = ds.manifest.image.dtype
-        _check_columns(p, schema, stored, elems)
+        paths = _check_columns(p, schema, stored, elems)
+        if paths != ds.manifest.source_paths:
+            have = "has" if paths else "has no"
+            want = "image tree or list" if ds.manifest.source_paths else "IDX"
+            raise ShardError(p, "source_path", f"shard {have} source_path column, but the manifest's sources are {want} "
+                                               "sources", str(paths).lower(), str(ds.manifest.source_paths).lower())
         out, rows = [], 0
         for b, rec in enumerate(batches):
             if rec is None:
-                out.append(_empty(stored, elems))
+                out.append(_empty(stored, elems, paths))
                 continue
             rows += rec.num_rows
             if rows > sh.rows:
@@ -317,12 +355,15 @@ def _read_shard(ds: Dataset, sp, i: int) -> _ShardData:
     if rows != sh.rows:
         raise ShardError(p, "rows", f"{rows} rows, manifest lists {sh.rows}", str(rows), str(sh.rows))
     ds._verified.add(p)
-    return _ShardData(out, _empty(stored, elems))
+    return _ShardData(out, _empty(stored, elems, paths))
 
 
-def _empty(stored, elems):
-    return {"source_index": np.empty(0, np.uint64), "label": np.empty(0, np.uint8), "copy": np.empty(0, np.uint16),
-            "image": np.empty((0, elems), np.dtype(stored))}
+def _empty(stored, elems, paths=False):
+    out = {"source_index": np.empty(0, np.uint64), "label": np.empty(0, np.uint8), "copy": np.empty(0, np.uint16),
+           "image": np.empty((0, elems), np.dtype(stored))}
+    if paths:
+        out["source_path"] = np.empty(0, dtype=object)
+    return out
 
 
 def _columns(p, rec: pa.RecordBatch, elems: int) -> Dict[str, np.ndarray]:
@@ -334,14 +375,23 @@ def _columns(p, rec: pa.RecordBatch, elems: int) -> Dict[str, np.ndarray]:
         if img.null_count or not np.array_equal(np.diff(off), np.full(len(img), elems)):
             raise ShardError(p, "format", f"image lists are not all {elems} values long")
         vals = img.flatten()
-    if vals.null_count or rec.column(0).null_count or rec.column(1).null_count or rec.column(2).null_count:
+    if vals.null_count or any(rec.column(i).null_count for i in range(rec.num_columns) if i != 3):
         raise ShardError(p, "format", "null values in a shard column")
-    return {
+    out = {
         "source_index": rec.column(0).to_numpy(zero_copy_only=False),
         "label": rec.column(1).to_numpy(zero_copy_only=False),
         "copy": rec.column(2).to_numpy(zero_copy_only=False),
         "image": vals.to_numpy(zero_copy_only=False).reshape(-1, elems),
     }
+    if rec.num_columns > 4:
+        paths = np.empty(rec.num_rows, dtype=object)
+        for i, raw in enumerate(rec.column(4).cast(pa.binary()).to_pylist()):
+            try:
+                paths[i] = raw.decode("utf-8")
+            except UnicodeDecodeError:  # the Arrow reader does not check; Go's does
+                raise ShardError(p, "format", f"row {i}: source_path is not valid UTF-8") from None
+        out["source_path"] = paths
+    return out
 
 
 def _check_bytes(p, sh, verify: bool):
@@ -388,11 +438,27 @@ def _check_meta(p, meta: Dict[str, str], m: Manifest, split: str):
         return n
 
     def flt(k):
+        # manifest.ParseValues: a text starting with '[' is a JSON array of
+        # numbers, anything else one number as strconv.ParseFloat reads it
         v = get(k)
         try:
-            return float(v)
-        except ValueError:
-            raise ShardError(p, "format", f"shard schema: metadata {k}={v!r} is not a number") from None
+            if v.startswith("["):
+                a = json.loads(v, parse_constant=_no_constant)
+                if not isinstance(a, list) or not a or not all(
+                        x is None or (isinstance(x, (int, float)) and not isinstance(x, bool)) for x in a):
+                    raise ValueError("not a JSON array of numbers")
+                vals = tuple(0.0 if x is None else float(x) for x in a)
+                if any(math.isinf(x) for x in vals):
+                    raise ValueError("a value out of the range of float64")
+                return vals
+            if not _FLOAT.match(v):
+                raise ValueError("not a number")
+            f = float(v)
+            if math.isinf(f) and not _INF.match(v):
+                raise ValueError("out of the range of float64")
+            return (f,)
+        except (ValueError, OverflowError, RecursionError) as e:
+            raise ShardError(p, "format", f"shard schema: metadata {k}={v!r}: {e}") from None
 
     try:
         classes = json.loads(get("classes"))
@@ -411,13 +477,20 @@ def _check_meta(p, meta: Dict[str, str], m: Manifest, split: str):
         ("classes", classes, list(m.classes)),
     ]
     for key, got, want in fields:
-        same = got == want and not (isinstance(got, float) and math.isnan(got))
+        if isinstance(want, tuple):  # reflect.DeepEqual of float64 slices: NaN differs from everything
+            same = len(got) == len(want) and all(g == w for g, w in zip(got, want))
+        else:
+            same = got == want
         if not same or type(got) is not type(want):
             g, w = _meta_value(got), _meta_value(want)
             raise ShardError(p, key, f"schema metadata {key} = {g} does not match the manifest's {w}", g, w)
 
 
 def _meta_value(v):
+    if isinstance(v, tuple):  # Values.Text
+        if len(v) == 1:
+            return _gofloat_g(v[0])
+        return "[" + ",".join(_gofloat_g(x) for x in v) + "]"
     if isinstance(v, (str, list)):
         return json.dumps(v)
     return str(v)
@@ -426,7 +499,8 @@ def _meta_value(v):
 def _check_columns(p, schema: pa.Schema, stored: str, elems: int):
     names = tuple(schema.names)
     want = {"source_index": pa.uint64(), "label": pa.uint8(), "copy": pa.uint16()}
-    ok = names == _COLUMNS and all(schema.field(k).type == t for k, t in want.items())
+    paths = names == _COLUMNS + ("source_path",) and schema.field("source_path").type == pa.string()
+    ok = (names == _COLUMNS or paths) and all(schema.field(k).type == t for k, t in want.items())
     if ok:
         t = schema.field("image").type
         vt = pa.float32() if stored == "float32" else pa.uint8()
@@ -436,4 +510,6 @@ def _check_columns(p, schema: pa.Schema, stored: str, elems: int):
             ok = pa.types.is_list(t) and t.value_type == vt and p.endswith(".parquet")
     if not ok:
         raise ShardError(p, "format", f"shard schema: columns are {schema.types} {names}, want source_index uint64, "
-                                      f"label uint8, copy uint16, image {elems} x {stored}")
+                                      f"label uint8, copy uint16, image {elems} x {stored} (and, for image tree "
+                                      "and list sources, source_path utf8)")
+    return paths

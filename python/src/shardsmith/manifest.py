@@ -11,7 +11,7 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -32,6 +32,19 @@ class Source:
     file: str
     sha256: str
     bytes: int
+    # the digest of an IDX source's bytes after gzip decoding ("" if none)
+    content_sha256: str = ""
+    # the number of image files of an image tree or list source (0 for IDX)
+    files: int = 0
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file of an image tree or list source left out (skip_bad), and why."""
+
+    split: str
+    path: str  # relative to the split's root, '/'-separated
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -46,23 +59,54 @@ class Image:
 class Normalize:
     """The pixel normalization of a version: mode "compute" or "fixed" (the
     shards hold float32 values), or "none" (uint8 shards; mean and std are
-    what a reader should apply)."""
+    what a reader should apply).
+
+    mean and std hold one value per channel (tuples of floats). In
+    manifest.json one channel's value is a JSON number and C > 1 channels'
+    are an array; images are stored HWC, so pixel value i belongs to
+    channel i mod C."""
 
     mode: str
-    mean: float
-    std: float
+    mean: Tuple[float, ...]
+    std: Tuple[float, ...]
+
+    def __post_init__(self):
+        # one number stands for one channel, as in manifest.json
+        for k in ("mean", "std"):
+            v = getattr(self, k)
+            object.__setattr__(self, k, (float(v),) if isinstance(v, (int, float)) else tuple(float(x) for x in v))
+
+    @property
+    def channels(self) -> int:
+        return len(self.mean)
 
     def table(self) -> np.ndarray:
-        """The 256 float32 values of (x/255 - mean)/std, computed in float64
-        and rounded once: bitwise the table of the Go trainer and of prep's
-        normalize stage (formats/manifest/normalize.go)."""
+        """The (C, 256) float32 values of (x/255 - mean[c])/std[c], computed
+        in float64 and rounded once: bitwise the table of the Go trainer and
+        of prep's normalize stage (formats/manifest/normalize.go)."""
         x = np.arange(256, dtype=np.float64)
-        return ((x / 255 - self.mean) / self.std).astype(np.float32)
+        mean = np.asarray(self.mean, dtype=np.float64)[:, None]
+        std = np.asarray(self.std, dtype=np.float64)[:, None]
+        return ((x[None, :] / 255 - mean) / std).astype(np.float32)
+
+    def apply(self, v: np.ndarray) -> np.ndarray:
+        """The normalized float32 values of pixel bytes v whose last axis is
+        HWC-interleaved (value i of channel i mod C), as Table.Apply maps them."""
+        v = np.asarray(v)
+        t = self.table()
+        if t.shape[0] == 1:
+            return t[0][v]
+        return t[np.arange(v.shape[-1]) % t.shape[0], v]
 
     def denormalize(self, v: np.ndarray) -> np.ndarray:
-        """The nearest pixel bytes of normalized values, clamped to [0, 255]
-        (the inverse of table for the values it holds)."""
-        x = (np.asarray(v, dtype=np.float64) * self.std + self.mean) * 255
+        """The nearest pixel bytes of normalized values (last axis HWC, value
+        i of channel i mod C), clamped to [0, 255] (the inverse of table for
+        the values it holds)."""
+        v = np.asarray(v, dtype=np.float64)
+        c = np.arange(v.shape[-1]) % len(self.mean) if v.ndim else 0
+        std = np.asarray(self.std, dtype=np.float64)[c]
+        mean = np.asarray(self.mean, dtype=np.float64)[c]
+        x = (v * std + mean) * 255
         # Go's math.Round rounds halves away from zero; np.round to even.
         x = np.clip(x, 0, 255)
         return np.floor(x + 0.5).astype(np.uint8)
@@ -98,7 +142,14 @@ class Manifest:
     normalize: Normalize
     classes: List[str]
     splits: List[Split]
+    skipped: List[Skipped] = field(default_factory=list)
     raw: Dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    @property
+    def source_paths(self) -> bool:
+        """Whether the shards carry the source_path column: the version was
+        built from image tree or list sources (which record their file count)."""
+        return any(s.files > 0 for s in self.sources)
 
     @property
     def short_version(self) -> str:
@@ -134,10 +185,11 @@ class _Slice:
 _STRUCTS = {
     "manifest": {"dataset": "str", "version": "str", "tool": "str", "created": "str", "config": "raw",
                  "hash_input": "raw", "sources": ("list", "source"), "image": "image", "normalize": "normalize",
-                 "classes": ("list", "str"), "splits": ("list", "split")},
-    "source": {"name": "str", "file": "str", "sha256": "str", "bytes": "int"},
+                 "classes": ("list", "str"), "splits": ("list", "split"), "skipped": ("list", "skipped")},
+    "source": {"name": "str", "file": "str", "sha256": "str", "bytes": "int", "content_sha256": "str", "files": "int"},
+    "skipped": {"split": "str", "path": "str", "reason": "str"},
     "image": {"height": "int", "width": "int", "channels": "int", "dtype": "str"},
-    "normalize": {"mode": "str", "mean": "float", "std": "float"},
+    "normalize": {"mode": "str", "mean": "values", "std": "values"},
     "split": {"name": "str", "rows": "int", "labels": ("list", "int"), "shards": ("list", "shard")},
     "shard": {"path": "str", "rows": "int", "bytes": "int", "sha256": "str", "data_sha256": "str"},
 }
@@ -154,13 +206,15 @@ def _zero(kind):
         return _Slice()
     if kind in _STRUCTS:
         return {k: _zero(t) for k, t in _STRUCTS[kind].items()}
-    return {"str": "", "int": 0, "float": 0.0, "raw": None}[kind]
+    return {"str": "", "int": 0, "float": 0.0, "raw": None, "values": ()}[kind]
 
 
 def _decode(cur, v, kind, where):
     """v (parsed JSON) decoded into cur, a value of kind, as Go does."""
     if kind == "raw":
         return _plain(v)
+    if kind == "values":
+        return _values(v, where)
     if v is None:
         return _Slice() if isinstance(kind, tuple) else cur
     if isinstance(kind, tuple):
@@ -199,6 +253,15 @@ def _decode(cur, v, kind, where):
         return float(v)
     except OverflowError:  # an integer past float64's range, as Go refuses it
         raise ManifestError(f"field {where}: an integer of {v.bit_length()} bits is out of the range of float64") from None
+
+
+def _values(v, where):
+    """manifest.Values.UnmarshalJSON: an array is decoded afresh into a
+    []float64 (a null element is 0), anything else into one float64 (null
+    included, which leaves it 0)."""
+    if isinstance(v, list) and not isinstance(v, _Pairs):
+        return tuple(0.0 if x is None else _decode(0.0, x, "float", where) for x in v)
+    return (0.0 if v is None else _decode(0.0, v, "float", where),)
 
 
 def _number(v):
@@ -289,6 +352,7 @@ def parse(data: bytes) -> Manifest:
         dataset=o["dataset"], version=o["version"], tool=o["tool"], created=o["created"],
         config=o["config"], hash_input=o["hash_input"],
         sources=[Source(**x) for x in items(o["sources"])],
+        skipped=[Skipped(**x) for x in items(o["skipped"])],
         image=Image(**im),
         normalize=Normalize(**nm),
         classes=items(o["classes"]),
@@ -314,10 +378,19 @@ def validate(m: Manifest) -> None:
     n = m.normalize
     if n.mode not in ("compute", "fixed", "none"):
         raise ManifestError(f"normalize.mode {json.dumps(n.mode)}, expected compute, fixed or none")
-    if not math.isfinite(n.mean):
-        raise ManifestError(f"normalize.mean {_gofloat(n.mean)} is not a finite number")
-    if not (n.std > 0) or math.isinf(n.std):
-        raise ManifestError(f"normalize.std {_gofloat(n.std)}, expected a finite number > 0")
+    # Normalize.ValidateFor
+    if not n.mean or not n.std:
+        raise ManifestError(f"normalize: mean and std need at least one value each, got {len(n.mean)} and {len(n.std)}")
+    if len(n.mean) != len(n.std):
+        raise ManifestError(f"normalize: {len(n.mean)} means but {len(n.std)} stds")
+    for c, (mean, std) in enumerate(zip(n.mean, n.std)):
+        at = f"[{c}]" if len(n.mean) > 1 else ""
+        if not math.isfinite(mean):
+            raise ManifestError(f"normalize.mean{at} {_gofloat(mean)} is not a finite number")
+        if not (std > 0) or math.isinf(std):
+            raise ManifestError(f"normalize.std{at} {_gofloat(std)}, expected a finite number > 0")
+    if len(n.mean) != im.channels:
+        raise ManifestError(f"normalize: {len(n.mean)} mean/std values for {im.channels} channels")
     if not m.classes:
         raise ManifestError("no classes")
     for s in m.sources:

@@ -98,7 +98,9 @@ class _Epoch(tud.IterableDataset):
         for j, (a, b) in enumerate(self.batches()):
             if j % nw == wid:
                 rows = self.split.take(self.order[a:b])
-                yield {k: torch.from_numpy(np.ascontiguousarray(v.astype(np.int64) if k != "image" else v))
+                # source_path (image tree and list sources) stays a list of str: torch has no string tensor
+                yield {k: list(v) if k == "source_path" else
+                       torch.from_numpy(np.ascontiguousarray(v.astype(np.int64) if k != "image" else v))
                        for k, v in rows.items()}
 
 
@@ -111,7 +113,7 @@ class Loader:
     split's pixels setting says (float32 normalized by default for float32
     shards; open with pixels="float32" to get floats from uint8 shards),
     label, source_index, copy and index (the row indices in the split), all
-    int64. window is the trainer's --shuffle-window."""
+    int64, and for image tree and list sources source_path, a list of str. window is the trainer's --shuffle-window."""
 
     def __init__(self, split: Split, batch_size: int, shuffle: bool = True, seed: int = 1, drop_last: bool = False,
                  num_workers: int = 0, rank: Optional[int] = None, world_size: Optional[int] = None,
