@@ -212,6 +212,8 @@ var fuzzTargets = []struct{ pkg, name, holds string }{
 	{"stages/augment", "FuzzNewApply", "any op with any parameters fails validation or augments without panicking, deterministically"},
 	{"trainer/kernels", "FuzzVectorKernelSets", "every kernel set agrees with the Go twin: bitwise where the package promises it, within rounding elsewhere"},
 	{"trainer/kernels", "FuzzSgemmKernelSets", "every kernel set's SGEMM is within rounding of a float64 reference, and Sgemm equals SgemmSerial bit for bit"},
+	{"stages/images", "FuzzDecode", "any file bytes decode into the configured shape, the same way twice, or are refused; never a panic"},
+	{"stages/images", "FuzzListCSV", "any CSV list is refused or lists existing files inside the root, each once, with a known class, in (class, path) order"},
 }
 
 // fuzzRunFile holds the figures of the last bench/fuzz.sh run.

@@ -122,6 +122,10 @@ func TestListErrors(t *testing.T) {
 		{"missing root", func(t *testing.T, root string) Source {
 			return Source{Folder: filepath.Join(root, "nope")}
 		}, "no such file"},
+		{"csv with a bare quote", func(t *testing.T, root string) Source {
+			writeFile(t, filepath.Join(root, "l.csv"), []byte("path,label\na\"b.png,cat\n"))
+			return Source{CSV: filepath.Join(root, "l.csv"), Root: root}
+		}, `l.csv: parse error on line 2, column 2: bare " in non-quoted-field`},
 		{"csv missing file", func(t *testing.T, root string) Source {
 			writeFile(t, filepath.Join(root, "l.csv"), []byte("path,label\nnope.png,cat\n"))
 			return Source{CSV: filepath.Join(root, "l.csv"), Root: root}

@@ -294,10 +294,10 @@ func scanCSV(file, root string) (*scanned, error) {
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
-		if err != nil {
+		if err != nil { // a *csv.ParseError names the line
 			return nil, fmt.Errorf("%s: %w", file, err)
 		}
+		line, _ := cr.FieldPos(0)
 		p, label := rec[0], rec[1]
 		where := fmt.Sprintf("%s: line %d", file, line)
 		clean := path.Clean(p)
