@@ -1,10 +1,7 @@
 package prep
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -13,6 +10,7 @@ import (
 
 	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/formats/shard"
+	"github.com/shardsmith/shardsmith/internal/tinyset"
 )
 
 func TestVerifyCatchesDamage(t *testing.T) {
@@ -118,49 +116,6 @@ func TestParquetShards(t *testing.T) {
 	}
 }
 
-// rehash rewrites shard file name of the version in dir with the rows it
-// holds (or those rows returns) and the metadata edit makes, and updates
-// its size and hashes in the manifest, so the file matches its sha256 and
-// only what it says contradicts the manifest.
-func rehash(t *testing.T, dir, name string, edit func(*shard.Meta), rows func(shard.Rows) shard.Rows) {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	r, err := shard.OpenFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	meta := r.Meta()
-	all, err := r.ReadAll()
-	r.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	edit(&meta)
-	if rows != nil {
-		all = rows(all)
-	}
-	var buf bytes.Buffer
-	res, err := shard.Write(&buf, meta, all)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(p, buf.Bytes(), 0o644)
-	m, err := manifest.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range m.Splits {
-		for j := range m.Splits[i].Shards {
-			if sh := &m.Splits[i].Shards[j]; sh.Path == name {
-				sum := sha256.Sum256(buf.Bytes())
-				sh.SHA256, sh.Bytes, sh.DataSHA256 = hex.EncodeToString(sum[:]), int64(buf.Len()), res.DataSHA256
-			}
-		}
-	}
-	b, _ := m.Marshal()
-	os.WriteFile(filepath.Join(dir, manifest.FileName), b, 0o644)
-}
-
 func TestVerifyCatchesContradictedShards(t *testing.T) {
 	ts := writeTiny(t, 120, 30, 4, 4, 25)
 	cfg := ts.config(t, tinySplit)
@@ -179,7 +134,9 @@ func TestVerifyCatchesContradictedShards(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			res := build(t, cfg, testOptions(t, t.TempDir()))
-			rehash(t, res.Dir, victim, c.edit, c.rows)
+			if err := tinyset.RewriteShard(res.Dir, victim, c.edit, c.rows); err != nil {
+				t.Fatal(err)
+			}
 			_, err := Verify(res.Dir)
 			var ve *VerifyError
 			if !errors.As(err, &ve) || len(ve.Problems) != 1 || ve.Problems[0].Path != victim || !strings.Contains(ve.Problems[0].What, c.want) {

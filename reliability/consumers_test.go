@@ -3,9 +3,6 @@
 package reliability
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +10,7 @@ import (
 
 	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/formats/shard"
+	"github.com/shardsmith/shardsmith/internal/tinyset"
 )
 
 var contradicted = addSection(110, "A version its shards contradict",
@@ -71,49 +69,9 @@ var contraCases = []contraCase{
 // metadata and rows, and updates its size and hashes in the manifest.
 func contradict(t *testing.T, dir string, c contraCase) {
 	t.Helper()
-	p := filepath.Join(dir, contraVictim)
-	r, err := shard.OpenFile(p)
-	if err != nil {
+	if err := tinyset.RewriteShard(dir, contraVictim, c.meta, c.rows); err != nil {
 		t.Fatal(err)
 	}
-	meta := r.Meta()
-	rows, err := r.ReadAll()
-	r.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.meta(&meta)
-	if c.rows != nil {
-		rows = c.rows(rows)
-	}
-	var buf bytes.Buffer
-	res, err := shard.Write(&buf, meta, rows)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, p, buf.Bytes())
-	m, err := manifest.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for i := range m.Splits {
-		for j := range m.Splits[i].Shards {
-			if sh := &m.Splits[i].Shards[j]; sh.Path == contraVictim {
-				sum := sha256.Sum256(buf.Bytes())
-				sh.SHA256, sh.Bytes, sh.DataSHA256 = hex.EncodeToString(sum[:]), int64(buf.Len()), res.DataSHA256
-				found = true
-			}
-		}
-	}
-	if !found {
-		t.Fatalf("the manifest does not list %s", contraVictim)
-	}
-	b, err := m.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(dir, manifest.FileName), b)
 }
 
 func TestConsumersRefuseContradictedVersions(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"github.com/shardsmith/shardsmith/formats/dataset"
 	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/formats/shard"
+	"github.com/shardsmith/shardsmith/internal/tinyset"
 )
 
 // readShards reads every shard of split train through OpenShard and Next
@@ -91,43 +92,6 @@ func TestOpenShardReadsRows(t *testing.T) {
 	}
 }
 
-// rewriteShard replaces shard 0 of split train by the same rows (or the rows
-// rows returns) written with the metadata edit makes, and updates the
-// manifest's size and hashes (not its row counts) to match the new file:
-// what is left to disagree is what the shard itself says.
-func rewriteShard(t *testing.T, dir string, m *manifest.Manifest, edit func(*shard.Meta), rows func(shard.Rows) shard.Rows) {
-	t.Helper()
-	sh := &m.Splits[0].Shards[0]
-	p := filepath.Join(dir, sh.Path)
-	r, err := shard.OpenFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	meta := r.Meta()
-	all, err := r.ReadAll()
-	r.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	edit(&meta)
-	if rows != nil {
-		all = rows(all)
-	}
-	var buf bytes.Buffer
-	res, err := shard.Write(&buf, meta, all, shard.WithBatchRows(4))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(buf.Bytes())
-	sh.SHA256, sh.Bytes, sh.DataSHA256 = hex.EncodeToString(sum[:]), int64(buf.Len()), res.DataSHA256
-	if err := writeManifest(dir, m); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestShardsThatDisagreeWithTheManifest(t *testing.T) {
 	dropLast := func(r shard.Rows) shard.Rows { return r.Slice(0, r.Len()-1, 6) }
 	cases := []struct {
@@ -161,7 +125,9 @@ func TestShardsThatDisagreeWithTheManifest(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				rewriteShard(t, dir, m, c.edit, c.rows)
+				if err := tinyset.RewriteShard(dir, m.Splits[0].Shards[0].Path, c.edit, c.rows, shard.WithBatchRows(4)); err != nil {
+					t.Fatal(err)
+				}
 				ds, err := dataset.Open(dir, dataset.WithAllocator(mem))
 				if err != nil {
 					t.Fatal(err)
