@@ -51,7 +51,7 @@ before recipes. --label-smoothing 0.1 is optional.
 size, optimizer, schedule and seed. Only --epochs (the new total), --shards
 (the same version), --json, --quiet and --cpuprofile apply; any other flag
 whose value differs from the checkpoint's is refused (start a new run with
---out instead).
+--out instead). Without --epochs it trains to the run's own total.
 
 Examples:
   trainer --shards out/ --model cnn --epochs 3

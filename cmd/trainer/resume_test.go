@@ -124,3 +124,33 @@ func TestHelpListsWhatResumeHonours(t *testing.T) {
 		t.Errorf("finetune --help does not say which flags do not apply:\n%s", stderr)
 	}
 }
+
+// A resume without --epochs finishes the run's own budget: a finished run
+// stays finished, rather than training on to the flag's default.
+func TestResumeWithoutEpochsKeepsTheRunsBudget(t *testing.T) {
+	shards := filepath.Join(dataset(t, t.TempDir(), "tiny"), "tiny")
+	runDir := filepath.Join(t.TempDir(), "run")
+	if code, _, stderr := runTrainer(t, "--shards", shards, "--hidden", "16", "--epochs", "1", "--batch-size", "16", "--out", runDir, "--quiet"); code != 0 {
+		t.Fatalf("base run: exit %d: %s", code, stderr)
+	}
+	epochOf := func() int {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(runDir, "metrics.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Count(strings.TrimSpace(string(b)), "\n") + 1
+	}
+	if code, _, stderr := runTrainer(t, "--shards", shards, "--resume", runDir, "--quiet"); code != 0 {
+		t.Fatalf("resume: exit %d: %s", code, stderr)
+	}
+	if n := epochOf(); n != 1 {
+		t.Fatalf("a resume without --epochs trained to %d epochs, want the run's 1", n)
+	}
+	if code, _, stderr := runTrainer(t, "--shards", shards, "--resume", runDir, "--epochs", "2", "--quiet"); code != 0 {
+		t.Fatalf("resume --epochs 2: exit %d: %s", code, stderr)
+	}
+	if n := epochOf(); n != 2 {
+		t.Fatalf("resume --epochs 2 trained to %d epochs, want 2", n)
+	}
+}

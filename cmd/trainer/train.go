@@ -157,8 +157,12 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := checkResumeConfig(fs, &f, s.Config, s.Model.Spec(), stderr); err != nil {
 			return err
 		}
-		if err := s.SetEpochs(f.epochs); err != nil {
-			return err
+		// Without --epochs a resume finishes the run's own budget; with it,
+		// --epochs is the new total.
+		if cli.Set(fs)["epochs"] {
+			if err := s.SetEpochs(f.epochs); err != nil {
+				return err
+			}
 		}
 	} else {
 		if s, err = trainer.NewSession(f.config(), ds, nil, nil); err != nil {
@@ -361,8 +365,7 @@ var recipes = map[string]recipe{
 // (constant, step or cosine) keeps every other flag's own default, the
 // behaviour before recipes.
 func (f *trainFlags) applyRecipe(fs *flag.FlagSet) {
-	given := map[string]bool{}
-	fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
+	given := cli.Set(fs)
 	r, ok := recipes[f.model]
 	if given["schedule"] || !ok {
 		return
