@@ -141,6 +141,13 @@ func cmdFinetune(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := trainLoop(ctx, s, ds, &f, stdout, stderr); err != nil || *loraRank == 0 {
 		return err
 	}
+	// The adapters' export and the merge write into the run directory too:
+	// under the run's lock, like training.
+	unlock, err := trainer.LockRun(f.out)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	ckpt := filepath.Join(f.out, trainer.CheckpointBase)
 	if err := trainer.ExportPEFT(ckpt, f.out); err != nil {
 		return err
