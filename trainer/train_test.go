@@ -51,6 +51,24 @@ func trainAll(t *testing.T, s *Session) {
 	}
 }
 
+// savedAfterOneEpoch trains a new session of cfg for one epoch and saves
+// it, returning the checkpoint's path: how the resume tests interrupt a run.
+func savedAfterOneEpoch(t *testing.T, cfg Config, ds *data.Dataset) string {
+	t.Helper()
+	s, err := NewSession(cfg, ds, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.TrainEpoch(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	ck := filepath.Join(t.TempDir(), CheckpointBase)
+	if err := s.Save(ck); err != nil {
+		t.Fatal(err)
+	}
+	return ck
+}
+
 func weights(s *Session) [][]float32 {
 	var w [][]float32
 	for _, p := range s.Model.Params() {
@@ -123,17 +141,7 @@ func TestResumeMatchesUninterrupted(t *testing.T) {
 	}
 	trainAll(t, straight)
 
-	first, err := NewSession(cnnConfig(3), ds, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := first.TrainEpoch(context.Background(), nil); err != nil {
-		t.Fatal(err)
-	}
-	ck := filepath.Join(t.TempDir(), CheckpointBase)
-	if err := first.Save(ck); err != nil {
-		t.Fatal(err)
-	}
+	ck := savedAfterOneEpoch(t, cnnConfig(3), ds)
 	resumed, err := Resume(ck, ds)
 	if err != nil {
 		t.Fatal(err)

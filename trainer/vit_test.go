@@ -1,10 +1,8 @@
 package trainer
 
 import (
-	"context"
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/shardsmith/shardsmith/trainer/nn"
@@ -30,17 +28,7 @@ func TestViTTrainsAndResumes(t *testing.T) {
 		t.Errorf("train loss did not fall: %+v", h)
 	}
 
-	first, err := NewSession(vitConfig(3), ds, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := first.TrainEpoch(context.Background(), nil); err != nil {
-		t.Fatal(err)
-	}
-	ck := filepath.Join(t.TempDir(), CheckpointBase)
-	if err := first.Save(ck); err != nil {
-		t.Fatal(err)
-	}
+	ck := savedAfterOneEpoch(t, vitConfig(3), ds)
 	raw, err := os.ReadFile(ck + ".json")
 	if err != nil {
 		t.Fatal(err)
