@@ -50,11 +50,7 @@ func Finetune(p string, ds *data.Dataset, cfg Config, opts FinetuneOptions, logf
 	if opts.LoRARank > 0 && slices.Contains(opts.Freeze, "features") {
 		return nil, errors.New("freezing features with LoRA would freeze the adapters too: LoRA already freezes every base weight but the head's")
 	}
-	c, err := checkpoint.Load(p)
-	if err != nil {
-		return nil, err
-	}
-	model, err := c.Restore()
+	c, model, err := checkpoint.LoadModel(p)
 	if err != nil {
 		return nil, err
 	}
@@ -204,11 +200,7 @@ func addLoRA(model *nn.Sequential, head string, replaced bool, opts FinetuneOpti
 // PEFT's modules_to_save, so that peft.PeftModel.from_pretrained on the
 // timm model gives this run's predictions.
 func ExportPEFT(p, dir string) error {
-	c, err := checkpoint.Load(p)
-	if err != nil {
-		return err
-	}
-	model, err := c.Restore()
+	c, model, err := checkpoint.LoadModel(p)
 	if err != nil {
 		return err
 	}
@@ -227,11 +219,7 @@ func ExportPEFT(p, dir string) error {
 // architecture. The adapters are kept in checkpoint.MergedLoRAPath(p); the
 // optimizer state, which belonged to the adapters, is removed. It returns the merged layers.
 func MergeLoRA(p string) ([]string, error) {
-	c, err := checkpoint.Load(p)
-	if err != nil {
-		return nil, err
-	}
-	model, err := c.Restore()
+	c, model, err := checkpoint.LoadModel(p)
 	if err != nil {
 		return nil, err
 	}

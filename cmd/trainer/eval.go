@@ -42,11 +42,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return errUsage
 	}
 	p := trainer.CheckpointPath(*ck)
-	c, err := checkpoint.Load(p)
-	if err != nil {
-		return err
-	}
-	model, err := c.Restore()
+	c, model, err := checkpoint.LoadModel(p)
 	if err != nil {
 		return err
 	}

@@ -473,6 +473,20 @@ func Load(p string) (*Checkpoint, error) {
 	}
 }
 
+// LoadModel loads the checkpoint at p and rebuilds its model, what every
+// reader of a checkpoint but resume (which restores the optimizer too) does.
+func LoadModel(p string) (*Checkpoint, *nn.Sequential, error) {
+	c, err := Load(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	model, err := c.Restore()
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, model, nil
+}
+
 func load(jPath string) (*Checkpoint, []byte, error) {
 	meta, raw, err := readMeta(jPath)
 	if errors.Is(err, fs.ErrNotExist) {

@@ -533,11 +533,7 @@ func (s *run) chooseAndTest(ctx context.Context, ds *data.Dataset) error {
 	rec.Chosen, rec.Test = best, nil
 	if ds.Rows("test") > 0 {
 		t0 := time.Now()
-		c, err := checkpoint.Load(filepath.Join(s.dir, rec.Trials[best].Dir, trainer.CheckpointBase))
-		if err != nil {
-			return err
-		}
-		model, err := c.Restore()
+		_, model, err := checkpoint.LoadModel(filepath.Join(s.dir, rec.Trials[best].Dir, trainer.CheckpointBase))
 		if err != nil {
 			return err
 		}
