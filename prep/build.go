@@ -87,68 +87,11 @@ func (o *Options) logf(format string, args ...any) {
 // output root, building and publishing it if needed.
 func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, error) {
 	t0 := time.Now()
-	out := opts.Out
-	if out == "" {
-		out = cfg.Out
-	}
-	if opts.Workers == 0 {
-		opts.Workers = cfg.Workers
-	}
-	if opts.Workers <= 0 {
-		opts.Workers = runtime.GOMAXPROCS(0)
-	}
-	if cfg.Augment.Copies > 0 {
-		// Check the ops now, before any download. The image size is not
-		// known yet: validate against a generous nominal one; the real size
-		// is checked again when the stage is built.
-		if _, err := newAugmenter(cfg, 256, 256, 1); err != nil {
-			return nil, err
-		}
-	}
-	var set *imageSet
-	if !cfg.Sources.IDX() {
-		c := *cfg // the classes are resolved into a copy
-		cfg = &c
-		var err error
-		if set, err = openImages(ctx, cfg, &opts); err != nil {
-			return nil, err
-		}
-	}
-	dsDir := filepath.Join(out, cfg.Dataset)
-	if err := os.MkdirAll(dsDir, 0o755); err != nil {
-		return nil, fmt.Errorf("output directory: %w", err)
-	}
-	if err := checkWritable(dsDir); err != nil {
+	t, err := resolve(ctx, cfg, &opts)
+	if err != nil {
 		return nil, err
 	}
-	if opts.Fetcher == nil {
-		opts.Fetcher = newFetcher(cfg, &opts)
-	}
-	// IDX sources all pinned by content_sha256 give the version without a
-	// fetch (the build checks the pins); otherwise the content digests come
-	// from the fetched files.
-	var paths, contents map[string]string
-	var sources []manifest.Source
-	fetch := func() error {
-		var err error
-		paths, contents, sources, err = fetchAll(ctx, cfg, &opts)
-		return err
-	}
-	if set == nil && !contentPinned(cfg) {
-		if err := fetch(); err != nil {
-			return nil, err
-		}
-	}
-	hin := NewHashInput(cfg)
-	switch {
-	case set != nil:
-		hin = hin.withContent(set)
-	case contents != nil:
-		hin = hin.withIDXContent(contents)
-	}
-	version := hin.Version()
-	short := manifest.Short(version)
-	final := filepath.Join(dsDir, short)
+	cfg, dsDir, short, final := t.cfg, t.dsDir, t.short, t.final
 
 	unlock, err := lockDir(ctx, dsDir, opts.logf)
 	if err != nil {
@@ -158,7 +101,7 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 	removeStale(dsDir, opts.logf)
 
 	if !opts.Force {
-		if m, err := manifest.Load(final); err == nil && m.Version == version && shardsPresent(final, m) {
+		if m, ok := t.published(); ok {
 			if err := setLatest(dsDir, short); err != nil {
 				return nil, err
 			}
@@ -166,12 +109,8 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 		}
 	}
 
-	if set != nil {
-		sources = set.manifestSources()
-	} else if paths == nil {
-		if err := fetch(); err != nil {
-			return nil, err
-		}
+	if err := t.fetchRest(ctx, &opts); err != nil {
+		return nil, err
 	}
 
 	tmp, err := os.MkdirTemp(dsDir, ".tmp-"+short+"-")
@@ -190,18 +129,9 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 	}()
 
 	opts.logf("building %s version %s into %s", cfg.Dataset, short, final)
-	in, err := openInput(ctx, cfg, paths, sources, set, &opts)
+	m, stages, err := t.buildInto(ctx, tmp, &opts)
 	if err != nil {
 		return nil, err
-	}
-	defer in.close()
-	m, stages, err := buildInto(ctx, tmp, cfg, hin, in, &opts)
-	if err != nil {
-		return nil, err
-	}
-	m.Sources = sources
-	if set != nil {
-		m.Skipped = set.skipped
 	}
 	if err := writeManifest(tmp, m); err != nil {
 		return nil, err
@@ -214,6 +144,133 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 		return nil, err
 	}
 	return &Result{Manifest: m, Dir: final, Stages: stages, Elapsed: time.Since(t0)}, nil
+}
+
+// target is a resolved build: the configuration (classes resolved), its
+// version and where it is published, and the sources as far as the version
+// needed them (fetchRest fetches the rest). Build, BuildPartition and
+// Commit all start from one.
+type target struct {
+	cfg             *config.Config
+	set             *imageSet // image tree and list sources; nil for IDX
+	dsDir           string    // OUT/DATASET
+	final           string    // OUT/DATASET/SHORT
+	hin             HashInput
+	version, short  string
+	paths, contents map[string]string
+	sources         []manifest.Source
+}
+
+// resolve checks cfg, reads what the version depends on and derives it,
+// filling in opts' defaults. It fetches IDX sources unless all are pinned
+// by content_sha256, and reads image trees and lists once for their digest.
+func resolve(ctx context.Context, cfg *config.Config, opts *Options) (*target, error) {
+	out := opts.Out
+	if out == "" {
+		out = cfg.Out
+	}
+	if opts.Workers == 0 {
+		opts.Workers = cfg.Workers
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.Augment.Copies > 0 {
+		// Check the ops now, before any download. The image size is not
+		// known yet: validate against a generous nominal one; the real size
+		// is checked again when the stage is built.
+		if _, err := newAugmenter(cfg, 256, 256, 1); err != nil {
+			return nil, err
+		}
+	}
+	t := &target{}
+	if !cfg.Sources.IDX() {
+		c := *cfg // the classes are resolved into a copy
+		cfg = &c
+		var err error
+		if t.set, err = openImages(ctx, cfg, opts); err != nil {
+			return nil, err
+		}
+	}
+	t.cfg = cfg
+	t.dsDir = filepath.Join(out, cfg.Dataset)
+	if err := os.MkdirAll(t.dsDir, 0o755); err != nil {
+		return nil, fmt.Errorf("output directory: %w", err)
+	}
+	if err := checkWritable(t.dsDir); err != nil {
+		return nil, err
+	}
+	if opts.Fetcher == nil {
+		opts.Fetcher = newFetcher(cfg, opts)
+	}
+	// IDX sources all pinned by content_sha256 give the version without a
+	// fetch (the build checks the pins); otherwise the content digests come
+	// from the fetched files.
+	if t.set == nil && !contentPinned(cfg) {
+		if err := t.fetch(ctx, opts); err != nil {
+			return nil, err
+		}
+	}
+	t.hin = NewHashInput(cfg)
+	switch {
+	case t.set != nil:
+		t.hin = t.hin.withContent(t.set)
+	case t.contents != nil:
+		t.hin = t.hin.withIDXContent(t.contents)
+	}
+	t.version = t.hin.Version()
+	t.short = manifest.Short(t.version)
+	t.final = filepath.Join(t.dsDir, t.short)
+	return t, nil
+}
+
+func (t *target) fetch(ctx context.Context, opts *Options) error {
+	var err error
+	t.paths, t.contents, t.sources, err = fetchAll(ctx, t.cfg, opts)
+	return err
+}
+
+// fetchRest fetches what resolve did not need: the IDX sources pinned by
+// content_sha256 (an image set is already read).
+func (t *target) fetchRest(ctx context.Context, opts *Options) error {
+	if t.set != nil {
+		t.sources = t.set.manifestSources()
+		return nil
+	}
+	if t.paths == nil {
+		return t.fetch(ctx, opts)
+	}
+	return nil
+}
+
+// published returns the manifest of the version when it is already
+// published with all its shards present (the cheap check; prep verify
+// re-hashes).
+func (t *target) published() (*manifest.Manifest, bool) {
+	m, err := manifest.Load(t.final)
+	if err == nil && m.Version == t.version && shardsPresent(t.final, m) {
+		return m, true
+	}
+	return nil, false
+}
+
+// buildInto opens the fetched sources and runs the stage graph into dir,
+// returning the whole manifest (sources and skipped files included).
+func (t *target) buildInto(ctx context.Context, dir string, opts *Options) (*manifest.Manifest, []pipeline.Snapshot, error) {
+	in, err := openInput(ctx, t.cfg, t.paths, t.sources, t.set, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer in.close()
+	m, stages, err := buildInto(ctx, dir, t.cfg, t.hin, in, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	m.Sources = t.sources
+	if t.set != nil {
+		m.Skipped = t.set.skipped
+	}
+	return m, stages, nil
 }
 
 // resolvedForManifest is the configuration as embedded in a manifest:
