@@ -58,6 +58,8 @@ type Options struct {
 
 	// wrapShard, when set, wraps each shard file's writer (tests inject faults).
 	wrapShard func(io.Writer) io.Writer
+	// partition, when set, builds only that partition's shards (BuildPartition).
+	partition *partitionRun
 }
 
 // Progress is a snapshot of a running build.

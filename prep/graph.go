@@ -128,6 +128,13 @@ func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInpu
 		return nil, nil, err
 	}
 
+	var part *partFilter
+	total := lay.totalRows
+	if opts.partition != nil {
+		part = newPartFilter(opts.partition.p, lay, cfg, len(classNames))
+		opts.partition.filter, total = part, part.rows
+	}
+
 	meta := shard.Meta{Dataset: cfg.Dataset, Version: hin.Version(), Height: in.height, Width: in.width, Channels: in.channels,
 		Normalize: cfg.Normalize.Mode, Mean: norm.Mean, Std: norm.Std, Classes: classNames, SourcePaths: in.sourcePaths}
 	format, err := newShardFormat(cfg.Shards.Format, cfg.Shards.Compression, cfg.Shards.BatchRows)
@@ -137,6 +144,9 @@ func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInpu
 
 	g := pipeline.New(ctx)
 	stream := in.stage(g, lay)
+	if part != nil {
+		stream = part.stage(g, stream, elems)
+	}
 	if exp != nil {
 		stream = pipeline.Map(g, "augment", opts.Workers, 2, stream, func(ctx context.Context, st *pipeline.Stats, it item) (item, error) {
 			rows, splits, expanded := exp.Expand(it.rows, it.split)
@@ -159,9 +169,9 @@ func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInpu
 			return it, nil
 		})
 	}
-	shards := newShardStages(g, dir, meta, lay.plans, format, opts, stream)
+	shards := newShardStages(g, dir, meta, lay.plans, format, opts, part, stream)
 
-	stopProgress := startProgress(g, opts, lay.totalRows)
+	stopProgress := startProgress(g, opts, total)
 	err = g.Wait()
 	stopProgress()
 	if err == nil {

@@ -73,10 +73,12 @@ type shardStages struct {
 	// free holds buffers whose shard is written, for reuse by any split
 	// whose shards fit them.
 	free chan shard.Rows
+	// part, in a partitioned build, keeps only the partition's shards.
+	part *partFilter
 }
 
-func newShardStages(g *pipeline.Graph, dir string, meta shard.Meta, plans []*splitPlan, format shardFormat, opts *Options, in <-chan item) *shardStages {
-	s := &shardStages{meta: meta, plans: plans, ext: format.ext,
+func newShardStages(g *pipeline.Graph, dir string, meta shard.Meta, plans []*splitPlan, format shardFormat, opts *Options, part *partFilter, in <-chan item) *shardStages {
+	s := &shardStages{meta: meta, plans: plans, ext: format.ext, part: part,
 		cur: make([]shard.Rows, len(plans)), next: make([]int, len(plans)), results: make([][]manifest.Shard, len(plans)),
 		hist: make([][]int, len(plans)), free: make(chan shard.Rows, opts.Workers+len(plans))}
 	for i, p := range plans {
@@ -115,6 +117,12 @@ func (s *shardStages) route(ctx context.Context, st *pipeline.Stats, it item, em
 	}()
 	st.AddRows(it.rows.Len())
 	elems := s.meta.Elems()
+	if s.part != nil {
+		var err error
+		if it.split, err = s.part.keepOwned(&it.rows, it.split, elems); err != nil {
+			return err
+		}
+	}
 	for i := 0; i < it.rows.Len(); {
 		sp := it.split[i]
 		j := i + 1
@@ -130,6 +138,9 @@ func (s *shardStages) route(ctx context.Context, st *pipeline.Stats, it item, em
 				cur := &s.cur[sp]
 				if cur.Label == nil {
 					*cur = s.newRows(sp)
+					if s.part != nil { // the owned shards are not consecutive
+						s.next[sp] = s.part.shardOf(sp, run.SourceIndex[0], run.Copy[0])
+					}
 				}
 				take := min(run.Len(), s.plans[sp].perShard-cur.Len())
 				appendRows(cur, run.Slice(0, take, elems))
@@ -214,6 +225,9 @@ func appendRows(dst *shard.Rows, src shard.Rows) {
 
 // check confirms, after the graph finished, that every planned shard was cut.
 func (s *shardStages) check() error {
+	if s.part != nil {
+		return s.part.check(s.results)
+	}
 	for sp, p := range s.plans {
 		if s.next[sp] != p.nShards {
 			return fmt.Errorf("split %s: wrote %d shards, planned %d", vocab.Splits[sp], s.next[sp], p.nShards)
