@@ -23,7 +23,7 @@ import (
 // only cost memory.
 const maxWorkers = 4096
 
-const runHelp = `Usage: prep run CONFIG [--out DIR] [--cache DIR] [--workers N] [--force] [--json] [--quiet]
+const runHelp = `Usage: prep run CONFIG [--out DIR] [--cache DIR] [--workers N] [--force] [--json] [--quiet] [--partition I/N]
 
 Builds the dataset version CONFIG describes into OUT/DATASET/VERSION and points
 OUT/DATASET/latest at it. If that version already exists and its shards are
@@ -33,7 +33,7 @@ rebuilt shards are byte-identical).
 The build runs in a temporary directory next to the target and appears by one
 atomic rename when every shard and the manifest are written and synced: a
 failed or interrupted run publishes nothing.
-`
+` + partitionHelp
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("run", runHelp, stderr)
@@ -44,6 +44,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	asJSON := fs.Bool("json", false, "print one JSON object with the result and per-stage counters")
 	quiet := fs.Bool("quiet", false, "print only the version id (or, with --json, the JSON)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to `file` (for performance work)")
+	var partition partitionFlag
+	fs.Var(&partition, "partition", "build only partition `I/N` of the version's shards, and publish nothing (see above)")
 	pos, err := parse(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -71,6 +73,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		frac := float64(p.RowsDone) / float64(p.RowsTotal)
 		rate := float64(p.RowsDone) / bar.Elapsed().Seconds()
 		bar.Draw(false, "[%s] %3.0f%% %d/%d rows  %.0f rows/s ", cli.Gauge(30, frac), frac*100, p.RowsDone, p.RowsTotal, rate)
+	}
+	if partition.set {
+		err := runPartition(ctx, cfg, opts, partition.p, *asJSON, *quiet, stdout)
+		bar.Clear()
+		return err
 	}
 	res, err := prep.Build(ctx, cfg, opts)
 	bar.Clear()

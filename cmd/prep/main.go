@@ -19,6 +19,8 @@ const usage = `prep turns raw image datasets into versioned, reproducible Arrow 
 
 Usage:
   prep run CONFIG [flags]      build the dataset version CONFIG describes (no work if it exists)
+                               (--partition I/N: only partition I's shards, for prep commit)
+  prep commit CONFIG [flags]   publish a version built in partitions, once all of them verify
   prep verify DIR              re-hash every shard of a version against its manifest
   prep show DIR                summarize a version: splits, rows, labels, shards
   prep ls [OUT]                list datasets and versions under an output root (default out)
@@ -36,6 +38,7 @@ Examples:
   prep run configs/mnist.yaml
   prep run configs/mnist.yaml --out data/ --workers 4 --json
   prep verify out/mnist/latest
+  prep run configs/mnist.yaml --partition 0/4   (… 1/4, 2/4, 3/4 anywhere), then prep commit configs/mnist.yaml
   prep reproduce out/mnist/latest
 
 Exit status: 0 success, 1 failure, 2 usage error, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
@@ -51,6 +54,7 @@ var errUsage = cli.ErrUsage
 // commands maps each command to its implementation (help is handled apart).
 var commands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
 	"run":       cmdRun,
+	"commit":    cmdCommit,
 	"verify":    func(_ context.Context, a []string, o, e io.Writer) error { return cmdVerify(a, o, e) },
 	"show":      func(_ context.Context, a []string, o, e io.Writer) error { return cmdShow(a, o, e) },
 	"ls":        func(_ context.Context, a []string, o, e io.Writer) error { return cmdLs(a, o, e) },
