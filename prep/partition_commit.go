@@ -173,7 +173,7 @@ func loadReceipts(stage string, t *target, n int) ([]*Receipt, error) {
 		sort.Ints(counts)
 		switch len(counts) {
 		case 0:
-			return nil, &CommitError{Dir: stage, Problems: []string{"no partition receipt (partition-I-of-N.json) is there: no partition run has finished"}}
+			return nil, &CommitError{Dir: stage, Problems: []string{"no partition receipt (partition-I-of-N.json) is there: no partition run has finished; run `prep run CONFIG --partition I/N` for every I from 0 to N-1"}}
 		case 1:
 			n = counts[0]
 		default:
