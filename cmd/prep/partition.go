@@ -28,7 +28,7 @@ verify does nothing when run again (--force rebuilds it: same bytes); a killed
 partition leaves only its .run-* directory, which its next run removes.
 The value may come from a scheduler's environment, e.g.
 --partition "$JOB_COMPLETION_INDEX/7" (Kubernetes Indexed Job) or
---partition "$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT" (Slurm array).
+--partition "$SLURM_ARRAY_TASK_ID/7" (Slurm array job, --array=0-6).
 `
 
 // partitionFlag is --partition: I/N, checked as it is parsed (exit 2).
