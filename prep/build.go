@@ -18,7 +18,11 @@
 // refuses empty splits); graph.go wires the stage graph; stats.go computes
 // and caches the train statistics; shards.go routes rows into whole shards
 // and writes them as stages of the graph; pool.go recycles pixel buffers;
-// progress.go reports progress; publish.go makes a version visible.
+// progress.go reports progress; publish.go makes a version visible;
+// partition.go assigns shards to the partitions of a partitioned build and
+// filters the graph's rows to a partition's shards, partition_run.go builds
+// one partition with its receipt, partition_commit.go verifies the
+// partitions and publishes their version.
 package prep
 
 import (

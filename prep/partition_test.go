@@ -370,3 +370,25 @@ func TestKilledPartitionLeftovers(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Image tree sources (their rows carry source_path) partition alike.
+func TestPartitionedImageTree(t *testing.T) {
+	dir := t.TempDir()
+	imageTree(t, filepath.Join(dir, "train"), 1, map[string]int{"cat": 20, "dog": 20})
+	imageTree(t, filepath.Join(dir, "test"), 2, map[string]int{"cat": 10, "dog": 10})
+	cfg := treeConfig(t, dir, "augment: {copies: 2, seed: 1, ops: [{rotate: {degrees: 10}}]}\n")
+	ref := build(t, cfg, testOptions(t, t.TempDir()))
+	for _, n := range []int{1, 4, 7} {
+		out := t.TempDir()
+		for i := 0; i < n; i++ {
+			if _, err := BuildPartition(context.Background(), cfg, testOptions(t, out), Partition{i, n}); err != nil {
+				t.Fatalf("partition %d/%d: %v", i, n, err)
+			}
+		}
+		res, err := Commit(context.Background(), cfg, testOptions(t, out), n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameVersion(t, ref.Dir, res.Dir)
+	}
+}
