@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Partitioned builds on one machine: the 10× synthetic MNIST set that
+# bench/prep writes (MNIST's train images repeated ten times, 600,000 + 10,000
+# images, 61 shards) built by a one-process `prep run` and by N = 1, 2 and 4
+# partitions — all N started at once, each its own process — followed by
+# `prep commit`, with a warm download cache (sources and statistics), the
+# four variants interleaved in each of ROUNDS rounds so that all see the same
+# machine. Every committed version is checked to be the one-process version.
+#
+#   bench/prep/partitions.sh [ROUNDS]       (ROUNDS defaults to 3)
+#
+# PIN=1 adds content_sha256 pins to the set's config, so that no run needs
+# the extra pass over the sources that a version of files pinned by sha256
+# alone takes to find their content digest (see README, "Versions follow
+# the content"): each partition then reads the sources once, and the
+# commit not at all.
+#
+# Prints one line per round and variant: the wall time until every partition
+# had finished, the commit's, their sum, and the CPU seconds (user + system)
+# of all the processes; then the median of each per variant.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+rounds=${1:-3}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+go build -o "$work/prep" ./cmd/prep
+go build -o "$work/prep-bench" ./bench/prep
+mkdir -p "$work/data"
+cfg=$("$work/prep-bench" -write-big "$work/data") # MNIST from the download cache, else a mirror
+if [ "${PIN:-0}" = 1 ]; then
+  for k in train_images train_labels test_images test_labels; do
+    sum=$(gunzip -c "$work/data/$k.idx.gz" | sha256sum | cut -d' ' -f1)
+    sed -i "s|^  $k: {\(.*\)}|  $k: {\1, content_sha256: $sum}|" "$cfg"
+  done
+fi
+cache=$work/cache
+"$work/prep" run "$cfg" --out "$work/warm" --cache "$cache" --quiet >/dev/null
+want=$(ls "$work/warm/mnist-10x" | grep -v latest)
+
+now() { date +%s.%N; }
+cpu() { awk '{s += $2 + $3} END {printf "%.2f", s}' "$@"; }
+results=$work/results.tsv
+printf 'variant\tround\tpartitions_s\tcommit_s\ttotal_s\tcpu_s\n'
+for r in $(seq "$rounds"); do
+  for n in 0 1 2 4; do # 0: one process
+    out=$work/out
+    rm -rf "$out" "$work"/t-*
+    t0=$(now)
+    if [ "$n" = 0 ]; then
+      /usr/bin/time -f '%e %U %S' -o "$work/t-run" "$work/prep" run "$cfg" --out "$out" --cache "$cache" --quiet >/dev/null
+      t1=$(now)
+      t2=$t1
+      name="one process"
+    else
+      pids=()
+      for i in $(seq 0 $((n - 1))); do
+        /usr/bin/time -f '%e %U %S' -o "$work/t-$i" "$work/prep" run "$cfg" --out "$out" --cache "$cache" --quiet --partition "$i/$n" >/dev/null &
+        pids+=($!)
+      done
+      for p in "${pids[@]}"; do wait "$p"; done
+      t1=$(now)
+      /usr/bin/time -f '%e %U %S' -o "$work/t-commit" "$work/prep" commit "$cfg" --out "$out" --cache "$cache" --quiet >/dev/null
+      t2=$(now)
+      name="N=$n"
+    fi
+    got=$(readlink "$out/mnist-10x/latest")
+    if [ "$got" != "$want" ] || ! cmp -s <(cd "$out/mnist-10x/$got" && sha256sum *.arrow) <(cd "$work/warm/mnist-10x/$want" && sha256sum *.arrow); then
+      echo "$name built $got, not the one-process version $want" >&2
+      exit 1
+    fi
+    printf '%s\t%d\t%.2f\t%.2f\t%.2f\t%s\n' "$name" "$r" "$(echo "$t1 - $t0" | bc)" "$(echo "$t2 - $t1" | bc)" "$(echo "$t2 - $t0" | bc)" "$(cpu "$work"/t-*)" | tee -a "$results"
+  done
+done
+echo
+echo "medians (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
+for v in "one process" "N=1" "N=2" "N=4"; do
+  grep -F "$v	" "$results" | awk -F'\t' -v v="$v" '
+    {p[NR] = $3; c[NR] = $4; t[NR] = $5; u[NR] = $6}
+    function med(a, n,   i, j, x) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { x = a[i]; a[i] = a[j]; a[j] = x }; return a[int((n + 1) / 2)] }
+    END { printf "%-12s partitions %.2f s  commit %.2f s  total %.2f s  cpu %.2f s\n", v, med(p, NR), med(c, NR), med(t, NR), med(u, NR) }'
+done
