@@ -1,6 +1,7 @@
 package prep
 
 import (
+	"runtime"
 	"testing"
 
 	"github.com/shardsmith/shardsmith/config"
@@ -31,6 +32,9 @@ func TestTinyVersionAndDataPinned(t *testing.T) {
 	const wantVersion = "ffd06c82010076d1842dba9bb58cca16f6698d4ee119fd4d89d5a7ff2956c301"
 	if m.Version != wantVersion {
 		t.Errorf("version %s, want %s", m.Version, wantVersion)
+	}
+	if runtime.GOARCH != "amd64" {
+		return // data hashes pinned on amd64, like augment's output digest; the version holds everywhere
 	}
 	want := map[string]string{
 		"train-00000-of-00004.arrow": "1ac0903441a6e192",
