@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mutation testing of the core packages with gremlins, one package at a time.
 #
-#   bench/mutation.sh [-o DIR] [-t COEFFICIENT] [-w WORKERS] [-n] [PACKAGE...]
+#   bench/mutation.sh [-o DIR] [-t COEFFICIENT] [-w WORKERS] [-n] [-g] [-rotate] [PACKAGE...]
 #
 # PACKAGE is a directory relative to the repository root (stages/split) or a
 # Go pattern (./formats/...); without one, every core package below is run.
@@ -33,7 +33,13 @@
 # gremlins' --test-cpu: v0.6.0 hands "-cpu N" to go test as one argument,
 # go test fails to start, and every mutant is reported KILLED.
 #
-# Exit status: 0 if every package ran, 1 if gremlins failed on one.
+# -g is the goal as a gate: exit 1 when a package's efficacy is below 90 %
+# or its mutant coverage below 85 % (TESTING.md). -rotate runs one package
+# of the ci list below, chosen by the number of commits in HEAD, so that
+# successive CI runs go round the list (what .ci/run does).
+#
+# Exit status: 0 if every package ran (and, with -g, met the goal), 1 if
+# gremlins failed on one (or one missed the goal), 2 for bad usage.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,14 +51,20 @@ core=(
 	prep
 )
 
-out=bench/mutation-out coef=10 workers=1 dry=()
-usage() { echo "usage: $0 [-o DIR] [-t COEFFICIENT] [-w WORKERS] [-n] [PACKAGE...]" >&2; exit 2; }
+# The packages whose mutation run takes one to two minutes on two cores:
+# the rotation of .ci/run.
+ci=(stages/split stages/normalize formats/vocab trainer/metrics pipeline)
+
+out=bench/mutation-out coef=10 workers=1 dry=() gate=0 rotate=0
+usage() { echo "usage: $0 [-o DIR] [-t COEFFICIENT] [-w WORKERS] [-n] [-g] [-rotate] [PACKAGE...]" >&2; exit 2; }
 while (($# > 0)); do
 	case $1 in
 	-o) (($# >= 2)) || usage; out=$2; shift 2 ;;
 	-t) (($# >= 2)) || usage; coef=$2; shift 2 ;;
 	-w) (($# >= 2)) || usage; workers=$2; shift 2 ;;
 	-n) dry=(--dry-run); shift ;;
+	-g) gate=1; shift ;;
+	-rotate) rotate=1; shift ;;
 	-h | --help) usage ;;
 	-*) echo "mutation: unknown flag $1" >&2; usage ;;
 	*) break ;;
@@ -66,6 +78,12 @@ gremlins=$(command -v gremlins || echo "$(go env GOPATH)/bin/gremlins")
 	echo "mutation: gremlins not found; go install github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0" >&2
 	exit 1
 }
+
+if ((rotate)); then
+	(($# == 0)) || { echo "mutation: -rotate takes no packages" >&2; exit 2; }
+	n=$(git rev-list --count HEAD 2>/dev/null || echo $(($(date +%s) / 86400)))
+	set -- "${ci[$((n % ${#ci[@]}))]}"
+fi
 
 # Expand the arguments (directories or Go patterns) to package directories.
 pkgs=()
@@ -112,6 +130,11 @@ for p in "${pkgs[@]}"; do
 	((k + l > 0)) && eff=$(awk -v k="$k" -v l="$l" 'BEGIN { printf "%.1f%%", 100 * k / (k + l) }')
 	((k + l + n > 0)) && cov=$(awk -v k="$k" -v l="$l" -v n="$n" 'BEGIN { printf "%.1f%%", 100 * (k + l) / (k + l + n) }')
 	printf "$fmt" "$p" "$k" "$l" "$n" "$t" "$v" "$eff" "$cov" "$secs"
+	if ((gate)) && [[ ${#dry[@]} -eq 0 ]] &&
+		! awk -v k="$k" -v l="$l" -v n="$n" 'BEGIN { exit !((k + l == 0 || 100 * k / (k + l) >= 90) && (k + l + n == 0 || 100 * (k + l) / (k + l + n) >= 85)) }'; then
+		echo "mutation: $p misses the goal (efficacy >= 90 %, mutant coverage >= 85 %)" >&2
+		status=1
+	fi
 	while read -r line; do
 		[[ -n $line ]] && lived+=("$p/${line##* at }  ${line%% at *}")
 	done <<<"$(sed -n 's/^ *LIVED \(.*\)/\1/p' "$log")"
