@@ -1,0 +1,165 @@
+package decode
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/shardsmith/shardsmith/formats/idx"
+)
+
+// rawContent is the SHA-256 of the IDX encoding of h and data, the content
+// digest of any file holding them, raw or gzip'd.
+func rawContent(t *testing.T, h idx.Header, data any) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := idx.Write(&b, h, data); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b.Bytes())
+	return hex.EncodeToString(sum[:])
+}
+
+// Open takes the image shape from the header: rank 3 is one channel, rank
+// 4 names its channels; any other rank or type is an error naming the
+// images file. (A zero dimension never gets this far: the IDX reader
+// refuses it.)
+func TestOpenImageShapes(t *testing.T) {
+	lab := writeIDX(t, "labels", true, idx.Header{Type: idx.U8, Dims: []int{2}}, []uint8{1, 0})
+	for _, tc := range []struct {
+		name    string
+		h       idx.Header
+		data    any
+		shape   [3]int
+		wantErr string
+	}{
+		{"rank 3", idx.Header{Type: idx.U8, Dims: []int{2, 3, 4}}, make([]uint8, 24), [3]int{3, 4, 1}, ""},
+		{"rank 4", idx.Header{Type: idx.U8, Dims: []int{2, 3, 4, 3}}, make([]uint8, 72), [3]int{3, 4, 3}, ""},
+		{"rank 2", idx.Header{Type: idx.U8, Dims: []int{2, 12}}, make([]uint8, 24), [3]int{}, "must have rank 3 (n,h,w) or 4"},
+		{"rank 5", idx.Header{Type: idx.U8, Dims: []int{2, 1, 2, 3, 1}}, make([]uint8, 12), [3]int{}, "must have rank 3 (n,h,w) or 4"},
+		{"int32", idx.Header{Type: idx.I32, Dims: []int{2, 2, 2}}, make([]int32, 8), [3]int{}, "images must be u8"},
+	} {
+		var buf bytes.Buffer
+		if err := idx.WriteGzip(&buf, tc.h, tc.data); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		p := filepath.Join(t.TempDir(), "images")
+		os.WriteFile(p, buf.Bytes(), 0o644)
+		pair, err := Open(File{Path: p, Name: "imgs.gz"}, lab, 2)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "imgs.gz") {
+				t.Errorf("%s: err = %v, want one naming imgs.gz and saying %q", tc.name, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := [3]int{pair.Height, pair.Width, pair.Channels}; got != tc.shape || pair.Elems() != got[0]*got[1]*got[2] || pair.Count() != 2 {
+			t.Errorf("%s: shape %v, elems %d, count %d", tc.name, got, pair.Elems(), pair.Count())
+		}
+		pair.Close()
+	}
+}
+
+// Labels must be u8 of rank 1, below the class count (the error gives the
+// offset of the first bad one), and nothing may follow the last.
+func TestOpenLabelChecks(t *testing.T) {
+	img := writeIDX(t, "images", true, idx.Header{Type: idx.U8, Dims: []int{3, 2, 2}}, make([]uint8, 12))
+	ok := writeIDX(t, "labels", true, idx.Header{Type: idx.U8, Dims: []int{3}}, []uint8{0, 2, 1})
+	p, err := Open(img, ok, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(p.Labels) != "\x00\x02\x01" {
+		t.Errorf("labels %v", p.Labels)
+	}
+	p.Close()
+	if _, err := Open(img, ok, 2); err == nil || !strings.Contains(err.Error(), "offset 9") ||
+		!strings.Contains(err.Error(), "a label below 2") || !strings.Contains(err.Error(), "2 at item 1") {
+		t.Errorf("label 2 of 2 classes: %v", err)
+	}
+	wide := writeIDX(t, "labels2d", true, idx.Header{Type: idx.U8, Dims: []int{3, 1}}, []uint8{0, 1, 0})
+	if _, err := Open(img, wide, 3); err == nil || !strings.Contains(err.Error(), "labels2d: labels must be u8 with rank 1") {
+		t.Errorf("rank-2 labels: %v", err)
+	}
+	// A raw label file with a byte more than its header declares.
+	var raw bytes.Buffer
+	idx.Write(&raw, idx.Header{Type: idx.U8, Dims: []int{3}}, []uint8{0, 2, 1})
+	long := filepath.Join(t.TempDir(), "long")
+	os.WriteFile(long, append(raw.Bytes(), 7), 0o644)
+	if _, err := Open(img, File{Path: long, Name: "long"}, 3); err == nil || !strings.Contains(err.Error(), "long") {
+		t.Errorf("labels with a trailing byte: %v", err)
+	}
+}
+
+// The content digest is the SHA-256 of the file's bytes after gzip
+// decoding: the same for a raw and a gzip copy, and the one Contents
+// reports for both files of a pair.
+func TestContentDigestsIgnoreTheContainer(t *testing.T) {
+	h := idx.Header{Type: idx.U8, Dims: []int{5, 3, 3}}
+	pix := make([]uint8, 45)
+	for i := range pix {
+		pix[i] = uint8(i * 7)
+	}
+	lh := idx.Header{Type: idx.U8, Dims: []int{5}}
+	labels := []uint8{0, 1, 2, 1, 0}
+	want, wantLabels := rawContent(t, h, pix), rawContent(t, lh, labels)
+	for _, zip := range []bool{false, true} {
+		img := writeIDX(t, "images", zip, h, pix)
+		lab := writeIDX(t, "labels", zip, lh, labels)
+		got, err := FileContent(img)
+		if err != nil || got != want {
+			t.Errorf("zip=%v: FileContent = %s, %v; want %s", zip, got, err, want)
+		}
+		ic, lc, err := Contents(img, lab, 3)
+		if err != nil || ic != want || lc != wantLabels {
+			t.Errorf("zip=%v: Contents = %s, %s, %v; want %s, %s", zip, ic, lc, err, want, wantLabels)
+		}
+		img.ContentSHA256 = strings.Repeat("0", 64)
+		if _, err := FileContent(img); err == nil {
+			t.Errorf("zip=%v: a wrong content pin passed", zip)
+		}
+	}
+	i32 := writeIDXAny(t, "ints", idx.Header{Type: idx.I32, Dims: []int{2}}, []int32{1, 2})
+	if _, err := FileContent(i32); err == nil || !strings.Contains(err.Error(), "not a u8 IDX file") {
+		t.Errorf("int32 file: %v", err)
+	}
+}
+
+// An image stream that holds more images than its header declares fails
+// at its end.
+func TestReadEndRejectsExtraImages(t *testing.T) {
+	var raw bytes.Buffer
+	idx.Write(&raw, idx.Header{Type: idx.U8, Dims: []int{2, 2, 2}}, make([]uint8, 8))
+	p := filepath.Join(t.TempDir(), "extra")
+	os.WriteFile(p, append(raw.Bytes(), make([]uint8, 4)...), 0o644)
+	r, err := idx.Open(p)
+	if err != nil {
+		t.Skipf("the reader refuses the file up front: %v", err)
+	}
+	defer r.Close()
+	if _, err := r.ReadU8(make([]uint8, 8)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ReadEnd(r); err == nil {
+		t.Fatal("images after the declared count accepted")
+	}
+}
+
+func writeIDXAny(t *testing.T, name string, h idx.Header, data any) File {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := idx.WriteGzip(&buf, h, data); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return File{Path: p, Name: name}
+}
