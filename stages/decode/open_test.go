@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/klauspost/compress/gzip"
+
 	"github.com/shardsmith/shardsmith/formats/idx"
 )
 
@@ -162,4 +164,50 @@ func writeIDXAny(t *testing.T, name string, h idx.Header, data any) File {
 		t.Fatal(err)
 	}
 	return File{Path: p, Name: name}
+}
+
+// MaxImageBytes is the largest image allowed, not the first refused.
+func TestOpenImageOfMaxImageBytes(t *testing.T) {
+	one := writeIDX(t, "one", true, idx.Header{Type: idx.U8, Dims: []int{1}}, []uint8{0})
+	for _, tc := range []struct {
+		w  int
+		ok bool
+	}{{MaxImageBytes / 16384, true}, {MaxImageBytes/16384 + 1, false}} {
+		// A gzip'd header declaring one 16384×w image, with no pixels:
+		// Open reads headers and labels only.
+		var raw bytes.Buffer
+		raw.Write([]byte{0, 0, 0x08, 3, 0, 0, 0, 1, 0, 0, 0x40, 0})
+		raw.Write([]byte{byte(tc.w >> 24), byte(tc.w >> 16), byte(tc.w >> 8), byte(tc.w)})
+		p := filepath.Join(t.TempDir(), "big")
+		var zb bytes.Buffer
+		zw := gzip.NewWriter(&zb)
+		zw.Write(raw.Bytes())
+		zw.Close()
+		os.WriteFile(p, zb.Bytes(), 0o644)
+		pair, err := Open(File{Path: p, Name: "big"}, one, 3)
+		if tc.ok {
+			if err != nil {
+				t.Errorf("16384x%d (%d bytes): %v", tc.w, 16384*tc.w, err)
+			} else {
+				pair.Close()
+			}
+		} else if err == nil || !strings.Contains(err.Error(), "an image may have") {
+			t.Errorf("16384x%d: %v", tc.w, err)
+		}
+	}
+}
+
+// Closing an input twice reports the second close.
+func TestInputCloseTwice(t *testing.T) {
+	img := writeIDX(t, "images", false, idx.Header{Type: idx.U8, Dims: []int{1, 2, 2}}, make([]uint8, 4))
+	in, err := OpenIDX(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Close(); err == nil {
+		t.Fatal("second Close reported no error")
+	}
 }
