@@ -1,6 +1,7 @@
 package optim
 
 import (
+	"math"
 	"testing"
 
 	"github.com/shardsmith/shardsmith/trainer/nn"
@@ -40,5 +41,28 @@ func TestHyperParameterEdges(t *testing.T) {
 	o.Step()
 	if p.Data[0] != 1 || p.Data[1] != 2 {
 		t.Fatalf("lr 0 moved the parameters to %v", p.Data)
+	}
+}
+
+// Clipping follows clip_grad_norm_: the factor is max_norm/(norm+1e-6),
+// which matters when the norms are small, and a gradient whose norm is
+// exactly the bound is left alone (and not reported clipped).
+func TestClipFactorEpsilonAndBound(t *testing.T) {
+	p := param("w", 0, 0)
+	p.Grad[0] = 2e-6
+	o, err := New(Config{Algorithm: SGD, LR: 1, ClipNorm: 1e-6}, nil, Group{Params: []*nn.Param{p}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := o.Step()
+	want := -2e-6 * (1e-6 / (2e-6 + 1e-6)) // a third of the gradient
+	if !info.Clipped || math.Abs(float64(p.Data[0])-want) > 1e-12 {
+		t.Fatalf("clipped %v, p = %g, want %g", info.Clipped, p.Data[0], want)
+	}
+	q := param("w", 0, 0)
+	q.Grad[0], q.Grad[1] = 3, 4
+	o, _ = New(Config{Algorithm: SGD, LR: 1, ClipNorm: 5}, nil, Group{Params: []*nn.Param{q}})
+	if info := o.Step(); info.Clipped || info.GradNorm != 5 || q.Data[0] != -3 || q.Data[1] != -4 {
+		t.Fatalf("norm at the bound: %+v, p = %v", info, q.Data)
 	}
 }
