@@ -134,22 +134,53 @@ func TestContentDigestsIgnoreTheContainer(t *testing.T) {
 }
 
 // An image stream that holds more images than its header declares fails
-// at its end.
+// at its end, naming the file.
 func TestReadEndRejectsExtraImages(t *testing.T) {
 	var raw bytes.Buffer
 	idx.Write(&raw, idx.Header{Type: idx.U8, Dims: []int{2, 2, 2}}, make([]uint8, 8))
-	p := filepath.Join(t.TempDir(), "extra")
-	os.WriteFile(p, append(raw.Bytes(), make([]uint8, 4)...), 0o644)
-	r, err := idx.Open(p)
-	if err != nil {
-		t.Skipf("the reader refuses the file up front: %v", err)
+	extra := append(raw.Bytes(), make([]uint8, 4)...)
+	var zb bytes.Buffer
+	zw := gzip.NewWriter(&zb)
+	zw.Write(extra)
+	zw.Close()
+	for name, b := range map[string][]byte{"extra": extra, "extra.gz": zb.Bytes()} {
+		p := filepath.Join(t.TempDir(), name)
+		os.WriteFile(p, b, 0o644)
+		in, err := OpenIDX(File{Path: p, Name: name})
+		if err != nil {
+			if !strings.Contains(err.Error(), name) {
+				t.Errorf("%s: %v", name, err)
+			}
+			continue
+		}
+		if _, err := in.ReadU8(make([]uint8, 8)); err != nil {
+			t.Fatal(err)
+		}
+		err = in.End()
+		in.Close()
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: images after the declared count: %v", name, err)
+		}
 	}
-	defer r.Close()
-	if _, err := r.ReadU8(make([]uint8, 8)); err != nil {
-		t.Fatal(err)
+}
+
+// Images larger than a read buffer's first guess (40×40 = 1600 bytes, more
+// than 1024 items' worth of a small image) are read whole by FileContent
+// and Contents.
+func TestContentsOfLargerImages(t *testing.T) {
+	h := idx.Header{Type: idx.U8, Dims: []int{3, 40, 40}}
+	pix := make([]uint8, 3*1600)
+	for i := range pix {
+		pix[i] = uint8(i)
 	}
-	if err := ReadEnd(r); err == nil {
-		t.Fatal("images after the declared count accepted")
+	img := writeIDX(t, "images", true, h, pix)
+	lab := writeIDX(t, "labels", true, idx.Header{Type: idx.U8, Dims: []int{3}}, []uint8{0, 1, 0})
+	want := rawContent(t, h, pix)
+	if got, err := FileContent(img); err != nil || got != want {
+		t.Errorf("FileContent = %s, %v; want %s", got, err, want)
+	}
+	if got, _, err := Contents(img, lab, 2); err != nil || got != want {
+		t.Errorf("Contents = %s, %v; want %s", got, err, want)
 	}
 }
 
