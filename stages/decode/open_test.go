@@ -97,6 +97,17 @@ func TestOpenLabelChecks(t *testing.T) {
 	if _, err := Open(img, File{Path: long, Name: "long"}, 3); err == nil || !strings.Contains(err.Error(), "long") {
 		t.Errorf("labels with a trailing byte: %v", err)
 	}
+	// The same gzip'd: found only when the labels have been read.
+	var zb bytes.Buffer
+	zw := gzip.NewWriter(&zb)
+	zw.Write(append(raw.Bytes(), 7))
+	zw.Close()
+	longGz := filepath.Join(t.TempDir(), "long.gz")
+	os.WriteFile(longGz, zb.Bytes(), 0o644)
+	if _, err := Open(img, File{Path: longGz, Name: "long.gz"}, 3); err == nil || !strings.Contains(err.Error(), "long.gz") ||
+		!strings.Contains(err.Error(), "trailing") {
+		t.Errorf("gzip'd labels with a trailing byte: %v", err)
+	}
 }
 
 // The content digest is the SHA-256 of the file's bytes after gzip
