@@ -80,3 +80,21 @@ func TestShortOfShortVersions(t *testing.T) {
 		}
 	}
 }
+
+// Several values are written as their JSON array (shard metadata bytes
+// depend on it: 1e-7, not 1e-07); values JSON cannot hold (NaN, ±Inf)
+// still come out readable rather than empty.
+func TestValuesTextOfSeveral(t *testing.T) {
+	for _, c := range []struct {
+		v    Values
+		want string
+	}{
+		{Values{1e-7, 2}, `[1e-7,2]`},
+		{Values{math.NaN(), 1}, `[NaN,1]`},
+		{Values{math.Inf(1), math.Inf(-1)}, `[+Inf,-Inf]`},
+	} {
+		if got := c.v.Text(); got != c.want {
+			t.Errorf("%v: text %q, want %q", c.v, got, c.want)
+		}
+	}
+}
