@@ -1,7 +1,9 @@
 package checkpoint
 
 import (
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/shardsmith/shardsmith/trainer/nn"
@@ -91,5 +93,31 @@ func TestRestoreWithoutRNGState(t *testing.T) {
 	pc, _ := Capture(plain, nil, Meta{Epoch: 1})
 	if pc.Meta.ModelRNG != nil {
 		t.Errorf("a model without dropout captured generator state %v", pc.Meta.ModelRNG)
+	}
+}
+
+// The sidecar is authoritative: a weights file it names under another name
+// (one renamed along with its sidecar entry) is the one Paths returns.
+func TestPathsTrustTheSidecarsNames(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "ck")
+	m, opt, _, _ := trainedModel(t)
+	c, _ := Capture(m, opt, Meta{Epoch: 1})
+	if err := Save(base, c); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(base + ".json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(b), `"ck.g1.safetensors"`, `"renamed.safetensors"`, 1)
+	if edited == string(b) {
+		t.Fatal("the sidecar does not name ck.g1.safetensors")
+	}
+	if err := os.WriteFile(base+".json", []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if w, _, _ := Paths(base); w != filepath.Join(dir, "renamed.safetensors") {
+		t.Fatalf("weights path %s, want the sidecar's renamed.safetensors", w)
 	}
 }
