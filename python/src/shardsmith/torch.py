@@ -240,8 +240,9 @@ class Loader:
         slots = _Slots(self.num_workers, prefetch + HOLD, self.batch_size, self.split.dataset.shape,
                        g.image_dtype, ctx)
         ints = torch.from_numpy(g.ints)
-        dl = tud.DataLoader(_Epoch(g, mine, slots), batch_size=None, num_workers=self.num_workers, **kw)
-        it = iter(dl)
+        ep = _Epoch(g, mine, slots)
+        # without workers the DataLoader would only add its per-batch bookkeeping
+        it = iter(tud.DataLoader(ep, batch_size=None, num_workers=self.num_workers, **kw) if self.num_workers else ep)
         k = 0  # batches of this rank yielded
         try:
             for a, b, hi in steps:
