@@ -99,3 +99,16 @@ def test_resume_with_another_batch_size(train):
     rest = list(m)
     assert [len(b["index"]) for b in rest] == [30] * 14 + [4]
     assert seen + [i for b in rest for i in b["index"].tolist()] == train.order(SEED, 0).tolist()
+
+
+def test_pin_memory_and_dataloader_options(train):
+    # pin_memory is the Loader's (a no-op without CUDA); the rest reach the DataLoader
+    calls = []
+    l = Loader(train, batch_size=40, seed=SEED, num_workers=1, pin_memory=True, prefetch_factor=3,
+               worker_init_fn=calls.append)
+    got = list(l)
+    assert [i for b in got for i in b["index"].tolist()] == train.order(SEED, 0).tolist()
+    for b in got:
+        check(train, b)
+    with pytest.raises(TypeError, match="collate_fn is the Loader's to set"):
+        Loader(train, batch_size=8, collate_fn=list)

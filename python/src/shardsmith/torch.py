@@ -19,6 +19,14 @@ How the rows are dealt out:
   j mod num_workers, and DataLoader yields its workers' batches round-robin,
   so the batches come in order whatever num_workers is.
 
+* A worker gathers its batch's images into a buffer in shared memory (one
+  of a few per worker) and hands the DataLoader only (batch, buffer): the
+  label, source_index, copy and index tensors are slices of the epoch's
+  columns, made in the main process. The image tensor uses the buffer in
+  place until it is freed; a consumer that keeps more than HOLD batches of a
+  worker gets copies (see _Slots). Without workers the same is done in the
+  main process, without a DataLoader.
+
 So reading the batches of step 0 of every rank, then step 1, … gives the
 global order: it depends on the seed and the epoch only, not on the number
 of workers or ranks. state_dict records the epoch and how many rows of the
@@ -184,7 +192,12 @@ class Loader:
     split's pixels setting says (float32 normalized by default for float32
     shards; open with pixels="float32" to get floats from uint8 shards),
     label, source_index, copy and index (the row indices in the split), all
-    int64, and for image tree and list sources source_path, a list of str. window is the trainer's --shuffle-window."""
+    int64, and for image tree and list sources source_path, a list of str. window is the trainer's --shuffle-window.
+
+    Other keyword arguments go to torch's DataLoader (with workers:
+    multiprocessing_context, prefetch_factor, timeout, worker_init_fn, …);
+    pin_memory=True pins each batch in the main process (where CUDA is
+    available)."""
 
     def __init__(self, split: Split, batch_size: int, shuffle: bool = True, seed: int = 1, drop_last: bool = False,
                  num_workers: int = 0, rank: Optional[int] = None, world_size: Optional[int] = None,
