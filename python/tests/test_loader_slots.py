@@ -112,3 +112,19 @@ def test_pin_memory_and_dataloader_options(train):
         check(train, b)
     with pytest.raises(TypeError, match="collate_fn is the Loader's to set"):
         Loader(train, batch_size=8, collate_fn=list)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_damaged_shard_stops_the_loader_before_any_batch(copy_version, workers):
+    from shardsmith import ShardError
+    v = copy_version()
+    shard = sorted(v.glob("train-*.arrow"))[2]
+    b = bytearray(shard.read_bytes())
+    b[len(b) // 3] ^= 0x10
+    shard.write_bytes(bytes(b))
+    l = Loader(shardsmith.open(v)["train"], batch_size=8, seed=SEED, num_workers=workers)
+    got = []
+    with pytest.raises(ShardError, match=f"shard {shard}: SHA-256") as e:
+        for batch in l:
+            got.append(batch)
+    assert got == [] and e.value.field == "sha256"
