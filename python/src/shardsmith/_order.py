@@ -62,16 +62,92 @@ class PCG:
                 lo = p & _M64
         return p >> 64
 
+    def uint64n_many(self, bounds: np.ndarray) -> np.ndarray:
+        """[uint64n(n) for n in bounds] (each n in [1, 2**64)), computed on
+        arrays: the states of the stream are drawn by jumping ahead (see
+        _states), and only a draw that Lemire's method would reject (odds
+        about n / 2**64) is redone one at a time, after which the arrays
+        start again from the state it left."""
+        bounds = np.asarray(bounds, dtype=np.uint64)
+        out = np.empty(len(bounds), dtype=np.uint64)
+        pos = 0
+        while pos < len(bounds):
+            n = bounds[pos:]
+            hi, lo = _states(self.state, len(n))
+            x = _output(hi, lo)
+            pow2 = (n & (n - np.uint64(1))) == 0
+            ph, pl = _mul64(x, n)
+            bad = np.nonzero(~pow2 & (pl < n))[0]
+            k = int(bad[0]) if len(bad) else len(n)  # draws before the first possible rejection are final
+            out[pos:pos + k] = np.where(pow2[:k], x[:k] & (n[:k] - np.uint64(1)), ph[:k])
+            if k:
+                self.state = (int(hi[k - 1]) << 64) | int(lo[k - 1])
+            if k < len(n):
+                out[pos + k] = self.uint64n(int(n[k]))
+                k += 1
+            pos += k
+        return out
+
     def shuffle(self, a: list) -> None:
-        """Rand.Shuffle of the list a, in place."""
-        for i in range(len(a) - 1, 0, -1):
-            j = self.uint64n(i + 1)
+        """Rand.Shuffle of the list a, in place (Fisher-Yates from the top:
+        the bounds n, n-1, …, 2 are drawn first, in the same sequence)."""
+        if len(a) < 2:
+            return
+        js = self.uint64n_many(np.arange(len(a), 1, -1, dtype=np.uint64)).tolist()
+        for i, j in zip(range(len(a) - 1, 0, -1), js):
             a[i], a[j] = a[j], a[i]
 
     def perm(self, n: int) -> List[int]:
         p = list(range(n))
         self.shuffle(p)
         return p
+
+
+_M32 = np.uint64(0xFFFFFFFF)
+_S32 = np.uint64(32)
+
+
+def _mul64(a: np.ndarray, b) -> tuple:
+    """The 128-bit products of uint64 arrays (or an array and a scalar), as (hi, lo)."""
+    a0, a1 = a & _M32, a >> _S32
+    b = np.asarray(b, dtype=np.uint64)
+    b0, b1 = b & _M32, b >> _S32
+    p00, p01, p10, p11 = a0 * b0, a0 * b1, a1 * b0, a1 * b1
+    mid = (p00 >> _S32) + (p01 & _M32) + (p10 & _M32)
+    return p11 + (p01 >> _S32) + (p10 >> _S32) + (mid >> _S32), (p00 & _M32) | (mid << _S32)
+
+
+def _affine(hi, lo, a: int, c: int):
+    """(a * s + c) mod 2**128 of the states s = (hi, lo), for Python ints a, c."""
+    ah, al, ch, cl = (np.uint64(v) for v in (a >> 64, a & _M64, c >> 64, c & _M64))
+    ph, pl = _mul64(lo, al)
+    ph = ph + lo * ah + hi * al
+    nl = pl + cl
+    return ph + ch + (nl < pl).astype(np.uint64), nl
+
+
+def _states(state: int, n: int):
+    """The next n states of the LCG after state, as uint64 arrays (hi, lo):
+    s[k] = A**(k+1) s + C (A**k + … + 1), filled by doubling: the block of
+    the first L states, stepped L at a time, gives the next L."""
+    hi = np.empty(n, dtype=np.uint64)
+    lo = np.empty(n, dtype=np.uint64)
+    s = (state * _MUL + _INC) & _M128
+    hi[0], lo[0] = s >> 64, s & _M64
+    a, c, have = _MUL, _INC, 1  # (a, c) step `have` states at once
+    while have < n:
+        m = min(have, n - have)
+        hi[have:have + m], lo[have:have + m] = _affine(hi[:m], lo[:m], a, c)
+        a, c, have = (a * a) & _M128, (a * c + c) & _M128, have + m
+    return hi, lo
+
+
+def _output(hi, lo):
+    """The DXSM output function of PCG.uint64, on arrays."""
+    hi = hi ^ (hi >> _S32)
+    hi = hi * np.uint64(_CHEAP_MUL)
+    hi = hi ^ (hi >> np.uint64(48))
+    return hi * (lo | np.uint64(1))
 
 
 def order(batch_rows: Sequence[Sequence[int]], shuffle: bool, seed: int, epoch: int,

@@ -278,6 +278,13 @@ class Split:
         out["index"] = idx
         return out
 
+    def gather(self, order: Sequence[int]) -> "Gather":
+        """The rows of order (row indices, e.g. an epoch's), for reading
+        range by range into preallocated arrays (what the torch Loader does):
+        reads every shard; the int columns of the whole order are gathered
+        here at once."""
+        return Gather(self, order)
+
     def __getitem__(self, i: int) -> dict:
         if not isinstance(i, (int, np.integer)):
             raise TypeError(f"split rows are indexed by int, not {type(i).__name__} (use take for many rows)")
@@ -300,6 +307,72 @@ class Split:
         for i in range(len(self._sp.shards)):
             self._shard(i)
         return self.shards
+
+
+class Gather:
+    """The rows of an order of a split, by ranges of positions in it.
+
+    ints is an int64 array (4, len(order)): label, source_index, copy and
+    index (the row) of every position, so a range's are a slice of it.
+    images(a, b, out) writes the images of positions [a, b) into out
+    (b - a, H, W, C) of image_dtype, as Split.take would give them: one
+    gather per shard the range touches, no per-row Python work."""
+
+    def __init__(self, split: Split, order: Sequence[int]):
+        order, _ = split._locate(np.asarray(order, dtype=np.int64).reshape(-1))
+        self._from = (split.dataset, split.name, order)
+        n = len(split._sp.shards)
+        with ThreadPoolExecutor(max_workers=max(1, min(n, os.cpu_count() or 1, 8))) as pool:
+            data = list(pool.map(split._shard, range(n)))
+        self._images = [d.cols["image"] for d in data]
+        self._paths = [d.cols["source_path"] for d in data] if split.has_source_paths else None
+        starts = split._starts
+        self._shard_of = np.searchsorted(starts, order, side="right") - 1
+        self._local = order - starts[self._shard_of]
+        self.ints = np.empty((4, len(order)), dtype=np.int64)
+        for r, k in enumerate(("label", "source_index", "copy")):
+            col = np.concatenate([d.cols[k] for d in data]) if data else np.empty(0, np.int64)
+            self.ints[r] = col[order]
+        self.ints[3] = order
+        self._convert = split._convert
+        self.shape = split.dataset.shape
+        stored = np.dtype(split.dataset.manifest.image.dtype)
+        self.image_dtype = stored if self._convert is None else (
+            np.dtype(np.float32) if stored == np.uint8 else np.dtype(np.uint8))
+
+    def __len__(self) -> int:
+        return self.ints.shape[1]
+
+    def __getstate__(self):
+        # to a spawned process: the dataset (which reopens its shards, without
+        # hashing those already checked) and the order, not the decoded arrays
+        return self._from
+
+    def __setstate__(self, s):
+        ds, name, order = s
+        self.__init__(ds[name], order)
+
+    def images(self, a: int, b: int, out: np.ndarray) -> np.ndarray:
+        sh, loc = self._shard_of[a:b], self._local[a:b]
+        if b <= a:
+            return out
+        flat = out.reshape(b - a, -1)
+        dst = flat if self._convert is None else np.empty((b - a, flat.shape[1]), self._images[0].dtype)
+        first = sh[0]
+        if (sh == first).all():
+            np.take(self._images[first], loc, axis=0, out=dst)
+        else:
+            for s in np.unique(sh):
+                m = sh == s
+                dst[m] = self._images[s][loc[m]]
+        if self._convert is not None:
+            flat[...] = self._convert(dst)
+        return out
+
+    def source_paths(self, a: int, b: int) -> List[str]:
+        """The source_path of positions [a, b) (image tree and list sources)."""
+        sh, loc = self._shard_of[a:b], self._local[a:b]
+        return [self._paths[s][i] for s, i in zip(sh.tolist(), loc.tolist())]
 
 
 def _size_error(p, got, want):
@@ -366,6 +439,20 @@ def _empty(stored, elems, paths=False):
     return out
 
 
+_NUMPY = {pa.uint64(): np.uint64, pa.uint16(): np.uint16, pa.uint8(): np.uint8, pa.float32(): np.float32}
+
+
+def _numpy(a: pa.Array) -> np.ndarray:
+    """The values of a primitive array without nulls (of a type the schema
+    check allows), in place. (pyarrow's to_numpy imports pandas on its first
+    use: most of a second before the first batch.)"""
+    dt = np.dtype(_NUMPY[a.type])
+    buf = a.buffers()[1]
+    if buf is None or len(a) == 0:
+        return np.empty(0, dt)
+    return np.frombuffer(buf, dtype=dt, count=len(a), offset=a.offset * dt.itemsize)
+
+
 def _columns(p, rec: pa.RecordBatch, elems: int) -> Dict[str, np.ndarray]:
     img = rec.column(3)
     if pa.types.is_fixed_size_list(img.type):
@@ -378,10 +465,10 @@ def _columns(p, rec: pa.RecordBatch, elems: int) -> Dict[str, np.ndarray]:
     if vals.null_count or any(rec.column(i).null_count for i in range(rec.num_columns) if i != 3):
         raise ShardError(p, "format", "null values in a shard column")
     out = {
-        "source_index": rec.column(0).to_numpy(zero_copy_only=False),
-        "label": rec.column(1).to_numpy(zero_copy_only=False),
-        "copy": rec.column(2).to_numpy(zero_copy_only=False),
-        "image": vals.to_numpy(zero_copy_only=False).reshape(-1, elems),
+        "source_index": _numpy(rec.column(0)),
+        "label": _numpy(rec.column(1)),
+        "copy": _numpy(rec.column(2)),
+        "image": _numpy(vals).reshape(-1, elems),
     }
     if rec.num_columns > 4:
         paths = np.empty(rec.num_rows, dtype=object)

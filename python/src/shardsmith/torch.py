@@ -19,6 +19,14 @@ How the rows are dealt out:
   j mod num_workers, and DataLoader yields its workers' batches round-robin,
   so the batches come in order whatever num_workers is.
 
+* A worker gathers its batch's images into a buffer in shared memory (one
+  of a few per worker) and hands the DataLoader only (batch, buffer): the
+  label, source_index, copy and index tensors are slices of the epoch's
+  columns, made in the main process. The image tensor uses the buffer in
+  place until it is freed; a consumer that keeps more than HOLD batches of a
+  worker gets copies (see _Slots). Without workers the same is done in the
+  main process, without a DataLoader.
+
 So reading the batches of step 0 of every rank, then step 1, … gives the
 global order: it depends on the seed and the epoch only, not on the number
 of workers or ranks. state_dict records the epoch and how many rows of the
@@ -29,7 +37,9 @@ not yet seen, in the same order.
 
 from __future__ import annotations
 
-import math
+import multiprocessing
+import queue
+import weakref
 from typing import Dict, Iterator, Optional
 
 import numpy as np
@@ -37,7 +47,7 @@ import torch
 import torch.utils.data as tud
 
 from ._order import DEFAULT_WINDOW
-from .dataset import Split
+from .dataset import Gather, Split
 
 STATE_VERSION = 1
 
@@ -75,33 +85,102 @@ def _rank_slice(lo: int, hi: int, per_rank: int, rank: int, world: int):
     return a, a + q + (1 if rank < r else 0)
 
 
+# Batches a consumer may hold on to per worker before the next ones are
+# copied out of the worker's buffers (see _Slots).
+HOLD = 3
+_TORCH_DTYPE = {np.dtype(np.float32): torch.float32, np.dtype(np.uint8): torch.uint8}
+
+
+class _Slots:
+    """Image buffers in shared memory that workers gather batches into, so
+    that a DataLoader worker hands over (batch, slot) and not the tensors:
+    moving a tensor between processes costs PyTorch a shared-memory file per
+    tensor, more than gathering the batch itself.
+
+    Worker w owns the slots [w·per, (w+1)·per) and takes free ones from its
+    queue. The image tensor of a yielded batch uses its slot in place; the
+    slot goes back to its worker when that tensor (and every view of it) is
+    freed: torch.from_numpy keeps the numpy view alive, and a finalizer on
+    the view releases the slot. A consumer that keeps more than HOLD batches
+    of a worker gets copies, so a worker always has a free slot within the
+    DataLoader's prefetch_factor."""
+
+    def __init__(self, workers: int, per: int, batch: int, shape, dtype, ctx):
+        self.per = per
+        self.buf = torch.empty((max(workers, 1) * per, batch) + tuple(shape), dtype=_TORCH_DTYPE[np.dtype(dtype)])
+        if workers:
+            self.buf.share_memory_()
+            self.free = [ctx.SimpleQueue() for _ in range(workers)]
+        else:
+            self.free = [queue.SimpleQueue()]
+        for w, q in enumerate(self.free):
+            for i in range(per):
+                q.put(w * per + i)
+        self.np = self.buf.numpy()
+        self.held = [0] * len(self.free)
+        self.released: list = []  # (worker, slot) of freed views, appended by finalizers
+
+    def __getstate__(self):  # to spawned workers: the shared tensor and the queues, not copies of the memory
+        return {"per": self.per, "buf": self.buf, "free": self.free}
+
+    def __setstate__(self, s):
+        self.per, self.buf, self.free = s["per"], s["buf"], s["free"]
+        self.np = self.buf.numpy()
+
+    def drain(self):
+        while self.released:
+            w, slot = self.released.pop()
+            self.held[w] -= 1
+            self.free[w].put(slot)
+
+    def take(self, w: int, slot: int, n: int) -> torch.Tensor:
+        """The image tensor of the batch in slot (of worker w), n rows."""
+        view = self.np[slot, :n]
+        if self.held[w] >= HOLD:
+            t = torch.from_numpy(view.copy())
+            self.free[w].put(slot)
+            return t
+        self.held[w] += 1
+        weakref.finalize(view, self.released.append, (w, slot))
+        return torch.from_numpy(view)
+
+    def close(self):
+        """Wakes workers waiting for a slot (they stop)."""
+        for q in self.free:
+            for _ in range(self.per):
+                q.put(-1)
+
+
 class _Epoch(tud.IterableDataset):
-    """The batches of one rank in one epoch, from global row start on; each
-    DataLoader worker makes every num_workers-th of them."""
+    """The batches of one rank in one epoch: global order ranges [a, b),
+    the j-th made by DataLoader worker j mod num_workers, which gathers its
+    images into a slot and yields (j, a, b, slot, source paths)."""
 
-    def __init__(self, split: Split, order: np.ndarray, start: int, batch_size: int, drop_last: bool,
-                 rank: int, world: int):
+    def __init__(self, gather: Gather, ranges, slots: _Slots):
         super().__init__()
-        self.split, self.order, self.start = split, order, start
-        self.batch_size, self.drop_last, self.rank, self.world = batch_size, drop_last, rank, world
-
-    def batches(self):
-        """The (lo, hi) global order ranges of this rank's batches."""
-        for lo, hi in _steps(self.start, len(self.order), self.batch_size * self.world, self.drop_last):
-            a, b = _rank_slice(lo, hi, self.batch_size, self.rank, self.world)
-            if b > a:
-                yield a, b
+        self.gather, self.ranges, self.slots = gather, ranges, slots
 
     def __iter__(self):
         info = tud.get_worker_info()
         wid, nw = (info.id, info.num_workers) if info is not None else (0, 1)
-        for j, (a, b) in enumerate(self.batches()):
-            if j % nw == wid:
-                rows = self.split.take(self.order[a:b])
-                # source_path (image tree and list sources) stays a list of str: torch has no string tensor
-                yield {k: list(v) if k == "source_path" else
-                       torch.from_numpy(np.ascontiguousarray(v.astype(np.int64) if k != "image" else v))
-                       for k, v in rows.items()}
+        g, free = self.gather, self.slots.free[wid]
+        for j in range(wid, len(self.ranges), nw):
+            a, b = self.ranges[j]
+            slot = free.get()
+            if slot < 0:
+                return
+            g.images(a, b, self.slots.np[slot, :b - a])
+            yield j, a, b, slot, g.source_paths(a, b) if g._paths is not None else None
+
+
+def _ranges(start: int, n: int, batch_size: int, drop_last: bool, rank: int, world: int):
+    """The (a, b) global order ranges of a rank's batches from row start on,
+    with the global row where each batch's step ends."""
+    out = []
+    for lo, hi in _steps(start, n, batch_size * world, drop_last):
+        a, b = _rank_slice(lo, hi, batch_size, rank, world)
+        out.append((a, b, hi))
+    return out
 
 
 class Loader:
@@ -113,7 +192,12 @@ class Loader:
     split's pixels setting says (float32 normalized by default for float32
     shards; open with pixels="float32" to get floats from uint8 shards),
     label, source_index, copy and index (the row indices in the split), all
-    int64, and for image tree and list sources source_path, a list of str. window is the trainer's --shuffle-window."""
+    int64, and for image tree and list sources source_path, a list of str. window is the trainer's --shuffle-window.
+
+    Other keyword arguments go to torch's DataLoader (with workers:
+    multiprocessing_context, prefetch_factor, timeout, worker_init_fn, …);
+    pin_memory=True pins each batch in the main process (where CUDA is
+    available)."""
 
     def __init__(self, split: Split, batch_size: int, shuffle: bool = True, seed: int = 1, drop_last: bool = False,
                  num_workers: int = 0, rank: Optional[int] = None, world_size: Optional[int] = None,
@@ -149,30 +233,53 @@ class Loader:
         """Batches this rank yields in the next iteration."""
         e = self.epoch + 1 if self._epoch_done() else self.epoch
         start = 0 if e != self.epoch else self.seen
-        return sum(1 for _ in _Epoch(self.split, np.empty(len(self.split)), start, self.batch_size, self.drop_last,
-                                     self.rank, self.world_size).batches())
+        return sum(1 for a, b, _ in _ranges(start, len(self.split), self.batch_size, self.drop_last, self.rank,
+                                           self.world_size) if b > a)
 
     def __iter__(self) -> Iterator[Dict[str, torch.Tensor]]:
         if self._epoch_done():
             self.epoch, self.seen = self.epoch + 1 if self.seen > 0 else self.epoch, 0
         order = self._order(self.epoch)
-        ep = _Epoch(self.split, order, self.seen, self.batch_size, self.drop_last, self.rank, self.world_size)
-        per = self.batch_size * self.world_size
-        steps = list(_steps(self.seen, len(order), per, self.drop_last))
-        dl = tud.DataLoader(ep, batch_size=None, num_workers=self.num_workers, **self.dataloader_kwargs)
-        it = iter(dl)
+        steps = _ranges(self.seen, len(order), self.batch_size, self.drop_last, self.rank, self.world_size)
+        mine = [(a, b) for a, b, _ in steps if b > a]
+        g = self.split.gather(order)
+        kw = dict(self.dataloader_kwargs)
+        pin = kw.pop("pin_memory", False) and torch.cuda.is_available()
+        ctx = kw.get("multiprocessing_context")
+        ctx = multiprocessing.get_context(ctx) if ctx is None or isinstance(ctx, str) else ctx
+        if self.num_workers:
+            kw["multiprocessing_context"] = ctx
+        prefetch = kw.get("prefetch_factor", 2) if self.num_workers else 1
+        slots = _Slots(self.num_workers, prefetch + HOLD, self.batch_size, self.split.dataset.shape,
+                       g.image_dtype, ctx)
+        ints = torch.from_numpy(g.ints)
+        ep = _Epoch(g, mine, slots)
+        # without workers the DataLoader would only add its per-batch bookkeeping
+        it = iter(tud.DataLoader(ep, batch_size=None, num_workers=self.num_workers, **kw) if self.num_workers else ep)
         k = 0  # batches of this rank yielded
-        for lo, hi in steps:
-            a, b = _rank_slice(lo, hi, self.batch_size, self.rank, self.world_size)
-            if b > a:
-                batch = next(it)
-                if (batch["index"][0].item(), batch["index"][-1].item()) != (int(order[a]), int(order[b - 1])):
-                    raise RuntimeError(f"batch {k} of the epoch came out of order (DataLoader worker sharding broken)")
-                k += 1
-                self.seen = hi  # counted before the consumer sees the batch: a state saved now excludes it
-                yield batch
-            else:
-                self.seen = hi
+        try:
+            for a, b, hi in steps:
+                if b > a:
+                    slots.drain()
+                    j, a2, b2, slot, paths = next(it)
+                    if (j, a2, b2) != (k, a, b):
+                        raise RuntimeError(f"batch {j} (rows {a2}-{b2} of the epoch order) came when batch {k} "
+                                           f"(rows {a}-{b}) was due (DataLoader worker sharding broken)")
+                    w = j % self.num_workers if self.num_workers else 0
+                    batch = {"image": slots.take(w, slot, b - a), "label": ints[0, a:b],
+                             "source_index": ints[1, a:b], "copy": ints[2, a:b], "index": ints[3, a:b]}
+                    if paths is not None:  # source_path (image tree and list sources): torch has no string tensor
+                        batch["source_path"] = paths
+                    if pin:
+                        batch = {k2: v.pin_memory() if isinstance(v, torch.Tensor) else v for k2, v in batch.items()}
+                    k += 1
+                    self.seen = hi  # counted before the consumer sees the batch: a state saved now excludes it
+                    yield batch
+                else:
+                    self.seen = hi
+        finally:
+            slots.close()
+            del it
         self.epoch, self.seen = self.epoch + 1, 0
 
     def state_dict(self) -> dict:

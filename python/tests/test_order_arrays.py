@@ -1,0 +1,48 @@
+"""PCG.uint64n_many (the array form the epoch shuffle uses) against the
+one-at-a-time PCG.uint64n that test_order checks against Go: the same
+values and the same state after, including bounds just above 2**63, where
+Lemire's method rejects about half of the draws and the arrays restart
+after each."""
+
+import random
+
+import numpy as np
+import pytest
+
+from shardsmith._order import PCG
+
+
+@pytest.mark.parametrize("case", range(40))
+def test_uint64n_many_is_uint64n_in_a_row(case):
+    rnd = random.Random(case)
+    s1, s2 = rnd.getrandbits(64), rnd.getrandbits(64)
+    kinds = [lambda: rnd.randint(1, 10**6), lambda: 1 << rnd.randint(0, 62),
+             lambda: rnd.randint(1 << 62, (1 << 63) - 1), lambda: (1 << 63) + rnd.randint(1, 3) - 2]
+    bounds = [rnd.choice(kinds)() for _ in range(rnd.randint(1, 700))]
+    one, many = PCG(s1, s2), PCG(s1, s2)
+    want = [one.uint64n(n) for n in bounds]
+    assert many.uint64n_many(np.array(bounds, dtype=np.uint64)).tolist() == want
+    assert many.state == one.state
+
+
+def test_rejections_are_redone():
+    # n = 2**63 + 1 is not a power of two and rejects a draw with odds about 1/2:
+    # some must occur in 200 draws, each costing one more state
+    one = PCG(3, 4)
+    want = [one.uint64n((1 << 63) + 1) for _ in range(200)]
+    many = PCG(3, 4)
+    assert many.uint64n_many(np.full(200, (1 << 63) + 1, dtype=np.uint64)).tolist() == want
+    steps, r = 0, PCG(3, 4)
+    while r.state != one.state:
+        r.uint64()
+        steps += 1
+    assert steps > 200 and many.state == one.state
+
+
+def test_shuffle_is_the_scalar_fisher_yates():
+    for n in (0, 1, 2, 3, 1000, 70000):
+        a, r = list(range(n)), PCG(n, 9)
+        for i in range(n - 1, 0, -1):
+            j = r.uint64n(i + 1)
+            a[i], a[j] = a[j], a[i]
+        assert PCG(n, 9).perm(n) == a
