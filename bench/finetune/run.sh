@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Fine-tuning experiment: pretrain the CNN on digits 0-4, then learn digits
-# 5-9 from k = 10 and k = 100 images per class three ways (head only, full
-# fine-tune, LoRA), against training the same CNN from scratch on the same k
-# images. Prints a Markdown table: accuracy on the full 5-9 test split (mean
-# ± standard deviation over seeds) and seconds of training (mean).
+# Fine-tuning experiment: pretrain the CNN (or the ViT) on digits 0-4, then
+# learn digits 5-9 from k = 10 and k = 100 images per class three ways (head
+# only, full fine-tune, LoRA), against training the same network from scratch
+# on the same k images. Prints a Markdown table: accuracy on the full 5-9 test
+# split (mean ± standard deviation over seeds) and seconds of training (mean).
 #
-#   bench/finetune/run.sh                  three seeds (about 10 minutes on 2 cores)
+#   bench/finetune/run.sh                  the CNN, three seeds (about 10 minutes on 2 cores)
 #   SEEDS=1 bench/finetune/run.sh          one seed
+#   MODEL=vit bench/finetune/run.sh        the default ViT (trainer --model vit), pretrained
+#                                          PRE_EPOCHS epochs (default 3); LoRA on attn.qkv and attn.proj
 #
 # Every row gets the same budget: EPOCHS epochs (default 30) at batch size
 # BATCH (default 10), Adam. Learning rates: from scratch 3e-3; head only
@@ -22,6 +24,13 @@ work=${WORK:-$(mktemp -d)}
 SEEDS=${SEEDS:-1 2 3}
 EPOCHS=${EPOCHS:-30}
 BATCH=${BATCH:-10}
+MODEL=${MODEL:-cnn}
+PRE_EPOCHS=${PRE_EPOCHS:-3}
+case $MODEL in
+  cnn) lora_on="fc1" ;;
+  vit) lora_on="attn.qkv+attn.proj" ;;
+  *) echo "MODEL must be cnn or vit, got $MODEL" >&2; exit 2 ;;
+esac
 go build -o "$work/prep" ./cmd/prep
 go build -o "$work/trainer" ./cmd/trainer
 P="$work/prep"; T="$work/trainer"; out="$work/out"; runs="$work/runs"; results="$work/results.txt"
@@ -32,8 +41,8 @@ done
 json() { python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); print("%.4f %.2f" % (d.get("test_accuracy", d.get("accuracy", 0)), d.get("seconds_per_epoch", 0)*d.get("epochs", 0)))'; }
 
 if [ ! -f "$runs/base/checkpoint.json" ]; then
-  pre=$("$T" --shards "$out/mnist-0to4" --model cnn --epochs 3 --seed 1 --out "$runs/base" --json --quiet | json)
-  echo "pretrained on 0-4 (3 epochs): test accuracy on 0-4 and seconds: $pre" >&2
+  pre=$("$T" --shards "$out/mnist-0to4" --model "$MODEL" --epochs "$PRE_EPOCHS" --seed 1 --out "$runs/base" --json --quiet | json)
+  echo "pretrained $MODEL on 0-4 ($PRE_EPOCHS epochs): test accuracy on 0-4 and seconds: $pre" >&2
 fi
 
 : >"$results"
@@ -42,11 +51,11 @@ for k in 10 100; do
   ds="$out/mnist-5to9-fewshot"; [ "$k" = 100 ] && ds="$out/mnist-5to9-fewshot-k100"
   for seed in $SEEDS; do
     record() { [ -n "$2" ] || exit 1; echo "$k|$1|$2" >>"$results"; echo "k=$k seed=$seed $1: $2" >&2; }
-    record "from scratch" "$("$T" --shards "$ds" --model cnn --lr 3e-3 --seed "$seed" $common --out "$runs/scratch-$k-$seed" | json)"
+    record "from scratch" "$("$T" --shards "$ds" --model "$MODEL" --lr 3e-3 --seed "$seed" $common --out "$runs/scratch-$k-$seed" | json)"
     ft=("$T" finetune --from "$runs/base" --shards "$ds" --seed "$seed" $common)
     record "head only (--freeze features)" "$("${ft[@]}" --freeze features --lr 3e-3 --out "$runs/head-$k-$seed" | json)"
     record "full fine-tune (--lr-head 3e-3 --lr-body 3e-4)" "$("${ft[@]}" --lr 3e-3 --lr-head 3e-3 --lr-body 3e-4 --out "$runs/full-$k-$seed" | json)"
-    record "LoRA r=8 α=16 on fc1, head trained (--lr 3e-3)" "$("${ft[@]}" --lora-rank 8 --lora-alpha 16 --lr 3e-3 --merge --out "$runs/lora-$k-$seed" | json)"
+    record "LoRA r=8 α=16 on $lora_on, head trained (--lr 3e-3)" "$("${ft[@]}" --lora-rank 8 --lora-alpha 16 --lr 3e-3 --merge --out "$runs/lora-$k-$seed" | json)"
     merged=$("$T" eval --checkpoint "$runs/lora-$k-$seed" --shards "$ds" --json | json)
     echo "k=$k seed=$seed LoRA merged into a plain checkpoint, trainer eval: ${merged% *}" >&2
   done

@@ -2,8 +2,10 @@
 # Accuracy runs behind the table in BENCHMARKS.md: trains each recipe on the
 # shards of its config and prints the test accuracy and val accuracy per epoch.
 #
-#   bench/train/accuracy.sh            all recipes (about 50 minutes on 2 cores)
+#   bench/train/accuracy.sh            all recipes (the CNN and MLP ones: about 50 minutes on 2 cores;
+#                                      the ViT's 20 augmented epochs: hours)
 #   bench/train/accuracy.sh cnn-b64    only the recipes whose name contains cnn-b64
+#   SEEDS="1 2 3" bench/train/accuracy.sh vit-1   every recipe once per seed
 #
 # Timing figures of these runs are not the benchmark (bench/train/run.sh is);
 # accuracy is what they are for.
@@ -23,18 +25,24 @@ recipes=(
   "cnn-augmented-3|mnist-augmented|--model cnn --epochs 3"
   "cnn-augmented-8-cosine|mnist-augmented|--model cnn --epochs 8 --schedule cosine"
   "cnn-augmented-18|mnist-augmented|--model cnn --epochs 18 --batch-size 64 --lr 2e-3 --warmup-epochs 0.3 --schedule cosine"
+  # The ViT's recipe is its default (AdamW 1e-3, decay 0.05, clipping 1, warm-up 5 %, cosine).
+  "vit-1|mnist|--model vit --epochs 1"
+  "vit-augmented-20|mnist-augmented|--model vit --epochs 20"
 )
-printf '%-26s %-16s %9s  %s\n' recipe config test_acc "val accuracy per epoch"
+SEEDS=${SEEDS:-1}
+printf '%-26s %-16s %4s %9s  %s\n' recipe config seed test_acc "val accuracy per epoch"
 for r in "${recipes[@]}"; do
   IFS='|' read -r name cfg flags <<<"$r"
   [[ -z "$filter" || "$name" == *"$filter"* ]] || continue
   [ -d "$work/out-$cfg" ] || "$work/prep" run "configs/$cfg.yaml" --out "$work/out-$cfg" --quiet >/dev/null
-  # shellcheck disable=SC2086
-  "$work/trainer" --shards "$work/out-$cfg" $flags --out "$work/run-$name" --json --quiet >"$work/$name.json"
-  python3 - "$work/$name.json" "$name" "$cfg" <<'PY'
+  for seed in $SEEDS; do
+    # shellcheck disable=SC2086
+    "$work/trainer" --shards "$work/out-$cfg" $flags --seed "$seed" --out "$work/run-$name-$seed" --json --quiet >"$work/$name-$seed.json"
+    python3 - "$work/$name-$seed.json" "$name" "$cfg" "$seed" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 vals = " ".join("%.4f" % h["val_accuracy"] for h in d["history"])
-print("%-26s %-16s %9.4f  %s" % (sys.argv[2], sys.argv[3], d["test_accuracy"], vals))
+print("%-26s %-16s %4s %9.4f  %s" % (sys.argv[2], sys.argv[3], sys.argv[4], d["test_accuracy"], vals))
 PY
+  done
 done

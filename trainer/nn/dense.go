@@ -60,9 +60,7 @@ func (d *Dense) Forward(x *Tensor, train bool) *Tensor {
 	d.x = x
 	d.y.resize(n, d.out)
 	y := d.y.Data
-	for i := 0; i < n; i++ {
-		copy(y[i*d.out:(i+1)*d.out], d.B.Data)
-	}
+	fillRows(y, d.B.Data, n)
 	gemm(false, true, n, d.out, d.in, 1, x.Data, d.in, d.W.Data, d.in, 1, y, d.out)
 	if d.relu {
 		for i, v := range y {
@@ -91,6 +89,22 @@ func (d *Dense) Backward(dy *Tensor, needDX bool) *Tensor {
 	d.dx.resize(n, d.in)
 	gemm(false, false, n, d.in, d.out, 1, dy.Data, d.out, d.W.Data, d.in, 0, d.dx.Data, d.in)
 	return &d.dx
+}
+
+// fillRows sets each of the first rows rows of y (row length len(b)) to b,
+// the bias that a GEMM with beta 1 then adds the product to. It copies b
+// once and then doubles the filled prefix, so that rows of a few dozen
+// values take log₂(rows) block copies rather than one call per row.
+func fillRows(y, b []float32, rows int) {
+	n := rows * len(b)
+	if n == 0 {
+		return
+	}
+	y = y[:n]
+	done := copy(y, b)
+	for done < n {
+		done += copy(y[done:], y[:done])
+	}
 }
 
 // sumRows sets dst[j] = Σ_i src[i*cols+j], adding rows in order.

@@ -115,9 +115,7 @@ func (e *PatchEmbed) Forward(x *Tensor, train bool) *Tensor {
 	parallelFor(e.n, 8, e.gatherFn)
 	e.y.resize(e.n, t, e.d)
 	y := e.y.Data
-	for i := 0; i < m; i++ {
-		copy(y[i*e.d:(i+1)*e.d], e.B.Data)
-	}
+	fillRows(y, e.B.Data, m)
 	gemm(false, true, m, e.d, e.k(), 1, e.cols, e.k(), e.W.Data, e.k(), 1, y, e.d)
 	return &e.y
 }
@@ -350,11 +348,11 @@ type Block struct {
 	scale    []float32 // per-sample branch factors: attention [0, N), MLP [N, 2N)
 	n, t     int
 	x        *Tensor
-	x1, y    Tensor
+	x1, y    Tensor // residual sums with drop path
+	x1v, yv  Tensor // [N, T, D] views of the residual sums formed in place
 	h2v, dmv Tensor // [N·T, D] views
 	dnv      Tensor // [N, T, D] view
 	dm, da   Tensor // branch gradients after drop path
-	dx1, dx  Tensor
 }
 
 // NewBlock returns a transformer block of width d with the given heads, an
@@ -431,29 +429,32 @@ func (b *Block) Forward(x *Tensor, train bool) *Tensor {
 		}
 	}
 	a := b.attn.Forward(b.norm1.Forward(x, train), train)
-	b.x1.resize(b.n, b.t, b.d)
-	b.residual(b.x1.Data, x.Data, a.Data, 0, per)
-	h2 := b.norm2.Forward(&b.x1, train)
+	x1 := b.residual(&b.x1, &b.x1v, x, a.Data, 0, per)
+	h2 := b.norm2.Forward(x1, train)
 	f := b.act.Forward(b.fc1.Forward(view(&b.h2v, h2.Data, b.n*b.t, b.d), train), train)
 	m := b.fc2.Forward(f, train)
-	b.y.resize(b.n, b.t, b.d)
-	b.residual(b.y.Data, b.x1.Data, m.Data, b.n, per)
-	return &b.y
+	return b.residual(&b.y, &b.yv, x1, m.Data, b.n, per)
 }
 
-// residual sets dst = x + s·br per sample, s the sample's drop-path factor
-// for the branch whose factors start at scale[off] (1 when inactive).
-func (b *Block) residual(dst, x, br []float32, off, per int) {
-	copy(dst, x)
+// residual returns x + s·br per sample, s the sample's drop-path factor
+// for the branch whose factors start at scale[off]. Without drop path
+// (s = 1) the sum is formed in place in br, the branch's output (proj or
+// fc2, which need their outputs no more), viewed through v as [N, T, D]:
+// br + 1·x rounds exactly as x + 1·br, so this saves a copy and a buffer
+// and changes no bit. With drop path it goes into dst.
+func (b *Block) residual(dst, v, x *Tensor, br []float32, off, per int) *Tensor {
+	if !b.active {
+		kernels.Axpy(1, x.Data, br)
+		return view(v, br, b.n, b.t, b.d)
+	}
+	dst.resize(b.n, b.t, b.d)
+	copy(dst.Data, x.Data)
 	for n := 0; n < b.n; n++ {
-		s := float32(1)
-		if b.active {
-			s = b.scale[off+n]
-		}
-		if s != 0 {
-			kernels.Axpy(s, br[n*per:(n+1)*per], dst[n*per:(n+1)*per])
+		if s := b.scale[off+n]; s != 0 {
+			kernels.Axpy(s, br[n*per:(n+1)*per], dst.Data[n*per:(n+1)*per])
 		}
 	}
+	return dst
 }
 
 // branchGrad returns dy scaled per sample by the branch's drop-path
@@ -477,17 +478,15 @@ func (b *Block) Backward(dy *Tensor, needDX bool) *Tensor {
 	dm := b.branchGrad(&b.dm, dy, b.n, per)
 	dg := b.fc2.Backward(view(&b.dmv, dm.Data, b.n*b.t, b.d), true)
 	dh2 := b.fc1.Backward(b.act.Backward(dg, true), true)
-	dn2 := b.norm2.Backward(view(&b.dnv, dh2.Data, b.n, b.t, b.d), true)
-	b.dx1.resize(b.n, b.t, b.d)
-	copy(b.dx1.Data, dy.Data)
-	kernels.Axpy(1, dn2.Data, b.dx1.Data)
-	da := b.branchGrad(&b.da, &b.dx1, 0, per)
-	dn1 := b.norm1.Backward(b.attn.Backward(da, true), needDX)
+	// The residual gradients are summed in place in the norms' input
+	// gradients (dn + 1·dy rounds as dy + 1·dn): no copies.
+	dx1 := b.norm2.Backward(view(&b.dnv, dh2.Data, b.n, b.t, b.d), true)
+	kernels.Axpy(1, dy.Data, dx1.Data)
+	da := b.branchGrad(&b.da, dx1, 0, per)
+	dx := b.norm1.Backward(b.attn.Backward(da, true), needDX)
 	if !needDX {
 		return nil
 	}
-	b.dx.resize(b.n, b.t, b.d)
-	copy(b.dx.Data, b.dx1.Data)
-	kernels.Axpy(1, dn1.Data, b.dx.Data)
-	return &b.dx
+	kernels.Axpy(1, dx1.Data, dx.Data)
+	return dx
 }

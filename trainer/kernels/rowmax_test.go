@@ -1,0 +1,40 @@
+package kernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// rowMax keeps four running maxima: the largest element and a NaN are
+// found at every position of every length, whichever of the four lanes or
+// the tail holds them, and equal maxima in several lanes change nothing.
+func TestRowMaxEveryPosition(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for n := 1; n <= 21; n++ {
+		for p := 0; p < n; p++ {
+			x := make([]float32, n)
+			for i := range x {
+				x[i] = -1 + 2*r.Float32()
+			}
+			x[p] = 7
+			if got := rowMax(x); got != 7 {
+				t.Fatalf("n=%d max at %d: rowMax = %v, want 7", n, p, got)
+			}
+			x[(p+1)%n] = 7
+			if got := rowMax(x); got != 7 {
+				t.Fatalf("n=%d max at %d and %d: rowMax = %v, want 7", n, p, (p+1)%n, got)
+			}
+			x[p] = float32(math.NaN())
+			if got := rowMax(x); !math.IsNaN(float64(got)) {
+				t.Fatalf("n=%d NaN at %d: rowMax = %v, want NaN", n, p, got)
+			}
+			for i := range x {
+				x[i] = float32(math.Inf(-1))
+			}
+			if got := rowMax(x); !math.IsInf(float64(got), -1) {
+				t.Fatalf("n=%d all -Inf: rowMax = %v", n, got)
+			}
+		}
+	}
+}
