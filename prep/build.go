@@ -23,10 +23,8 @@ package prep
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"time"
 
@@ -114,13 +112,14 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 			return nil, err
 		}
 	}
-	dsDir := filepath.Join(out, cfg.Dataset)
-	if err := os.MkdirAll(dsDir, 0o755); err != nil {
-		return nil, fmt.Errorf("output directory: %w", err)
-	}
-	if err := checkWritable(dsDir); err != nil {
+	if err := checkMirrors(allURLs(cfg)); err != nil {
 		return nil, err
 	}
+	dst, err := openDestination(ctx, out, cfg.Dataset)
+	if err != nil {
+		return nil, err
+	}
+	defer dst.close()
 	if opts.Fetcher == nil {
 		opts.Fetcher = newFetcher(cfg, &opts)
 	}
@@ -148,18 +147,18 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 	}
 	version := hin.Version()
 	short := manifest.Short(version)
-	final := filepath.Join(dsDir, short)
+	final := dst.final(short)
 
-	unlock, err := lockDir(ctx, dsDir, opts.logf)
+	unlock, err := dst.lock(ctx, opts.logf)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	removeStale(dsDir, opts.logf)
+	dst.cleanup(ctx, opts.logf)
 
 	if !opts.Force {
-		if m, err := manifest.Load(final); err == nil && m.Version == version && shardsPresent(final, m) {
-			if err := setLatest(dsDir, short); err != nil {
+		if m, ok := dst.current(ctx, short, version); ok {
+			if err := dst.setLatest(ctx, short); err != nil {
 				return nil, err
 			}
 			return &Result{Manifest: m, Dir: final, UpToDate: true, Elapsed: time.Since(t0)}, nil
@@ -174,13 +173,9 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 		}
 	}
 
-	tmp, err := os.MkdirTemp(dsDir, ".tmp-"+short+"-")
+	tmp, err := dst.staging(short)
 	if err != nil {
-		return nil, fmt.Errorf("output directory: %w", err)
-	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		os.RemoveAll(tmp)
-		return nil, fmt.Errorf("output directory: %w", err)
+		return nil, err
 	}
 	published := false
 	defer func() {
@@ -203,16 +198,10 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 	if set != nil {
 		m.Skipped = set.skipped
 	}
-	if err := writeManifest(tmp, m); err != nil {
-		return nil, err
-	}
-	if err := publish(tmp, final, dsDir); err != nil {
+	if err := dst.publish(ctx, tmp, short, m); err != nil {
 		return nil, err
 	}
 	published = true
-	if err := setLatest(dsDir, short); err != nil {
-		return nil, err
-	}
 	return &Result{Manifest: m, Dir: final, Stages: stages, Elapsed: time.Since(t0)}, nil
 }
 
