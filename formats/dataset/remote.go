@@ -158,6 +158,10 @@ type Prefetched struct {
 	cancel  context.CancelFunc
 }
 
+// Done is closed once the fetch has ended (the shard is in the cache, or the
+// fetch failed and OpenShard will say why).
+func (p *Prefetched) Done() <-chan struct{} { return p.done }
+
 // Release ends the hold on the prefetched shard (cancelling the download if
 // it is still running).
 func (p *Prefetched) Release() {
