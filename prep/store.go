@@ -116,38 +116,66 @@ func (d *storeDest) publish(ctx context.Context, tmp, short string, m *manifest.
 	if err := writeManifest(tmp, m); err != nil {
 		return err
 	}
-	prefix := d.key(short) + "/"
-	// Leftovers of a failed run of this version (no manifest: it was never
-	// published) go first, so the version holds only what this run uploads.
-	rebuild := false
-	if _, err := d.st.Stat(ctx, prefix+manifest.FileName); err == nil {
-		rebuild = true // --force: the shards are replaced by identical bytes
-	} else if errors.Is(err, fs.ErrNotExist) {
-		if err := d.st.DeletePrefix(ctx, prefix); err != nil {
-			return fmt.Errorf("publish: removing what a failed run left: %w", err)
-		}
-	} else {
-		return fmt.Errorf("publish: %w", err)
+	rebuild, err := d.clearUnpublished(ctx, short)
+	if err != nil {
+		return err
 	}
-	eg, ectx := errgroup.WithContext(ctx)
-	eg.SetLimit(uploadWorkers)
+	var shards []manifest.Shard
 	for _, sp := range m.Splits {
-		for _, sh := range sp.Shards {
-			eg.Go(func() error {
-				return d.upload(ectx, filepath.Join(tmp, sh.Path), prefix+sh.Path, sh.Bytes)
-			})
-		}
+		shards = append(shards, sp.Shards...)
 	}
-	if err := eg.Wait(); err != nil {
+	if err := d.putShards(ctx, tmp, short, shards); err != nil {
 		return fmt.Errorf("publish: %w (nothing was published)", err)
 	}
-	if err := d.st.PutFile(ctx, prefix+manifest.FileName, filepath.Join(tmp, manifest.FileName)); err != nil {
+	return d.commit(ctx, short, filepath.Join(tmp, manifest.FileName), rebuild)
+}
+
+// clearUnpublished removes what a failed run of version short left (it has
+// no manifest: it was never published), so the version will hold only what
+// this run uploads. It reports whether the version is published already (a
+// rebuild with --force, whose shards are replaced by identical bytes).
+func (d *storeDest) clearUnpublished(ctx context.Context, short string) (published bool, err error) {
+	prefix := d.key(short) + "/"
+	_, err = d.st.Stat(ctx, prefix+manifest.FileName)
+	switch {
+	case err == nil:
+		return true, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return false, fmt.Errorf("publish: %w", err)
+	}
+	if err := d.st.DeletePrefix(ctx, prefix); err != nil {
+		return false, fmt.Errorf("publish: removing what a failed run left: %w", err)
+	}
+	return false, nil
+}
+
+// putShards uploads the staged shards (files in dir named by their Path)
+// under the version's prefix, uploadWorkers at a time, each checked for its
+// size on the store. It publishes nothing: a partitioned build uploads its
+// part this way and a commit step writes the manifest.
+func (d *storeDest) putShards(ctx context.Context, dir, short string, shards []manifest.Shard) error {
+	eg, ectx := errgroup.WithContext(ctx)
+	eg.SetLimit(uploadWorkers)
+	for _, sh := range shards {
+		eg.Go(func() error {
+			return d.upload(ectx, filepath.Join(dir, sh.Path), d.key(short, sh.Path), sh.Bytes)
+		})
+	}
+	return eg.Wait()
+}
+
+// commit uploads the manifest file — the commit point: from now on the
+// version exists — and then points latest at the version. If latest cannot
+// be written the manifest of a new version is deleted again, as the local
+// publish moves a version back out of sight.
+func (d *storeDest) commit(ctx context.Context, short, manifestFile string, rebuild bool) error {
+	key := d.key(short, manifest.FileName)
+	if err := d.st.PutFile(ctx, key, manifestFile); err != nil {
 		return fmt.Errorf("publish: %w (nothing was published)", err)
 	}
 	if err := d.setLatest(ctx, short); err != nil {
 		if !rebuild {
-			// Take the version back out of sight, as the local publish does.
-			d.st.Delete(ctx, prefix+manifest.FileName)
+			d.st.Delete(ctx, key)
 		}
 		return fmt.Errorf("publish: %w", err)
 	}
