@@ -27,10 +27,8 @@ package prep
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"time"
 
@@ -97,18 +95,19 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 	if err != nil {
 		return nil, err
 	}
-	cfg, dsDir, short, final := t.cfg, t.dsDir, t.short, t.final
+	defer t.close()
+	cfg, dst, short, final := t.cfg, t.dst, t.short, t.final
 
-	unlock, err := lockDir(ctx, dsDir, opts.logf)
+	unlock, err := dst.lock(ctx, opts.logf)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	removeStale(dsDir, opts.logf)
+	dst.cleanup(ctx, opts.logf)
 
 	if !opts.Force {
-		if m, ok := t.published(); ok {
-			if err := setLatest(dsDir, short); err != nil {
+		if m, ok := dst.current(ctx, short, t.version); ok {
+			if err := dst.setLatest(ctx, short); err != nil {
 				return nil, err
 			}
 			return &Result{Manifest: m, Dir: final, UpToDate: true, Elapsed: time.Since(t0)}, nil
@@ -119,13 +118,9 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 		return nil, err
 	}
 
-	tmp, err := os.MkdirTemp(dsDir, ".tmp-"+short+"-")
+	tmp, err := dst.staging(short)
 	if err != nil {
-		return nil, fmt.Errorf("output directory: %w", err)
-	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		os.RemoveAll(tmp)
-		return nil, fmt.Errorf("output directory: %w", err)
+		return nil, err
 	}
 	published := false
 	defer func() {
@@ -139,16 +134,10 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := writeManifest(tmp, m); err != nil {
-		return nil, err
-	}
-	if err := publish(tmp, final, dsDir); err != nil {
+	if err := dst.publish(ctx, tmp, short, m); err != nil {
 		return nil, err
 	}
 	published = true
-	if err := setLatest(dsDir, short); err != nil {
-		return nil, err
-	}
 	return &Result{Manifest: m, Dir: final, Stages: stages, Elapsed: time.Since(t0)}, nil
 }
 
@@ -159,8 +148,9 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 type target struct {
 	cfg             *config.Config
 	set             *imageSet // image tree and list sources; nil for IDX
-	dsDir           string    // OUT/DATASET
-	final           string    // OUT/DATASET/SHORT
+	dst             destination
+	dsDir           string // OUT/DATASET on local disk; "" on a store
+	final           string // OUT/DATASET/SHORT (a URL on a store)
 	hin             HashInput
 	version, short  string
 	paths, contents map[string]string
@@ -199,13 +189,23 @@ func resolve(ctx context.Context, cfg *config.Config, opts *Options) (*target, e
 		}
 	}
 	t.cfg = cfg
-	t.dsDir = filepath.Join(out, cfg.Dataset)
-	if err := os.MkdirAll(t.dsDir, 0o755); err != nil {
-		return nil, fmt.Errorf("output directory: %w", err)
-	}
-	if err := checkWritable(t.dsDir); err != nil {
+	if err := checkMirrors(allURLs(cfg)); err != nil {
 		return nil, err
 	}
+	dst, err := openDestination(ctx, out, cfg.Dataset)
+	if err != nil {
+		return nil, err
+	}
+	t.dst = dst
+	if d, ok := dst.(localDest); ok {
+		t.dsDir = string(d)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			dst.close()
+		}
+	}()
 	if opts.Fetcher == nil {
 		opts.Fetcher = newFetcher(cfg, opts)
 	}
@@ -226,9 +226,13 @@ func resolve(ctx context.Context, cfg *config.Config, opts *Options) (*target, e
 	}
 	t.version = t.hin.Version()
 	t.short = manifest.Short(t.version)
-	t.final = filepath.Join(t.dsDir, t.short)
+	t.final = dst.final(t.short)
+	ok = true
 	return t, nil
 }
+
+// close releases the destination (a store's connection).
+func (t *target) close() { t.dst.close() }
 
 func (t *target) fetch(ctx context.Context, opts *Options) error {
 	var err error

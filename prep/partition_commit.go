@@ -50,10 +50,14 @@ func Commit(ctx context.Context, cfg *config.Config, opts Options, partitions in
 	if partitions < 0 || partitions > MaxPartitions {
 		return nil, fmt.Errorf("partitions %d: want 1 to %d, or 0 to read it from the receipts", partitions, MaxPartitions)
 	}
+	if err := checkPartitionOut(cfg, opts); err != nil {
+		return nil, err
+	}
 	t, err := resolve(ctx, cfg, &opts)
 	if err != nil {
 		return nil, err
 	}
+	defer t.close()
 	unlock, err := lockDir(ctx, t.dsDir, opts.logf)
 	if err != nil {
 		return nil, err

@@ -116,10 +116,14 @@ func BuildPartition(ctx context.Context, cfg *config.Config, opts Options, p Par
 	if p.Count < 1 || p.Count > MaxPartitions || p.Index < 0 || p.Index >= p.Count {
 		return nil, fmt.Errorf("partition %d/%d: want 0 ≤ I < N ≤ %d", p.Index, p.Count, MaxPartitions)
 	}
+	if err := checkPartitionOut(cfg, opts); err != nil {
+		return nil, err
+	}
 	t, err := resolve(ctx, cfg, &opts)
 	if err != nil {
 		return nil, err
 	}
+	defer t.close()
 	stage := t.staging()
 	res := &PartitionResult{Version: t.version, Dir: stage, Path: filepath.Join(stage, receiptName(p))}
 	if _, ok := t.published(); ok && !opts.Force {

@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/shardsmith/shardsmith/config"
+	"github.com/shardsmith/shardsmith/formats/dataset"
 	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/formats/vocab"
 )
@@ -41,7 +42,7 @@ type ReproduceReport struct {
 // manifest, into a temporary directory that is removed afterwards, and
 // compares every shard.
 func Reproduce(ctx context.Context, dir string, opts Options) (*ReproduceReport, error) {
-	m, err := manifest.Load(dir)
+	m, err := dataset.LoadManifest(dir)
 	if err != nil {
 		return nil, err
 	}

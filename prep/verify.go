@@ -1,6 +1,7 @@
 package prep
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +12,7 @@ import (
 	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/formats/shard"
 	"github.com/shardsmith/shardsmith/formats/vocab"
+	"github.com/shardsmith/shardsmith/internal/store"
 )
 
 // Problem is one way a version directory differs from its manifest.
@@ -38,8 +40,24 @@ func (e *VerifyError) Error() string {
 // file size and bytes (sha256), schema metadata, decoded rows and the hash
 // of the uncompressed data. Missing, truncated, altered, contradicted and
 // unexpected files are all reported, each with what is wrong.
+//
+// A version on an object store is verified the same way, each shard
+// downloaded into a temporary cache that keeps only the shard being read.
 func Verify(dir string) (*manifest.Manifest, error) {
-	ds, err := dataset.Load(dir, dataset.WithDataHash())
+	opts := []dataset.Option{dataset.WithDataHash()}
+	if store.IsRemote(dir) {
+		tmp, err := os.MkdirTemp("", "shardsmith-verify-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		c, err := dataset.NewCache(tmp, 0)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, dataset.WithCache(c))
+	}
+	ds, err := dataset.Load(dir, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -54,13 +72,13 @@ func Verify(dir string) (*manifest.Manifest, error) {
 			}
 		}
 	}
-	entries, err := os.ReadDir(dir)
+	names, err := versionFiles(ds)
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range entries {
-		if !listed[e.Name()] {
-			probs = append(probs, Problem{e.Name(), "not listed in the manifest"})
+	for _, name := range names {
+		if !listed[name] {
+			probs = append(probs, Problem{name, "not listed in the manifest"})
 		}
 	}
 	sort.SliceStable(probs, func(i, j int) bool { return probs[i].Path < probs[j].Path })
@@ -111,4 +129,21 @@ func what(err error) string {
 		return se.Err.Error()
 	}
 	return se.Detail // rows and schema metadata
+}
+
+// versionFiles lists the names in a version directory, or the keys under a
+// version's prefix on an object store.
+func versionFiles(ds *dataset.Dataset) ([]string, error) {
+	if ds.Remote() {
+		return ds.Objects(context.Background())
+	}
+	entries, err := os.ReadDir(ds.Dir())
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
+	}
+	return names, nil
 }

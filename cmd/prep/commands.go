@@ -12,9 +12,11 @@ import (
 	"text/tabwriter"
 
 	"github.com/shardsmith/shardsmith/config"
+	"github.com/shardsmith/shardsmith/formats/dataset"
 	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/formats/vocab"
 	"github.com/shardsmith/shardsmith/internal/cli"
+	"github.com/shardsmith/shardsmith/internal/store"
 	"github.com/shardsmith/shardsmith/pipeline"
 	"github.com/shardsmith/shardsmith/prep"
 )
@@ -23,7 +25,7 @@ import (
 // only cost memory.
 const maxWorkers = 4096
 
-const runHelp = `Usage: prep run CONFIG [--out DIR] [--cache DIR] [--workers N] [--force] [--json] [--quiet] [--partition I/N]
+const runHelp = `Usage: prep run CONFIG [--out DIR|s3://BUCKET/PREFIX] [--cache DIR] [--workers N] [--force] [--json] [--quiet] [--partition I/N]
 
 Builds the dataset version CONFIG describes into OUT/DATASET/VERSION and points
 OUT/DATASET/latest at it. If that version already exists and its shards are
@@ -33,6 +35,13 @@ rebuilt shards are byte-identical).
 The build runs in a temporary directory next to the target and appears by one
 atomic rename when every shard and the manifest are written and synced: a
 failed or interrupted run publishes nothing.
+
+With --out s3://BUCKET/PREFIX the version is built in a local staging
+directory and uploaded: the shards under PREFIX/DATASET/VERSION/ first, the
+manifest last (the commit point: a version without one does not exist for
+any reader), then PREFIX/DATASET/latest, a small object naming the version.
+Credentials and endpoint: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+AWS_REGION, AWS_ENDPOINT_URL (an S3-compatible server).
 ` + partitionHelp
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -55,6 +64,16 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer stopProfile()
+	if *cache != "" {
+		if *cache, err = store.MustLocal("--cache", *cache); err != nil {
+			return err
+		}
+	}
+	if *out != "" {
+		if _, err := store.Parse(*out); err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+	}
 	cfg, err := config.Load(pos[0])
 	if err != nil {
 		return err
@@ -139,7 +158,7 @@ func printStages(w io.Writer, st []pipeline.Snapshot) {
 const verifyHelp = `Usage: prep verify DIR [--json]
 
 Re-hashes every shard of the version in DIR (a version directory or
-OUT/DATASET/latest) against its manifest: the file bytes (SHA-256), the row
+OUT/DATASET/latest, on local disk or s3://…) against its manifest: the file bytes (SHA-256), the row
 count and the hash of the decoded column data. Reports missing, truncated or
 altered shards and files the manifest does not list. Exit status 1 if any.
 `
@@ -191,7 +210,7 @@ func cmdShow(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	m, err := manifest.Load(pos[0])
+	m, err := dataset.LoadManifest(pos[0])
 	if err != nil {
 		return err
 	}
@@ -235,6 +254,14 @@ func cmdLs(args []string, stdout, stderr io.Writer) error {
 	if len(pos) == 1 {
 		root = pos[0]
 	}
+	loc, err := store.Parse(root)
+	if err != nil {
+		return err
+	}
+	if !loc.Local() {
+		return lsRemote(context.Background(), loc, stdout)
+	}
+	root = loc.Path
 	datasets, err := os.ReadDir(root)
 	if err != nil {
 		return err
@@ -292,6 +319,11 @@ func cmdReproduce(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	pos, err := parse(fs, args, 1, 1)
 	if err != nil {
 		return err
+	}
+	if *cache != "" {
+		if *cache, err = store.MustLocal("--cache", *cache); err != nil {
+			return err
+		}
 	}
 	rep, err := prep.Reproduce(ctx, pos[0], prep.Options{Cache: *cache, Workers: *workers,
 		Logf: func(format string, a ...any) { fmt.Fprintf(stderr, "prep: "+format+"\n", a...) }})

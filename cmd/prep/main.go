@@ -26,7 +26,12 @@ Usage:
   prep ls [OUT]                list datasets and versions under an output root (default out)
   prep reproduce DIR           rebuild a version from its manifest and compare every shard
   prep preview DIR [flags]     write a PNG grid of samples (augmented variants beside their source)
+  prep gc [OUT]                remove what failed runs left (temporary directories, unpublished store versions)
   prep help [COMMAND]          show help for a command
+
+OUT and DIR may be local paths or s3://BUCKET/PREFIX URLs (credentials and
+endpoint from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and
+AWS_ENDPOINT_URL); any other scheme is refused.
 
 A version directory is OUT/DATASET/VERSION, where VERSION is the first 12 hex
 digits of a SHA-256 over everything that determines the shard bytes (the
@@ -59,6 +64,7 @@ var commands = map[string]func(ctx context.Context, args []string, stdout, stder
 	"show":      func(_ context.Context, a []string, o, e io.Writer) error { return cmdShow(a, o, e) },
 	"ls":        func(_ context.Context, a []string, o, e io.Writer) error { return cmdLs(a, o, e) },
 	"reproduce": cmdReproduce,
+	"gc":        cmdGC,
 	"preview":   func(_ context.Context, a []string, o, e io.Writer) error { return cmdPreview(a, o, e) },
 }
 

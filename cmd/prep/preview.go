@@ -8,6 +8,7 @@ import (
 	"github.com/shardsmith/shardsmith/formats/dataset"
 	"github.com/shardsmith/shardsmith/formats/shard"
 	"github.com/shardsmith/shardsmith/formats/vocab"
+	"github.com/shardsmith/shardsmith/internal/store"
 	"github.com/shardsmith/shardsmith/preview"
 )
 
@@ -35,6 +36,9 @@ func cmdPreview(args []string, stdout, stderr io.Writer) error {
 	}
 	if *n < 1 {
 		return fmt.Errorf("preview: -n must be ≥ 1")
+	}
+	if *out, err = store.MustLocal("-o", *out); err != nil {
+		return err
 	}
 	dir, err := dataset.Resolve(pos[0])
 	if err != nil {

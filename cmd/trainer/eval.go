@@ -41,6 +41,9 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.Usage()
 		return errUsage
 	}
+	if err := localFlags(map[string]*string{"--checkpoint": ck}); err != nil {
+		return err
+	}
 	p := trainer.CheckpointPath(*ck)
 	c, model, err := checkpoint.LoadModel(p)
 	if err != nil {

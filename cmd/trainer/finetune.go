@@ -12,7 +12,6 @@ import (
 	"github.com/shardsmith/shardsmith/internal/cli"
 	"github.com/shardsmith/shardsmith/trainer"
 	"github.com/shardsmith/shardsmith/trainer/checkpoint"
-	"github.com/shardsmith/shardsmith/trainer/data"
 )
 
 const finetuneUsage = `Usage: trainer finetune --from RUN --shards DIR [flags]
@@ -92,6 +91,9 @@ func cmdFinetune(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fs.Usage()
 		return errUsage
 	}
+	if err := localFlags(map[string]*string{"--from": from, "--out": &f.out, "--resume": &f.resume, "--cpuprofile": &f.cpuprofile}); err != nil {
+		return err
+	}
 	if *loraRank < 0 || *loraRank == 0 && (*loraAlpha != 0 || *loraLayers != "" || *merge) {
 		given := fmt.Sprintf("--lora-rank %d", *loraRank)
 		fs.Visit(func(fl *flag.Flag) {
@@ -116,7 +118,7 @@ func cmdFinetune(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			layers = append(layers, strings.TrimSpace(l))
 		}
 	}
-	ds, err := data.Open(f.shards)
+	ds, err := f.openShards()
 	if err != nil {
 		return err
 	}

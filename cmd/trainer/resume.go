@@ -19,7 +19,7 @@ import (
 // else cannot be honoured, so it is refused rather than silently ignored.
 
 // resumeHonours are the flags that apply to a resumed run.
-var resumeHonours = []string{"shards", "resume", "epochs", "json", "quiet", "cpuprofile"}
+var resumeHonours = []string{"shards", "resume", "epochs", "json", "quiet", "cpuprofile", "shard-cache", "shard-cache-mb"}
 
 // archFlags are the flags that choose the architecture.
 var archFlags = append([]string{"model", "hidden", "batchnorm"}, vitFlags...)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/shardsmith/shardsmith/formats/vocab"
 	"github.com/shardsmith/shardsmith/internal/cli"
+	"github.com/shardsmith/shardsmith/internal/store"
 	"github.com/shardsmith/shardsmith/trainer"
 	"github.com/shardsmith/shardsmith/trainer/data"
 	"github.com/shardsmith/shardsmith/trainer/kernels"
@@ -36,6 +37,8 @@ type trainFlags struct {
 	nesterov, batchNorm, asJSON, quiet              bool
 	cpuprofile                                      string
 	seed                                            uint64
+	shardCache                                      string
+	shardCacheMB                                    int
 }
 
 // Bounds of the numeric flags: beyond them a value is a mistake, not a
@@ -90,6 +93,42 @@ func addTrainFlags(fs *flag.FlagSet, f *trainFlags) {
 	fs.BoolVar(&f.asJSON, "json", false, "print one JSON object with the results at the end")
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress bar or per-epoch lines")
 	fs.StringVar(&f.cpuprofile, "cpuprofile", "", "write a CPU profile of training to `file` (for performance work)")
+	fs.StringVar(&f.shardCache, "shard-cache", "", "local `directory` caching shards streamed from an object store (default: $XDG_CACHE_HOME/shardsmith/shards)")
+	cli.IntVar(fs, &f.shardCacheMB, "shard-cache-mb", data.DefaultCacheBytes>>20, 0, maxCacheMB,
+		"bound on the shard cache in MiB; least recently used shards are evicted (the shard being read and the one being fetched stay)")
+}
+
+// localFlags refuses a URL in flags that only a local path can serve (run
+// directories, checkpoints, profiles), so that s3://… never becomes a local
+// directory named "s3:"; a file:// URL becomes its path.
+func localFlags(flags map[string]*string) error {
+	for name, v := range flags {
+		if *v == "" {
+			continue
+		}
+		p, err := store.MustLocal(name, *v)
+		if err != nil {
+			return err
+		}
+		*v = p
+	}
+	return nil
+}
+
+// maxCacheMB bounds --shard-cache-mb (1 PiB).
+const maxCacheMB = 1 << 30
+
+// openShards opens --shards, through a shard cache of the flags' directory
+// and size where it is on an object store.
+func (f *trainFlags) openShards() (*data.Dataset, error) {
+	if f.shardCache != "" {
+		dir, err := store.MustLocal("--shard-cache", f.shardCache)
+		if err != nil {
+			return nil, err
+		}
+		f.shardCache = dir
+	}
+	return data.OpenCached(f.shards, f.shardCache, int64(f.shardCacheMB)<<20)
 }
 
 // widths is the --hidden list: positive integers separated by commas.
@@ -133,6 +172,9 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.Usage()
 		return errUsage
 	}
+	if err := localFlags(map[string]*string{"--out": &f.out, "--resume": &f.resume, "--cpuprofile": &f.cpuprofile}); err != nil {
+		return err
+	}
 	if f.resume != "" {
 		if err := checkResumeFlags(fs, &f, stderr); err != nil {
 			return err
@@ -144,7 +186,7 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	} else {
 		f.applyRecipe(fs)
 	}
-	ds, err := data.Open(f.shards)
+	ds, err := f.openShards()
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@
 package dataset
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"iter"
@@ -30,6 +31,7 @@ import (
 	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/formats/shard"
 	"github.com/shardsmith/shardsmith/formats/vocab"
+	"github.com/shardsmith/shardsmith/internal/store"
 )
 
 // Dataset is an opened dataset version. Its methods may be called
@@ -39,6 +41,7 @@ type Dataset struct {
 	m    *manifest.Manifest
 	meta shard.Meta
 	opts options
+	st   *store.Store // a version on an object store (remote.go), else nil
 
 	mu       sync.Mutex
 	verified map[string]bool // shard files whose SHA-256 matched (WithVerifyOnce)
@@ -59,6 +62,7 @@ type options struct {
 	mem      memory.Allocator
 	verify   verifyMode
 	dataHash bool
+	cache    *Cache
 }
 
 // WithAllocator sets the allocator for the Arrow buffers of record batches.
@@ -113,6 +117,9 @@ func Open(dir string, opts ...Option) (*Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
+	if d.st != nil {
+		return d, d.checkRemote(context.Background())
+	}
 	for _, sp := range d.m.Splits {
 		for _, sh := range sp.Shards {
 			p := filepath.Join(dir, sh.Path)
@@ -138,9 +145,28 @@ func Load(dir string, opts ...Option) (*Dataset, error) {
 			return nil, err
 		}
 	}
-	m, err := manifest.Load(filepath.Join(dir, manifest.FileName))
-	if err != nil {
-		return nil, err // names the manifest file
+	var m *manifest.Manifest
+	var st *store.Store
+	loc, err := store.Parse(dir)
+	switch {
+	case err != nil:
+		return nil, err
+	case loc.Local():
+		dir = loc.Path
+		if m, err = manifest.Load(filepath.Join(dir, manifest.FileName)); err != nil {
+			return nil, err // names the manifest file
+		}
+	default:
+		// A store has no links: resolve a dataset's latest object here.
+		if dir, err = resolveRemote(context.Background(), loc); err != nil {
+			return nil, err
+		}
+		if loc, err = store.Parse(dir); err != nil {
+			return nil, err
+		}
+		if st, m, err = loadRemote(context.Background(), loc); err != nil {
+			return nil, err
+		}
 	}
 	float := m.Normalize.Mode.Float()
 	if want := map[bool]string{true: "float32", false: "uint8"}[float]; m.Image.DType != want {
@@ -152,10 +178,10 @@ func Load(dir string, opts ...Option) (*Dataset, error) {
 		Normalize: m.Normalize.Mode, Mean: m.Normalize.Mean, Std: m.Normalize.Std,
 		Classes: m.Classes,
 	}
-	return &Dataset{dir: dir, m: m, meta: meta, opts: o, verified: map[string]bool{}}, nil
+	return &Dataset{dir: dir, m: m, meta: meta, opts: o, st: st, verified: map[string]bool{}}, nil
 }
 
-// Dir is the version directory.
+// Dir is the version directory, or its URL on an object store.
 func (d *Dataset) Dir() string { return d.dir }
 
 // Manifest returns the loaded manifest; callers must not modify it.

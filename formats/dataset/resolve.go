@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/shardsmith/shardsmith/formats/manifest"
+	"github.com/shardsmith/shardsmith/internal/store"
 )
 
 // Resolve turns a path a user typed into a version directory. It accepts a
@@ -15,7 +17,19 @@ import (
 // latest version) or an output root of prep holding exactly one dataset
 // (its latest version); an ambiguous root is an error listing the choices.
 // Errors start with path, so a caller can prefix the flag it came from.
+//
+// On an object store (s3://…) the same three are accepted, with a dataset
+// prefix's latest object in place of the link; a URL of an unsupported
+// scheme is an error naming the supported ones.
 func Resolve(path string) (string, error) {
+	loc, err := store.Parse(path)
+	if err != nil {
+		return "", err
+	}
+	if !loc.Local() {
+		return resolveRemote(context.Background(), loc)
+	}
+	path = loc.Path
 	if fi, err := os.Stat(path); err == nil && !fi.IsDir() && filepath.Base(path) == manifest.FileName {
 		return filepath.Dir(path), nil
 	}

@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -83,12 +84,20 @@ type ShardReader struct {
 	hash *shard.DataHasher
 	end  bool
 	err  error // the first error; every later call returns it
+	// release lets the shard cache evict the file (a no-op for local shards).
+	release func()
 }
 
 // OpenShard opens shard i of a split (in manifest order). With the default
 // WithVerify(true) it hashes the file first, so a damaged file never reaches
 // the decoder; then it checks the schema metadata against the manifest.
 func (d *Dataset) OpenShard(split vocab.Split, i int) (*ShardReader, error) {
+	return d.OpenShardContext(context.Background(), split, i)
+}
+
+// OpenShardContext is OpenShard with a context for what it fetches from an
+// object store.
+func (d *Dataset) OpenShardContext(ctx context.Context, split vocab.Split, i int) (*ShardReader, error) {
 	sp, err := d.split(split)
 	if err != nil {
 		return nil, err
@@ -98,20 +107,30 @@ func (d *Dataset) OpenShard(split vocab.Split, i int) (*ShardReader, error) {
 	}
 	sh := sp.Shards[i]
 	p := filepath.Join(d.dir, sh.Path)
-	if err := d.checkBytes(p, sh); err != nil {
+	file, release := p, func() {}
+	if d.st != nil {
+		// From the store through the cache, which checked its size and
+		// SHA-256 on the way in; errors name the object.
+		p = d.st.URL(sh.Path)
+		if file, release, err = d.fetch(ctx, sh); err != nil {
+			return nil, err
+		}
+	} else if err := d.checkBytes(p, sh); err != nil {
 		return nil, err
 	}
-	f, err := shard.OpenFile(p, shard.WithAllocator(d.opts.mem))
+	f, err := shard.OpenFile(file, shard.WithAllocator(d.opts.mem))
 	if err != nil {
-		return nil, &ShardError{Path: p, Field: FieldFormat, Detail: err.Error(), Err: err}
+		release()
+		return nil, &ShardError{Path: p, Field: FieldFormat, Detail: strings.ReplaceAll(err.Error(), file, p), Err: err}
 	}
 	want := d.meta
 	want.Split = sp.Name
 	if err := checkMeta(p, f.Meta(), want); err != nil {
 		f.Close()
+		release()
 		return nil, err
 	}
-	r := &ShardReader{sh: sh, path: p, f: f}
+	r := &ShardReader{sh: sh, path: p, f: f, release: release}
 	if d.opts.dataHash {
 		r.hash = shard.NewDataHasher()
 	}
@@ -273,7 +292,14 @@ func (r *ShardReader) Next(dst *shard.Rows) (bool, error) {
 }
 
 // Close closes the shard file.
-func (r *ShardReader) Close() error { return r.f.Close() }
+func (r *ShardReader) Close() error {
+	err := r.f.Close()
+	if r.release != nil {
+		r.release()
+		r.release = nil
+	}
+	return err
+}
 
 // view returns the rows of a validated shard record batch without copying.
 func view(rec arrow.RecordBatch) shard.Rows {

@@ -15,6 +15,8 @@
 //     errors, skipped at once on 4xx, resumed from the partial file with an
 //     HTTP Range request after an interrupted transfer;
 //   - file:// or a plain local path, copied into the cache while hashing;
+//   - s3://BUCKET/KEY, an object store (internal/store: the standard AWS
+//     credentials and AWS_ENDPOINT_URL), copied into the cache while hashing;
 //   - gomod://MODULE@VERSION/path/in/module, resolved through the Go
 //     toolchain's module cache (`go mod download -json`), which honours
 //     GOPROXY, GOFLAGS and GONOSUMDB like any other go command; this is what
@@ -312,6 +314,8 @@ func (f *Fetcher) fetchMirror(ctx context.Context, src Source, name, want, raw s
 		return f.fetchHTTP(ctx, src, name, want, raw, p)
 	case kindFile:
 		return f.copyLocal(ctx, src, name, want, loc.path, p)
+	case kindStore:
+		return f.copyStore(ctx, src, name, want, raw, p)
 	case kindGoMod:
 		path, err := f.resolveGoMod(ctx, loc)
 		if err != nil {

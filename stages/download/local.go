@@ -15,6 +15,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/shardsmith/shardsmith/internal/store"
 )
 
 type locationKind int
@@ -23,6 +25,7 @@ const (
 	kindHTTP locationKind = iota + 1
 	kindFile
 	kindGoMod
+	kindStore // s3://BUCKET/KEY, read through internal/store
 )
 
 // location is a parsed mirror.
@@ -41,6 +44,9 @@ func parseLocation(raw string) (location, error) {
 	}
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
+		if store.HasScheme(raw) {
+			return location{}, fmt.Errorf("mirror %q looks like a URL without \"//\"; want https://, http://, file://, s3://, gomod:// or a local path", raw)
+		}
 		return location{kind: kindFile, path: raw}, nil
 	}
 	switch strings.ToLower(scheme) {
@@ -64,8 +70,21 @@ func parseLocation(raw string) (location, error) {
 		return location{kind: kindFile, path: filepath.FromSlash(p)}, nil
 	case "gomod":
 		return parseGoMod(rest)
+	case store.SchemeS3:
+		if _, err := store.Parse(raw); err != nil {
+			return location{}, err
+		}
+		return location{kind: kindStore}, nil
 	}
-	return location{}, fmt.Errorf("unsupported URL scheme %q (want https, http, file, gomod or a local path)", scheme)
+	return location{}, fmt.Errorf("unsupported URL scheme %q (want https, http, file, s3, gomod or a local path)", scheme)
+}
+
+// CheckLocation reports whether raw is a mirror or URL the fetcher can read
+// (https, http, file, s3, gomod or a local path), without fetching anything:
+// for checking a configuration before a build starts.
+func CheckLocation(raw string) error {
+	_, err := parseLocation(raw)
+	return err
 }
 
 // parseGoMod parses MODULE@VERSION/path/in/module.
@@ -237,4 +256,41 @@ func notRegular(file string, m os.FileMode) error {
 		what = "a device"
 	}
 	return fmt.Errorf("%s is not a regular file but %s; a source must be a regular file (reading anything else may block or never end)", file, what)
+}
+
+// copyStore fills p from the object raw (s3://BUCKET/KEY) while hashing it.
+func (f *Fetcher) copyStore(ctx context.Context, src Source, name, want, raw string, p *partFile) error {
+	loc, err := store.Parse(raw)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, loc.Dir())
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	key := loc.Base()
+	info, err := st.Stat(ctx, key)
+	if err != nil {
+		return err
+	}
+	if src.Size > 0 && info.Size != src.Size {
+		return fmt.Errorf("%s has %d bytes, want %d", raw, info.Size, src.Size)
+	}
+	if err := p.reset(); err != nil {
+		return err
+	}
+	f.report(name, 0, info.Size)
+	if _, _, err := st.Download(ctx, key, p); err != nil {
+		return err
+	}
+	f.report(name, p.n, info.Size)
+	if got := p.sum(); got != want {
+		ce := &ChecksumError{Name: name, URL: raw, Want: want, Got: got, Size: p.n}
+		if err := p.reset(); err != nil {
+			return err
+		}
+		return ce
+	}
+	return nil
 }

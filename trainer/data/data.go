@@ -30,6 +30,7 @@ import (
 	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/formats/shard"
 	"github.com/shardsmith/shardsmith/formats/vocab"
+	"github.com/shardsmith/shardsmith/internal/store"
 )
 
 // Dataset is an opened dataset version.
@@ -53,16 +54,41 @@ func Resolve(path string) (string, error) {
 // Open resolves path and opens the version with formats/dataset, which
 // checks every shard against the manifest (size and SHA-256 on its first
 // read, schema metadata and row count on every read).
-func Open(path string) (*Dataset, error) {
+//
+// A version on an object store (s3://…) streams through a local shard cache
+// (opts: dataset.WithCache; default dataset.DefaultCacheDir), and each epoch
+// fetches the next shard while the current one trains.
+func Open(path string, opts ...dataset.Option) (*Dataset, error) {
 	dir, err := Resolve(path)
 	if err != nil {
 		return nil, err
 	}
-	ds, err := dataset.Open(dir, dataset.WithVerifyOnce())
+	ds, err := dataset.Open(dir, append([]dataset.Option{dataset.WithVerifyOnce()}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
 	return &Dataset{Dir: dir, Manifest: ds.Manifest(), ds: ds}, nil
+}
+
+// DefaultCacheBytes bounds the shard cache of OpenCached when the trainer's
+// flag does not.
+const DefaultCacheBytes = dataset.DefaultCacheBytes
+
+// OpenCached is Open with the shard cache of a version on an object store
+// in dir (default: dataset.DefaultCacheDir) bounded to maxBytes. A local
+// version is read in place.
+func OpenCached(path, dir string, maxBytes int64) (*Dataset, error) {
+	if !store.IsRemote(path) {
+		return Open(path)
+	}
+	if dir == "" {
+		dir = dataset.DefaultCacheDir()
+	}
+	c, err := dataset.NewCache(dir, maxBytes)
+	if err != nil {
+		return nil, err
+	}
+	return Open(path, dataset.WithCache(c))
 }
 
 // Elems is the number of values per example.
@@ -280,8 +306,20 @@ func (l *Loader) produce(ctx context.Context, epoch int, free <-chan *Batch, out
 		window.Reset()
 		return err
 	}
-	for _, si := range order {
-		r, err := l.ds.ds.OpenShard(l.split.Name, si)
+	// On an object store the next shard is fetched while this one is read.
+	var next *dataset.Prefetched
+	defer func() { next.Release() }()
+	for k, si := range order {
+		if k == 0 {
+			next = l.ds.ds.Prefetch(ctx, l.split.Name, si)
+		}
+		cur := next
+		next = nil
+		if k+1 < len(order) {
+			next = l.ds.ds.Prefetch(ctx, l.split.Name, order[k+1])
+		}
+		r, err := l.ds.ds.OpenShardContext(ctx, l.split.Name, si)
+		cur.Release()
 		if err != nil {
 			return err
 		}
