@@ -128,3 +128,18 @@ def test_a_damaged_shard_stops_the_loader_before_any_batch(copy_version, workers
         for batch in l:
             got.append(batch)
     assert got == [] and e.value.field == "sha256"
+
+
+def test_first_epoch_from_record_batches_then_from_shard_arrays(built):
+    # a fresh split: the first epoch gathers from the decoded record batches (no concatenation before its
+    # first batch); after it the shards are one array each, and the second epoch reads from those
+    train = shardsmith.open(built["ipc"])["train"]
+    l = Loader(train, batch_size=16, seed=SEED, num_workers=2)
+    first = list(l)
+    assert all(d._cols is not None for d in train._shards.values()) and len(train._shards) == 4
+    g = train.gather(train.order(SEED, 1))
+    assert len(g._images) == 4  # one piece per shard (the first epoch's had one per 50-row record batch: 12)
+    second = list(l)
+    for b in first + second:
+        check(train, b)
+    assert [i for b in second for i in b["index"].tolist()] == train.order(SEED, 1).tolist()

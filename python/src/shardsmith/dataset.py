@@ -168,16 +168,30 @@ class Dataset:
 
 
 class _ShardData:
-    """The columns of one checked shard, and its record batch sizes. A
-    shard of one batch keeps that batch's arrays (memory-mapped in place
-    when uncompressed); others are concatenated once."""
+    """The columns of one checked shard, record batch by record batch (row
+    group by row group): batches, memory-mapped in place when uncompressed.
+    cols, for random access, holds each column as one array: a shard of one
+    batch has it as it is; others are concatenated on first use of cols,
+    after which batches are slices of it. The loader (Gather) reads batches:
+    concatenating copies every byte of a decompressed shard once more, before
+    the first batch of an epoch."""
 
     def __init__(self, batches: List[Dict[str, np.ndarray]], empty: Dict[str, np.ndarray]):
         self.rows = [len(b["label"]) for b in batches]
-        if len(batches) == 1:
-            self.cols = batches[0]
-        else:
-            self.cols = {k: np.concatenate([b[k] for b in batches] or [empty[k]]) for k in empty}
+        self.batches, self._empty = batches, empty
+        self._cols = batches[0] if len(batches) == 1 else None
+        self._lock = threading.Lock()
+
+    @property
+    def cols(self) -> Dict[str, np.ndarray]:
+        if self._cols is None:
+            with self._lock:
+                if self._cols is None:
+                    cols = {k: np.concatenate([b[k] for b in self.batches] or [self._empty[k]]) for k in self._empty}
+                    ends = np.cumsum(self.rows).tolist()
+                    self.batches = [{k: v[e - n:e] for k, v in cols.items()} for n, e in zip(self.rows, ends)]
+                    self._cols = cols
+        return self._cols
 
 
 class Split:
@@ -278,6 +292,13 @@ class Split:
         out["index"] = idx
         return out
 
+    def consolidate(self) -> None:
+        """Concatenates the record batches of every shard read so far into
+        one array per column (what random access uses), so that a later
+        gather makes one gather per shard instead of one per record batch."""
+        for d in list(self._shards.values()):
+            d.cols
+
     def gather(self, order: Sequence[int]) -> "Gather":
         """The rows of order (row indices, e.g. an epoch's), for reading
         range by range into preallocated arrays (what the torch Loader does):
@@ -316,7 +337,7 @@ class Gather:
     index (the row) of every position, so a range's are a slice of it.
     images(a, b, out) writes the images of positions [a, b) into out
     (b - a, H, W, C) of image_dtype, as Split.take would give them: one
-    gather per shard the range touches, no per-row Python work."""
+    gather per record batch the range touches, no per-row Python work."""
 
     def __init__(self, split: Split, order: Sequence[int]):
         order, _ = split._locate(np.asarray(order, dtype=np.int64).reshape(-1))
@@ -324,14 +345,18 @@ class Gather:
         n = len(split._sp.shards)
         with ThreadPoolExecutor(max_workers=max(1, min(n, os.cpu_count() or 1, 8))) as pool:
             data = list(pool.map(split._shard, range(n)))
-        self._images = [d.cols["image"] for d in data]
-        self._paths = [d.cols["source_path"] for d in data] if split.has_source_paths else None
-        starts = split._starts
-        self._shard_of = np.searchsorted(starts, order, side="right") - 1
-        self._local = order - starts[self._shard_of]
+        # the split's rows in pieces, in manifest order: a shard whose columns are one array already (cols) is
+        # one piece, others one per record batch (more gathers per range, but no copy before the first)
+        pieces = [b for d in data for b in ([d._cols] if d._cols is not None else d.batches)]
+        self._images = [b["image"] for b in pieces]
+        self._paths = [b["source_path"] for b in pieces] if split.has_source_paths else None
+        starts = np.cumsum([0] + [len(b["label"]) for b in pieces])
+        # side="right": a position falls in the last piece starting at or before it, so never in an empty one
+        self._piece_of = np.searchsorted(starts, order, side="right") - 1
+        self._local = order - starts[self._piece_of]
         self.ints = np.empty((4, len(order)), dtype=np.int64)
         for r, k in enumerate(("label", "source_index", "copy")):
-            col = np.concatenate([d.cols[k] for d in data]) if data else np.empty(0, np.int64)
+            col = np.concatenate([b[k] for b in pieces]) if pieces else np.empty(0, np.int64)
             self.ints[r] = col[order]
         self.ints[3] = order
         self._convert = split._convert
@@ -353,26 +378,28 @@ class Gather:
         self.__init__(ds[name], order)
 
     def images(self, a: int, b: int, out: np.ndarray) -> np.ndarray:
-        sh, loc = self._shard_of[a:b], self._local[a:b]
+        pc, loc = self._piece_of[a:b], self._local[a:b]
         if b <= a:
             return out
         flat = out.reshape(b - a, -1)
         dst = flat if self._convert is None else np.empty((b - a, flat.shape[1]), self._images[0].dtype)
-        first = sh[0]
-        if (sh == first).all():
-            np.take(self._images[first], loc, axis=0, out=dst)
-        else:
-            for s in np.unique(sh):
-                m = sh == s
-                dst[m] = self._images[s][loc[m]]
+        if (pc == pc[0]).all():
+            np.take(self._images[pc[0]], loc, axis=0, out=dst)
+        else:  # the positions grouped by piece: one gather per piece the range touches
+            by = np.argsort(pc, kind="stable")
+            ps = pc[by]
+            cuts = (np.flatnonzero(ps[1:] != ps[:-1]) + 1).tolist()
+            for lo, hi in zip([0] + cuts, cuts + [len(ps)]):
+                sel = by[lo:hi]
+                dst[sel] = self._images[ps[lo]][loc[sel]]
         if self._convert is not None:
             flat[...] = self._convert(dst)
         return out
 
     def source_paths(self, a: int, b: int) -> List[str]:
         """The source_path of positions [a, b) (image tree and list sources)."""
-        sh, loc = self._shard_of[a:b], self._local[a:b]
-        return [self._paths[s][i] for s, i in zip(sh.tolist(), loc.tolist())]
+        pc, loc = self._piece_of[a:b], self._local[a:b]
+        return [self._paths[p][i] for p, i in zip(pc.tolist(), loc.tolist())]
 
 
 def _size_error(p, got, want):

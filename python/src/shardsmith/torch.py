@@ -280,6 +280,9 @@ class Loader:
         finally:
             slots.close()
             del it
+        # the first epoch began from the shards' record batches as decoded (no copy before its first batch);
+        # the next ones gather from one array per shard
+        self.split.consolidate()
         self.epoch, self.seen = self.epoch + 1, 0
 
     def state_dict(self) -> dict:
