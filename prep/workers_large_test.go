@@ -34,8 +34,8 @@ func sameFilesAcrossWorkers(t *testing.T, build1 func(workers int) map[string][]
 // finished out of order, a shard slot filled by the wrong result) changes
 // the bytes.
 func TestBytesIdenticalAcrossWorkersManyItems(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds three 6000-image versions")
+	if testing.Short() || raceDetector {
+		t.Skip("builds three 6000-image versions (too slow under -race; the smaller worker tests run there)")
 	}
 	ts := writeTiny(t, 5000, 1100, 4, 4, 77)
 	cfg := ts.config(t, "split: {seed: 3, val_fraction: 0.2, stratify: true}\nshards: {rows: 250, batch_rows: 64}\n"+
@@ -54,8 +54,8 @@ func TestBytesIdenticalAcrossWorkersManyItems(t *testing.T) {
 // The same for an image tree, whose decode stage is a pipeline.Map of
 // batches of 256 files: 1100 files are five batches.
 func TestImageTreeBytesIdenticalAcrossWorkersManyItems(t *testing.T) {
-	if testing.Short() {
-		t.Skip("writes and builds 1100 PNG files three times")
+	if testing.Short() || raceDetector {
+		t.Skip("writes and builds 1100 PNG files three times (too slow under -race)")
 	}
 	dir := t.TempDir()
 	imageTree(t, filepath.Join(dir, "train"), 5, map[string]int{"cat": 500, "dog": 400})

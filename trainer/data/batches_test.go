@@ -44,3 +44,21 @@ func TestBatchesCountsWhatAnEpochYields(t *testing.T) {
 		}
 	}
 }
+
+// A batch size of 1 is valid (one row per step); 0 is not.
+func TestBatchSizeOne(t *testing.T) {
+	d, err := Open(makeDataset(t, t.TempDir(), "one", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := d.Loader("val", Options{BatchSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Batches() != 100 {
+		t.Errorf("%d batches of one val row, want 100", l.Batches())
+	}
+	if _, err := d.Loader("val", Options{BatchSize: 0}); err == nil {
+		t.Error("batch size 0 accepted")
+	}
+}

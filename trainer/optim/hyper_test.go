@@ -56,7 +56,7 @@ func TestClipFactorEpsilonAndBound(t *testing.T) {
 	}
 	info := o.Step()
 	want := -2e-6 * (1e-6 / (2e-6 + 1e-6)) // a third of the gradient
-	if !info.Clipped || math.Abs(float64(p.Data[0])-want) > 1e-12 {
+	if !info.Clipped || !(math.Abs(float64(p.Data[0])-want) <= 1e-12) {
 		t.Fatalf("clipped %v, p = %g, want %g", info.Clipped, p.Data[0], want)
 	}
 	q := param("w", 0, 0)

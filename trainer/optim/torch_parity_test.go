@@ -71,7 +71,7 @@ func TestMatchesPyTorchWithParameterGroups(t *testing.T) {
 			for _, n := range names {
 				for i, want := range c.After[step][n] {
 					got := float64(params[n].Data[i])
-					if math.Abs(got-want) > 2e-6*(1+math.Abs(want)) {
+					if !(math.Abs(got-want) <= 2e-6*(1+math.Abs(want))) { // NaN fails too
 						t.Errorf("%s, step %d: %s[%d] = %.8f, PyTorch %.8f", c.Name, step+1, n, i, got, want)
 					}
 				}
