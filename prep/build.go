@@ -105,6 +105,9 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 			return nil, err
 		}
 	}
+	if opts.Fetcher == nil {
+		opts.Fetcher = newFetcher(cfg, &opts)
+	}
 	var set *imageSet
 	if !cfg.Sources.IDX() {
 		c := *cfg // the classes are resolved into a copy
@@ -113,6 +116,7 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 		if set, err = openImages(ctx, cfg, &opts); err != nil {
 			return nil, err
 		}
+		defer set.close()
 	}
 	dsDir := filepath.Join(out, cfg.Dataset)
 	if err := os.MkdirAll(dsDir, 0o755); err != nil {
@@ -120,9 +124,6 @@ func Build(ctx context.Context, cfg *config.Config, opts Options) (*Result, erro
 	}
 	if err := checkWritable(dsDir); err != nil {
 		return nil, err
-	}
-	if opts.Fetcher == nil {
-		opts.Fetcher = newFetcher(cfg, &opts)
 	}
 	// IDX sources all pinned by content_sha256 give the version without a
 	// fetch (the build checks the pins); otherwise the content digests come

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"os"
 
 	"github.com/shardsmith/shardsmith/config"
 	"github.com/shardsmith/shardsmith/formats/manifest"
@@ -14,6 +15,7 @@ import (
 	"github.com/shardsmith/shardsmith/formats/vocab"
 	"github.com/shardsmith/shardsmith/pipeline"
 	"github.com/shardsmith/shardsmith/stages/decode"
+	"github.com/shardsmith/shardsmith/stages/download"
 	"github.com/shardsmith/shardsmith/stages/images"
 	"github.com/shardsmith/shardsmith/stages/normalize"
 	"github.com/shardsmith/shardsmith/stages/split"
@@ -44,17 +46,53 @@ type imageSet struct {
 	mean     manifest.Values
 	std      manifest.Values
 	hasStats bool
+	// archives are the opened archives of archive sources, per split (one
+	// archive serving both splits is opened once), with what the manifest
+	// records of them.
+	archives [2]*openedArchive
+}
+
+// openedArchive is an archive source, fetched, verified and indexed.
+type openedArchive struct {
+	a      *images.Archive
+	sha256 string
+	bytes  int64
+}
+
+// close releases the archives.
+func (set *imageSet) close() {
+	for k, oa := range set.archives {
+		if oa != nil && (k == 0 || oa != set.archives[0]) {
+			oa.a.Close()
+		}
+	}
 }
 
 // openImages lists the tree and list sources of cfg and runs the content
 // pass. On return cfg.Classes holds the resolved classes.
-func openImages(ctx context.Context, cfg *config.Config, opts *Options) (*imageSet, error) {
+func openImages(ctx context.Context, cfg *config.Config, opts *Options) (_ *imageSet, err error) {
 	set := &imageSet{cv: images.Converter{Height: cfg.Image.Height, Width: cfg.Image.Width, Channels: cfg.Image.Channels, Resize: cfg.Image.Resize}}
-	srcs := []images.Source{toSource(cfg.Sources.Train)}
-	set.skipBad = cfg.Sources.Train.SkipBad
-	if cfg.Sources.Test != nil {
-		srcs = append(srcs, toSource(cfg.Sources.Test))
-		set.skipBad = set.skipBad || cfg.Sources.Test.SkipBad
+	defer func() {
+		if err != nil {
+			set.close()
+		}
+	}()
+	var srcs []images.Source
+	for k, s := range []*config.SplitSource{cfg.Sources.Train, cfg.Sources.Test} {
+		if s == nil {
+			continue
+		}
+		src := toSource(s)
+		if s.Archive != "" {
+			if k == 1 && set.archives[0] != nil && cfg.Sources.Train.Archive == s.Archive && cfg.Sources.Train.SHA256 == s.SHA256 {
+				set.archives[1] = set.archives[0]
+			} else if set.archives[k], err = openArchive(ctx, cfg, opts, imageSplits[k], s); err != nil {
+				return nil, err
+			}
+			src.Archive = set.archives[k].a
+		}
+		srcs = append(srcs, src)
+		set.skipBad = set.skipBad || s.SkipBad
 	}
 	classes, lists, err := images.List(cfg.Classes, srcs...)
 	if err != nil {
@@ -78,6 +116,24 @@ func openImages(ctx context.Context, cfg *config.Config, opts *Options) (*imageS
 
 func toSource(s *config.SplitSource) images.Source {
 	return images.Source{Folder: s.ImageFolder, CSV: s.CSV, Root: s.Root}
+}
+
+// openArchive fetches a split's archive through the download cache (which
+// checks its sha256, mirror after mirror) and indexes it.
+func openArchive(ctx context.Context, cfg *config.Config, opts *Options, split string, s *config.SplitSource) (*openedArchive, error) {
+	p, err := opts.Fetcher.Fetch(ctx, download.Source{Name: split + " archive " + s.Archive, SHA256: s.SHA256, URLs: cfg.URLs(s.ArchiveFile())})
+	if err != nil {
+		return nil, err
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil, err
+	}
+	a, err := images.OpenArchive(p, s.Archive, opts.Fetcher.CacheDir())
+	if err != nil {
+		return nil, err
+	}
+	return &openedArchive{a: a, sha256: s.SHA256, bytes: fi.Size()}, nil
 }
 
 // imageBatch is a run of files of one split.
@@ -111,7 +167,7 @@ func (set *imageSet) imageStages(g *pipeline.Graph, workers int, strict bool) <-
 				return b, err
 			}
 			i := b.start + j
-			if err := set.cv.DecodeFile(l.Path(i), b.pix[j*elems:(j+1)*elems]); err != nil {
+			if err := l.Decode(&set.cv, i, b.pix[j*elems:(j+1)*elems]); err != nil {
 				if strict || !set.skipBad {
 					return b, fmt.Errorf("%s: %w", l.Path(i), err)
 				}
@@ -289,14 +345,20 @@ func (set *imageSet) stage(g *pipeline.Graph, lay *layout, workers int) <-chan i
 }
 
 // manifestSources describes each split's files for the manifest: the root,
-// the digest of its decoded content and the number of files.
+// the digest of its decoded content and the number of files; for a split
+// read from an archive, the root is ARCHIVE:MEMBER, sha256 and bytes are
+// the archive's as fetched and content_sha256 the decoded content's.
 func (set *imageSet) manifestSources() []manifest.Source {
 	var out []manifest.Source
 	for k, l := range set.lists {
 		if l.Root == "" {
 			continue
 		}
-		out = append(out, manifest.Source{Name: imageSplits[k], File: l.Root, SHA256: set.content[k], Files: len(l.Entries)})
+		src := manifest.Source{Name: imageSplits[k], File: l.Root, SHA256: set.content[k], Files: len(l.Entries)}
+		if oa := set.archives[k]; oa != nil { // as for IDX: the file as fetched, and the content
+			src.SHA256, src.ContentSHA256, src.Bytes = oa.sha256, set.content[k], oa.bytes
+		}
+		out = append(out, src)
 	}
 	return out
 }
