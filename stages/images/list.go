@@ -35,9 +35,13 @@ var Extensions = []string{".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp"}
 // Archive set, the three name members of the archive ('/'-separated, from
 // its top); otherwise they are paths of the file system.
 type Source struct {
-	Folder  string
-	CSV     string
-	Root    string
+	Folder string
+	CSV    string
+	Root   string
+	// CIFAR lists CIFAR-10 binary files (relative to Root) instead of a
+	// tree or CSV; their records are listed in the order given, in file
+	// order, as "<file>#<record>".
+	CIFAR   []string
 	Archive *Archive
 }
 
@@ -71,8 +75,9 @@ type Listing struct {
 	Root    string
 	Entries []Entry
 
-	tree tree
-	dir  string // Root in the tree's own names
+	tree  tree
+	dir   string    // Root in the tree's own names
+	cifar *cifarSet // the open files of a CIFAR source
 }
 
 // Path is entry i as messages name it: its file system path, or
@@ -98,6 +103,12 @@ func (l *Listing) Open(i int) (io.ReadSeekCloser, error) {
 // Decode decodes entry i with c into dst (len c.Elems()). Errors do not
 // name the file (Path does).
 func (l *Listing) Decode(c *Converter, i int, dst []uint8) error {
+	if l.cifar != nil {
+		if len(dst) != c.Elems() {
+			return fmt.Errorf("images: destination holds %d bytes, want %d", len(dst), c.Elems())
+		}
+		return l.cifar.decodeRecord(c, l.Entries[i].Rel, dst)
+	}
 	r, err := l.Open(i)
 	if err != nil {
 		return err
@@ -135,10 +146,29 @@ func (s *scanned) where(r row) string {
 // folder names of the first source (or the sorted label strings of its CSV);
 // every other source must use names among them. It returns the classes and
 // one listing per source.
-func List(classes []string, srcs ...Source) ([]string, []*Listing, error) {
+func List(classes []string, srcs ...Source) (_ []string, _ []*Listing, err error) {
 	scans := make([]*scanned, len(srcs))
+	records := make([]*Listing, len(srcs))
+	defer func() {
+		if err != nil {
+			for _, l := range records {
+				if l != nil {
+					l.Close()
+				}
+			}
+		}
+	}()
 	for i, s := range srcs {
 		var err error
+		if len(s.CIFAR) > 0 {
+			if classes == nil {
+				return nil, nil, fmt.Errorf("cifar %s: CIFAR files hold label ids only: list the class names in classes", s.tree().show(s.Root))
+			}
+			if records[i], err = scanCIFAR(s, len(classes)); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
 		if s.Folder != "" {
 			scans[i], err = scanFolder(s)
 		} else {
@@ -149,7 +179,7 @@ func List(classes []string, srcs ...Source) ([]string, []*Listing, error) {
 		}
 	}
 	explicit := classes != nil
-	if !explicit && len(scans) > 0 {
+	if !explicit && len(scans) > 0 { // (a CIFAR source needs explicit classes)
 		first := scans[0]
 		if first.folders != nil {
 			classes = first.folders
@@ -170,6 +200,10 @@ func List(classes []string, srcs ...Source) ([]string, []*Listing, error) {
 	}
 	out := make([]*Listing, len(scans))
 	for k, s := range scans {
+		if records[k] != nil {
+			out[k] = records[k]
+			continue
+		}
 		t := s.src.tree()
 		for _, f := range s.folders {
 			if _, ok := ids[f]; !ok {
