@@ -97,7 +97,10 @@ type SplitSource struct {
 
 	ImageFolder string `yaml:"imagefolder,omitempty" json:"imagefolder,omitempty"`
 	CSV         string `yaml:"csv,omitempty" json:"csv,omitempty"`
-	Root        string `yaml:"root,omitempty" json:"root,omitempty"`
+	// CIFAR lists files in CIFAR-10's binary format (data_batch_1.bin, …),
+	// relative to Root, read in the order given.
+	CIFAR []string `yaml:"cifar,omitempty" json:"cifar,omitempty"`
+	Root  string   `yaml:"root,omitempty" json:"root,omitempty"`
 	// SkipBad skips files that do not decode (listing each in the manifest
 	// and on stderr) instead of failing the build.
 	SkipBad bool `yaml:"skip_bad,omitempty" json:"skip_bad,omitempty"`
@@ -482,13 +485,28 @@ func (c *Config) validateTrees() error {
 		if s == nil {
 			continue
 		}
+		forms := 0
+		for _, set := range []bool{s.ImageFolder != "", s.CSV != "", len(s.CIFAR) > 0} {
+			if set {
+				forms++
+			}
+		}
 		switch {
-		case s.ImageFolder != "" && (s.CSV != "" || s.Root != ""):
-			return c.errAt(sp.key, "%s: give imagefolder, or csv with root, not both", sp.key)
-		case s.ImageFolder == "" && s.CSV == "":
-			return c.errAt(sp.key, "%s: needs imagefolder (a directory of class folders) or csv (a list of path,label rows) with root", sp.key)
+		case forms > 1 || s.ImageFolder != "" && s.Root != "":
+			return c.errAt(sp.key, "%s: give one of imagefolder, csv with root, or cifar with root, not both", sp.key)
+		case forms == 0:
+			return c.errAt(sp.key, "%s: needs imagefolder (a directory of class folders), csv (a list of path,label rows) with root, or cifar (CIFAR-10 binary files) with root", sp.key)
 		case s.CSV != "" && s.Root == "":
 			return c.errAt(sp.key, "%s: csv needs root, the directory its paths are relative to", sp.key)
+		case len(s.CIFAR) > 0 && s.Root == "":
+			return c.errAt(sp.key+".cifar", "%s: cifar needs root, the directory its files are in", sp.key)
+		case len(s.CIFAR) > 0 && c.Classes == nil:
+			return c.errAt(sp.key+".cifar", "%s: CIFAR files hold label ids only: list the class names in classes", sp.key)
+		}
+		for i, f := range s.CIFAR {
+			if f == "" || strings.HasPrefix(f, "/") || strings.Contains(f, `\`) || slices.Contains(strings.Split(f, "/"), "..") {
+				return c.errAt(fmt.Sprintf("%s.cifar[%d]", sp.key, i), "%s.cifar: %q must be relative to root, '/'-separated, without ..", sp.key, f)
+			}
 		}
 		if err := c.validateArchive(sp.key, s); err != nil {
 			return err

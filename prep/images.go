@@ -59,8 +59,13 @@ type openedArchive struct {
 	bytes  int64
 }
 
-// close releases the archives.
+// close releases the listings' files and the archives.
 func (set *imageSet) close() {
+	for _, l := range set.lists {
+		if l != nil {
+			l.Close()
+		}
+	}
 	for k, oa := range set.archives {
 		if oa != nil && (k == 0 || oa != set.archives[0]) {
 			oa.a.Close()
@@ -115,7 +120,7 @@ func openImages(ctx context.Context, cfg *config.Config, opts *Options) (_ *imag
 }
 
 func toSource(s *config.SplitSource) images.Source {
-	return images.Source{Folder: s.ImageFolder, CSV: s.CSV, Root: s.Root}
+	return images.Source{Folder: s.ImageFolder, CSV: s.CSV, CIFAR: s.CIFAR, Root: s.Root}
 }
 
 // openArchive fetches a split's archive through the download cache (which
