@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -114,7 +115,52 @@ func (l *Listing) Decode(c *Converter, i int, dst []uint8) error {
 		return err
 	}
 	defer r.Close()
-	return c.Decode(r, dst)
+	// Read the file whole into a reused buffer and decode from memory: one
+	// read instead of a header read, a seek and a second read, and no
+	// per-file buffers. A file larger than maxInMemory is streamed.
+	bp := filePool.Get().(*[]byte)
+	defer filePool.Put(bp)
+	buf, err := readUpTo((*bp)[:0], r, maxInMemory)
+	*bp = buf[:0]
+	switch {
+	case err == errTooLarge:
+		if _, err := r.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		return c.Decode(r, dst)
+	case err != nil:
+		return err
+	}
+	return c.DecodeBytes(buf, dst)
+}
+
+// maxInMemory is the largest file Listing.Decode reads whole.
+var maxInMemory = 16 << 20 // a variable for tests
+
+var (
+	filePool    = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+	errTooLarge = errors.New("images: file larger than the in-memory limit")
+)
+
+// readUpTo appends r's bytes to buf, failing with errTooLarge once it has
+// more than limit.
+func readUpTo(buf []byte, r io.Reader, limit int) ([]byte, error) {
+	for {
+		if len(buf) > limit {
+			return buf, errTooLarge
+		}
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(max(cap(buf), 4096), limit+1-len(buf)))
+		}
+		n, err := r.Read(buf[len(buf):min(cap(buf), limit+1)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 // scanned is a source before its labels are resolved.
