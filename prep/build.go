@@ -13,8 +13,9 @@
 //
 // Files by concern: build.go orchestrates a build; fetch.go fetches the
 // sources (and computes the digests of their content); images.go lists
-// image trees and lists, reads them once for their content digest and
-// decodes them in the graph; plan.go remaps labels, assigns splits and plans shards (and
+// image trees, lists and CIFAR files (on disk or in a fetched archive),
+// decodes them once for their content digest, keeping the decoded rows for
+// the graph; plan.go remaps labels, assigns splits and plans shards (and
 // refuses empty splits); graph.go wires the stage graph; stats.go computes
 // and caches the train statistics; shards.go routes rows into whole shards
 // and writes them as stages of the graph; pool.go recycles pixel buffers;
