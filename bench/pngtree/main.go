@@ -44,6 +44,7 @@ func main() {
 	torch := flag.String("torch", "", "python interpreter with torchvision: also decode the tree with ImageFolder + DataLoader")
 	torchWorkers := flag.Int("torch-workers", 2, "DataLoader worker processes")
 	workers := flag.Int("workers", 0, "prep --workers (0: its default, the CPUs)")
+	norm := flag.String("normalize", "compute", "normalize.mode of the tree's config: compute (float32 shards) or none (uint8, as torchvision's PILToTensor gives)")
 	flag.Parse()
 
 	cfg, err := config.Load(*cfgPath)
@@ -98,7 +99,7 @@ func main() {
 	}
 
 	y := "dataset: mnist-png\nsources:\n  train: {imagefolder: tree/train}\n  test: {imagefolder: tree/test}\n" +
-		"image: {height: 28, width: 28, channels: 1}\nsplit: {seed: 42, val_fraction: 0.1, stratify: true}\n"
+		"image: {height: 28, width: 28, channels: 1}\nsplit: {seed: 42, val_fraction: 0.1, stratify: true}\nnormalize: {mode: " + *norm + "}\n"
 	cfgFile := filepath.Join(work, "mnist-png.yaml")
 	if err := os.WriteFile(cfgFile, []byte(y), 0o644); err != nil {
 		log.Fatal(err)
