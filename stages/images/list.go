@@ -370,7 +370,7 @@ func walk(s *scanned, t tree, dir, rel, class string, ancestors []string) error 
 		if mode&fs.ModeSymlink != 0 {
 			fi, err := t.stat(p)
 			if err != nil {
-				return fmt.Errorf("imagefolder %s: %s: %w", shown, t.show(p), err)
+				return fmt.Errorf("imagefolder %s: %s: %w", shown, t.show(p), unwrapPath(err))
 			}
 			mode = fi.Mode().Type()
 		}
