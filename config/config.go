@@ -83,10 +83,24 @@ func (s *Sources) IDX() bool { return s.Train == nil && s.Test == nil }
 // (ImageFolder/<class>/**/<file>) or a CSV list (columns path,label) whose
 // paths are relative to Root. Paths are resolved against the config file's
 // directory when the config is loaded.
+//
+// With Archive set, the tree or list is inside an archive (tar, tar.gz or
+// zip) fetched like an IDX file — Archive joined to each mirror, or URLs —
+// and pinned by SHA256; ImageFolder, CSV and Root then name members of the
+// archive ('/'-separated, from its top; "." is the top itself).
 type SplitSource struct {
+	Archive string `yaml:"archive,omitempty" json:"archive,omitempty"`
+	// SHA256 is the expected hex digest of the archive as fetched.
+	SHA256 string `yaml:"sha256,omitempty" json:"sha256,omitempty"`
+	// URLs, when set, replace the mirrors for the archive.
+	URLs []string `yaml:"urls,omitempty" json:"urls,omitempty"`
+
 	ImageFolder string `yaml:"imagefolder,omitempty" json:"imagefolder,omitempty"`
 	CSV         string `yaml:"csv,omitempty" json:"csv,omitempty"`
-	Root        string `yaml:"root,omitempty" json:"root,omitempty"`
+	// CIFAR lists files in CIFAR-10's binary format (data_batch_1.bin, …),
+	// relative to Root, read in the order given.
+	CIFAR []string `yaml:"cifar,omitempty" json:"cifar,omitempty"`
+	Root  string   `yaml:"root,omitempty" json:"root,omitempty"`
 	// SkipBad skips files that do not decode (listing each in the manifest
 	// and on stderr) instead of failing the build.
 	SkipBad bool `yaml:"skip_bad,omitempty" json:"skip_bad,omitempty"`
@@ -126,6 +140,11 @@ func (s *Sources) All() []NamedFile {
 type NamedFile struct {
 	Key  string
 	File *File
+}
+
+// ArchiveFile is the archive of a split source as a File, for URLs.
+func (s *SplitSource) ArchiveFile() *File {
+	return &File{File: s.Archive, SHA256: s.SHA256, URLs: s.URLs}
 }
 
 // File is one source file.
@@ -310,7 +329,7 @@ func Parse(data []byte, name string) (*Config, error) {
 // config names them unambiguously.
 func (c *Config) resolvePaths(dir string) error {
 	for _, s := range []*SplitSource{c.Sources.Train, c.Sources.Test} {
-		if s == nil {
+		if s == nil || s.Archive != "" { // members of an archive are not file system paths
 			continue
 		}
 		for _, p := range []*string{&s.ImageFolder, &s.CSV, &s.Root} {
@@ -466,13 +485,31 @@ func (c *Config) validateTrees() error {
 		if s == nil {
 			continue
 		}
+		forms := 0
+		for _, set := range []bool{s.ImageFolder != "", s.CSV != "", len(s.CIFAR) > 0} {
+			if set {
+				forms++
+			}
+		}
 		switch {
-		case s.ImageFolder != "" && (s.CSV != "" || s.Root != ""):
-			return c.errAt(sp.key, "%s: give imagefolder, or csv with root, not both", sp.key)
-		case s.ImageFolder == "" && s.CSV == "":
-			return c.errAt(sp.key, "%s: needs imagefolder (a directory of class folders) or csv (a list of path,label rows) with root", sp.key)
+		case forms > 1 || s.ImageFolder != "" && s.Root != "":
+			return c.errAt(sp.key, "%s: give one of imagefolder, csv with root, or cifar with root, not both", sp.key)
+		case forms == 0:
+			return c.errAt(sp.key, "%s: needs imagefolder (a directory of class folders), csv (a list of path,label rows) with root, or cifar (CIFAR-10 binary files) with root", sp.key)
 		case s.CSV != "" && s.Root == "":
 			return c.errAt(sp.key, "%s: csv needs root, the directory its paths are relative to", sp.key)
+		case len(s.CIFAR) > 0 && s.Root == "":
+			return c.errAt(sp.key+".cifar", "%s: cifar needs root, the directory its files are in", sp.key)
+		case len(s.CIFAR) > 0 && c.Classes == nil:
+			return c.errAt(sp.key+".cifar", "%s: CIFAR files hold label ids only: list the class names in classes", sp.key)
+		}
+		for i, f := range s.CIFAR {
+			if f == "" || strings.HasPrefix(f, "/") || strings.Contains(f, `\`) || slices.Contains(strings.Split(f, "/"), "..") {
+				return c.errAt(fmt.Sprintf("%s.cifar[%d]", sp.key, i), "%s.cifar: %q must be relative to root, '/'-separated, without ..", sp.key, f)
+			}
+		}
+		if err := c.validateArchive(sp.key, s); err != nil {
+			return err
 		}
 	}
 	if c.Image == nil {
@@ -487,6 +524,34 @@ func (c *Config) validateTrees() error {
 	}
 	if im.Resize != ResizeFit && im.Resize != ResizeFill {
 		return c.errAt("image.resize", "image.resize must be %s or %s, got %q", ResizeFit, ResizeFill, im.Resize)
+	}
+	return nil
+}
+
+// validateArchive checks the archive fields of a split source: an archive
+// needs its sha256 and somewhere to fetch it from, and its member names must
+// stay inside it; without an archive, sha256 and urls have nothing to pin.
+func (c *Config) validateArchive(key string, s *SplitSource) error {
+	if s.Archive == "" {
+		if s.SHA256 != "" || len(s.URLs) > 0 {
+			return c.errAt(key, "%s: sha256 and urls pin and locate an archive; give archive too, or drop them (a tree on disk is pinned by its content)", key)
+		}
+		return nil
+	}
+	if !hexSHA256.MatchString(s.SHA256) {
+		return c.errAt(key+".sha256", "%s: an archive needs sha256, 64 lower-case hex digits of the file as fetched, got %q", key, s.SHA256)
+	}
+	if len(s.URLs) == 0 && len(c.Mirrors) == 0 {
+		return c.errAt(key, "%s: no urls and no mirrors: nowhere to fetch %s from", key, s.Archive)
+	}
+	for _, m := range []struct{ field, name string }{{"imagefolder", s.ImageFolder}, {"csv", s.CSV}, {"root", s.Root}} {
+		n := m.name
+		if n == "" {
+			continue
+		}
+		if strings.HasPrefix(n, "/") || strings.Contains(n, `\`) || slices.Contains(strings.Split(n, "/"), "..") {
+			return c.errAt(key+"."+m.field, "%s.%s: %q names a member of the archive: '/'-separated from its top, without .. (\".\" is the top)", key, m.field, n)
+		}
 	}
 	return nil
 }

@@ -13,8 +13,9 @@
 //
 // Files by concern: build.go orchestrates a build; fetch.go fetches the
 // sources (and computes the digests of their content); images.go lists
-// image trees and lists, reads them once for their content digest and
-// decodes them in the graph; plan.go remaps labels, assigns splits and plans shards (and
+// image trees, lists and CIFAR files (on disk or in a fetched archive),
+// decodes them once for their content digest, keeping the decoded rows for
+// the graph; plan.go remaps labels, assigns splits and plans shards (and
 // refuses empty splits); graph.go wires the stage graph; stats.go computes
 // and caches the train statistics; shards.go routes rows into whole shards
 // and writes them as stages of the graph; pool.go recycles pixel buffers;
@@ -179,7 +180,16 @@ func resolve(ctx context.Context, cfg *config.Config, opts *Options) (*target, e
 			return nil, err
 		}
 	}
+	if opts.Fetcher == nil {
+		opts.Fetcher = newFetcher(cfg, opts)
+	}
 	t := &target{}
+	ok := false
+	defer func() {
+		if !ok {
+			t.close()
+		}
+	}()
 	if !cfg.Sources.IDX() {
 		c := *cfg // the classes are resolved into a copy
 		cfg = &c
@@ -199,15 +209,6 @@ func resolve(ctx context.Context, cfg *config.Config, opts *Options) (*target, e
 	t.dst = dst
 	if d, ok := dst.(localDest); ok {
 		t.dsDir = string(d)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			dst.close()
-		}
-	}()
-	if opts.Fetcher == nil {
-		opts.Fetcher = newFetcher(cfg, opts)
 	}
 	// IDX sources all pinned by content_sha256 give the version without a
 	// fetch (the build checks the pins); otherwise the content digests come
@@ -231,8 +232,16 @@ func resolve(ctx context.Context, cfg *config.Config, opts *Options) (*target, e
 	return t, nil
 }
 
-// close releases the destination (a store's connection).
-func (t *target) close() { t.dst.close() }
+// close releases the destination (a store's connection) and the image
+// set's decoded rows.
+func (t *target) close() {
+	if t.dst != nil {
+		t.dst.close()
+	}
+	if t.set != nil {
+		t.set.close()
+	}
+}
 
 func (t *target) fetch(ctx context.Context, opts *Options) error {
 	var err error

@@ -1,12 +1,15 @@
 package prep
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"os"
+	"runtime"
 
 	"github.com/shardsmith/shardsmith/config"
 	"github.com/shardsmith/shardsmith/formats/manifest"
@@ -14,6 +17,7 @@ import (
 	"github.com/shardsmith/shardsmith/formats/vocab"
 	"github.com/shardsmith/shardsmith/pipeline"
 	"github.com/shardsmith/shardsmith/stages/decode"
+	"github.com/shardsmith/shardsmith/stages/download"
 	"github.com/shardsmith/shardsmith/stages/images"
 	"github.com/shardsmith/shardsmith/stages/normalize"
 	"github.com/shardsmith/shardsmith/stages/split"
@@ -44,17 +48,67 @@ type imageSet struct {
 	mean     manifest.Values
 	std      manifest.Values
 	hasStats bool
+	// spill holds the rows the content pass decoded (kept rows only, train
+	// then test, Elems bytes each), so the build reads them back instead of
+	// decoding every file a second time; nil when it could not be written
+	// (the build then decodes again). An unlinked temporary file: disk,
+	// not memory, so trees larger than RAM stay bounded.
+	spill     *os.File
+	spillName string   // where the system could not unlink it
+	spillBase [2]int64 // first row of each split in spill
+	// archives are the opened archives of archive sources, per split (one
+	// archive serving both splits is opened once), with what the manifest
+	// records of them.
+	archives [2]*openedArchive
+}
+
+// openedArchive is an archive source, fetched, verified and indexed.
+type openedArchive struct {
+	a      *images.Archive
+	sha256 string
+	bytes  int64
+}
+
+// close releases the listings' files, the spill and the archives.
+func (set *imageSet) close() {
+	set.dropSpill()
+	for _, l := range set.lists {
+		if l != nil {
+			l.Close()
+		}
+	}
+	for k, oa := range set.archives {
+		if oa != nil && (k == 0 || oa != set.archives[0]) {
+			oa.a.Close()
+		}
+	}
 }
 
 // openImages lists the tree and list sources of cfg and runs the content
 // pass. On return cfg.Classes holds the resolved classes.
-func openImages(ctx context.Context, cfg *config.Config, opts *Options) (*imageSet, error) {
+func openImages(ctx context.Context, cfg *config.Config, opts *Options) (_ *imageSet, err error) {
 	set := &imageSet{cv: images.Converter{Height: cfg.Image.Height, Width: cfg.Image.Width, Channels: cfg.Image.Channels, Resize: cfg.Image.Resize}}
-	srcs := []images.Source{toSource(cfg.Sources.Train)}
-	set.skipBad = cfg.Sources.Train.SkipBad
-	if cfg.Sources.Test != nil {
-		srcs = append(srcs, toSource(cfg.Sources.Test))
-		set.skipBad = set.skipBad || cfg.Sources.Test.SkipBad
+	defer func() {
+		if err != nil {
+			set.close()
+		}
+	}()
+	var srcs []images.Source
+	for k, s := range []*config.SplitSource{cfg.Sources.Train, cfg.Sources.Test} {
+		if s == nil {
+			continue
+		}
+		src := toSource(s)
+		if s.Archive != "" {
+			if k == 1 && set.archives[0] != nil && cfg.Sources.Train.Archive == s.Archive && cfg.Sources.Train.SHA256 == s.SHA256 {
+				set.archives[1] = set.archives[0]
+			} else if set.archives[k], err = openArchive(ctx, cfg, opts, imageSplits[k], s); err != nil {
+				return nil, err
+			}
+			src.Archive = set.archives[k].a
+		}
+		srcs = append(srcs, src)
+		set.skipBad = set.skipBad || s.SkipBad
 	}
 	classes, lists, err := images.List(cfg.Classes, srcs...)
 	if err != nil {
@@ -77,7 +131,25 @@ func openImages(ctx context.Context, cfg *config.Config, opts *Options) (*imageS
 }
 
 func toSource(s *config.SplitSource) images.Source {
-	return images.Source{Folder: s.ImageFolder, CSV: s.CSV, Root: s.Root}
+	return images.Source{Folder: s.ImageFolder, CSV: s.CSV, CIFAR: s.CIFAR, Root: s.Root}
+}
+
+// openArchive fetches a split's archive through the download cache (which
+// checks its sha256, mirror after mirror) and indexes it.
+func openArchive(ctx context.Context, cfg *config.Config, opts *Options, split string, s *config.SplitSource) (*openedArchive, error) {
+	p, err := opts.Fetcher.Fetch(ctx, download.Source{Name: split + " archive " + s.Archive, SHA256: s.SHA256, URLs: cfg.URLs(s.ArchiveFile())})
+	if err != nil {
+		return nil, err
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil, err
+	}
+	a, err := images.OpenArchive(p, s.Archive, opts.Fetcher.CacheDir())
+	if err != nil {
+		return nil, err
+	}
+	return &openedArchive{a: a, sha256: s.SHA256, bytes: fi.Size()}, nil
 }
 
 // imageBatch is a run of files of one split.
@@ -103,6 +175,17 @@ func (set *imageSet) imageStages(g *pipeline.Graph, workers int, strict bool) <-
 		}
 		return nil
 	})
+	if set.spill != nil {
+		return pipeline.Map(g, "read-decoded", 1, 2, batches, func(ctx context.Context, st *pipeline.Stats, b imageBatch) (imageBatch, error) {
+			b.pix = bytePool.get(b.n * elems)
+			off := (set.spillBase[b.split] + int64(b.start)) * int64(elems)
+			if _, err := set.spill.ReadAt(b.pix, off); err != nil {
+				return b, fmt.Errorf("reading back the decoded images from %s: %w", set.spill.Name(), err)
+			}
+			st.AddRows(b.n)
+			return b, nil
+		})
+	}
 	return pipeline.Map(g, "decode", workers, 2, batches, func(ctx context.Context, st *pipeline.Stats, b imageBatch) (imageBatch, error) {
 		l := set.lists[b.split]
 		b.pix = bytePool.get(b.n * elems)
@@ -111,7 +194,7 @@ func (set *imageSet) imageStages(g *pipeline.Graph, workers int, strict bool) <-
 				return b, err
 			}
 			i := b.start + j
-			if err := set.cv.DecodeFile(l.Path(i), b.pix[j*elems:(j+1)*elems]); err != nil {
+			if err := l.Decode(&set.cv, i, b.pix[j*elems:(j+1)*elems]); err != nil {
 				if strict || !set.skipBad {
 					return b, fmt.Errorf("%s: %w", l.Path(i), err)
 				}
@@ -154,6 +237,7 @@ func (set *imageSet) contentPass(ctx context.Context, cfg *config.Config, opts *
 	hist := normalize.NewHistograms(set.cv.Channels)
 	var kept [2][]images.Entry
 	elems := set.cv.Elems()
+	spill := set.newSpill(opts)
 	g := pipeline.New(ctx)
 	pipeline.Sink(g, "hash", set.imageStages(g, opts.Workers, false), func(ctx context.Context, st *pipeline.Stats, b imageBatch) error {
 		defer bytePool.put(b.pix)
@@ -168,6 +252,7 @@ func (set *imageSet) contentPass(ctx context.Context, cfg *config.Config, opts *
 			pix := b.pix[j*elems : (j+1)*elems]
 			hashers[b.split].add(e, pix)
 			kept[b.split] = append(kept[b.split], e)
+			spill.write(pix)
 			if b.split == 0 && assign != nil && assign[b.start+j] == split.Train {
 				hist.Add(pix)
 			}
@@ -176,8 +261,13 @@ func (set *imageSet) contentPass(ctx context.Context, cfg *config.Config, opts *
 		return nil
 	})
 	if err := g.Wait(); err != nil {
+		if spill != nil {
+			set.spill = spill.f
+			set.dropSpill()
+		}
 		return err
 	}
+	set.keepSpill(spill, opts, int64(len(kept[0])))
 	for k := range set.lists {
 		set.content[k] = hashers[k].sum()
 	}
@@ -280,7 +370,7 @@ func (set *imageSet) stage(g *pipeline.Graph, lay *layout, workers int) <-chan i
 		seen[b.split] += b.n
 		if seen[b.split] == len(l.Entries) {
 			if got := hashers[b.split].sum(); got != set.content[b.split] {
-				return item{}, fmt.Errorf("%s: the files changed during the build: their content hashes to %s, but read before the build to %s", l.Root, got, set.content[b.split])
+				return item{}, fmt.Errorf("%s: the images changed during the build (the files, or the temporary copy of their decoded rows): their content hashes to %s, but read before the build to %s", l.Root, got, set.content[b.split])
 			}
 		}
 		st.AddRows(b.n)
@@ -289,14 +379,87 @@ func (set *imageSet) stage(g *pipeline.Graph, lay *layout, workers int) <-chan i
 }
 
 // manifestSources describes each split's files for the manifest: the root,
-// the digest of its decoded content and the number of files.
+// the digest of its decoded content and the number of files; for a split
+// read from an archive, the root is ARCHIVE:MEMBER, sha256 and bytes are
+// the archive's as fetched and content_sha256 the decoded content's.
 func (set *imageSet) manifestSources() []manifest.Source {
 	var out []manifest.Source
 	for k, l := range set.lists {
 		if l.Root == "" {
 			continue
 		}
-		out = append(out, manifest.Source{Name: imageSplits[k], File: l.Root, SHA256: set.content[k], Files: len(l.Entries)})
+		src := manifest.Source{Name: imageSplits[k], File: l.Root, SHA256: set.content[k], Files: len(l.Entries)}
+		if oa := set.archives[k]; oa != nil { // as for IDX: the file as fetched, and the content
+			src.SHA256, src.ContentSHA256, src.Bytes = oa.sha256, set.content[k], oa.bytes
+		}
+		out = append(out, src)
 	}
 	return out
+}
+
+// maxSpill bounds the decoded rows kept on disk between the content pass
+// and the build (beyond it, the build decodes the files again).
+var maxSpill int64 = 16 << 30 // a variable for tests
+
+// spillWriter writes the content pass's rows to a temporary file; the
+// first error stops it (and the build decodes again).
+type spillWriter struct {
+	f   *os.File
+	w   *bufio.Writer
+	err error
+}
+
+// newSpill starts a spill in the download cache's directory (large, and
+// where prep already writes), unlinked at once where the system allows it;
+// nil when the rows would not fit maxSpill or the file cannot be made.
+func (set *imageSet) newSpill(opts *Options) *spillWriter {
+	total := int64(len(set.lists[0].Entries)+len(set.lists[1].Entries)) * int64(set.cv.Elems())
+	if total > maxSpill {
+		return nil
+	}
+	dir := ""
+	if opts.Fetcher != nil && os.MkdirAll(opts.Fetcher.CacheDir(), 0o755) == nil {
+		dir = opts.Fetcher.CacheDir()
+	}
+	f, err := os.CreateTemp(dir, ".decoded-*")
+	if err != nil {
+		opts.logf("decoding the images twice: no temporary file for the decoded rows: %v", err)
+		return nil
+	}
+	if runtime.GOOS == "windows" || os.Remove(f.Name()) != nil {
+		set.spillName = f.Name()
+	}
+	return &spillWriter{f: f, w: bufio.NewWriterSize(f, 1<<20)}
+}
+
+func (s *spillWriter) write(pix []uint8) {
+	if s != nil && s.err == nil {
+		_, s.err = s.w.Write(pix)
+	}
+}
+
+// keepSpill makes a complete spill the source of the build's pixels.
+func (set *imageSet) keepSpill(s *spillWriter, opts *Options, trainRows int64) {
+	if s == nil {
+		return
+	}
+	if s.err == nil {
+		s.err = s.w.Flush()
+	}
+	set.spill, set.spillBase = s.f, [2]int64{0, trainRows}
+	if s.err != nil {
+		opts.logf("decoding the images twice: writing the decoded rows to %s: %v", s.f.Name(), s.err)
+		set.dropSpill()
+	}
+}
+
+func (set *imageSet) dropSpill() {
+	if set.spill != nil {
+		set.spill.Close()
+		set.spill = nil
+	}
+	if set.spillName != "" {
+		os.Remove(set.spillName)
+		set.spillName = ""
+	}
 }

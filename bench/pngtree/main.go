@@ -5,13 +5,20 @@
 // timed runs, the version already built counting as not built: --force) and
 // the peak resident memory of prep.
 //
+// With -torch PYTHON it also decodes the same tree with torchvision's
+// ImageFolder + DataLoader (torchvision_imagefolder.py, -torch-workers
+// processes), taking turns with prep run by run so that outside load falls
+// on both alike, and reports the ratio of the medians.
+//
 //	go run ./bench/pngtree -runs 3
 //	go run ./bench/pngtree -n 500 -runs 1   # a quick check on 500 images per split
+//	go run ./bench/pngtree -runs 5 -torch /usr/bin/python3
 package main
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"image"
@@ -34,6 +41,10 @@ func main() {
 	cfgPath := flag.String("config", "configs/mnist.yaml", "MNIST config (where the IDX files come from)")
 	n := flag.Int("n", 0, "write at most n images per split (0: all)")
 	keep := flag.String("keep", "", "write the tree here and keep it (default: a temporary directory)")
+	torch := flag.String("torch", "", "python interpreter with torchvision: also decode the tree with ImageFolder + DataLoader")
+	torchWorkers := flag.Int("torch-workers", 2, "DataLoader worker processes")
+	workers := flag.Int("workers", 0, "prep --workers (0: its default, the CPUs)")
+	norm := flag.String("normalize", "compute", "normalize.mode of the tree's config: compute (float32 shards) or none (uint8, as torchvision's PILToTensor gives)")
 	flag.Parse()
 
 	cfg, err := config.Load(*cfgPath)
@@ -67,36 +78,101 @@ func main() {
 	}
 	t0 := time.Now()
 	total := 0
+	if *keep != "" {
+		if n, err := countPNGs(filepath.Join(work, "tree")); err == nil && n > 0 {
+			total = n
+			fmt.Printf("%-40s %8d (kept from an earlier run)\n", "PNG files", total)
+		}
+	}
 	for _, sp := range []string{"train", "test"} {
+		if total > 0 {
+			break
+		}
 		k, err := writeTree(path(sp+"_images"), path(sp+"_labels"), filepath.Join(work, "tree", sp), *n)
 		if err != nil {
 			log.Fatal(err)
 		}
 		total += k
 	}
-	fmt.Printf("%-40s %8d in %.1fs\n", "PNG files written", total, time.Since(t0).Seconds())
+	if time.Since(t0) > time.Second {
+		fmt.Printf("%-40s %8d in %.1fs\n", "PNG files written", total, time.Since(t0).Seconds())
+	}
 
 	y := "dataset: mnist-png\nsources:\n  train: {imagefolder: tree/train}\n  test: {imagefolder: tree/test}\n" +
-		"image: {height: 28, width: 28, channels: 1}\nsplit: {seed: 42, val_fraction: 0.1, stratify: true}\n"
+		"image: {height: 28, width: 28, channels: 1}\nsplit: {seed: 42, val_fraction: 0.1, stratify: true}\nnormalize: {mode: " + *norm + "}\n"
 	cfgFile := filepath.Join(work, "mnist-png.yaml")
 	if err := os.WriteFile(cfgFile, []byte(y), 0o644); err != nil {
 		log.Fatal(err)
 	}
-	var secs []float64
+	var secs, tsecs, cpus, tcpus []float64
 	var rss int64
-	for range *runs {
-		s, r, err := runPrep(bin, "run", cfgFile, "--out", filepath.Join(work, "out"), "--force")
+	args := []string{"run", cfgFile, "--out", filepath.Join(work, "out"), "--force"}
+	if *workers > 0 {
+		args = append(args, "--workers", fmt.Sprint(*workers))
+	}
+	script := filepath.Join("bench", "pngtree", "torchvision_imagefolder.py")
+	for i := range *runs {
+		s, c, r, err := runPrep(bin, args...)
 		if err != nil {
 			log.Fatal(err)
 		}
-		secs = append(secs, s)
+		secs, cpus = append(secs, s), append(cpus, c)
 		rss = max(rss, r)
+		line := fmt.Sprintf("run %d: prep %.2f s (%.2f CPU-s)", i+1, s, c)
+		if *torch != "" {
+			ts, tc, n, err := runTorch(*torch, script, filepath.Join(work, "tree"), *torchWorkers)
+			if err != nil {
+				log.Fatal(err)
+			}
+			if n != total {
+				log.Fatalf("torchvision decoded %d images, the tree has %d", n, total)
+			}
+			tsecs, tcpus = append(tsecs, ts), append(tcpus, tc)
+			line += fmt.Sprintf(", torchvision %.2f s (%.2f CPU-s)", ts, tc)
+		}
+		fmt.Println(line)
 	}
-	slices.Sort(secs)
-	med := secs[len(secs)/2]
+	med := median(secs)
 	fmt.Printf("%-40s %8.2f s (median of %d)\n", "prep run --force, PNG tree", med, len(secs))
 	fmt.Printf("%-40s %8.0f\n", "images/s", float64(total)/med)
+	fmt.Printf("%-40s %8.0f\n", "images per CPU-second", float64(total)/median(cpus))
 	fmt.Printf("%-40s %8.0f\n", "prep peak RSS (MB)", float64(rss)/1024)
+	if len(tsecs) > 0 {
+		tm := median(tsecs)
+		fmt.Printf("%-40s %8.2f s (median of %d)\n", fmt.Sprintf("torchvision ImageFolder, %d workers", *torchWorkers), tm, len(tsecs))
+		fmt.Printf("%-40s %8.0f\n", "torchvision images/s", float64(total)/tm)
+		fmt.Printf("%-40s %8.0f\n", "torchvision images per CPU-second", float64(total)/median(tcpus))
+		fmt.Printf("%-40s %8.2f×\n", "ratio (prep / torchvision), wall", tm/med)
+		fmt.Printf("%-40s %8.2f×\n", "ratio (prep / torchvision), CPU", median(tcpus)/median(cpus))
+	}
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// runTorch runs the torchvision baseline and returns its seconds and
+// CPU-seconds (as it measures them: imports excluded) and the images it
+// decoded.
+func runTorch(python, script, tree string, workers int) (float64, float64, int, error) {
+	out, err := exec.Command(python, script, tree, "--workers", fmt.Sprint(workers)).Output()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			return 0, 0, 0, fmt.Errorf("%s: %v\n%s", script, err, ee.Stderr)
+		}
+		return 0, 0, 0, err
+	}
+	var r struct {
+		Images  int     `json:"images"`
+		Seconds float64 `json:"seconds"`
+		CPU     float64 `json:"cpu_seconds"`
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(out), &r); err != nil {
+		return 0, 0, 0, fmt.Errorf("%s printed %q: %v", script, out, err)
+	}
+	return r.Seconds, r.CPU, r.Images, nil
 }
 
 // writeTree writes the images of an IDX pair as <dir>/<label>/<index>.png
@@ -147,20 +223,34 @@ func writeTree(images, labels, dir string, limit int) (int, error) {
 	return count, nil
 }
 
-// runPrep runs prep and returns its wall time in seconds and its peak
-// resident set size in KiB (the kernel's ru_maxrss of the child).
-func runPrep(bin string, args ...string) (float64, int64, error) {
+// runPrep runs prep and returns its wall time and CPU time (user +
+// system) in seconds and its peak resident set size in KiB (the kernel's
+// ru_maxrss of the child).
+func runPrep(bin string, args ...string) (float64, float64, int64, error) {
 	cmd := exec.Command(bin, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	t0 := time.Now()
 	if err := cmd.Run(); err != nil {
-		return 0, 0, fmt.Errorf("prep: %v\n%s", err, stderr.String())
+		return 0, 0, 0, fmt.Errorf("prep: %v\n%s", err, stderr.String())
 	}
 	secs := time.Since(t0).Seconds()
+	cpu := (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	if !ok {
-		return secs, 0, nil
+		return secs, cpu, 0, nil
 	}
-	return secs, ru.Maxrss, nil
+	return secs, cpu, ru.Maxrss, nil
+}
+
+// countPNGs counts the .png files under dir (a tree a -keep run left).
+func countPNGs(dir string) (int, error) {
+	n := 0
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && filepath.Ext(p) == ".png" {
+			n++
+		}
+		return err
+	})
+	return n, err
 }

@@ -74,7 +74,7 @@ func (c *Converter) Decode(r io.ReadSeeker, dst []uint8) error {
 	if len(dst) != c.Elems() {
 		return fmt.Errorf("images: destination holds %d bytes, want %d", len(dst), c.Elems())
 	}
-	cfg, format, err := image.DecodeConfig(bufio.NewReader(r))
+	cfg, format, err := image.DecodeConfig(peeker(r))
 	if err != nil {
 		return fmt.Errorf("not a decodable image (%s): %w", formatsKnown, err)
 	}
@@ -87,7 +87,7 @@ func (c *Converter) Decode(r io.ReadSeeker, dst []uint8) error {
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	img, _, err := image.Decode(bufio.NewReader(r))
+	img, _, err := image.Decode(peeker(r))
 	if err != nil {
 		return fmt.Errorf("%s image does not decode: %w", format, err)
 	}
@@ -96,6 +96,60 @@ func (c *Converter) Decode(r io.ReadSeeker, dst []uint8) error {
 }
 
 const formatsKnown = "png, jpeg, gif, bmp, webp"
+
+// DecodeBytes decodes an encoded image held in memory into dst: as Decode,
+// without the buffering and the second read a file needs.
+func (c *Converter) DecodeBytes(b []byte, dst []uint8) error {
+	return c.Decode(&memReader{b: b}, dst)
+}
+
+// peeker is r as the image decoders want it: a reader with Peek (which
+// they would otherwise wrap in a new bufio.Reader).
+func peeker(r io.Reader) io.Reader {
+	if m, ok := r.(*memReader); ok {
+		return m
+	}
+	return bufio.NewReader(r)
+}
+
+// memReader reads a byte slice, with the Peek that spares the image
+// decoders a bufio.Reader of their own.
+type memReader struct {
+	b   []byte
+	off int
+}
+
+func (m *memReader) Read(p []byte) (int, error) {
+	if m.off >= len(m.b) {
+		return 0, io.EOF
+	}
+	n := copy(p, m.b[m.off:])
+	m.off += n
+	return n, nil
+}
+
+func (m *memReader) ReadByte() (byte, error) {
+	if m.off >= len(m.b) {
+		return 0, io.EOF
+	}
+	m.off++
+	return m.b[m.off-1], nil
+}
+
+func (m *memReader) Peek(n int) ([]byte, error) {
+	if rest := m.b[m.off:]; len(rest) < n {
+		return rest, io.EOF
+	}
+	return m.b[m.off : m.off+n], nil
+}
+
+func (m *memReader) Seek(off int64, whence int) (int64, error) {
+	if whence != io.SeekStart || off < 0 || off > int64(len(m.b)) {
+		return int64(m.off), errors.New("images: memReader seeks from the start only")
+	}
+	m.off = int(off)
+	return off, nil
+}
 
 // convert brings img to the target shape in dst.
 func (c *Converter) convert(img image.Image, dst []uint8) {

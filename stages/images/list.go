@@ -15,12 +15,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -33,11 +32,18 @@ const Version = "images/1"
 // as torchvision's ImageFolder ignores them.
 var Extensions = []string{".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp"}
 
-// Source is where one split's files are: Folder, or CSV with Root.
+// Source is where one split's files are: Folder, or CSV with Root. With
+// Archive set, the three name members of the archive ('/'-separated, from
+// its top); otherwise they are paths of the file system.
 type Source struct {
 	Folder string
 	CSV    string
 	Root   string
+	// CIFAR lists CIFAR-10 binary files (relative to Root) instead of a
+	// tree or CSV; their records are listed in the order given, in file
+	// order, as "<file>#<record>".
+	CIFAR   []string
+	Archive *Archive
 }
 
 // Dir is the directory the split's relative paths are relative to.
@@ -46,6 +52,13 @@ func (s Source) Dir() string {
 		return s.Folder
 	}
 	return s.Root
+}
+
+func (s Source) tree() tree {
+	if s.Archive != nil {
+		return s.Archive
+	}
+	return osTree{}
 }
 
 // Entry is one file of a listing.
@@ -58,13 +71,96 @@ type Entry struct {
 // Listing is the files of one split in their fixed order: by class id, then
 // by relative path (bytewise).
 type Listing struct {
+	// Root is the split's root as messages name it: a directory, or
+	// ARCHIVE:MEMBER for a directory inside an archive.
 	Root    string
 	Entries []Entry
+
+	tree  tree
+	dir   string    // Root in the tree's own names
+	cifar *cifarSet // the open files of a CIFAR source
 }
 
-// Path is the file system path of entry i.
+// Path is entry i as messages name it: its file system path, or
+// ARCHIVE:MEMBER inside an archive.
 func (l *Listing) Path(i int) string {
-	return filepath.Join(l.Root, filepath.FromSlash(l.Entries[i].Rel))
+	return l.t().show(l.name(i))
+}
+
+func (l *Listing) t() tree {
+	if l.tree == nil {
+		return osTree{}
+	}
+	return l.tree
+}
+
+func (l *Listing) name(i int) string { return l.t().join(l.dir, l.Entries[i].Rel) }
+
+// Open opens entry i for reading. Errors do not name the file (Path does).
+func (l *Listing) Open(i int) (io.ReadSeekCloser, error) {
+	return l.t().open(l.name(i))
+}
+
+// Decode decodes entry i with c into dst (len c.Elems()). Errors do not
+// name the file (Path does).
+func (l *Listing) Decode(c *Converter, i int, dst []uint8) error {
+	if l.cifar != nil {
+		if len(dst) != c.Elems() {
+			return fmt.Errorf("images: destination holds %d bytes, want %d", len(dst), c.Elems())
+		}
+		return l.cifar.decodeRecord(c, l.Entries[i].Rel, dst)
+	}
+	r, err := l.Open(i)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	// Read the file whole into a reused buffer and decode from memory: one
+	// read instead of a header read, a seek and a second read, and no
+	// per-file buffers. A file larger than maxInMemory is streamed.
+	bp := filePool.Get().(*[]byte)
+	defer filePool.Put(bp)
+	buf, err := readUpTo((*bp)[:0], r, maxInMemory)
+	*bp = buf[:0]
+	switch {
+	case err == errTooLarge:
+		if _, err := r.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		return c.Decode(r, dst)
+	case err != nil:
+		return err
+	}
+	return c.DecodeBytes(buf, dst)
+}
+
+// maxInMemory is the largest file Listing.Decode reads whole.
+var maxInMemory = 16 << 20 // a variable for tests
+
+var (
+	filePool    = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+	errTooLarge = errors.New("images: file larger than the in-memory limit")
+)
+
+// readUpTo appends r's bytes to buf, failing with errTooLarge once it has
+// more than limit.
+func readUpTo(buf []byte, r io.Reader, limit int) ([]byte, error) {
+	for {
+		if len(buf) > limit {
+			return buf, errTooLarge
+		}
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(max(cap(buf), 4096), limit+1-len(buf)))
+		}
+		n, err := r.Read(buf[len(buf):min(cap(buf), limit+1)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 // scanned is a source before its labels are resolved.
@@ -84,10 +180,11 @@ type row struct {
 }
 
 func (s *scanned) where(r row) string {
+	t := s.src.tree()
 	if r.line > 0 {
-		return fmt.Sprintf("%s: line %d", s.src.CSV, r.line)
+		return fmt.Sprintf("%s: line %d", t.show(s.src.CSV), r.line)
 	}
-	return filepath.Join(s.src.Folder, filepath.FromSlash(r.rel))
+	return t.show(t.join(s.src.Folder, r.rel))
 }
 
 // List lists the sources of the splits (train first) and resolves their
@@ -95,21 +192,40 @@ func (s *scanned) where(r row) string {
 // folder names of the first source (or the sorted label strings of its CSV);
 // every other source must use names among them. It returns the classes and
 // one listing per source.
-func List(classes []string, srcs ...Source) ([]string, []*Listing, error) {
+func List(classes []string, srcs ...Source) (_ []string, _ []*Listing, err error) {
 	scans := make([]*scanned, len(srcs))
+	records := make([]*Listing, len(srcs))
+	defer func() {
+		if err != nil {
+			for _, l := range records {
+				if l != nil {
+					l.Close()
+				}
+			}
+		}
+	}()
 	for i, s := range srcs {
 		var err error
+		if len(s.CIFAR) > 0 {
+			if classes == nil {
+				return nil, nil, fmt.Errorf("cifar %s: CIFAR files hold label ids only: list the class names in classes", s.tree().show(s.Root))
+			}
+			if records[i], err = scanCIFAR(s, len(classes)); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
 		if s.Folder != "" {
-			scans[i], err = scanFolder(s.Folder)
+			scans[i], err = scanFolder(s)
 		} else {
-			scans[i], err = scanCSV(s.CSV, s.Root)
+			scans[i], err = scanCSV(s)
 		}
 		if err != nil {
 			return nil, nil, err
 		}
 	}
 	explicit := classes != nil
-	if !explicit && len(scans) > 0 {
+	if !explicit && len(scans) > 0 { // (a CIFAR source needs explicit classes)
 		first := scans[0]
 		if first.folders != nil {
 			classes = first.folders
@@ -121,7 +237,7 @@ func List(classes []string, srcs ...Source) ([]string, []*Listing, error) {
 			classes = slices.Compact(classes)
 		}
 		if len(classes) > 256 {
-			return nil, nil, fmt.Errorf("%s: %d classes, at most 256 fit a uint8 label", first.src.Dir(), len(classes))
+			return nil, nil, fmt.Errorf("%s: %d classes, at most 256 fit a uint8 label", first.src.tree().show(first.src.Dir()), len(classes))
 		}
 	}
 	ids := make(map[string]uint8, len(classes))
@@ -130,12 +246,17 @@ func List(classes []string, srcs ...Source) ([]string, []*Listing, error) {
 	}
 	out := make([]*Listing, len(scans))
 	for k, s := range scans {
+		if records[k] != nil {
+			out[k] = records[k]
+			continue
+		}
+		t := s.src.tree()
 		for _, f := range s.folders {
 			if _, ok := ids[f]; !ok {
-				return nil, nil, fmt.Errorf("%s: class folder %q is not among the classes %s", s.src.Folder, f, quoteList(classes))
+				return nil, nil, fmt.Errorf("%s: class folder %q is not among the classes %s", t.show(s.src.Folder), f, quoteList(classes))
 			}
 		}
-		l := &Listing{Root: s.src.Dir(), Entries: make([]Entry, len(s.rows))}
+		l := &Listing{Root: t.show(s.src.Dir()), Entries: make([]Entry, len(s.rows)), tree: t, dir: s.src.Dir()}
 		for i, r := range s.rows {
 			id, ok := ids[r.label]
 			if !ok && explicit && s.folders == nil {
@@ -177,43 +298,45 @@ func isImage(name string) bool {
 // A class folder without any image file is an error (it would be a class
 // nobody can learn), and so is a plain file beside the class folders (a
 // root pointing one level too deep is the usual cause).
-func scanFolder(root string) (*scanned, error) {
-	s := &scanned{src: Source{Folder: root}, folders: []string{}}
-	real, err := filepath.EvalSymlinks(root)
+func scanFolder(src Source) (*scanned, error) {
+	t, root := src.tree(), src.Folder
+	s := &scanned{src: src, folders: []string{}}
+	shown := t.show(root)
+	real, err := t.realPath(root)
 	if err != nil {
-		return nil, fmt.Errorf("imagefolder %s: %w", root, err)
+		return nil, fmt.Errorf("imagefolder %s: %w", shown, err)
 	}
-	top, err := os.ReadDir(root)
+	top, err := t.readDir(root)
 	if err != nil {
-		return nil, fmt.Errorf("imagefolder %s: %w", root, err)
+		return nil, fmt.Errorf("imagefolder %s: %w", shown, err)
 	}
 	for _, e := range top {
 		name := e.Name()
 		if strings.HasPrefix(name, ".") {
 			continue
 		}
-		p := filepath.Join(root, name)
-		fi, err := os.Stat(p)
+		p := t.join(root, name)
+		fi, err := t.stat(p)
 		if err != nil {
-			return nil, fmt.Errorf("imagefolder %s: %w", root, err)
+			return nil, fmt.Errorf("imagefolder %s: %w", shown, err)
 		}
 		if !fi.IsDir() {
-			return nil, fmt.Errorf("imagefolder %s: %s is a file, not a class folder (expected <root>/<class>/<image>)", root, p)
+			return nil, fmt.Errorf("imagefolder %s: %s is a file, not a class folder (expected <root>/<class>/<image>)", shown, t.show(p))
 		}
 		if !utf8.ValidString(name) {
-			return nil, fmt.Errorf("imagefolder %s: class folder name %q is not valid UTF-8", root, name)
+			return nil, fmt.Errorf("imagefolder %s: class folder name %q is not valid UTF-8", shown, name)
 		}
 		before := len(s.rows)
-		if err := walk(s, p, name, name, []string{real}); err != nil {
+		if err := walk(s, t, p, name, name, []string{real}); err != nil {
 			return nil, err
 		}
 		if len(s.rows) == before {
-			return nil, fmt.Errorf("imagefolder %s: class folder %s holds no image file (%s)", root, p, strings.Join(Extensions, ", "))
+			return nil, fmt.Errorf("imagefolder %s: class folder %s holds no image file (%s)", shown, t.show(p), strings.Join(Extensions, ", "))
 		}
 		s.folders = append(s.folders, name)
 	}
 	if len(s.folders) == 0 {
-		return nil, fmt.Errorf("imagefolder %s: no class folders (expected <root>/<class>/<image>)", root)
+		return nil, fmt.Errorf("imagefolder %s: no class folders (expected <root>/<class>/<image>)", shown)
 	}
 	slices.Sort(s.folders)
 	return s, nil
@@ -222,42 +345,43 @@ func scanFolder(root string) (*scanned, error) {
 // walk adds the image files under dir (rel is its path below the root,
 // class its class folder); ancestors are the resolved paths of the
 // directories above it, to detect symlink loops.
-func walk(s *scanned, dir, rel, class string, ancestors []string) error {
-	real, err := filepath.EvalSymlinks(dir)
+func walk(s *scanned, t tree, dir, rel, class string, ancestors []string) error {
+	shown := t.show(s.src.Folder)
+	real, err := t.realPath(dir)
 	if err != nil {
-		return fmt.Errorf("imagefolder %s: %w", s.src.Folder, err)
+		return fmt.Errorf("imagefolder %s: %w", shown, err)
 	}
 	if slices.Contains(ancestors, real) {
-		return fmt.Errorf("imagefolder %s: %s is a symlink loop (it leads back to %s)", s.src.Folder, dir, real)
+		return fmt.Errorf("imagefolder %s: %s is a symlink loop (it leads back to %s)", shown, t.show(dir), real)
 	}
 	ancestors = append(ancestors, real)
-	entries, err := os.ReadDir(dir)
+	entries, err := t.readDir(dir)
 	if err != nil {
-		return fmt.Errorf("imagefolder %s: %w", s.src.Folder, err)
+		return fmt.Errorf("imagefolder %s: %w", shown, err)
 	}
 	for _, e := range entries {
 		name := e.Name()
 		if strings.HasPrefix(name, ".") {
 			continue
 		}
-		p := filepath.Join(dir, name)
+		p := t.join(dir, name)
 		r := rel + "/" + name
 		mode := e.Type()
 		if mode&fs.ModeSymlink != 0 {
-			fi, err := os.Stat(p)
+			fi, err := t.stat(p)
 			if err != nil {
-				return fmt.Errorf("imagefolder %s: %s: %w", s.src.Folder, p, err)
+				return fmt.Errorf("imagefolder %s: %s: %w", shown, t.show(p), unwrapPath(err))
 			}
 			mode = fi.Mode().Type()
 		}
 		switch {
 		case mode.IsDir():
-			if err := walk(s, p, r, class, ancestors); err != nil {
+			if err := walk(s, t, p, r, class, ancestors); err != nil {
 				return err
 			}
 		case mode.IsRegular() && isImage(name):
 			if !utf8.ValidString(r) {
-				return fmt.Errorf("imagefolder %s: file name %q is not valid UTF-8", s.src.Folder, r)
+				return fmt.Errorf("imagefolder %s: file name %q is not valid UTF-8", shown, r)
 			}
 			s.rows = append(s.rows, row{rel: r, label: class})
 		}
@@ -268,11 +392,13 @@ func walk(s *scanned, dir, rel, class string, ancestors []string) error {
 // scanCSV reads a list of path,label rows (a header line naming the two
 // columns first). Paths are relative to root, '/'-separated, and must name
 // existing regular files, each once.
-func scanCSV(file, root string) (*scanned, error) {
-	s := &scanned{src: Source{CSV: file, Root: root}}
-	f, err := os.Open(file)
+func scanCSV(src Source) (*scanned, error) {
+	t, root := src.tree(), src.Root
+	s := &scanned{src: src}
+	file := t.show(src.CSV)
+	f, err := t.open(src.CSV)
 	if err != nil {
-		return nil, fmt.Errorf("csv %w", err)
+		return nil, fmt.Errorf("csv %s: %w", file, err)
 	}
 	defer f.Close()
 	cr := csv.NewReader(f)
@@ -307,22 +433,22 @@ func scanCSV(file, root string) (*scanned, error) {
 		case !utf8.ValidString(p) || !utf8.ValidString(label):
 			return nil, fmt.Errorf("%s: path or label is not valid UTF-8", where)
 		case path.IsAbs(p) || clean == ".." || strings.HasPrefix(clean, "../") || strings.Contains(p, `\`):
-			return nil, fmt.Errorf("%s: path %q must be relative to the root %s, '/'-separated, and stay inside it", where, p, root)
+			return nil, fmt.Errorf("%s: path %q must be relative to the root %s, '/'-separated, and stay inside it", where, p, t.show(root))
 		}
 		if first, dup := seen[clean]; dup {
 			return nil, fmt.Errorf("%s: path %q is listed twice (first on line %d)", where, p, first)
 		}
 		seen[clean] = line
-		full := filepath.Join(root, filepath.FromSlash(clean))
-		fi, err := os.Stat(full)
+		full := t.join(root, clean)
+		fi, err := t.stat(full)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %s: %w", where, p, errors.Unwrap(err))
+			return nil, fmt.Errorf("%s: %s: %w", where, p, unwrapPath(err))
 		}
 		if fi.IsDir() {
-			return nil, fmt.Errorf("%s: %s is a directory, not an image file", where, full)
+			return nil, fmt.Errorf("%s: %s is a directory, not an image file", where, t.show(full))
 		}
 		if !fi.Mode().IsRegular() {
-			return nil, fmt.Errorf("%s: %s is not a regular file (%s)", where, full, fi.Mode().Type())
+			return nil, fmt.Errorf("%s: %s is not a regular file (%s)", where, t.show(full), fi.Mode().Type())
 		}
 		s.rows = append(s.rows, row{rel: clean, label: label, line: line})
 	}
@@ -330,4 +456,13 @@ func scanCSV(file, root string) (*scanned, error) {
 		return nil, fmt.Errorf("%s: lists no image", file)
 	}
 	return s, nil
+}
+
+// unwrapPath drops the *fs.PathError around err (the caller names the file).
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

@@ -1,0 +1,68 @@
+package prep
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The build reads the rows the content pass decoded back from its
+// temporary copy instead of decoding every file again: the tree can vanish
+// once the content pass is done, and the version and shards are exactly
+// those of a build that decodes twice (the copy disabled).
+func TestBuildDecodesImagesOnce(t *testing.T) {
+	dir := t.TempDir()
+	imageTree(t, filepath.Join(dir, "train"), 1, map[string]int{"cat": 9, "dog": 7})
+	imageTree(t, filepath.Join(dir, "test"), 2, map[string]int{"cat": 3, "dog": 4})
+	cfg := treeConfig(t, dir, "")
+
+	saved := maxSpill
+	maxSpill = 0
+	twice := build(t, cfg, testOptions(t, t.TempDir()))
+	maxSpill = saved
+
+	// Rename the tree away as soon as the build starts: past the content
+	// pass, nothing may read it.
+	opts := testOptions(t, t.TempDir())
+	moved := false
+	opts.Logf = func(format string, args ...any) {
+		if strings.HasPrefix(fmt.Sprintf(format, args...), "building ") {
+			for _, sp := range []string{"train", "test"} {
+				if err := os.Rename(filepath.Join(dir, sp), filepath.Join(dir, sp+".gone")); err != nil {
+					t.Error(err)
+				}
+			}
+			moved = true
+		}
+	}
+	once, err := Build(context.Background(), cfg, opts)
+	if err != nil {
+		t.Fatalf("the build read the tree after the content pass: %v", err)
+	}
+	if !moved {
+		t.Fatal("the build never logged its start")
+	}
+	if once.Manifest.Version != twice.Manifest.Version {
+		t.Fatalf("version %s with the decoded copy, %s without", once.Manifest.ShortVersion(), twice.Manifest.ShortVersion())
+	}
+	a, b := dirFiles(t, once.Dir), dirFiles(t, twice.Dir)
+	for f := range b {
+		if f != "manifest.json" && !bytes.Equal(a[f], b[f]) {
+			t.Fatalf("%s differs between one decoding pass and two", f)
+		}
+	}
+	// The temporary copy is not left in the cache.
+	es, err := os.ReadDir(opts.Fetcher.CacheDir())
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		if strings.HasPrefix(e.Name(), ".decoded-") {
+			t.Fatalf("left in the cache: %s", e.Name())
+		}
+	}
+}
