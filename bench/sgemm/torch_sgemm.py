@@ -51,7 +51,13 @@ TRAINER = [
 
 
 def blas_library():
-    """Name the BLAS shared object mapped into this process."""
+    """Name the BLAS that the library calls: torch's build setting where it names one
+    linked in (PyPI's 2.x: BLAS_INFO=mkl), else the BLAS shared object mapped into
+    this process."""
+    if args.library == "torch":
+        info = [f.split("=", 1)[1] for f in torch.__config__.show().replace(",", " ").split() if f.startswith("BLAS_INFO=")]
+        if info and info[0] == "mkl":
+            return "mkl (linked into libtorch)"
     try:
         with open("/proc/self/maps") as f:
             libs = {line.split()[-1] for line in f if "blas" in line.lower()}
@@ -61,8 +67,6 @@ def blas_library():
     openblas = [n for n in names if "openblas" in n]
     if openblas or names:
         return ",".join(openblas or names)
-    if args.library == "torch" and torch.backends.mkl.is_available():
-        return "mkl (linked into libtorch)"
     return "unknown"
 
 
