@@ -49,9 +49,9 @@ type bf16Kernels struct {
 	pairRows func(dst []uint32, r0, r1 []float32)
 	// cvt sets dst[j] = bf16(src[j]).
 	cvt func(dst []uint16, src []float32)
-	// transpose8, when set, is the float32 8×8 transpose of the float32
-	// set, applied to dwords.
-	transpose8 func(dst *float32, ldd int, src *float32, lds int, steps8 int)
+	// transpose8 and transpose4, when set, are the float32 set's 8×8 and
+	// 4×8 transposes, applied to dwords.
+	transpose8, transpose4 func(dst *float32, ldd int, src *float32, lds int, steps8 int)
 }
 
 // bf16Native is the bf16 set of this CPU, nil if it has no AVX512_BF16 (or
@@ -338,19 +338,26 @@ func packPairsAdjacent(ks *bf16Kernels, ws *bf16Workspace, panel []uint32, w int
 	if ks.transpose8 != nil && pairs >= 8 {
 		sc := ws.scratch[:8*stride]
 		words := unsafe.Slice((*uint16)(unsafe.Pointer(&sc[0])), 2*len(sc))
-		for ; r+8 <= lines; r += 8 {
-			for i := 0; i < 8; i++ {
-				row := words[2*i*stride : 2*i*stride+2*pairs]
-				ks.cvt(row[:steps], x[off+(r+i)*ld:][:steps])
-				if steps%2 == 1 {
-					row[steps] = 0
-				}
+		// Blocks of 8 lines, then of 4 (a 12-row A panel is one of each).
+		for _, nl := range [2]int{8, 4} {
+			tr := ks.transpose8
+			if nl == 4 {
+				tr = ks.transpose4
 			}
-			s8 := pairs / 8
-			ks.transpose8((*float32)(unsafe.Pointer(&panel[r])), w, (*float32)(unsafe.Pointer(&sc[0])), stride, s8)
-			for t := 8 * s8; t < pairs; t++ {
-				for i := 0; i < 8; i++ {
-					panel[t*w+r+i] = sc[i*stride+t]
+			for ; r+nl <= lines; r += nl {
+				for i := 0; i < nl; i++ {
+					row := words[2*i*stride : 2*i*stride+2*pairs]
+					ks.cvt(row[:steps], x[off+(r+i)*ld:][:steps])
+					if steps%2 == 1 {
+						row[steps] = 0
+					}
+				}
+				s8 := pairs / 8
+				tr((*float32)(unsafe.Pointer(&panel[r])), w, (*float32)(unsafe.Pointer(&sc[0])), stride, s8)
+				for t := 8 * s8; t < pairs; t++ {
+					for i := 0; i < nl; i++ {
+						panel[t*w+r+i] = sc[i*stride+t]
+					}
 				}
 			}
 		}

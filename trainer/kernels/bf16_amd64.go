@@ -27,6 +27,7 @@ func init() {
 				}
 			},
 			transpose8: transpose8x8AVX,
+			transpose4: transpose4x8AVX,
 		}
 	}
 }
