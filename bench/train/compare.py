@@ -108,8 +108,9 @@ def main():
                             continue  # a model this framework's script does not have
                         except RuntimeError as e:
                             if "KeyError" in str(e) or "invalid choice" in str(e):
-                                continue
-                            raise
+                                continue  # a model this framework's script does not have
+                            print(f"# round {rnd} {model} {side}: failed, left out: {e}", file=sys.stderr, flush=True)
+                            continue
                         row.update(round=rnd, load=os.getloadavg()[0])
                         rows.append(row)
                         if jout:
