@@ -54,6 +54,9 @@ type Config struct {
 	// pos_embed (optim.NoDecay). Runs saved before it existed decayed
 	// everything and resume that way.
 	DecayExempt bool `json:"decay_exempt,omitempty"`
+	// Precision is the arithmetic of the matrix products (nn.Precision;
+	// empty: fp32, as every run before it existed).
+	Precision nn.Precision `json:"precision,omitempty"`
 }
 
 // EpochStats is one line of metrics.jsonl.
@@ -156,6 +159,9 @@ func NewSession(cfg Config, ds *data.Dataset, model *nn.Sequential, rules []opti
 		}
 	}
 	if err := checkInput(model, ds); err != nil {
+		return nil, err
+	}
+	if err := model.SetPrecision(cfg.Precision); err != nil {
 		return nil, err
 	}
 	train, err := ds.Loader(vocab.Train, data.Options{BatchSize: cfg.BatchSize, Shuffle: true, Seed: cfg.Seed, Window: cfg.ShuffleWindow})

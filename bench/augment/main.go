@@ -1,11 +1,12 @@
 // Command augment measures the augment stage's throughput on the workload of
 // torchvision_affine.py: RandomAffine(degrees=10, translate=(0.1, 0.1),
-// scale=(0.9, 1.1)) over 60,000 28×28 images, spread over a fixed number of
+// scale=(0.9, 1.1)) (-op affine) or an elastic distortion with alpha 34 and
+// sigma 4 (-op elastic) over 60,000 28×28 images, spread over a fixed number of
 // workers. It prints one line: images, workers, the median wall-clock rate,
 // every run, and the rate per CPU-second (user+system time of the process),
 // which a machine shared with other jobs disturbs much less than wall time.
 //
-//	go run ./bench/augment -workers 2 -runs 7
+//	go run ./bench/augment -workers 2 -runs 7 [-op affine|elastic]
 package main
 
 import (
@@ -26,6 +27,7 @@ func main() {
 	n := flag.Int("n", 60000, "images per run")
 	workers := flag.Int("workers", 2, "goroutines (GOMAXPROCS is set to the same)")
 	runs := flag.Int("runs", 7, "timed runs; the median is reported")
+	op := flag.String("op", "affine", "workload: affine (rotate+translate+scale, composed) or elastic")
 	flag.Parse()
 	if *n <= 0 || *workers <= 0 || *runs <= 0 {
 		fmt.Fprintln(os.Stderr, "augment bench: -n, -workers and -runs must be positive")
@@ -34,10 +36,19 @@ func main() {
 	runtime.GOMAXPROCS(*workers)
 
 	const w, h = 28, 28
-	specs := []augment.Spec{
-		{Op: "rotate", Params: map[string]float64{"degrees": 10}},
-		{Op: "translate", Params: map[string]float64{"pixels": 0.1 * w}},
-		{Op: "scale", Params: map[string]float64{"min": 0.9, "max": 1.1}},
+	var specs []augment.Spec
+	switch *op {
+	case "affine":
+		specs = []augment.Spec{
+			{Op: "rotate", Params: map[string]float64{"degrees": 10}},
+			{Op: "translate", Params: map[string]float64{"pixels": 0.1 * w}},
+			{Op: "scale", Params: map[string]float64{"min": 0.9, "max": 1.1}},
+		}
+	case "elastic":
+		specs = []augment.Spec{{Op: "elastic", Params: map[string]float64{"alpha": 34, "sigma": 4}}}
+	default:
+		fmt.Fprintf(os.Stderr, "augment bench: -op must be affine or elastic, got %q\n", *op)
+		os.Exit(2)
 	}
 	a, err := augment.New(1, w, h, specs)
 	if err != nil {
@@ -84,6 +95,6 @@ func main() {
 	perCPU := float64(*n**runs) / (cpuSeconds() - cpu0)
 	sorted := append([]float64(nil), rates...)
 	sort.Float64s(sorted)
-	fmt.Printf("shardsmith augment: %d images 28x28, %d workers, median %.0f images/s, runs %.0f, %.0f images/cpu-s\n",
-		*n, *workers, sorted[len(sorted)/2], rates, perCPU)
+	fmt.Printf("shardsmith augment %s: %d images 28x28, %d workers, median %.0f images/s, runs %.0f, %.0f images/cpu-s\n",
+		*op, *n, *workers, sorted[len(sorted)/2], rates, perCPU)
 }

@@ -1,9 +1,19 @@
-"""Throughput of torchvision RandomAffine through a DataLoader.
+"""Throughput of torchvision and albumentations augmentations through a DataLoader.
 
 The baseline for the augment stage: RandomAffine(degrees=10,
-translate=(0.1, 0.1), scale=(0.9, 1.1)) over 60,000 28x28 uint8 images, the
-way an MNIST training script applies it, through a DataLoader with 2 workers.
-Two input forms are measured:
+translate=(0.1, 0.1), scale=(0.9, 1.1)) (--op affine) or an elastic
+distortion with alpha 34 and sigma 4 (--op elastic) over 60,000 28x28 uint8
+images, the way an MNIST training script applies it, through a DataLoader
+(--workers 1 runs the transforms in the main process, num_workers=0; N > 1
+uses N worker processes). --lib picks the library:
+
+  torchvision     torchvision.transforms (v1; what Debian's 0.14 has);
+  torchvision-v2  torchvision.transforms.v2 (torchvision 0.15 and later);
+  albumentations  A.Affine(rotate=(-10, 10), translate_percent=(-0.1, 0.1),
+                  scale=(0.9, 1.1)) / A.ElasticTransform(alpha=34, sigma=4)
+                  on HxW uint8 numpy arrays (its native input).
+
+The torchvision libraries are measured on two input forms:
 
   pil     PIL images (what torchvision.datasets.MNIST yields), then
           PILToTensor so batches can be collated;
@@ -15,6 +25,9 @@ the rate per CPU-second (user+system time of the main process and its
 workers, from /proc), which a machine shared with other jobs disturbs much
 less than wall time. The last line is machine-readable:
 "best <images/s> <form> <images/cpu-s>".
+
+  python3 torchvision_affine.py [--lib torchvision|torchvision-v2|albumentations]
+      [--op affine|elastic] [--workers 2] [--runs 5] [--n 60000]
 """
 
 import argparse
@@ -30,20 +43,43 @@ from torchvision import transforms
 
 
 class Images(Dataset):
-    def __init__(self, pixels, as_pil, transform):
+    def __init__(self, pixels, form, transform):
         self.pixels = pixels
-        self.as_pil = as_pil
+        self.form = form
         self.transform = transform
 
     def __len__(self):
         return len(self.pixels)
 
     def __getitem__(self, i):
-        if self.as_pil:
-            img = Image.fromarray(self.pixels[i], mode="L")
+        if self.form == "pil":
+            img = Image.fromarray(self.pixels[i])
+        elif self.form == "numpy":
+            return self.transform(image=self.pixels[i])["image"], 0
         else:
             img = torch.from_numpy(self.pixels[i]).unsqueeze(0)
         return self.transform(img), 0
+
+
+def make_transform(lib, op, form):
+    """The transform of lib for op, taking the given input form."""
+    if lib == "albumentations":
+        import albumentations as A
+
+        if op == "affine":
+            return A.Affine(rotate=(-10, 10), translate_percent=(-0.1, 0.1), scale=(0.9, 1.1), p=1.0)
+        return A.ElasticTransform(alpha=34, sigma=4, p=1.0)
+    if lib == "torchvision-v2":
+        from torchvision.transforms import v2 as T
+    else:
+        T = transforms
+    if op == "affine":
+        tf = T.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1))
+    else:
+        tf = T.ElasticTransform(alpha=34.0, sigma=4.0)
+    if form == "pil":
+        return T.Compose([tf, T.PILToTensor()])
+    return tf
 
 
 def cpu_seconds(pids):
@@ -57,17 +93,13 @@ def cpu_seconds(pids):
     return total / tick
 
 
-def measure(form, pixels, workers, batch, runs):
-    affine = transforms.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1))
-    if form == "pil":
-        tf = transforms.Compose([affine, transforms.PILToTensor()])
-    else:
-        tf = affine
+def measure(lib, op, form, pixels, workers, batch, runs):
+    procs = workers if workers > 1 else 0  # one worker: the main process itself
     loader = DataLoader(
-        Images(pixels, form == "pil", tf),
+        Images(pixels, form, make_transform(lib, op, form)),
         batch_size=batch,
-        num_workers=workers,
-        persistent_workers=workers > 0,
+        num_workers=procs,
+        persistent_workers=procs > 0,
         shuffle=False,
     )
     rates = []
@@ -77,8 +109,10 @@ def measure(form, pixels, workers, batch, runs):
         seen = 0
         for x, _ in loader:
             seen += x.shape[0]
+            if epoch == 0 and seen >= 8 * batch * max(1, procs):
+                break  # warm-up: start the workers, fill caches
         elapsed = time.perf_counter() - start
-        if seen != len(pixels):
+        if epoch > 0 and seen != len(pixels):
             raise SystemExit(f"{form}: saw {seen} images, want {len(pixels)}")
         pids = [os.getpid()] + [w.pid for w in getattr(loader._iterator, "_workers", [])]
         if epoch == 0:
@@ -95,18 +129,30 @@ def main():
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--forms", default="pil,tensor")
+    ap.add_argument("--forms", default="", help="input forms (default: pil,tensor; numpy for albumentations)")
+    ap.add_argument("--lib", default="torchvision", choices=["torchvision", "torchvision-v2", "albumentations"])
+    ap.add_argument("--op", default="affine", choices=["affine", "elastic"])
     args = ap.parse_args()
+    forms = args.forms or ("numpy" if args.lib == "albumentations" else "pil,tensor")
+    if args.lib == "albumentations":
+        import albumentations
+
+        version = "albumentations " + albumentations.__version__
+    else:
+        import torchvision
+
+        version = f"torchvision {torchvision.__version__} (torch {torch.__version__})"
+    torch.set_num_threads(1)  # each worker is one core, like ours
 
     torch.manual_seed(0)
     # Same input as the Go benchmark: uniform random bytes.
     pixels = np.random.default_rng(0).integers(0, 256, size=(args.n, 28, 28), dtype=np.uint8)
     best = None
-    for form in args.forms.split(","):
-        med, rates, per_cpu = measure(form, pixels, args.workers, args.batch, args.runs)
+    for form in forms.split(","):
+        med, rates, per_cpu = measure(args.lib, args.op, form, pixels, args.workers, args.batch, args.runs)
         print(
-            f"torchvision {torch.__version__} RandomAffine ({form}): {args.n} images 28x28, "
-            f"DataLoader {args.workers} workers, batch {args.batch}, median {med:.0f} images/s, "
+            f"{version} {args.op} ({form}): {args.n} images 28x28, "
+            f"{args.workers} workers, batch {args.batch}, median {med:.0f} images/s, "
             f"runs {[round(r) for r in rates]}, {per_cpu:.0f} images/cpu-s",
             flush=True,
         )

@@ -56,7 +56,11 @@ var trainerShapes = []shape{
 func main() {
 	sizes := flag.String("sizes", "256,512,1024", "comma-separated square sizes n (n×n times n×n)")
 	trainer := flag.Bool("trainer", false, "also measure the training-step shapes")
-	impls := flag.String("impls", strings.Join(kernels.Impls(), ","), "kernel sets of trainer/kernels to measure")
+	defImpls := kernels.Impls()
+	if kernels.SetImpl("avx512") == nil && kernels.HasBF16() {
+		defImpls = append([]string{"avx512-bf16"}, defImpls...)
+	}
+	impls := flag.String("impls", strings.Join(defImpls, ","), "kernel sets of trainer/kernels to measure; avx512-bf16 is SgemmBF16 (bf16 operands, float32 accumulation) with the avx512 set")
 	threads := flag.String("threads", "1,"+strconv.Itoa(runtime.NumCPU()), "comma-separated thread counts")
 	gonum := flag.Bool("gonum", true, "also measure gonum")
 	samples := flag.Int("samples", 5, "timed samples per configuration")
@@ -95,16 +99,20 @@ func main() {
 		for _, t := range threadCounts {
 			runtime.GOMAXPROCS(t)
 			for _, name := range strings.Split(*impls, ",") {
-				if err := kernels.SetImpl(name); err != nil {
+				set, par, serial := name, kernels.Sgemm, kernels.SgemmSerial
+				if name == "avx512-bf16" {
+					set, par, serial = "avx512", kernels.SgemmBF16, kernels.SgemmBF16Serial
+				}
+				if err := kernels.SetImpl(set); err != nil {
 					fmt.Fprintln(os.Stderr, "sgemm:", err)
 					os.Exit(2)
 				}
 				f := func() {
-					kernels.Sgemm(s.transA, s.transB, s.m, s.n, s.k, 1, in.a, in.lda, in.b, in.ldb, 0, in.c, s.n)
+					par(s.transA, s.transB, s.m, s.n, s.k, 1, in.a, in.lda, in.b, in.ldb, 0, in.c, s.n)
 				}
 				if t == 1 {
 					f = func() {
-						kernels.SgemmSerial(s.transA, s.transB, s.m, s.n, s.k, 1, in.a, in.lda, in.b, in.ldb, 0, in.c, s.n)
+						serial(s.transA, s.transB, s.m, s.n, s.k, 1, in.a, in.lda, in.b, in.ldb, 0, in.c, s.n)
 					}
 				}
 				report(*raw, "shardsmith", name, t, s, measure(f, *samples, *sample))

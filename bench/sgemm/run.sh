@@ -1,6 +1,7 @@
 #!/bin/sh
-# Measure SGEMM GFLOP/s of trainer/kernels (every kernel set), gonum and
-# OpenBLAS (through PyTorch) on the same machine and print one table.
+# Measure SGEMM GFLOP/s of trainer/kernels (every kernel set), gonum, and the
+# BLAS behind Debian's PyTorch 1.13 (OpenBLAS 0.3.21), PyPI's PyTorch 2.x (MKL)
+# and PyPI's numpy (OpenBLAS) on the same machine and print one table.
 #
 # Usage: bench/sgemm/run.sh [-trainer] [-sizes 256,512,1024] [-threads 1,2]
 #                           [-samples 15] [-sample 0.05] [-rounds 3]
@@ -10,9 +11,10 @@
 # "median/best" in GFLOP/s: the median over all samples of all rounds and the
 # best single sample. On a shared machine the best sample is the better
 # estimate of what the code can do; the median shows how much other load got
-# in the way. OpenBLAS needs
-# python3-torch and libopenblas0-pthread (Debian); without them its column
-# stays empty.
+# in the way. The Debian column needs
+# python3-torch and libopenblas0-pthread, the others bench/.venv
+# (bench/setup-venv.sh); a missing interpreter's columns are left out.
+# BLASES="python:library ..." overrides the list (library: torch or numpy).
 set -eu
 
 sizes=256,512,1024
@@ -39,23 +41,27 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 (cd "$dir" && go build -o "$tmp/sgemm" .)
-python=/usr/bin/python3
-torch=1
-if ! "$python" -c 'import torch' 2>/dev/null; then
-	echo "run.sh: no PyTorch for $python; install python3-torch libopenblas0-pthread for the OpenBLAS column" >&2
-	torch=
-fi
+venv=$dir/../.venv/bin/python
+blases=
+for pl in ${BLASES:-/usr/bin/python3:torch $venv:torch $venv:numpy}; do
+	py=${pl%:*} lib=${pl##*:}
+	if "$py" -c "import torch, $lib" 2>/dev/null; then
+		blases="$blases $pl"
+	else
+		echo "run.sh: no $lib for $py: its column is left out (python3-torch libopenblas0-pthread; bench/setup-venv.sh)" >&2
+	fi
+done
 : >"$tmp/all.tsv"
 r=0
 while [ "$r" -lt "$rounds" ]; do
 	"$tmp/sgemm" -sizes "$sizes" ${trainer:+-trainer} -threads "$threads" \
 		-samples "$samples" -sample "${sample}s" -raw >>"$tmp/all.tsv"
-	if [ -n "$torch" ]; then
+	for pl in $blases; do
 		for t in $(echo "$threads" | tr , ' '); do
-			"$python" "$dir/torch_sgemm.py" --sizes "$sizes" ${trainer:+--trainer} \
+			"${pl%:*}" "$dir/torch_sgemm.py" --library "${pl##*:}" --sizes "$sizes" ${trainer:+--trainer} \
 				--threads "$t" --samples "$samples" --sample "$sample" --raw >>"$tmp/all.tsv"
 		done
-	fi
+	done
 	r=$((r + 1))
 done
 

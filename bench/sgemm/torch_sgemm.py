@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Measure CPU SGEMM through PyTorch, which calls the system BLAS (OpenBLAS).
+"""Measure CPU SGEMM through PyTorch (Debian's 1.13 calls the system OpenBLAS; PyPI's
+2.x wheels carry MKL) or through numpy (--library numpy: its wheel's OpenBLAS).
 
 Prints the same tab-separated columns as the Go harness in this directory:
 library, backend, threads, shape, median GFLOP/s, best GFLOP/s (with --raw,
@@ -22,12 +23,14 @@ parser.add_argument("--threads", type=int, default=1, help="BLAS threads")
 parser.add_argument("--samples", type=int, default=5, help="timed samples per shape")
 parser.add_argument("--sample", type=float, default=0.2, help="minimum seconds per sample")
 parser.add_argument("--raw", action="store_true", help="print every sample instead of median and best")
+parser.add_argument("--library", default="torch", choices=["torch", "numpy"], help="what calls the BLAS")
 args = parser.parse_args()
 
 for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = str(args.threads)
 
-import torch  # noqa: E402  (must follow the environment set-up)
+import numpy as np  # noqa: E402  (must follow the environment set-up)
+import torch  # noqa: E402
 
 torch.set_num_threads(args.threads)
 
@@ -48,7 +51,13 @@ TRAINER = [
 
 
 def blas_library():
-    """Name the BLAS shared object mapped into this process."""
+    """Name the BLAS that the library calls: torch's build setting where it names one
+    linked in (PyPI's 2.x: BLAS_INFO=mkl), else the BLAS shared object mapped into
+    this process."""
+    if args.library == "torch":
+        info = [f.split("=", 1)[1] for f in torch.__config__.show().replace(",", " ").split() if f.startswith("BLAS_INFO=")]
+        if info and info[0] == "mkl":
+            return "mkl (linked into libtorch)"
     try:
         with open("/proc/self/maps") as f:
             libs = {line.split()[-1] for line in f if "blas" in line.lower()}
@@ -56,28 +65,39 @@ def blas_library():
         return "unknown"
     names = sorted(os.path.basename(p) for p in libs if p.startswith("/"))
     openblas = [n for n in names if "openblas" in n]
-    return ",".join(openblas or names) or "unknown"
+    if openblas or names:
+        return ",".join(openblas or names)
+    return "unknown"
 
 
 def operand(trans, rows, cols):
     # A transposed operand is stored cols×rows and viewed transposed, which
-    # torch passes to sgemm as a transpose flag rather than copying.
+    # torch (and numpy) pass to sgemm as a transpose flag rather than copying.
     if trans:
-        return torch.randn(cols, rows).t()
-    return torch.randn(rows, cols)
+        x = torch.randn(cols, rows).t()
+    else:
+        x = torch.randn(rows, cols)
+    return x.numpy() if args.library == "numpy" else x
+
+
+def mm(a, b, c):
+    if args.library == "numpy":
+        np.matmul(a, b, out=c)
+    else:
+        torch.mm(a, b, out=c)
 
 
 def measure(name, ta, tb, m, n, k):
     a = operand(ta, m, k)
     b = operand(tb, k, n)
-    c = torch.empty(m, n)
-    torch.mm(a, b, out=c)
+    c = np.empty((m, n), np.float32) if args.library == "numpy" else torch.empty(m, n)
+    mm(a, b, c)
     per = []
     for _ in range(args.samples):
         it = 0
         start = time.perf_counter()
         while True:
-            torch.mm(a, b, out=c)
+            mm(a, b, c)
             it += 1
             elapsed = time.perf_counter() - start
             if elapsed >= args.sample:
@@ -86,18 +106,23 @@ def measure(name, ta, tb, m, n, k):
     flops = 2.0 * m * n * k
     if args.raw:
         for t in per:
-            print(f"openblas\t{backend}\t{args.threads}\t{name}\t{flops / t / 1e9:.2f}")
+            print(f"{label}\t{backend}\t{args.threads}\t{name}\t{flops / t / 1e9:.2f}")
         sys.stdout.flush()
         return
     per.sort()
-    print(f"openblas\t{backend}\t{args.threads}\t{name}\t"
+    print(f"{label}\t{backend}\t{args.threads}\t{name}\t"
           f"{flops / per[len(per) // 2] / 1e9:.1f}\t{flops / per[0] / 1e9:.1f}")
     sys.stdout.flush()
 
 
-torch.mm(torch.randn(8, 8), torch.randn(8, 8))  # load the BLAS library
+mm(operand(False, 8, 8), operand(False, 8, 8), operand(False, 8, 8))  # load the BLAS library
 backend = blas_library()
-print(f"# torch {torch.__version__}, BLAS {blas_library()}, {args.threads} thread(s)")
+if args.library == "numpy":
+    label = f"numpy-{np.__version__}"
+else:
+    label = "torch-" + torch.__version__.split("+")[0].replace("a0", "")
+label += "-" + ("mkl" if backend.startswith("mkl") else "openblas" if "openblas" in backend else "blas")
+print(f"# {label}: torch {torch.__version__}, numpy {np.__version__}, BLAS {backend}, {args.threads} thread(s)")
 shapes = [(f"square-{n}", False, False, n, n, n)
           for n in (int(s) for s in args.sizes.split(",") if s)]
 if args.trainer:

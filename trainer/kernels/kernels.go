@@ -75,6 +75,12 @@
 // erf minimax pair, Cephes' expf, each within 1 ulp) evaluated without FMA
 // in the same order in every set, and their row reductions are float64
 // scalar loops shared by all sets.
+//
+// The bf16 GEMM (SgemmBF16, bf16.go) is bitwise identical across kernel sets
+// too, and for any GOMAXPROCS: its VDPBF16PS micro-kernel and the Go twin
+// round the same way (each product exact, each of a pair's two sums
+// rounded, subnormals flushed) over a depth blocking that depends on k
+// alone, and its epilogue uses no FMA.
 package kernels
 
 import (

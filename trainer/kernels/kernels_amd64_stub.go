@@ -263,3 +263,73 @@ func reluGradAVX512(dst *float32, dy *float32, y *float32, n int)
 //
 //go:noescape
 func adamAVX512(p *float32, grad *float32, m *float32, v *float32, n int, lr float32, b1 float32, c1 float32, b2 float32, c2 float32, eps float32)
+
+// sgemmBF16Kernel12x32AVX512 computes C = alpha*A*B + beta*C for one 12×32 tile from packed bf16 pair panels.
+//
+//go:noescape
+func sgemmBF16Kernel12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmBF16Kernel1of12x32AVX512 computes C = alpha*A*B + beta*C for a 1×32 tile from the first 1 rows of a 12-row bf16 A panel.
+//
+//go:noescape
+func sgemmBF16Kernel1of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmBF16Kernel2of12x32AVX512 computes C = alpha*A*B + beta*C for a 2×32 tile from the first 2 rows of a 12-row bf16 A panel.
+//
+//go:noescape
+func sgemmBF16Kernel2of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmBF16Kernel3of12x32AVX512 computes C = alpha*A*B + beta*C for a 3×32 tile from the first 3 rows of a 12-row bf16 A panel.
+//
+//go:noescape
+func sgemmBF16Kernel3of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmBF16Kernel4of12x32AVX512 computes C = alpha*A*B + beta*C for a 4×32 tile from the first 4 rows of a 12-row bf16 A panel.
+//
+//go:noescape
+func sgemmBF16Kernel4of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmBF16Kernel5of12x32AVX512 computes C = alpha*A*B + beta*C for a 5×32 tile from the first 5 rows of a 12-row bf16 A panel.
+//
+//go:noescape
+func sgemmBF16Kernel5of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmBF16Kernel6of12x32AVX512 computes C = alpha*A*B + beta*C for a 6×32 tile from the first 6 rows of a 12-row bf16 A panel.
+//
+//go:noescape
+func sgemmBF16Kernel6of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmBF16Kernel7of12x32AVX512 computes C = alpha*A*B + beta*C for a 7×32 tile from the first 7 rows of a 12-row bf16 A panel.
+//
+//go:noescape
+func sgemmBF16Kernel7of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmBF16Kernel8of12x32AVX512 computes C = alpha*A*B + beta*C for a 8×32 tile from the first 8 rows of a 12-row bf16 A panel.
+//
+//go:noescape
+func sgemmBF16Kernel8of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmBF16Kernel9of12x32AVX512 computes C = alpha*A*B + beta*C for a 9×32 tile from the first 9 rows of a 12-row bf16 A panel.
+//
+//go:noescape
+func sgemmBF16Kernel9of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmBF16Kernel10of12x32AVX512 computes C = alpha*A*B + beta*C for a 10×32 tile from the first 10 rows of a 12-row bf16 A panel.
+//
+//go:noescape
+func sgemmBF16Kernel10of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmBF16Kernel11of12x32AVX512 computes C = alpha*A*B + beta*C for a 11×32 tile from the first 11 rows of a 12-row bf16 A panel.
+//
+//go:noescape
+func sgemmBF16Kernel11of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+
+// pairRowsBF16AVX512 sets dst[j] = bf16(r0[j]) | bf16(r1[j])<<16 for j < n (bf16: round to nearest even, NaN quieted).
+//
+//go:noescape
+func pairRowsBF16AVX512(dst *uint32, r0 *float32, r1 *float32, n int)
+
+// cvtBF16AVX512 sets dst[j] = bf16(src[j]) for j < n (bf16: round to nearest even, NaN quieted).
+//
+//go:noescape
+func cvtBF16AVX512(dst *uint16, src *float32, n int)

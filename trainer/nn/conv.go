@@ -54,6 +54,7 @@ type Conv2D struct {
 	dy, g           *Tensor // incoming gradient, and the one the GEMMs use
 	dz              Tensor  // dy masked by the fused ReLU
 	relu            bool    // ReLU fused into the output (set by Sequential's plan)
+	bf16            bool    // products in bf16 (SetPrecision)
 	needDX          bool
 	cols            [][]float32 // one im2col buffer per worker
 	partW           []float32   // weight gradient per group
@@ -143,12 +144,13 @@ func (c *Conv2D) forwardGroups(part, lo, hi int) {
 	N, ohw, K := c.n, c.oh*c.ow, c.kdim()
 	col := c.cols[part]
 	span := N * ohw
+	_, mm := products(c.bf16)
 	for g := lo; g < hi; g++ {
 		n0 := g * c.group
 		gc := min(c.group, N-n0)
 		ld := gc * ohw
 		c.im2col(col, n0, gc)
-		gemmSerial(false, false, c.outC, ld, K, 1, c.W.Data, K, col[:K*ld], ld, 0, c.y.Data[n0*ohw:], span)
+		mm(false, false, c.outC, ld, K, 1, c.W.Data, K, col[:K*ld], ld, 0, c.y.Data[n0*ohw:], span)
 		for oc := 0; oc < c.outC; oc++ {
 			ys := c.y.Data[oc*span+n0*ohw : oc*span+n0*ohw+ld]
 			if c.relu {
@@ -202,6 +204,7 @@ func (c *Conv2D) backwardGroups(part, lo, hi int) {
 	N, ohw, K := c.n, c.oh*c.ow, c.kdim()
 	col := c.cols[part]
 	span := N * ohw
+	_, mm := products(c.bf16)
 	for g := lo; g < hi; g++ {
 		n0 := g * c.group
 		gc := min(c.group, N-n0)
@@ -224,10 +227,10 @@ func (c *Conv2D) backwardGroups(part, lo, hi int) {
 		if !c.W.Frozen {
 			c.im2col(col, n0, gc)
 			nw := len(c.W.Grad)
-			gemmSerial(false, true, c.outC, K, ld, 1, gy, span, col[:K*ld], ld, 0, c.partW[g*nw:(g+1)*nw], K)
+			mm(false, true, c.outC, K, ld, 1, gy, span, col[:K*ld], ld, 0, c.partW[g*nw:(g+1)*nw], K)
 		}
 		if c.needDX {
-			gemmSerial(true, false, K, ld, c.outC, 1, c.W.Data, K, gy, span, 0, col[:K*ld], ld)
+			mm(true, false, K, ld, c.outC, 1, c.W.Data, K, gy, span, 0, col[:K*ld], ld)
 			c.col2im(col, n0, gc)
 		}
 	}

@@ -20,6 +20,7 @@ type Dense struct {
 	y, dx Tensor
 	dz    Tensor // dy masked by the fused ReLU
 	relu  bool   // ReLU fused into the output (set by Sequential's plan)
+	bf16  bool   // products in bf16 (SetPrecision)
 }
 
 // NewDense returns a Dense layer initialised like torch.nn.Linear from rng.
@@ -61,7 +62,8 @@ func (d *Dense) Forward(x *Tensor, train bool) *Tensor {
 	d.y.resize(n, d.out)
 	y := d.y.Data
 	fillRows(y, d.B.Data, n)
-	gemm(false, true, n, d.out, d.in, 1, x.Data, d.in, d.W.Data, d.in, 1, y, d.out)
+	mm, _ := products(d.bf16)
+	mm(false, true, n, d.out, d.in, 1, x.Data, d.in, d.W.Data, d.in, 1, y, d.out)
 	if d.relu {
 		for i, v := range y {
 			y[i] = max(v, 0)
@@ -77,8 +79,9 @@ func (d *Dense) Backward(dy *Tensor, needDX bool) *Tensor {
 		reluMask(d.dz.Data, dy.Data, d.y.Data)
 		dy = &d.dz
 	}
+	mm, _ := products(d.bf16)
 	if !d.W.Frozen {
-		gemm(true, false, d.out, d.in, n, 1, dy.Data, d.out, d.x.Data, d.in, 0, d.W.Grad, d.in)
+		mm(true, false, d.out, d.in, n, 1, dy.Data, d.out, d.x.Data, d.in, 0, d.W.Grad, d.in)
 	}
 	if !d.B.Frozen {
 		sumRows(d.B.Grad, dy.Data, n, d.out)
@@ -87,7 +90,7 @@ func (d *Dense) Backward(dy *Tensor, needDX bool) *Tensor {
 		return nil
 	}
 	d.dx.resize(n, d.in)
-	gemm(false, false, n, d.in, d.out, 1, dy.Data, d.out, d.W.Data, d.in, 0, d.dx.Data, d.in)
+	mm(false, false, n, d.in, d.out, 1, dy.Data, d.out, d.W.Data, d.in, 0, d.dx.Data, d.in)
 	return &d.dx
 }
 

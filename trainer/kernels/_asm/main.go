@@ -94,5 +94,7 @@ func main() {
 		adam(s, masktab)
 	}
 
+	bf16Kernels()
+
 	Generate()
 }

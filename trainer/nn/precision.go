@@ -1,0 +1,96 @@
+package nn
+
+import (
+	"fmt"
+
+	"github.com/shardsmith/shardsmith/trainer/kernels"
+)
+
+// Precision is the arithmetic of a model's matrix products.
+//
+//   - FP32: float32 operands and accumulation (kernels.Sgemm).
+//   - BF16: mixed precision. The products of the dense and convolution layers
+//     (forward, input gradient and weight gradient) round their operands to
+//     bfloat16 and accumulate in float32 (kernels.SgemmBF16, VDPBF16PS on
+//     AVX512_BF16). Weights, gradients, optimizer state, biases, activations
+//     and every element-wise pass stay float32: the "master weights" are the
+//     float32 parameters themselves, rounded afresh at every product.
+//
+// Both are deterministic per kernel set in the same way (package kernels);
+// the bf16 products give the same bits with every kernel set.
+type Precision string
+
+const (
+	FP32 Precision = "fp32"
+	BF16 Precision = "bf16"
+)
+
+// String returns the name, "fp32" for the zero value.
+func (p Precision) String() string {
+	if p == "" {
+		return string(FP32)
+	}
+	return string(p)
+}
+
+// Set parses a precision name (flag.Value).
+func (p *Precision) Set(s string) error {
+	switch Precision(s) {
+	case FP32, BF16:
+		*p = Precision(s)
+		return nil
+	}
+	return fmt.Errorf("want fp32 or bf16, got %q", s)
+}
+
+// bf16Layer is a layer whose matrix products can run in bf16.
+type bf16Layer interface{ setBF16(on bool) }
+
+func (d *Dense) setBF16(on bool)  { d.bf16 = on }
+func (c *Conv2D) setBF16(on bool) { c.bf16 = on }
+
+// SetPrecision switches the matrix products of m's layers to p. BF16 is
+// implemented for the dense and convolution layers and the layers without
+// products around them (activations, pooling, dropout, flatten, batch
+// normalization); a model with other layers (a ViT's, LoRA adapters) is
+// refused for bf16 rather than run partly in it.
+func (m *Sequential) SetPrecision(p Precision) error {
+	switch p {
+	case "", FP32, BF16:
+	default:
+		return fmt.Errorf("nn: precision %q: want fp32 or bf16", string(p))
+	}
+	on := p == BF16
+	if on {
+		for _, l := range m.layers {
+			switch l.(type) {
+			case bf16Layer, *ReLU, *MaxPool2D, *Dropout, *Flatten, *BatchNorm:
+			default:
+				return fmt.Errorf("nn: %s: bf16 precision covers dense and conv2d layers; layer %s (%T) has no bf16 products", m.name, l.Name(), l)
+			}
+		}
+	}
+	for _, l := range m.layers {
+		if b, ok := l.(bf16Layer); ok {
+			b.setBF16(on)
+		}
+	}
+	return nil
+}
+
+// gemmBF16 and gemmBF16Serial are the mixed-precision products; variables
+// like gemm so that tests can count or replace them.
+var (
+	gemmBF16       = kernels.SgemmBF16
+	gemmBF16Serial = kernels.SgemmBF16Serial
+)
+
+type gemmFunc = func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
+
+// products returns the parallel and serial products for a layer's precision.
+func products(bf16 bool) (par, serial gemmFunc) {
+	if bf16 {
+		return gemmBF16, gemmBF16Serial
+	}
+	return gemm, gemmSerial
+}
