@@ -284,18 +284,7 @@ func cmdLs(args []string, stdout, stderr io.Writer) error {
 				ms = append(ms, m)
 			}
 		}
-		sort.Slice(ms, func(i, j int) bool { return ms[i].Created > ms[j].Created })
-		for _, m := range ms {
-			rows := 0
-			for _, sp := range m.Splits {
-				rows += sp.Rows
-			}
-			mark := ""
-			if m.ShortVersion() == latest {
-				mark = "*"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", m.Dataset, m.ShortVersion(), m.Created, rows, mark)
-		}
+		listVersions(tw, ms, latest)
 	}
 	return tw.Flush()
 }
@@ -349,4 +338,21 @@ func cmdReproduce(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return fmt.Errorf("reproduce: the rebuild holds different data")
 	}
 	return nil
+}
+
+// listVersions prints one `prep ls` row per version, newest first, marking
+// the one latest names: the same table for local and store output roots.
+func listVersions(w io.Writer, ms []*manifest.Manifest, latest string) {
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Created > ms[j].Created })
+	for _, m := range ms {
+		rows := 0
+		for _, sp := range m.Splits {
+			rows += sp.Rows
+		}
+		mark := ""
+		if m.ShortVersion() == latest {
+			mark = "*"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", m.Dataset, m.ShortVersion(), m.Created, rows, mark)
+	}
 }

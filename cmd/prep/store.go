@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"path"
-	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -54,18 +53,7 @@ func lsRemote(ctx context.Context, loc store.Location, stdout io.Writer) error {
 				ms = append(ms, m)
 			}
 		}
-		sort.Slice(ms, func(i, j int) bool { return ms[i].Created > ms[j].Created })
-		for _, m := range ms {
-			rows := 0
-			for _, sp := range m.Splits {
-				rows += sp.Rows
-			}
-			mark := ""
-			if m.ShortVersion() == latest {
-				mark = "*"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", m.Dataset, m.ShortVersion(), m.Created, rows, mark)
-		}
+		listVersions(tw, ms, latest)
 	}
 	return tw.Flush()
 }
