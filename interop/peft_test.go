@@ -54,21 +54,7 @@ func TestViTLoRALoadsIntoPEFT(t *testing.T) {
 	if err := trainer.ExportPEFT(ck, adapter); err != nil {
 		t.Fatal(err)
 	}
-	x := nn.NewTensor(8, 1, 28, 28)
-	for i := range x.Data {
-		x.Data[i] = float32(rng.NormFloat64())
-	}
-	y, err := m.Forward(x, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inputs := filepath.Join(dir, "inputs.safetensors")
-	if err := checkpoint.WriteSafetensors(inputs, []checkpoint.Tensor{
-		{Name: "x", Shape: x.Shape, Data: x.Data},
-		{Name: "logits", Shape: y.Shape, Data: y.Data},
-	}, nil); err != nil {
-		t.Fatal(err)
-	}
+	inputs := writeInputs(t, m, rng, dir)
 	out, err := exec.Command(py, filepath.Join("timm", "peft_check.py"), ck+".json", adapter, inputs).Output()
 	if err != nil {
 		t.Fatalf("peft_check.py: %v\n%s", err, out)

@@ -101,21 +101,7 @@ func checkTimm(t *testing.T, py string, cfg nn.ViTConfig, args ...string) {
 	if err := checkpoint.Save(ck, c); err != nil {
 		t.Fatal(err)
 	}
-	x := nn.NewTensor(8, 1, 28, 28)
-	for i := range x.Data {
-		x.Data[i] = float32(rng.NormFloat64())
-	}
-	y, err := m.Forward(x, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inputs := filepath.Join(dir, "inputs.safetensors")
-	if err := checkpoint.WriteSafetensors(inputs, []checkpoint.Tensor{
-		{Name: "x", Shape: x.Shape, Data: x.Data},
-		{Name: "logits", Shape: y.Shape, Data: y.Data},
-	}, nil); err != nil {
-		t.Fatal(err)
-	}
+	inputs := writeInputs(t, m, rng, dir)
 	out, err := exec.Command(py, append([]string{filepath.Join("timm", "vit_check.py"), ck + ".json", inputs}, args...)...).Output()
 	if err != nil {
 		t.Fatalf("vit_check.py: %v\n%s", err, out)
@@ -137,4 +123,26 @@ func checkTimm(t *testing.T, py string, cfg nn.ViTConfig, args ...string) {
 	if rep.MaxAbsDiff > 1e-4*max(1, rep.MaxAbsLogit) || rep.ArgmaxAgree != rep.N {
 		t.Errorf("timm's logits differ from ours by up to %g (max |logit| %g), argmax agrees on %d/%d", rep.MaxAbsDiff, rep.MaxAbsLogit, rep.ArgmaxAgree, rep.N)
 	}
+}
+
+// writeInputs writes a batch of 8 random 28×28 images and our model's
+// logits for them to DIR/inputs.safetensors, for a Python side to compare.
+func writeInputs(t *testing.T, m *nn.Sequential, rng *rand.Rand, dir string) string {
+	t.Helper()
+	x := nn.NewTensor(8, 1, 28, 28)
+	for i := range x.Data {
+		x.Data[i] = float32(rng.NormFloat64())
+	}
+	y, err := m.Forward(x, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputs := filepath.Join(dir, "inputs.safetensors")
+	if err := checkpoint.WriteSafetensors(inputs, []checkpoint.Tensor{
+		{Name: "x", Shape: x.Shape, Data: x.Data},
+		{Name: "logits", Shape: y.Shape, Data: y.Data},
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	return inputs
 }
