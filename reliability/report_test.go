@@ -214,6 +214,7 @@ var fuzzTargets = []struct{ pkg, name, holds string }{
 	{"trainer/kernels", "FuzzSgemmKernelSets", "every kernel set's SGEMM is within rounding of a float64 reference, and Sgemm equals SgemmSerial bit for bit"},
 	{"stages/images", "FuzzDecode", "any file bytes decode into the configured shape, the same way twice, or are refused; never a panic"},
 	{"stages/images", "FuzzListCSV", "any CSV list is refused or lists existing files inside the root, each once, with a known class, in (class, path) order"},
+	{"stages/images", "FuzzOpenArchive", "any bytes opened as a tar, tar.gz or zip archive are refused or index only clean relative names, directories list only members they hold, and each file reads back exactly its size"},
 }
 
 // fuzzRunFile holds the figures of the last bench/fuzz.sh run.
