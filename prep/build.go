@@ -262,17 +262,6 @@ func (t *target) fetchRest(ctx context.Context, opts *Options) error {
 	return nil
 }
 
-// published returns the manifest of the version when it is already
-// published with all its shards present (the cheap check; prep verify
-// re-hashes).
-func (t *target) published() (*manifest.Manifest, bool) {
-	m, err := manifest.Load(t.final)
-	if err == nil && m.Version == t.version && shardsPresent(t.final, m) {
-		return m, true
-	}
-	return nil, false
-}
-
 // buildInto opens the fetched sources and runs the stage graph into dir,
 // returning the whole manifest (sources and skipped files included).
 func (t *target) buildInto(ctx context.Context, dir string, opts *Options) (*manifest.Manifest, []pipeline.Snapshot, error) {

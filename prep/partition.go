@@ -2,7 +2,6 @@ package prep
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/formats/shard"
 	"github.com/shardsmith/shardsmith/formats/vocab"
-	"github.com/shardsmith/shardsmith/internal/store"
 	"github.com/shardsmith/shardsmith/pipeline"
 	"github.com/shardsmith/shardsmith/stages/split"
 )
@@ -304,26 +302,4 @@ func compact(r *shard.Rows, splits []uint8, elems int, keep func(i int) bool) []
 		r.ImageF32 = r.ImageF32[:w*elems]
 	}
 	return out
-}
-
-// errPartitionStore refuses partitioned builds into an object store: their
-// staging area, receipts and locks need a file system shared by the
-// partitions (a local disk, NFS, a cloud file store).
-var errPartitionStore = errors.New("partitioned builds (--partition, prep commit) write to a local or shared file system; --out s3://… is not supported for them yet: build with one process, or partition onto a shared file system")
-
-// checkPartitionOut refuses, before anything is read, an output root on an
-// object store for a partition run or a commit.
-func checkPartitionOut(cfg *config.Config, opts Options) error {
-	out := opts.Out
-	if out == "" {
-		out = cfg.Out
-	}
-	loc, err := store.Parse(out)
-	if err != nil {
-		return fmt.Errorf("output: %w", err)
-	}
-	if !loc.Local() {
-		return errPartitionStore
-	}
-	return nil
 }

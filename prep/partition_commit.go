@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -17,7 +17,6 @@ import (
 
 	"github.com/shardsmith/shardsmith/config"
 	"github.com/shardsmith/shardsmith/formats/manifest"
-	"github.com/shardsmith/shardsmith/internal/durable"
 )
 
 // receiptPattern matches receipt file names; the groups are I and N.
@@ -37,131 +36,100 @@ func (e *CommitError) Error() string {
 // Commit publishes the version cfg describes from the shards its
 // partitions built (BuildPartition), once every partition's receipt is in
 // the staging area and every shard verifies against it (size and
-// SHA-256). It writes the manifest and points latest at the version the
-// way Build does — in a temporary directory, by one rename, through
-// internal/durable — and removes the staging area. partitions is N, or 0
-// to take it from the receipts (which must then all say the same N). A
-// partition missing or still running, a receipt that does not agree with
-// the others or with the assignment, and a shard missing or damaged are
-// errors naming them all, and nothing is published. An already published
-// version is up to date: its staging area, if any, is removed.
+// SHA-256). It writes the manifest — the commit point — and points latest
+// at the version the way Build does: on local disk in a temporary
+// directory published by one rename, through internal/durable; on a store
+// by uploading the manifest after verifying the shards in place, then
+// latest. It then removes the staging area. partitions is N, or 0 to take
+// it from the receipts (which must then all say the same N). A partition
+// missing or (on local disk) still running, a receipt that does not agree
+// with the others or with the assignment, and a shard missing or damaged
+// are errors naming them all, and nothing is published. An already
+// published version is up to date: its staging area, if any, is removed.
 func Commit(ctx context.Context, cfg *config.Config, opts Options, partitions int) (*Result, error) {
 	t0 := time.Now()
 	if partitions < 0 || partitions > MaxPartitions {
 		return nil, fmt.Errorf("partitions %d: want 1 to %d, or 0 to read it from the receipts", partitions, MaxPartitions)
-	}
-	if err := checkPartitionOut(cfg, opts); err != nil {
-		return nil, err
 	}
 	t, err := resolve(ctx, cfg, &opts)
 	if err != nil {
 		return nil, err
 	}
 	defer t.close()
-	unlock, err := lockDir(ctx, t.dsDir, opts.logf)
+	unlock, err := t.dst.lock(ctx, opts.logf)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	removeStale(t.dsDir, opts.logf)
-	stage := t.staging()
+	t.dst.cleanup(ctx, opts.logf)
+	area := t.stagingArea()
 
-	if m, ok := t.published(); ok {
-		if err := setLatest(t.dsDir, t.short); err != nil {
+	if m, ok := t.dst.current(ctx, t.short, t.version); ok {
+		if err := t.dst.setLatest(ctx, t.short); err != nil {
 			return nil, err
 		}
-		if _, err := os.Stat(stage); err == nil {
-			if release, err := lockPartitions(stage); err == nil {
-				opts.logf("version %s is published; removing its staging area %s", t.short, stage)
-				os.RemoveAll(stage)
-				release()
-			}
-		}
+		area.remove(ctx, opts.logf)
 		return &Result{Manifest: m, Dir: t.final, UpToDate: true, Elapsed: time.Since(t0)}, nil
 	}
 
-	receipts, err := loadReceipts(stage, t, partitions)
+	receipts, err := loadReceipts(ctx, area, t, partitions)
 	if err != nil {
 		return nil, err
 	}
-	release, err := lockPartitions(stage)
+	lockRelease, err := area.lockAll(ctx)
 	if err != nil {
 		return nil, err
+	}
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			lockRelease()
+		}
 	}
 	defer release()
-	if err := checkReceipts(stage, receipts); err != nil {
+	if err := checkReceipts(area.where(), receipts); err != nil {
 		return nil, err
 	}
-
-	tmp, err := os.MkdirTemp(t.dsDir, ".tmp-"+t.short+"-")
+	c, err := area.begin(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("output directory: %w", err)
+		return nil, err
 	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		os.RemoveAll(tmp)
-		return nil, fmt.Errorf("output directory: %w", err)
-	}
-	published := false
-	defer func() {
-		if !published {
-			os.RemoveAll(tmp)
+	defer c.discard()
+	if probs := addAll(ctx, c, receipts); len(probs) > 0 {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
 		}
-	}()
-	// Each shard is linked (or copied) into the temporary directory first
-	// and verified there: what is published is what was verified.
-	var probs []string
-	for _, r := range receipts {
-		for _, sh := range r.Shards {
-			dst := filepath.Join(tmp, sh.Path)
-			if err := linkOrCopy(filepath.Join(stage, sh.Path), dst); err != nil {
-				if errors.Is(err, os.ErrNotExist) {
-					err = fmt.Errorf("shard %s is missing", sh.Path)
-				}
-				probs = append(probs, fmt.Sprintf("partition %d/%d: %v", r.Partition, r.Partitions, err))
-				continue
-			}
-			if err := verifyShardFile(dst, sh.Shard); err != nil {
-				probs = append(probs, fmt.Sprintf("partition %d/%d: %v", r.Partition, r.Partitions, strings.ReplaceAll(err.Error(), dst, sh.Path)))
-			}
-		}
-	}
-	if len(probs) > 0 {
 		probs = append(probs, "rerun those partitions with --force, then commit again")
-		return nil, &CommitError{Dir: stage, Problems: probs}
+		return nil, &CommitError{Dir: area.where(), Problems: probs}
 	}
 	m, err := assemble(receipts)
 	if err != nil {
-		return nil, &CommitError{Dir: stage, Problems: []string{err.Error()}}
+		return nil, &CommitError{Dir: area.where(), Problems: []string{err.Error()}}
 	}
-	if err := writeManifest(tmp, m); err != nil {
+	if err := c.publish(ctx, m); err != nil {
 		return nil, err
 	}
-	if err := publish(tmp, t.final, t.dsDir); err != nil {
-		return nil, err
-	}
-	published = true
-	if err := setLatest(t.dsDir, t.short); err != nil {
-		return nil, err
-	}
-	if err := os.RemoveAll(stage); err != nil {
-		opts.logf("removing the staging area %s: %v", stage, err)
-	}
+	// A partition that starts now finds the version published.
+	release()
+	area.remove(ctx, opts.logf)
 	return &Result{Manifest: m, Dir: t.final, Elapsed: time.Since(t0)}, nil
 }
 
 // loadReceipts reads the receipts in the staging area and returns those of
 // the N partitions, in partition order: all N must be there and parse.
-func loadReceipts(stage string, t *target, n int) ([]*Receipt, error) {
-	entries, err := os.ReadDir(stage)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("no partition of %s version %s has been built: %s does not exist; run `prep run CONFIG --partition I/N` for every I from 0 to N-1 first", t.cfg.Dataset, t.short, stage)
+func loadReceipts(ctx context.Context, area stagingArea, t *target, n int) ([]*Receipt, error) {
+	stage := area.where()
+	names, err := area.receiptNames(ctx)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no partition of %s version %s has been built: %s holds no receipt; run `prep run CONFIG --partition I/N` for every I from 0 to N-1 first", t.cfg.Dataset, t.short, stage)
 	}
 	if err != nil {
 		return nil, err
 	}
 	found := map[int][]int{} // N -> indexes
-	for _, e := range entries {
-		g := receiptPattern.FindStringSubmatch(e.Name())
+	for _, name := range names {
+		g := receiptPattern.FindStringSubmatch(name)
 		if g == nil {
 			continue
 		}
@@ -202,7 +170,7 @@ func loadReceipts(stage string, t *target, n int) ([]*Receipt, error) {
 	receipts := make([]*Receipt, n)
 	for i := range receipts {
 		p := Partition{i, n}
-		r, err := loadReceipt(filepath.Join(stage, receiptName(p)), t.cfg.Dataset, t.version, p)
+		r, err := loadReceipt(ctx, area, t.cfg.Dataset, t.version, p)
 		if err != nil {
 			probs = append(probs, err.Error())
 			continue
@@ -213,32 +181,6 @@ func loadReceipts(stage string, t *target, n int) ([]*Receipt, error) {
 		return nil, &CommitError{Dir: stage, Problems: probs}
 	}
 	return receipts, nil
-}
-
-// lockPartitions takes the lock of every partition found in the staging
-// area without waiting: a partition still running holds its lock, and the
-// commit must not publish, or remove, what it is writing.
-func lockPartitions(stage string) (release func(), err error) {
-	locks, _ := filepath.Glob(filepath.Join(stage, ".partition-*.lock"))
-	var held []*durable.Lock
-	release = func() {
-		for _, l := range held {
-			l.Unlock()
-		}
-	}
-	for _, path := range locks {
-		l, err := durable.TryLock(path)
-		if err != nil {
-			release()
-			if errors.Is(err, durable.ErrLocked) {
-				name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(path), ".partition-"), ".lock")
-				return nil, &CommitError{Dir: stage, Problems: []string{fmt.Sprintf("partition %s is still running (it holds %s); commit when it has finished", name, path)}}
-			}
-			return nil, err
-		}
-		held = append(held, l)
-	}
-	return release, nil
 }
 
 // checkReceipts checks that the receipts describe one version alike and

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -14,13 +15,13 @@ import (
 	"github.com/shardsmith/shardsmith/config"
 	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/formats/vocab"
-	"github.com/shardsmith/shardsmith/internal/durable"
 	"github.com/shardsmith/shardsmith/pipeline"
 )
 
-// The staging area of a version built in partitions, beside where the
-// version is published (a name starting with "." is no version to any
-// reader, and a one-process run's clean-up leaves it alone):
+// The staging area of a version built in partitions on local disk (on a
+// store it is the version's own prefix: see partition_stage.go), beside
+// where the version is published (a name starting with "." is no version
+// to any reader, and a one-process run's clean-up leaves it alone):
 //
 //	OUT/DATASET/.partitions-SHORT/
 //	  train-00000-of-00006.arrow        the shards, under their final names
@@ -87,9 +88,6 @@ func runPrefix(p Partition) string {
 	return fmt.Sprintf(".run-%05d-of-%05d-", p.Index, p.Count)
 }
 
-// staging is the version's staging area.
-func (t *target) staging() string { return filepath.Join(t.dsDir, stagingPrefix+t.short) }
-
 // PartitionResult describes a finished partition run.
 type PartitionResult struct {
 	Version string // the full version id
@@ -105,61 +103,56 @@ type PartitionResult struct {
 }
 
 // BuildPartition builds the shards of partition p of the version cfg
-// describes into its staging area and writes the partition's receipt; it
-// publishes nothing (Commit does). A run of a partition whose receipt is
-// there and whose shards verify (size and SHA-256) does nothing, unless
-// opts.Force; a forced rerun replaces each shard, by rename, with the same
-// bytes. Runs of different partitions may run at once; two runs of one
-// partition take turns on its lock.
+// describes into its staging area (partition_stage.go: a directory beside
+// the version, or the version's prefix on a store) and writes the
+// partition's receipt; it publishes nothing (Commit does). A run of a
+// partition whose receipt is there and whose shards verify (size and
+// SHA-256) does nothing, unless opts.Force; a forced rerun replaces each
+// shard with the same bytes. Runs of different partitions may run at once;
+// on local disk two runs of one partition take turns on its lock.
 func BuildPartition(ctx context.Context, cfg *config.Config, opts Options, p Partition) (*PartitionResult, error) {
 	t0 := time.Now()
 	if p.Count < 1 || p.Count > MaxPartitions || p.Index < 0 || p.Index >= p.Count {
 		return nil, fmt.Errorf("partition %d/%d: want 0 ≤ I < N ≤ %d", p.Index, p.Count, MaxPartitions)
-	}
-	if err := checkPartitionOut(cfg, opts); err != nil {
-		return nil, err
 	}
 	t, err := resolve(ctx, cfg, &opts)
 	if err != nil {
 		return nil, err
 	}
 	defer t.close()
-	stage := t.staging()
-	res := &PartitionResult{Version: t.version, Dir: stage, Path: filepath.Join(stage, receiptName(p))}
-	if _, ok := t.published(); ok && !opts.Force {
+	area := t.stagingArea()
+	res := &PartitionResult{Version: t.version, Dir: area.where(), Path: area.receiptLoc(p)}
+	published := func() bool {
+		_, ok := t.dst.current(ctx, t.short, t.version)
+		return ok && !opts.Force
+	}
+	if published() {
 		res.Published, res.Elapsed = true, time.Since(t0)
 		return res, nil
 	}
-	if err := os.MkdirAll(stage, 0o755); err != nil {
-		return nil, fmt.Errorf("staging area: %w", err)
-	}
-	lock, err := durable.LockWait(ctx, filepath.Join(stage, partitionLockName(p)), func() {
-		opts.logf("another run of partition %s is building in %s; waiting for it to finish", p, stage)
-	})
+	unlock, err := area.lockPartition(ctx, p, opts.logf)
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Unlock()
+	defer unlock()
 	// A commit may have published the version while this run waited.
-	if _, ok := t.published(); ok && !opts.Force {
+	if published() {
 		res.Published, res.Elapsed = true, time.Since(t0)
 		return res, nil
 	}
-	leftovers, _ := filepath.Glob(filepath.Join(stage, runPrefix(p)+"*"))
-	for _, l := range leftovers {
-		opts.logf("removing %s left by an interrupted run of partition %s", l, p)
-		os.RemoveAll(l)
-	}
+	area.cleanRuns(p, opts.logf)
 	if !opts.Force {
-		r, err := loadReceipt(res.Path, t.cfg.Dataset, t.version, p)
-		if err == nil {
-			err = verifyStaged(stage, r)
+		r, err := loadReceipt(ctx, area, t.cfg.Dataset, t.version, p)
+		for _, sh := range receiptShards(r, err) {
+			if err = area.verify(ctx, sh.Shard); err != nil {
+				break
+			}
 		}
 		if err == nil {
 			res.Receipt, res.UpToDate, res.Elapsed = r, true, time.Since(t0)
 			return res, nil
 		}
-		if !errors.Is(err, os.ErrNotExist) {
+		if !errors.Is(err, fs.ErrNotExist) {
 			opts.logf("rebuilding partition %s: %v", p, err)
 		}
 	}
@@ -167,12 +160,12 @@ func BuildPartition(ctx context.Context, cfg *config.Config, opts Options, p Par
 	if err := t.fetchRest(ctx, &opts); err != nil {
 		return nil, err
 	}
-	tmp, err := os.MkdirTemp(stage, runPrefix(p))
+	tmp, err := area.newRun(p)
 	if err != nil {
-		return nil, fmt.Errorf("staging area: %w", err)
+		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	opts.logf("building partition %s of %s version %s into %s", p, t.cfg.Dataset, t.short, stage)
+	opts.logf("building partition %s of %s version %s into %s", p, t.cfg.Dataset, t.short, area.where())
 	run := &partitionRun{p: p}
 	opts.partition = run
 	m, stages, err := t.buildInto(ctx, tmp, &opts)
@@ -180,23 +173,30 @@ func BuildPartition(ctx context.Context, cfg *config.Config, opts Options, p Par
 		return nil, err
 	}
 	r := newReceipt(m, p, run.filter)
-	for _, sh := range r.Shards {
-		if err := os.Rename(filepath.Join(tmp, sh.Path), filepath.Join(stage, sh.Path)); err != nil {
-			return nil, fmt.Errorf("staging area: %w", err)
-		}
+	shards := make([]manifest.Shard, len(r.Shards))
+	for i, sh := range r.Shards {
+		shards[i] = sh.Shard
 	}
-	if err := durable.SyncDir(stage); err != nil {
-		return nil, fmt.Errorf("staging area: %w", err)
+	if err := area.putShards(ctx, tmp, shards); err != nil {
+		return nil, err
 	}
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return nil, err
 	}
-	if err := durable.WriteFile(res.Path, append(data, '\n'), 0o644); err != nil {
-		return nil, fmt.Errorf("partition receipt: %w", err)
+	if err := area.putReceipt(ctx, p, append(data, '\n')); err != nil {
+		return nil, err
 	}
 	res.Receipt, res.Stages, res.Elapsed = r, stages, time.Since(t0)
 	return res, nil
+}
+
+// receiptShards is the shards of r, none if loading it failed.
+func receiptShards(r *Receipt, err error) []ReceiptShard {
+	if err != nil {
+		return nil
+	}
+	return r.Shards
 }
 
 // newReceipt turns the manifest a partition's graph returned (its own
@@ -219,10 +219,11 @@ func newReceipt(m *manifest.Manifest, p Partition, f *partFilter) *Receipt {
 	return r
 }
 
-// loadReceipt reads and checks the receipt at path: its layout, and that
-// it is partition p of the version.
-func loadReceipt(path, dataset, version string, p Partition) (*Receipt, error) {
-	data, err := os.ReadFile(path)
+// loadReceipt reads and checks the receipt of p in the staging area: its
+// layout, and that it is partition p of the version.
+func loadReceipt(ctx context.Context, area stagingArea, dataset, version string, p Partition) (*Receipt, error) {
+	path := area.receiptLoc(p)
+	data, err := area.readReceipt(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -291,16 +292,6 @@ func shardCount(splits []ReceiptSplit, name vocab.Split) int {
 	return 0
 }
 
-// verifyStaged checks that every shard of r is in dir with its size and SHA-256.
-func verifyStaged(dir string, r *Receipt) error {
-	for _, sh := range r.Shards {
-		if err := verifyShardFile(filepath.Join(dir, sh.Path), sh.Shard); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // verifyShardFile checks a shard file's size and SHA-256 against its entry.
 func verifyShardFile(path string, want manifest.Shard) error {
 	fi, err := os.Stat(path)
@@ -311,14 +302,11 @@ func verifyShardFile(path string, want manifest.Shard) error {
 		return err
 	}
 	if fi.Size() != want.Bytes {
-		return fmt.Errorf("shard %s: size %d bytes, receipt says %d (truncated or replaced)", path, fi.Size(), want.Bytes)
+		return shardMismatch(path, want, fi.Size(), "")
 	}
 	sum, err := fileSHA256(path)
 	if err != nil {
 		return fmt.Errorf("shard %s: %w", path, err)
 	}
-	if sum != want.SHA256 {
-		return fmt.Errorf("shard %s: sha256 %s, receipt says %s (contents changed)", path, sum, want.SHA256)
-	}
-	return nil
+	return shardMismatch(path, want, fi.Size(), sum)
 }

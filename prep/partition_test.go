@@ -223,7 +223,7 @@ func TestCommitWithoutAnyPartition(t *testing.T) {
 
 func TestCommitRefusesDamagedShards(t *testing.T) {
 	cfg, out, stage := stagedSet(t, 3)
-	r, err := loadReceipt(filepath.Join(stage, receiptName(Partition{1, 3})), "tiny", "", Partition{1, 3})
+	r, err := loadReceipt(context.Background(), &localStaging{dir: stage}, "tiny", "", Partition{1, 3})
 	if err == nil || !strings.Contains(err.Error(), "is for tiny version") {
 		t.Fatalf("loading a receipt for another version: %v", err)
 	}

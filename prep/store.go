@@ -68,9 +68,10 @@ func (d *storeDest) lock(context.Context, func(string, ...any)) (func(), error) 
 
 // cleanup removes what failed runs left under versions without a manifest
 // that have not been written to for StaleAfter (a run in progress keeps its
-// prefix fresh).
+// prefix fresh). It leaves a partitioned build's prefix alone however old
+// (partition_stage.go): its last partition may come long after the others.
 func (d *storeDest) cleanup(ctx context.Context, logf func(string, ...any)) {
-	collectDataset(ctx, d.st, d.dataset, StaleAfter, logf)
+	collectDataset(ctx, d.st, d.dataset, StaleAfter, true, logf)
 }
 
 func (d *storeDest) current(ctx context.Context, short, version string) (*manifest.Manifest, bool) {
@@ -113,7 +114,8 @@ func (d *storeDest) staging(short string) (string, error) {
 
 func (d *storeDest) publish(ctx context.Context, tmp, short string, m *manifest.Manifest) error {
 	defer os.RemoveAll(tmp)
-	if err := writeManifest(tmp, m); err != nil {
+	data, err := m.Marshal()
+	if err != nil {
 		return err
 	}
 	rebuild, err := d.clearUnpublished(ctx, short)
@@ -127,7 +129,7 @@ func (d *storeDest) publish(ctx context.Context, tmp, short string, m *manifest.
 	if err := d.putShards(ctx, tmp, short, shards); err != nil {
 		return fmt.Errorf("publish: %w (nothing was published)", err)
 	}
-	return d.commit(ctx, short, filepath.Join(tmp, manifest.FileName), rebuild)
+	return d.commit(ctx, short, data, rebuild)
 }
 
 // clearUnpublished removes what a failed run of version short left (it has
@@ -164,13 +166,13 @@ func (d *storeDest) putShards(ctx context.Context, dir, short string, shards []m
 	return eg.Wait()
 }
 
-// commit uploads the manifest file — the commit point: from now on the
-// version exists — and then points latest at the version. If latest cannot
-// be written the manifest of a new version is deleted again, as the local
+// commit uploads the manifest — the commit point: from now on the version
+// exists — and then points latest at the version. If latest cannot be
+// written the manifest of a new version is deleted again, as the local
 // publish moves a version back out of sight.
-func (d *storeDest) commit(ctx context.Context, short, manifestFile string, rebuild bool) error {
+func (d *storeDest) commit(ctx context.Context, short string, manifestData []byte, rebuild bool) error {
 	key := d.key(short, manifest.FileName)
-	if err := d.st.PutFile(ctx, key, manifestFile); err != nil {
+	if err := d.st.Put(ctx, key, manifestData); err != nil {
 		return fmt.Errorf("publish: %w (nothing was published)", err)
 	}
 	if err := d.setLatest(ctx, short); err != nil {
@@ -214,7 +216,7 @@ var StaleAfter = time.Hour
 // Collect removes what failed or interrupted runs left under an output root
 // (prep gc): on local disk the temporary directories of every dataset; on a
 // store every version prefix without a manifest not written to for
-// minAge. It returns what it removed.
+// minAge, a partitioned build's included. It returns what it removed.
 func Collect(ctx context.Context, out string, minAge time.Duration, logf func(string, ...any)) ([]string, error) {
 	loc, err := store.Parse(out)
 	if err != nil {
@@ -256,7 +258,7 @@ func Collect(ctx context.Context, out string, minAge time.Duration, logf func(st
 	}
 	for _, ds := range datasets {
 		if ds.IsDir {
-			if err := collectDataset(ctx, st, strings.TrimSuffix(ds.Key, "/"), minAge, log); err != nil {
+			if err := collectDataset(ctx, st, strings.TrimSuffix(ds.Key, "/"), minAge, false, log); err != nil {
 				return removed, err
 			}
 		}
@@ -265,8 +267,9 @@ func Collect(ctx context.Context, out string, minAge time.Duration, logf func(st
 }
 
 // collectDataset removes the unpublished version prefixes of one dataset
-// that are older than minAge.
-func collectDataset(ctx context.Context, st *store.Store, dataset string, minAge time.Duration, logf func(string, ...any)) error {
+// that are older than minAge; with keepPartitions, not those holding
+// partition receipts.
+func collectDataset(ctx context.Context, st *store.Store, dataset string, minAge time.Duration, keepPartitions bool, logf func(string, ...any)) error {
 	versions, err := st.List(ctx, dataset+"/", true)
 	if err != nil {
 		return err
@@ -284,7 +287,8 @@ func collectDataset(ctx context.Context, st *store.Store, dataset string, minAge
 		}
 		fresh := false
 		for _, o := range objs {
-			fresh = fresh || time.Since(o.ModTime) < minAge
+			fresh = fresh || time.Since(o.ModTime) < minAge ||
+				keepPartitions && strings.HasPrefix(o.Key, v.Key+receiptsDir+"/")
 		}
 		if fresh || len(objs) == 0 {
 			continue
