@@ -290,16 +290,39 @@ func (a *storeStaging) receiptKey(p Partition) string {
 func (a *storeStaging) where() string                 { return a.d.final(a.short) }
 func (a *storeStaging) receiptLoc(p Partition) string { return a.d.st.URL(a.receiptKey(p)) }
 
-func (a *storeStaging) lockPartition(context.Context, Partition, func(string, ...any)) (func(), error) {
-	return func() {}, nil
+// runName is the start of the name of the local directories where runs of
+// partition p build their shards before uploading them.
+func (a *storeStaging) runName(p Partition) string {
+	return "shardsmith-partition-" + a.short + "-" + strings.TrimSuffix(runPrefix(p)[1:], "-")
 }
 
-// cleanRuns has nothing to do: an upload a killed run left unfinished is
-// not visible, and a shard it finished is replaced by the same bytes.
-func (a *storeStaging) cleanRuns(Partition, func(string, ...any)) {}
+// lockPartition takes a lock in the local temporary directory: it keeps two
+// runs of p on one machine apart, so that cleanRuns removes only what a
+// killed run left there. Runs on different machines are not kept apart;
+// they upload the same objects.
+func (a *storeStaging) lockPartition(ctx context.Context, p Partition, logf func(string, ...any)) (func(), error) {
+	l, err := durable.LockWait(ctx, filepath.Join(os.TempDir(), a.runName(p)+".lock"), func() {
+		logf("another run of partition %s is building on this machine; waiting for it to finish", p)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return func() { l.Unlock() }, nil
+}
+
+// cleanRuns removes the local build directories of killed runs of p. On
+// the store an upload a killed run left unfinished is not visible, and a
+// shard it finished is replaced by the same bytes.
+func (a *storeStaging) cleanRuns(p Partition, logf func(string, ...any)) {
+	leftovers, _ := filepath.Glob(filepath.Join(os.TempDir(), a.runName(p)+"-*"))
+	for _, l := range leftovers {
+		logf("removing %s left by an interrupted run of partition %s", l, p)
+		os.RemoveAll(l)
+	}
+}
 
 func (a *storeStaging) newRun(p Partition) (string, error) {
-	tmp, err := os.MkdirTemp("", "shardsmith-partition-"+a.short+"-"+strings.TrimSuffix(runPrefix(p)[1:], "-")+"-")
+	tmp, err := os.MkdirTemp("", a.runName(p)+"-")
 	if err != nil {
 		return "", fmt.Errorf("staging directory: %w", err)
 	}

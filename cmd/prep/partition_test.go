@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shardsmith/shardsmith/formats/manifest"
+	"github.com/shardsmith/shardsmith/internal/store/storetest"
 	"github.com/shardsmith/shardsmith/internal/tinyset"
 )
 
@@ -70,10 +71,10 @@ func versionFiles(t *testing.T, out string) (string, map[string][]byte) {
 }
 
 // runUntilShard starts a partition run and kills it with SIGKILL as soon
-// as a shard file appears in its run directory: in the middle of its
-// build, with its receipt not yet written. It reports false if the run
-// finished before it could be killed.
-func runUntilShard(t *testing.T, stage string, p string, args ...string) bool {
+// as a shard file appears in its run directory (a file matching the glob
+// pattern): in the middle of its build, with its receipt not yet written.
+// It reports false if the run finished before it could be killed.
+func runUntilShard(t *testing.T, pattern string, p string, args ...string) bool {
 	t.Helper()
 	cmd := exec.Command(prepBin, args...)
 	var se bytes.Buffer
@@ -83,10 +84,6 @@ func runUntilShard(t *testing.T, stage string, p string, args ...string) bool {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	var i, n int
-	fmt.Sscanf(p, "%d/%d", &i, &n)
-	// A shard appears in the run directory when its file is created.
-	pattern := filepath.Join(stage, fmt.Sprintf(".run-%05d-of-%05d-*", i, n), "*.arrow")
 	for {
 		select {
 		case err := <-done:
@@ -155,7 +152,9 @@ func TestPartitionsInParallelProcesses(t *testing.T) {
 			receipt := filepath.Join(stage, fmt.Sprintf("partition-%05d-of-%05d.json", ki, kn))
 			attempt := 0
 			for ; attempt < 10; attempt++ {
-				if runUntilShard(t, stage, killed, append(base, "--partition", killed, "--workers", "1")...) {
+				// A shard appears in the run directory when its file is created.
+				pattern := filepath.Join(stage, fmt.Sprintf(".run-%05d-of-%05d-*", ki, kn), "*.arrow")
+				if runUntilShard(t, pattern, killed, append(base, "--partition", killed, "--workers", "1")...) {
 					break
 				}
 				if err := os.Remove(receipt); err != nil {
@@ -249,5 +248,121 @@ func TestPartitionFlagRefusesBadValues(t *testing.T) {
 	}
 	if r := runPrep(t, "commit", cfg, "--partitions", "-1"); r.code != 2 {
 		t.Errorf("--partitions -1: exit %d, want 2\n%s", r.code, r.stderr)
+	}
+}
+
+// TestPartitionsIntoStoreInParallelProcesses builds one version into an
+// object store (versitygw) in 3 partitions, each in its own process and all
+// at once, kills one with SIGKILL in the middle of its build, checks that
+// the commit refuses to publish without it, reruns it, commits, and
+// compares every object with a one-process build into the same store.
+func TestPartitionsIntoStoreInParallelProcesses(t *testing.T) {
+	srv := storetest.Start(t)
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // where a partition into a store builds its shards
+	cfg := partitionSet(t)
+	cache := t.TempDir()
+	if r := runPrep(t, "run", cfg, "--out", srv.URL("one"), "--cache", cache, "--quiet"); r.code != 0 {
+		t.Fatalf("one-process build: exit %d\n%s", r.code, r.stderr)
+	}
+	objects := func(prefix string) map[string][]byte {
+		t.Helper()
+		files := map[string][]byte{}
+		root := srv.ObjectPath(prefix)
+		err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			rel, _ := filepath.Rel(root, p)
+			if filepath.Base(p) == manifest.FileName {
+				m, err := manifest.Parse(b)
+				if err != nil {
+					return err
+				}
+				m.Created = ""
+				b, _ = m.Marshal()
+			}
+			files[filepath.ToSlash(rel)] = b
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return files
+	}
+	ref := objects("one")
+	if len(ref) != 53 {
+		t.Fatalf("the one-process build left %d objects; want 51 shards, the manifest and latest", len(ref))
+	}
+	out := srv.URL("parts")
+	const n = 3
+	killed := "1/3"
+	base := []string{"run", cfg, "--out", out, "--cache", cache, "--json"}
+	var cmds []*exec.Cmd
+	for _, p := range []string{"0/3", "2/3"} {
+		cmd := exec.Command(prepBin, append(base, "--partition", p)...)
+		cmd.Stdout, cmd.Stderr = &bytes.Buffer{}, &bytes.Buffer{}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds = append(cmds, cmd)
+	}
+	pattern := filepath.Join(tmp, "shardsmith-partition-*-00001-of-00003-*", "*.arrow")
+	attempt := 0
+	for ; attempt < 10; attempt++ {
+		if runUntilShard(t, pattern, killed, append(base, "--partition", killed, "--workers", "1")...) {
+			break
+		}
+		// It won the race against the kill: take its receipt away.
+		for k := range objects("parts") {
+			if strings.HasSuffix(k, "partition-00001-of-00003.json") {
+				os.Remove(srv.ObjectPath("parts/" + k))
+			}
+		}
+	}
+	if attempt == 10 {
+		t.Fatalf("partition %s finished 10 times before it could be killed", killed)
+	}
+	for _, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("%s: %v\n%s", cmd.Args, err, cmd.Stderr)
+		}
+	}
+	for k, b := range objects("parts") {
+		if strings.HasSuffix(k, ".arrow") && !bytes.Equal(b, ref[k]) {
+			t.Errorf("uploaded shard %s differs from the one-process build's", k)
+		}
+		if strings.HasSuffix(k, manifest.FileName) || k == "tiny/latest" {
+			t.Errorf("%s exists before the commit", k)
+		}
+	}
+
+	r := runPrep(t, "commit", cfg, "--out", out, "--cache", cache, "--partitions", fmt.Sprint(n))
+	if r.code != 1 || !strings.Contains(r.stderr, "1 of 3 partitions have no receipt") || !strings.Contains(r.stderr, killed) || !strings.Contains(r.stderr, "nothing published") {
+		t.Fatalf("commit without partition %s: exit %d\n%s%s", killed, r.code, r.stdout, r.stderr)
+	}
+	if r := runPrep(t, append(base, "--partition", killed)...); r.code != 0 {
+		t.Fatalf("rerun of partition %s: exit %d\n%s", killed, r.code, r.stderr)
+	}
+	r = runPrep(t, "commit", cfg, "--out", out, "--cache", cache)
+	if r.code != 0 || !strings.Contains(r.stdout, "committed tiny version ") {
+		t.Fatalf("commit: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	got := objects("parts")
+	if len(got) != len(ref) {
+		t.Errorf("%d objects after the commit; the one-process build has %d", len(got), len(ref))
+	}
+	for k, b := range ref {
+		if !bytes.Equal(got[k], b) {
+			t.Errorf("%s differs from the one-process build", k)
+		}
+	}
+	if r := runPrep(t, "verify", out+"/tiny/latest"); r.code != 0 {
+		t.Fatalf("verify: exit %d\n%s", r.code, r.stderr)
+	}
+	// The rerun removed the local build directory the killed run left.
+	if m, _ := filepath.Glob(filepath.Join(tmp, "shardsmith-*-*-*", "*")); len(m) > 0 {
+		t.Errorf("local build directories left: %v", m)
 	}
 }
