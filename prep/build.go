@@ -23,7 +23,8 @@
 // partition.go assigns shards to the partitions of a partitioned build and
 // filters the graph's rows to a partition's shards, partition_run.go builds
 // one partition with its receipt, partition_commit.go verifies the
-// partitions and publishes their version.
+// partitions and publishes their version, partition_stage.go is where the
+// partitions stage their shards (a local directory or a store prefix).
 package prep
 
 import (

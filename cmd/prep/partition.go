@@ -26,6 +26,12 @@ partition waits for another), and augments, normalizes, compresses and writes
 only its own shards. A partition whose receipt is there and whose shards
 verify does nothing when run again (--force rebuilds it: same bytes); a killed
 partition leaves only its .run-* directory, which its next run removes.
+With --out s3://BUCKET/PREFIX there is no shared file system to stage on:
+each partition builds its shards in a local temporary directory and uploads
+them to their final keys under PREFIX/DATASET/VERSION/, then its receipt to
+PREFIX/DATASET/VERSION/.partitions/; still nothing is published (no
+manifest.json, no latest). A rerun verifies a partition's shards by
+downloading and hashing them.
 The value may come from a scheduler's environment, e.g.
 --partition "$JOB_COMPLETION_INDEX/7" (Kubernetes Indexed Job) or
 --partition "$SLURM_ARRAY_TASK_ID/7" (Slurm array job, --array=0-6).
@@ -99,7 +105,7 @@ func runPartition(ctx context.Context, cfg *config.Config, opts prep.Options, p 
 	return nil
 }
 
-const commitHelp = `Usage: prep commit CONFIG [--out DIR] [--cache DIR] [--partitions N] [--json] [--quiet]
+const commitHelp = `Usage: prep commit CONFIG [--out DIR|s3://BUCKET/PREFIX] [--cache DIR] [--partitions N] [--json] [--quiet]
 
 Publishes the version CONFIG describes from the shards its partitions built
 (` + "`prep run CONFIG --partition I/N`" + ` for every I): checks that every
@@ -113,6 +119,14 @@ running or with a shard missing or damaged is an error naming it, and nothing
 is published: rerun that partition (with --force for a damaged shard) and
 commit again. The result is byte for byte the version a one-process
 ` + "`prep run`" + ` builds; only the manifest's created time differs.
+
+With --out s3://BUCKET/PREFIX the receipts are under
+PREFIX/DATASET/VERSION/.partitions/ and the shards already at their final
+keys: commit downloads every shard object and checks its size and SHA-256
+(a commit reads the whole version once), then uploads manifest.json (the
+commit point: until then the version does not exist for any reader), then
+PREFIX/DATASET/latest, and deletes the receipts. A store has no locks: a
+partition still running shows only as one without a receipt.
 
 commit resolves CONFIG as run does to find the version: IDX sources pinned
 only by sha256 are fetched (from the cache when it has them), image trees and
