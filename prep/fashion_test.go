@@ -19,8 +19,8 @@ func TestFashionMNISTFromDebianPackage(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(debianFashion, "train-images-idx3-ubyte.gz")); err != nil {
 		t.Skipf("Fashion-MNIST is not installed at %s (apt-get install dataset-fashion-mnist): %v", debianFashion, err)
 	}
-	if testing.Short() {
-		t.Skip("builds 70,000 images")
+	if testing.Short() || raceDetector {
+		t.Skip("builds 70,000 images (too slow under -race; the small builds run there)")
 	}
 	cfg, err := config.Load("../configs/fashion-mnist.yaml")
 	if err != nil {

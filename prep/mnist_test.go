@@ -18,8 +18,8 @@ import (
 // Go module proxy is the only network this needs) and checks the result
 // against the source files decoded independently with the standard library.
 func TestRealMNIST(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds real MNIST")
+	if testing.Short() || raceDetector {
+		t.Skip("builds real MNIST (too slow under -race; the small builds run there)")
 	}
 	cfg := loadGomod(t, "../configs/mnist.yaml")
 	out := t.TempDir()
@@ -111,8 +111,8 @@ func shaOf(cfg *config.Config, key string) string { return fileOf(cfg, key).SHA2
 // split, only train is augmented, and mean/std equal those of the
 // un-augmented config with the same split.
 func TestRealMNISTAugmentedIsLeakFree(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds real MNIST")
+	if testing.Short() || raceDetector {
+		t.Skip("builds real MNIST (too slow under -race; the small builds run there)")
 	}
 	load := func(p string) *config.Config { return loadGomod(t, p) }
 	out := t.TempDir()
