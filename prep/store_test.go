@@ -63,7 +63,7 @@ func TestStorePublish(t *testing.T) {
 	cfg := tinyStoreConfig(t)
 	local := build(t, cfg, storeOptions(t, t.TempDir()))
 
-	out := srv.URL("root")
+	out := srv.URL("datasets")
 	res := build(t, cfg, storeOptions(t, out))
 	short := res.Manifest.ShortVersion()
 	if res.Dir != out+"/tiny/"+short {
@@ -78,7 +78,7 @@ func TestStorePublish(t *testing.T) {
 			if want := local.Manifest.Splits[i].Shards[j]; sh.SHA256 != want.SHA256 || sh.Path != want.Path {
 				t.Errorf("shard %s: %s, locally %s %s", sh.Path, sh.SHA256, want.Path, want.SHA256)
 			}
-			b, err := os.ReadFile(srv.ObjectPath("root/tiny/" + short + "/" + sh.Path))
+			b, err := os.ReadFile(srv.ObjectPath("datasets/tiny/" + short + "/" + sh.Path))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -87,13 +87,13 @@ func TestStorePublish(t *testing.T) {
 			}
 		}
 	}
-	got := objects(t, srv, "root/")
-	want := append(manifestKeys("root/tiny/"+short+"/", res.Manifest), "root/tiny/latest")
+	got := objects(t, srv, "datasets/")
+	want := append(manifestKeys("datasets/tiny/"+short+"/", res.Manifest), "datasets/tiny/latest")
 	sort.Strings(want)
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("objects:\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
-	if b, _ := os.ReadFile(srv.ObjectPath("root/tiny/latest")); strings.TrimSpace(string(b)) != short {
+	if b, _ := os.ReadFile(srv.ObjectPath("datasets/tiny/latest")); strings.TrimSpace(string(b)) != short {
 		t.Errorf("latest holds %q, want %s", b, short)
 	}
 	if _, err := Verify(res.Dir); err != nil {
@@ -118,7 +118,7 @@ func TestStorePublish(t *testing.T) {
 func TestStoreServerStoppedMidUpload(t *testing.T) {
 	srv := storetest.Start(t)
 	cfg := tinyStoreConfig(t)
-	out := srv.URL("root")
+	out := srv.URL("datasets")
 	var once sync.Once
 	n := 0
 	var mu sync.Mutex
@@ -133,11 +133,11 @@ func TestStoreServerStoppedMidUpload(t *testing.T) {
 	t.Cleanup(func() { uploadHook, uploadWorkers = nil, 4 })
 	_, err := Build(context.Background(), cfg, storeOptions(t, out))
 	uploadHook = nil
-	if err == nil || !strings.Contains(err.Error(), "nothing was published") || !strings.Contains(err.Error(), "s3://data/root/tiny/") {
+	if err == nil || !strings.Contains(err.Error(), "nothing was published") || !strings.Contains(err.Error(), "s3://data/datasets/tiny/") {
 		t.Fatalf("Build with the server stopped: %v, want an error naming the object and saying nothing was published", err)
 	}
 	srv.Restart()
-	keys := objects(t, srv, "root/")
+	keys := objects(t, srv, "datasets/")
 	for _, k := range keys {
 		if path.Base(k) == manifest.FileName || path.Base(k) == manifest.LatestName {
 			t.Fatalf("a failed run published %s (objects: %v)", k, keys)
@@ -152,9 +152,9 @@ func TestStoreServerStoppedMidUpload(t *testing.T) {
 	// The next run completes and leaves only the version.
 	res := build(t, cfg, storeOptions(t, out))
 	short := res.Manifest.ShortVersion()
-	want := append(manifestKeys("root/tiny/"+short+"/", res.Manifest), "root/tiny/latest")
+	want := append(manifestKeys("datasets/tiny/"+short+"/", res.Manifest), "datasets/tiny/latest")
 	sort.Strings(want)
-	if got := objects(t, srv, "root/"); strings.Join(got, " ") != strings.Join(want, " ") {
+	if got := objects(t, srv, "datasets/"); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("after the next run:\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
 	if _, err := Verify(res.Dir); err != nil {
@@ -165,16 +165,16 @@ func TestStoreServerStoppedMidUpload(t *testing.T) {
 func TestStoreShardDamagedAfterPublish(t *testing.T) {
 	srv := storetest.Start(t)
 	cfg := tinyStoreConfig(t)
-	out := srv.URL("root")
+	out := srv.URL("datasets")
 	res := build(t, cfg, storeOptions(t, out))
 	short := res.Manifest.ShortVersion()
 	shards := res.Manifest.Splits[0].Shards
 	deleted, replaced := shards[0], shards[1]
-	if err := os.Remove(srv.ObjectPath("root/tiny/" + short + "/" + deleted.Path)); err != nil {
+	if err := os.Remove(srv.ObjectPath("datasets/tiny/" + short + "/" + deleted.Path)); err != nil {
 		t.Fatal(err)
 	}
 	// Overwritten through the S3 API by bytes of the same size.
-	b, err := os.ReadFile(srv.ObjectPath("root/tiny/" + short + "/" + replaced.Path))
+	b, err := os.ReadFile(srv.ObjectPath("datasets/tiny/" + short + "/" + replaced.Path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func TestStoreShardDamagedAfterPublish(t *testing.T) {
 func TestStoreCollect(t *testing.T) {
 	srv := storetest.Start(t)
 	cfg := tinyStoreConfig(t)
-	out := srv.URL("root")
+	out := srv.URL("datasets")
 	res := build(t, cfg, storeOptions(t, out))
 	st, err := store.OpenString(context.Background(), out)
 	if err != nil {
@@ -255,9 +255,9 @@ func TestStoreCollect(t *testing.T) {
 		t.Errorf("removed %v", removed)
 	}
 	short := res.Manifest.ShortVersion()
-	want := append(manifestKeys("root/tiny/"+short+"/", res.Manifest), "root/tiny/latest")
+	want := append(manifestKeys("datasets/tiny/"+short+"/", res.Manifest), "datasets/tiny/latest")
 	sort.Strings(want)
-	if got := objects(t, srv, "root/"); strings.Join(got, " ") != strings.Join(want, " ") {
+	if got := objects(t, srv, "datasets/"); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("after gc:\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
 }
@@ -286,9 +286,9 @@ func TestOutputSchemeRefused(t *testing.T) {
 func TestStoreObjectDamagedOnServer(t *testing.T) {
 	srv := storetest.Start(t)
 	cfg := tinyStoreConfig(t)
-	res := build(t, cfg, storeOptions(t, srv.URL("root")))
+	res := build(t, cfg, storeOptions(t, srv.URL("datasets")))
 	sh := res.Manifest.Splits[0].Shards[0]
-	p := srv.ObjectPath("root/tiny/" + res.Manifest.ShortVersion() + "/" + sh.Path)
+	p := srv.ObjectPath("datasets/tiny/" + res.Manifest.ShortVersion() + "/" + sh.Path)
 	b, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)

@@ -68,8 +68,8 @@ func TestParseRefuses(t *testing.T) {
 }
 
 func TestLocationJoin(t *testing.T) {
-	l, _ := Parse("s3://b/root?region=x")
-	if got := l.Join("mnist", "latest").String(); got != "s3://b/root/mnist/latest?region=x" {
+	l, _ := Parse("s3://b/datasets?region=x")
+	if got := l.Join("mnist", "latest").String(); got != "s3://b/datasets/mnist/latest?region=x" {
 		t.Errorf("Join: %s", got)
 	}
 	if got := l.Join("mnist").Join("v1").Dir().Base(); got != "mnist" {

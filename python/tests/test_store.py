@@ -79,12 +79,12 @@ def test_readers_on_store(gobin, tmp_path, s3, fmt):
     from pyarrow import fs as pafs
     pl = pytest.importorskip("polars")
     extra = BASE + "shards: {rows: 128, batch_rows: 50, format: %s}\n" % fmt
-    short = _build(gobin, tmp_path, f"s3://{BUCKET}/root", extra, env=s3["env"])
+    short = _build(gobin, tmp_path, f"s3://{BUCKET}/datasets", extra, env=s3["env"])
     local = _build(gobin, tmp_path, str(tmp_path / "local"), extra)
     assert short == local
     s3fs = pafs.S3FileSystem(access_key=ACCESS, secret_key=SECRET, region="us-east-1",
                              endpoint_override=s3["endpoint"], scheme="http")
-    base = f"{BUCKET}/root/tiny"
+    base = f"{BUCKET}/datasets/tiny"
     with s3fs.open_input_stream(f"{base}/latest") as f:
         assert f.read().decode().strip() == short
     with s3fs.open_input_stream(f"{base}/{short}/manifest.json") as f:
@@ -116,6 +116,6 @@ def test_readers_on_store(gobin, tmp_path, s3, fmt):
 
 def test_open_refuses_urls():
     with pytest.raises(ValueError, match="local versions only"):
-        shardsmith.open("s3://bucket/root/tiny")
+        shardsmith.open("s3://bucket/datasets/tiny")
     with pytest.raises(ValueError, match="gs://"):
         shardsmith.open("gs://bucket/x")
