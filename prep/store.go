@@ -46,9 +46,18 @@ func openStoreDest(ctx context.Context, loc store.Location, dataset string) (*st
 	}
 	d := &storeDest{st: st, dataset: dataset}
 	// A probe object: wrong credentials, a missing bucket or a server that
-	// is down fail here, before any download or build.
+	// is down fail here, before any download or build. It is tried three
+	// times: partitions started at once probe the same prefix together, and
+	// a server that keeps directories (versitygw's posix backend) can refuse
+	// one probe while another's delete removes their common directory.
 	probe := path.Join(dataset, fmt.Sprintf(".probe-%d-%d", os.Getpid(), time.Now().UnixNano()))
-	if err := st.Put(ctx, probe, nil); err != nil {
+	for try := 1; try <= 3; try++ {
+		if err = st.Put(ctx, probe, nil); err == nil || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(time.Duration(try) * 100 * time.Millisecond)
+	}
+	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("output %s is not writable: %w", loc.Join(dataset), err)
 	}
