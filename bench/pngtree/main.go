@@ -84,8 +84,9 @@ func main() {
 			fmt.Printf("%-40s %8d (kept from an earlier run)\n", "PNG files", total)
 		}
 	}
+	kept := total > 0
 	for _, sp := range []string{"train", "test"} {
-		if total > 0 {
+		if kept {
 			break
 		}
 		k, err := writeTree(path(sp+"_images"), path(sp+"_labels"), filepath.Join(work, "tree", sp), *n)
