@@ -11,10 +11,22 @@ import (
 )
 
 // The build reads the rows the content pass decoded back from its
-// temporary copy instead of decoding every file again: the tree can vanish
-// once the content pass is done, and the version and shards are exactly
-// those of a build that decodes twice (the copy disabled).
+// temporary copy (in memory, or in a file past maxMemSpill) instead of
+// decoding every file again: the tree can vanish once the content pass is
+// done, and the version and shards are exactly those of a build that
+// decodes twice (the copy disabled).
 func TestBuildDecodesImagesOnce(t *testing.T) {
+	for _, mem := range []int64{maxMemSpill, 0} {
+		t.Run(fmt.Sprintf("maxMemSpill=%d", mem), func(t *testing.T) {
+			saved := maxMemSpill
+			maxMemSpill = mem
+			defer func() { maxMemSpill = saved }()
+			testBuildDecodesImagesOnce(t)
+		})
+	}
+}
+
+func testBuildDecodesImagesOnce(t *testing.T) {
 	dir := t.TempDir()
 	imageTree(t, filepath.Join(dir, "train"), 1, map[string]int{"cat": 9, "dog": 7})
 	imageTree(t, filepath.Join(dir, "test"), 2, map[string]int{"cat": 3, "dog": 4})
