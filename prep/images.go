@@ -35,9 +35,9 @@ var imageSplits = [2]string{"train", "test"}
 // version is known. That content pass decodes every file once and, in the
 // same pass, counts the train split's pixels for the normalization
 // statistics — which an IDX build reads the train images a separate time
-// for — so a tree is read twice in all: the content pass and the build.
-// Only when skip_bad drops files, which changes the split assignment, are
-// the statistics computed in a third pass.
+// for — and keeps the decoded rows (spill, spillMem) for the build, so
+// each file is decoded once. Only when skip_bad drops files, which changes
+// the split assignment, are the statistics computed in a further pass.
 type imageSet struct {
 	cv       images.Converter
 	classes  []string
