@@ -355,26 +355,31 @@ func (set *imageSet) trainStats(ctx context.Context, opts *Options, assign []uin
 // stage is the decode stage of the build graph: the files decoded in
 // order, checked against the content pass's digest (a file changed in
 // between fails the build rather than enter a version whose id promises
-// other pixels), tagged with source index, label and split.
+// other pixels), tagged with source index, label and split. Rows read back
+// from spillMem are the very bytes the content pass hashed, so they are not
+// hashed again; decoded again or read back from the spill file, they are.
 func (set *imageSet) stage(g *pipeline.Graph, lay *layout, workers int) <-chan item {
 	elems := set.cv.Elems()
 	assigns := [2][]uint8{lay.trainAssign, lay.testAssign}
 	hashers := [2]rowHasher{newRowHasher(), newRowHasher()}
 	seen := [2]int{}
 	base := [2]uint64{0, uint64(len(set.lists[0].Entries))}
+	check := set.spillMem == nil
 	return pipeline.Map(g, "verify", 1, 2, set.imageStages(g, workers, true), func(ctx context.Context, st *pipeline.Stats, b imageBatch) (item, error) {
 		l := set.lists[b.split]
 		it := item{rows: shard.Rows{SourceIndex: make([]uint64, b.n), Label: make([]uint8, b.n), Copy: make([]uint16, b.n), ImageU8: b.pix, SourcePath: make([]string, b.n)},
 			split: assigns[b.split][b.start : b.start+b.n]}
 		for j := 0; j < b.n; j++ {
 			e := l.Entries[b.start+j]
-			hashers[b.split].add(e, b.pix[j*elems:(j+1)*elems])
+			if check {
+				hashers[b.split].add(e, b.pix[j*elems:(j+1)*elems])
+			}
 			it.rows.SourceIndex[j] = base[b.split] + uint64(b.start+j)
 			it.rows.Label[j] = lay.remap[e.Class]
 			it.rows.SourcePath[j] = e.Rel
 		}
 		seen[b.split] += b.n
-		if seen[b.split] == len(l.Entries) {
+		if check && seen[b.split] == len(l.Entries) {
 			if got := hashers[b.split].sum(); got != set.content[b.split] {
 				return item{}, fmt.Errorf("%s: the images changed during the build (the files, or the temporary copy of their decoded rows): their content hashes to %s, but read before the build to %s", l.Root, got, set.content[b.split])
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"image"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,6 +76,35 @@ func testBuildDecodesImagesOnce(t *testing.T) {
 	for _, e := range es {
 		if strings.HasPrefix(e.Name(), ".decoded-") {
 			t.Fatalf("left in the cache: %s", e.Name())
+		}
+	}
+}
+
+// Without a kept copy of the decoded rows the build decodes the files
+// again and checks them against the content pass's digest: a file changed
+// in between fails the build, naming the change, and publishes nothing.
+func TestBuildFailsOnAFileChangedAfterTheContentPass(t *testing.T) {
+	dir := t.TempDir()
+	imageTree(t, filepath.Join(dir, "train"), 1, map[string]int{"cat": 5, "dog": 4})
+	imageTree(t, filepath.Join(dir, "test"), 2, map[string]int{"cat": 2, "dog": 2})
+	cfg := treeConfig(t, dir, "")
+	saved := maxSpill
+	maxSpill = 0
+	defer func() { maxSpill = saved }()
+	opts := testOptions(t, t.TempDir())
+	opts.Logf = func(format string, args ...any) {
+		if strings.HasPrefix(fmt.Sprintf(format, args...), "building ") {
+			g := image.NewGray(image.Rect(0, 0, 5, 6)) // another image of the same shape
+			writePNG(t, filepath.Join(dir, "train", "dog", "002.png"), g)
+		}
+	}
+	res, err := Build(context.Background(), cfg, opts)
+	if err == nil || !strings.Contains(err.Error(), "the images changed during the build") {
+		t.Fatalf("a file changed after the content pass: err = %v", err)
+	}
+	if res != nil && res.Dir != "" {
+		if _, statErr := os.Stat(res.Dir); statErr == nil {
+			t.Fatalf("published %s", res.Dir)
 		}
 	}
 }
