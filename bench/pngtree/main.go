@@ -95,7 +95,7 @@ func main() {
 		}
 		total += k
 	}
-	if time.Since(t0) > time.Second {
+	if !kept && time.Since(t0) > time.Second {
 		fmt.Printf("%-40s %8d in %.1fs\n", "PNG files written", total, time.Since(t0).Seconds())
 	}
 
