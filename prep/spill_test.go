@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"image"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,10 +12,22 @@ import (
 )
 
 // The build reads the rows the content pass decoded back from its
-// temporary copy instead of decoding every file again: the tree can vanish
-// once the content pass is done, and the version and shards are exactly
-// those of a build that decodes twice (the copy disabled).
+// temporary copy (in memory, or in a file past maxMemSpill) instead of
+// decoding every file again: the tree can vanish once the content pass is
+// done, and the version and shards are exactly those of a build that
+// decodes twice (the copy disabled).
 func TestBuildDecodesImagesOnce(t *testing.T) {
+	for _, mem := range []int64{maxMemSpill, 0} {
+		t.Run(fmt.Sprintf("maxMemSpill=%d", mem), func(t *testing.T) {
+			saved := maxMemSpill
+			maxMemSpill = mem
+			defer func() { maxMemSpill = saved }()
+			testBuildDecodesImagesOnce(t)
+		})
+	}
+}
+
+func testBuildDecodesImagesOnce(t *testing.T) {
 	dir := t.TempDir()
 	imageTree(t, filepath.Join(dir, "train"), 1, map[string]int{"cat": 9, "dog": 7})
 	imageTree(t, filepath.Join(dir, "test"), 2, map[string]int{"cat": 3, "dog": 4})
@@ -63,6 +76,35 @@ func TestBuildDecodesImagesOnce(t *testing.T) {
 	for _, e := range es {
 		if strings.HasPrefix(e.Name(), ".decoded-") {
 			t.Fatalf("left in the cache: %s", e.Name())
+		}
+	}
+}
+
+// Without a kept copy of the decoded rows the build decodes the files
+// again and checks them against the content pass's digest: a file changed
+// in between fails the build, naming the change, and publishes nothing.
+func TestBuildFailsOnAFileChangedAfterTheContentPass(t *testing.T) {
+	dir := t.TempDir()
+	imageTree(t, filepath.Join(dir, "train"), 1, map[string]int{"cat": 5, "dog": 4})
+	imageTree(t, filepath.Join(dir, "test"), 2, map[string]int{"cat": 2, "dog": 2})
+	cfg := treeConfig(t, dir, "")
+	saved := maxSpill
+	maxSpill = 0
+	defer func() { maxSpill = saved }()
+	opts := testOptions(t, t.TempDir())
+	opts.Logf = func(format string, args ...any) {
+		if strings.HasPrefix(fmt.Sprintf(format, args...), "building ") {
+			g := image.NewGray(image.Rect(0, 0, 5, 6)) // another image of the same shape
+			writePNG(t, filepath.Join(dir, "train", "dog", "002.png"), g)
+		}
+	}
+	res, err := Build(context.Background(), cfg, opts)
+	if err == nil || !strings.Contains(err.Error(), "the images changed during the build") {
+		t.Fatalf("a file changed after the content pass: err = %v", err)
+	}
+	if res != nil && res.Dir != "" {
+		if _, statErr := os.Stat(res.Dir); statErr == nil {
+			t.Fatalf("published %s", res.Dir)
 		}
 	}
 }

@@ -84,8 +84,9 @@ func main() {
 			fmt.Printf("%-40s %8d (kept from an earlier run)\n", "PNG files", total)
 		}
 	}
+	kept := total > 0
 	for _, sp := range []string{"train", "test"} {
-		if total > 0 {
+		if kept {
 			break
 		}
 		k, err := writeTree(path(sp+"_images"), path(sp+"_labels"), filepath.Join(work, "tree", sp), *n)
@@ -94,7 +95,7 @@ func main() {
 		}
 		total += k
 	}
-	if time.Since(t0) > time.Second {
+	if !kept && time.Since(t0) > time.Second {
 		fmt.Printf("%-40s %8d in %.1fs\n", "PNG files written", total, time.Since(t0).Seconds())
 	}
 

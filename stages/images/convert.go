@@ -98,8 +98,19 @@ func (c *Converter) Decode(r io.ReadSeeker, dst []uint8) error {
 const formatsKnown = "png, jpeg, gif, bmp, webp"
 
 // DecodeBytes decodes an encoded image held in memory into dst: as Decode,
-// without the buffering and the second read a file needs.
+// without the buffering and the second read a file needs. The common kinds
+// of PNG file are decoded by a reader that reuses its state from file to
+// file (pngReader), every other file by Decode; both give the same pixels.
 func (c *Converter) DecodeBytes(b []byte, dst []uint8) error {
+	if len(dst) != c.Elems() {
+		return fmt.Errorf("images: destination holds %d bytes, want %d", len(dst), c.Elems())
+	}
+	d := pngReaders.Get().(*pngReader)
+	defer func() { d.release(); pngReaders.Put(d) }()
+	if img, ok := d.decode(b); ok {
+		c.convert(img, dst)
+		return nil
+	}
 	return c.Decode(&memReader{b: b}, dst)
 }
 

@@ -2,9 +2,11 @@ package images
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"image"
 	"image/png"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -108,5 +110,33 @@ func writeFileB(b *testing.B, path string, data []byte) {
 	}
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// Listing.Decode fails as opening and reading the file with package os
+// would: a missing file with the open error (unwrapped: the caller names
+// the file), a directory with the read error.
+func TestListingDecodeErrorsAsOS(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "c", "a.png"), pngBytes(t, image.NewGray(image.Rect(0, 0, 2, 2))))
+	if err := os.Mkdir(filepath.Join(root, "c", "dir.png"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l := &Listing{Root: root, dir: root, Entries: []Entry{{Rel: "c/missing.png"}, {Rel: "c/dir.png"}, {Rel: "c/a.png"}}}
+	cv := &Converter{Height: 2, Width: 2, Channels: 1}
+	dst := make([]uint8, cv.Elems())
+	for i := range l.Entries {
+		var want error
+		f, err := os.Open(l.Path(i))
+		if err != nil {
+			want = errors.Unwrap(err)
+		} else {
+			_, want = io.ReadAll(f)
+			f.Close()
+		}
+		got := l.Decode(cv, i, dst)
+		if (got == nil) != (want == nil) || (got != nil && got.Error() != want.Error()) {
+			t.Errorf("%s: Decode: %v, package os: %v", l.Entries[i].Rel, got, want)
+		}
 	}
 }

@@ -40,12 +40,22 @@ func seedImages(f *testing.F) [][]byte {
 
 // FuzzDecode: whatever bytes a file holds, Decode either refuses them with
 // an error or fills the whole destination, the same way every time, for
-// every shape and resize method; it never panics.
+// every shape and resize method; it never panics. DecodeBytes (which
+// decodes the common PNG files with pngReader, not image/png) gives the
+// same error or the same pixels.
 func FuzzDecode(f *testing.F) {
 	for i, b := range seedImages(f) {
 		f.Add(b, uint8(i))
 	}
 	f.Add([]byte("\x89PNG\r\n\x1a\n"), uint8(0))
+	for i, s := range []pngSpec{
+		{w: 4, h: 5, depth: 8, ct: 0, filters: []byte{0, 1, 2, 3, 4}},
+		{w: 3, h: 3, depth: 8, ct: 2, filters: []byte{4, 3}, idatSize: 6, before: 1, after: 1},
+		{w: 5, h: 2, depth: 8, ct: 6, filters: []byte{2, 1}},
+		{w: 6, h: 6, depth: 8, ct: 0, interlace: true, filters: []byte{1, 4}},
+	} {
+		f.Add(writePNG(f, s), uint8(1+i*29))
+	}
 	f.Fuzz(func(t *testing.T, data []byte, shape uint8) {
 		c := &Converter{Height: 1 + int(shape%7), Width: 1 + int(shape/7%5), Channels: []int{1, 3}[shape>>7], Resize: []string{Fit, Fill}[shape>>6&1]}
 		first := make([]uint8, c.Elems())
@@ -60,6 +70,14 @@ func FuzzDecode(f *testing.F) {
 		}
 		if err == nil && !bytes.Equal(first, second) {
 			t.Fatalf("decoding twice gave different pixels (is every byte of the destination written?)")
+		}
+		fromBytes := make([]uint8, c.Elems())
+		err3 := c.DecodeBytes(data, fromBytes)
+		if (err == nil) != (err3 == nil) || (err != nil && err.Error() != err3.Error()) {
+			t.Fatalf("Decode: %v, DecodeBytes: %v", err, err3)
+		}
+		if err == nil && !bytes.Equal(first, fromBytes) {
+			t.Fatalf("DecodeBytes gave other pixels than Decode")
 		}
 	})
 }

@@ -110,16 +110,32 @@ func (l *Listing) Decode(c *Converter, i int, dst []uint8) error {
 		}
 		return l.cifar.decodeRecord(c, l.Entries[i].Rel, dst)
 	}
-	r, err := l.Open(i)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
 	// Read the file whole into a reused buffer and decode from memory: one
 	// read instead of a header read, a seek and a second read, and no
 	// per-file buffers. A file larger than maxInMemory is streamed.
 	bp := filePool.Get().(*[]byte)
 	defer filePool.Put(bp)
+	if wr, ok := l.t().(wholeReader); ok {
+		buf, err := wr.readFile(l.name(i), (*bp)[:0], maxInMemory)
+		*bp = buf[:0]
+		if err == nil {
+			return c.DecodeBytes(buf, dst)
+		}
+		if err != errTooLarge {
+			return err
+		}
+		r, err := l.Open(i)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		return c.Decode(r, dst)
+	}
+	r, err := l.Open(i)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
 	buf, err := readUpTo((*bp)[:0], r, maxInMemory)
 	*bp = buf[:0]
 	switch {
@@ -132,6 +148,13 @@ func (l *Listing) Decode(c *Converter, i int, dst []uint8) error {
 		return err
 	}
 	return c.DecodeBytes(buf, dst)
+}
+
+// wholeReader is a tree that reads a file whole more cheaply than open and
+// read (osTree on Unix systems): readFile appends the file to buf, failing
+// with errTooLarge past limit bytes, with the errors open and read give.
+type wholeReader interface {
+	readFile(name string, buf []byte, limit int) ([]byte, error)
 }
 
 // maxInMemory is the largest file Listing.Decode reads whole.
