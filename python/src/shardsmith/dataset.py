@@ -236,18 +236,42 @@ class Split:
 
     def batch_rows(self) -> List[List[int]]:
         """The row count of every record batch (Parquet: row group) of every
-        shard, in manifest order: what the epoch order depends on. Reads, and
-        so checks, every shard, on a few threads (hashing and decompressing
-        run outside the GIL)."""
+        shard, in manifest order. Reads, and so checks, every shard."""
+        return [list(d.rows) for d in self._read_all()[0]]
+
+    def _read_all(self, meanwhile=None):
+        """Reads (checks and decodes) every shard not read yet, on a few
+        threads (hashing and decompressing run outside the GIL), while this
+        thread runs meanwhile(): (the shards in manifest order, what
+        meanwhile returned). The first shard in manifest order that fails
+        raises its ShardError; shards not started by then are not read."""
         n = len(self._sp.shards)
-        with ThreadPoolExecutor(max_workers=max(1, min(n, os.cpu_count() or 1, 8))) as pool:
-            return [list(d.rows) for d in pool.map(self._shard, range(n))]
+        todo = [i for i in range(n) if i not in self._shards]
+        if not todo:
+            r = meanwhile() if meanwhile is not None else None
+            return [self._shards[i] for i in range(n)], r
+        pool = ThreadPoolExecutor(max_workers=max(1, min(len(todo), os.cpu_count() or 1, 8)))
+        try:
+            futs = [pool.submit(self._shard, i) for i in todo]
+            r = meanwhile() if meanwhile is not None else None
+            for f in futs:
+                f.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        return [self._shards[i] for i in range(n)], r
 
     def order(self, seed: int, epoch: int, *, window: int = _order.DEFAULT_WINDOW, shuffle: bool = True) -> np.ndarray:
         """The order in which the Go trainer reads this split's rows in epoch
         (from 0) of a run with --seed seed and --shuffle-window window: an
-        int64 array of row indices of this split (as trainer order prints)."""
-        return _order.order(self.batch_rows(), shuffle, seed, epoch, window)
+        int64 array of row indices of this split (as trainer order prints).
+
+        It follows from the shards' row counts in the manifest and, only
+        where the window is emitted inside a shard, that shard's record batch
+        sizes (see _order.order_of): reads, and so checks, just those shards
+        (none when window >= len(self)). A shard whose row count is not the
+        manifest's fails when it is read, before any of its rows is used."""
+        return _order.order_of([sh.rows for sh in self._sp.shards], lambda i: self._shard(i).rows, shuffle, seed,
+                               epoch, window)
 
     def _locate(self, idx: np.ndarray):
         n = len(self)
@@ -342,9 +366,7 @@ class Gather:
     def __init__(self, split: Split, order: Sequence[int]):
         order, _ = split._locate(np.asarray(order, dtype=np.int64).reshape(-1))
         self._from = (split.dataset, split.name, order)
-        n = len(split._sp.shards)
-        with ThreadPoolExecutor(max_workers=max(1, min(n, os.cpu_count() or 1, 8))) as pool:
-            data = list(pool.map(split._shard, range(n)))
+        data = split._read_all()[0]
         # the split's rows in pieces, in manifest order: a shard whose columns are one array already (cols) is
         # one piece, others one per record batch (more gathers per range, but no copy before the first)
         pieces = [b for d in data for b in ([d._cols] if d._cols is not None else d.batches)]

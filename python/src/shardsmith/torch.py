@@ -239,7 +239,10 @@ class Loader:
     def __iter__(self) -> Iterator[Dict[str, torch.Tensor]]:
         if self._epoch_done():
             self.epoch, self.seen = self.epoch + 1 if self.seen > 0 else self.epoch, 0
-        order = self._order(self.epoch)
+        # the shards are checked and decoded on a few threads while this one draws the epoch's order (which
+        # needs no shard unless the shuffle window is emitted inside one, see Split.order); all of them before
+        # the first batch, as it draws rows from every shard the window holds
+        order = self.split._read_all(lambda: self._order(self.epoch))[1]
         steps = _ranges(self.seen, len(order), self.batch_size, self.drop_last, self.rank, self.world_size)
         mine = [(a, b) for a, b, _ in steps if b > a]
         g = self.split.gather(order)
