@@ -153,3 +153,32 @@ def test_a_shard_changed_after_open_is_checked_when_read(copy_version):
     with pytest.raises(ShardError, match="bytes, manifest says") as e:
         ds["val"][0]
     assert e.value.field == "bytes" and e.value.path == str(shard)
+
+
+def _mark_worker(d, wid):
+    open(os.path.join(d, f"worker-{wid}"), "w").close()
+
+
+@torch_needed
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_first_batch_comes_before_the_workers_start(version_dir, tmp_path, workers):
+    """With workers the Loader makes an epoch's first batch itself and starts
+    them when the second is asked for; the batches are still the epoch's
+    order, each row once, and the next epoch starts the same way."""
+    import functools
+    from shardsmith.torch import Loader
+    train = shardsmith.open(version_dir)["train"]
+    for epoch in range(2):
+        marks = tmp_path / f"e{epoch}"
+        marks.mkdir()
+        l = Loader(train, batch_size=16, seed=3, num_workers=workers,
+                   worker_init_fn=functools.partial(_mark_worker, str(marks)))
+        l.epoch = epoch
+        it = iter(l)
+        first = next(it)
+        assert os.listdir(marks) == []  # no worker process has run yet
+        rows = first["index"].tolist() + [i for b in it for i in b["index"].tolist()]
+        assert sorted(os.listdir(marks)) == [f"worker-{w}" for w in range(workers)]
+        assert rows == train.order(3, epoch).tolist()
+        want = train.take(first["index"].numpy())
+        assert np.array_equal(first["image"].numpy(), want["image"]) and first["label"].tolist() == want["label"].tolist()
