@@ -17,7 +17,7 @@ j = uint64n(i+1), Lemire's multiply-and-reject bounded integer.
 
 from __future__ import annotations
 
-from typing import List, Sequence
+from typing import Callable, List, Sequence
 
 import numpy as np
 
@@ -154,6 +154,20 @@ def order(batch_rows: Sequence[Sequence[int]], shuffle: bool, seed: int, epoch: 
           window: int = DEFAULT_WINDOW) -> np.ndarray:
     """The order of an epoch as global row indices (rows numbered through
     the shards in manifest order), given every shard's record batch sizes."""
+    rows = [sum(b) for b in batch_rows]
+    return order_of(rows, lambda i: batch_rows[i], shuffle, seed, epoch, window)
+
+
+def order_of(shard_rows: Sequence[int], batches: Callable[[int], Sequence[int]], shuffle: bool, seed: int,
+             epoch: int, window: int = DEFAULT_WINDOW) -> np.ndarray:
+    """order() from each shard's row count, asking batches(i) for the record
+    batch sizes of shard i only where they change the result: where the
+    window, with all of the shard's rows added, would hold more than window
+    rows, so that it is emitted after some batch before the shard's last.
+    Elsewhere a shard's batches only add its rows to the window one after
+    another, as one batch of all of them would. So with window >= the rows
+    of the split (the default window and any split of up to 65,536 rows) no
+    shard is asked, and the order needs no shard read."""
     if window <= 0:
         window = DEFAULT_WINDOW
     if seed < 0 or seed > _M64:
@@ -161,32 +175,38 @@ def order(batch_rows: Sequence[Sequence[int]], shuffle: bool, seed: int, epoch: 
     if epoch < 0:
         raise ValueError(f"epoch {epoch} is negative")
     offsets, total = [], 0
-    for b in batch_rows:
+    for n in shard_rows:
         offsets.append(total)
-        total += sum(b)
+        total += n
     if not shuffle:
         return np.arange(total, dtype=np.int64)
     rng = PCG(seed, epoch + EPOCH_SALT)
-    shards = list(range(len(batch_rows)))
+    shards = list(range(len(shard_rows)))
     rng.shuffle(shards)
     out = np.empty(total, dtype=np.int64)
-    pos = 0
-    win: list = []
+    pos, held = 0, 0
+    runs: list = []  # the window: runs (first row, rows) of consecutive rows
 
     def flush():
-        nonlocal pos, win
+        nonlocal pos, held, runs
+        win = np.concatenate([np.arange(a, a + n, dtype=np.int64) for a, n in runs]).tolist()
         rng.shuffle(win)
         out[pos:pos + len(win)] = win
         pos += len(win)
-        win = []
+        held, runs = 0, []
 
     for si in shards:
-        row = offsets[si]
-        for n in batch_rows[si]:
-            win.extend(range(row, row + n))
-            row += n
-            if len(win) >= window:
+        row, n = offsets[si], shard_rows[si]
+        sizes = [n] if held + n <= window else batches(si)
+        if sum(sizes) != n:
+            raise ValueError(f"shard {si}: record batches of {sum(sizes)} rows, expected {n}")
+        for b in sizes:
+            if b:
+                runs.append((row, b))
+            row += b
+            held += b
+            if held >= window:
                 flush()
-    if win:
+    if held:
         flush()
     return out

@@ -6,9 +6,11 @@ metadata field, the columns, and the row count. A disagreement raises a
 ShardError naming the file and the field, so nothing is read from a shard
 that is not the one the version describes.
 
-Arrow IPC shards are opened with pa.memory_map: uncompressed record batches
-are used in place; compressed ones (zstd, the default) are decompressed once,
-on first use of the shard, and kept. Parquet shards are decoded once likewise.
+A shard file is memory-mapped once: its SHA-256 is taken over the mapping
+and the shard is decoded from that same mapping. Uncompressed Arrow IPC
+record batches are used in place; compressed ones (zstd, the default) are
+decompressed once, on first use of the shard, and kept. Parquet shards are
+decoded once likewise.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import builtins
 import hashlib
 import json
 import math
+import mmap
 import os
 import re
 import threading
@@ -236,18 +239,42 @@ class Split:
 
     def batch_rows(self) -> List[List[int]]:
         """The row count of every record batch (Parquet: row group) of every
-        shard, in manifest order: what the epoch order depends on. Reads, and
-        so checks, every shard, on a few threads (hashing and decompressing
-        run outside the GIL)."""
+        shard, in manifest order. Reads, and so checks, every shard."""
+        return [list(d.rows) for d in self._read_all()[0]]
+
+    def _read_all(self, meanwhile=None):
+        """Reads (checks and decodes) every shard not read yet, on a few
+        threads (hashing and decompressing run outside the GIL), while this
+        thread runs meanwhile(): (the shards in manifest order, what
+        meanwhile returned). The first shard in manifest order that fails
+        raises its ShardError; shards not started by then are not read."""
         n = len(self._sp.shards)
-        with ThreadPoolExecutor(max_workers=max(1, min(n, os.cpu_count() or 1, 8))) as pool:
-            return [list(d.rows) for d in pool.map(self._shard, range(n))]
+        todo = [i for i in range(n) if i not in self._shards]
+        if not todo:
+            r = meanwhile() if meanwhile is not None else None
+            return [self._shards[i] for i in range(n)], r
+        pool = ThreadPoolExecutor(max_workers=max(1, min(len(todo), os.cpu_count() or 1, 8)))
+        try:
+            futs = [pool.submit(self._shard, i) for i in todo]
+            r = meanwhile() if meanwhile is not None else None
+            for f in futs:
+                f.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        return [self._shards[i] for i in range(n)], r
 
     def order(self, seed: int, epoch: int, *, window: int = _order.DEFAULT_WINDOW, shuffle: bool = True) -> np.ndarray:
         """The order in which the Go trainer reads this split's rows in epoch
         (from 0) of a run with --seed seed and --shuffle-window window: an
-        int64 array of row indices of this split (as trainer order prints)."""
-        return _order.order(self.batch_rows(), shuffle, seed, epoch, window)
+        int64 array of row indices of this split (as trainer order prints).
+
+        It follows from the shards' row counts in the manifest and, only
+        where the window is emitted inside a shard, that shard's record batch
+        sizes (see _order.order_of): reads, and so checks, just those shards
+        (none when window >= len(self)). A shard whose row count is not the
+        manifest's fails when it is read, before any of its rows is used."""
+        return _order.order_of([sh.rows for sh in self._sp.shards], lambda i: self._shard(i).rows, shuffle, seed,
+                               epoch, window)
 
     def _locate(self, idx: np.ndarray):
         n = len(self)
@@ -342,9 +369,7 @@ class Gather:
     def __init__(self, split: Split, order: Sequence[int]):
         order, _ = split._locate(np.asarray(order, dtype=np.int64).reshape(-1))
         self._from = (split.dataset, split.name, order)
-        n = len(split._sp.shards)
-        with ThreadPoolExecutor(max_workers=max(1, min(n, os.cpu_count() or 1, 8))) as pool:
-            data = list(pool.map(split._shard, range(n)))
+        data = split._read_all()[0]
         # the split's rows in pieces, in manifest order: a shard whose columns are one array already (cols) is
         # one piece, others one per record batch (more gathers per range, but no copy before the first)
         pieces = [b for d in data for b in ([d._cols] if d._cols is not None else d.batches)]
@@ -416,16 +441,16 @@ def _open_table(p):
 def _read_shard(ds: Dataset, sp, i: int) -> _ShardData:
     sh = sp.shards[i]
     p = os.path.join(ds.dir, sh.path)
-    _check_bytes(p, sh, ds.verify and p not in ds._verified)
+    buf = _check_bytes(p, sh, ds.verify and p not in ds._verified)
     try:
         if p.endswith(".parquet"):
-            pf = pq.ParquetFile(pa.memory_map(p))
+            pf = pq.ParquetFile(pa.BufferReader(buf))
             schema = pf.schema_arrow
             md = pf.metadata.metadata or {}
             tables = (pf.read_row_group(g) for g in range(pf.num_row_groups))
             batches = (t.combine_chunks().to_batches()[0] if t.num_rows else None for t in tables)
         else:
-            rd = pa.ipc.open_file(pa.memory_map(p))
+            rd = pa.ipc.open_file(buf)
             schema, md = rd.schema, rd.schema.metadata or {}
             batches = (rd.get_batch(b) for b in range(rd.num_record_batches))
         meta = {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in md.items()}
@@ -508,30 +533,31 @@ def _columns(p, rec: pa.RecordBatch, elems: int) -> Dict[str, np.ndarray]:
     return out
 
 
-def _check_bytes(p, sh, verify: bool):
+def _check_bytes(p, sh, verify: bool) -> pa.Buffer:
+    """The bytes of shard file p, memory-mapped, after checking their size
+    and (if verify) their SHA-256 against the manifest's: hashed in one call
+    over the mapping (no copies, outside the GIL), and the same mapping is
+    what the shard is then decoded from."""
     try:
         f = builtins.open(p, "rb")
     except OSError as e:
         raise ShardError(p, "file", e.strerror or str(e)) from e
     with f:
-        if not verify:
-            size = os.fstat(f.fileno()).st_size
-            if size != sh.bytes:
-                raise _size_error(p, size, sh.bytes)
-            return
-        h, n = hashlib.sha256(), 0
-        while True:
-            chunk = f.read(1 << 20)
-            if not chunk:
-                break
-            h.update(chunk)
-            n += len(chunk)
-    if n != sh.bytes:
-        raise _size_error(p, n, sh.bytes)
-    got = h.hexdigest()
-    if got != sh.sha256:
-        raise ShardError(p, "sha256", f"SHA-256 {got}, manifest says {sh.sha256} (the file is damaged or was replaced; "
-                                      "prep verify tells more)", got, sh.sha256)
+        size = os.fstat(f.fileno()).st_size
+        if size != sh.bytes:
+            raise _size_error(p, size, sh.bytes)
+        try:
+            buf = pa.py_buffer(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)) if size else pa.py_buffer(b"")
+        except (OSError, ValueError) as e:
+            raise ShardError(p, "file", f"cannot map the file: {e}") from e
+    if len(buf) != sh.bytes:  # changed since the fstat
+        raise _size_error(p, len(buf), sh.bytes)
+    if verify:
+        got = hashlib.sha256(buf).hexdigest()
+        if got != sh.sha256:
+            raise ShardError(p, "sha256", f"SHA-256 {got}, manifest says {sh.sha256} (the file is damaged or was "
+                                          "replaced; prep verify tells more)", got, sh.sha256)
+    return buf
 
 
 def _check_meta(p, meta: Dict[str, str], m: Manifest, split: str):

@@ -15,9 +15,11 @@ How the rows are dealt out:
   global order; rank r gets rows [r·batch_size, (r+1)·batch_size) of them.
   The last step may be short: its rows are split into world_size contiguous
   runs as even as can be (a rank may get none); drop_last=True drops it.
-* On one rank, batch j of the epoch is made by DataLoader worker
-  j mod num_workers, and DataLoader yields its workers' batches round-robin,
-  so the batches come in order whatever num_workers is.
+* On one rank, the epoch's first batch is made by this process (so it does
+  not wait for the workers to start; the DataLoader starts when the second
+  is asked for), batch j >= 1 by DataLoader worker (j - 1) mod num_workers,
+  and DataLoader yields its workers' batches round-robin, so the batches
+  come in order whatever num_workers is.
 
 * A worker gathers its batch's images into a buffer in shared memory (one
   of a few per worker) and hands the DataLoader only (batch, buffer): the
@@ -239,7 +241,10 @@ class Loader:
     def __iter__(self) -> Iterator[Dict[str, torch.Tensor]]:
         if self._epoch_done():
             self.epoch, self.seen = self.epoch + 1 if self.seen > 0 else self.epoch, 0
-        order = self._order(self.epoch)
+        # the shards are checked and decoded on a few threads while this one draws the epoch's order (which
+        # needs no shard unless the shuffle window is emitted inside one, see Split.order); all of them before
+        # the first batch, as it draws rows from every shard the window holds
+        order = self.split._read_all(lambda: self._order(self.epoch))[1]
         steps = _ranges(self.seen, len(order), self.batch_size, self.drop_last, self.rank, self.world_size)
         mine = [(a, b) for a, b, _ in steps if b > a]
         g = self.split.gather(order)
@@ -253,20 +258,33 @@ class Loader:
         slots = _Slots(self.num_workers, prefetch + HOLD, self.batch_size, self.split.dataset.shape,
                        g.image_dtype, ctx)
         ints = torch.from_numpy(g.ints)
-        ep = _Epoch(g, mine, slots)
-        # without workers the DataLoader would only add its per-batch bookkeeping
-        it = iter(tud.DataLoader(ep, batch_size=None, num_workers=self.num_workers, **kw) if self.num_workers else ep)
+        # With workers, this process makes the epoch's first batch itself (the shards are decoded here already,
+        # its slot is one of worker 0's) and starts the DataLoader, whose workers make the rest, only when the second is asked for: the first
+        # batch does not wait for the workers' start. Without workers the DataLoader would only add its
+        # per-batch bookkeeping.
+        own = 1 if self.num_workers else 0
+        ep = _Epoch(g, mine[own:], slots)
+        it = None
         k = 0  # batches of this rank yielded
         try:
             for a, b, hi in steps:
                 if b > a:
-                    slots.drain()
-                    j, a2, b2, slot, paths = next(it)
-                    if (j, a2, b2) != (k, a, b):
-                        raise RuntimeError(f"batch {j} (rows {a2}-{b2} of the epoch order) came when batch {k} "
-                                           f"(rows {a}-{b}) was due (DataLoader worker sharding broken)")
-                    w = j % self.num_workers if self.num_workers else 0
-                    batch = {"image": slots.take(w, slot, b - a), "label": ints[0, a:b],
+                    if k < own:  # in a slot of worker 0, before it starts
+                        slot = slots.free[0].get()
+                        g.images(a, b, slots.np[slot, :b - a])
+                        img = slots.take(0, slot, b - a)
+                        paths = g.source_paths(a, b) if g._paths is not None else None
+                    else:
+                        if it is None:
+                            it = iter(tud.DataLoader(ep, batch_size=None, num_workers=self.num_workers, **kw)
+                                      if self.num_workers else ep)
+                        slots.drain()
+                        j, a2, b2, slot, paths = next(it)
+                        if (j + own, a2, b2) != (k, a, b):
+                            raise RuntimeError(f"batch {j + own} (rows {a2}-{b2} of the epoch order) came when batch "
+                                               f"{k} (rows {a}-{b}) was due (DataLoader worker sharding broken)")
+                        img = slots.take(j % self.num_workers if self.num_workers else 0, slot, b - a)
+                    batch = {"image": img, "label": ints[0, a:b],
                              "source_index": ints[1, a:b], "copy": ints[2, a:b], "index": ints[3, a:b]}
                     if paths is not None:  # source_path (image tree and list sources): torch has no string tensor
                         batch["source_path"] = paths
