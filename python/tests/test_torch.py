@@ -3,6 +3,8 @@ ranks, a global order independent of both, and exact mid-epoch resume, also
 after a change of world size."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -128,3 +130,20 @@ def test_uint8_shards_give_the_trainers_floats(built):
     u = Loader(shardsmith.open(built["u8"], pixels="float32")["train"], batch_size=32, seed=SEED)
     for a, b in zip(f, u):
         assert torch.equal(a["image"], b["image"]) and torch.equal(a["label"], b["label"])
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_an_iterator_abandoned_until_exit_ends_quietly(version_dir, workers):
+    """A script that stops reading mid-epoch and exits: no "Exception
+    ignored" noise from closing the iterator during interpreter shutdown."""
+    script = (
+        "import sys, shardsmith\n"
+        "from shardsmith.torch import Loader\n"
+        "it = iter(Loader(shardsmith.open(sys.argv[1])['train'], batch_size=7, seed=1, num_workers=int(sys.argv[2])))\n"
+        "for _ in range(3):\n"
+        "    next(it)\n"
+    )
+    p = subprocess.run([sys.executable, "-c", script, str(version_dir), str(workers)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "Exception ignored" not in p.stderr and "Traceback" not in p.stderr, p.stderr

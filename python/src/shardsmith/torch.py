@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
+import sys
 import weakref
 from typing import Dict, Iterator, Optional
 
@@ -146,8 +147,13 @@ class _Slots:
         weakref.finalize(view, self.released.append, (w, slot))
         return torch.from_numpy(view)
 
-    def close(self):
-        """Wakes workers waiting for a slot (they stop)."""
+    def close(self, _finalizing=sys.is_finalizing):
+        """Wakes workers waiting for a slot (they stop). Not at interpreter
+        exit (an iterator abandoned until then): module globals are gone by
+        then (hence the default argument), the queues can no longer pickle,
+        and the DataLoader's daemonic workers are ended anyway."""
+        if _finalizing():
+            return
         for q in self.free:
             for _ in range(self.per):
                 q.put(-1)
