@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -42,18 +44,27 @@ func TestRecipeDefaults(t *testing.T) {
 		want map[string]any // config keys; "optimizer.x" inside the optimizer
 	}{
 		{"mlp", []string{"--hidden", "16"}, map[string]any{"schedule": "cosine", "optimizer.algorithm": "adam", "optimizer.lr": 2e-3,
-			"warmup_epochs": nil, "decay_exempt": true, "optimizer.weight_decay": nil}},
+			"warmup_epochs": nil, "decay_exempt": true, "optimizer.weight_decay": nil, "batch_size": 128.0}},
+		{"mlp-batch", []string{"--hidden", "16", "--batch-size", "32"}, map[string]any{"schedule": "cosine", "batch_size": 32.0}},
 		{"mlp-lr", []string{"--hidden", "16", "--lr", "5e-3"}, map[string]any{"schedule": "cosine", "optimizer.algorithm": "adam", "optimizer.lr": 5e-3}},
 		{"mlp-constant", []string{"--hidden", "16", "--schedule", "constant"}, map[string]any{"schedule": "constant", "optimizer.algorithm": "adam",
 			"optimizer.lr": 1e-3, "warmup_epochs": nil}},
-		{"cnn", []string{"--model", "cnn"}, map[string]any{"schedule": "cosine", "optimizer.algorithm": "adam", "optimizer.lr": 2e-3, "warmup_epochs": nil}},
+		{"cnn", []string{"--model", "cnn"}, map[string]any{"schedule": "cosine", "optimizer.algorithm": "adam", "optimizer.lr": 2e-3,
+			"warmup_epochs": nil, "batch_size": 128.0}},
 		{"vit", vit, map[string]any{"schedule": "cosine", "optimizer.algorithm": "adamw", "optimizer.lr": 1e-3,
-			"optimizer.weight_decay": 0.05, "optimizer.clip_norm": 1.0, "warmup_epochs": 0.1}},
+			"optimizer.weight_decay": 0.05, "optimizer.clip_norm": 1.0, "warmup_epochs": 0.1, "batch_size": 16.0}},
+		// The recipe's batch size stays when the optimizer is replaced and
+		// goes when --batch-size or --schedule is given.
 		{"vit-sgd", append([]string{"--optimizer", "sgd", "--label-smoothing", "0.1"}, vit...), map[string]any{"schedule": "cosine",
-			"optimizer.algorithm": "sgd", "optimizer.lr": 1e-3, "optimizer.weight_decay": nil, "warmup_epochs": 0.1, "label_smoothing": 0.1}},
+			"optimizer.algorithm": "sgd", "optimizer.lr": 1e-3, "optimizer.weight_decay": nil, "warmup_epochs": 0.1, "label_smoothing": 0.1,
+			"batch_size": 16.0}},
+		{"vit-batch", append([]string{"--batch-size", "64"}, vit...), map[string]any{"schedule": "cosine", "optimizer.algorithm": "adamw",
+			"optimizer.lr": 1e-3, "batch_size": 64.0}},
+		{"vit-constant", append([]string{"--schedule", "constant"}, vit...), map[string]any{"schedule": "constant", "optimizer.algorithm": "adam",
+			"optimizer.lr": 1e-3, "optimizer.clip_norm": nil, "warmup_epochs": nil, "batch_size": 128.0}},
 	} {
 		run := filepath.Join(dir, tc.name)
-		args := append([]string{"--shards", shards, "--epochs", "2", "--batch-size", "32", "--out", run, "--quiet"}, tc.args...)
+		args := append([]string{"--shards", shards, "--epochs", "2", "--out", run, "--quiet"}, tc.args...)
 		if code, _, stderr := runTrainer(t, args...); code != 0 {
 			t.Fatalf("%s: exit %d: %s", tc.name, code, stderr)
 		}
@@ -70,5 +81,26 @@ func TestRecipeDefaults(t *testing.T) {
 				t.Errorf("%s: config %s = %v, want %v", tc.name, k, got, want)
 			}
 		}
+	}
+}
+
+// The PyTorch twin of the ViT benchmark (bench/train/pytorch_mnist.py) trains
+// with the ViT's recipe: its batch size and rate are the recipe table's.
+func TestPyTorchTwinRecipe(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("..", "..", "bench", "train", "pytorch_mnist.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^VIT_BATCH, VIT_LR = (\d+), ([0-9.e-]+)$`).FindSubmatch(src)
+	if m == nil {
+		t.Fatal("pytorch_mnist.py: no VIT_BATCH, VIT_LR = … line")
+	}
+	batch, _ := strconv.Atoi(string(m[1]))
+	lr, err := strconv.ParseFloat(string(m[2]), 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := recipes["vit"]; batch != r.batch || lr != r.lr {
+		t.Errorf("pytorch_mnist.py trains the ViT at batch %d, lr %g; the recipe is batch %d, lr %g", batch, lr, r.batch, r.lr)
 	}
 }
