@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import pickle
 import shutil
 import socket
 import subprocess
@@ -121,6 +122,14 @@ def _aws(monkeypatch, s3):
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
 
 
+def _has_torch():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _rows(split):
     return split.take(range(len(split)))
 
@@ -161,6 +170,15 @@ def test_open_from_store(gobin, tmp_path, s3, monkeypatch, fmt):
         for k in want:
             assert (got[k] == want[k]).all(), (sp, k)
         assert (ds[sp].order(seed=1, epoch=0) == local[sp].order(seed=1, epoch=0)).all()
+
+    copy = pickle.loads(pickle.dumps(ds))  # as spawned DataLoader workers get it: the cached files, already hashed
+    assert copy.dir == ds.dir and copy["val"].shards == ds["val"].shards
+    assert (_rows(copy["val"])["image"] == _rows(local["val"])["image"]).all()
+    if fmt == "arrow" and _has_torch():
+        from shardsmith.torch import Loader
+        got = [b["label"].tolist() for b in Loader(ds["train"], batch_size=64, seed=1, num_workers=2)]
+        want = [b["label"].tolist() for b in Loader(local["train"], batch_size=64, seed=1)]
+        assert got == want and sum(map(len, got)) == len(local["train"])
 
     # The other spellings of the same version.
     for url in (f"s3://{BUCKET}/datasets/tiny/{short}", f"s3://{BUCKET}/datasets/tiny",
