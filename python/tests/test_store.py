@@ -209,6 +209,32 @@ def test_open_from_store(gobin, tmp_path, s3, monkeypatch, fmt):
     assert name not in _cached(cache), "the damaged file is not kept"
 
 
+def test_store_cache_shared_with_trainer(gobin, tmp_path, s3, monkeypatch):
+    """The trainer's shard cache and the Python one are one: shards the
+    trainer downloaded are found (hashed, not downloaded again) by
+    shardsmith.open, and the other way round."""
+    _aws(monkeypatch, s3)
+    extra = BASE + "shards: {rows: 128, batch_rows: 50}\n"
+    short = _build(gobin, tmp_path, f"s3://{BUCKET}/datasets", extra, env=s3["env"])
+    url, cache = f"s3://{BUCKET}/datasets/tiny", tmp_path / "shard-cache"
+    subprocess.run([str(gobin / "trainer"), "--shards", url, "--model", "mlp", "--hidden", "16", "--epochs", "1",
+                    "--out", str(tmp_path / "run"), "--shard-cache", str(cache), "--quiet"],
+                   check=True, capture_output=True, env=s3["env"])
+    byg = _cached(cache)
+    ds = shardsmith.open(url, cache_dir=str(cache))
+    trained = {os.path.basename(p) for p in ds["train"].shards + ds["val"].shards}
+    assert trained and trained <= set(byg), (trained, byg)
+    assert {n: i for n, i in _cached(cache).items() if n in byg} == byg, "the trainer's files, not downloaded again"
+
+    other = tmp_path / "shard-cache-2"
+    ds = shardsmith.open(url, cache_dir=str(other))
+    mine = _cached(other)
+    subprocess.run([str(gobin / "trainer"), "--shards", f"{url}/{short}", "--model", "mlp", "--hidden", "16",
+                    "--epochs", "1", "--out", str(tmp_path / "run2"), "--shard-cache", str(other), "--quiet"],
+                   check=True, capture_output=True, env=s3["env"])
+    assert _cached(other) == mine, "the trainer used the files shardsmith.open downloaded"
+
+
 def _put(s3, key, data):
     from pyarrow import fs as pafs
     s3fs = pafs.S3FileSystem(access_key=ACCESS, secret_key=SECRET, region="us-east-1",
