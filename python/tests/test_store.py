@@ -1,6 +1,7 @@
 """Shards on an S3 store (versitygw on loopback, started here) read by
-pyarrow and polars: the bytes prep uploaded are the manifest's, and the rows
-are those of the same version on local disk."""
+pyarrow and polars, and versions read by shardsmith.open through the shard
+cache: the bytes prep uploaded are the manifest's, and the rows are those of
+the same version on local disk."""
 
 import dataclasses
 import hashlib
@@ -319,6 +320,15 @@ def test_open_refuses_urls():
         with pytest.raises(ValueError, match=msg) as e:
             shardsmith.open(url)
         assert "file:///PATH or s3://BUCKET/PREFIX" in str(e.value) or "unsupported" not in msg, str(e.value)
+    with pytest.raises(OSError, match="^s3://data/datasets/tiny: .*manifest.json"):  # nothing listens there
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        env = {"AWS_ACCESS_KEY_ID": ACCESS, "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
+        with pytest.MonkeyPatch.context() as mp:
+            for k, v in env.items():
+                mp.setenv(k, v)
+            shardsmith.open("s3://data/datasets/tiny")
     with pytest.raises(ValueError, match="credentials do not belong in the URL") as e:
         shardsmith.open("s3://key:topsecret@bucket/datasets/tiny")
     assert "topsecret" not in str(e.value) and "key" not in str(e.value).split("URL")[0]

@@ -90,7 +90,8 @@ def open(path, *, pixels: str = "stored", verify: bool = True, cache_dir: Option
     float32 normalized, or uint8 for normalize mode none), "float32" (the
     normalized floats the trainer feeds a model, bitwise the same from either
     kind of shard) or "uint8" (pixel bytes; denormalized from float32 shards).
-    verify=False skips the SHA-256 of shard files (their size is still checked)."""
+    verify=False skips the SHA-256 of shard files (their size is still checked);
+    the shard cache hashes every file it admits or finds either way."""
     if pixels not in PIXELS:
         raise ValueError(f"pixels={pixels!r}, expected one of {', '.join(PIXELS)}")
     loc = parse_location(path)

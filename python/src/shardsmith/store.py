@@ -369,7 +369,12 @@ def fetch(loc: Location, cache_dir: Optional[str] = None, cache_mb: int = DEFAUL
     """Resolves a store location to a version, reads its manifest and
     brings every shard into the cache, verified."""
     fs = filesystem(loc)
-    v = resolve_remote(fs, loc)
+    try:
+        v = resolve_remote(fs, loc)
+    except (FileNotFoundError, ValueError):
+        raise
+    except OSError as e:  # the server unreachable, access denied, …: pyarrow's message names the key
+        raise OSError(f"{loc}: {e}") from e
     murl = v.join(FILE_NAME)
     try:
         data = _get(fs, murl.fs_path)
