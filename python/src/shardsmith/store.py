@@ -220,8 +220,9 @@ def resolve_remote(fs, loc: Location) -> Location:
             pass
     choices.sort()
     if not choices:
-        raise FileNotFoundError(f"{loc}: no such version: no {FILE_NAME} here (a version exists once its manifest is "
-                                f"written), nor a dataset prefix with a '{LATEST_NAME}' object or an output root of prep")
+        raise FileNotFoundError(f"{loc}: no such version: no {FILE_NAME} here (a version exists once its manifest "
+                                f"is written), nor a dataset prefix with a '{LATEST_NAME}' object or an output root "
+                                "of prep")
     if len(choices) > 1:
         raise ValueError(f"{loc} holds {len(choices)} datasets; name one of:\n  " +
                          "\n  ".join(str(loc.join(c)) for c in choices))
@@ -321,8 +322,9 @@ class Cache:
                 raise _size_error(url, n, sh.bytes)
             got = h.hexdigest()
             if got != sh.sha256:
-                raise ShardError(url, "sha256", f"SHA-256 {got}, manifest says {sh.sha256} (the object was replaced or "
-                                                "damaged after it was published; prep verify tells more)", got, sh.sha256)
+                raise ShardError(url, "sha256", f"SHA-256 {got}, manifest says {sh.sha256} (the object was replaced "
+                                                "or damaged after it was published; prep verify tells more)",
+                                 got, sh.sha256)
             os.replace(tmp, p)
             tmp = None
             _sync_dir(self.dir)
