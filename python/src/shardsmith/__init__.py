@@ -2,6 +2,7 @@
 
     import shardsmith
     ds = shardsmith.open("out/mnist/latest")      # version, dataset dir or output root
+    ds = shardsmith.open("s3://bucket/datasets/mnist")  # the same on an object store, through the shard cache
     train = ds["train"]
     row = train[0]                                # {"image": (H, W, C) ndarray, "label", "source_index", "copy"}
     order = train.order(seed=1, epoch=0)          # the Go trainer's row order of that epoch

@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 
 from . import _order
 from .manifest import Manifest, ManifestError, Normalize, load, resolve
+from .store import DEFAULT_CACHE_MB, fetch, parse_location
 
 PIXELS = ("stored", "float32", "uint8")
 _COLUMNS = ("source_index", "label", "copy", "image")
@@ -71,32 +72,53 @@ class ShardError(Exception):
         self.path, self.field, self.detail, self.got, self.want = path, field, detail, got, want
 
 
-def open(path, *, pixels: str = "stored", verify: bool = True) -> "Dataset":  # noqa: A001 - the package's entry point
+def open(path, *, pixels: str = "stored", verify: bool = True, cache_dir: Optional[str] = None,  # noqa: A001
+         cache_mb: int = DEFAULT_CACHE_MB) -> "Dataset":
     """Opens a dataset version: a version directory, a dataset directory (its
     latest version) or an output root of prep holding one dataset, as the
-    trainer's --shards takes.
+    trainer's --shards takes; or the same on an object store
+    (s3://BUCKET/PREFIX/DATASET[/VERSION|/latest]).
+
+    A version on a store is read through the local shard cache the Go tools
+    share (cache_dir, default $XDG_CACHE_HOME/shardsmith/shards, bounded to
+    cache_mb MiB by evicting the least recently used files this version does
+    not need): every shard is downloaded into it once, and admitted only
+    after its size and SHA-256 matched the manifest; a cached file is hashed
+    again before it is used. See shardsmith.store.
 
     pixels says what image arrays hold: "stored" (as the shards hold them:
     float32 normalized, or uint8 for normalize mode none), "float32" (the
     normalized floats the trainer feeds a model, bitwise the same from either
     kind of shard) or "uint8" (pixel bytes; denormalized from float32 shards).
-    verify=False skips the SHA-256 of shard files (their size is still checked)."""
+    verify=False skips the SHA-256 of shard files (their size is still checked);
+    the shard cache hashes every file it admits or finds either way."""
     if pixels not in PIXELS:
         raise ValueError(f"pixels={pixels!r}, expected one of {', '.join(PIXELS)}")
-    d = resolve(path)
-    return Dataset(d, load(d), pixels=pixels, verify=verify)
+    loc = parse_location(path)
+    if loc.local:
+        d = resolve(loc.path)
+        return Dataset(d, load(d), pixels=pixels, verify=verify)
+    got = fetch(loc, cache_dir=cache_dir, cache_mb=cache_mb)
+    ds = Dataset(got.url, got.manifest, pixels=pixels, verify=verify, files=got.files)
+    ds._verified.update(got.files.values())  # each hashed by fetch, on the way in or from the cache
+    return ds
 
 
 class Dataset:
     """An opened dataset version. Safe to pickle (to DataLoader workers): a
     copy reopens and checks the shards it reads, hashing only those this one
-    has not hashed yet."""
+    has not hashed yet.
 
-    def __init__(self, dir: str, manifest: Manifest, *, pixels: str = "stored", verify: bool = True):
+    dir is the version directory, or the URL of a version on an object
+    store, whose shard files are then files (shard path → local file)."""
+
+    def __init__(self, dir: str, manifest: Manifest, *, pixels: str = "stored", verify: bool = True,
+                 files: Optional[Dict[str, str]] = None):
         self.dir, self.manifest, self.pixels, self.verify = dir, manifest, pixels, verify
+        self.files = files
         for sp in manifest.splits:
             for sh in sp.shards:
-                p = os.path.join(dir, sh.path)
+                p = self._file(sh)
                 try:
                     size = os.stat(p).st_size
                 except OSError as e:
@@ -107,6 +129,10 @@ class Dataset:
         # shard files whose SHA-256 matched: not hashed again by this
         # Dataset nor by its pickled copies (DataLoader workers), which check sizes
         self._verified = set()
+
+    def _file(self, sh) -> str:
+        """The local file of shard sh."""
+        return self.files[sh.path] if self.files is not None else os.path.join(self.dir, sh.path)
 
     @property
     def version(self) -> str:
@@ -147,7 +173,10 @@ class Dataset:
         """The same version with another pixels setting (see open)."""
         if pixels not in PIXELS:
             raise ValueError(f"pixels={pixels!r}, expected one of {', '.join(PIXELS)}")
-        return Dataset(self.dir, self.manifest, pixels=pixels, verify=self.verify)
+        ds = Dataset(self.dir, self.manifest, pixels=pixels, verify=self.verify, files=self.files)
+        if self.files is not None:  # the cache's files, hashed on the way in
+            ds._verified = set(self._verified)
+        return ds
 
     def __getitem__(self, split: str) -> "Split":
         try:
@@ -163,10 +192,10 @@ class Dataset:
 
     def __getstate__(self):
         return {"dir": self.dir, "manifest": self.manifest, "pixels": self.pixels, "verify": self.verify,
-                "verified": sorted(self._verified)}
+                "files": self.files, "verified": sorted(self._verified)}
 
     def __setstate__(self, s):
-        self.__init__(s["dir"], s["manifest"], pixels=s["pixels"], verify=s["verify"])
+        self.__init__(s["dir"], s["manifest"], pixels=s["pixels"], verify=s["verify"], files=s.get("files"))
         self._verified = set(s["verified"])
 
 
@@ -220,8 +249,9 @@ class Split:
 
     @property
     def shards(self) -> List[str]:
-        """The shard files, in manifest order."""
-        return [os.path.join(self.dataset.dir, sh.path) for sh in self._sp.shards]
+        """The shard files, in manifest order (in the shard cache for a
+        version on an object store)."""
+        return [self.dataset._file(sh) for sh in self._sp.shards]
 
     def __repr__(self):
         return f"<shardsmith.Split {self.name}: {len(self)} rows in {len(self._sp.shards)} shards>"
@@ -440,7 +470,7 @@ def _open_table(p):
 
 def _read_shard(ds: Dataset, sp, i: int) -> _ShardData:
     sh = sp.shards[i]
-    p = os.path.join(ds.dir, sh.path)
+    p = ds._file(sh)
     buf = _check_bytes(p, sh, ds.verify and p not in ds._verified)
     try:
         if p.endswith(".parquet"):

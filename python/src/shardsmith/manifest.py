@@ -452,22 +452,18 @@ def load(path: str) -> Manifest:
         raise ManifestError(f"manifest {path}: {e}") from None
 
 
-_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
-
-
 def resolve(path: str) -> str:
     """Turns a path a user typed into a version directory, as the Go
     dataset.Resolve does: a version directory (or its manifest.json), a
     dataset directory (its latest version) or an output root of prep holding
     exactly one dataset."""
-    path = os.fspath(path)
-    m = _URL.match(path)
-    if m and m.group(1).lower() == "file" and path[len("file://"):].startswith("/"):
-        path = path[len("file://"):]
-    elif m:
-        raise ValueError(f"{path}: this reader opens local versions only (a path or file:///PATH), not {m.group(1)}:// "
-                         "URLs; read shards on an object store with pyarrow.fs.S3FileSystem or polars (see the README), "
-                         "or copy the version to local disk")
+    from .store import parse_location
+
+    loc = parse_location(path)
+    if not loc.local:
+        raise ValueError(f"{loc}: resolve finds local versions only; shardsmith.open reads a version on an object "
+                         "store (through the shard cache)")
+    path = loc.path
     if os.path.isfile(path) and os.path.basename(path) == FILE_NAME:
         return os.path.dirname(path) or "."
     if os.path.exists(os.path.join(path, FILE_NAME)):
