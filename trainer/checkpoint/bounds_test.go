@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -78,5 +79,40 @@ func TestEmptyMetadataIsNoMetadata(t *testing.T) {
 	}
 	if f.Metadata != nil {
 		t.Errorf("metadata %v, want none", f.Metadata)
+	}
+}
+
+// A save takes a generation above every one whose files lie at the base
+// path, not only above the sidecar's: files a failed save left (here of
+// generation 7, named by no sidecar) are never written over, and are
+// removed once the new generation is in place.
+func TestSaveSkipsGenerationsLeftOnDisk(t *testing.T) {
+	m, o, _, _ := trainedModel(t)
+	dir := t.TempDir()
+	base := filepath.Join(dir, "ck")
+	c, _ := Capture(m, o, Meta{Epoch: 1})
+	if err := Save(base, c); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(base + ".g1.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(base+".g7.safetensors", b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Save(base, c); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Load(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Meta.Generation != 8 {
+		t.Fatalf("generation %d after files of generation 7 were left, want 8", l.Meta.Generation)
+	}
+	want := []string{"ck.g8.optim.safetensors", "ck.g8.safetensors", "ck.json"}
+	if got := dirNames(t, dir); !slices.Equal(got, want) {
+		t.Fatalf("files %v, want %v", got, want)
 	}
 }
