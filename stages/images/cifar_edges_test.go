@@ -54,3 +54,30 @@ func TestCIFARResizedLikeAnyImage(t *testing.T) {
 		}
 	}
 }
+
+// A gray image of the target size keeps its exact values, row by row, in
+// every format that holds gray (PNG here, decoded from a file and from
+// memory alike).
+func TestGrayOfTargetSizeKeepsItsValues(t *testing.T) {
+	g := image.NewGray(image.Rect(0, 0, 5, 4))
+	for i := range g.Pix {
+		g.Pix[i] = uint8(11*i + 3)
+	}
+	data := pngBytes(t, g)
+	c := &Converter{Height: 4, Width: 5, Channels: 1, Resize: Fit}
+	for _, from := range []string{"reader", "bytes"} {
+		dst := make([]uint8, c.Elems())
+		var err error
+		if from == "reader" {
+			err = c.Decode(bytes.NewReader(data), dst)
+		} else {
+			err = c.DecodeBytes(data, dst)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(dst, g.Pix) {
+			t.Fatalf("from %s: %v, want the image's own values %v", from, dst, g.Pix)
+		}
+	}
+}
