@@ -3,6 +3,7 @@ package images
 import (
 	"bytes"
 	"fmt"
+	"image"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -81,5 +82,33 @@ func TestCSVNumericLabels(t *testing.T) {
 	}
 	if _, _, err := List(append(twelve, "m"), Source{CSV: filepath.Join(dir, "list.csv"), Root: dir}); err == nil || !strings.Contains(err.Error(), `"l"] … (13 in all))`) {
 		t.Fatalf("thirteen classes: err = %v", err)
+	}
+}
+
+// Fit scales by the smaller of the two ratios: a tall white image (2×8)
+// fitted to 4×4 becomes a one-pixel-wide white column, centred on black.
+func TestFitTallImage(t *testing.T) {
+	img := image.NewGray(image.Rect(0, 0, 2, 8))
+	for i := range img.Pix {
+		img.Pix[i] = 255
+	}
+	c := &Converter{Height: 4, Width: 4, Channels: 1, Resize: Fit}
+	dst := make([]uint8, c.Elems())
+	if err := c.Decode(bytes.NewReader(pngBytes(t, img)), dst); err != nil {
+		t.Fatal(err)
+	}
+	for y := range 4 {
+		white, black := 0, 0
+		for _, v := range dst[4*y : 4*y+4] {
+			switch v {
+			case 255:
+				white++
+			case 0:
+				black++
+			}
+		}
+		if white != 1 || black != 3 || dst[4*y+2] != 255 {
+			t.Fatalf("row %d = %v, want one white pixel (column 2, imaging's centring) among black", y, dst[4*y:4*y+4])
+		}
 	}
 }
