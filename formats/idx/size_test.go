@@ -65,3 +65,40 @@ func TestRawHeaderLargerThanFileIsRefusedAtOpen(t *testing.T) {
 		t.Fatalf("one byte short: err = %v", err)
 	}
 }
+
+// WithMaxBytes is a limit the data may reach: an item, or a whole data
+// section, of exactly the limit reads; one more row is refused at the
+// header with the offset of the dimension that crosses it.
+func TestMaxBytesIsInclusive(t *testing.T) {
+	const limit = 1000
+	for _, tc := range []struct {
+		dims   []uint32
+		offset int64 // -1: accepted
+	}{
+		{[]uint32{1, 10, 100}, -1}, // one item of exactly 1000 bytes
+		{[]uint32{10, 100}, -1},    // ten items, 1000 bytes in all
+		{[]uint32{1, 10, 101}, 12}, // an item of 1010 bytes: dimension 2
+		{[]uint32{11, 100}, 4},     // 1100 bytes of data: the item count
+	} {
+		n := 1
+		for _, d := range tc.dims {
+			n *= int(d)
+		}
+		file := append(rawHeader(tc.dims...), make([]byte, n)...)
+		rd, err := NewReader(bytes.NewReader(file), "edge.idx", WithMaxBytes(limit))
+		if tc.offset < 0 {
+			if err != nil {
+				t.Fatalf("%v at a limit of %d: %v", tc.dims, limit, err)
+			}
+			dst := make([]byte, n)
+			if k, err := rd.ReadBytes(dst); k != int(tc.dims[0]) || err != nil {
+				t.Fatalf("%v: ReadBytes = %d, %v", tc.dims, k, err)
+			}
+			continue
+		}
+		var ie *Error
+		if !errors.As(err, &ie) || ie.Offset != tc.offset || !strings.Contains(ie.Expected, "at most 1000 bytes") {
+			t.Fatalf("%v at a limit of %d: err = %v, want an *Error at offset %d", tc.dims, limit, err, tc.offset)
+		}
+	}
+}
