@@ -87,13 +87,7 @@ func TestEmptyMetadataIsNoMetadata(t *testing.T) {
 // generation 7, named by no sidecar) are never written over, and are
 // removed once the new generation is in place.
 func TestSaveSkipsGenerationsLeftOnDisk(t *testing.T) {
-	m, o, _, _ := trainedModel(t)
-	dir := t.TempDir()
-	base := filepath.Join(dir, "ck")
-	c, _ := Capture(m, o, Meta{Epoch: 1})
-	if err := Save(base, c); err != nil {
-		t.Fatal(err)
-	}
+	dir, base, c := savedCheckpoint(t)
 	b, err := os.ReadFile(base + ".g1.safetensors")
 	if err != nil {
 		t.Fatal(err)

@@ -38,6 +38,20 @@ func trainedModel(t *testing.T) (*nn.Sequential, *optim.Optimizer, *nn.Tensor, [
 	return m, o, x, labels
 }
 
+// savedCheckpoint saves trainedModel's checkpoint of epoch 1 at DIR/ck, a
+// fresh directory, and returns DIR, the base path and the checkpoint.
+func savedCheckpoint(t *testing.T) (dir, base string, c *Checkpoint) {
+	t.Helper()
+	m, o, _, _ := trainedModel(t)
+	dir = t.TempDir()
+	base = filepath.Join(dir, "ck")
+	c, _ = Capture(m, o, Meta{Epoch: 1})
+	if err := Save(base, c); err != nil {
+		t.Fatal(err)
+	}
+	return dir, base, c
+}
+
 func step(t *testing.T, m *nn.Sequential, o *optim.Optimizer, x *nn.Tensor, labels []int) {
 	t.Helper()
 	var ce nn.SoftmaxCrossEntropy
@@ -118,13 +132,7 @@ func compact(raw json.RawMessage) string {
 }
 
 func TestLoadDetectsTornOrTamperedCheckpoint(t *testing.T) {
-	m, o, _, _ := trainedModel(t)
-	dir := t.TempDir()
-	base := filepath.Join(dir, "ck")
-	c, _ := Capture(m, o, Meta{Epoch: 1})
-	if err := Save(base, c); err != nil {
-		t.Fatal(err)
-	}
+	dir, base, _ := savedCheckpoint(t)
 	wPath, oPath, _ := Paths(base)
 	b, _ := os.ReadFile(wPath)
 	b[len(b)-1] ^= 1

@@ -135,13 +135,7 @@ func TestFailedSaveKeepsPreviousCheckpoint(t *testing.T) {
 // (ck.safetensors, ck.optim.safetensors) loads, and the next save replaces
 // its files.
 func TestLoadLegacyLayoutAndReplaceIt(t *testing.T) {
-	m, o, _, _ := trainedModel(t)
-	dir := t.TempDir()
-	base := filepath.Join(dir, "ck")
-	c, _ := Capture(m, o, Meta{Epoch: 1})
-	if err := Save(base, c); err != nil {
-		t.Fatal(err)
-	}
+	dir, base, c := savedCheckpoint(t)
 	// Rewrite it into the old layout: generation 0, fixed names.
 	meta, err := ReadMeta(base)
 	if err != nil {
