@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -446,4 +447,65 @@ func addAll(ctx context.Context, c committer, receipts []*Receipt) []string {
 		}
 	}
 	return probs
+}
+
+// collectStaging removes the local staging areas of a dataset directory
+// that no run will use again (prep gc): one whose version is published (a
+// commit leaves it only when a partition held its lock), and one nothing
+// has been written to for minAge (partitions never committed). An area a
+// partition is building in is left alone: its lock is held.
+func collectStaging(dsDir string, minAge time.Duration, logf func(string, ...any)) error {
+	areas, err := filepath.Glob(filepath.Join(dsDir, stagingPrefix+"*"))
+	if err != nil {
+		return err
+	}
+	for _, dir := range areas {
+		short := strings.TrimPrefix(filepath.Base(dir), stagingPrefix)
+		_, err := os.Stat(filepath.Join(dsDir, short, manifest.FileName))
+		published := err == nil
+		if !published {
+			newest, err := newestModTime(dir)
+			if err != nil {
+				return fmt.Errorf("staging area %s: %w", dir, err)
+			}
+			if time.Since(newest) < minAge {
+				continue
+			}
+		}
+		a := &localStaging{dir: dir, dsDir: dsDir, short: short}
+		release, err := a.lockAll(context.Background())
+		if err != nil {
+			continue // a partition is running in it
+		}
+		why := "its version is published"
+		if !published {
+			why = "not written to for " + minAge.String() + " and never committed"
+		}
+		logf("removing %s: %s", dir, why)
+		err = os.RemoveAll(dir)
+		release()
+		if err != nil {
+			return fmt.Errorf("removing staging area %s: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+// newestModTime is the latest modification time of dir and everything in it.
+func newestModTime(dir string) (time.Time, error) {
+	var newest time.Time
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if fi.ModTime().After(newest) {
+			newest = fi.ModTime()
+		}
+		return nil
+	})
+	return newest, err
 }

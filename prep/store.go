@@ -252,6 +252,9 @@ func Collect(ctx context.Context, out string, minAge time.Duration, logf func(st
 				}
 				removeStale(dsDir, log)
 				l()
+				if err := collectStaging(dsDir, minAge, log); err != nil {
+					return removed, err
+				}
 			}
 		}
 		return removed, nil

@@ -62,7 +62,9 @@ const gcHelp = `Usage: prep gc [OUT] [--min-age 1h]
 
 Removes what failed or interrupted runs left under the output root OUT
 (default out; a directory or s3://BUCKET/PREFIX): on local disk the
-temporary directories beside the versions, on an object store every version
+temporary directories beside the versions and the staging areas of
+partitioned builds (.partitions-VERSION) whose version is published or that
+nothing has written to for --min-age; on an object store every version
 prefix that has no manifest (never published) and has not been written to
 for --min-age, so that a build still uploading is left alone. Published
 versions are never touched. Readers ignore such leftovers anyway.
