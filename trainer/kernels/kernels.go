@@ -138,6 +138,12 @@ type kernelSet struct {
 	lnApply     func(y, x, g, b []float32, m, r float32)
 	lnGrad      func(dx, dy, x, g []float32, m, s, mg, mgx float32)
 
+	// Attention heads' small products (attention.go): attnGemm[nv][mr],
+	// when set, computes an mr-row tile of nv vectors of attnLanes
+	// columns (nil: attnGemmGo).
+	attnLanes int
+	attnGemm  *[5][]attnKernel
+
 	// maxPool2x2, when set, is MaxPool2x2's kernel (nil: the Go loop).
 	maxPool2x2 func(y []float32, arg []int32, x []float32, oh, ow, w int)
 }

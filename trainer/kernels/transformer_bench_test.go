@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -32,4 +33,34 @@ func BenchmarkTransformer(b *testing.B) {
 		run("LayerNorm", rows*d, func() { LayerNorm(ln[:rows*d], mean, rstd, ln, g, bb, d, 1e-6) })
 		run("LayerNormGrad", rows*d, func() { LayerNormGrad(y[:rows*d], dy[:rows*d], ln, g, mean, rstd, d) })
 	})
+}
+
+// BenchmarkAttentionHead times one head of the default ViT (50 tokens, 16
+// features, inside a 192-wide qkv row), forward and backward, through the
+// fused kernels and through the packed Sgemm they replace.
+func BenchmarkAttentionHead(b *testing.B) {
+	r := rand.New(rand.NewPCG(4, 4))
+	for _, sh := range [][2]int{{50, 16}, {50, 32}, {197, 64}} {
+		h := newHeadCase(r, sh[0], sh[1])
+		h.ld = 3 * 64
+		if sh[1] > 64 {
+			h.ld = 3 * sh[1]
+		}
+		h.qkv, h.ldo = randSlice(r, h.t*h.ld), 64
+		h.do = randSlice(r, h.t*h.ldo)
+		out, scratch := h.alloc(), make([]float32, AttentionScratch(h.t, h.hd))
+		benchImpls(b, func(b *testing.B) {
+			name := fmt.Sprintf("t=%d,hd=%d", h.t, h.hd)
+			b.Run(name+"/fused", func(b *testing.B) {
+				for b.Loop() {
+					h.fusedInto(out, scratch)
+				}
+			})
+			b.Run(name+"/sgemm", func(b *testing.B) {
+				for b.Loop() {
+					h.unfusedInto(out)
+				}
+			})
+		})
+	}
 }

@@ -92,6 +92,7 @@ func main() {
 		bias(s, masktab, true)
 		reluGrad(s, masktab)
 		adam(s, masktab)
+		attnKernels(s, masktab)
 	}
 
 	bf16Kernels()
