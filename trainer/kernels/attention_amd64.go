@@ -21,4 +21,6 @@ var attnGemmAVX2 = [5][]attnKernel{nil,
 func init() {
 	avx512Kernels.attnLanes, avx512Kernels.attnGemm = 16, &attnGemmAVX512
 	avx2Kernels.attnLanes, avx2Kernels.attnGemm = 8, &attnGemmAVX2
+	avx512Kernels.rowMax = func(x []float32) float32 { return rowMaxAVX512(&x[0], len(x)) }
+	avx2Kernels.rowMax = func(x []float32) float32 { return rowMaxAVX2(&x[0], len(x)) }
 }

@@ -143,6 +143,8 @@ type kernelSet struct {
 	// columns (nil: attnGemmGo).
 	attnLanes int
 	attnGemm  *[5][]attnKernel
+	// rowMax, when set, is rowMax's kernel (same result, see there).
+	rowMax func(x []float32) float32
 
 	// maxPool2x2, when set, is MaxPool2x2's kernel (nil: the Go loop).
 	maxPool2x2 func(y []float32, arg []int32, x []float32, oh, ow, w int)

@@ -7801,6 +7801,86 @@ attnGemm2x4AVX2_store:
 	VZEROUPPER
 	RET
 
+// func rowMaxAVX2(x *float32, n int) float32
+// Requires: AVX
+TEXT ·rowMaxAVX2(SB), NOSPLIT, $0-20
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS (SI), Y0
+	VMOVAPS      Y0, Y1
+	VMOVAPS      Y0, Y2
+	VMOVAPS      Y0, Y3
+	VXORPS       Y8, Y8, Y8
+
+rowMaxAVX2_loop4:
+	CMPQ    CX, $0x00000020
+	JL      rowMaxAVX2_loop1
+	VMOVUPS (SI), Y4
+	VMOVUPS 32(SI), Y5
+	VMOVUPS 64(SI), Y6
+	VMOVUPS 96(SI), Y7
+	VMAXPS  Y4, Y0, Y0
+	VCMPPS  $0x03, Y4, Y4, Y9
+	VORPS   Y9, Y8, Y8
+	VMAXPS  Y5, Y1, Y1
+	VCMPPS  $0x03, Y5, Y5, Y9
+	VORPS   Y9, Y8, Y8
+	VMAXPS  Y6, Y2, Y2
+	VCMPPS  $0x03, Y6, Y6, Y9
+	VORPS   Y9, Y8, Y8
+	VMAXPS  Y7, Y3, Y3
+	VCMPPS  $0x03, Y7, Y7, Y9
+	VORPS   Y9, Y8, Y8
+	ADDQ    $0x00000080, SI
+	SUBQ    $0x00000020, CX
+	JMP     rowMaxAVX2_loop4
+
+rowMaxAVX2_loop1:
+	CMPQ    CX, $0x00000008
+	JL      rowMaxAVX2_tail
+	VMOVUPS (SI), Y4
+	VMAXPS  Y4, Y0, Y0
+	VCMPPS  $0x03, Y4, Y4, Y9
+	VORPS   Y9, Y8, Y8
+	ADDQ    $0x00000020, SI
+	SUBQ    $0x00000008, CX
+	JMP     rowMaxAVX2_loop1
+
+rowMaxAVX2_tail:
+	TESTQ      CX, CX
+	JZ         rowMaxAVX2_reduce
+	MOVQ       $0x00000008, AX
+	SUBQ       CX, AX
+	LEAQ       masktab<>+0(SB), BX
+	VMOVUPS    (BX)(AX*4), Y15
+	VMASKMOVPS (SI), Y15, Y4
+	VBLENDVPS  Y15, Y4, Y1, Y4
+	VMAXPS     Y4, Y0, Y0
+	VCMPPS     $0x03, Y4, Y4, Y9
+	VORPS      Y9, Y8, Y8
+
+rowMaxAVX2_reduce:
+	VMAXPS       Y1, Y0, Y0
+	VMAXPS       Y3, Y2, Y2
+	VMAXPS       Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VMAXPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VMAXPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VMAXSS       X1, X0, X0
+	VMOVMSKPS    Y8, AX
+	TESTL        AX, AX
+	JNZ          rowMaxAVX2_nan
+	VMOVSS       X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+rowMaxAVX2_nan:
+	MOVL $0x7fc00000, ret+16(FP)
+	VZEROUPPER
+	RET
+
 // func geluAVX512(dst *float32, x *float32, n int)
 // Requires: AVX, AVX512F
 TEXT ·geluAVX512(SB), NOSPLIT, $0-24
@@ -13044,6 +13124,87 @@ attnGemm6x4AVX512_store:
 	VMOVUPS      Z22, 128(BX)
 	VMULPS       Z24, Z23, Z23
 	VMOVUPS      Z23, K1, 192(BX)
+	VZEROUPPER
+	RET
+
+// func rowMaxAVX512(x *float32, n int) float32
+// Requires: AVX, AVX512F
+TEXT ·rowMaxAVX512(SB), NOSPLIT, $0-20
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS (SI), Z0
+	VMOVAPS      Z0, Z1
+	VMOVAPS      Z0, Z2
+	VMOVAPS      Z0, Z3
+	KXORW        K3, K3, K3
+
+rowMaxAVX512_loop4:
+	CMPQ    CX, $0x00000040
+	JL      rowMaxAVX512_loop1
+	VMOVUPS (SI), Z4
+	VMOVUPS 64(SI), Z5
+	VMOVUPS 128(SI), Z6
+	VMOVUPS 192(SI), Z7
+	VMAXPS  Z4, Z0, Z0
+	VCMPPS  $0x03, Z4, Z4, K2
+	KORW    K2, K3, K3
+	VMAXPS  Z5, Z1, Z1
+	VCMPPS  $0x03, Z5, Z5, K2
+	KORW    K2, K3, K3
+	VMAXPS  Z6, Z2, Z2
+	VCMPPS  $0x03, Z6, Z6, K2
+	KORW    K2, K3, K3
+	VMAXPS  Z7, Z3, Z3
+	VCMPPS  $0x03, Z7, Z7, K2
+	KORW    K2, K3, K3
+	ADDQ    $0x00000100, SI
+	SUBQ    $0x00000040, CX
+	JMP     rowMaxAVX512_loop4
+
+rowMaxAVX512_loop1:
+	CMPQ    CX, $0x00000010
+	JL      rowMaxAVX512_tail
+	VMOVUPS (SI), Z4
+	VMAXPS  Z4, Z0, Z0
+	VCMPPS  $0x03, Z4, Z4, K2
+	KORW    K2, K3, K3
+	ADDQ    $0x00000040, SI
+	SUBQ    $0x00000010, CX
+	JMP     rowMaxAVX512_loop1
+
+rowMaxAVX512_tail:
+	TESTQ   CX, CX
+	JZ      rowMaxAVX512_reduce
+	MOVL    $0x00000001, AX
+	SHLL    CL, AX
+	DECL    AX
+	KMOVW   AX, K1
+	VMOVAPS Z1, Z4
+	VMOVUPS (SI), K1, Z4
+	VMAXPS  Z4, Z0, Z0
+	VCMPPS  $0x03, Z4, Z4, K2
+	KORW    K2, K3, K3
+
+rowMaxAVX512_reduce:
+	VMAXPS        Z1, Z0, Z0
+	VMAXPS        Z3, Z2, Z2
+	VMAXPS        Z2, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VMAXPS        Y1, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VMAXPS        X1, X0, X0
+	VMOVHLPS      X0, X0, X1
+	VMAXPS        X1, X0, X0
+	VMOVSHDUP     X0, X1
+	VMAXSS        X1, X0, X0
+	KORTESTW      K3, K3
+	JNZ           rowMaxAVX512_nan
+	VMOVSS        X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+rowMaxAVX512_nan:
+	MOVL $0x7fc00000, ret+16(FP)
 	VZEROUPPER
 	RET
 

@@ -309,6 +309,11 @@ func attnGemm1x4AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c
 //go:noescape
 func attnGemm2x4AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
 
+// rowMaxAVX2 returns the largest of n >= 1 elements, or NaN if one is NaN.
+//
+//go:noescape
+func rowMaxAVX2(x *float32, n int) float32
+
 // geluAVX512 sets dst[i] = x[i]·Φ(x[i]) (exact-erf GELU) for n elements.
 //
 //go:noescape
@@ -568,6 +573,11 @@ func attnGemm5x4AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int,
 //
 //go:noescape
 func attnGemm6x4AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// rowMaxAVX512 returns the largest of n >= 1 elements, or NaN if one is NaN.
+//
+//go:noescape
+func rowMaxAVX512(x *float32, n int) float32
 
 // sgemmBF16Kernel12x32AVX512 computes C = alpha*A*B + beta*C for one 12×32 tile from packed bf16 pair panels.
 //

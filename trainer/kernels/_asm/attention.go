@@ -162,3 +162,117 @@ func attnKernels(s isa, masktab Mem) {
 		}
 	}
 }
+
+// rowMaxKernel emits rowMax<ISA>(x *float32, n int) float32, the largest
+// of n >= 1 elements, or NaN if one is NaN: the maximum is exact, so any
+// order of comparisons gives the Go rowMax's result (of +0 and −0 either,
+// which changes no e^(x−m)). Four running maxima start from x[0]; the
+// masked tail fills its empty lanes with elements already seen. NaNs are tracked apart,
+// since MAXPS drops them.
+func rowMaxKernel(s isa, masktab Mem) {
+	name := "rowMax" + s.suffix
+	TEXT(name, NOSPLIT, "func(x *float32, n int) float32")
+	Pragma("noescape")
+	Doc(name + " returns the largest of n >= 1 elements, or NaN if one is NaN.")
+	x, n := RSI, RCX
+	MOVQ(param("x"), x)
+	MOVQ(param("n"), n)
+	acc := s.regs[0:4]
+	ld := s.regs[4:8]
+	nanv := s.regs[8] // AVX2 NaN lanes
+	tmp := s.regs[9]
+	mask := tailMaskReg(s)
+	VBROADCASTSS(Mem{Base: x}, acc[0])
+	for i := 1; i < 4; i++ {
+		VMOVAPS(acc[0], acc[i])
+	}
+	if s.avx512 {
+		KXORW(K3, K3, K3)
+	} else {
+		VXORPS(nanv, nanv, nanv)
+	}
+	see := func(v, a VecPhysical) {
+		VMAXPS(v, a, a)
+		if s.avx512 {
+			VCMPPS(U8(3), v, v, K2)
+			KORW(K2, K3, K3)
+		} else {
+			VCMPPS(U8(3), v, v, tmp)
+			VORPS(tmp, nanv, nanv)
+		}
+	}
+	Label(name + "_loop4")
+	CMPQ(n, U32(4*s.lanes))
+	JL(LabelRef(name + "_loop1"))
+	for u := 0; u < 4; u++ {
+		VMOVUPS(Mem{Base: x, Disp: u * s.vbytes()}, ld[u])
+	}
+	for u := 0; u < 4; u++ {
+		see(ld[u], acc[u])
+	}
+	ADDQ(U32(4*s.vbytes()), x)
+	SUBQ(U32(4*s.lanes), n)
+	JMP(LabelRef(name + "_loop4"))
+
+	Label(name + "_loop1")
+	CMPQ(n, U32(s.lanes))
+	JL(LabelRef(name + "_tail"))
+	VMOVUPS(Mem{Base: x}, ld[0])
+	see(ld[0], acc[0])
+	ADDQ(U32(s.vbytes()), x)
+	SUBQ(U32(s.lanes), n)
+	JMP(LabelRef(name + "_loop1"))
+
+	Label(name + "_tail")
+	TESTQ(n, n)
+	JZ(LabelRef(name + "_reduce"))
+	if s.avx512 {
+		MOVL(U32(1), EAX)
+		SHLL(CL, EAX)
+		DECL(EAX)
+		KMOVW(EAX, K1)
+		VMOVAPS(acc[1], ld[0]) // elements already seen in the lanes the load leaves
+		VMOVUPS(Mem{Base: x}, K1, ld[0])
+	} else {
+		MOVQ(U32(8), RAX)
+		SUBQ(n, RAX)
+		LEAQ(masktab, RBX)
+		VMOVUPS(Mem{Base: RBX, Index: RAX, Scale: 4}, mask)
+		VMASKMOVPS(Mem{Base: x}, mask, ld[0])
+		VBLENDVPS(mask, ld[0], acc[1], ld[0])
+	}
+	see(ld[0], acc[0])
+
+	Label(name + "_reduce")
+	VMAXPS(acc[1], acc[0], acc[0])
+	VMAXPS(acc[3], acc[2], acc[2])
+	VMAXPS(acc[2], acc[0], acc[0])
+	if s.avx512 {
+		VEXTRACTF64X4(U8(1), Z0, Y1)
+		VMAXPS(Y1, Y0, Y0)
+	}
+	VEXTRACTF128(U8(1), Y0, X1)
+	VMAXPS(X1, X0, X0)
+	VMOVHLPS(X0, X0, X1)
+	VMAXPS(X1, X0, X0)
+	VMOVSHDUP(X0, X1)
+	VMAXSS(X1, X0, X0)
+	ret, err := ReturnIndex(0).Resolve()
+	if err != nil {
+		panic(err)
+	}
+	if s.avx512 {
+		KORTESTW(K3, K3)
+	} else {
+		VMOVMSKPS(nanv, EAX)
+		TESTL(EAX, EAX)
+	}
+	JNZ(LabelRef(name + "_nan"))
+	VMOVSS(X0, ret.Addr)
+	VZEROUPPER()
+	RET()
+	Label(name + "_nan")
+	MOVL(U32(0x7fc00000), ret.Addr)
+	VZEROUPPER()
+	RET()
+}

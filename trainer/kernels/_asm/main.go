@@ -93,6 +93,7 @@ func main() {
 		reluGrad(s, masktab)
 		adam(s, masktab)
 		attnKernels(s, masktab)
+		rowMaxKernel(s, masktab)
 	}
 
 	bf16Kernels()
