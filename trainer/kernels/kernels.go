@@ -4,8 +4,9 @@
 // gradient, bias and bias+ReLU epilogues, bias-gradient row sums, the Adam
 // update), plus the per-plane steps of a convolution layer: strided block
 // copies and adds for im2col and col2im (CopyRows, AddRows) and 2×2 max
-// pooling with its argmax (MaxPool2x2), and the transformer's GELU,
-// softmax and LayerNorm passes with their gradients (transformer.go).
+// pooling with its argmax (MaxPool2x2), the transformer's GELU,
+// softmax and LayerNorm passes with their gradients (transformer.go), and
+// fused attention heads on an unpacked small-matrix product (attention.go).
 //
 // # Why assembly
 //
@@ -70,7 +71,9 @@
 // add, different reduction trees in Dot) and agree only to within rounding;
 // AdamStep, Relu, ReluGrad, Scal, AddBias, BiasRelu, CopyRows, AddRows,
 // MaxPool2x2, GELU, GELUGrad, ExpShift, SoftmaxRows, SoftmaxRowsGrad,
-// LayerNorm and LayerNormGrad are bitwise identical across sets: the
+// LayerNorm, LayerNormGrad, SgemmSmall and the attention heads built on it
+// (attention.go: one in-order FMA chain per element, which the Go twin
+// rounds exactly) are bitwise identical across sets: the
 // transformer kernels' erf and exp are float32 approximations (N. Juffa's
 // erf minimax pair, Cephes' expf, each within 1 ulp) evaluated without FMA
 // in the same order in every set, and their row reductions are float64
@@ -137,6 +140,14 @@ type kernelSet struct {
 	softmaxGrad func(dst, dp, p []float32, d float32)
 	lnApply     func(y, x, g, b []float32, m, r float32)
 	lnGrad      func(dx, dy, x, g []float32, m, s, mg, mgx float32)
+
+	// Attention heads' small products (attention.go): attnGemm[nv][mr],
+	// when set, computes an mr-row tile of nv vectors of attnLanes
+	// columns (nil: attnGemmGo).
+	attnLanes int
+	attnGemm  *[5][]attnKernel
+	// rowMax, when set, is rowMax's kernel (same result, see there).
+	rowMax func(x []float32) float32
 
 	// maxPool2x2, when set, is MaxPool2x2's kernel (nil: the Go loop).
 	maxPool2x2 func(y []float32, arg []int32, x []float32, oh, ow, w int)

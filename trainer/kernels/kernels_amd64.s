@@ -6133,6 +6133,1754 @@ adamAVX2_done:
 	VZEROUPPER
 	RET
 
+// func attnGemm1x1AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, FMA3
+TEXT ·attnGemm1x1AVX2(SB), NOSPLIT, $0-80
+	MOVQ    $0x00000008, AX
+	SUBQ    tail+72(FP), AX
+	LEAQ    masktab<>+0(SB), BX
+	VMOVUPS (BX)(AX*4), Y15
+	MOVQ    k+0(FP), CX
+	MOVQ    b+32(FP), DX
+	MOVQ    ars+16(FP), R8
+	SHLQ    $0x02, R8
+	MOVQ    acs+24(FP), R9
+	SHLQ    $0x02, R9
+	MOVQ    ldb+40(FP), R10
+	SHLQ    $0x02, R10
+	MOVQ    a+8(FP), SI
+	VXORPS  Y0, Y0, Y0
+	TESTQ   CX, CX
+	JZ      attnGemm1x1AVX2_store
+
+attnGemm1x1AVX2_loop:
+	VMASKMOVPS   (DX), Y15, Y1
+	VBROADCASTSS (SI), Y2
+	VFMADD231PS  Y1, Y2, Y0
+	ADDQ         R9, SI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm1x1AVX2_loop
+
+attnGemm1x1AVX2_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Y1
+	VMULPS       Y1, Y0, Y0
+	VMASKMOVPS   Y0, Y15, (BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm2x1AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, FMA3
+TEXT ·attnGemm2x1AVX2(SB), NOSPLIT, $0-80
+	MOVQ    $0x00000008, AX
+	SUBQ    tail+72(FP), AX
+	LEAQ    masktab<>+0(SB), BX
+	VMOVUPS (BX)(AX*4), Y15
+	MOVQ    k+0(FP), CX
+	MOVQ    b+32(FP), DX
+	MOVQ    ars+16(FP), R8
+	SHLQ    $0x02, R8
+	MOVQ    acs+24(FP), R9
+	SHLQ    $0x02, R9
+	MOVQ    ldb+40(FP), R10
+	SHLQ    $0x02, R10
+	MOVQ    a+8(FP), SI
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	TESTQ   CX, CX
+	JZ      attnGemm2x1AVX2_store
+
+attnGemm2x1AVX2_loop:
+	VMASKMOVPS   (DX), Y15, Y2
+	VBROADCASTSS (SI), Y3
+	VFMADD231PS  Y2, Y3, Y0
+	VBROADCASTSS (SI)(R8*1), Y3
+	VFMADD231PS  Y2, Y3, Y1
+	ADDQ         R9, SI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm2x1AVX2_loop
+
+attnGemm2x1AVX2_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Y2
+	VMULPS       Y2, Y0, Y0
+	VMASKMOVPS   Y0, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y2, Y1, Y1
+	VMASKMOVPS   Y1, Y15, (BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm3x1AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, FMA3
+TEXT ·attnGemm3x1AVX2(SB), NOSPLIT, $0-80
+	MOVQ    $0x00000008, AX
+	SUBQ    tail+72(FP), AX
+	LEAQ    masktab<>+0(SB), BX
+	VMOVUPS (BX)(AX*4), Y15
+	MOVQ    k+0(FP), CX
+	MOVQ    b+32(FP), DX
+	MOVQ    ars+16(FP), R8
+	SHLQ    $0x02, R8
+	MOVQ    acs+24(FP), R9
+	SHLQ    $0x02, R9
+	MOVQ    ldb+40(FP), R10
+	SHLQ    $0x02, R10
+	MOVQ    a+8(FP), SI
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	TESTQ   CX, CX
+	JZ      attnGemm3x1AVX2_store
+
+attnGemm3x1AVX2_loop:
+	VMASKMOVPS   (DX), Y15, Y3
+	VBROADCASTSS (SI), Y4
+	VFMADD231PS  Y3, Y4, Y0
+	VBROADCASTSS (SI)(R8*1), Y4
+	VFMADD231PS  Y3, Y4, Y1
+	VBROADCASTSS (SI)(R8*2), Y4
+	VFMADD231PS  Y3, Y4, Y2
+	ADDQ         R9, SI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm3x1AVX2_loop
+
+attnGemm3x1AVX2_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Y3
+	VMULPS       Y3, Y0, Y0
+	VMASKMOVPS   Y0, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y3, Y1, Y1
+	VMASKMOVPS   Y1, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y3, Y2, Y2
+	VMASKMOVPS   Y2, Y15, (BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm4x1AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, FMA3
+TEXT ·attnGemm4x1AVX2(SB), NOSPLIT, $0-80
+	MOVQ    $0x00000008, AX
+	SUBQ    tail+72(FP), AX
+	LEAQ    masktab<>+0(SB), BX
+	VMOVUPS (BX)(AX*4), Y15
+	MOVQ    k+0(FP), CX
+	MOVQ    b+32(FP), DX
+	MOVQ    ars+16(FP), R8
+	SHLQ    $0x02, R8
+	MOVQ    acs+24(FP), R9
+	SHLQ    $0x02, R9
+	MOVQ    ldb+40(FP), R10
+	SHLQ    $0x02, R10
+	MOVQ    a+8(FP), SI
+	LEAQ    (R8)(R8*2), AX
+	MOVQ    SI, DI
+	ADDQ    AX, DI
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	TESTQ   CX, CX
+	JZ      attnGemm4x1AVX2_store
+
+attnGemm4x1AVX2_loop:
+	VMASKMOVPS   (DX), Y15, Y4
+	VBROADCASTSS (SI), Y5
+	VFMADD231PS  Y4, Y5, Y0
+	VBROADCASTSS (SI)(R8*1), Y5
+	VFMADD231PS  Y4, Y5, Y1
+	VBROADCASTSS (SI)(R8*2), Y5
+	VFMADD231PS  Y4, Y5, Y2
+	VBROADCASTSS (DI), Y5
+	VFMADD231PS  Y4, Y5, Y3
+	ADDQ         R9, SI
+	ADDQ         R9, DI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm4x1AVX2_loop
+
+attnGemm4x1AVX2_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Y4
+	VMULPS       Y4, Y0, Y0
+	VMASKMOVPS   Y0, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y4, Y1, Y1
+	VMASKMOVPS   Y1, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y4, Y2, Y2
+	VMASKMOVPS   Y2, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y4, Y3, Y3
+	VMASKMOVPS   Y3, Y15, (BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm5x1AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, FMA3
+TEXT ·attnGemm5x1AVX2(SB), NOSPLIT, $0-80
+	MOVQ    $0x00000008, AX
+	SUBQ    tail+72(FP), AX
+	LEAQ    masktab<>+0(SB), BX
+	VMOVUPS (BX)(AX*4), Y15
+	MOVQ    k+0(FP), CX
+	MOVQ    b+32(FP), DX
+	MOVQ    ars+16(FP), R8
+	SHLQ    $0x02, R8
+	MOVQ    acs+24(FP), R9
+	SHLQ    $0x02, R9
+	MOVQ    ldb+40(FP), R10
+	SHLQ    $0x02, R10
+	MOVQ    a+8(FP), SI
+	LEAQ    (R8)(R8*2), AX
+	MOVQ    SI, DI
+	ADDQ    AX, DI
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	TESTQ   CX, CX
+	JZ      attnGemm5x1AVX2_store
+
+attnGemm5x1AVX2_loop:
+	VMASKMOVPS   (DX), Y15, Y5
+	VBROADCASTSS (SI), Y6
+	VFMADD231PS  Y5, Y6, Y0
+	VBROADCASTSS (SI)(R8*1), Y6
+	VFMADD231PS  Y5, Y6, Y1
+	VBROADCASTSS (SI)(R8*2), Y6
+	VFMADD231PS  Y5, Y6, Y2
+	VBROADCASTSS (DI), Y6
+	VFMADD231PS  Y5, Y6, Y3
+	VBROADCASTSS (DI)(R8*1), Y6
+	VFMADD231PS  Y5, Y6, Y4
+	ADDQ         R9, SI
+	ADDQ         R9, DI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm5x1AVX2_loop
+
+attnGemm5x1AVX2_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Y5
+	VMULPS       Y5, Y0, Y0
+	VMASKMOVPS   Y0, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y5, Y1, Y1
+	VMASKMOVPS   Y1, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y5, Y2, Y2
+	VMASKMOVPS   Y2, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y5, Y3, Y3
+	VMASKMOVPS   Y3, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y5, Y4, Y4
+	VMASKMOVPS   Y4, Y15, (BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm6x1AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, FMA3
+TEXT ·attnGemm6x1AVX2(SB), NOSPLIT, $0-80
+	MOVQ    $0x00000008, AX
+	SUBQ    tail+72(FP), AX
+	LEAQ    masktab<>+0(SB), BX
+	VMOVUPS (BX)(AX*4), Y15
+	MOVQ    k+0(FP), CX
+	MOVQ    b+32(FP), DX
+	MOVQ    ars+16(FP), R8
+	SHLQ    $0x02, R8
+	MOVQ    acs+24(FP), R9
+	SHLQ    $0x02, R9
+	MOVQ    ldb+40(FP), R10
+	SHLQ    $0x02, R10
+	MOVQ    a+8(FP), SI
+	LEAQ    (R8)(R8*2), AX
+	MOVQ    SI, DI
+	ADDQ    AX, DI
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	TESTQ   CX, CX
+	JZ      attnGemm6x1AVX2_store
+
+attnGemm6x1AVX2_loop:
+	VMASKMOVPS   (DX), Y15, Y6
+	VBROADCASTSS (SI), Y7
+	VFMADD231PS  Y6, Y7, Y0
+	VBROADCASTSS (SI)(R8*1), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VBROADCASTSS (SI)(R8*2), Y7
+	VFMADD231PS  Y6, Y7, Y2
+	VBROADCASTSS (DI), Y7
+	VFMADD231PS  Y6, Y7, Y3
+	VBROADCASTSS (DI)(R8*1), Y7
+	VFMADD231PS  Y6, Y7, Y4
+	VBROADCASTSS (DI)(R8*2), Y7
+	VFMADD231PS  Y6, Y7, Y5
+	ADDQ         R9, SI
+	ADDQ         R9, DI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm6x1AVX2_loop
+
+attnGemm6x1AVX2_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Y6
+	VMULPS       Y6, Y0, Y0
+	VMASKMOVPS   Y0, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y6, Y1, Y1
+	VMASKMOVPS   Y1, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y6, Y2, Y2
+	VMASKMOVPS   Y2, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y6, Y3, Y3
+	VMASKMOVPS   Y3, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y6, Y4, Y4
+	VMASKMOVPS   Y4, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y6, Y5, Y5
+	VMASKMOVPS   Y5, Y15, (BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm7x1AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, FMA3
+TEXT ·attnGemm7x1AVX2(SB), NOSPLIT, $0-80
+	MOVQ    $0x00000008, AX
+	SUBQ    tail+72(FP), AX
+	LEAQ    masktab<>+0(SB), BX
+	VMOVUPS (BX)(AX*4), Y15
+	MOVQ    k+0(FP), CX
+	MOVQ    b+32(FP), DX
+	MOVQ    ars+16(FP), R8
+	SHLQ    $0x02, R8
+	MOVQ    acs+24(FP), R9
+	SHLQ    $0x02, R9
+	MOVQ    ldb+40(FP), R10
+	SHLQ    $0x02, R10
+	MOVQ    a+8(FP), SI
+	LEAQ    (R8)(R8*2), AX
+	MOVQ    SI, DI
+	ADDQ    AX, DI
+	MOVQ    DI, R11
+	ADDQ    AX, R11
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	VXORPS  Y6, Y6, Y6
+	TESTQ   CX, CX
+	JZ      attnGemm7x1AVX2_store
+
+attnGemm7x1AVX2_loop:
+	VMASKMOVPS   (DX), Y15, Y7
+	VBROADCASTSS (SI), Y8
+	VFMADD231PS  Y7, Y8, Y0
+	VBROADCASTSS (SI)(R8*1), Y8
+	VFMADD231PS  Y7, Y8, Y1
+	VBROADCASTSS (SI)(R8*2), Y8
+	VFMADD231PS  Y7, Y8, Y2
+	VBROADCASTSS (DI), Y8
+	VFMADD231PS  Y7, Y8, Y3
+	VBROADCASTSS (DI)(R8*1), Y8
+	VFMADD231PS  Y7, Y8, Y4
+	VBROADCASTSS (DI)(R8*2), Y8
+	VFMADD231PS  Y7, Y8, Y5
+	VBROADCASTSS (R11), Y8
+	VFMADD231PS  Y7, Y8, Y6
+	ADDQ         R9, SI
+	ADDQ         R9, DI
+	ADDQ         R9, R11
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm7x1AVX2_loop
+
+attnGemm7x1AVX2_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Y7
+	VMULPS       Y7, Y0, Y0
+	VMASKMOVPS   Y0, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y7, Y1, Y1
+	VMASKMOVPS   Y1, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y7, Y2, Y2
+	VMASKMOVPS   Y2, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y7, Y3, Y3
+	VMASKMOVPS   Y3, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y7, Y4, Y4
+	VMASKMOVPS   Y4, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y7, Y5, Y5
+	VMASKMOVPS   Y5, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y7, Y6, Y6
+	VMASKMOVPS   Y6, Y15, (BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm8x1AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, FMA3
+TEXT ·attnGemm8x1AVX2(SB), NOSPLIT, $0-80
+	MOVQ    $0x00000008, AX
+	SUBQ    tail+72(FP), AX
+	LEAQ    masktab<>+0(SB), BX
+	VMOVUPS (BX)(AX*4), Y15
+	MOVQ    k+0(FP), CX
+	MOVQ    b+32(FP), DX
+	MOVQ    ars+16(FP), R8
+	SHLQ    $0x02, R8
+	MOVQ    acs+24(FP), R9
+	SHLQ    $0x02, R9
+	MOVQ    ldb+40(FP), R10
+	SHLQ    $0x02, R10
+	MOVQ    a+8(FP), SI
+	LEAQ    (R8)(R8*2), AX
+	MOVQ    SI, DI
+	ADDQ    AX, DI
+	MOVQ    DI, R11
+	ADDQ    AX, R11
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	VXORPS  Y6, Y6, Y6
+	VXORPS  Y7, Y7, Y7
+	TESTQ   CX, CX
+	JZ      attnGemm8x1AVX2_store
+
+attnGemm8x1AVX2_loop:
+	VMASKMOVPS   (DX), Y15, Y8
+	VBROADCASTSS (SI), Y9
+	VFMADD231PS  Y8, Y9, Y0
+	VBROADCASTSS (SI)(R8*1), Y9
+	VFMADD231PS  Y8, Y9, Y1
+	VBROADCASTSS (SI)(R8*2), Y9
+	VFMADD231PS  Y8, Y9, Y2
+	VBROADCASTSS (DI), Y9
+	VFMADD231PS  Y8, Y9, Y3
+	VBROADCASTSS (DI)(R8*1), Y9
+	VFMADD231PS  Y8, Y9, Y4
+	VBROADCASTSS (DI)(R8*2), Y9
+	VFMADD231PS  Y8, Y9, Y5
+	VBROADCASTSS (R11), Y9
+	VFMADD231PS  Y8, Y9, Y6
+	VBROADCASTSS (R11)(R8*1), Y9
+	VFMADD231PS  Y8, Y9, Y7
+	ADDQ         R9, SI
+	ADDQ         R9, DI
+	ADDQ         R9, R11
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm8x1AVX2_loop
+
+attnGemm8x1AVX2_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Y8
+	VMULPS       Y8, Y0, Y0
+	VMASKMOVPS   Y0, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y8, Y1, Y1
+	VMASKMOVPS   Y1, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y8, Y2, Y2
+	VMASKMOVPS   Y2, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y8, Y3, Y3
+	VMASKMOVPS   Y3, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y8, Y4, Y4
+	VMASKMOVPS   Y4, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y8, Y5, Y5
+	VMASKMOVPS   Y5, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y8, Y6, Y6
+	VMASKMOVPS   Y6, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y8, Y7, Y7
+	VMASKMOVPS   Y7, Y15, (BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm9x1AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, FMA3
+TEXT ·attnGemm9x1AVX2(SB), NOSPLIT, $0-80
+	MOVQ    $0x00000008, AX
+	SUBQ    tail+72(FP), AX
+	LEAQ    masktab<>+0(SB), BX
+	VMOVUPS (BX)(AX*4), Y15
+	MOVQ    k+0(FP), CX
+	MOVQ    b+32(FP), DX
+	MOVQ    ars+16(FP), R8
+	SHLQ    $0x02, R8
+	MOVQ    acs+24(FP), R9
+	SHLQ    $0x02, R9
+	MOVQ    ldb+40(FP), R10
+	SHLQ    $0x02, R10
+	MOVQ    a+8(FP), SI
+	LEAQ    (R8)(R8*2), AX
+	MOVQ    SI, DI
+	ADDQ    AX, DI
+	MOVQ    DI, R11
+	ADDQ    AX, R11
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	VXORPS  Y6, Y6, Y6
+	VXORPS  Y7, Y7, Y7
+	VXORPS  Y8, Y8, Y8
+	TESTQ   CX, CX
+	JZ      attnGemm9x1AVX2_store
+
+attnGemm9x1AVX2_loop:
+	VMASKMOVPS   (DX), Y15, Y9
+	VBROADCASTSS (SI), Y10
+	VFMADD231PS  Y9, Y10, Y0
+	VBROADCASTSS (SI)(R8*1), Y10
+	VFMADD231PS  Y9, Y10, Y1
+	VBROADCASTSS (SI)(R8*2), Y10
+	VFMADD231PS  Y9, Y10, Y2
+	VBROADCASTSS (DI), Y10
+	VFMADD231PS  Y9, Y10, Y3
+	VBROADCASTSS (DI)(R8*1), Y10
+	VFMADD231PS  Y9, Y10, Y4
+	VBROADCASTSS (DI)(R8*2), Y10
+	VFMADD231PS  Y9, Y10, Y5
+	VBROADCASTSS (R11), Y10
+	VFMADD231PS  Y9, Y10, Y6
+	VBROADCASTSS (R11)(R8*1), Y10
+	VFMADD231PS  Y9, Y10, Y7
+	VBROADCASTSS (R11)(R8*2), Y10
+	VFMADD231PS  Y9, Y10, Y8
+	ADDQ         R9, SI
+	ADDQ         R9, DI
+	ADDQ         R9, R11
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm9x1AVX2_loop
+
+attnGemm9x1AVX2_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Y9
+	VMULPS       Y9, Y0, Y0
+	VMASKMOVPS   Y0, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y9, Y1, Y1
+	VMASKMOVPS   Y1, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y9, Y2, Y2
+	VMASKMOVPS   Y2, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y9, Y3, Y3
+	VMASKMOVPS   Y3, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y9, Y4, Y4
+	VMASKMOVPS   Y4, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y9, Y5, Y5
+	VMASKMOVPS   Y5, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y9, Y6, Y6
+	VMASKMOVPS   Y6, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y9, Y7, Y7
+	VMASKMOVPS   Y7, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y9, Y8, Y8
+	VMASKMOVPS   Y8, Y15, (BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm10x1AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, FMA3
+TEXT ·attnGemm10x1AVX2(SB), NOSPLIT, $0-80
+	MOVQ    $0x00000008, AX
+	SUBQ    tail+72(FP), AX
+	LEAQ    masktab<>+0(SB), BX
+	VMOVUPS (BX)(AX*4), Y15
+	MOVQ    k+0(FP), CX
+	MOVQ    b+32(FP), DX
+	MOVQ    ars+16(FP), R8
+	SHLQ    $0x02, R8
+	MOVQ    acs+24(FP), R9
+	SHLQ    $0x02, R9
+	MOVQ    ldb+40(FP), R10
+	SHLQ    $0x02, R10
+	MOVQ    a+8(FP), SI
+	LEAQ    (R8)(R8*2), AX
+	MOVQ    SI, DI
+	ADDQ    AX, DI
+	MOVQ    DI, R11
+	ADDQ    AX, R11
+	MOVQ    R11, R12
+	ADDQ    AX, R12
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	VXORPS  Y6, Y6, Y6
+	VXORPS  Y7, Y7, Y7
+	VXORPS  Y8, Y8, Y8
+	VXORPS  Y9, Y9, Y9
+	TESTQ   CX, CX
+	JZ      attnGemm10x1AVX2_store
+
+attnGemm10x1AVX2_loop:
+	VMASKMOVPS   (DX), Y15, Y10
+	VBROADCASTSS (SI), Y11
+	VFMADD231PS  Y10, Y11, Y0
+	VBROADCASTSS (SI)(R8*1), Y11
+	VFMADD231PS  Y10, Y11, Y1
+	VBROADCASTSS (SI)(R8*2), Y11
+	VFMADD231PS  Y10, Y11, Y2
+	VBROADCASTSS (DI), Y11
+	VFMADD231PS  Y10, Y11, Y3
+	VBROADCASTSS (DI)(R8*1), Y11
+	VFMADD231PS  Y10, Y11, Y4
+	VBROADCASTSS (DI)(R8*2), Y11
+	VFMADD231PS  Y10, Y11, Y5
+	VBROADCASTSS (R11), Y11
+	VFMADD231PS  Y10, Y11, Y6
+	VBROADCASTSS (R11)(R8*1), Y11
+	VFMADD231PS  Y10, Y11, Y7
+	VBROADCASTSS (R11)(R8*2), Y11
+	VFMADD231PS  Y10, Y11, Y8
+	VBROADCASTSS (R12), Y11
+	VFMADD231PS  Y10, Y11, Y9
+	ADDQ         R9, SI
+	ADDQ         R9, DI
+	ADDQ         R9, R11
+	ADDQ         R9, R12
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm10x1AVX2_loop
+
+attnGemm10x1AVX2_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Y10
+	VMULPS       Y10, Y0, Y0
+	VMASKMOVPS   Y0, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y10, Y1, Y1
+	VMASKMOVPS   Y1, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y10, Y2, Y2
+	VMASKMOVPS   Y2, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y10, Y3, Y3
+	VMASKMOVPS   Y3, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y10, Y4, Y4
+	VMASKMOVPS   Y4, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y10, Y5, Y5
+	VMASKMOVPS   Y5, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y10, Y6, Y6
+	VMASKMOVPS   Y6, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y10, Y7, Y7
+	VMASKMOVPS   Y7, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y10, Y8, Y8
+	VMASKMOVPS   Y8, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y10, Y9, Y9
+	VMASKMOVPS   Y9, Y15, (BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm11x1AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, FMA3
+TEXT ·attnGemm11x1AVX2(SB), NOSPLIT, $0-80
+	MOVQ    $0x00000008, AX
+	SUBQ    tail+72(FP), AX
+	LEAQ    masktab<>+0(SB), BX
+	VMOVUPS (BX)(AX*4), Y15
+	MOVQ    k+0(FP), CX
+	MOVQ    b+32(FP), DX
+	MOVQ    ars+16(FP), R8
+	SHLQ    $0x02, R8
+	MOVQ    acs+24(FP), R9
+	SHLQ    $0x02, R9
+	MOVQ    ldb+40(FP), R10
+	SHLQ    $0x02, R10
+	MOVQ    a+8(FP), SI
+	LEAQ    (R8)(R8*2), AX
+	MOVQ    SI, DI
+	ADDQ    AX, DI
+	MOVQ    DI, R11
+	ADDQ    AX, R11
+	MOVQ    R11, R12
+	ADDQ    AX, R12
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	VXORPS  Y6, Y6, Y6
+	VXORPS  Y7, Y7, Y7
+	VXORPS  Y8, Y8, Y8
+	VXORPS  Y9, Y9, Y9
+	VXORPS  Y10, Y10, Y10
+	TESTQ   CX, CX
+	JZ      attnGemm11x1AVX2_store
+
+attnGemm11x1AVX2_loop:
+	VMASKMOVPS   (DX), Y15, Y11
+	VBROADCASTSS (SI), Y12
+	VFMADD231PS  Y11, Y12, Y0
+	VBROADCASTSS (SI)(R8*1), Y12
+	VFMADD231PS  Y11, Y12, Y1
+	VBROADCASTSS (SI)(R8*2), Y12
+	VFMADD231PS  Y11, Y12, Y2
+	VBROADCASTSS (DI), Y12
+	VFMADD231PS  Y11, Y12, Y3
+	VBROADCASTSS (DI)(R8*1), Y12
+	VFMADD231PS  Y11, Y12, Y4
+	VBROADCASTSS (DI)(R8*2), Y12
+	VFMADD231PS  Y11, Y12, Y5
+	VBROADCASTSS (R11), Y12
+	VFMADD231PS  Y11, Y12, Y6
+	VBROADCASTSS (R11)(R8*1), Y12
+	VFMADD231PS  Y11, Y12, Y7
+	VBROADCASTSS (R11)(R8*2), Y12
+	VFMADD231PS  Y11, Y12, Y8
+	VBROADCASTSS (R12), Y12
+	VFMADD231PS  Y11, Y12, Y9
+	VBROADCASTSS (R12)(R8*1), Y12
+	VFMADD231PS  Y11, Y12, Y10
+	ADDQ         R9, SI
+	ADDQ         R9, DI
+	ADDQ         R9, R11
+	ADDQ         R9, R12
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm11x1AVX2_loop
+
+attnGemm11x1AVX2_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Y11
+	VMULPS       Y11, Y0, Y0
+	VMASKMOVPS   Y0, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y11, Y1, Y1
+	VMASKMOVPS   Y1, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y11, Y2, Y2
+	VMASKMOVPS   Y2, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y11, Y3, Y3
+	VMASKMOVPS   Y3, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y11, Y4, Y4
+	VMASKMOVPS   Y4, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y11, Y5, Y5
+	VMASKMOVPS   Y5, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y11, Y6, Y6
+	VMASKMOVPS   Y6, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y11, Y7, Y7
+	VMASKMOVPS   Y7, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y11, Y8, Y8
+	VMASKMOVPS   Y8, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y11, Y9, Y9
+	VMASKMOVPS   Y9, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y11, Y10, Y10
+	VMASKMOVPS   Y10, Y15, (BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm12x1AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, FMA3
+TEXT ·attnGemm12x1AVX2(SB), NOSPLIT, $0-80
+	MOVQ    $0x00000008, AX
+	SUBQ    tail+72(FP), AX
+	LEAQ    masktab<>+0(SB), BX
+	VMOVUPS (BX)(AX*4), Y15
+	MOVQ    k+0(FP), CX
+	MOVQ    b+32(FP), DX
+	MOVQ    ars+16(FP), R8
+	SHLQ    $0x02, R8
+	MOVQ    acs+24(FP), R9
+	SHLQ    $0x02, R9
+	MOVQ    ldb+40(FP), R10
+	SHLQ    $0x02, R10
+	MOVQ    a+8(FP), SI
+	LEAQ    (R8)(R8*2), AX
+	MOVQ    SI, DI
+	ADDQ    AX, DI
+	MOVQ    DI, R11
+	ADDQ    AX, R11
+	MOVQ    R11, R12
+	ADDQ    AX, R12
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	VXORPS  Y6, Y6, Y6
+	VXORPS  Y7, Y7, Y7
+	VXORPS  Y8, Y8, Y8
+	VXORPS  Y9, Y9, Y9
+	VXORPS  Y10, Y10, Y10
+	VXORPS  Y11, Y11, Y11
+	TESTQ   CX, CX
+	JZ      attnGemm12x1AVX2_store
+
+attnGemm12x1AVX2_loop:
+	VMASKMOVPS   (DX), Y15, Y12
+	VBROADCASTSS (SI), Y13
+	VFMADD231PS  Y12, Y13, Y0
+	VBROADCASTSS (SI)(R8*1), Y13
+	VFMADD231PS  Y12, Y13, Y1
+	VBROADCASTSS (SI)(R8*2), Y13
+	VFMADD231PS  Y12, Y13, Y2
+	VBROADCASTSS (DI), Y13
+	VFMADD231PS  Y12, Y13, Y3
+	VBROADCASTSS (DI)(R8*1), Y13
+	VFMADD231PS  Y12, Y13, Y4
+	VBROADCASTSS (DI)(R8*2), Y13
+	VFMADD231PS  Y12, Y13, Y5
+	VBROADCASTSS (R11), Y13
+	VFMADD231PS  Y12, Y13, Y6
+	VBROADCASTSS (R11)(R8*1), Y13
+	VFMADD231PS  Y12, Y13, Y7
+	VBROADCASTSS (R11)(R8*2), Y13
+	VFMADD231PS  Y12, Y13, Y8
+	VBROADCASTSS (R12), Y13
+	VFMADD231PS  Y12, Y13, Y9
+	VBROADCASTSS (R12)(R8*1), Y13
+	VFMADD231PS  Y12, Y13, Y10
+	VBROADCASTSS (R12)(R8*2), Y13
+	VFMADD231PS  Y12, Y13, Y11
+	ADDQ         R9, SI
+	ADDQ         R9, DI
+	ADDQ         R9, R11
+	ADDQ         R9, R12
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm12x1AVX2_loop
+
+attnGemm12x1AVX2_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Y12
+	VMULPS       Y12, Y0, Y0
+	VMASKMOVPS   Y0, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y12, Y1, Y1
+	VMASKMOVPS   Y1, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y12, Y2, Y2
+	VMASKMOVPS   Y2, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y12, Y3, Y3
+	VMASKMOVPS   Y3, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y12, Y4, Y4
+	VMASKMOVPS   Y4, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y12, Y5, Y5
+	VMASKMOVPS   Y5, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y12, Y6, Y6
+	VMASKMOVPS   Y6, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y12, Y7, Y7
+	VMASKMOVPS   Y7, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y12, Y8, Y8
+	VMASKMOVPS   Y8, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y12, Y9, Y9
+	VMASKMOVPS   Y9, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y12, Y10, Y10
+	VMASKMOVPS   Y10, Y15, (BX)
+	ADDQ         R13, BX
+	VMULPS       Y12, Y11, Y11
+	VMASKMOVPS   Y11, Y15, (BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm1x2AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, FMA3
+TEXT ·attnGemm1x2AVX2(SB), NOSPLIT, $0-80
+	MOVQ    $0x00000008, AX
+	SUBQ    tail+72(FP), AX
+	LEAQ    masktab<>+0(SB), BX
+	VMOVUPS (BX)(AX*4), Y15
+	MOVQ    k+0(FP), CX
+	MOVQ    b+32(FP), DX
+	MOVQ    ars+16(FP), R8
+	SHLQ    $0x02, R8
+	MOVQ    acs+24(FP), R9
+	SHLQ    $0x02, R9
+	MOVQ    ldb+40(FP), R10
+	SHLQ    $0x02, R10
+	MOVQ    a+8(FP), SI
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	TESTQ   CX, CX
+	JZ      attnGemm1x2AVX2_store
+
+attnGemm1x2AVX2_loop:
+	VMOVUPS      (DX), Y2
+	VMASKMOVPS   32(DX), Y15, Y3
+	VBROADCASTSS (SI), Y4
+	VFMADD231PS  Y2, Y4, Y0
+	VFMADD231PS  Y3, Y4, Y1
+	ADDQ         R9, SI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm1x2AVX2_loop
+
+attnGemm1x2AVX2_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Y2
+	VMULPS       Y2, Y0, Y0
+	VMOVUPS      Y0, (BX)
+	VMULPS       Y2, Y1, Y1
+	VMASKMOVPS   Y1, Y15, 32(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm2x2AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, FMA3
+TEXT ·attnGemm2x2AVX2(SB), NOSPLIT, $0-80
+	MOVQ    $0x00000008, AX
+	SUBQ    tail+72(FP), AX
+	LEAQ    masktab<>+0(SB), BX
+	VMOVUPS (BX)(AX*4), Y15
+	MOVQ    k+0(FP), CX
+	MOVQ    b+32(FP), DX
+	MOVQ    ars+16(FP), R8
+	SHLQ    $0x02, R8
+	MOVQ    acs+24(FP), R9
+	SHLQ    $0x02, R9
+	MOVQ    ldb+40(FP), R10
+	SHLQ    $0x02, R10
+	MOVQ    a+8(FP), SI
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	TESTQ   CX, CX
+	JZ      attnGemm2x2AVX2_store
+
+attnGemm2x2AVX2_loop:
+	VMOVUPS      (DX), Y4
+	VMASKMOVPS   32(DX), Y15, Y5
+	VBROADCASTSS (SI), Y6
+	VFMADD231PS  Y4, Y6, Y0
+	VFMADD231PS  Y5, Y6, Y1
+	VBROADCASTSS (SI)(R8*1), Y6
+	VFMADD231PS  Y4, Y6, Y2
+	VFMADD231PS  Y5, Y6, Y3
+	ADDQ         R9, SI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm2x2AVX2_loop
+
+attnGemm2x2AVX2_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Y4
+	VMULPS       Y4, Y0, Y0
+	VMOVUPS      Y0, (BX)
+	VMULPS       Y4, Y1, Y1
+	VMASKMOVPS   Y1, Y15, 32(BX)
+	ADDQ         R13, BX
+	VMULPS       Y4, Y2, Y2
+	VMOVUPS      Y2, (BX)
+	VMULPS       Y4, Y3, Y3
+	VMASKMOVPS   Y3, Y15, 32(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm3x2AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, FMA3
+TEXT ·attnGemm3x2AVX2(SB), NOSPLIT, $0-80
+	MOVQ    $0x00000008, AX
+	SUBQ    tail+72(FP), AX
+	LEAQ    masktab<>+0(SB), BX
+	VMOVUPS (BX)(AX*4), Y15
+	MOVQ    k+0(FP), CX
+	MOVQ    b+32(FP), DX
+	MOVQ    ars+16(FP), R8
+	SHLQ    $0x02, R8
+	MOVQ    acs+24(FP), R9
+	SHLQ    $0x02, R9
+	MOVQ    ldb+40(FP), R10
+	SHLQ    $0x02, R10
+	MOVQ    a+8(FP), SI
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	TESTQ   CX, CX
+	JZ      attnGemm3x2AVX2_store
+
+attnGemm3x2AVX2_loop:
+	VMOVUPS      (DX), Y6
+	VMASKMOVPS   32(DX), Y15, Y7
+	VBROADCASTSS (SI), Y8
+	VFMADD231PS  Y6, Y8, Y0
+	VFMADD231PS  Y7, Y8, Y1
+	VBROADCASTSS (SI)(R8*1), Y8
+	VFMADD231PS  Y6, Y8, Y2
+	VFMADD231PS  Y7, Y8, Y3
+	VBROADCASTSS (SI)(R8*2), Y8
+	VFMADD231PS  Y6, Y8, Y4
+	VFMADD231PS  Y7, Y8, Y5
+	ADDQ         R9, SI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm3x2AVX2_loop
+
+attnGemm3x2AVX2_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Y6
+	VMULPS       Y6, Y0, Y0
+	VMOVUPS      Y0, (BX)
+	VMULPS       Y6, Y1, Y1
+	VMASKMOVPS   Y1, Y15, 32(BX)
+	ADDQ         R13, BX
+	VMULPS       Y6, Y2, Y2
+	VMOVUPS      Y2, (BX)
+	VMULPS       Y6, Y3, Y3
+	VMASKMOVPS   Y3, Y15, 32(BX)
+	ADDQ         R13, BX
+	VMULPS       Y6, Y4, Y4
+	VMOVUPS      Y4, (BX)
+	VMULPS       Y6, Y5, Y5
+	VMASKMOVPS   Y5, Y15, 32(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm4x2AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, FMA3
+TEXT ·attnGemm4x2AVX2(SB), NOSPLIT, $0-80
+	MOVQ    $0x00000008, AX
+	SUBQ    tail+72(FP), AX
+	LEAQ    masktab<>+0(SB), BX
+	VMOVUPS (BX)(AX*4), Y15
+	MOVQ    k+0(FP), CX
+	MOVQ    b+32(FP), DX
+	MOVQ    ars+16(FP), R8
+	SHLQ    $0x02, R8
+	MOVQ    acs+24(FP), R9
+	SHLQ    $0x02, R9
+	MOVQ    ldb+40(FP), R10
+	SHLQ    $0x02, R10
+	MOVQ    a+8(FP), SI
+	LEAQ    (R8)(R8*2), AX
+	MOVQ    SI, DI
+	ADDQ    AX, DI
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	VXORPS  Y6, Y6, Y6
+	VXORPS  Y7, Y7, Y7
+	TESTQ   CX, CX
+	JZ      attnGemm4x2AVX2_store
+
+attnGemm4x2AVX2_loop:
+	VMOVUPS      (DX), Y8
+	VMASKMOVPS   32(DX), Y15, Y9
+	VBROADCASTSS (SI), Y10
+	VFMADD231PS  Y8, Y10, Y0
+	VFMADD231PS  Y9, Y10, Y1
+	VBROADCASTSS (SI)(R8*1), Y10
+	VFMADD231PS  Y8, Y10, Y2
+	VFMADD231PS  Y9, Y10, Y3
+	VBROADCASTSS (SI)(R8*2), Y10
+	VFMADD231PS  Y8, Y10, Y4
+	VFMADD231PS  Y9, Y10, Y5
+	VBROADCASTSS (DI), Y10
+	VFMADD231PS  Y8, Y10, Y6
+	VFMADD231PS  Y9, Y10, Y7
+	ADDQ         R9, SI
+	ADDQ         R9, DI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm4x2AVX2_loop
+
+attnGemm4x2AVX2_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Y8
+	VMULPS       Y8, Y0, Y0
+	VMOVUPS      Y0, (BX)
+	VMULPS       Y8, Y1, Y1
+	VMASKMOVPS   Y1, Y15, 32(BX)
+	ADDQ         R13, BX
+	VMULPS       Y8, Y2, Y2
+	VMOVUPS      Y2, (BX)
+	VMULPS       Y8, Y3, Y3
+	VMASKMOVPS   Y3, Y15, 32(BX)
+	ADDQ         R13, BX
+	VMULPS       Y8, Y4, Y4
+	VMOVUPS      Y4, (BX)
+	VMULPS       Y8, Y5, Y5
+	VMASKMOVPS   Y5, Y15, 32(BX)
+	ADDQ         R13, BX
+	VMULPS       Y8, Y6, Y6
+	VMOVUPS      Y6, (BX)
+	VMULPS       Y8, Y7, Y7
+	VMASKMOVPS   Y7, Y15, 32(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm5x2AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, FMA3
+TEXT ·attnGemm5x2AVX2(SB), NOSPLIT, $0-80
+	MOVQ    $0x00000008, AX
+	SUBQ    tail+72(FP), AX
+	LEAQ    masktab<>+0(SB), BX
+	VMOVUPS (BX)(AX*4), Y15
+	MOVQ    k+0(FP), CX
+	MOVQ    b+32(FP), DX
+	MOVQ    ars+16(FP), R8
+	SHLQ    $0x02, R8
+	MOVQ    acs+24(FP), R9
+	SHLQ    $0x02, R9
+	MOVQ    ldb+40(FP), R10
+	SHLQ    $0x02, R10
+	MOVQ    a+8(FP), SI
+	LEAQ    (R8)(R8*2), AX
+	MOVQ    SI, DI
+	ADDQ    AX, DI
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	VXORPS  Y6, Y6, Y6
+	VXORPS  Y7, Y7, Y7
+	VXORPS  Y8, Y8, Y8
+	VXORPS  Y9, Y9, Y9
+	TESTQ   CX, CX
+	JZ      attnGemm5x2AVX2_store
+
+attnGemm5x2AVX2_loop:
+	VMOVUPS      (DX), Y10
+	VMASKMOVPS   32(DX), Y15, Y11
+	VBROADCASTSS (SI), Y12
+	VFMADD231PS  Y10, Y12, Y0
+	VFMADD231PS  Y11, Y12, Y1
+	VBROADCASTSS (SI)(R8*1), Y12
+	VFMADD231PS  Y10, Y12, Y2
+	VFMADD231PS  Y11, Y12, Y3
+	VBROADCASTSS (SI)(R8*2), Y12
+	VFMADD231PS  Y10, Y12, Y4
+	VFMADD231PS  Y11, Y12, Y5
+	VBROADCASTSS (DI), Y12
+	VFMADD231PS  Y10, Y12, Y6
+	VFMADD231PS  Y11, Y12, Y7
+	VBROADCASTSS (DI)(R8*1), Y12
+	VFMADD231PS  Y10, Y12, Y8
+	VFMADD231PS  Y11, Y12, Y9
+	ADDQ         R9, SI
+	ADDQ         R9, DI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm5x2AVX2_loop
+
+attnGemm5x2AVX2_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Y10
+	VMULPS       Y10, Y0, Y0
+	VMOVUPS      Y0, (BX)
+	VMULPS       Y10, Y1, Y1
+	VMASKMOVPS   Y1, Y15, 32(BX)
+	ADDQ         R13, BX
+	VMULPS       Y10, Y2, Y2
+	VMOVUPS      Y2, (BX)
+	VMULPS       Y10, Y3, Y3
+	VMASKMOVPS   Y3, Y15, 32(BX)
+	ADDQ         R13, BX
+	VMULPS       Y10, Y4, Y4
+	VMOVUPS      Y4, (BX)
+	VMULPS       Y10, Y5, Y5
+	VMASKMOVPS   Y5, Y15, 32(BX)
+	ADDQ         R13, BX
+	VMULPS       Y10, Y6, Y6
+	VMOVUPS      Y6, (BX)
+	VMULPS       Y10, Y7, Y7
+	VMASKMOVPS   Y7, Y15, 32(BX)
+	ADDQ         R13, BX
+	VMULPS       Y10, Y8, Y8
+	VMOVUPS      Y8, (BX)
+	VMULPS       Y10, Y9, Y9
+	VMASKMOVPS   Y9, Y15, 32(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm6x2AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, FMA3
+TEXT ·attnGemm6x2AVX2(SB), NOSPLIT, $0-80
+	MOVQ    $0x00000008, AX
+	SUBQ    tail+72(FP), AX
+	LEAQ    masktab<>+0(SB), BX
+	VMOVUPS (BX)(AX*4), Y15
+	MOVQ    k+0(FP), CX
+	MOVQ    b+32(FP), DX
+	MOVQ    ars+16(FP), R8
+	SHLQ    $0x02, R8
+	MOVQ    acs+24(FP), R9
+	SHLQ    $0x02, R9
+	MOVQ    ldb+40(FP), R10
+	SHLQ    $0x02, R10
+	MOVQ    a+8(FP), SI
+	LEAQ    (R8)(R8*2), AX
+	MOVQ    SI, DI
+	ADDQ    AX, DI
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	VXORPS  Y6, Y6, Y6
+	VXORPS  Y7, Y7, Y7
+	VXORPS  Y8, Y8, Y8
+	VXORPS  Y9, Y9, Y9
+	VXORPS  Y10, Y10, Y10
+	VXORPS  Y11, Y11, Y11
+	TESTQ   CX, CX
+	JZ      attnGemm6x2AVX2_store
+
+attnGemm6x2AVX2_loop:
+	VMOVUPS      (DX), Y12
+	VMASKMOVPS   32(DX), Y15, Y13
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS (SI)(R8*1), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VFMADD231PS  Y13, Y14, Y3
+	VBROADCASTSS (SI)(R8*2), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS (DI), Y14
+	VFMADD231PS  Y12, Y14, Y6
+	VFMADD231PS  Y13, Y14, Y7
+	VBROADCASTSS (DI)(R8*1), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS (DI)(R8*2), Y14
+	VFMADD231PS  Y12, Y14, Y10
+	VFMADD231PS  Y13, Y14, Y11
+	ADDQ         R9, SI
+	ADDQ         R9, DI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm6x2AVX2_loop
+
+attnGemm6x2AVX2_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Y12
+	VMULPS       Y12, Y0, Y0
+	VMOVUPS      Y0, (BX)
+	VMULPS       Y12, Y1, Y1
+	VMASKMOVPS   Y1, Y15, 32(BX)
+	ADDQ         R13, BX
+	VMULPS       Y12, Y2, Y2
+	VMOVUPS      Y2, (BX)
+	VMULPS       Y12, Y3, Y3
+	VMASKMOVPS   Y3, Y15, 32(BX)
+	ADDQ         R13, BX
+	VMULPS       Y12, Y4, Y4
+	VMOVUPS      Y4, (BX)
+	VMULPS       Y12, Y5, Y5
+	VMASKMOVPS   Y5, Y15, 32(BX)
+	ADDQ         R13, BX
+	VMULPS       Y12, Y6, Y6
+	VMOVUPS      Y6, (BX)
+	VMULPS       Y12, Y7, Y7
+	VMASKMOVPS   Y7, Y15, 32(BX)
+	ADDQ         R13, BX
+	VMULPS       Y12, Y8, Y8
+	VMOVUPS      Y8, (BX)
+	VMULPS       Y12, Y9, Y9
+	VMASKMOVPS   Y9, Y15, 32(BX)
+	ADDQ         R13, BX
+	VMULPS       Y12, Y10, Y10
+	VMOVUPS      Y10, (BX)
+	VMULPS       Y12, Y11, Y11
+	VMASKMOVPS   Y11, Y15, 32(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm1x3AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, FMA3
+TEXT ·attnGemm1x3AVX2(SB), NOSPLIT, $0-80
+	MOVQ    $0x00000008, AX
+	SUBQ    tail+72(FP), AX
+	LEAQ    masktab<>+0(SB), BX
+	VMOVUPS (BX)(AX*4), Y15
+	MOVQ    k+0(FP), CX
+	MOVQ    b+32(FP), DX
+	MOVQ    ars+16(FP), R8
+	SHLQ    $0x02, R8
+	MOVQ    acs+24(FP), R9
+	SHLQ    $0x02, R9
+	MOVQ    ldb+40(FP), R10
+	SHLQ    $0x02, R10
+	MOVQ    a+8(FP), SI
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	TESTQ   CX, CX
+	JZ      attnGemm1x3AVX2_store
+
+attnGemm1x3AVX2_loop:
+	VMOVUPS      (DX), Y3
+	VMOVUPS      32(DX), Y4
+	VMASKMOVPS   64(DX), Y15, Y5
+	VBROADCASTSS (SI), Y6
+	VFMADD231PS  Y3, Y6, Y0
+	VFMADD231PS  Y4, Y6, Y1
+	VFMADD231PS  Y5, Y6, Y2
+	ADDQ         R9, SI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm1x3AVX2_loop
+
+attnGemm1x3AVX2_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Y3
+	VMULPS       Y3, Y0, Y0
+	VMOVUPS      Y0, (BX)
+	VMULPS       Y3, Y1, Y1
+	VMOVUPS      Y1, 32(BX)
+	VMULPS       Y3, Y2, Y2
+	VMASKMOVPS   Y2, Y15, 64(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm2x3AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, FMA3
+TEXT ·attnGemm2x3AVX2(SB), NOSPLIT, $0-80
+	MOVQ    $0x00000008, AX
+	SUBQ    tail+72(FP), AX
+	LEAQ    masktab<>+0(SB), BX
+	VMOVUPS (BX)(AX*4), Y15
+	MOVQ    k+0(FP), CX
+	MOVQ    b+32(FP), DX
+	MOVQ    ars+16(FP), R8
+	SHLQ    $0x02, R8
+	MOVQ    acs+24(FP), R9
+	SHLQ    $0x02, R9
+	MOVQ    ldb+40(FP), R10
+	SHLQ    $0x02, R10
+	MOVQ    a+8(FP), SI
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	TESTQ   CX, CX
+	JZ      attnGemm2x3AVX2_store
+
+attnGemm2x3AVX2_loop:
+	VMOVUPS      (DX), Y6
+	VMOVUPS      32(DX), Y7
+	VMASKMOVPS   64(DX), Y15, Y8
+	VBROADCASTSS (SI), Y9
+	VFMADD231PS  Y6, Y9, Y0
+	VFMADD231PS  Y7, Y9, Y1
+	VFMADD231PS  Y8, Y9, Y2
+	VBROADCASTSS (SI)(R8*1), Y9
+	VFMADD231PS  Y6, Y9, Y3
+	VFMADD231PS  Y7, Y9, Y4
+	VFMADD231PS  Y8, Y9, Y5
+	ADDQ         R9, SI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm2x3AVX2_loop
+
+attnGemm2x3AVX2_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Y6
+	VMULPS       Y6, Y0, Y0
+	VMOVUPS      Y0, (BX)
+	VMULPS       Y6, Y1, Y1
+	VMOVUPS      Y1, 32(BX)
+	VMULPS       Y6, Y2, Y2
+	VMASKMOVPS   Y2, Y15, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Y6, Y3, Y3
+	VMOVUPS      Y3, (BX)
+	VMULPS       Y6, Y4, Y4
+	VMOVUPS      Y4, 32(BX)
+	VMULPS       Y6, Y5, Y5
+	VMASKMOVPS   Y5, Y15, 64(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm3x3AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, FMA3
+TEXT ·attnGemm3x3AVX2(SB), NOSPLIT, $0-80
+	MOVQ    $0x00000008, AX
+	SUBQ    tail+72(FP), AX
+	LEAQ    masktab<>+0(SB), BX
+	VMOVUPS (BX)(AX*4), Y15
+	MOVQ    k+0(FP), CX
+	MOVQ    b+32(FP), DX
+	MOVQ    ars+16(FP), R8
+	SHLQ    $0x02, R8
+	MOVQ    acs+24(FP), R9
+	SHLQ    $0x02, R9
+	MOVQ    ldb+40(FP), R10
+	SHLQ    $0x02, R10
+	MOVQ    a+8(FP), SI
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	VXORPS  Y6, Y6, Y6
+	VXORPS  Y7, Y7, Y7
+	VXORPS  Y8, Y8, Y8
+	TESTQ   CX, CX
+	JZ      attnGemm3x3AVX2_store
+
+attnGemm3x3AVX2_loop:
+	VMOVUPS      (DX), Y9
+	VMOVUPS      32(DX), Y10
+	VMASKMOVPS   64(DX), Y15, Y11
+	VBROADCASTSS (SI), Y12
+	VFMADD231PS  Y9, Y12, Y0
+	VFMADD231PS  Y10, Y12, Y1
+	VFMADD231PS  Y11, Y12, Y2
+	VBROADCASTSS (SI)(R8*1), Y12
+	VFMADD231PS  Y9, Y12, Y3
+	VFMADD231PS  Y10, Y12, Y4
+	VFMADD231PS  Y11, Y12, Y5
+	VBROADCASTSS (SI)(R8*2), Y12
+	VFMADD231PS  Y9, Y12, Y6
+	VFMADD231PS  Y10, Y12, Y7
+	VFMADD231PS  Y11, Y12, Y8
+	ADDQ         R9, SI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm3x3AVX2_loop
+
+attnGemm3x3AVX2_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Y9
+	VMULPS       Y9, Y0, Y0
+	VMOVUPS      Y0, (BX)
+	VMULPS       Y9, Y1, Y1
+	VMOVUPS      Y1, 32(BX)
+	VMULPS       Y9, Y2, Y2
+	VMASKMOVPS   Y2, Y15, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Y9, Y3, Y3
+	VMOVUPS      Y3, (BX)
+	VMULPS       Y9, Y4, Y4
+	VMOVUPS      Y4, 32(BX)
+	VMULPS       Y9, Y5, Y5
+	VMASKMOVPS   Y5, Y15, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Y9, Y6, Y6
+	VMOVUPS      Y6, (BX)
+	VMULPS       Y9, Y7, Y7
+	VMOVUPS      Y7, 32(BX)
+	VMULPS       Y9, Y8, Y8
+	VMASKMOVPS   Y8, Y15, 64(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm1x4AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, FMA3
+TEXT ·attnGemm1x4AVX2(SB), NOSPLIT, $0-80
+	MOVQ    $0x00000008, AX
+	SUBQ    tail+72(FP), AX
+	LEAQ    masktab<>+0(SB), BX
+	VMOVUPS (BX)(AX*4), Y15
+	MOVQ    k+0(FP), CX
+	MOVQ    b+32(FP), DX
+	MOVQ    ars+16(FP), R8
+	SHLQ    $0x02, R8
+	MOVQ    acs+24(FP), R9
+	SHLQ    $0x02, R9
+	MOVQ    ldb+40(FP), R10
+	SHLQ    $0x02, R10
+	MOVQ    a+8(FP), SI
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	TESTQ   CX, CX
+	JZ      attnGemm1x4AVX2_store
+
+attnGemm1x4AVX2_loop:
+	VMOVUPS      (DX), Y4
+	VMOVUPS      32(DX), Y5
+	VMOVUPS      64(DX), Y6
+	VMASKMOVPS   96(DX), Y15, Y7
+	VBROADCASTSS (SI), Y8
+	VFMADD231PS  Y4, Y8, Y0
+	VFMADD231PS  Y5, Y8, Y1
+	VFMADD231PS  Y6, Y8, Y2
+	VFMADD231PS  Y7, Y8, Y3
+	ADDQ         R9, SI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm1x4AVX2_loop
+
+attnGemm1x4AVX2_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Y4
+	VMULPS       Y4, Y0, Y0
+	VMOVUPS      Y0, (BX)
+	VMULPS       Y4, Y1, Y1
+	VMOVUPS      Y1, 32(BX)
+	VMULPS       Y4, Y2, Y2
+	VMOVUPS      Y2, 64(BX)
+	VMULPS       Y4, Y3, Y3
+	VMASKMOVPS   Y3, Y15, 96(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm2x4AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, FMA3
+TEXT ·attnGemm2x4AVX2(SB), NOSPLIT, $0-80
+	MOVQ    $0x00000008, AX
+	SUBQ    tail+72(FP), AX
+	LEAQ    masktab<>+0(SB), BX
+	VMOVUPS (BX)(AX*4), Y15
+	MOVQ    k+0(FP), CX
+	MOVQ    b+32(FP), DX
+	MOVQ    ars+16(FP), R8
+	SHLQ    $0x02, R8
+	MOVQ    acs+24(FP), R9
+	SHLQ    $0x02, R9
+	MOVQ    ldb+40(FP), R10
+	SHLQ    $0x02, R10
+	MOVQ    a+8(FP), SI
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	VXORPS  Y6, Y6, Y6
+	VXORPS  Y7, Y7, Y7
+	TESTQ   CX, CX
+	JZ      attnGemm2x4AVX2_store
+
+attnGemm2x4AVX2_loop:
+	VMOVUPS      (DX), Y8
+	VMOVUPS      32(DX), Y9
+	VMOVUPS      64(DX), Y10
+	VMASKMOVPS   96(DX), Y15, Y11
+	VBROADCASTSS (SI), Y12
+	VFMADD231PS  Y8, Y12, Y0
+	VFMADD231PS  Y9, Y12, Y1
+	VFMADD231PS  Y10, Y12, Y2
+	VFMADD231PS  Y11, Y12, Y3
+	VBROADCASTSS (SI)(R8*1), Y12
+	VFMADD231PS  Y8, Y12, Y4
+	VFMADD231PS  Y9, Y12, Y5
+	VFMADD231PS  Y10, Y12, Y6
+	VFMADD231PS  Y11, Y12, Y7
+	ADDQ         R9, SI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm2x4AVX2_loop
+
+attnGemm2x4AVX2_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Y8
+	VMULPS       Y8, Y0, Y0
+	VMOVUPS      Y0, (BX)
+	VMULPS       Y8, Y1, Y1
+	VMOVUPS      Y1, 32(BX)
+	VMULPS       Y8, Y2, Y2
+	VMOVUPS      Y2, 64(BX)
+	VMULPS       Y8, Y3, Y3
+	VMASKMOVPS   Y3, Y15, 96(BX)
+	ADDQ         R13, BX
+	VMULPS       Y8, Y4, Y4
+	VMOVUPS      Y4, (BX)
+	VMULPS       Y8, Y5, Y5
+	VMOVUPS      Y5, 32(BX)
+	VMULPS       Y8, Y6, Y6
+	VMOVUPS      Y6, 64(BX)
+	VMULPS       Y8, Y7, Y7
+	VMASKMOVPS   Y7, Y15, 96(BX)
+	VZEROUPPER
+	RET
+
+// func rowMaxAVX2(x *float32, n int) float32
+// Requires: AVX
+TEXT ·rowMaxAVX2(SB), NOSPLIT, $0-20
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS (SI), Y0
+	VMOVAPS      Y0, Y1
+	VMOVAPS      Y0, Y2
+	VMOVAPS      Y0, Y3
+	VXORPS       Y8, Y8, Y8
+
+rowMaxAVX2_loop4:
+	CMPQ    CX, $0x00000020
+	JL      rowMaxAVX2_loop1
+	VMOVUPS (SI), Y4
+	VMOVUPS 32(SI), Y5
+	VMOVUPS 64(SI), Y6
+	VMOVUPS 96(SI), Y7
+	VMAXPS  Y4, Y0, Y0
+	VCMPPS  $0x03, Y4, Y4, Y9
+	VORPS   Y9, Y8, Y8
+	VMAXPS  Y5, Y1, Y1
+	VCMPPS  $0x03, Y5, Y5, Y9
+	VORPS   Y9, Y8, Y8
+	VMAXPS  Y6, Y2, Y2
+	VCMPPS  $0x03, Y6, Y6, Y9
+	VORPS   Y9, Y8, Y8
+	VMAXPS  Y7, Y3, Y3
+	VCMPPS  $0x03, Y7, Y7, Y9
+	VORPS   Y9, Y8, Y8
+	ADDQ    $0x00000080, SI
+	SUBQ    $0x00000020, CX
+	JMP     rowMaxAVX2_loop4
+
+rowMaxAVX2_loop1:
+	CMPQ    CX, $0x00000008
+	JL      rowMaxAVX2_tail
+	VMOVUPS (SI), Y4
+	VMAXPS  Y4, Y0, Y0
+	VCMPPS  $0x03, Y4, Y4, Y9
+	VORPS   Y9, Y8, Y8
+	ADDQ    $0x00000020, SI
+	SUBQ    $0x00000008, CX
+	JMP     rowMaxAVX2_loop1
+
+rowMaxAVX2_tail:
+	TESTQ      CX, CX
+	JZ         rowMaxAVX2_reduce
+	MOVQ       $0x00000008, AX
+	SUBQ       CX, AX
+	LEAQ       masktab<>+0(SB), BX
+	VMOVUPS    (BX)(AX*4), Y15
+	VMASKMOVPS (SI), Y15, Y4
+	VBLENDVPS  Y15, Y4, Y1, Y4
+	VMAXPS     Y4, Y0, Y0
+	VCMPPS     $0x03, Y4, Y4, Y9
+	VORPS      Y9, Y8, Y8
+
+rowMaxAVX2_reduce:
+	VMAXPS       Y1, Y0, Y0
+	VMAXPS       Y3, Y2, Y2
+	VMAXPS       Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VMAXPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VMAXPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VMAXSS       X1, X0, X0
+	VMOVMSKPS    Y8, AX
+	TESTL        AX, AX
+	JNZ          rowMaxAVX2_nan
+	VMOVSS       X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+rowMaxAVX2_nan:
+	MOVL $0x7fc00000, ret+16(FP)
+	VZEROUPPER
+	RET
+
 // func geluAVX512(dst *float32, x *float32, n int)
 // Requires: AVX, AVX512F
 TEXT ·geluAVX512(SB), NOSPLIT, $0-24
@@ -7822,6 +9570,3641 @@ adamAVX512_tail:
 	VMOVUPS   Z9, K1, (SI)
 
 adamAVX512_done:
+	VZEROUPPER
+	RET
+
+// func attnGemm1x1AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm1x1AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	VXORPS Z0, Z0, Z0
+	TESTQ  CX, CX
+	JZ     attnGemm1x1AVX512_store
+
+attnGemm1x1AVX512_loop:
+	VMOVUPS.Z        (DX), K1, Z1
+	VFMADD231PS.BCST (SI), Z1, Z0
+	ADDQ             R9, SI
+	ADDQ             R10, DX
+	DECQ             CX
+	JNZ              attnGemm1x1AVX512_loop
+
+attnGemm1x1AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z1
+	VMULPS       Z1, Z0, Z0
+	VMOVUPS      Z0, K1, (BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm2x1AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm2x1AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	TESTQ  CX, CX
+	JZ     attnGemm2x1AVX512_store
+
+attnGemm2x1AVX512_loop:
+	VMOVUPS.Z        (DX), K1, Z2
+	VFMADD231PS.BCST (SI), Z2, Z0
+	VFMADD231PS.BCST (SI)(R8*1), Z2, Z1
+	ADDQ             R9, SI
+	ADDQ             R10, DX
+	DECQ             CX
+	JNZ              attnGemm2x1AVX512_loop
+
+attnGemm2x1AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z2
+	VMULPS       Z2, Z0, Z0
+	VMOVUPS      Z0, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z2, Z1, Z1
+	VMOVUPS      Z1, K1, (BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm3x1AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm3x1AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	TESTQ  CX, CX
+	JZ     attnGemm3x1AVX512_store
+
+attnGemm3x1AVX512_loop:
+	VMOVUPS.Z        (DX), K1, Z3
+	VFMADD231PS.BCST (SI), Z3, Z0
+	VFMADD231PS.BCST (SI)(R8*1), Z3, Z1
+	VFMADD231PS.BCST (SI)(R8*2), Z3, Z2
+	ADDQ             R9, SI
+	ADDQ             R10, DX
+	DECQ             CX
+	JNZ              attnGemm3x1AVX512_loop
+
+attnGemm3x1AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z3
+	VMULPS       Z3, Z0, Z0
+	VMOVUPS      Z0, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z3, Z1, Z1
+	VMOVUPS      Z1, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z3, Z2, Z2
+	VMOVUPS      Z2, K1, (BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm4x1AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm4x1AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	LEAQ   (R8)(R8*2), AX
+	MOVQ   SI, DI
+	ADDQ   AX, DI
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	TESTQ  CX, CX
+	JZ     attnGemm4x1AVX512_store
+
+attnGemm4x1AVX512_loop:
+	VMOVUPS.Z        (DX), K1, Z4
+	VFMADD231PS.BCST (SI), Z4, Z0
+	VFMADD231PS.BCST (SI)(R8*1), Z4, Z1
+	VFMADD231PS.BCST (SI)(R8*2), Z4, Z2
+	VFMADD231PS.BCST (DI), Z4, Z3
+	ADDQ             R9, SI
+	ADDQ             R9, DI
+	ADDQ             R10, DX
+	DECQ             CX
+	JNZ              attnGemm4x1AVX512_loop
+
+attnGemm4x1AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z4
+	VMULPS       Z4, Z0, Z0
+	VMOVUPS      Z0, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z4, Z1, Z1
+	VMOVUPS      Z1, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z4, Z2, Z2
+	VMOVUPS      Z2, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z4, Z3, Z3
+	VMOVUPS      Z3, K1, (BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm5x1AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm5x1AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	LEAQ   (R8)(R8*2), AX
+	MOVQ   SI, DI
+	ADDQ   AX, DI
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	TESTQ  CX, CX
+	JZ     attnGemm5x1AVX512_store
+
+attnGemm5x1AVX512_loop:
+	VMOVUPS.Z        (DX), K1, Z5
+	VFMADD231PS.BCST (SI), Z5, Z0
+	VFMADD231PS.BCST (SI)(R8*1), Z5, Z1
+	VFMADD231PS.BCST (SI)(R8*2), Z5, Z2
+	VFMADD231PS.BCST (DI), Z5, Z3
+	VFMADD231PS.BCST (DI)(R8*1), Z5, Z4
+	ADDQ             R9, SI
+	ADDQ             R9, DI
+	ADDQ             R10, DX
+	DECQ             CX
+	JNZ              attnGemm5x1AVX512_loop
+
+attnGemm5x1AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z5
+	VMULPS       Z5, Z0, Z0
+	VMOVUPS      Z0, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z5, Z1, Z1
+	VMOVUPS      Z1, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z5, Z2, Z2
+	VMOVUPS      Z2, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z5, Z3, Z3
+	VMOVUPS      Z3, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z5, Z4, Z4
+	VMOVUPS      Z4, K1, (BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm6x1AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm6x1AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	LEAQ   (R8)(R8*2), AX
+	MOVQ   SI, DI
+	ADDQ   AX, DI
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	TESTQ  CX, CX
+	JZ     attnGemm6x1AVX512_store
+
+attnGemm6x1AVX512_loop:
+	VMOVUPS.Z        (DX), K1, Z6
+	VFMADD231PS.BCST (SI), Z6, Z0
+	VFMADD231PS.BCST (SI)(R8*1), Z6, Z1
+	VFMADD231PS.BCST (SI)(R8*2), Z6, Z2
+	VFMADD231PS.BCST (DI), Z6, Z3
+	VFMADD231PS.BCST (DI)(R8*1), Z6, Z4
+	VFMADD231PS.BCST (DI)(R8*2), Z6, Z5
+	ADDQ             R9, SI
+	ADDQ             R9, DI
+	ADDQ             R10, DX
+	DECQ             CX
+	JNZ              attnGemm6x1AVX512_loop
+
+attnGemm6x1AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z6
+	VMULPS       Z6, Z0, Z0
+	VMOVUPS      Z0, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z6, Z1, Z1
+	VMOVUPS      Z1, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z6, Z2, Z2
+	VMOVUPS      Z2, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z6, Z3, Z3
+	VMOVUPS      Z3, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z6, Z4, Z4
+	VMOVUPS      Z4, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z6, Z5, Z5
+	VMOVUPS      Z5, K1, (BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm7x1AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm7x1AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	LEAQ   (R8)(R8*2), AX
+	MOVQ   SI, DI
+	ADDQ   AX, DI
+	MOVQ   DI, R11
+	ADDQ   AX, R11
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	TESTQ  CX, CX
+	JZ     attnGemm7x1AVX512_store
+
+attnGemm7x1AVX512_loop:
+	VMOVUPS.Z        (DX), K1, Z7
+	VFMADD231PS.BCST (SI), Z7, Z0
+	VFMADD231PS.BCST (SI)(R8*1), Z7, Z1
+	VFMADD231PS.BCST (SI)(R8*2), Z7, Z2
+	VFMADD231PS.BCST (DI), Z7, Z3
+	VFMADD231PS.BCST (DI)(R8*1), Z7, Z4
+	VFMADD231PS.BCST (DI)(R8*2), Z7, Z5
+	VFMADD231PS.BCST (R11), Z7, Z6
+	ADDQ             R9, SI
+	ADDQ             R9, DI
+	ADDQ             R9, R11
+	ADDQ             R10, DX
+	DECQ             CX
+	JNZ              attnGemm7x1AVX512_loop
+
+attnGemm7x1AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z7
+	VMULPS       Z7, Z0, Z0
+	VMOVUPS      Z0, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z7, Z1, Z1
+	VMOVUPS      Z1, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z7, Z2, Z2
+	VMOVUPS      Z2, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z7, Z3, Z3
+	VMOVUPS      Z3, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z7, Z4, Z4
+	VMOVUPS      Z4, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z7, Z5, Z5
+	VMOVUPS      Z5, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z7, Z6, Z6
+	VMOVUPS      Z6, K1, (BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm8x1AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm8x1AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	LEAQ   (R8)(R8*2), AX
+	MOVQ   SI, DI
+	ADDQ   AX, DI
+	MOVQ   DI, R11
+	ADDQ   AX, R11
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	TESTQ  CX, CX
+	JZ     attnGemm8x1AVX512_store
+
+attnGemm8x1AVX512_loop:
+	VMOVUPS.Z        (DX), K1, Z8
+	VFMADD231PS.BCST (SI), Z8, Z0
+	VFMADD231PS.BCST (SI)(R8*1), Z8, Z1
+	VFMADD231PS.BCST (SI)(R8*2), Z8, Z2
+	VFMADD231PS.BCST (DI), Z8, Z3
+	VFMADD231PS.BCST (DI)(R8*1), Z8, Z4
+	VFMADD231PS.BCST (DI)(R8*2), Z8, Z5
+	VFMADD231PS.BCST (R11), Z8, Z6
+	VFMADD231PS.BCST (R11)(R8*1), Z8, Z7
+	ADDQ             R9, SI
+	ADDQ             R9, DI
+	ADDQ             R9, R11
+	ADDQ             R10, DX
+	DECQ             CX
+	JNZ              attnGemm8x1AVX512_loop
+
+attnGemm8x1AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z8
+	VMULPS       Z8, Z0, Z0
+	VMOVUPS      Z0, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z8, Z1, Z1
+	VMOVUPS      Z1, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z8, Z2, Z2
+	VMOVUPS      Z2, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z8, Z3, Z3
+	VMOVUPS      Z3, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z8, Z4, Z4
+	VMOVUPS      Z4, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z8, Z5, Z5
+	VMOVUPS      Z5, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z8, Z6, Z6
+	VMOVUPS      Z6, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z8, Z7, Z7
+	VMOVUPS      Z7, K1, (BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm9x1AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm9x1AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	LEAQ   (R8)(R8*2), AX
+	MOVQ   SI, DI
+	ADDQ   AX, DI
+	MOVQ   DI, R11
+	ADDQ   AX, R11
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	TESTQ  CX, CX
+	JZ     attnGemm9x1AVX512_store
+
+attnGemm9x1AVX512_loop:
+	VMOVUPS.Z        (DX), K1, Z9
+	VFMADD231PS.BCST (SI), Z9, Z0
+	VFMADD231PS.BCST (SI)(R8*1), Z9, Z1
+	VFMADD231PS.BCST (SI)(R8*2), Z9, Z2
+	VFMADD231PS.BCST (DI), Z9, Z3
+	VFMADD231PS.BCST (DI)(R8*1), Z9, Z4
+	VFMADD231PS.BCST (DI)(R8*2), Z9, Z5
+	VFMADD231PS.BCST (R11), Z9, Z6
+	VFMADD231PS.BCST (R11)(R8*1), Z9, Z7
+	VFMADD231PS.BCST (R11)(R8*2), Z9, Z8
+	ADDQ             R9, SI
+	ADDQ             R9, DI
+	ADDQ             R9, R11
+	ADDQ             R10, DX
+	DECQ             CX
+	JNZ              attnGemm9x1AVX512_loop
+
+attnGemm9x1AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z9
+	VMULPS       Z9, Z0, Z0
+	VMOVUPS      Z0, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z9, Z1, Z1
+	VMOVUPS      Z1, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z9, Z2, Z2
+	VMOVUPS      Z2, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z9, Z3, Z3
+	VMOVUPS      Z3, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z9, Z4, Z4
+	VMOVUPS      Z4, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z9, Z5, Z5
+	VMOVUPS      Z5, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z9, Z6, Z6
+	VMOVUPS      Z6, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z9, Z7, Z7
+	VMOVUPS      Z7, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z9, Z8, Z8
+	VMOVUPS      Z8, K1, (BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm10x1AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm10x1AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	LEAQ   (R8)(R8*2), AX
+	MOVQ   SI, DI
+	ADDQ   AX, DI
+	MOVQ   DI, R11
+	ADDQ   AX, R11
+	MOVQ   R11, R12
+	ADDQ   AX, R12
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	TESTQ  CX, CX
+	JZ     attnGemm10x1AVX512_store
+
+attnGemm10x1AVX512_loop:
+	VMOVUPS.Z        (DX), K1, Z10
+	VFMADD231PS.BCST (SI), Z10, Z0
+	VFMADD231PS.BCST (SI)(R8*1), Z10, Z1
+	VFMADD231PS.BCST (SI)(R8*2), Z10, Z2
+	VFMADD231PS.BCST (DI), Z10, Z3
+	VFMADD231PS.BCST (DI)(R8*1), Z10, Z4
+	VFMADD231PS.BCST (DI)(R8*2), Z10, Z5
+	VFMADD231PS.BCST (R11), Z10, Z6
+	VFMADD231PS.BCST (R11)(R8*1), Z10, Z7
+	VFMADD231PS.BCST (R11)(R8*2), Z10, Z8
+	VFMADD231PS.BCST (R12), Z10, Z9
+	ADDQ             R9, SI
+	ADDQ             R9, DI
+	ADDQ             R9, R11
+	ADDQ             R9, R12
+	ADDQ             R10, DX
+	DECQ             CX
+	JNZ              attnGemm10x1AVX512_loop
+
+attnGemm10x1AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z10
+	VMULPS       Z10, Z0, Z0
+	VMOVUPS      Z0, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z10, Z1, Z1
+	VMOVUPS      Z1, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z10, Z2, Z2
+	VMOVUPS      Z2, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z10, Z3, Z3
+	VMOVUPS      Z3, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z10, Z4, Z4
+	VMOVUPS      Z4, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z10, Z5, Z5
+	VMOVUPS      Z5, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z10, Z6, Z6
+	VMOVUPS      Z6, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z10, Z7, Z7
+	VMOVUPS      Z7, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z10, Z8, Z8
+	VMOVUPS      Z8, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z10, Z9, Z9
+	VMOVUPS      Z9, K1, (BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm11x1AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm11x1AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	LEAQ   (R8)(R8*2), AX
+	MOVQ   SI, DI
+	ADDQ   AX, DI
+	MOVQ   DI, R11
+	ADDQ   AX, R11
+	MOVQ   R11, R12
+	ADDQ   AX, R12
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	TESTQ  CX, CX
+	JZ     attnGemm11x1AVX512_store
+
+attnGemm11x1AVX512_loop:
+	VMOVUPS.Z        (DX), K1, Z11
+	VFMADD231PS.BCST (SI), Z11, Z0
+	VFMADD231PS.BCST (SI)(R8*1), Z11, Z1
+	VFMADD231PS.BCST (SI)(R8*2), Z11, Z2
+	VFMADD231PS.BCST (DI), Z11, Z3
+	VFMADD231PS.BCST (DI)(R8*1), Z11, Z4
+	VFMADD231PS.BCST (DI)(R8*2), Z11, Z5
+	VFMADD231PS.BCST (R11), Z11, Z6
+	VFMADD231PS.BCST (R11)(R8*1), Z11, Z7
+	VFMADD231PS.BCST (R11)(R8*2), Z11, Z8
+	VFMADD231PS.BCST (R12), Z11, Z9
+	VFMADD231PS.BCST (R12)(R8*1), Z11, Z10
+	ADDQ             R9, SI
+	ADDQ             R9, DI
+	ADDQ             R9, R11
+	ADDQ             R9, R12
+	ADDQ             R10, DX
+	DECQ             CX
+	JNZ              attnGemm11x1AVX512_loop
+
+attnGemm11x1AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z11
+	VMULPS       Z11, Z0, Z0
+	VMOVUPS      Z0, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z11, Z1, Z1
+	VMOVUPS      Z1, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z11, Z2, Z2
+	VMOVUPS      Z2, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z11, Z3, Z3
+	VMOVUPS      Z3, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z11, Z4, Z4
+	VMOVUPS      Z4, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z11, Z5, Z5
+	VMOVUPS      Z5, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z11, Z6, Z6
+	VMOVUPS      Z6, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z11, Z7, Z7
+	VMOVUPS      Z7, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z11, Z8, Z8
+	VMOVUPS      Z8, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z11, Z9, Z9
+	VMOVUPS      Z9, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z11, Z10, Z10
+	VMOVUPS      Z10, K1, (BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm12x1AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm12x1AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	LEAQ   (R8)(R8*2), AX
+	MOVQ   SI, DI
+	ADDQ   AX, DI
+	MOVQ   DI, R11
+	ADDQ   AX, R11
+	MOVQ   R11, R12
+	ADDQ   AX, R12
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	TESTQ  CX, CX
+	JZ     attnGemm12x1AVX512_store
+
+attnGemm12x1AVX512_loop:
+	VMOVUPS.Z        (DX), K1, Z12
+	VFMADD231PS.BCST (SI), Z12, Z0
+	VFMADD231PS.BCST (SI)(R8*1), Z12, Z1
+	VFMADD231PS.BCST (SI)(R8*2), Z12, Z2
+	VFMADD231PS.BCST (DI), Z12, Z3
+	VFMADD231PS.BCST (DI)(R8*1), Z12, Z4
+	VFMADD231PS.BCST (DI)(R8*2), Z12, Z5
+	VFMADD231PS.BCST (R11), Z12, Z6
+	VFMADD231PS.BCST (R11)(R8*1), Z12, Z7
+	VFMADD231PS.BCST (R11)(R8*2), Z12, Z8
+	VFMADD231PS.BCST (R12), Z12, Z9
+	VFMADD231PS.BCST (R12)(R8*1), Z12, Z10
+	VFMADD231PS.BCST (R12)(R8*2), Z12, Z11
+	ADDQ             R9, SI
+	ADDQ             R9, DI
+	ADDQ             R9, R11
+	ADDQ             R9, R12
+	ADDQ             R10, DX
+	DECQ             CX
+	JNZ              attnGemm12x1AVX512_loop
+
+attnGemm12x1AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z12
+	VMULPS       Z12, Z0, Z0
+	VMOVUPS      Z0, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z12, Z1, Z1
+	VMOVUPS      Z1, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z12, Z2, Z2
+	VMOVUPS      Z2, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z12, Z3, Z3
+	VMOVUPS      Z3, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z12, Z4, Z4
+	VMOVUPS      Z4, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z12, Z5, Z5
+	VMOVUPS      Z5, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z12, Z6, Z6
+	VMOVUPS      Z6, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z12, Z7, Z7
+	VMOVUPS      Z7, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z12, Z8, Z8
+	VMOVUPS      Z8, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z12, Z9, Z9
+	VMOVUPS      Z9, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z12, Z10, Z10
+	VMOVUPS      Z10, K1, (BX)
+	ADDQ         R13, BX
+	VMULPS       Z12, Z11, Z11
+	VMOVUPS      Z11, K1, (BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm1x2AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm1x2AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	TESTQ  CX, CX
+	JZ     attnGemm1x2AVX512_store
+
+attnGemm1x2AVX512_loop:
+	VMOVUPS      (DX), Z2
+	VMOVUPS.Z    64(DX), K1, Z3
+	VBROADCASTSS (SI), Z4
+	VFMADD231PS  Z2, Z4, Z0
+	VFMADD231PS  Z3, Z4, Z1
+	ADDQ         R9, SI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm1x2AVX512_loop
+
+attnGemm1x2AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z2
+	VMULPS       Z2, Z0, Z0
+	VMOVUPS      Z0, (BX)
+	VMULPS       Z2, Z1, Z1
+	VMOVUPS      Z1, K1, 64(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm2x2AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm2x2AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	TESTQ  CX, CX
+	JZ     attnGemm2x2AVX512_store
+
+attnGemm2x2AVX512_loop:
+	VMOVUPS      (DX), Z4
+	VMOVUPS.Z    64(DX), K1, Z5
+	VBROADCASTSS (SI), Z6
+	VFMADD231PS  Z4, Z6, Z0
+	VFMADD231PS  Z5, Z6, Z1
+	VBROADCASTSS (SI)(R8*1), Z6
+	VFMADD231PS  Z4, Z6, Z2
+	VFMADD231PS  Z5, Z6, Z3
+	ADDQ         R9, SI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm2x2AVX512_loop
+
+attnGemm2x2AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z4
+	VMULPS       Z4, Z0, Z0
+	VMOVUPS      Z0, (BX)
+	VMULPS       Z4, Z1, Z1
+	VMOVUPS      Z1, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z4, Z2, Z2
+	VMOVUPS      Z2, (BX)
+	VMULPS       Z4, Z3, Z3
+	VMOVUPS      Z3, K1, 64(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm3x2AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm3x2AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	TESTQ  CX, CX
+	JZ     attnGemm3x2AVX512_store
+
+attnGemm3x2AVX512_loop:
+	VMOVUPS      (DX), Z6
+	VMOVUPS.Z    64(DX), K1, Z7
+	VBROADCASTSS (SI), Z8
+	VFMADD231PS  Z6, Z8, Z0
+	VFMADD231PS  Z7, Z8, Z1
+	VBROADCASTSS (SI)(R8*1), Z8
+	VFMADD231PS  Z6, Z8, Z2
+	VFMADD231PS  Z7, Z8, Z3
+	VBROADCASTSS (SI)(R8*2), Z8
+	VFMADD231PS  Z6, Z8, Z4
+	VFMADD231PS  Z7, Z8, Z5
+	ADDQ         R9, SI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm3x2AVX512_loop
+
+attnGemm3x2AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z6
+	VMULPS       Z6, Z0, Z0
+	VMOVUPS      Z0, (BX)
+	VMULPS       Z6, Z1, Z1
+	VMOVUPS      Z1, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z6, Z2, Z2
+	VMOVUPS      Z2, (BX)
+	VMULPS       Z6, Z3, Z3
+	VMOVUPS      Z3, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z6, Z4, Z4
+	VMOVUPS      Z4, (BX)
+	VMULPS       Z6, Z5, Z5
+	VMOVUPS      Z5, K1, 64(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm4x2AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm4x2AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	LEAQ   (R8)(R8*2), AX
+	MOVQ   SI, DI
+	ADDQ   AX, DI
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	TESTQ  CX, CX
+	JZ     attnGemm4x2AVX512_store
+
+attnGemm4x2AVX512_loop:
+	VMOVUPS      (DX), Z8
+	VMOVUPS.Z    64(DX), K1, Z9
+	VBROADCASTSS (SI), Z10
+	VFMADD231PS  Z8, Z10, Z0
+	VFMADD231PS  Z9, Z10, Z1
+	VBROADCASTSS (SI)(R8*1), Z10
+	VFMADD231PS  Z8, Z10, Z2
+	VFMADD231PS  Z9, Z10, Z3
+	VBROADCASTSS (SI)(R8*2), Z10
+	VFMADD231PS  Z8, Z10, Z4
+	VFMADD231PS  Z9, Z10, Z5
+	VBROADCASTSS (DI), Z10
+	VFMADD231PS  Z8, Z10, Z6
+	VFMADD231PS  Z9, Z10, Z7
+	ADDQ         R9, SI
+	ADDQ         R9, DI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm4x2AVX512_loop
+
+attnGemm4x2AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z8
+	VMULPS       Z8, Z0, Z0
+	VMOVUPS      Z0, (BX)
+	VMULPS       Z8, Z1, Z1
+	VMOVUPS      Z1, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z8, Z2, Z2
+	VMOVUPS      Z2, (BX)
+	VMULPS       Z8, Z3, Z3
+	VMOVUPS      Z3, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z8, Z4, Z4
+	VMOVUPS      Z4, (BX)
+	VMULPS       Z8, Z5, Z5
+	VMOVUPS      Z5, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z8, Z6, Z6
+	VMOVUPS      Z6, (BX)
+	VMULPS       Z8, Z7, Z7
+	VMOVUPS      Z7, K1, 64(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm5x2AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm5x2AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	LEAQ   (R8)(R8*2), AX
+	MOVQ   SI, DI
+	ADDQ   AX, DI
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	TESTQ  CX, CX
+	JZ     attnGemm5x2AVX512_store
+
+attnGemm5x2AVX512_loop:
+	VMOVUPS      (DX), Z10
+	VMOVUPS.Z    64(DX), K1, Z11
+	VBROADCASTSS (SI), Z12
+	VFMADD231PS  Z10, Z12, Z0
+	VFMADD231PS  Z11, Z12, Z1
+	VBROADCASTSS (SI)(R8*1), Z12
+	VFMADD231PS  Z10, Z12, Z2
+	VFMADD231PS  Z11, Z12, Z3
+	VBROADCASTSS (SI)(R8*2), Z12
+	VFMADD231PS  Z10, Z12, Z4
+	VFMADD231PS  Z11, Z12, Z5
+	VBROADCASTSS (DI), Z12
+	VFMADD231PS  Z10, Z12, Z6
+	VFMADD231PS  Z11, Z12, Z7
+	VBROADCASTSS (DI)(R8*1), Z12
+	VFMADD231PS  Z10, Z12, Z8
+	VFMADD231PS  Z11, Z12, Z9
+	ADDQ         R9, SI
+	ADDQ         R9, DI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm5x2AVX512_loop
+
+attnGemm5x2AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z10
+	VMULPS       Z10, Z0, Z0
+	VMOVUPS      Z0, (BX)
+	VMULPS       Z10, Z1, Z1
+	VMOVUPS      Z1, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z10, Z2, Z2
+	VMOVUPS      Z2, (BX)
+	VMULPS       Z10, Z3, Z3
+	VMOVUPS      Z3, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z10, Z4, Z4
+	VMOVUPS      Z4, (BX)
+	VMULPS       Z10, Z5, Z5
+	VMOVUPS      Z5, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z10, Z6, Z6
+	VMOVUPS      Z6, (BX)
+	VMULPS       Z10, Z7, Z7
+	VMOVUPS      Z7, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z10, Z8, Z8
+	VMOVUPS      Z8, (BX)
+	VMULPS       Z10, Z9, Z9
+	VMOVUPS      Z9, K1, 64(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm6x2AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm6x2AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	LEAQ   (R8)(R8*2), AX
+	MOVQ   SI, DI
+	ADDQ   AX, DI
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	TESTQ  CX, CX
+	JZ     attnGemm6x2AVX512_store
+
+attnGemm6x2AVX512_loop:
+	VMOVUPS      (DX), Z12
+	VMOVUPS.Z    64(DX), K1, Z13
+	VBROADCASTSS (SI), Z14
+	VFMADD231PS  Z12, Z14, Z0
+	VFMADD231PS  Z13, Z14, Z1
+	VBROADCASTSS (SI)(R8*1), Z14
+	VFMADD231PS  Z12, Z14, Z2
+	VFMADD231PS  Z13, Z14, Z3
+	VBROADCASTSS (SI)(R8*2), Z14
+	VFMADD231PS  Z12, Z14, Z4
+	VFMADD231PS  Z13, Z14, Z5
+	VBROADCASTSS (DI), Z14
+	VFMADD231PS  Z12, Z14, Z6
+	VFMADD231PS  Z13, Z14, Z7
+	VBROADCASTSS (DI)(R8*1), Z14
+	VFMADD231PS  Z12, Z14, Z8
+	VFMADD231PS  Z13, Z14, Z9
+	VBROADCASTSS (DI)(R8*2), Z14
+	VFMADD231PS  Z12, Z14, Z10
+	VFMADD231PS  Z13, Z14, Z11
+	ADDQ         R9, SI
+	ADDQ         R9, DI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm6x2AVX512_loop
+
+attnGemm6x2AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z12
+	VMULPS       Z12, Z0, Z0
+	VMOVUPS      Z0, (BX)
+	VMULPS       Z12, Z1, Z1
+	VMOVUPS      Z1, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z12, Z2, Z2
+	VMOVUPS      Z2, (BX)
+	VMULPS       Z12, Z3, Z3
+	VMOVUPS      Z3, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z12, Z4, Z4
+	VMOVUPS      Z4, (BX)
+	VMULPS       Z12, Z5, Z5
+	VMOVUPS      Z5, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z12, Z6, Z6
+	VMOVUPS      Z6, (BX)
+	VMULPS       Z12, Z7, Z7
+	VMOVUPS      Z7, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z12, Z8, Z8
+	VMOVUPS      Z8, (BX)
+	VMULPS       Z12, Z9, Z9
+	VMOVUPS      Z9, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z12, Z10, Z10
+	VMOVUPS      Z10, (BX)
+	VMULPS       Z12, Z11, Z11
+	VMOVUPS      Z11, K1, 64(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm7x2AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm7x2AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	LEAQ   (R8)(R8*2), AX
+	MOVQ   SI, DI
+	ADDQ   AX, DI
+	MOVQ   DI, R11
+	ADDQ   AX, R11
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	TESTQ  CX, CX
+	JZ     attnGemm7x2AVX512_store
+
+attnGemm7x2AVX512_loop:
+	VMOVUPS      (DX), Z14
+	VMOVUPS.Z    64(DX), K1, Z15
+	VBROADCASTSS (SI), Z16
+	VFMADD231PS  Z14, Z16, Z0
+	VFMADD231PS  Z15, Z16, Z1
+	VBROADCASTSS (SI)(R8*1), Z16
+	VFMADD231PS  Z14, Z16, Z2
+	VFMADD231PS  Z15, Z16, Z3
+	VBROADCASTSS (SI)(R8*2), Z16
+	VFMADD231PS  Z14, Z16, Z4
+	VFMADD231PS  Z15, Z16, Z5
+	VBROADCASTSS (DI), Z16
+	VFMADD231PS  Z14, Z16, Z6
+	VFMADD231PS  Z15, Z16, Z7
+	VBROADCASTSS (DI)(R8*1), Z16
+	VFMADD231PS  Z14, Z16, Z8
+	VFMADD231PS  Z15, Z16, Z9
+	VBROADCASTSS (DI)(R8*2), Z16
+	VFMADD231PS  Z14, Z16, Z10
+	VFMADD231PS  Z15, Z16, Z11
+	VBROADCASTSS (R11), Z16
+	VFMADD231PS  Z14, Z16, Z12
+	VFMADD231PS  Z15, Z16, Z13
+	ADDQ         R9, SI
+	ADDQ         R9, DI
+	ADDQ         R9, R11
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm7x2AVX512_loop
+
+attnGemm7x2AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z14
+	VMULPS       Z14, Z0, Z0
+	VMOVUPS      Z0, (BX)
+	VMULPS       Z14, Z1, Z1
+	VMOVUPS      Z1, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z14, Z2, Z2
+	VMOVUPS      Z2, (BX)
+	VMULPS       Z14, Z3, Z3
+	VMOVUPS      Z3, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z14, Z4, Z4
+	VMOVUPS      Z4, (BX)
+	VMULPS       Z14, Z5, Z5
+	VMOVUPS      Z5, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z14, Z6, Z6
+	VMOVUPS      Z6, (BX)
+	VMULPS       Z14, Z7, Z7
+	VMOVUPS      Z7, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z14, Z8, Z8
+	VMOVUPS      Z8, (BX)
+	VMULPS       Z14, Z9, Z9
+	VMOVUPS      Z9, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z14, Z10, Z10
+	VMOVUPS      Z10, (BX)
+	VMULPS       Z14, Z11, Z11
+	VMOVUPS      Z11, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z14, Z12, Z12
+	VMOVUPS      Z12, (BX)
+	VMULPS       Z14, Z13, Z13
+	VMOVUPS      Z13, K1, 64(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm8x2AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm8x2AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	LEAQ   (R8)(R8*2), AX
+	MOVQ   SI, DI
+	ADDQ   AX, DI
+	MOVQ   DI, R11
+	ADDQ   AX, R11
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	TESTQ  CX, CX
+	JZ     attnGemm8x2AVX512_store
+
+attnGemm8x2AVX512_loop:
+	VMOVUPS      (DX), Z16
+	VMOVUPS.Z    64(DX), K1, Z17
+	VBROADCASTSS (SI), Z18
+	VFMADD231PS  Z16, Z18, Z0
+	VFMADD231PS  Z17, Z18, Z1
+	VBROADCASTSS (SI)(R8*1), Z18
+	VFMADD231PS  Z16, Z18, Z2
+	VFMADD231PS  Z17, Z18, Z3
+	VBROADCASTSS (SI)(R8*2), Z18
+	VFMADD231PS  Z16, Z18, Z4
+	VFMADD231PS  Z17, Z18, Z5
+	VBROADCASTSS (DI), Z18
+	VFMADD231PS  Z16, Z18, Z6
+	VFMADD231PS  Z17, Z18, Z7
+	VBROADCASTSS (DI)(R8*1), Z18
+	VFMADD231PS  Z16, Z18, Z8
+	VFMADD231PS  Z17, Z18, Z9
+	VBROADCASTSS (DI)(R8*2), Z18
+	VFMADD231PS  Z16, Z18, Z10
+	VFMADD231PS  Z17, Z18, Z11
+	VBROADCASTSS (R11), Z18
+	VFMADD231PS  Z16, Z18, Z12
+	VFMADD231PS  Z17, Z18, Z13
+	VBROADCASTSS (R11)(R8*1), Z18
+	VFMADD231PS  Z16, Z18, Z14
+	VFMADD231PS  Z17, Z18, Z15
+	ADDQ         R9, SI
+	ADDQ         R9, DI
+	ADDQ         R9, R11
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm8x2AVX512_loop
+
+attnGemm8x2AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z16
+	VMULPS       Z16, Z0, Z0
+	VMOVUPS      Z0, (BX)
+	VMULPS       Z16, Z1, Z1
+	VMOVUPS      Z1, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z16, Z2, Z2
+	VMOVUPS      Z2, (BX)
+	VMULPS       Z16, Z3, Z3
+	VMOVUPS      Z3, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z16, Z4, Z4
+	VMOVUPS      Z4, (BX)
+	VMULPS       Z16, Z5, Z5
+	VMOVUPS      Z5, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z16, Z6, Z6
+	VMOVUPS      Z6, (BX)
+	VMULPS       Z16, Z7, Z7
+	VMOVUPS      Z7, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z16, Z8, Z8
+	VMOVUPS      Z8, (BX)
+	VMULPS       Z16, Z9, Z9
+	VMOVUPS      Z9, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z16, Z10, Z10
+	VMOVUPS      Z10, (BX)
+	VMULPS       Z16, Z11, Z11
+	VMOVUPS      Z11, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z16, Z12, Z12
+	VMOVUPS      Z12, (BX)
+	VMULPS       Z16, Z13, Z13
+	VMOVUPS      Z13, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z16, Z14, Z14
+	VMOVUPS      Z14, (BX)
+	VMULPS       Z16, Z15, Z15
+	VMOVUPS      Z15, K1, 64(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm9x2AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm9x2AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	LEAQ   (R8)(R8*2), AX
+	MOVQ   SI, DI
+	ADDQ   AX, DI
+	MOVQ   DI, R11
+	ADDQ   AX, R11
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	VXORPS Z16, Z16, Z16
+	VXORPS Z17, Z17, Z17
+	TESTQ  CX, CX
+	JZ     attnGemm9x2AVX512_store
+
+attnGemm9x2AVX512_loop:
+	VMOVUPS      (DX), Z18
+	VMOVUPS.Z    64(DX), K1, Z19
+	VBROADCASTSS (SI), Z20
+	VFMADD231PS  Z18, Z20, Z0
+	VFMADD231PS  Z19, Z20, Z1
+	VBROADCASTSS (SI)(R8*1), Z20
+	VFMADD231PS  Z18, Z20, Z2
+	VFMADD231PS  Z19, Z20, Z3
+	VBROADCASTSS (SI)(R8*2), Z20
+	VFMADD231PS  Z18, Z20, Z4
+	VFMADD231PS  Z19, Z20, Z5
+	VBROADCASTSS (DI), Z20
+	VFMADD231PS  Z18, Z20, Z6
+	VFMADD231PS  Z19, Z20, Z7
+	VBROADCASTSS (DI)(R8*1), Z20
+	VFMADD231PS  Z18, Z20, Z8
+	VFMADD231PS  Z19, Z20, Z9
+	VBROADCASTSS (DI)(R8*2), Z20
+	VFMADD231PS  Z18, Z20, Z10
+	VFMADD231PS  Z19, Z20, Z11
+	VBROADCASTSS (R11), Z20
+	VFMADD231PS  Z18, Z20, Z12
+	VFMADD231PS  Z19, Z20, Z13
+	VBROADCASTSS (R11)(R8*1), Z20
+	VFMADD231PS  Z18, Z20, Z14
+	VFMADD231PS  Z19, Z20, Z15
+	VBROADCASTSS (R11)(R8*2), Z20
+	VFMADD231PS  Z18, Z20, Z16
+	VFMADD231PS  Z19, Z20, Z17
+	ADDQ         R9, SI
+	ADDQ         R9, DI
+	ADDQ         R9, R11
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm9x2AVX512_loop
+
+attnGemm9x2AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z18
+	VMULPS       Z18, Z0, Z0
+	VMOVUPS      Z0, (BX)
+	VMULPS       Z18, Z1, Z1
+	VMOVUPS      Z1, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z18, Z2, Z2
+	VMOVUPS      Z2, (BX)
+	VMULPS       Z18, Z3, Z3
+	VMOVUPS      Z3, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z18, Z4, Z4
+	VMOVUPS      Z4, (BX)
+	VMULPS       Z18, Z5, Z5
+	VMOVUPS      Z5, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z18, Z6, Z6
+	VMOVUPS      Z6, (BX)
+	VMULPS       Z18, Z7, Z7
+	VMOVUPS      Z7, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z18, Z8, Z8
+	VMOVUPS      Z8, (BX)
+	VMULPS       Z18, Z9, Z9
+	VMOVUPS      Z9, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z18, Z10, Z10
+	VMOVUPS      Z10, (BX)
+	VMULPS       Z18, Z11, Z11
+	VMOVUPS      Z11, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z18, Z12, Z12
+	VMOVUPS      Z12, (BX)
+	VMULPS       Z18, Z13, Z13
+	VMOVUPS      Z13, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z18, Z14, Z14
+	VMOVUPS      Z14, (BX)
+	VMULPS       Z18, Z15, Z15
+	VMOVUPS      Z15, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z18, Z16, Z16
+	VMOVUPS      Z16, (BX)
+	VMULPS       Z18, Z17, Z17
+	VMOVUPS      Z17, K1, 64(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm10x2AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm10x2AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	LEAQ   (R8)(R8*2), AX
+	MOVQ   SI, DI
+	ADDQ   AX, DI
+	MOVQ   DI, R11
+	ADDQ   AX, R11
+	MOVQ   R11, R12
+	ADDQ   AX, R12
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	VXORPS Z16, Z16, Z16
+	VXORPS Z17, Z17, Z17
+	VXORPS Z18, Z18, Z18
+	VXORPS Z19, Z19, Z19
+	TESTQ  CX, CX
+	JZ     attnGemm10x2AVX512_store
+
+attnGemm10x2AVX512_loop:
+	VMOVUPS      (DX), Z20
+	VMOVUPS.Z    64(DX), K1, Z21
+	VBROADCASTSS (SI), Z22
+	VFMADD231PS  Z20, Z22, Z0
+	VFMADD231PS  Z21, Z22, Z1
+	VBROADCASTSS (SI)(R8*1), Z22
+	VFMADD231PS  Z20, Z22, Z2
+	VFMADD231PS  Z21, Z22, Z3
+	VBROADCASTSS (SI)(R8*2), Z22
+	VFMADD231PS  Z20, Z22, Z4
+	VFMADD231PS  Z21, Z22, Z5
+	VBROADCASTSS (DI), Z22
+	VFMADD231PS  Z20, Z22, Z6
+	VFMADD231PS  Z21, Z22, Z7
+	VBROADCASTSS (DI)(R8*1), Z22
+	VFMADD231PS  Z20, Z22, Z8
+	VFMADD231PS  Z21, Z22, Z9
+	VBROADCASTSS (DI)(R8*2), Z22
+	VFMADD231PS  Z20, Z22, Z10
+	VFMADD231PS  Z21, Z22, Z11
+	VBROADCASTSS (R11), Z22
+	VFMADD231PS  Z20, Z22, Z12
+	VFMADD231PS  Z21, Z22, Z13
+	VBROADCASTSS (R11)(R8*1), Z22
+	VFMADD231PS  Z20, Z22, Z14
+	VFMADD231PS  Z21, Z22, Z15
+	VBROADCASTSS (R11)(R8*2), Z22
+	VFMADD231PS  Z20, Z22, Z16
+	VFMADD231PS  Z21, Z22, Z17
+	VBROADCASTSS (R12), Z22
+	VFMADD231PS  Z20, Z22, Z18
+	VFMADD231PS  Z21, Z22, Z19
+	ADDQ         R9, SI
+	ADDQ         R9, DI
+	ADDQ         R9, R11
+	ADDQ         R9, R12
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm10x2AVX512_loop
+
+attnGemm10x2AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z20
+	VMULPS       Z20, Z0, Z0
+	VMOVUPS      Z0, (BX)
+	VMULPS       Z20, Z1, Z1
+	VMOVUPS      Z1, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z20, Z2, Z2
+	VMOVUPS      Z2, (BX)
+	VMULPS       Z20, Z3, Z3
+	VMOVUPS      Z3, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z20, Z4, Z4
+	VMOVUPS      Z4, (BX)
+	VMULPS       Z20, Z5, Z5
+	VMOVUPS      Z5, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z20, Z6, Z6
+	VMOVUPS      Z6, (BX)
+	VMULPS       Z20, Z7, Z7
+	VMOVUPS      Z7, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z20, Z8, Z8
+	VMOVUPS      Z8, (BX)
+	VMULPS       Z20, Z9, Z9
+	VMOVUPS      Z9, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z20, Z10, Z10
+	VMOVUPS      Z10, (BX)
+	VMULPS       Z20, Z11, Z11
+	VMOVUPS      Z11, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z20, Z12, Z12
+	VMOVUPS      Z12, (BX)
+	VMULPS       Z20, Z13, Z13
+	VMOVUPS      Z13, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z20, Z14, Z14
+	VMOVUPS      Z14, (BX)
+	VMULPS       Z20, Z15, Z15
+	VMOVUPS      Z15, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z20, Z16, Z16
+	VMOVUPS      Z16, (BX)
+	VMULPS       Z20, Z17, Z17
+	VMOVUPS      Z17, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z20, Z18, Z18
+	VMOVUPS      Z18, (BX)
+	VMULPS       Z20, Z19, Z19
+	VMOVUPS      Z19, K1, 64(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm11x2AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm11x2AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	LEAQ   (R8)(R8*2), AX
+	MOVQ   SI, DI
+	ADDQ   AX, DI
+	MOVQ   DI, R11
+	ADDQ   AX, R11
+	MOVQ   R11, R12
+	ADDQ   AX, R12
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	VXORPS Z16, Z16, Z16
+	VXORPS Z17, Z17, Z17
+	VXORPS Z18, Z18, Z18
+	VXORPS Z19, Z19, Z19
+	VXORPS Z20, Z20, Z20
+	VXORPS Z21, Z21, Z21
+	TESTQ  CX, CX
+	JZ     attnGemm11x2AVX512_store
+
+attnGemm11x2AVX512_loop:
+	VMOVUPS      (DX), Z22
+	VMOVUPS.Z    64(DX), K1, Z23
+	VBROADCASTSS (SI), Z24
+	VFMADD231PS  Z22, Z24, Z0
+	VFMADD231PS  Z23, Z24, Z1
+	VBROADCASTSS (SI)(R8*1), Z24
+	VFMADD231PS  Z22, Z24, Z2
+	VFMADD231PS  Z23, Z24, Z3
+	VBROADCASTSS (SI)(R8*2), Z24
+	VFMADD231PS  Z22, Z24, Z4
+	VFMADD231PS  Z23, Z24, Z5
+	VBROADCASTSS (DI), Z24
+	VFMADD231PS  Z22, Z24, Z6
+	VFMADD231PS  Z23, Z24, Z7
+	VBROADCASTSS (DI)(R8*1), Z24
+	VFMADD231PS  Z22, Z24, Z8
+	VFMADD231PS  Z23, Z24, Z9
+	VBROADCASTSS (DI)(R8*2), Z24
+	VFMADD231PS  Z22, Z24, Z10
+	VFMADD231PS  Z23, Z24, Z11
+	VBROADCASTSS (R11), Z24
+	VFMADD231PS  Z22, Z24, Z12
+	VFMADD231PS  Z23, Z24, Z13
+	VBROADCASTSS (R11)(R8*1), Z24
+	VFMADD231PS  Z22, Z24, Z14
+	VFMADD231PS  Z23, Z24, Z15
+	VBROADCASTSS (R11)(R8*2), Z24
+	VFMADD231PS  Z22, Z24, Z16
+	VFMADD231PS  Z23, Z24, Z17
+	VBROADCASTSS (R12), Z24
+	VFMADD231PS  Z22, Z24, Z18
+	VFMADD231PS  Z23, Z24, Z19
+	VBROADCASTSS (R12)(R8*1), Z24
+	VFMADD231PS  Z22, Z24, Z20
+	VFMADD231PS  Z23, Z24, Z21
+	ADDQ         R9, SI
+	ADDQ         R9, DI
+	ADDQ         R9, R11
+	ADDQ         R9, R12
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm11x2AVX512_loop
+
+attnGemm11x2AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z22
+	VMULPS       Z22, Z0, Z0
+	VMOVUPS      Z0, (BX)
+	VMULPS       Z22, Z1, Z1
+	VMOVUPS      Z1, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z22, Z2, Z2
+	VMOVUPS      Z2, (BX)
+	VMULPS       Z22, Z3, Z3
+	VMOVUPS      Z3, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z22, Z4, Z4
+	VMOVUPS      Z4, (BX)
+	VMULPS       Z22, Z5, Z5
+	VMOVUPS      Z5, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z22, Z6, Z6
+	VMOVUPS      Z6, (BX)
+	VMULPS       Z22, Z7, Z7
+	VMOVUPS      Z7, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z22, Z8, Z8
+	VMOVUPS      Z8, (BX)
+	VMULPS       Z22, Z9, Z9
+	VMOVUPS      Z9, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z22, Z10, Z10
+	VMOVUPS      Z10, (BX)
+	VMULPS       Z22, Z11, Z11
+	VMOVUPS      Z11, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z22, Z12, Z12
+	VMOVUPS      Z12, (BX)
+	VMULPS       Z22, Z13, Z13
+	VMOVUPS      Z13, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z22, Z14, Z14
+	VMOVUPS      Z14, (BX)
+	VMULPS       Z22, Z15, Z15
+	VMOVUPS      Z15, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z22, Z16, Z16
+	VMOVUPS      Z16, (BX)
+	VMULPS       Z22, Z17, Z17
+	VMOVUPS      Z17, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z22, Z18, Z18
+	VMOVUPS      Z18, (BX)
+	VMULPS       Z22, Z19, Z19
+	VMOVUPS      Z19, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z22, Z20, Z20
+	VMOVUPS      Z20, (BX)
+	VMULPS       Z22, Z21, Z21
+	VMOVUPS      Z21, K1, 64(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm12x2AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm12x2AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	LEAQ   (R8)(R8*2), AX
+	MOVQ   SI, DI
+	ADDQ   AX, DI
+	MOVQ   DI, R11
+	ADDQ   AX, R11
+	MOVQ   R11, R12
+	ADDQ   AX, R12
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	VXORPS Z16, Z16, Z16
+	VXORPS Z17, Z17, Z17
+	VXORPS Z18, Z18, Z18
+	VXORPS Z19, Z19, Z19
+	VXORPS Z20, Z20, Z20
+	VXORPS Z21, Z21, Z21
+	VXORPS Z22, Z22, Z22
+	VXORPS Z23, Z23, Z23
+	TESTQ  CX, CX
+	JZ     attnGemm12x2AVX512_store
+
+attnGemm12x2AVX512_loop:
+	VMOVUPS      (DX), Z24
+	VMOVUPS.Z    64(DX), K1, Z25
+	VBROADCASTSS (SI), Z26
+	VFMADD231PS  Z24, Z26, Z0
+	VFMADD231PS  Z25, Z26, Z1
+	VBROADCASTSS (SI)(R8*1), Z26
+	VFMADD231PS  Z24, Z26, Z2
+	VFMADD231PS  Z25, Z26, Z3
+	VBROADCASTSS (SI)(R8*2), Z26
+	VFMADD231PS  Z24, Z26, Z4
+	VFMADD231PS  Z25, Z26, Z5
+	VBROADCASTSS (DI), Z26
+	VFMADD231PS  Z24, Z26, Z6
+	VFMADD231PS  Z25, Z26, Z7
+	VBROADCASTSS (DI)(R8*1), Z26
+	VFMADD231PS  Z24, Z26, Z8
+	VFMADD231PS  Z25, Z26, Z9
+	VBROADCASTSS (DI)(R8*2), Z26
+	VFMADD231PS  Z24, Z26, Z10
+	VFMADD231PS  Z25, Z26, Z11
+	VBROADCASTSS (R11), Z26
+	VFMADD231PS  Z24, Z26, Z12
+	VFMADD231PS  Z25, Z26, Z13
+	VBROADCASTSS (R11)(R8*1), Z26
+	VFMADD231PS  Z24, Z26, Z14
+	VFMADD231PS  Z25, Z26, Z15
+	VBROADCASTSS (R11)(R8*2), Z26
+	VFMADD231PS  Z24, Z26, Z16
+	VFMADD231PS  Z25, Z26, Z17
+	VBROADCASTSS (R12), Z26
+	VFMADD231PS  Z24, Z26, Z18
+	VFMADD231PS  Z25, Z26, Z19
+	VBROADCASTSS (R12)(R8*1), Z26
+	VFMADD231PS  Z24, Z26, Z20
+	VFMADD231PS  Z25, Z26, Z21
+	VBROADCASTSS (R12)(R8*2), Z26
+	VFMADD231PS  Z24, Z26, Z22
+	VFMADD231PS  Z25, Z26, Z23
+	ADDQ         R9, SI
+	ADDQ         R9, DI
+	ADDQ         R9, R11
+	ADDQ         R9, R12
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm12x2AVX512_loop
+
+attnGemm12x2AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z24
+	VMULPS       Z24, Z0, Z0
+	VMOVUPS      Z0, (BX)
+	VMULPS       Z24, Z1, Z1
+	VMOVUPS      Z1, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z24, Z2, Z2
+	VMOVUPS      Z2, (BX)
+	VMULPS       Z24, Z3, Z3
+	VMOVUPS      Z3, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z24, Z4, Z4
+	VMOVUPS      Z4, (BX)
+	VMULPS       Z24, Z5, Z5
+	VMOVUPS      Z5, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z24, Z6, Z6
+	VMOVUPS      Z6, (BX)
+	VMULPS       Z24, Z7, Z7
+	VMOVUPS      Z7, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z24, Z8, Z8
+	VMOVUPS      Z8, (BX)
+	VMULPS       Z24, Z9, Z9
+	VMOVUPS      Z9, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z24, Z10, Z10
+	VMOVUPS      Z10, (BX)
+	VMULPS       Z24, Z11, Z11
+	VMOVUPS      Z11, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z24, Z12, Z12
+	VMOVUPS      Z12, (BX)
+	VMULPS       Z24, Z13, Z13
+	VMOVUPS      Z13, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z24, Z14, Z14
+	VMOVUPS      Z14, (BX)
+	VMULPS       Z24, Z15, Z15
+	VMOVUPS      Z15, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z24, Z16, Z16
+	VMOVUPS      Z16, (BX)
+	VMULPS       Z24, Z17, Z17
+	VMOVUPS      Z17, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z24, Z18, Z18
+	VMOVUPS      Z18, (BX)
+	VMULPS       Z24, Z19, Z19
+	VMOVUPS      Z19, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z24, Z20, Z20
+	VMOVUPS      Z20, (BX)
+	VMULPS       Z24, Z21, Z21
+	VMOVUPS      Z21, K1, 64(BX)
+	ADDQ         R13, BX
+	VMULPS       Z24, Z22, Z22
+	VMOVUPS      Z22, (BX)
+	VMULPS       Z24, Z23, Z23
+	VMOVUPS      Z23, K1, 64(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm1x3AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm1x3AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	TESTQ  CX, CX
+	JZ     attnGemm1x3AVX512_store
+
+attnGemm1x3AVX512_loop:
+	VMOVUPS      (DX), Z3
+	VMOVUPS      64(DX), Z4
+	VMOVUPS.Z    128(DX), K1, Z5
+	VBROADCASTSS (SI), Z6
+	VFMADD231PS  Z3, Z6, Z0
+	VFMADD231PS  Z4, Z6, Z1
+	VFMADD231PS  Z5, Z6, Z2
+	ADDQ         R9, SI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm1x3AVX512_loop
+
+attnGemm1x3AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z3
+	VMULPS       Z3, Z0, Z0
+	VMOVUPS      Z0, (BX)
+	VMULPS       Z3, Z1, Z1
+	VMOVUPS      Z1, 64(BX)
+	VMULPS       Z3, Z2, Z2
+	VMOVUPS      Z2, K1, 128(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm2x3AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm2x3AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	TESTQ  CX, CX
+	JZ     attnGemm2x3AVX512_store
+
+attnGemm2x3AVX512_loop:
+	VMOVUPS      (DX), Z6
+	VMOVUPS      64(DX), Z7
+	VMOVUPS.Z    128(DX), K1, Z8
+	VBROADCASTSS (SI), Z9
+	VFMADD231PS  Z6, Z9, Z0
+	VFMADD231PS  Z7, Z9, Z1
+	VFMADD231PS  Z8, Z9, Z2
+	VBROADCASTSS (SI)(R8*1), Z9
+	VFMADD231PS  Z6, Z9, Z3
+	VFMADD231PS  Z7, Z9, Z4
+	VFMADD231PS  Z8, Z9, Z5
+	ADDQ         R9, SI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm2x3AVX512_loop
+
+attnGemm2x3AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z6
+	VMULPS       Z6, Z0, Z0
+	VMOVUPS      Z0, (BX)
+	VMULPS       Z6, Z1, Z1
+	VMOVUPS      Z1, 64(BX)
+	VMULPS       Z6, Z2, Z2
+	VMOVUPS      Z2, K1, 128(BX)
+	ADDQ         R13, BX
+	VMULPS       Z6, Z3, Z3
+	VMOVUPS      Z3, (BX)
+	VMULPS       Z6, Z4, Z4
+	VMOVUPS      Z4, 64(BX)
+	VMULPS       Z6, Z5, Z5
+	VMOVUPS      Z5, K1, 128(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm3x3AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm3x3AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	TESTQ  CX, CX
+	JZ     attnGemm3x3AVX512_store
+
+attnGemm3x3AVX512_loop:
+	VMOVUPS      (DX), Z9
+	VMOVUPS      64(DX), Z10
+	VMOVUPS.Z    128(DX), K1, Z11
+	VBROADCASTSS (SI), Z12
+	VFMADD231PS  Z9, Z12, Z0
+	VFMADD231PS  Z10, Z12, Z1
+	VFMADD231PS  Z11, Z12, Z2
+	VBROADCASTSS (SI)(R8*1), Z12
+	VFMADD231PS  Z9, Z12, Z3
+	VFMADD231PS  Z10, Z12, Z4
+	VFMADD231PS  Z11, Z12, Z5
+	VBROADCASTSS (SI)(R8*2), Z12
+	VFMADD231PS  Z9, Z12, Z6
+	VFMADD231PS  Z10, Z12, Z7
+	VFMADD231PS  Z11, Z12, Z8
+	ADDQ         R9, SI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm3x3AVX512_loop
+
+attnGemm3x3AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z9
+	VMULPS       Z9, Z0, Z0
+	VMOVUPS      Z0, (BX)
+	VMULPS       Z9, Z1, Z1
+	VMOVUPS      Z1, 64(BX)
+	VMULPS       Z9, Z2, Z2
+	VMOVUPS      Z2, K1, 128(BX)
+	ADDQ         R13, BX
+	VMULPS       Z9, Z3, Z3
+	VMOVUPS      Z3, (BX)
+	VMULPS       Z9, Z4, Z4
+	VMOVUPS      Z4, 64(BX)
+	VMULPS       Z9, Z5, Z5
+	VMOVUPS      Z5, K1, 128(BX)
+	ADDQ         R13, BX
+	VMULPS       Z9, Z6, Z6
+	VMOVUPS      Z6, (BX)
+	VMULPS       Z9, Z7, Z7
+	VMOVUPS      Z7, 64(BX)
+	VMULPS       Z9, Z8, Z8
+	VMOVUPS      Z8, K1, 128(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm4x3AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm4x3AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	LEAQ   (R8)(R8*2), AX
+	MOVQ   SI, DI
+	ADDQ   AX, DI
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	TESTQ  CX, CX
+	JZ     attnGemm4x3AVX512_store
+
+attnGemm4x3AVX512_loop:
+	VMOVUPS      (DX), Z12
+	VMOVUPS      64(DX), Z13
+	VMOVUPS.Z    128(DX), K1, Z14
+	VBROADCASTSS (SI), Z15
+	VFMADD231PS  Z12, Z15, Z0
+	VFMADD231PS  Z13, Z15, Z1
+	VFMADD231PS  Z14, Z15, Z2
+	VBROADCASTSS (SI)(R8*1), Z15
+	VFMADD231PS  Z12, Z15, Z3
+	VFMADD231PS  Z13, Z15, Z4
+	VFMADD231PS  Z14, Z15, Z5
+	VBROADCASTSS (SI)(R8*2), Z15
+	VFMADD231PS  Z12, Z15, Z6
+	VFMADD231PS  Z13, Z15, Z7
+	VFMADD231PS  Z14, Z15, Z8
+	VBROADCASTSS (DI), Z15
+	VFMADD231PS  Z12, Z15, Z9
+	VFMADD231PS  Z13, Z15, Z10
+	VFMADD231PS  Z14, Z15, Z11
+	ADDQ         R9, SI
+	ADDQ         R9, DI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm4x3AVX512_loop
+
+attnGemm4x3AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z12
+	VMULPS       Z12, Z0, Z0
+	VMOVUPS      Z0, (BX)
+	VMULPS       Z12, Z1, Z1
+	VMOVUPS      Z1, 64(BX)
+	VMULPS       Z12, Z2, Z2
+	VMOVUPS      Z2, K1, 128(BX)
+	ADDQ         R13, BX
+	VMULPS       Z12, Z3, Z3
+	VMOVUPS      Z3, (BX)
+	VMULPS       Z12, Z4, Z4
+	VMOVUPS      Z4, 64(BX)
+	VMULPS       Z12, Z5, Z5
+	VMOVUPS      Z5, K1, 128(BX)
+	ADDQ         R13, BX
+	VMULPS       Z12, Z6, Z6
+	VMOVUPS      Z6, (BX)
+	VMULPS       Z12, Z7, Z7
+	VMOVUPS      Z7, 64(BX)
+	VMULPS       Z12, Z8, Z8
+	VMOVUPS      Z8, K1, 128(BX)
+	ADDQ         R13, BX
+	VMULPS       Z12, Z9, Z9
+	VMOVUPS      Z9, (BX)
+	VMULPS       Z12, Z10, Z10
+	VMOVUPS      Z10, 64(BX)
+	VMULPS       Z12, Z11, Z11
+	VMOVUPS      Z11, K1, 128(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm5x3AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm5x3AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	LEAQ   (R8)(R8*2), AX
+	MOVQ   SI, DI
+	ADDQ   AX, DI
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	TESTQ  CX, CX
+	JZ     attnGemm5x3AVX512_store
+
+attnGemm5x3AVX512_loop:
+	VMOVUPS      (DX), Z15
+	VMOVUPS      64(DX), Z16
+	VMOVUPS.Z    128(DX), K1, Z17
+	VBROADCASTSS (SI), Z18
+	VFMADD231PS  Z15, Z18, Z0
+	VFMADD231PS  Z16, Z18, Z1
+	VFMADD231PS  Z17, Z18, Z2
+	VBROADCASTSS (SI)(R8*1), Z18
+	VFMADD231PS  Z15, Z18, Z3
+	VFMADD231PS  Z16, Z18, Z4
+	VFMADD231PS  Z17, Z18, Z5
+	VBROADCASTSS (SI)(R8*2), Z18
+	VFMADD231PS  Z15, Z18, Z6
+	VFMADD231PS  Z16, Z18, Z7
+	VFMADD231PS  Z17, Z18, Z8
+	VBROADCASTSS (DI), Z18
+	VFMADD231PS  Z15, Z18, Z9
+	VFMADD231PS  Z16, Z18, Z10
+	VFMADD231PS  Z17, Z18, Z11
+	VBROADCASTSS (DI)(R8*1), Z18
+	VFMADD231PS  Z15, Z18, Z12
+	VFMADD231PS  Z16, Z18, Z13
+	VFMADD231PS  Z17, Z18, Z14
+	ADDQ         R9, SI
+	ADDQ         R9, DI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm5x3AVX512_loop
+
+attnGemm5x3AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z15
+	VMULPS       Z15, Z0, Z0
+	VMOVUPS      Z0, (BX)
+	VMULPS       Z15, Z1, Z1
+	VMOVUPS      Z1, 64(BX)
+	VMULPS       Z15, Z2, Z2
+	VMOVUPS      Z2, K1, 128(BX)
+	ADDQ         R13, BX
+	VMULPS       Z15, Z3, Z3
+	VMOVUPS      Z3, (BX)
+	VMULPS       Z15, Z4, Z4
+	VMOVUPS      Z4, 64(BX)
+	VMULPS       Z15, Z5, Z5
+	VMOVUPS      Z5, K1, 128(BX)
+	ADDQ         R13, BX
+	VMULPS       Z15, Z6, Z6
+	VMOVUPS      Z6, (BX)
+	VMULPS       Z15, Z7, Z7
+	VMOVUPS      Z7, 64(BX)
+	VMULPS       Z15, Z8, Z8
+	VMOVUPS      Z8, K1, 128(BX)
+	ADDQ         R13, BX
+	VMULPS       Z15, Z9, Z9
+	VMOVUPS      Z9, (BX)
+	VMULPS       Z15, Z10, Z10
+	VMOVUPS      Z10, 64(BX)
+	VMULPS       Z15, Z11, Z11
+	VMOVUPS      Z11, K1, 128(BX)
+	ADDQ         R13, BX
+	VMULPS       Z15, Z12, Z12
+	VMOVUPS      Z12, (BX)
+	VMULPS       Z15, Z13, Z13
+	VMOVUPS      Z13, 64(BX)
+	VMULPS       Z15, Z14, Z14
+	VMOVUPS      Z14, K1, 128(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm6x3AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm6x3AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	LEAQ   (R8)(R8*2), AX
+	MOVQ   SI, DI
+	ADDQ   AX, DI
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	VXORPS Z16, Z16, Z16
+	VXORPS Z17, Z17, Z17
+	TESTQ  CX, CX
+	JZ     attnGemm6x3AVX512_store
+
+attnGemm6x3AVX512_loop:
+	VMOVUPS      (DX), Z18
+	VMOVUPS      64(DX), Z19
+	VMOVUPS.Z    128(DX), K1, Z20
+	VBROADCASTSS (SI), Z21
+	VFMADD231PS  Z18, Z21, Z0
+	VFMADD231PS  Z19, Z21, Z1
+	VFMADD231PS  Z20, Z21, Z2
+	VBROADCASTSS (SI)(R8*1), Z21
+	VFMADD231PS  Z18, Z21, Z3
+	VFMADD231PS  Z19, Z21, Z4
+	VFMADD231PS  Z20, Z21, Z5
+	VBROADCASTSS (SI)(R8*2), Z21
+	VFMADD231PS  Z18, Z21, Z6
+	VFMADD231PS  Z19, Z21, Z7
+	VFMADD231PS  Z20, Z21, Z8
+	VBROADCASTSS (DI), Z21
+	VFMADD231PS  Z18, Z21, Z9
+	VFMADD231PS  Z19, Z21, Z10
+	VFMADD231PS  Z20, Z21, Z11
+	VBROADCASTSS (DI)(R8*1), Z21
+	VFMADD231PS  Z18, Z21, Z12
+	VFMADD231PS  Z19, Z21, Z13
+	VFMADD231PS  Z20, Z21, Z14
+	VBROADCASTSS (DI)(R8*2), Z21
+	VFMADD231PS  Z18, Z21, Z15
+	VFMADD231PS  Z19, Z21, Z16
+	VFMADD231PS  Z20, Z21, Z17
+	ADDQ         R9, SI
+	ADDQ         R9, DI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm6x3AVX512_loop
+
+attnGemm6x3AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z18
+	VMULPS       Z18, Z0, Z0
+	VMOVUPS      Z0, (BX)
+	VMULPS       Z18, Z1, Z1
+	VMOVUPS      Z1, 64(BX)
+	VMULPS       Z18, Z2, Z2
+	VMOVUPS      Z2, K1, 128(BX)
+	ADDQ         R13, BX
+	VMULPS       Z18, Z3, Z3
+	VMOVUPS      Z3, (BX)
+	VMULPS       Z18, Z4, Z4
+	VMOVUPS      Z4, 64(BX)
+	VMULPS       Z18, Z5, Z5
+	VMOVUPS      Z5, K1, 128(BX)
+	ADDQ         R13, BX
+	VMULPS       Z18, Z6, Z6
+	VMOVUPS      Z6, (BX)
+	VMULPS       Z18, Z7, Z7
+	VMOVUPS      Z7, 64(BX)
+	VMULPS       Z18, Z8, Z8
+	VMOVUPS      Z8, K1, 128(BX)
+	ADDQ         R13, BX
+	VMULPS       Z18, Z9, Z9
+	VMOVUPS      Z9, (BX)
+	VMULPS       Z18, Z10, Z10
+	VMOVUPS      Z10, 64(BX)
+	VMULPS       Z18, Z11, Z11
+	VMOVUPS      Z11, K1, 128(BX)
+	ADDQ         R13, BX
+	VMULPS       Z18, Z12, Z12
+	VMOVUPS      Z12, (BX)
+	VMULPS       Z18, Z13, Z13
+	VMOVUPS      Z13, 64(BX)
+	VMULPS       Z18, Z14, Z14
+	VMOVUPS      Z14, K1, 128(BX)
+	ADDQ         R13, BX
+	VMULPS       Z18, Z15, Z15
+	VMOVUPS      Z15, (BX)
+	VMULPS       Z18, Z16, Z16
+	VMOVUPS      Z16, 64(BX)
+	VMULPS       Z18, Z17, Z17
+	VMOVUPS      Z17, K1, 128(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm7x3AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm7x3AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	LEAQ   (R8)(R8*2), AX
+	MOVQ   SI, DI
+	ADDQ   AX, DI
+	MOVQ   DI, R11
+	ADDQ   AX, R11
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	VXORPS Z16, Z16, Z16
+	VXORPS Z17, Z17, Z17
+	VXORPS Z18, Z18, Z18
+	VXORPS Z19, Z19, Z19
+	VXORPS Z20, Z20, Z20
+	TESTQ  CX, CX
+	JZ     attnGemm7x3AVX512_store
+
+attnGemm7x3AVX512_loop:
+	VMOVUPS      (DX), Z21
+	VMOVUPS      64(DX), Z22
+	VMOVUPS.Z    128(DX), K1, Z23
+	VBROADCASTSS (SI), Z24
+	VFMADD231PS  Z21, Z24, Z0
+	VFMADD231PS  Z22, Z24, Z1
+	VFMADD231PS  Z23, Z24, Z2
+	VBROADCASTSS (SI)(R8*1), Z24
+	VFMADD231PS  Z21, Z24, Z3
+	VFMADD231PS  Z22, Z24, Z4
+	VFMADD231PS  Z23, Z24, Z5
+	VBROADCASTSS (SI)(R8*2), Z24
+	VFMADD231PS  Z21, Z24, Z6
+	VFMADD231PS  Z22, Z24, Z7
+	VFMADD231PS  Z23, Z24, Z8
+	VBROADCASTSS (DI), Z24
+	VFMADD231PS  Z21, Z24, Z9
+	VFMADD231PS  Z22, Z24, Z10
+	VFMADD231PS  Z23, Z24, Z11
+	VBROADCASTSS (DI)(R8*1), Z24
+	VFMADD231PS  Z21, Z24, Z12
+	VFMADD231PS  Z22, Z24, Z13
+	VFMADD231PS  Z23, Z24, Z14
+	VBROADCASTSS (DI)(R8*2), Z24
+	VFMADD231PS  Z21, Z24, Z15
+	VFMADD231PS  Z22, Z24, Z16
+	VFMADD231PS  Z23, Z24, Z17
+	VBROADCASTSS (R11), Z24
+	VFMADD231PS  Z21, Z24, Z18
+	VFMADD231PS  Z22, Z24, Z19
+	VFMADD231PS  Z23, Z24, Z20
+	ADDQ         R9, SI
+	ADDQ         R9, DI
+	ADDQ         R9, R11
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm7x3AVX512_loop
+
+attnGemm7x3AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z21
+	VMULPS       Z21, Z0, Z0
+	VMOVUPS      Z0, (BX)
+	VMULPS       Z21, Z1, Z1
+	VMOVUPS      Z1, 64(BX)
+	VMULPS       Z21, Z2, Z2
+	VMOVUPS      Z2, K1, 128(BX)
+	ADDQ         R13, BX
+	VMULPS       Z21, Z3, Z3
+	VMOVUPS      Z3, (BX)
+	VMULPS       Z21, Z4, Z4
+	VMOVUPS      Z4, 64(BX)
+	VMULPS       Z21, Z5, Z5
+	VMOVUPS      Z5, K1, 128(BX)
+	ADDQ         R13, BX
+	VMULPS       Z21, Z6, Z6
+	VMOVUPS      Z6, (BX)
+	VMULPS       Z21, Z7, Z7
+	VMOVUPS      Z7, 64(BX)
+	VMULPS       Z21, Z8, Z8
+	VMOVUPS      Z8, K1, 128(BX)
+	ADDQ         R13, BX
+	VMULPS       Z21, Z9, Z9
+	VMOVUPS      Z9, (BX)
+	VMULPS       Z21, Z10, Z10
+	VMOVUPS      Z10, 64(BX)
+	VMULPS       Z21, Z11, Z11
+	VMOVUPS      Z11, K1, 128(BX)
+	ADDQ         R13, BX
+	VMULPS       Z21, Z12, Z12
+	VMOVUPS      Z12, (BX)
+	VMULPS       Z21, Z13, Z13
+	VMOVUPS      Z13, 64(BX)
+	VMULPS       Z21, Z14, Z14
+	VMOVUPS      Z14, K1, 128(BX)
+	ADDQ         R13, BX
+	VMULPS       Z21, Z15, Z15
+	VMOVUPS      Z15, (BX)
+	VMULPS       Z21, Z16, Z16
+	VMOVUPS      Z16, 64(BX)
+	VMULPS       Z21, Z17, Z17
+	VMOVUPS      Z17, K1, 128(BX)
+	ADDQ         R13, BX
+	VMULPS       Z21, Z18, Z18
+	VMOVUPS      Z18, (BX)
+	VMULPS       Z21, Z19, Z19
+	VMOVUPS      Z19, 64(BX)
+	VMULPS       Z21, Z20, Z20
+	VMOVUPS      Z20, K1, 128(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm8x3AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm8x3AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	LEAQ   (R8)(R8*2), AX
+	MOVQ   SI, DI
+	ADDQ   AX, DI
+	MOVQ   DI, R11
+	ADDQ   AX, R11
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	VXORPS Z16, Z16, Z16
+	VXORPS Z17, Z17, Z17
+	VXORPS Z18, Z18, Z18
+	VXORPS Z19, Z19, Z19
+	VXORPS Z20, Z20, Z20
+	VXORPS Z21, Z21, Z21
+	VXORPS Z22, Z22, Z22
+	VXORPS Z23, Z23, Z23
+	TESTQ  CX, CX
+	JZ     attnGemm8x3AVX512_store
+
+attnGemm8x3AVX512_loop:
+	VMOVUPS      (DX), Z24
+	VMOVUPS      64(DX), Z25
+	VMOVUPS.Z    128(DX), K1, Z26
+	VBROADCASTSS (SI), Z27
+	VFMADD231PS  Z24, Z27, Z0
+	VFMADD231PS  Z25, Z27, Z1
+	VFMADD231PS  Z26, Z27, Z2
+	VBROADCASTSS (SI)(R8*1), Z27
+	VFMADD231PS  Z24, Z27, Z3
+	VFMADD231PS  Z25, Z27, Z4
+	VFMADD231PS  Z26, Z27, Z5
+	VBROADCASTSS (SI)(R8*2), Z27
+	VFMADD231PS  Z24, Z27, Z6
+	VFMADD231PS  Z25, Z27, Z7
+	VFMADD231PS  Z26, Z27, Z8
+	VBROADCASTSS (DI), Z27
+	VFMADD231PS  Z24, Z27, Z9
+	VFMADD231PS  Z25, Z27, Z10
+	VFMADD231PS  Z26, Z27, Z11
+	VBROADCASTSS (DI)(R8*1), Z27
+	VFMADD231PS  Z24, Z27, Z12
+	VFMADD231PS  Z25, Z27, Z13
+	VFMADD231PS  Z26, Z27, Z14
+	VBROADCASTSS (DI)(R8*2), Z27
+	VFMADD231PS  Z24, Z27, Z15
+	VFMADD231PS  Z25, Z27, Z16
+	VFMADD231PS  Z26, Z27, Z17
+	VBROADCASTSS (R11), Z27
+	VFMADD231PS  Z24, Z27, Z18
+	VFMADD231PS  Z25, Z27, Z19
+	VFMADD231PS  Z26, Z27, Z20
+	VBROADCASTSS (R11)(R8*1), Z27
+	VFMADD231PS  Z24, Z27, Z21
+	VFMADD231PS  Z25, Z27, Z22
+	VFMADD231PS  Z26, Z27, Z23
+	ADDQ         R9, SI
+	ADDQ         R9, DI
+	ADDQ         R9, R11
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm8x3AVX512_loop
+
+attnGemm8x3AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z24
+	VMULPS       Z24, Z0, Z0
+	VMOVUPS      Z0, (BX)
+	VMULPS       Z24, Z1, Z1
+	VMOVUPS      Z1, 64(BX)
+	VMULPS       Z24, Z2, Z2
+	VMOVUPS      Z2, K1, 128(BX)
+	ADDQ         R13, BX
+	VMULPS       Z24, Z3, Z3
+	VMOVUPS      Z3, (BX)
+	VMULPS       Z24, Z4, Z4
+	VMOVUPS      Z4, 64(BX)
+	VMULPS       Z24, Z5, Z5
+	VMOVUPS      Z5, K1, 128(BX)
+	ADDQ         R13, BX
+	VMULPS       Z24, Z6, Z6
+	VMOVUPS      Z6, (BX)
+	VMULPS       Z24, Z7, Z7
+	VMOVUPS      Z7, 64(BX)
+	VMULPS       Z24, Z8, Z8
+	VMOVUPS      Z8, K1, 128(BX)
+	ADDQ         R13, BX
+	VMULPS       Z24, Z9, Z9
+	VMOVUPS      Z9, (BX)
+	VMULPS       Z24, Z10, Z10
+	VMOVUPS      Z10, 64(BX)
+	VMULPS       Z24, Z11, Z11
+	VMOVUPS      Z11, K1, 128(BX)
+	ADDQ         R13, BX
+	VMULPS       Z24, Z12, Z12
+	VMOVUPS      Z12, (BX)
+	VMULPS       Z24, Z13, Z13
+	VMOVUPS      Z13, 64(BX)
+	VMULPS       Z24, Z14, Z14
+	VMOVUPS      Z14, K1, 128(BX)
+	ADDQ         R13, BX
+	VMULPS       Z24, Z15, Z15
+	VMOVUPS      Z15, (BX)
+	VMULPS       Z24, Z16, Z16
+	VMOVUPS      Z16, 64(BX)
+	VMULPS       Z24, Z17, Z17
+	VMOVUPS      Z17, K1, 128(BX)
+	ADDQ         R13, BX
+	VMULPS       Z24, Z18, Z18
+	VMOVUPS      Z18, (BX)
+	VMULPS       Z24, Z19, Z19
+	VMOVUPS      Z19, 64(BX)
+	VMULPS       Z24, Z20, Z20
+	VMOVUPS      Z20, K1, 128(BX)
+	ADDQ         R13, BX
+	VMULPS       Z24, Z21, Z21
+	VMOVUPS      Z21, (BX)
+	VMULPS       Z24, Z22, Z22
+	VMOVUPS      Z22, 64(BX)
+	VMULPS       Z24, Z23, Z23
+	VMOVUPS      Z23, K1, 128(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm1x4AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm1x4AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	TESTQ  CX, CX
+	JZ     attnGemm1x4AVX512_store
+
+attnGemm1x4AVX512_loop:
+	VMOVUPS      (DX), Z4
+	VMOVUPS      64(DX), Z5
+	VMOVUPS      128(DX), Z6
+	VMOVUPS.Z    192(DX), K1, Z7
+	VBROADCASTSS (SI), Z8
+	VFMADD231PS  Z4, Z8, Z0
+	VFMADD231PS  Z5, Z8, Z1
+	VFMADD231PS  Z6, Z8, Z2
+	VFMADD231PS  Z7, Z8, Z3
+	ADDQ         R9, SI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm1x4AVX512_loop
+
+attnGemm1x4AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z4
+	VMULPS       Z4, Z0, Z0
+	VMOVUPS      Z0, (BX)
+	VMULPS       Z4, Z1, Z1
+	VMOVUPS      Z1, 64(BX)
+	VMULPS       Z4, Z2, Z2
+	VMOVUPS      Z2, 128(BX)
+	VMULPS       Z4, Z3, Z3
+	VMOVUPS      Z3, K1, 192(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm2x4AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm2x4AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	TESTQ  CX, CX
+	JZ     attnGemm2x4AVX512_store
+
+attnGemm2x4AVX512_loop:
+	VMOVUPS      (DX), Z8
+	VMOVUPS      64(DX), Z9
+	VMOVUPS      128(DX), Z10
+	VMOVUPS.Z    192(DX), K1, Z11
+	VBROADCASTSS (SI), Z12
+	VFMADD231PS  Z8, Z12, Z0
+	VFMADD231PS  Z9, Z12, Z1
+	VFMADD231PS  Z10, Z12, Z2
+	VFMADD231PS  Z11, Z12, Z3
+	VBROADCASTSS (SI)(R8*1), Z12
+	VFMADD231PS  Z8, Z12, Z4
+	VFMADD231PS  Z9, Z12, Z5
+	VFMADD231PS  Z10, Z12, Z6
+	VFMADD231PS  Z11, Z12, Z7
+	ADDQ         R9, SI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm2x4AVX512_loop
+
+attnGemm2x4AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z8
+	VMULPS       Z8, Z0, Z0
+	VMOVUPS      Z0, (BX)
+	VMULPS       Z8, Z1, Z1
+	VMOVUPS      Z1, 64(BX)
+	VMULPS       Z8, Z2, Z2
+	VMOVUPS      Z2, 128(BX)
+	VMULPS       Z8, Z3, Z3
+	VMOVUPS      Z3, K1, 192(BX)
+	ADDQ         R13, BX
+	VMULPS       Z8, Z4, Z4
+	VMOVUPS      Z4, (BX)
+	VMULPS       Z8, Z5, Z5
+	VMOVUPS      Z5, 64(BX)
+	VMULPS       Z8, Z6, Z6
+	VMOVUPS      Z6, 128(BX)
+	VMULPS       Z8, Z7, Z7
+	VMOVUPS      Z7, K1, 192(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm3x4AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm3x4AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	TESTQ  CX, CX
+	JZ     attnGemm3x4AVX512_store
+
+attnGemm3x4AVX512_loop:
+	VMOVUPS      (DX), Z12
+	VMOVUPS      64(DX), Z13
+	VMOVUPS      128(DX), Z14
+	VMOVUPS.Z    192(DX), K1, Z15
+	VBROADCASTSS (SI), Z16
+	VFMADD231PS  Z12, Z16, Z0
+	VFMADD231PS  Z13, Z16, Z1
+	VFMADD231PS  Z14, Z16, Z2
+	VFMADD231PS  Z15, Z16, Z3
+	VBROADCASTSS (SI)(R8*1), Z16
+	VFMADD231PS  Z12, Z16, Z4
+	VFMADD231PS  Z13, Z16, Z5
+	VFMADD231PS  Z14, Z16, Z6
+	VFMADD231PS  Z15, Z16, Z7
+	VBROADCASTSS (SI)(R8*2), Z16
+	VFMADD231PS  Z12, Z16, Z8
+	VFMADD231PS  Z13, Z16, Z9
+	VFMADD231PS  Z14, Z16, Z10
+	VFMADD231PS  Z15, Z16, Z11
+	ADDQ         R9, SI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm3x4AVX512_loop
+
+attnGemm3x4AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z12
+	VMULPS       Z12, Z0, Z0
+	VMOVUPS      Z0, (BX)
+	VMULPS       Z12, Z1, Z1
+	VMOVUPS      Z1, 64(BX)
+	VMULPS       Z12, Z2, Z2
+	VMOVUPS      Z2, 128(BX)
+	VMULPS       Z12, Z3, Z3
+	VMOVUPS      Z3, K1, 192(BX)
+	ADDQ         R13, BX
+	VMULPS       Z12, Z4, Z4
+	VMOVUPS      Z4, (BX)
+	VMULPS       Z12, Z5, Z5
+	VMOVUPS      Z5, 64(BX)
+	VMULPS       Z12, Z6, Z6
+	VMOVUPS      Z6, 128(BX)
+	VMULPS       Z12, Z7, Z7
+	VMOVUPS      Z7, K1, 192(BX)
+	ADDQ         R13, BX
+	VMULPS       Z12, Z8, Z8
+	VMOVUPS      Z8, (BX)
+	VMULPS       Z12, Z9, Z9
+	VMOVUPS      Z9, 64(BX)
+	VMULPS       Z12, Z10, Z10
+	VMOVUPS      Z10, 128(BX)
+	VMULPS       Z12, Z11, Z11
+	VMOVUPS      Z11, K1, 192(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm4x4AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm4x4AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	LEAQ   (R8)(R8*2), AX
+	MOVQ   SI, DI
+	ADDQ   AX, DI
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	TESTQ  CX, CX
+	JZ     attnGemm4x4AVX512_store
+
+attnGemm4x4AVX512_loop:
+	VMOVUPS      (DX), Z16
+	VMOVUPS      64(DX), Z17
+	VMOVUPS      128(DX), Z18
+	VMOVUPS.Z    192(DX), K1, Z19
+	VBROADCASTSS (SI), Z20
+	VFMADD231PS  Z16, Z20, Z0
+	VFMADD231PS  Z17, Z20, Z1
+	VFMADD231PS  Z18, Z20, Z2
+	VFMADD231PS  Z19, Z20, Z3
+	VBROADCASTSS (SI)(R8*1), Z20
+	VFMADD231PS  Z16, Z20, Z4
+	VFMADD231PS  Z17, Z20, Z5
+	VFMADD231PS  Z18, Z20, Z6
+	VFMADD231PS  Z19, Z20, Z7
+	VBROADCASTSS (SI)(R8*2), Z20
+	VFMADD231PS  Z16, Z20, Z8
+	VFMADD231PS  Z17, Z20, Z9
+	VFMADD231PS  Z18, Z20, Z10
+	VFMADD231PS  Z19, Z20, Z11
+	VBROADCASTSS (DI), Z20
+	VFMADD231PS  Z16, Z20, Z12
+	VFMADD231PS  Z17, Z20, Z13
+	VFMADD231PS  Z18, Z20, Z14
+	VFMADD231PS  Z19, Z20, Z15
+	ADDQ         R9, SI
+	ADDQ         R9, DI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm4x4AVX512_loop
+
+attnGemm4x4AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z16
+	VMULPS       Z16, Z0, Z0
+	VMOVUPS      Z0, (BX)
+	VMULPS       Z16, Z1, Z1
+	VMOVUPS      Z1, 64(BX)
+	VMULPS       Z16, Z2, Z2
+	VMOVUPS      Z2, 128(BX)
+	VMULPS       Z16, Z3, Z3
+	VMOVUPS      Z3, K1, 192(BX)
+	ADDQ         R13, BX
+	VMULPS       Z16, Z4, Z4
+	VMOVUPS      Z4, (BX)
+	VMULPS       Z16, Z5, Z5
+	VMOVUPS      Z5, 64(BX)
+	VMULPS       Z16, Z6, Z6
+	VMOVUPS      Z6, 128(BX)
+	VMULPS       Z16, Z7, Z7
+	VMOVUPS      Z7, K1, 192(BX)
+	ADDQ         R13, BX
+	VMULPS       Z16, Z8, Z8
+	VMOVUPS      Z8, (BX)
+	VMULPS       Z16, Z9, Z9
+	VMOVUPS      Z9, 64(BX)
+	VMULPS       Z16, Z10, Z10
+	VMOVUPS      Z10, 128(BX)
+	VMULPS       Z16, Z11, Z11
+	VMOVUPS      Z11, K1, 192(BX)
+	ADDQ         R13, BX
+	VMULPS       Z16, Z12, Z12
+	VMOVUPS      Z12, (BX)
+	VMULPS       Z16, Z13, Z13
+	VMOVUPS      Z13, 64(BX)
+	VMULPS       Z16, Z14, Z14
+	VMOVUPS      Z14, 128(BX)
+	VMULPS       Z16, Z15, Z15
+	VMOVUPS      Z15, K1, 192(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm5x4AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm5x4AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	LEAQ   (R8)(R8*2), AX
+	MOVQ   SI, DI
+	ADDQ   AX, DI
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	VXORPS Z16, Z16, Z16
+	VXORPS Z17, Z17, Z17
+	VXORPS Z18, Z18, Z18
+	VXORPS Z19, Z19, Z19
+	TESTQ  CX, CX
+	JZ     attnGemm5x4AVX512_store
+
+attnGemm5x4AVX512_loop:
+	VMOVUPS      (DX), Z20
+	VMOVUPS      64(DX), Z21
+	VMOVUPS      128(DX), Z22
+	VMOVUPS.Z    192(DX), K1, Z23
+	VBROADCASTSS (SI), Z24
+	VFMADD231PS  Z20, Z24, Z0
+	VFMADD231PS  Z21, Z24, Z1
+	VFMADD231PS  Z22, Z24, Z2
+	VFMADD231PS  Z23, Z24, Z3
+	VBROADCASTSS (SI)(R8*1), Z24
+	VFMADD231PS  Z20, Z24, Z4
+	VFMADD231PS  Z21, Z24, Z5
+	VFMADD231PS  Z22, Z24, Z6
+	VFMADD231PS  Z23, Z24, Z7
+	VBROADCASTSS (SI)(R8*2), Z24
+	VFMADD231PS  Z20, Z24, Z8
+	VFMADD231PS  Z21, Z24, Z9
+	VFMADD231PS  Z22, Z24, Z10
+	VFMADD231PS  Z23, Z24, Z11
+	VBROADCASTSS (DI), Z24
+	VFMADD231PS  Z20, Z24, Z12
+	VFMADD231PS  Z21, Z24, Z13
+	VFMADD231PS  Z22, Z24, Z14
+	VFMADD231PS  Z23, Z24, Z15
+	VBROADCASTSS (DI)(R8*1), Z24
+	VFMADD231PS  Z20, Z24, Z16
+	VFMADD231PS  Z21, Z24, Z17
+	VFMADD231PS  Z22, Z24, Z18
+	VFMADD231PS  Z23, Z24, Z19
+	ADDQ         R9, SI
+	ADDQ         R9, DI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm5x4AVX512_loop
+
+attnGemm5x4AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z20
+	VMULPS       Z20, Z0, Z0
+	VMOVUPS      Z0, (BX)
+	VMULPS       Z20, Z1, Z1
+	VMOVUPS      Z1, 64(BX)
+	VMULPS       Z20, Z2, Z2
+	VMOVUPS      Z2, 128(BX)
+	VMULPS       Z20, Z3, Z3
+	VMOVUPS      Z3, K1, 192(BX)
+	ADDQ         R13, BX
+	VMULPS       Z20, Z4, Z4
+	VMOVUPS      Z4, (BX)
+	VMULPS       Z20, Z5, Z5
+	VMOVUPS      Z5, 64(BX)
+	VMULPS       Z20, Z6, Z6
+	VMOVUPS      Z6, 128(BX)
+	VMULPS       Z20, Z7, Z7
+	VMOVUPS      Z7, K1, 192(BX)
+	ADDQ         R13, BX
+	VMULPS       Z20, Z8, Z8
+	VMOVUPS      Z8, (BX)
+	VMULPS       Z20, Z9, Z9
+	VMOVUPS      Z9, 64(BX)
+	VMULPS       Z20, Z10, Z10
+	VMOVUPS      Z10, 128(BX)
+	VMULPS       Z20, Z11, Z11
+	VMOVUPS      Z11, K1, 192(BX)
+	ADDQ         R13, BX
+	VMULPS       Z20, Z12, Z12
+	VMOVUPS      Z12, (BX)
+	VMULPS       Z20, Z13, Z13
+	VMOVUPS      Z13, 64(BX)
+	VMULPS       Z20, Z14, Z14
+	VMOVUPS      Z14, 128(BX)
+	VMULPS       Z20, Z15, Z15
+	VMOVUPS      Z15, K1, 192(BX)
+	ADDQ         R13, BX
+	VMULPS       Z20, Z16, Z16
+	VMOVUPS      Z16, (BX)
+	VMULPS       Z20, Z17, Z17
+	VMOVUPS      Z17, 64(BX)
+	VMULPS       Z20, Z18, Z18
+	VMOVUPS      Z18, 128(BX)
+	VMULPS       Z20, Z19, Z19
+	VMOVUPS      Z19, K1, 192(BX)
+	VZEROUPPER
+	RET
+
+// func attnGemm6x4AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·attnGemm6x4AVX512(SB), NOSPLIT, $0-80
+	MOVQ   tail+72(FP), CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	MOVQ   k+0(FP), CX
+	MOVQ   b+32(FP), DX
+	MOVQ   ars+16(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   acs+24(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   ldb+40(FP), R10
+	SHLQ   $0x02, R10
+	MOVQ   a+8(FP), SI
+	LEAQ   (R8)(R8*2), AX
+	MOVQ   SI, DI
+	ADDQ   AX, DI
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	VXORPS Z16, Z16, Z16
+	VXORPS Z17, Z17, Z17
+	VXORPS Z18, Z18, Z18
+	VXORPS Z19, Z19, Z19
+	VXORPS Z20, Z20, Z20
+	VXORPS Z21, Z21, Z21
+	VXORPS Z22, Z22, Z22
+	VXORPS Z23, Z23, Z23
+	TESTQ  CX, CX
+	JZ     attnGemm6x4AVX512_store
+
+attnGemm6x4AVX512_loop:
+	VMOVUPS      (DX), Z24
+	VMOVUPS      64(DX), Z25
+	VMOVUPS      128(DX), Z26
+	VMOVUPS.Z    192(DX), K1, Z27
+	VBROADCASTSS (SI), Z28
+	VFMADD231PS  Z24, Z28, Z0
+	VFMADD231PS  Z25, Z28, Z1
+	VFMADD231PS  Z26, Z28, Z2
+	VFMADD231PS  Z27, Z28, Z3
+	VBROADCASTSS (SI)(R8*1), Z28
+	VFMADD231PS  Z24, Z28, Z4
+	VFMADD231PS  Z25, Z28, Z5
+	VFMADD231PS  Z26, Z28, Z6
+	VFMADD231PS  Z27, Z28, Z7
+	VBROADCASTSS (SI)(R8*2), Z28
+	VFMADD231PS  Z24, Z28, Z8
+	VFMADD231PS  Z25, Z28, Z9
+	VFMADD231PS  Z26, Z28, Z10
+	VFMADD231PS  Z27, Z28, Z11
+	VBROADCASTSS (DI), Z28
+	VFMADD231PS  Z24, Z28, Z12
+	VFMADD231PS  Z25, Z28, Z13
+	VFMADD231PS  Z26, Z28, Z14
+	VFMADD231PS  Z27, Z28, Z15
+	VBROADCASTSS (DI)(R8*1), Z28
+	VFMADD231PS  Z24, Z28, Z16
+	VFMADD231PS  Z25, Z28, Z17
+	VFMADD231PS  Z26, Z28, Z18
+	VFMADD231PS  Z27, Z28, Z19
+	VBROADCASTSS (DI)(R8*2), Z28
+	VFMADD231PS  Z24, Z28, Z20
+	VFMADD231PS  Z25, Z28, Z21
+	VFMADD231PS  Z26, Z28, Z22
+	VFMADD231PS  Z27, Z28, Z23
+	ADDQ         R9, SI
+	ADDQ         R9, DI
+	ADDQ         R10, DX
+	DECQ         CX
+	JNZ          attnGemm6x4AVX512_loop
+
+attnGemm6x4AVX512_store:
+	MOVQ         c+48(FP), BX
+	MOVQ         ldc+56(FP), R13
+	SHLQ         $0x02, R13
+	VBROADCASTSS alpha+64(FP), Z24
+	VMULPS       Z24, Z0, Z0
+	VMOVUPS      Z0, (BX)
+	VMULPS       Z24, Z1, Z1
+	VMOVUPS      Z1, 64(BX)
+	VMULPS       Z24, Z2, Z2
+	VMOVUPS      Z2, 128(BX)
+	VMULPS       Z24, Z3, Z3
+	VMOVUPS      Z3, K1, 192(BX)
+	ADDQ         R13, BX
+	VMULPS       Z24, Z4, Z4
+	VMOVUPS      Z4, (BX)
+	VMULPS       Z24, Z5, Z5
+	VMOVUPS      Z5, 64(BX)
+	VMULPS       Z24, Z6, Z6
+	VMOVUPS      Z6, 128(BX)
+	VMULPS       Z24, Z7, Z7
+	VMOVUPS      Z7, K1, 192(BX)
+	ADDQ         R13, BX
+	VMULPS       Z24, Z8, Z8
+	VMOVUPS      Z8, (BX)
+	VMULPS       Z24, Z9, Z9
+	VMOVUPS      Z9, 64(BX)
+	VMULPS       Z24, Z10, Z10
+	VMOVUPS      Z10, 128(BX)
+	VMULPS       Z24, Z11, Z11
+	VMOVUPS      Z11, K1, 192(BX)
+	ADDQ         R13, BX
+	VMULPS       Z24, Z12, Z12
+	VMOVUPS      Z12, (BX)
+	VMULPS       Z24, Z13, Z13
+	VMOVUPS      Z13, 64(BX)
+	VMULPS       Z24, Z14, Z14
+	VMOVUPS      Z14, 128(BX)
+	VMULPS       Z24, Z15, Z15
+	VMOVUPS      Z15, K1, 192(BX)
+	ADDQ         R13, BX
+	VMULPS       Z24, Z16, Z16
+	VMOVUPS      Z16, (BX)
+	VMULPS       Z24, Z17, Z17
+	VMOVUPS      Z17, 64(BX)
+	VMULPS       Z24, Z18, Z18
+	VMOVUPS      Z18, 128(BX)
+	VMULPS       Z24, Z19, Z19
+	VMOVUPS      Z19, K1, 192(BX)
+	ADDQ         R13, BX
+	VMULPS       Z24, Z20, Z20
+	VMOVUPS      Z20, (BX)
+	VMULPS       Z24, Z21, Z21
+	VMOVUPS      Z21, 64(BX)
+	VMULPS       Z24, Z22, Z22
+	VMOVUPS      Z22, 128(BX)
+	VMULPS       Z24, Z23, Z23
+	VMOVUPS      Z23, K1, 192(BX)
+	VZEROUPPER
+	RET
+
+// func rowMaxAVX512(x *float32, n int) float32
+// Requires: AVX, AVX512F
+TEXT ·rowMaxAVX512(SB), NOSPLIT, $0-20
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS (SI), Z0
+	VMOVAPS      Z0, Z1
+	VMOVAPS      Z0, Z2
+	VMOVAPS      Z0, Z3
+	KXORW        K3, K3, K3
+
+rowMaxAVX512_loop4:
+	CMPQ    CX, $0x00000040
+	JL      rowMaxAVX512_loop1
+	VMOVUPS (SI), Z4
+	VMOVUPS 64(SI), Z5
+	VMOVUPS 128(SI), Z6
+	VMOVUPS 192(SI), Z7
+	VMAXPS  Z4, Z0, Z0
+	VCMPPS  $0x03, Z4, Z4, K2
+	KORW    K2, K3, K3
+	VMAXPS  Z5, Z1, Z1
+	VCMPPS  $0x03, Z5, Z5, K2
+	KORW    K2, K3, K3
+	VMAXPS  Z6, Z2, Z2
+	VCMPPS  $0x03, Z6, Z6, K2
+	KORW    K2, K3, K3
+	VMAXPS  Z7, Z3, Z3
+	VCMPPS  $0x03, Z7, Z7, K2
+	KORW    K2, K3, K3
+	ADDQ    $0x00000100, SI
+	SUBQ    $0x00000040, CX
+	JMP     rowMaxAVX512_loop4
+
+rowMaxAVX512_loop1:
+	CMPQ    CX, $0x00000010
+	JL      rowMaxAVX512_tail
+	VMOVUPS (SI), Z4
+	VMAXPS  Z4, Z0, Z0
+	VCMPPS  $0x03, Z4, Z4, K2
+	KORW    K2, K3, K3
+	ADDQ    $0x00000040, SI
+	SUBQ    $0x00000010, CX
+	JMP     rowMaxAVX512_loop1
+
+rowMaxAVX512_tail:
+	TESTQ   CX, CX
+	JZ      rowMaxAVX512_reduce
+	MOVL    $0x00000001, AX
+	SHLL    CL, AX
+	DECL    AX
+	KMOVW   AX, K1
+	VMOVAPS Z1, Z4
+	VMOVUPS (SI), K1, Z4
+	VMAXPS  Z4, Z0, Z0
+	VCMPPS  $0x03, Z4, Z4, K2
+	KORW    K2, K3, K3
+
+rowMaxAVX512_reduce:
+	VMAXPS        Z1, Z0, Z0
+	VMAXPS        Z3, Z2, Z2
+	VMAXPS        Z2, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VMAXPS        Y1, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VMAXPS        X1, X0, X0
+	VMOVHLPS      X0, X0, X1
+	VMAXPS        X1, X0, X0
+	VMOVSHDUP     X0, X1
+	VMAXSS        X1, X0, X0
+	KORTESTW      K3, K3
+	JNZ           rowMaxAVX512_nan
+	VMOVSS        X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+rowMaxAVX512_nan:
+	MOVL $0x7fc00000, ret+16(FP)
 	VZEROUPPER
 	RET
 

@@ -194,6 +194,126 @@ func reluGradAVX2(dst *float32, dy *float32, y *float32, n int)
 //go:noescape
 func adamAVX2(p *float32, grad *float32, m *float32, v *float32, n int, lr float32, b1 float32, c1 float32, b2 float32, c2 float32, eps float32)
 
+// attnGemm1x1AVX2 computes C = alpha*A*B for 1 rows and 1 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm1x1AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm2x1AVX2 computes C = alpha*A*B for 2 rows and 1 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm2x1AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm3x1AVX2 computes C = alpha*A*B for 3 rows and 1 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm3x1AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm4x1AVX2 computes C = alpha*A*B for 4 rows and 1 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm4x1AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm5x1AVX2 computes C = alpha*A*B for 5 rows and 1 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm5x1AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm6x1AVX2 computes C = alpha*A*B for 6 rows and 1 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm6x1AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm7x1AVX2 computes C = alpha*A*B for 7 rows and 1 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm7x1AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm8x1AVX2 computes C = alpha*A*B for 8 rows and 1 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm8x1AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm9x1AVX2 computes C = alpha*A*B for 9 rows and 1 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm9x1AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm10x1AVX2 computes C = alpha*A*B for 10 rows and 1 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm10x1AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm11x1AVX2 computes C = alpha*A*B for 11 rows and 1 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm11x1AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm12x1AVX2 computes C = alpha*A*B for 12 rows and 1 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm12x1AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm1x2AVX2 computes C = alpha*A*B for 1 rows and 2 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm1x2AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm2x2AVX2 computes C = alpha*A*B for 2 rows and 2 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm2x2AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm3x2AVX2 computes C = alpha*A*B for 3 rows and 2 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm3x2AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm4x2AVX2 computes C = alpha*A*B for 4 rows and 2 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm4x2AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm5x2AVX2 computes C = alpha*A*B for 5 rows and 2 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm5x2AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm6x2AVX2 computes C = alpha*A*B for 6 rows and 2 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm6x2AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm1x3AVX2 computes C = alpha*A*B for 1 rows and 3 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm1x3AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm2x3AVX2 computes C = alpha*A*B for 2 rows and 3 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm2x3AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm3x3AVX2 computes C = alpha*A*B for 3 rows and 3 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm3x3AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm1x4AVX2 computes C = alpha*A*B for 1 rows and 4 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm1x4AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm2x4AVX2 computes C = alpha*A*B for 2 rows and 4 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm2x4AVX2(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// rowMaxAVX2 returns the largest of n >= 1 elements, or NaN if one is NaN.
+//
+//go:noescape
+func rowMaxAVX2(x *float32, n int) float32
+
 // geluAVX512 sets dst[i] = x[i]·Φ(x[i]) (exact-erf GELU) for n elements.
 //
 //go:noescape
@@ -263,6 +383,201 @@ func reluGradAVX512(dst *float32, dy *float32, y *float32, n int)
 //
 //go:noescape
 func adamAVX512(p *float32, grad *float32, m *float32, v *float32, n int, lr float32, b1 float32, c1 float32, b2 float32, c2 float32, eps float32)
+
+// attnGemm1x1AVX512 computes C = alpha*A*B for 1 rows and 1 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm1x1AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm2x1AVX512 computes C = alpha*A*B for 2 rows and 1 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm2x1AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm3x1AVX512 computes C = alpha*A*B for 3 rows and 1 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm3x1AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm4x1AVX512 computes C = alpha*A*B for 4 rows and 1 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm4x1AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm5x1AVX512 computes C = alpha*A*B for 5 rows and 1 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm5x1AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm6x1AVX512 computes C = alpha*A*B for 6 rows and 1 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm6x1AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm7x1AVX512 computes C = alpha*A*B for 7 rows and 1 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm7x1AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm8x1AVX512 computes C = alpha*A*B for 8 rows and 1 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm8x1AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm9x1AVX512 computes C = alpha*A*B for 9 rows and 1 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm9x1AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm10x1AVX512 computes C = alpha*A*B for 10 rows and 1 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm10x1AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm11x1AVX512 computes C = alpha*A*B for 11 rows and 1 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm11x1AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm12x1AVX512 computes C = alpha*A*B for 12 rows and 1 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm12x1AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm1x2AVX512 computes C = alpha*A*B for 1 rows and 2 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm1x2AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm2x2AVX512 computes C = alpha*A*B for 2 rows and 2 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm2x2AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm3x2AVX512 computes C = alpha*A*B for 3 rows and 2 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm3x2AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm4x2AVX512 computes C = alpha*A*B for 4 rows and 2 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm4x2AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm5x2AVX512 computes C = alpha*A*B for 5 rows and 2 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm5x2AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm6x2AVX512 computes C = alpha*A*B for 6 rows and 2 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm6x2AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm7x2AVX512 computes C = alpha*A*B for 7 rows and 2 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm7x2AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm8x2AVX512 computes C = alpha*A*B for 8 rows and 2 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm8x2AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm9x2AVX512 computes C = alpha*A*B for 9 rows and 2 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm9x2AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm10x2AVX512 computes C = alpha*A*B for 10 rows and 2 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm10x2AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm11x2AVX512 computes C = alpha*A*B for 11 rows and 2 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm11x2AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm12x2AVX512 computes C = alpha*A*B for 12 rows and 2 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm12x2AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm1x3AVX512 computes C = alpha*A*B for 1 rows and 3 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm1x3AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm2x3AVX512 computes C = alpha*A*B for 2 rows and 3 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm2x3AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm3x3AVX512 computes C = alpha*A*B for 3 rows and 3 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm3x3AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm4x3AVX512 computes C = alpha*A*B for 4 rows and 3 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm4x3AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm5x3AVX512 computes C = alpha*A*B for 5 rows and 3 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm5x3AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm6x3AVX512 computes C = alpha*A*B for 6 rows and 3 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm6x3AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm7x3AVX512 computes C = alpha*A*B for 7 rows and 3 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm7x3AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm8x3AVX512 computes C = alpha*A*B for 8 rows and 3 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm8x3AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm1x4AVX512 computes C = alpha*A*B for 1 rows and 4 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm1x4AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm2x4AVX512 computes C = alpha*A*B for 2 rows and 4 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm2x4AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm3x4AVX512 computes C = alpha*A*B for 3 rows and 4 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm3x4AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm4x4AVX512 computes C = alpha*A*B for 4 rows and 4 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm4x4AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm5x4AVX512 computes C = alpha*A*B for 5 rows and 4 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm5x4AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// attnGemm6x4AVX512 computes C = alpha*A*B for 6 rows and 4 vectors of columns, the last one tail lanes wide, with A read at any strides.
+//
+//go:noescape
+func attnGemm6x4AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int, c *float32, ldc int, alpha float32, tail int)
+
+// rowMaxAVX512 returns the largest of n >= 1 elements, or NaN if one is NaN.
+//
+//go:noescape
+func rowMaxAVX512(x *float32, n int) float32
 
 // sgemmBF16Kernel12x32AVX512 computes C = alpha*A*B + beta*C for one 12×32 tile from packed bf16 pair panels.
 //

@@ -38,3 +38,45 @@ func TestRowMaxEveryPosition(t *testing.T) {
 		}
 	}
 }
+
+// TestRowMaxKernels checks each kernel set's rowMax against the Go one at
+// every length to 70 (main loop, single vectors, tail), with the maximum,
+// a NaN or all −Inf at every position, and on all-negative rows, where a
+// tail lane filled with zero would win.
+func TestRowMaxKernels(t *testing.T) {
+	forEachImpl(t, func(t *testing.T, ks *kernelSet) {
+		if ks.rowMax == nil {
+			t.Skip("no rowMax kernel in this set")
+		}
+		r := rand.New(rand.NewPCG(5, 6))
+		for n := 1; n <= 70; n++ {
+			x := make([]float32, n+16)
+			for i := range x {
+				x[i] = 100 // beyond the row: must not be read
+			}
+			row := x[:n]
+			for p := 0; p < n; p++ {
+				for i := range row {
+					row[i] = -5 - r.Float32()
+				}
+				if got, want := ks.rowMax(row), rowMax(row); got != want {
+					t.Fatalf("n=%d all negative: %v, want %v", n, got, want)
+				}
+				row[p] = -1
+				if got := ks.rowMax(row); got != -1 {
+					t.Fatalf("n=%d max -1 at %d: %v", n, p, got)
+				}
+				row[p] = float32(math.NaN())
+				if got := ks.rowMax(row); !math.IsNaN(float64(got)) {
+					t.Fatalf("n=%d NaN at %d: %v", n, p, got)
+				}
+				for i := range row {
+					row[i] = float32(math.Inf(-1))
+				}
+				if got := ks.rowMax(row); !math.IsInf(float64(got), -1) {
+					t.Fatalf("n=%d all -Inf: %v", n, got)
+				}
+			}
+		}
+	})
+}

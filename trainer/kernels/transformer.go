@@ -97,7 +97,8 @@ func sqdev64(x []float32, mu float64) float64 {
 // either, which changes no e^(x−m). The maximum is exact, so it is taken in
 // four independent running maxima (element i in m[i mod 4]) that the CPU
 // can compare in parallel instead of one chain of dependent compares: the
-// result is the same as a single pass's.
+// result is the same as a single pass's. The assembly sets run it as a
+// vector kernel (rowMaxAVX2, rowMaxAVX512) with the same result.
 func rowMax(x []float32) float32 {
 	m0 := x[0]
 	m1, m2, m3 := m0, m0, m0
@@ -188,7 +189,13 @@ func SoftmaxRows(s []float32, rows, cols int) {
 	ks := active()
 	for r := 0; r < rows; r++ {
 		row := s[r*cols : (r+1)*cols]
-		ks.expShift(row, row, rowMax(row))
+		var m float32
+		if ks.rowMax != nil {
+			m = ks.rowMax(row)
+		} else {
+			m = rowMax(row)
+		}
+		ks.expShift(row, row, m)
 		ks.scal(float32(1/sum64(row)), row)
 	}
 }

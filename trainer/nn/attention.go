@@ -18,11 +18,15 @@ import (
 //
 // The qkv output holds all query heads, then all key heads, then all value
 // heads (timm reshapes it as (B, T, 3, H, D/H)), so head h of q is columns
-// [h·D/H, (h+1)·D/H) and k and v follow at offsets D and 2D. Every head of
-// every sample is a pair of strided GEMMs on that buffer, with no copies;
-// the (sample, head) pairs are spread over the worker pool, each writing only
-// its own probabilities and output columns, so results do not depend on the
-// number of workers. The softmax subtracts the row maximum before exp.
+// [h·D/H, (h+1)·D/H) and k and v follow at offsets D and 2D. Each head of
+// each sample runs as one call of the fused head kernels
+// (kernels.AttentionHeadForward and AttentionHeadBackward: scores, softmax
+// and products straight from that buffer, without packing); the (sample,
+// head) pairs are spread over the worker pool, each writing only its own
+// probabilities and output columns, so results do not depend on the number
+// of workers. The softmax subtracts the row maximum before exp. With
+// unfused set the heads run as strided packed GEMMs instead, the path the
+// fused kernels replaced, which tests compare them with.
 //
 // Parameters are "<name>.qkv.weight" [3D, D], "<name>.qkv.bias" [3D],
 // "<name>.proj.weight" [D, D] and "<name>.proj.bias" [D].
@@ -38,12 +42,14 @@ type Attention struct {
 	dyv, dxv Tensor // [N·T, D] view of the incoming gradient; [N, T, D] of dx
 	y        Tensor // [N, T, D] view of proj's output
 	qkvOut   *Tensor
-	o        []float32 // heads' output, [N·T, D]
-	p        []float32 // attention probabilities, [N·H, T, T]
-	dqkv     Tensor    // [N·T, 3D]
-	do       *Tensor   // gradient of the heads' output, [N·T, D]
-	dp       [][]float32
-	fwdFn    func(lo, hi int)
+	o        []float32   // heads' output, [N·T, D]
+	p        []float32   // attention probabilities, [N·H, T, T]
+	dqkv     Tensor      // [N·T, 3D]
+	do       *Tensor     // gradient of the heads' output, [N·T, D]
+	dp       [][]float32 // per worker: dP, then dS, [T, T]
+	scratch  [][]float32 // per worker: the fused kernels' Kᵀ or Vᵀ
+	unfused  bool
+	fwdFn    func(part, lo, hi int)
 	bwdFn    func(part, lo, hi int)
 }
 
@@ -91,19 +97,38 @@ func (a *Attention) Forward(x *Tensor, train bool) *Tensor {
 	a.qkvOut = a.qkv.Forward(view(&a.xv, x.Data, m, a.d), train)
 	a.o = growF32(a.o, m*a.d)
 	a.p = growF32(a.p, a.n*a.heads*a.t*a.t)
-	parallelFor(a.n*a.heads, 1, a.fwdFn)
+	a.growScratch()
+	parallelParts(a.n*a.heads, a.fwdFn)
 	out := a.proj.Forward(view(&a.ov, a.o, m, a.d), train)
 	return view(&a.y, out.Data, a.n, a.t, a.d)
 }
 
+// growScratch sizes the per-worker scratch of the head kernels.
+func (a *Attention) growScratch() {
+	parts := min(runtime.GOMAXPROCS(0), a.n*a.heads)
+	for len(a.dp) < parts {
+		a.dp = append(a.dp, nil)
+		a.scratch = append(a.scratch, nil)
+	}
+	for i := range a.dp {
+		a.dp[i] = growF32(a.dp[i], a.t*a.t)
+		a.scratch[i] = growF32(a.scratch[i], kernels.AttentionScratch(a.t, a.hd))
+	}
+}
+
 // forwardHeads computes the (sample, head) pairs [lo, hi).
-func (a *Attention) forwardHeads(lo, hi int) {
+func (a *Attention) forwardHeads(part, lo, hi int) {
 	T, D, hd := a.t, a.d, a.hd
 	qkv := a.qkvOut.Data
 	for i := lo; i < hi; i++ {
 		n, h := i/a.heads, i%a.heads
 		base := n*T*3*D + h*hd
 		s := a.p[i*T*T : (i+1)*T*T]
+		if !a.unfused {
+			kernels.AttentionHeadForward(T, hd, a.scale, qkv[base:], qkv[base+D:], qkv[base+2*D:], 3*D,
+				s, a.o[n*T*D+h*hd:], D, a.scratch[part])
+			continue
+		}
 		gemmSerial(false, true, T, T, hd, a.scale, qkv[base:], 3*D, qkv[base+D:], 3*D, 0, s, T)
 		softmaxRows(s, T, T)
 		gemmSerial(false, false, T, hd, T, 1, s, T, qkv[base+2*D:], 3*D, 0, a.o[n*T*D+h*hd:], D)
@@ -121,12 +146,7 @@ func (a *Attention) Backward(dy *Tensor, needDX bool) *Tensor {
 	m := a.n * a.t
 	a.do = a.proj.Backward(view(&a.dyv, dy.Data, m, a.d), true)
 	a.dqkv.resize(m, 3*a.d)
-	for len(a.dp) < min(runtime.GOMAXPROCS(0), a.n*a.heads) {
-		a.dp = append(a.dp, nil)
-	}
-	for i := range a.dp {
-		a.dp[i] = growF32(a.dp[i], a.t*a.t)
-	}
+	a.growScratch()
 	parallelParts(a.n*a.heads, a.bwdFn)
 	dx := a.qkv.Backward(&a.dqkv, needDX)
 	if !needDX {
@@ -144,6 +164,11 @@ func (a *Attention) backwardHeads(part, lo, hi int) {
 		base := n*T*3*D + h*hd
 		p := a.p[i*T*T : (i+1)*T*T]
 		dO := do[n*T*D+h*hd:]
+		if !a.unfused {
+			kernels.AttentionHeadBackward(T, hd, a.scale, qkv[base:], qkv[base+D:], qkv[base+2*D:], 3*D, p, dO, D,
+				dqkv[base:], dqkv[base+D:], dqkv[base+2*D:], 3*D, dp, a.scratch[part])
+			continue
+		}
 		gemmSerial(true, false, T, hd, T, 1, p, T, dO, D, 0, dqkv[base+2*D:], 3*D)
 		gemmSerial(false, true, T, T, hd, 1, dO, D, qkv[base+2*D:], 3*D, 0, dp, T)
 		kernels.SoftmaxRowsGrad(dp, p, T, T)

@@ -22,8 +22,14 @@ func reportEpoch(b *testing.B) {
 }
 
 func benchModel(b *testing.B, m *Sequential, shape ...int) {
+	benchModelBatch(b, m, benchBatch, shape...)
+}
+
+// benchModelBatch times training steps on a batch of the given size and
+// reports the epoch time at that batch size.
+func benchModelBatch(b *testing.B, m *Sequential, size int, shape ...int) {
 	b.Logf("kernels: %s", kernels.Impl())
-	x, labels := batch(1, benchBatch, shape...)
+	x, labels := batch(1, size, shape...)
 	var ce SoftmaxCrossEntropy
 	trainStep(b, m, &ce, x, labels)
 	b.ReportAllocs()
@@ -33,7 +39,8 @@ func benchModel(b *testing.B, m *Sequential, shape ...int) {
 		trainStep(b, m, &ce, x, labels)
 	}
 	b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
-	reportEpoch(b)
+	steps := (epochImages + size - 1) / size
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)*float64(steps)/1e9, "s/epoch")
 }
 
 func BenchmarkMLPStep(b *testing.B) {

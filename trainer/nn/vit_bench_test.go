@@ -1,13 +1,38 @@
 package nn
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 // BenchmarkViTStep is one training step of the default ViT (4×4 patches,
-// dim 64, depth 6, 4 heads) on a batch of 128 digits.
+// dim 64, depth 6, 4 heads) on a batch of 16 digits (the recipe's batch)
+// and of 128, with the attention heads on the fused kernels and, as
+// "unfused", on the packed GEMMs they replaced.
 func BenchmarkViTStep(b *testing.B) {
-	m, err := ViT([]int{1, 28, 28}, 10, DefaultViT)
-	if err != nil {
-		b.Fatal(err)
+	for _, size := range []int{16, 128} {
+		for _, unfused := range []bool{false, true} {
+			name := fmt.Sprintf("batch=%d/fused", size)
+			if unfused {
+				name = fmt.Sprintf("batch=%d/unfused", size)
+			}
+			b.Run(name, func(b *testing.B) {
+				m, err := ViT([]int{1, 28, 28}, 10, DefaultViT)
+				if err != nil {
+					b.Fatal(err)
+				}
+				blocks := 0
+				for _, l := range m.layers {
+					if blk, ok := l.(*Block); ok {
+						blk.attn.unfused = unfused
+						blocks++
+					}
+				}
+				if blocks != DefaultViT.Depth {
+					b.Fatalf("%d blocks, want %d", blocks, DefaultViT.Depth)
+				}
+				benchModelBatch(b, m, size, 1, 28, 28)
+			})
+		}
 	}
-	benchModel(b, m, 1, 28, 28)
 }

@@ -92,6 +92,8 @@ func main() {
 		bias(s, masktab, true)
 		reluGrad(s, masktab)
 		adam(s, masktab)
+		attnKernels(s, masktab)
+		rowMaxKernel(s, masktab)
 	}
 
 	bf16Kernels()
