@@ -33,7 +33,7 @@ type trainFlags struct {
 	patch, dim, depth, heads                        int
 	mlpRatio, dropPath                              float64
 	lr, momentum, weightDecay, clip, gamma, warmup  float64
-	labelSmoothing                                  float64
+	labelSmoothing, beta2                           float64
 	nesterov, batchNorm, asJSON, quiet              bool
 	cpuprofile                                      string
 	seed                                            uint64
@@ -78,6 +78,7 @@ func addTrainFlags(fs *flag.FlagSet, f *trainFlags) {
 	fs.StringVar(&f.optimizer, "optimizer", "adam", "sgd, adam or adamw (default: the model's recipe, see above)")
 	cli.FloatVar(fs, &f.lr, "lr", 1e-3, cli.Positive, "learning rate (default: the model's recipe, see above)")
 	cli.FloatVar(fs, &f.momentum, "momentum", 0, cli.Fraction, "SGD momentum")
+	cli.FloatVar(fs, &f.beta2, "beta2", 0, cli.Fraction, "Adam/AdamW second-moment decay (0: 0.999, or the model's recipe, see above)")
 	fs.BoolVar(&f.nesterov, "nesterov", false, "Nesterov momentum (SGD)")
 	cli.FloatVar(fs, &f.weightDecay, "weight-decay", 0, cli.NonNegative, "weight decay (L2 for sgd/adam, decoupled for adamw; never on biases, norms, cls_token, pos_embed)")
 	cli.FloatVar(fs, &f.clip, "clip-norm", 0, cli.NonNegative, "clip the global gradient norm to this value (0: off)")
@@ -378,7 +379,7 @@ func (f *trainFlags) config() trainer.Config {
 	return trainer.Config{
 		Model: f.model, ViT: vit, Hidden: append([]int(nil), f.hidden...), BatchNorm: f.batchNorm, Epochs: f.epochs, BatchSize: f.batch,
 		Optimizer: optim.Config{Algorithm: optim.Algorithm(f.optimizer), LR: f.lr, Momentum: f.momentum, Nesterov: f.nesterov,
-			WeightDecay: f.weightDecay, ClipNorm: f.clip},
+			Beta2: f.beta2, WeightDecay: f.weightDecay, ClipNorm: f.clip},
 		Schedule: f.schedule, StepEpochs: f.stepEpochs, Gamma: f.gamma, WarmupEpochs: f.warmup,
 		Patience: f.patience, Seed: f.seed, ShuffleWindow: f.window,
 		LabelSmoothing: f.labelSmoothing, DecayExempt: true, Precision: f.precision,
@@ -398,6 +399,7 @@ func (f *trainFlags) config() trainer.Config {
 type recipe struct {
 	optimizer      string
 	lr, decay      float64
+	beta2          float64 // Adam's second-moment decay; 0: the optimizer's 0.999
 	clip           float64
 	warmupFraction float64 // of --epochs
 	batch          int     // examples per step; 0: the --batch-size flag's own default
@@ -438,5 +440,8 @@ func (f *trainFlags) applyRecipe(fs *flag.FlagSet) {
 	}
 	if !given["clip-norm"] {
 		f.clip = r.clip
+	}
+	if !given["beta2"] {
+		f.beta2 = r.beta2
 	}
 }
