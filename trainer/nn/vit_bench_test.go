@@ -2,7 +2,7 @@ package nn
 
 import "testing"
 
-// BenchmarkViTStep is one training step of the default ViT (4×4 patches,
+// BenchmarkViTStep is one training step of the default ViT (14×14 patches,
 // dim 64, depth 6, 4 heads) on a batch of 128 digits.
 func BenchmarkViTStep(b *testing.B) {
 	m, err := ViT([]int{1, 28, 28}, 10, DefaultViT)
