@@ -11,9 +11,9 @@ matrices only (not on biases, norms, cls_token or pos_embed), global
 gradient-norm clipping at 1, a linear warm-up over the first 5 % of the steps,
 then cosine decay to 0.
 
-The ViT is timm's VisionTransformer(img_size=28, patch_size=4, in_chans=1,
+The ViT is timm's VisionTransformer(img_size=28, patch_size=14, in_chans=1,
 num_classes=10, embed_dim=64, depth=6, num_heads=4, mlp_ratio=2) written out
-in plain PyTorch (timm is not needed): a 4x4 stride-4 patch convolution,
+in plain PyTorch (timm is not needed): a 14x14 stride-14 patch convolution,
 class token, learned position embedding, pre-norm blocks with a fused qkv
 projection, LayerNorm eps 1e-6, exact GELU, class-token pooling. Attention is
 timm's non-fused path (q @ k^T, softmax, @ v), as torch 1.13 has no fused
@@ -119,7 +119,7 @@ class PatchEmbed(nn.Module):
 
 
 class ViT(nn.Module):  # trainer --model vit's defaults, timm's VisionTransformer layout
-    def __init__(self, img=28, patch=4, chans=1, classes=10, dim=64, depth=6, heads=4, mlp_ratio=2.0):
+    def __init__(self, img=28, patch=14, chans=1, classes=10, dim=64, depth=6, heads=4, mlp_ratio=2.0):
         super().__init__()
         tokens = (img // patch) ** 2 + 1
         self.patch_embed = PatchEmbed(patch, chans, dim)

@@ -43,7 +43,9 @@ BENCHMARKS.md): cosine decay of the rate over the run, Adam at 2e-3 for the
 MLP and the CNN at batch 128; for the ViT AdamW at 1e-3 with weight decay
 0.05 (never on biases, norms, cls_token or pos_embed), --clip-norm 1, a
 linear warm-up over the first 5 % of the epochs and batch 16 (chosen on val
-by trainer sweep: one epoch reaches 0.93 on MNIST, batch 128 only 0.68).
+by trainer sweep: batch 128 only reached 0.68 in one epoch). With the default
+ViT (--patch 14: four quadrant tokens, see --patch) one epoch of MNIST
+reaches val 0.965, test 0.966 (three seeds); with --patch 4, 0.93.
 Flags given override their part of it (--optimizer or --lr replace the
 recipe's optimizer settings, --batch-size its batch size), and --schedule
 constant turns it off: a constant rate of 1e-3 with Adam at batch 128, as

@@ -53,7 +53,7 @@ func TestPrecisionFlag(t *testing.T) {
 	if code != 2 || !strings.Contains(stderr, "want fp32 or bf16") {
 		t.Fatalf("--precision fp16: exit %d: %s", code, stderr)
 	}
-	code, _, stderr = runTrainer(t, "--shards", out, "--model", "vit", "--precision", "bf16", "--epochs", "1", "--out", filepath.Join(t.TempDir(), "v"), "--quiet")
+	code, _, stderr = runTrainer(t, "--shards", out, "--model", "vit", "--patch", "4", "--precision", "bf16", "--epochs", "1", "--out", filepath.Join(t.TempDir(), "v"), "--quiet")
 	if code == 0 || !strings.Contains(stderr, "no bf16 products") {
 		t.Fatalf("vit with bf16: exit %d: %s", code, stderr)
 	}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/shardsmith/shardsmith/trainer/nn"
 )
 
 // savedConfig reads the training configuration a run's checkpoint records.
@@ -60,6 +62,10 @@ func TestRecipeDefaults(t *testing.T) {
 			"batch_size": 16.0}},
 		{"vit-batch", append([]string{"--batch-size", "64"}, vit...), map[string]any{"schedule": "cosine", "optimizer.algorithm": "adamw",
 			"optimizer.lr": 1e-3, "batch_size": 64.0}},
+		// --beta2 replaces the recipe's second-moment decay and keeps the rest.
+		{"vit-beta2", append([]string{"--beta2", "0.95"}, vit...), map[string]any{"schedule": "cosine", "optimizer.algorithm": "adamw",
+			"optimizer.lr": 1e-3, "optimizer.beta2": 0.95, "optimizer.weight_decay": 0.05}},
+		{"mlp-beta2", []string{"--hidden", "16", "--beta2", "0.9"}, map[string]any{"optimizer.algorithm": "adam", "optimizer.beta2": 0.9}},
 		{"vit-constant", append([]string{"--schedule", "constant"}, vit...), map[string]any{"schedule": "constant", "optimizer.algorithm": "adam",
 			"optimizer.lr": 1e-3, "optimizer.clip_norm": nil, "warmup_epochs": nil, "batch_size": 128.0}},
 	} {
@@ -102,5 +108,32 @@ func TestPyTorchTwinRecipe(t *testing.T) {
 	}
 	if r := recipes["vit"]; batch != r.batch || lr != r.lr {
 		t.Errorf("pytorch_mnist.py trains the ViT at batch %d, lr %g; the recipe is batch %d, lr %g", batch, lr, r.batch, r.lr)
+	}
+}
+
+// The PyTorch twin's ViT (bench/train/pytorch_mnist.py) defaults to the
+// shape of nn.DefaultViT, so bench/train/run.sh times the network trainer
+// builds by default. TestPyTorchTwinIsOurViT (interop) checks the same with
+// torch at hand; this check needs only the source.
+func TestPyTorchTwinShape(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("..", "..", "bench", "train", "pytorch_mnist.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`def __init__\(self, img=28, patch=(\d+), chans=1, classes=10, dim=(\d+), depth=(\d+), heads=(\d+), mlp_ratio=([0-9.]+)\):`).FindSubmatch(src)
+	if m == nil {
+		t.Fatal("pytorch_mnist.py: no ViT __init__(self, img=28, patch=…, …, mlp_ratio=…) line")
+	}
+	var got [4]int
+	for i := range got {
+		got[i], _ = strconv.Atoi(string(m[i+1]))
+	}
+	ratio, err := strconv.ParseFloat(string(m[5]), 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := nn.DefaultViT
+	if want := [4]int{d.Patch, d.Dim, d.Depth, d.Heads}; got != want || ratio != d.MLPRatio {
+		t.Errorf("pytorch_mnist.py's ViT is patch, dim, depth, heads %v, mlp_ratio %g; nn.DefaultViT is %v, %g", got, ratio, want, d.MLPRatio)
 	}
 }

@@ -51,6 +51,8 @@ func savedValue(name string, c trainer.Config, arch nn.Spec) (string, bool) {
 		return f(c.Optimizer.WeightDecay), true
 	case "clip-norm":
 		return f(c.Optimizer.ClipNorm), true
+	case "beta2":
+		return f(c.Optimizer.Beta2), true
 	case "schedule":
 		if c.Schedule == "" {
 			return "constant", true

@@ -37,6 +37,7 @@ func TestResumeRefusesFlagsItCannotHonour(t *testing.T) {
 		{"nesterov", "true", "false"},
 		{"weight-decay", "0.01", "0"},
 		{"clip-norm", "1", "0"},
+		{"beta2", "0.99", "0"},
 		{"schedule", "cosine", "constant"},
 		{"lr-step-epochs", "2", "0"},
 		{"gamma", "0.5", "0.1"},

@@ -397,10 +397,10 @@ func TestViTDefaultsAndErrors(t *testing.T) {
 	for _, p := range m.Params() {
 		n += len(p.Data)
 	}
-	// timm's VisionTransformer(img_size=28, patch_size=4, in_chans=1,
+	// timm's VisionTransformer(img_size=28, patch_size=14, in_chans=1,
 	// num_classes=10, embed_dim=64, depth=6, num_heads=4, mlp_ratio=2).
-	if n != 205962 {
-		t.Errorf("default ViT has %d parameters, want 205962", n)
+	if n != 214602 {
+		t.Errorf("default ViT has %d parameters, want 214602", n)
 	}
 	c, ok := ViTConfigOf(m.Spec())
 	if !ok || c != DefaultViT {
