@@ -185,7 +185,11 @@ def test_open_from_store(gobin, tmp_path, s3, monkeypatch, fmt):
     for url in (f"s3://{BUCKET}/datasets/tiny/{short}", f"s3://{BUCKET}/datasets/tiny",
                 f"s3://{BUCKET}/datasets", f"s3://{BUCKET}/datasets/tiny/{short}/manifest.json"):
         assert shardsmith.open(url, cache_dir=str(cache)).version == local.version, url
-    assert _cached(cache) == files, "no shard downloaded again"
+    now = _cached(cache)
+    assert {n: i for n, i in now.items() if n in files} == files, "no shard downloaded again"
+    assert set(now) - set(files) == {sh.sha256 + ".decoded.arrow" for sh in shards.values() if sh.rows}, \
+        "beside them, the decoded copy of each shard read whole"
+    files = now
 
     # With the shard objects gone from the store, only the manifest is read
     # from it: the shards come from the cache.
