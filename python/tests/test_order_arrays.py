@@ -78,3 +78,16 @@ def test_shuffle_array_is_shuffle():
         one = PCG(n, 5)
         one.shuffle(list(range(n)))
         assert r.state == one.state
+
+
+@pytest.mark.parametrize("case", range(10))
+def test_the_products_of_small_bounds_are_the_full_ones(case):
+    rnd = np.random.default_rng(case)
+    a = rnd.integers(0, 1 << 64, size=5000, dtype=np.uint64, endpoint=False)
+    a[:4] = [0, 1, (1 << 64) - 1, 1 << 63]
+    b = rnd.integers(1, 1 << 32, size=5000, dtype=np.uint64)
+    b[:4] = [(1 << 32) - 1, 1, (1 << 32) - 1, 2]
+    for got, want in zip(_order._mul64_small(a, b), _order._mul64(a, b)):
+        assert (got == want).all()
+    assert [(int(h) << 64) | int(lo) for h, lo in zip(*_order._mul64_small(a[:50], b[:50]))] == \
+        [int(x) * int(y) for x, y in zip(a[:50], b[:50])]

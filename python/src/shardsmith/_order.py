@@ -76,7 +76,7 @@ class PCG:
             hi, lo = _states(self.state, len(n))
             x = _output(hi, lo)
             pow2 = (n & (n - np.uint64(1))) == 0
-            ph, pl = _mul64(x, n)
+            ph, pl = _mul64_small(x, n) if int(n.max()) < 1 << 32 else _mul64(x, n)
             bad = np.nonzero(~pow2 & (pl < n))[0]
             k = int(bad[0]) if len(bad) else len(n)  # draws before the first possible rejection are final
             out[pos:pos + k] = np.where(pow2[:k], x[:k] & (n[:k] - np.uint64(1)), ph[:k])
@@ -166,6 +166,14 @@ def _mul64(a: np.ndarray, b) -> tuple:
     p00, p01, p10, p11 = a0 * b0, a0 * b1, a1 * b0, a1 * b1
     mid = (p00 >> _S32) + (p01 & _M32) + (p10 & _M32)
     return p11 + (p01 >> _S32) + (p10 >> _S32) + (mid >> _S32), (p00 & _M32) | (mid << _S32)
+
+
+def _mul64_small(a: np.ndarray, b: np.ndarray) -> tuple:
+    """_mul64 where every b < 2**32 (an epoch's bounds): two products of
+    32-bit halves, and their sum cannot overflow."""
+    p0, p1 = (a & _M32) * b, (a >> _S32) * b
+    mid = p1 + (p0 >> _S32)
+    return mid >> _S32, (mid << _S32) | (p0 & _M32)
 
 
 def _affine(hi, lo, a: int, c: int):

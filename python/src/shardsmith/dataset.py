@@ -318,7 +318,9 @@ class Split:
     def __repr__(self):
         return f"<shardsmith.Split {self.name}: {len(self)} rows in {len(self._sp.shards)} shards>"
 
-    def _shard(self, i: int) -> _ShardData:
+    def _shard(self, i: int, copy_only: bool = False) -> Optional[_ShardData]:
+        """Shard i, read on first use; copy_only: only if it has a decoded
+        copy that passes its checks (else None, and it is not read)."""
         d = self._shards.get(i)
         if d is None:
             with self._lock:
@@ -326,7 +328,9 @@ class Split:
             with lock:  # one reader per shard; shards are read in parallel
                 d = self._shards.get(i)
                 if d is None:
-                    d = self._shards[i] = _read(self.dataset, self._sp, i)
+                    d = _read(self.dataset, self._sp, i, copy_only)
+                    if d is not None:
+                        self._shards[i] = d
         return d
 
     def batch_rows(self) -> List[List[int]]:
@@ -339,8 +343,13 @@ class Split:
         threads (hashing and decompressing run outside the GIL), while this
         thread runs meanwhile(): (the shards in manifest order, what
         meanwhile returned). The first shard in manifest order that fails
-        raises its ShardError; shards not started by then are not read."""
+        raises its ShardError; shards not started by then are not read.
+        Shards with a decoded copy are read first, in this thread: opening
+        a copy costs less than starting and waiting for threads."""
         n = len(self._sp.shards)
+        for i in range(n):
+            if i not in self._shards:
+                self._shard(i, copy_only=True)
         todo = [i for i in range(n) if i not in self._shards]
         if not todo:
             r = meanwhile() if meanwhile is not None else None
@@ -541,16 +550,19 @@ def _size_error(p, got, want):
     return ShardError(p, "bytes", f"{got} bytes, manifest says {want} (truncated or replaced)", str(got), str(want))
 
 
-def _read(ds: Dataset, sp, i: int) -> _ShardData:
+def _read(ds: Dataset, sp, i: int, copy_only: bool = False) -> Optional[_ShardData]:
     """Shard i of split sp: from its decoded copy where there is one that
-    passes its checks, else from the shard file (writing a decoded copy
-    once its columns are whole, for a compressed shard)."""
+    passes its checks, else (unless copy_only: None) from the shard file
+    (writing a decoded copy once its columns are whole, for a compressed
+    shard)."""
     sh = sp.shards[i]
     cpath = ds._copy_path(sh)
     if cpath is not None:
         d = _read_copy(ds, sp, i, cpath)
-        if d is not None:
+        if d is not None or copy_only:
             return d
+    elif copy_only:
+        return None
     d = _read_shard(ds, sp, i)
     if cpath is not None and not d.in_place:
         d.save = lambda cols, rows: _save_copy(ds, sp, cpath, d.schema, cols, rows)
