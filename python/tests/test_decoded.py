@@ -232,3 +232,17 @@ def test_processes_writing_the_same_copies_at_once(version_dir, tmp_path):
         for i in range(len(sp.shards)):
             assert sp._shard(i).blocks is None or sp._shard(i).blocks.ok.all()
     assert np.array_equal(_all(again["train"])["label"], _all(ds["train"])["label"])
+
+
+def test_blocks_workers_hashed_are_not_hashed_again(version_dir, tmp_path):
+    """What forked DataLoader workers hashed counts in the process that
+    forked them (and so in the next epoch's workers)."""
+    from shardsmith.torch import Loader
+
+    cache = tmp_path / "cache"
+    _fill(version_dir, cache)
+    split = shardsmith.open(version_dir, cache_dir=str(cache))["train"]
+    loader = Loader(split, batch_size=16, seed=2, num_workers=2, multiprocessing_context="fork")
+    list(loader)  # the first batch in this process, the others in the workers
+    blocks = [split._shard(i).blocks for i in range(len(split.shards))]
+    assert all(b is None or b.ok.all() for b in blocks), "every block hashed once, whoever hashed it"

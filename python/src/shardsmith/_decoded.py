@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 from typing import Dict, List, Optional
 
@@ -138,11 +139,16 @@ def record(schema: pa.Schema, shard_sha256: str, rows: int, image_rows: int):
 
 
 class Blocks:
-    """The image blocks of a decoded copy, hashed on first use."""
+    """The image blocks of a decoded copy, hashed on first use. Which
+    blocks passed is kept in shared anonymous memory, so that DataLoader
+    workers forked from this process (they map the same file) and this
+    process learn what each other hashed: without it, the workers of every
+    epoch would hash again what the last epoch's workers had."""
 
     def __init__(self, image: np.ndarray, block_rows: int, digests: bytes):
         self.image, self.block_rows, self.digests = image, block_rows, digests
-        self.ok = np.zeros(len(digests) // _DIGEST, dtype=bool)
+        n = len(digests) // _DIGEST
+        self.ok = np.frombuffer(mmap.mmap(-1, max(n, 1)), dtype=bool)[:n]
 
     def check(self, rows: np.ndarray) -> None:
         """Hashes the blocks holding rows (local row indices) that are not
