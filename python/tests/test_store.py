@@ -233,11 +233,13 @@ def test_store_cache_shared_with_trainer(gobin, tmp_path, s3, monkeypatch):
 
     other = tmp_path / "shard-cache-2"
     ds = shardsmith.open(url, cache_dir=str(other))
+    ds["train"].take(range(len(ds["train"])))  # read whole: its decoded copies join the cache
     mine = _cached(other)
+    assert [n for n in mine if n.endswith(".decoded.arrow")], mine
     subprocess.run([str(gobin / "trainer"), "--shards", f"{url}/{short}", "--model", "mlp", "--hidden", "16",
                     "--epochs", "1", "--out", str(tmp_path / "run2"), "--shard-cache", str(other), "--quiet"],
                    check=True, capture_output=True, env=s3["env"])
-    assert _cached(other) == mine, "the trainer used the files shardsmith.open downloaded"
+    assert _cached(other) == mine, "the trainer used the files shardsmith.open downloaded, and left the copies"
 
 
 def _put(s3, key, data):
