@@ -33,6 +33,33 @@ VARIANTS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def own_shard_cache(tmp_path_factory, monkeypatch):
+    """Each test gets a shard cache of its own where it names none, so that
+    no decoded copy another test left (they are keyed by the shard's SHA-256,
+    shared by every copy of a version) stands in for a shard a test damages."""
+    import shardsmith.dataset
+
+    d = tmp_path_factory.mktemp("shard-cache")
+    monkeypatch.setattr(shardsmith.dataset, "default_cache_dir", lambda: str(d))
+    # and for the Python processes tests start (the user cache directory moves: Go's build cache stays)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(d))
+    monkeypatch.setenv("GOCACHE", _gocache())
+    return d
+
+
+_GOCACHE = []
+
+
+def _gocache():
+    if not _GOCACHE:
+        go = shutil.which("go")
+        got = os.environ.get("GOCACHE") or (subprocess.run([go, "env", "GOCACHE"], capture_output=True, text=True)
+                                            .stdout.strip() if go else "")
+        _GOCACHE.append(got or "off")
+    return _GOCACHE[0]
+
+
 def _go():
     go = shutil.which("go")
     if go is None:

@@ -185,7 +185,11 @@ def test_open_from_store(gobin, tmp_path, s3, monkeypatch, fmt):
     for url in (f"s3://{BUCKET}/datasets/tiny/{short}", f"s3://{BUCKET}/datasets/tiny",
                 f"s3://{BUCKET}/datasets", f"s3://{BUCKET}/datasets/tiny/{short}/manifest.json"):
         assert shardsmith.open(url, cache_dir=str(cache)).version == local.version, url
-    assert _cached(cache) == files, "no shard downloaded again"
+    now = _cached(cache)
+    assert {n: i for n, i in now.items() if n in files} == files, "no shard downloaded again"
+    assert set(now) - set(files) == {sh.sha256 + ".decoded.arrow" for sh in shards.values() if sh.rows}, \
+        "beside them, the decoded copy of each shard read whole"
+    files = now
 
     # With the shard objects gone from the store, only the manifest is read
     # from it: the shards come from the cache.
@@ -229,11 +233,13 @@ def test_store_cache_shared_with_trainer(gobin, tmp_path, s3, monkeypatch):
 
     other = tmp_path / "shard-cache-2"
     ds = shardsmith.open(url, cache_dir=str(other))
+    ds["train"].take(range(len(ds["train"])))  # read whole: its decoded copies join the cache
     mine = _cached(other)
+    assert [n for n in mine if n.endswith(".decoded.arrow")], mine
     subprocess.run([str(gobin / "trainer"), "--shards", f"{url}/{short}", "--model", "mlp", "--hidden", "16",
                     "--epochs", "1", "--out", str(tmp_path / "run2"), "--shard-cache", str(other), "--quiet"],
                    check=True, capture_output=True, env=s3["env"])
-    assert _cached(other) == mine, "the trainer used the files shardsmith.open downloaded"
+    assert _cached(other) == mine, "the trainer used the files shardsmith.open downloaded, and left the copies"
 
 
 def _put(s3, key, data):

@@ -76,7 +76,7 @@ class PCG:
             hi, lo = _states(self.state, len(n))
             x = _output(hi, lo)
             pow2 = (n & (n - np.uint64(1))) == 0
-            ph, pl = _mul64(x, n)
+            ph, pl = _mul64_small(x, n) if int(n.max()) < 1 << 32 else _mul64(x, n)
             bad = np.nonzero(~pow2 & (pl < n))[0]
             k = int(bad[0]) if len(bad) else len(n)  # draws before the first possible rejection are final
             out[pos:pos + k] = np.where(pow2[:k], x[:k] & (n[:k] - np.uint64(1)), ph[:k])
@@ -97,10 +97,61 @@ class PCG:
         for i, j in zip(range(len(a) - 1, 0, -1), js):
             a[i], a[j] = a[j], a[i]
 
+    def shuffle_array(self, a: np.ndarray) -> None:
+        """shuffle on a numpy array, in place: the same draws, and the
+        permutation their swaps make computed on arrays (_shuffled_index)."""
+        if len(a) < 2:
+            return
+        a[:] = a[_shuffled_index(self.uint64n_many(np.arange(len(a), 1, -1, dtype=np.uint64)).astype(np.int64))]
+
     def perm(self, n: int) -> List[int]:
         p = list(range(n))
         self.shuffle(p)
         return p
+
+
+def _shuffled_index(js: np.ndarray) -> np.ndarray:
+    """The permutation Fisher-Yates from the top makes of range(n), n =
+    len(js) + 1, where step k swaps positions i = n-1-k and js[k]: computed
+    on arrays, not swap by swap (a Python loop of n swaps costs more than
+    drawing the js).
+
+    Call x_i the value at position i when step i comes (what it moves to
+    position j_i). A position p is only ever written by steps of higher i:
+    steps with j = p (they put their x there) and step p itself. So x_i is
+    the x of the last step before it with j = i (i's own, if none: x_i = i);
+    and the final value at position i >= 1 is what position j_i held when step
+    i came: the x of the last step before i with the same j, or j_i itself
+    where no step wrote there (a self swap j_i = i gives x_i either way). The
+    final value at position 0 is the x of the last step with j = 0, or 0.
+    Grouping the steps by j (in step order) gives each step's predecessor in
+    its group and each position's last writer; x follows by pointer jumping
+    along "x_i = x of the last writer of i" to a step no one wrote before."""
+    n = len(js) + 1
+    out = np.arange(n, dtype=np.int64)
+    if n < 2:
+        return out
+    J = np.asarray(js, dtype=np.int64)
+    I = np.arange(n - 1, 0, -1, dtype=np.int64)  # the position of each step, in step order
+    by = np.argsort(J * n + np.arange(n - 1))  # unique keys: by j, then step order
+    Js, Is = J[by], I[by]
+    same = np.zeros(n - 1, dtype=bool)
+    same[1:] = Js[1:] == Js[:-1]
+    prev = np.full(n, -1, dtype=np.int64)  # position i -> position of the previous step with j = j_i
+    prev[Is[same]] = Is[np.flatnonzero(same) - 1]
+    # position p -> the last step with j = p (when that is step p itself, x_p is never read: p is a root)
+    t = np.flatnonzero(np.append(Js[:-1] != Js[1:], True))
+    ptr = np.arange(n, dtype=np.int64)
+    ptr[Js[t]] = Is[t]
+    while True:  # x: follow the writers back to a step whose position no one wrote before
+        nxt = ptr[ptr]
+        if np.array_equal(nxt, ptr):
+            break
+        ptr = nxt
+    p = prev[I]
+    out[I] = np.where(p >= 0, ptr[np.maximum(p, 0)], J)
+    out[0] = ptr[0]
+    return out
 
 
 _M32 = np.uint64(0xFFFFFFFF)
@@ -115,6 +166,14 @@ def _mul64(a: np.ndarray, b) -> tuple:
     p00, p01, p10, p11 = a0 * b0, a0 * b1, a1 * b0, a1 * b1
     mid = (p00 >> _S32) + (p01 & _M32) + (p10 & _M32)
     return p11 + (p01 >> _S32) + (p10 >> _S32) + (mid >> _S32), (p00 & _M32) | (mid << _S32)
+
+
+def _mul64_small(a: np.ndarray, b: np.ndarray) -> tuple:
+    """_mul64 where every b < 2**32 (an epoch's bounds): two products of
+    32-bit halves, and their sum cannot overflow."""
+    p0, p1 = (a & _M32) * b, (a >> _S32) * b
+    mid = p1 + (p0 >> _S32)
+    return mid >> _S32, (mid << _S32) | (p0 & _M32)
 
 
 def _affine(hi, lo, a: int, c: int):
@@ -189,8 +248,8 @@ def order_of(shard_rows: Sequence[int], batches: Callable[[int], Sequence[int]],
 
     def flush():
         nonlocal pos, held, runs
-        win = np.concatenate([np.arange(a, a + n, dtype=np.int64) for a, n in runs]).tolist()
-        rng.shuffle(win)
+        win = np.concatenate([np.arange(a, a + n, dtype=np.int64) for a, n in runs])
+        rng.shuffle_array(win)
         out[pos:pos + len(win)] = win
         pos += len(win)
         held, runs = 0, []

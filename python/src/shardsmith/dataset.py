@@ -30,9 +30,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import _order
+from . import _decoded, _order
 from .manifest import Manifest, ManifestError, Normalize, load, resolve
-from .store import DEFAULT_CACHE_MB, fetch, parse_location
+from .store import DEFAULT_CACHE_MB, Cache, default_cache_dir, fetch, parse_location
 
 PIXELS = ("stored", "float32", "uint8")
 _COLUMNS = ("source_index", "label", "copy", "image")
@@ -73,7 +73,7 @@ class ShardError(Exception):
 
 
 def open(path, *, pixels: str = "stored", verify: bool = True, cache_dir: Optional[str] = None,  # noqa: A001
-         cache_mb: int = DEFAULT_CACHE_MB) -> "Dataset":
+         cache_mb: int = DEFAULT_CACHE_MB, decoded_cache: bool = True) -> "Dataset":
     """Opens a dataset version: a version directory, a dataset directory (its
     latest version) or an output root of prep holding one dataset, as the
     trainer's --shards takes; or the same on an object store
@@ -91,15 +91,26 @@ def open(path, *, pixels: str = "stored", verify: bool = True, cache_dir: Option
     normalized floats the trainer feeds a model, bitwise the same from either
     kind of shard) or "uint8" (pixel bytes; denormalized from float32 shards).
     verify=False skips the SHA-256 of shard files (their size is still checked);
-    the shard cache hashes every file it admits or finds either way."""
+    the shard cache hashes every file it admits or finds either way.
+
+    decoded_cache=True (the default) keeps a decoded copy of each compressed
+    shard (zstd Arrow IPC, Parquet) in the shard cache once the shard has been
+    checked and read whole (at the end of the Loader's first epoch, or on
+    random access), and later opens read that copy instead of decompressing
+    the shard: the copy is checked by digests of its own, written from the
+    checked shard, and a copy that fails them is removed and the shard read
+    instead (see shardsmith._decoded). It takes the uncompressed size of the
+    shards in the cache, within cache_mb. False neither reads nor writes
+    copies."""
     if pixels not in PIXELS:
         raise ValueError(f"pixels={pixels!r}, expected one of {', '.join(PIXELS)}")
     loc = parse_location(path)
+    cache = {"cache_dir": cache_dir or default_cache_dir(), "cache_mb": cache_mb, "decoded": decoded_cache}
     if loc.local:
         d = resolve(loc.path)
-        return Dataset(d, load(d), pixels=pixels, verify=verify)
+        return Dataset(d, load(d), pixels=pixels, verify=verify, **cache)
     got = fetch(loc, cache_dir=cache_dir, cache_mb=cache_mb)
-    ds = Dataset(got.url, got.manifest, pixels=pixels, verify=verify, files=got.files)
+    ds = Dataset(got.url, got.manifest, pixels=pixels, verify=verify, files=got.files, **cache)
     ds._verified.update(got.files.values())  # each hashed by fetch, on the way in or from the cache
     return ds
 
@@ -110,12 +121,16 @@ class Dataset:
     has not hashed yet.
 
     dir is the version directory, or the URL of a version on an object
-    store, whose shard files are then files (shard path → local file)."""
+    store, whose shard files are then files (shard path → local file).
+    cache_dir holds the decoded copies of compressed shards where decoded is
+    true (see open)."""
 
     def __init__(self, dir: str, manifest: Manifest, *, pixels: str = "stored", verify: bool = True,
-                 files: Optional[Dict[str, str]] = None):
+                 files: Optional[Dict[str, str]] = None, cache_dir: Optional[str] = None,
+                 cache_mb: int = DEFAULT_CACHE_MB, decoded: bool = False):
         self.dir, self.manifest, self.pixels, self.verify = dir, manifest, pixels, verify
         self.files = files
+        self.cache_dir, self.cache_mb, self.decoded = cache_dir or default_cache_dir(), cache_mb, decoded
         for sp in manifest.splits:
             for sh in sp.shards:
                 p = self._file(sh)
@@ -133,6 +148,13 @@ class Dataset:
     def _file(self, sh) -> str:
         """The local file of shard sh."""
         return self.files[sh.path] if self.files is not None else os.path.join(self.dir, sh.path)
+
+    def _copy_path(self, sh) -> Optional[str]:
+        """Where the decoded copy of shard sh is kept (None: no copies)."""
+        return _decoded.path_of(self.cache_dir, sh.sha256) if self.decoded and sh.rows else None
+
+    def _cache_args(self):
+        return {"cache_dir": self.cache_dir, "cache_mb": self.cache_mb, "decoded": self.decoded}
 
     @property
     def version(self) -> str:
@@ -173,7 +195,7 @@ class Dataset:
         """The same version with another pixels setting (see open)."""
         if pixels not in PIXELS:
             raise ValueError(f"pixels={pixels!r}, expected one of {', '.join(PIXELS)}")
-        ds = Dataset(self.dir, self.manifest, pixels=pixels, verify=self.verify, files=self.files)
+        ds = Dataset(self.dir, self.manifest, pixels=pixels, verify=self.verify, files=self.files, **self._cache_args())
         if self.files is not None:  # the cache's files, hashed on the way in
             ds._verified = set(self._verified)
         return ds
@@ -192,10 +214,11 @@ class Dataset:
 
     def __getstate__(self):
         return {"dir": self.dir, "manifest": self.manifest, "pixels": self.pixels, "verify": self.verify,
-                "files": self.files, "verified": sorted(self._verified)}
+                "files": self.files, "verified": sorted(self._verified), "cache": self._cache_args()}
 
     def __setstate__(self, s):
-        self.__init__(s["dir"], s["manifest"], pixels=s["pixels"], verify=s["verify"], files=s.get("files"))
+        self.__init__(s["dir"], s["manifest"], pixels=s["pixels"], verify=s["verify"], files=s.get("files"),
+                      **s.get("cache", {}))
         self._verified = set(s["verified"])
 
 
@@ -206,24 +229,63 @@ class _ShardData:
     batch has it as it is; others are concatenated on first use of cols,
     after which batches are slices of it. The loader (Gather) reads batches:
     concatenating copies every byte of a decompressed shard once more, before
-    the first batch of an epoch."""
+    the first batch of an epoch.
+
+    Read from a decoded copy (see _decoded), a shard has cols from the start
+    and blocks, whose images are hashed on first use: check(rows) before
+    reading images, which (copy damaged) replaces the columns by the shard's
+    own (refill). A shard decoded from compressed bytes has save, which
+    writes its decoded copy once cols exist."""
 
     def __init__(self, batches: List[Dict[str, np.ndarray]], empty: Dict[str, np.ndarray]):
         self.rows = [len(b["label"]) for b in batches]
         self.batches, self._empty = batches, empty
         self._cols = batches[0] if len(batches) == 1 else None
         self._lock = threading.Lock()
+        self.blocks: Optional[_decoded.Blocks] = None
+        self.refill = None  # () -> _ShardData from the shard itself
+        self.save = None  # (cols, batch_rows) -> None: writes the decoded copy
+
+    @classmethod
+    def whole(cls, cols: Dict[str, np.ndarray], batch_rows: List[int], empty) -> "_ShardData":
+        """A shard whose columns are one array each already, in record batches of batch_rows."""
+        d = cls([cols], empty)
+        d.rows = list(batch_rows)
+        ends = np.cumsum(d.rows).tolist()
+        d.batches = [{k: v[e - n:e] for k, v in cols.items()} for n, e in zip(d.rows, ends)]
+        return d
 
     @property
     def cols(self) -> Dict[str, np.ndarray]:
-        if self._cols is None:
+        if self._cols is None or self.save is not None:
             with self._lock:
                 if self._cols is None:
                     cols = {k: np.concatenate([b[k] for b in self.batches] or [self._empty[k]]) for k in self._empty}
                     ends = np.cumsum(self.rows).tolist()
                     self.batches = [{k: v[e - n:e] for k, v in cols.items()} for n, e in zip(self.rows, ends)]
                     self._cols = cols
+                save, self.save = self.save, None
+                if save is not None:
+                    save(self._cols, self.rows)
         return self._cols
+
+    def check(self, rows: np.ndarray) -> None:
+        """Makes sure the images of rows (local indices) are checked: hashes
+        the decoded copy's blocks they lie in, first use only. A damaged
+        block drops the copy: the columns are then the shard's own."""
+        b = self.blocks
+        if b is None:
+            return
+        try:
+            b.check(rows)
+            if b.ok.all():
+                self.blocks = None
+        except _decoded.Damaged:
+            with self._lock:
+                if self.blocks is b:
+                    fresh = self.refill()
+                    cols = fresh.cols  # concatenated, and (a new copy) saved
+                    self.batches, self._cols, self.blocks = fresh.batches, cols, None
 
 
 class Split:
@@ -256,7 +318,9 @@ class Split:
     def __repr__(self):
         return f"<shardsmith.Split {self.name}: {len(self)} rows in {len(self._sp.shards)} shards>"
 
-    def _shard(self, i: int) -> _ShardData:
+    def _shard(self, i: int, copy_only: bool = False) -> Optional[_ShardData]:
+        """Shard i, read on first use; copy_only: only if it has a decoded
+        copy that passes its checks (else None, and it is not read)."""
         d = self._shards.get(i)
         if d is None:
             with self._lock:
@@ -264,7 +328,9 @@ class Split:
             with lock:  # one reader per shard; shards are read in parallel
                 d = self._shards.get(i)
                 if d is None:
-                    d = self._shards[i] = _read_shard(self.dataset, self._sp, i)
+                    d = _read(self.dataset, self._sp, i, copy_only)
+                    if d is not None:
+                        self._shards[i] = d
         return d
 
     def batch_rows(self) -> List[List[int]]:
@@ -277,8 +343,13 @@ class Split:
         threads (hashing and decompressing run outside the GIL), while this
         thread runs meanwhile(): (the shards in manifest order, what
         meanwhile returned). The first shard in manifest order that fails
-        raises its ShardError; shards not started by then are not read."""
+        raises its ShardError; shards not started by then are not read.
+        Shards with a decoded copy are read first, in this thread: opening
+        a copy costs less than starting and waiting for threads."""
         n = len(self._sp.shards)
+        for i in range(n):
+            if i not in self._shards:
+                self._shard(i, copy_only=True)
         todo = [i for i in range(n) if i not in self._shards]
         if not todo:
             r = meanwhile() if meanwhile is not None else None
@@ -338,8 +409,10 @@ class Split:
             out["source_path"] = np.empty(len(idx), dtype=object)
         for s in np.unique(shard_of):
             sel = np.nonzero(shard_of == s)[0]
-            src = self._shard(int(s)).cols
+            d = self._shard(int(s))
             local = idx[sel] - self._starts[s]
+            d.check(local)
+            src = d.cols
             for k in out:
                 out[k][sel] = src[k][local]
         img = out["image"]
@@ -378,13 +451,17 @@ class Split:
             yield self[i]
 
     def to_arrow(self) -> pa.Table:
-        """All rows as one Arrow table with the shard schema (checked shards)."""
-        return pa.concat_tables([_open_table(p) for p in self._checked_paths()])
-
-    def _checked_paths(self):
-        for i in range(len(self._sp.shards)):
+        """All rows as one Arrow table with the shard schema, read from the
+        shard files after they were checked (not from decoded copies)."""
+        ds, tables = self.dataset, []
+        for i, sh in enumerate(self._sp.shards):
             self._shard(i)
-        return self.shards
+            p = ds._file(sh)
+            buf = _check_bytes(p, sh, ds.verify and p not in ds._verified)
+            ds._verified.add(p)
+            tables.append(pq.read_table(pa.BufferReader(buf)) if p.endswith(".parquet")
+                          else pa.ipc.open_file(buf).read_all())
+        return pa.concat_tables(tables)
 
 
 class Gather:
@@ -403,6 +480,10 @@ class Gather:
         # the split's rows in pieces, in manifest order: a shard whose columns are one array already (cols) is
         # one piece, others one per record batch (more gathers per range, but no copy before the first)
         pieces = [b for d in data for b in ([d._cols] if d._cols is not None else d.batches)]
+        # per piece, the shard whose decoded copy it is (its images hashed block by block on first use), or None
+        self._check = [d if d._cols is not None and d.blocks is not None else None
+                       for d in data for _ in ([d._cols] if d._cols is not None else d.batches)]
+        self._data = [d for d in data for _ in ([d._cols] if d._cols is not None else d.batches)]
         self._images = [b["image"] for b in pieces]
         self._paths = [b["source_path"] for b in pieces] if split.has_source_paths else None
         starts = np.cumsum([0] + [len(b["label"]) for b in pieces])
@@ -436,6 +517,14 @@ class Gather:
         pc, loc = self._piece_of[a:b], self._local[a:b]
         if b <= a:
             return out
+        if any(self._check):
+            for p in np.unique(pc).tolist():
+                d = self._check[p]
+                if d is not None:
+                    d.check(loc[pc == p])
+                    self._images[p] = d._cols["image"]  # the shard's own after a damaged block
+                    if d.blocks is None:
+                        self._check[p] = None
         flat = out.reshape(b - a, -1)
         dst = flat if self._convert is None else np.empty((b - a, flat.shape[1]), self._images[0].dtype)
         if (pc == pc[0]).all():
@@ -461,11 +550,84 @@ def _size_error(p, got, want):
     return ShardError(p, "bytes", f"{got} bytes, manifest says {want} (truncated or replaced)", str(got), str(want))
 
 
-def _open_table(p):
-    if p.endswith(".parquet"):
-        return pq.read_table(p)
-    with pa.memory_map(p) as f:
-        return pa.ipc.open_file(f).read_all()
+def _read(ds: Dataset, sp, i: int, copy_only: bool = False) -> Optional[_ShardData]:
+    """Shard i of split sp: from its decoded copy where there is one that
+    passes its checks, else (unless copy_only: None) from the shard file
+    (writing a decoded copy once its columns are whole, for a compressed
+    shard)."""
+    sh = sp.shards[i]
+    cpath = ds._copy_path(sh)
+    if cpath is not None:
+        d = _read_copy(ds, sp, i, cpath)
+        if d is not None or copy_only:
+            return d
+    elif copy_only:
+        return None
+    d = _read_shard(ds, sp, i)
+    if cpath is not None and not d.in_place:
+        d.save = lambda cols, rows: _save_copy(ds, sp, cpath, d.schema, cols, rows)
+    return d
+
+
+def _save_copy(ds: Dataset, sp, cpath: str, schema: pa.Schema, cols, rows) -> None:
+    """Writes a decoded copy (best effort: a cache that cannot take it only
+    means the next open decodes the shard again), then keeps the cache
+    within its size, sparing this version's files."""
+    try:
+        os.makedirs(ds.cache_dir, exist_ok=True)
+        _decoded.write(cpath, os.path.basename(cpath)[:-len(_decoded.SUFFIX)], schema, cols, rows)
+        keep = {os.path.basename(ds._copy_path(sh) or "") for s in ds.manifest.splits for sh in s.shards}
+        if ds.files is not None:
+            keep |= {os.path.basename(f) for f in ds.files.values()}
+        Cache(ds.cache_dir, ds.cache_mb << 20).evict(keep)
+    except OSError:
+        pass
+
+
+def _read_copy(ds: Dataset, sp, i: int, cpath: str) -> Optional[_ShardData]:
+    """Shard i from its decoded copy at cpath, after the copy's checks (all
+    but the image blocks, hashed on first use); None where there is no copy
+    or it fails them (it is then removed)."""
+    sh = sp.shards[i]
+    p = ds._file(sh)
+    try:
+        f = builtins.open(cpath, "rb")
+    except OSError:
+        return None
+    try:
+        with f:
+            buf = pa.py_buffer(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
+        rd = pa.ipc.open_file(buf)
+        if rd.num_record_batches != 1:
+            raise _decoded.Damaged(f"{rd.num_record_batches} record batches")
+        rec = rd.get_batch(0)
+        batch_rows, br, cdig, digests = _decoded.record(rd.schema, sh.sha256, sh.rows, rec.num_rows)
+        meta = {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in (rd.schema.metadata or {}).items()
+                if not k.startswith(_decoded.KEY)}
+        _check_meta(p, meta, ds.manifest, sp.name)
+        elems = ds.shape[0] * ds.shape[1] * ds.shape[2]
+        if _check_columns(cpath, rd.schema, ds.manifest.image.dtype, elems) != ds.manifest.source_paths:
+            raise _decoded.Damaged("source_path column")
+        cols = _columns(cpath, rec, elems)
+        if _decoded.columns_digest(cols) != cdig:
+            raise _decoded.Damaged("columns digest")
+    except (_decoded.Damaged, ShardError, pa.ArrowException, OSError, ValueError):
+        _decoded.remove(cpath)
+        return None
+    try:
+        os.utime(cpath)  # recently used, for the caches' LRU order
+    except OSError:
+        pass
+    d = _ShardData.whole(cols, batch_rows, _empty(ds.manifest.image.dtype, elems, ds.manifest.source_paths))
+    d.blocks = _decoded.Blocks(cols["image"], br, digests)
+
+    def refill():
+        _decoded.remove(cpath)
+        fresh = _read_shard(ds, sp, i)
+        fresh.save = lambda c, r: _save_copy(ds, sp, cpath, fresh.schema, c, r)
+        return fresh
+    d.refill = refill
+    return d
 
 
 def _read_shard(ds: Dataset, sp, i: int) -> _ShardData:
@@ -510,7 +672,13 @@ def _read_shard(ds: Dataset, sp, i: int) -> _ShardData:
     if rows != sh.rows:
         raise ShardError(p, "rows", f"{rows} rows, manifest lists {sh.rows}", str(rows), str(sh.rows))
     ds._verified.add(p)
-    return _ShardData(out, _empty(stored, elems, paths))
+    d = _ShardData(out, _empty(stored, elems, paths))
+    d.schema = schema
+    # decoded in place (an uncompressed Arrow IPC shard) or into memory of its own (decompressed, or Parquet)
+    first = next((b["image"] for b in out if len(b["image"])), None)
+    d.in_place = first is None or (not p.endswith(".parquet")
+                                   and buf.address <= first.__array_interface__["data"][0] < buf.address + buf.size)
+    return d
 
 
 def _empty(stored, elems, paths=False):

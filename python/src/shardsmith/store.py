@@ -25,6 +25,7 @@ its own a server is addressed path-style, as S3-compatible servers expect.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import hashlib
 import os
 import posixpath
@@ -276,6 +277,26 @@ def _sync_dir(d):
         os.close(fd)
 
 
+@contextlib.contextmanager
+def replacing(p: str):
+    """A file to write that becomes p when the block ends without an error
+    (and is removed when it raises): written under a temporary name starting
+    with a dot in p's directory, which the caches skip, and renamed into
+    place, so that a process reading p, here or in a Go tool sharing the
+    directory, sees the whole old file or the whole new one."""
+    d = os.path.dirname(p) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".part-", dir=d)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield out
+        os.replace(tmp, p)
+        tmp = None
+        _sync_dir(d)
+    finally:
+        if tmp is not None:
+            os.unlink(tmp)
+
+
 class Cache:
     """The shard cache directory shared with the Go tools: files named
     SHA256.EXT, temporary files starting with a dot."""
@@ -303,21 +324,19 @@ class Cache:
             pass
         except OSError as e:
             raise ShardError(p, "file", f"shard cache: {e}") from e
-        fd, tmp = tempfile.mkstemp(prefix=".part-", dir=self.dir)
-        try:
+        with replacing(p) as out:
             h, n = hashlib.sha256(), 0
-            with os.fdopen(fd, "wb") as out:
-                try:
-                    with fs.open_input_stream(key) as f:
-                        while n <= sh.bytes:  # one read past the size says it is longer
-                            b = f.read(_CHUNK)
-                            if not b:
-                                break
-                            n += len(b)
-                            h.update(b)
-                            out.write(b)
-                except OSError as e:
-                    raise ShardError(url, "file", e.strerror or str(e)) from e
+            try:
+                with fs.open_input_stream(key) as f:
+                    while n <= sh.bytes:  # one read past the size says it is longer
+                        b = f.read(_CHUNK)
+                        if not b:
+                            break
+                        n += len(b)
+                        h.update(b)
+                        out.write(b)
+            except OSError as e:
+                raise ShardError(url, "file", e.strerror or str(e)) from e
             if n != sh.bytes:
                 raise _size_error(url, n, sh.bytes)
             got = h.hexdigest()
@@ -325,12 +344,6 @@ class Cache:
                 raise ShardError(url, "sha256", f"SHA-256 {got}, manifest says {sh.sha256} (the object was replaced "
                                                 "or damaged after it was published; prep verify tells more)",
                                  got, sh.sha256)
-            os.replace(tmp, p)
-            tmp = None
-            _sync_dir(self.dir)
-        finally:
-            if tmp is not None:
-                os.unlink(tmp)
         return p, True
 
     def evict(self, keep) -> None:
