@@ -177,8 +177,12 @@ func BenchmarkMLPForwardEval(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
+			used := cpuTime() - cpu
+			b.ReportMetric(float64(used.Microseconds())/1e3/float64(b.N), "cpu-ms/op")
 			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "images/s")
+			if used > 0 {
+				b.ReportMetric(float64(n*b.N)/used.Seconds(), "images/cpu-s")
+			}
 		})
 	}
 }
