@@ -311,42 +311,7 @@ func (s *Session) TrainEpoch(ctx context.Context, progress func(Progress)) (Epoc
 
 // Evaluate runs the model over a split in eval mode.
 func (s *Session) Evaluate(ctx context.Context, split vocab.Split) (*metrics.Confusion, float64, error) {
-	return Evaluate(ctx, s.Model, s.Data, split, max(s.Config.BatchSize, EvalBatch(s.Model)))
-}
-
-// Bounds of EvalBatch: evalActivations is the most values one layer's
-// output may hold for a whole evaluation batch (4 MiB of float32).
-const (
-	minEvalBatch    = 256
-	maxEvalBatch    = 1024
-	evalActivations = 1 << 20
-)
-
-// EvalBatch is the batch size to evaluate model at: the largest batch, from
-// 256 to 1024, whose biggest layer output (input included) holds at most
-// 2²⁰ values. Each product then packs its weights once per more images
-// (the MLP's: 1024 images a pass, where the convolutional and transformer
-// models stay at 256), and nothing an evaluation reports depends on the
-// batch size but the rounding of the summed loss: every row of a layer's
-// output is computed alone, with the same operations whatever the batch.
-func EvalBatch(model *nn.Sequential) int {
-	shape := model.InputShape()
-	widest := 1
-	for _, d := range shape {
-		widest *= d
-	}
-	for _, l := range model.Layers() {
-		out, err := l.OutShape(shape)
-		if err != nil {
-			return minEvalBatch
-		}
-		n := 1
-		for _, d := range out {
-			n *= d
-		}
-		widest, shape = max(widest, n), out
-	}
-	return min(maxEvalBatch, max(minEvalBatch, evalActivations/widest))
+	return Evaluate(ctx, s.Model, s.Data, split, max(s.Config.BatchSize, 256))
 }
 
 // Evaluate runs model over a split of ds and returns the confusion matrix

@@ -65,7 +65,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	start := time.Now()
-	conf, loss, err := trainer.Evaluate(ctx, model, ds, *split, trainer.EvalBatch(model))
+	conf, loss, err := trainer.Evaluate(ctx, model, ds, *split, 256)
 	if err != nil {
 		return err
 	}

@@ -537,7 +537,7 @@ func (s *run) chooseAndTest(ctx context.Context, ds *data.Dataset) error {
 		if err != nil {
 			return err
 		}
-		conf, loss, err := trainer.Evaluate(ctx, model, ds, "test", trainer.EvalBatch(model))
+		conf, loss, err := trainer.Evaluate(ctx, model, ds, "test", 256)
 		if err != nil {
 			return err
 		}
