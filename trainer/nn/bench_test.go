@@ -163,3 +163,33 @@ func BenchmarkColumns(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)*benchBatch*stepsPerEpoch/1e9, "s/epoch")
 	})
 }
+
+// BenchmarkMLPForwardEval is the inference forward pass of the
+// 784-512-256-10 MLP (what `trainer eval` runs per batch, without the data
+// or the metrics) at two batch sizes; images/s is the comparable figure.
+func BenchmarkMLPForwardEval(b *testing.B) {
+	m, err := MLP(784, nil, 10)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{128, 256, 1000} {
+		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
+			x, _ := batch(1, n, 784)
+			m.Forward(x, false)
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu := cpuTime()
+			for range b.N {
+				if _, err := m.Forward(x, false); err != nil {
+					b.Fatal(err)
+				}
+			}
+			used := cpuTime() - cpu
+			b.ReportMetric(float64(used.Microseconds())/1e3/float64(b.N), "cpu-ms/op")
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "images/s")
+			if used > 0 {
+				b.ReportMetric(float64(n*b.N)/used.Seconds(), "images/cpu-s")
+			}
+		})
+	}
+}

@@ -65,9 +65,9 @@ func (d *Dense) Forward(x *Tensor, train bool) *Tensor {
 	mm, _ := products(d.bf16)
 	mm(false, true, n, d.out, d.in, 1, x.Data, d.in, d.W.Data, d.in, 1, y, d.out)
 	if d.relu {
-		for i, v := range y {
-			y[i] = max(v, 0)
-		}
+		// The vector kernel, which maps NaN to 0 like the ReLU layer it
+		// replaces (Go's max would keep the NaN).
+		kernels.Relu(y, y)
 	}
 	return &d.y
 }

@@ -580,3 +580,30 @@ func TestPlanMatchesLayerOrder(t *testing.T) {
 		})
 	}
 }
+
+// A ReLU fused into a Dense layer must give what the ReLU layer gives, NaN
+// included: the layer maps NaN to 0, so the fused pass must too.
+func TestFusedDenseReluMatchesLayerOnNaN(t *testing.T) {
+	fused, _ := MLP(20, []int{16}, 10, WithSeed(3))
+	plain, _ := MLP(20, []int{16}, 10, WithSeed(3))
+	plain.noFuse = true
+	plain.makePlan()
+	x, _ := batch(9, 4, 20)
+	x.Data[3] = float32(math.NaN()) // row 0 of fc1's output becomes NaN
+	y1, err := fused.Forward(x, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y2, err := plain.Forward(x, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range y1.Data {
+		if math.Float32bits(y1.Data[i]) != math.Float32bits(y2.Data[i]) {
+			t.Fatalf("logit %d: fused %v, layer by layer %v", i, y1.Data[i], y2.Data[i])
+		}
+	}
+	if math.IsNaN(float64(y2.Data[0])) {
+		t.Fatalf("the ReLU layer kept the NaN: %v", y2.Data[:10])
+	}
+}
