@@ -107,3 +107,44 @@ func TestRemotePrefetchReleaseAndReplacedObjects(t *testing.T) {
 		}
 	}
 }
+
+// Resolve follows a dataset prefix's latest object to the version it
+// names: a version name of up to 64 characters (a full version hash) is
+// accepted, a longer one is not, and a latest object naming a version with
+// no manifest is an error saying so, whether the URL names the dataset
+// prefix or its latest object.
+func TestRemoteResolveLatest(t *testing.T) {
+	srv := storetest.Start(t)
+	ctx := context.Background()
+	st, err := store.OpenString(ctx, srv.URL(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	put := func(key, data string) {
+		t.Helper()
+		if err := st.Put(ctx, key, []byte(data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	full := strings.Repeat("c0", 32)
+	put("full/latest", full+"\n")
+	put("full/"+full+"/"+manifest.FileName, "{}")
+	put("long/latest", full+"d")
+	put("long/"+full+"d/"+manifest.FileName, "{}")
+	put("gone/latest", "v1")
+	for _, url := range []string{srv.URL("full"), srv.URL("full/latest")} {
+		if got, err := dataset.Resolve(url); err != nil || got != srv.URL("full/"+full) {
+			t.Errorf("Resolve(%s) = %s, %v; want %s", url, got, err, srv.URL("full/"+full))
+		}
+	}
+	for url, want := range map[string]string{
+		srv.URL("long"):        "does not name a version",
+		srv.URL("gone"):        "names version v1, which has no manifest",
+		srv.URL("gone/latest"): "names version v1, which has no manifest",
+	} {
+		if got, err := dataset.Resolve(url); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "latest") {
+			t.Errorf("Resolve(%s) = %s, %v; want an error saying %q", url, got, err, want)
+		}
+	}
+}
