@@ -18,8 +18,9 @@ import (
 	"github.com/shardsmith/shardsmith/internal/tinyset/tinybuild"
 )
 
-// A prefetched shard is held in the cache until Release, then the cache may
-// evict it (here a cache of size 0 does at once); Prefetch of a shard that
+// A prefetched shard is held in the cache until Release, and an open one
+// until Close; then the cache may evict it (here a cache of size 0 does at
+// once). Prefetch of a shard that
 // does not exist does nothing, and a nil Prefetched releases nothing.
 // Objects lists the version's objects. A shard object replaced after the
 // version was opened is refused by size or by SHA-256, naming its URL.
@@ -64,6 +65,20 @@ func TestRemotePrefetchReleaseAndReplacedObjects(t *testing.T) {
 		}
 	}
 	(*dataset.Prefetched)(nil).Release()
+	// An open shard is held the same way until its reader is closed.
+	r, err := rd.OpenShard("train", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(cachedFile(1)); err != nil {
+		t.Fatalf("an open shard is not held in a cache of size 0: %v", err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(cachedFile(1)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a closed shard stayed in a cache of size 0: %v", err)
+	}
 
 	keys, err := rd.Objects(ctx)
 	if err != nil {
