@@ -1,0 +1,59 @@
+package download
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A .part file that already holds the whole file, of the Size the source
+// declares, is committed without asking a mirror (here none works).
+func TestCompletePartOfKnownSizeIsCommitted(t *testing.T) {
+	f, dir, lb := newTestFetcher(t)
+	data := bytes.Repeat([]byte("complete"), 300)
+	final, part := entryPaths(dir, data)
+	if err := os.MkdirAll(filepath.Dir(part), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(part, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missing := "file://" + filepath.Join(t.TempDir(), "missing")
+	got, err := f.Fetch(context.Background(), Source{Name: "c", SHA256: hexSum(data), Size: int64(len(data)), URLs: []string{missing}})
+	if err != nil || got != final {
+		t.Fatalf("Fetch = %s, %v; want %s", got, err, final)
+	}
+	if b, err := os.ReadFile(final); err != nil || !bytes.Equal(b, data) {
+		t.Fatalf("committed file: %d bytes, %v", len(b), err)
+	}
+	if !strings.Contains(lb.String(), "partial file is already complete") {
+		t.Errorf("log %q", lb.String())
+	}
+}
+
+// Each failed mirror but the last is logged as it fails, numbered; the last
+// one's error is only in the FetchError.
+func TestFailedMirrorsAreLoggedButTheLast(t *testing.T) {
+	f, _, lb := newTestFetcher(t)
+	tmp := t.TempDir()
+	var urls []string
+	for _, n := range []string{"a", "b", "c"} {
+		urls = append(urls, "file://"+filepath.Join(tmp, n))
+	}
+	_, err := f.Fetch(context.Background(), Source{Name: "m", SHA256: hexSum([]byte("m")), URLs: urls})
+	if err == nil || !strings.Contains(err.Error(), "all 3 mirrors failed") {
+		t.Fatalf("Fetch: %v", err)
+	}
+	log := lb.String()
+	for _, want := range []string{"download: m: mirror 1 of 3 failed: ", "download: m: mirror 2 of 3 failed: "} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log %q lacks %q", log, want)
+		}
+	}
+	if strings.Contains(log, "mirror 3 of 3") {
+		t.Errorf("the last mirror's failure was logged: %q", log)
+	}
+}
