@@ -57,3 +57,31 @@ func TestFailedMirrorsAreLoggedButTheLast(t *testing.T) {
 		t.Errorf("the last mirror's failure was logged: %q", log)
 	}
 }
+
+// A .part file longer than the declared Size cannot be a prefix of the
+// file: it is discarded, with a log line, and the file fetched whole.
+func TestPartLongerThanSizeIsDiscarded(t *testing.T) {
+	f, dir, lb := newTestFetcher(t)
+	data := bytes.Repeat([]byte("whole"), 200)
+	final, part := entryPaths(dir, data)
+	if err := os.MkdirAll(filepath.Dir(part), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(part, append(append([]byte(nil), data...), "tail"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "src")
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.Fetch(context.Background(), Source{Name: "w", SHA256: hexSum(data), Size: int64(len(data)), URLs: []string{"file://" + src}})
+	if err != nil || got != final {
+		t.Fatalf("Fetch = %s, %v; want %s", got, err, final)
+	}
+	if b, err := os.ReadFile(final); err != nil || !bytes.Equal(b, data) {
+		t.Fatalf("fetched file: %d bytes, %v", len(b), err)
+	}
+	if want := "partial file has 1004 bytes, more than the expected 1000; discarding it"; !strings.Contains(lb.String(), want) {
+		t.Errorf("log %q lacks %q", lb.String(), want)
+	}
+}
