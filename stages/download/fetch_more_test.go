@@ -3,6 +3,7 @@ package download
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,5 +84,48 @@ func TestPartLongerThanSizeIsDiscarded(t *testing.T) {
 	}
 	if want := "partial file has 1004 bytes, more than the expected 1000; discarding it"; !strings.Contains(lb.String(), want) {
 		t.Errorf("log %q lacks %q", lb.String(), want)
+	}
+}
+
+// Retries of a mirror are logged as "attempt k of n", n being every
+// attempt the mirror gets (retries + 1); with the stall timeout disabled
+// (0) a transfer is not abandoned.
+func TestRetriesLoggedAndTimeoutZero(t *testing.T) {
+	data := []byte("retried file")
+	f, _, lb := newTestFetcher(t, WithRetries(2), WithTimeout(0))
+	m := newMirror(t, status(500), status(503), serve(data))
+	if _, err := f.Fetch(context.Background(), Source{Name: "r", SHA256: hexSum(data), URLs: []string{m.URL + "/r"}}); err != nil {
+		t.Fatal(err)
+	}
+	log := lb.String()
+	for _, want := range []string{"attempt 1 of 3 failed: HTTP 500", "attempt 2 of 3 failed: HTTP 503"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log %q lacks %q", log, want)
+		}
+	}
+}
+
+// The messages of a fetch that stopped early, of one mirror and of the
+// cache, for fixed errors; Unwrap reaches the mirrors' errors and Err.
+func TestErrorMessages(t *testing.T) {
+	sum := strings.Repeat("ab", 32)
+	mirrorErr := &MirrorError{URL: "https://example.org/f", Err: &StatusError{Code: 503, Status: "503 Service Unavailable"}}
+	fe := &FetchError{Name: "f", SHA256: sum, Total: 3, Mirrors: []*MirrorError{mirrorErr}, Err: context.Canceled}
+	want := "download: f (sha256 " + sum + "): stopped after 1 of 3 mirrors: context canceled\n\tmirror 1, https://example.org/f: HTTP 503 Service Unavailable"
+	if got := fe.Error(); got != want {
+		t.Errorf("FetchError:\n got %q\nwant %q", got, want)
+	}
+	if !errors.Is(fe, context.Canceled) || !errors.Is(fe, mirrorErr) {
+		t.Errorf("FetchError does not unwrap to its Err and its mirror: %v", fe.Unwrap())
+	}
+	if errs := (&FetchError{Mirrors: []*MirrorError{mirrorErr}}).Unwrap(); len(errs) != 1 || errs[0] != mirrorErr {
+		t.Errorf("Unwrap without Err = %v, want the mirror's error only", errs)
+	}
+	if got, want := mirrorErr.Error(), "https://example.org/f: HTTP 503 Service Unavailable"; got != want {
+		t.Errorf("MirrorError = %q, want %q", got, want)
+	}
+	cerr := &cacheIOError{op: "write", err: os.ErrPermission}
+	if got, want := cerr.Error(), "cache: write: permission denied"; got != want || !errors.Is(cerr, os.ErrPermission) {
+		t.Errorf("cacheIOError = %q, want %q", got, want)
 	}
 }
