@@ -89,7 +89,8 @@ func TestPartLongerThanSizeIsDiscarded(t *testing.T) {
 
 // Retries of a mirror are logged as "attempt k of n", n being every
 // attempt the mirror gets (retries + 1); with the stall timeout disabled
-// (0) a transfer is not abandoned.
+// (0) a transfer is not abandoned. A 200 answer to a request from byte 0
+// is not a refused resume.
 func TestRetriesLoggedAndTimeoutZero(t *testing.T) {
 	data := []byte("retried file")
 	f, _, lb := newTestFetcher(t, WithRetries(2), WithTimeout(0))
@@ -102,6 +103,9 @@ func TestRetriesLoggedAndTimeoutZero(t *testing.T) {
 		if !strings.Contains(log, want) {
 			t.Errorf("log %q lacks %q", log, want)
 		}
+	}
+	if strings.Contains(log, "ignored the Range request") {
+		t.Errorf("a transfer from byte 0 was logged as a refused resume: %q", log)
 	}
 }
 
