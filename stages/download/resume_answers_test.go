@@ -7,8 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // answer sends code with the given headers and body; without a
@@ -94,7 +96,8 @@ func TestResumeOfUnknownSizeReportsTheTotal(t *testing.T) {
 
 // With a declared Size, a mirror announcing another length (0 included) is
 // refused before its body is read, and a body that runs past the Size (sent
-// chunked, with no length) is cut one byte after it.
+// chunked, with no length) is cut one byte after it; one that ends short of
+// it is reported as such.
 func TestDeclaredSizeBoundsTheBody(t *testing.T) {
 	data := []byte("0123456789")
 	for _, tc := range []struct {
@@ -104,6 +107,7 @@ func TestDeclaredSizeBoundsTheBody(t *testing.T) {
 	}{
 		{"announces 0", answer(200, map[string]string{"Content-Length": "0"}, nil), "mirror announces 0 bytes, want 10"},
 		{"runs past", answer(200, map[string]string{}, bytes.Repeat(data, 100)), "body runs past the expected 10 bytes (got at least 11)"},
+		{"ends early", answer(200, map[string]string{}, data[:5]), "body ended after 5 of 10 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, _, _ := newTestFetcher(t, WithRetries(0))
@@ -113,5 +117,24 @@ func TestDeclaredSizeBoundsTheBody(t *testing.T) {
 				t.Fatalf("Fetch: %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// The stall timeout is an idle timeout: a transfer that takes several times
+// as long but keeps sending completes.
+func TestSlowButLiveTransferCompletes(t *testing.T) {
+	data := []byte("slow but live")
+	f, _, _ := newTestFetcher(t, WithRetries(0), WithTimeout(150*time.Millisecond))
+	m := newMirror(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		w.WriteHeader(http.StatusOK)
+		for i := range data {
+			w.Write(data[i : i+1])
+			w.(http.Flusher).Flush()
+			time.Sleep(40 * time.Millisecond)
+		}
+	})
+	if _, err := f.Fetch(context.Background(), Source{Name: "slow", SHA256: hexSum(data), URLs: []string{m.URL + "/slow"}}); err != nil {
+		t.Fatalf("a transfer sending a byte every 40 ms, with a stall timeout of 150 ms: %v", err)
 	}
 }
