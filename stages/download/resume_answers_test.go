@@ -138,3 +138,22 @@ func TestSlowButLiveTransferCompletes(t *testing.T) {
 		t.Fatalf("a transfer sending a byte every 40 ms, with a stall timeout of 150 ms: %v", err)
 	}
 }
+
+// A resume of the last byte is answered with a one-byte range
+// ("bytes 99-99/100"), which is accepted.
+func TestResumeOfTheLastByte(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789"), 10)
+	f, dir, lb := newTestFetcher(t, WithRetries(0))
+	final, part := entryPaths(dir, data)
+	os.MkdirAll(filepath.Dir(part), 0o755)
+	if err := os.WriteFile(part, data[:99], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := newMirror(t, serve(data))
+	if got, err := f.Fetch(context.Background(), Source{Name: "l", SHA256: hexSum(data), URLs: []string{m.URL + "/l"}}); err != nil || got != final {
+		t.Fatalf("Fetch = %s, %v", got, err)
+	}
+	if reqs := m.requests(); !slices.Equal(reqs, []string{"bytes=99-"}) || !strings.Contains(lb.String(), "resuming from") {
+		t.Errorf("requests %q, log %q: want one resume at byte 99", reqs, lb.String())
+	}
+}
