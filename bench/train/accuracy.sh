@@ -28,6 +28,7 @@ recipes=(
   # The ViT's recipe is its default (batch 16, AdamW 1e-3, decay 0.05, clipping 1, warm-up 5 %, cosine).
   "vit-1|mnist|--model vit --epochs 1"
   "vit-augmented-20|mnist-augmented|--model vit --epochs 20"
+  "vit-patch7-augmented-20|mnist-augmented|--model vit --patch 7 --epochs 20"
 )
 SEEDS=${SEEDS:-1}
 printf '%-26s %-16s %4s %9s  %s\n' recipe config seed test_acc "val accuracy per epoch"
