@@ -1,7 +1,6 @@
 #!/usr/bin/env python3
 """In-process MLP step and forward timings for PyTorch 2.x and JAX, the
-counterpart of `go test -bench 'MLPTrainStep' ./trainer/optim` and
-`go test -bench 'MLPForwardEval' ./trainer/nn`.
+counterpart of `go test -bench 'MLPTrainStep|MLPForwardEval' ./trainer/nn`.
 
 The 784-512-256-10 ReLU MLP, one batch of 128 random images already in memory:
 a training step is forward, cross-entropy, backward and the Adam update
