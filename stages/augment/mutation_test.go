@@ -2,6 +2,7 @@ package augment
 
 import (
 	"bytes"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -178,6 +179,46 @@ func TestExpandSourcePathsAndAlloc(t *testing.T) {
 		if !bytes.Equal(out.ImageU8[c*w*h:(c+1)*w*h], dst) {
 			t.Fatalf("copy %d differs from Apply(source 5, copy %d)", c, c)
 		}
+	}
+}
+
+// Composing geometric ops is composing maps: two rotations are one by the
+// sum of their angles, two translations one by the sum of their shifts, and
+// rotate a, translate u, rotate −a is the translation by u turned by −a.
+func TestComposeIsMatrixProduct(t *testing.T) {
+	near := func(what string, got, want lin) {
+		t.Helper()
+		for i, d := range [6]float64{got.m00 - want.m00, got.m01 - want.m01, got.m10 - want.m10,
+			got.m11 - want.m11, got.t0 - want.t0, got.t1 - want.t1} {
+			if math.Abs(d) > 1e-12 {
+				t.Fatalf("%s: entry %d is off by %g:\n got %+v\nwant %+v", what, i, d, got, want)
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(21, 22))
+	for range 50 {
+		a, b := r.Float64()*340-170, r.Float64()*340-170
+		u0, u1, v0, v1 := r.Float64()*8-4, r.Float64()*8-4, r.Float64()*8-4, r.Float64()*8-4
+
+		g, want := identity(), identity()
+		g.rotate(a)
+		g.rotate(b)
+		want.rotate(a + b)
+		near("rotate a, rotate b", g, want)
+
+		g, want = identity(), identity()
+		g.translate(u0, u1)
+		g.translate(v0, v1)
+		want.translate(u0+v0, u1+v1)
+		near("translate u, translate v", g, want)
+
+		g, want = identity(), identity()
+		g.rotate(a)
+		g.translate(u0, u1)
+		g.rotate(-a)
+		s, c := math.Sincos(a * math.Pi / 180)
+		want.translate(c*u0-s*u1, s*u0+c*u1)
+		near("rotate a, translate u, rotate -a", g, want)
 	}
 }
 
