@@ -222,5 +222,28 @@ func TestComposeIsMatrixProduct(t *testing.T) {
 	}
 }
 
+// Multiples of 90° have exact sines and cosines (what keeps a quarter turn
+// exact however many ops are composed with it), in either direction and
+// past a full turn.
+func TestSincosDegreesQuarterTurnsExact(t *testing.T) {
+	want := [4][2]float64{{0, 1}, {1, 0}, {0, -1}, {-1, 0}}
+	for k := -9; k <= 9; k++ {
+		s, c := sincosDegrees(float64(90 * k))
+		w := want[((k%4)+4)%4]
+		if s != w[0] || c != w[1] {
+			t.Errorf("sincosDegrees(%d) = %v, %v, want %v, %v exactly", 90*k, s, c, w[0], w[1])
+		}
+	}
+	g := identity()
+	g.rotate(90)
+	g.rotate(-450)
+	if !g.isIdentity() {
+		t.Errorf("rotate 90 then -450: %+v, want the identity exactly", g)
+	}
+	if s, c := sincosDegrees(30); math.Abs(s-0.5) > 1e-15 || math.Abs(c-math.Sqrt(3)/2) > 1e-15 {
+		t.Errorf("sincosDegrees(30) = %v, %v", s, c)
+	}
+}
+
 var _ = bytes.Equal
 var _ = rand.New
