@@ -245,5 +245,32 @@ func TestSincosDegreesQuarterTurnsExact(t *testing.T) {
 	}
 }
 
+// The elastic field's raw displacements are uniform in [-1, 1) at every
+// position, the last one of an odd-sized field included.
+func TestFillUniformRange(t *testing.T) {
+	var pcg rand.PCG
+	for _, n := range []int{1, 2, 3, 7, 221} {
+		f := make([]float32, n)
+		sum := make([]float64, n)
+		const draws = 4000
+		for d := range draws {
+			pcg.Seed(uint64(n), uint64(d))
+			fillUniform(&pcg, f)
+			for i, v := range f {
+				if v < -1 || v >= 1 {
+					t.Fatalf("n=%d draw %d: f[%d] = %v, want in [-1, 1)", n, d, i, v)
+				}
+				sum[i] += float64(v)
+			}
+		}
+		for _, i := range []int{0, n - 1} {
+			// The mean of 4000 uniform [-1, 1) values has a standard deviation of 0.009.
+			if m := sum[i] / draws; math.Abs(m) > 0.05 {
+				t.Errorf("n=%d: mean of f[%d] over %d draws is %.3f, want about 0", n, i, draws, m)
+			}
+		}
+	}
+}
+
 var _ = bytes.Equal
 var _ = rand.New
