@@ -83,3 +83,27 @@ func applyMap(src []uint8, w, h int, g lin) []uint8 {
 	warpPlane(dst, pad, w, h, g.pixel(w, h), nil, nil)
 	return dst
 }
+
+// Sub-pixel shifts that put the last column or row exactly on the float
+// kernel's outer bound (a source coordinate of w − 1/512, which rounds to the
+// border) sample the zero border there, as the fixed-point kernel does.
+func TestFloatKernelAtTheOuterBound(t *testing.T) {
+	const w, h = 9, 7
+	src := make([]uint8, w*h)
+	for i := range src {
+		src[i] = uint8(100 + i)
+	}
+	for _, d := range [][2]float64{{-1 + 1.0/512, 0}, {0, -1 + 1.0/512}, {-1 + 1.0/512, -1 + 1.0/512}} {
+		g := identity()
+		g.translate(d[0], d[1])
+		got, want := warpFloat(src, w, h, g, nil, nil), warp(src, w, h, g)
+		for i := range got {
+			if absInt(int(got[i])-int(want[i])) > 1 {
+				t.Fatalf("shift %v: pixel %d: float %d, fixed %d", d, i, got[i], want[i])
+			}
+		}
+		if got[w*h-1] != 0 {
+			t.Fatalf("shift %v: last pixel %d, want 0 (it samples the border)", d, got[w*h-1])
+		}
+	}
+}
