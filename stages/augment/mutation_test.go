@@ -271,6 +271,3 @@ func TestFillUniformRange(t *testing.T) {
 		}
 	}
 }
-
-var _ = bytes.Equal
-var _ = rand.New
