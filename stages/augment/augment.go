@@ -90,7 +90,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
-	"strings"
 	"sync"
 )
 
@@ -334,14 +333,3 @@ func symmetric(r *rand.PCG, d float64) float64 { return float64((2*unit(r) - 1) 
 // gate draws whether an op with probability p fires. It always consumes one
 // word so that later draws do not depend on p.
 func gate(r *rand.PCG, p float64) bool { return unit(r) < p }
-
-func joinParams(names []string, vals []float64) string {
-	var b strings.Builder
-	for i, n := range names {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		fmt.Fprintf(&b, "%s=%g", n, vals[i])
-	}
-	return b.String()
-}
