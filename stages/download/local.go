@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"os/exec"
@@ -194,6 +195,9 @@ func (f *Fetcher) copyLocal(ctx context.Context, src Source, name, want, file st
 		if rerr != nil {
 			if ctx.Err() != nil {
 				return rerr
+			}
+			if pe := (*fs.PathError)(nil); errors.As(rerr, &pe) {
+				return rerr // an os.File's error names the file already
 			}
 			return fmt.Errorf("read %s: %w", file, rerr)
 		}

@@ -22,6 +22,9 @@ func TestFetchLocalReadErrorNamesTheFile(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "mirror 1, "+src+": read "+src+": ") {
 		t.Fatalf("err = %v, want a read error of %s", err, src)
 	}
+	if n := strings.Count(err.Error(), "read "+src); n != 1 {
+		t.Errorf("err = %v: names the read of %s %d times, want once", err, src, n)
+	}
 	if final, part := entryPaths(dir, data); exists(t, final) || exists(t, part) {
 		t.Error("cache entry left after a failed read")
 	}
