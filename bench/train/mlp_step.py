@@ -32,6 +32,18 @@ def timed(fn, steps, rounds):
     return statistics.median(walls), statistics.median(cpus)
 
 
+def time_forwards(forward_of, a, out):
+    """Times forward_of(n)() at batches 128, 256 and 1000 (10 warm-up calls
+    each) into out's images-per-second tables."""
+    for n in (128, 256, 1000):
+        fwd = forward_of(n)
+        for _ in range(10):
+            fwd()
+        w, c = timed(fwd, max(10, a.steps * 128 // n), a.rounds)
+        out["forward_images_per_second"][str(n)] = n / w
+        out["forward_images_per_cpu_second"][str(n)] = n / c
+
+
 def torch_side(a):
     import torch
     import torch.nn as nn
@@ -53,14 +65,10 @@ def torch_side(a):
            "step_ms": wall * 1e3, "step_cpu_ms": cpu * 1e3, "forward_images_per_second": {}, "forward_images_per_cpu_second": {}}
     model.eval()
     with torch.inference_mode():
-        for n in (128, 256, 1000):
+        def forward_of(n):
             xb = torch.rand(n, 784)
-            fwd = lambda: model(xb).argmax(1)
-            for _ in range(10):
-                fwd()
-            w, c = timed(fwd, max(10, a.steps * 128 // n), a.rounds)
-            out["forward_images_per_second"][str(n)] = n / w
-            out["forward_images_per_cpu_second"][str(n)] = n / c
+            return lambda: model(xb).argmax(1)
+        time_forwards(forward_of, a, out)
     return out
 
 
@@ -111,14 +119,11 @@ def jax_side(a):
     out = {"framework": "jax", "version": jax.__version__, "threads": a.threads, "step_ms": wall * 1e3, "step_cpu_ms": cpu * 1e3,
            "forward_images_per_second": {}, "forward_images_per_cpu_second": {}}
     pred = jax.jit(lambda p, x: jnp.argmax(forward(p, x), 1))
-    for n in (128, 256, 1000):
+
+    def forward_of(n):
         xb = jnp.asarray(rng.random((n, 784), dtype=np.float32))
-        fwd = lambda: pred(state[0], xb).block_until_ready()
-        for _ in range(10):
-            fwd()
-        w, c = timed(fwd, max(10, a.steps * 128 // n), a.rounds)
-        out["forward_images_per_second"][str(n)] = n / w
-        out["forward_images_per_cpu_second"][str(n)] = n / c
+        return lambda: pred(state[0], xb).block_until_ready()
+    time_forwards(forward_of, a, out)
     return out
 
 
