@@ -123,14 +123,16 @@ type kernelSet struct {
 	// addRows sets dst[r*ldd+j] += src[r*lds+j] for r < rows, j < cols.
 	addRows func(dst *float32, ldd int, src *float32, lds int, rows, cols int)
 
-	axpy     func(alpha float32, x, y []float32)
-	dot      func(x, y []float32) float32
-	scal     func(alpha float32, x []float32)
-	relu     func(dst, x []float32)
-	addBias  func(dst, x []float32, b float32)
-	biasRelu func(dst, x []float32, b float32)
-	reluGrad func(dst, dy, y []float32)
-	adam     func(p, g, m, v []float32, lr, b1, c1, b2, c2, eps float32)
+	axpy func(alpha float32, x, y []float32)
+	dot  func(x, y []float32) float32
+	scal func(alpha float32, x []float32)
+	// addScaledSum sets y[i] += k*(a[i]+b[i]), each operation rounded.
+	addScaledSum func(y, a, b []float32, k float32)
+	relu         func(dst, x []float32)
+	addBias      func(dst, x []float32, b float32)
+	biasRelu     func(dst, x []float32, b float32)
+	reluGrad     func(dst, dy, y []float32)
+	adam         func(p, g, m, v []float32, lr, b1, c1, b2, c2, eps float32)
 
 	// Transformer kernels (transformer.go): element-wise, slices already
 	// length-checked and non-empty.
@@ -243,6 +245,22 @@ func Scal(alpha float32, x []float32) {
 		return
 	}
 	active().scal(alpha, x)
+}
+
+// AddScaledSum sets y[i] += k*(a[i]+b[i]) for i < len(y): one tap pair of
+// a symmetric filter (a and b are the input shifted left and right). The
+// sum, the product and the accumulation are each rounded to float32 — no
+// fused multiply-add — so every kernel set gives the same bytes, which is
+// what lets code whose output is pinned (the elastic augmentation) use it.
+// a and b must be at least as long as y.
+func AddScaledSum(y, a, b []float32, k float32) {
+	if len(a) < len(y) || len(b) < len(y) {
+		panic(fmt.Sprintf("kernels: AddScaledSum: len(a)=%d, len(b)=%d < len(y)=%d", len(a), len(b), len(y)))
+	}
+	if len(y) == 0 {
+		return
+	}
+	active().addScaledSum(y, a[:len(y)], b[:len(y)], k)
 }
 
 // Relu sets dst[i] = max(x[i], 0) for i < len(x); NaN maps to 0. dst must

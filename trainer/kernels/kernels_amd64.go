@@ -35,9 +35,12 @@ var avx512Kernels = &kernelSet{
 	axpy:       func(alpha float32, x, y []float32) { axpyAVX512(alpha, &x[0], &y[0], len(x)) },
 	dot:        func(x, y []float32) float32 { return dotAVX512(&x[0], &y[0], len(x)) },
 	scal:       func(alpha float32, x []float32) { scalAVX512(alpha, &x[0], len(x)) },
-	relu:       func(dst, x []float32) { reluAVX512(&dst[0], &x[0], len(x)) },
-	addBias:    func(dst, x []float32, b float32) { addBiasAVX512(&dst[0], &x[0], len(x), b) },
-	biasRelu:   func(dst, x []float32, b float32) { biasReluAVX512(&dst[0], &x[0], len(x), b) },
+	addScaledSum: func(y, a, b []float32, k float32) {
+		addScaledSumAVX512(k, &a[0], &b[0], &y[0], len(y))
+	},
+	relu:     func(dst, x []float32) { reluAVX512(&dst[0], &x[0], len(x)) },
+	addBias:  func(dst, x []float32, b float32) { addBiasAVX512(&dst[0], &x[0], len(x), b) },
+	biasRelu: func(dst, x []float32, b float32) { biasReluAVX512(&dst[0], &x[0], len(x), b) },
 	reluGrad: func(dst, dy, y []float32) {
 		reluGradAVX512(&dst[0], &dy[0], &y[0], len(dy))
 	},
@@ -64,9 +67,12 @@ var avx2Kernels = &kernelSet{
 	axpy:       func(alpha float32, x, y []float32) { axpyAVX2(alpha, &x[0], &y[0], len(x)) },
 	dot:        func(x, y []float32) float32 { return dotAVX2(&x[0], &y[0], len(x)) },
 	scal:       func(alpha float32, x []float32) { scalAVX2(alpha, &x[0], len(x)) },
-	relu:       func(dst, x []float32) { reluAVX2(&dst[0], &x[0], len(x)) },
-	addBias:    func(dst, x []float32, b float32) { addBiasAVX2(&dst[0], &x[0], len(x), b) },
-	biasRelu:   func(dst, x []float32, b float32) { biasReluAVX2(&dst[0], &x[0], len(x), b) },
+	addScaledSum: func(y, a, b []float32, k float32) {
+		addScaledSumAVX2(k, &a[0], &b[0], &y[0], len(y))
+	},
+	relu:     func(dst, x []float32) { reluAVX2(&dst[0], &x[0], len(x)) },
+	addBias:  func(dst, x []float32, b float32) { addBiasAVX2(&dst[0], &x[0], len(x), b) },
+	biasRelu: func(dst, x []float32, b float32) { biasReluAVX2(&dst[0], &x[0], len(x), b) },
 	reluGrad: func(dst, dy, y []float32) {
 		reluGradAVX2(&dst[0], &dy[0], &y[0], len(dy))
 	},

@@ -5771,6 +5771,87 @@ scalAVX2_done:
 	VZEROUPPER
 	RET
 
+// func addScaledSumAVX2(k float32, a *float32, b *float32, y *float32, n int)
+// Requires: AVX
+TEXT ·addScaledSumAVX2(SB), NOSPLIT, $0-40
+	MOVQ         a+8(FP), SI
+	MOVQ         b+16(FP), DI
+	MOVQ         y+24(FP), DX
+	MOVQ         n+32(FP), CX
+	VBROADCASTSS k+0(FP), Y0
+
+addScaledSumAVX2_loopU:
+	CMPQ    CX, $0x00000020
+	JL      addScaledSumAVX2_loop1
+	VMOVUPS (SI), Y1
+	VMOVUPS (DI), Y2
+	VMOVUPS (DX), Y3
+	VADDPS  Y2, Y1, Y1
+	VMULPS  Y0, Y1, Y1
+	VADDPS  Y1, Y3, Y3
+	VMOVUPS Y3, (DX)
+	VMOVUPS 32(SI), Y4
+	VMOVUPS 32(DI), Y5
+	VMOVUPS 32(DX), Y6
+	VADDPS  Y5, Y4, Y4
+	VMULPS  Y0, Y4, Y4
+	VADDPS  Y4, Y6, Y6
+	VMOVUPS Y6, 32(DX)
+	VMOVUPS 64(SI), Y7
+	VMOVUPS 64(DI), Y8
+	VMOVUPS 64(DX), Y9
+	VADDPS  Y8, Y7, Y7
+	VMULPS  Y0, Y7, Y7
+	VADDPS  Y7, Y9, Y9
+	VMOVUPS Y9, 64(DX)
+	VMOVUPS 96(SI), Y10
+	VMOVUPS 96(DI), Y11
+	VMOVUPS 96(DX), Y12
+	VADDPS  Y11, Y10, Y10
+	VMULPS  Y0, Y10, Y10
+	VADDPS  Y10, Y12, Y12
+	VMOVUPS Y12, 96(DX)
+	ADDQ    $0x00000080, SI
+	ADDQ    $0x00000080, DI
+	ADDQ    $0x00000080, DX
+	SUBQ    $0x00000020, CX
+	JMP     addScaledSumAVX2_loopU
+
+addScaledSumAVX2_loop1:
+	CMPQ    CX, $0x00000008
+	JL      addScaledSumAVX2_tail
+	VMOVUPS (SI), Y1
+	VMOVUPS (DI), Y2
+	VMOVUPS (DX), Y3
+	VADDPS  Y2, Y1, Y1
+	VMULPS  Y0, Y1, Y1
+	VADDPS  Y1, Y3, Y3
+	VMOVUPS Y3, (DX)
+	ADDQ    $0x00000020, SI
+	ADDQ    $0x00000020, DI
+	ADDQ    $0x00000020, DX
+	SUBQ    $0x00000008, CX
+	JMP     addScaledSumAVX2_loop1
+
+addScaledSumAVX2_tail:
+	TESTQ      CX, CX
+	JZ         addScaledSumAVX2_done
+	MOVQ       $0x00000008, AX
+	SUBQ       CX, AX
+	LEAQ       masktab<>+0(SB), BX
+	VMOVUPS    (BX)(AX*4), Y15
+	VMASKMOVPS (SI), Y15, Y1
+	VMASKMOVPS (DI), Y15, Y2
+	VMASKMOVPS (DX), Y15, Y3
+	VADDPS     Y2, Y1, Y1
+	VMULPS     Y0, Y1, Y1
+	VADDPS     Y1, Y3, Y3
+	VMASKMOVPS Y3, Y15, (DX)
+
+addScaledSumAVX2_done:
+	VZEROUPPER
+	RET
+
 // func reluAVX2(dst *float32, x *float32, n int)
 // Requires: AVX
 TEXT ·reluAVX2(SB), NOSPLIT, $0-24
@@ -9170,6 +9251,87 @@ scalAVX512_tail:
 	VMOVUPS   Z1, K1, (SI)
 
 scalAVX512_done:
+	VZEROUPPER
+	RET
+
+// func addScaledSumAVX512(k float32, a *float32, b *float32, y *float32, n int)
+// Requires: AVX, AVX512F
+TEXT ·addScaledSumAVX512(SB), NOSPLIT, $0-40
+	MOVQ         a+8(FP), SI
+	MOVQ         b+16(FP), DI
+	MOVQ         y+24(FP), DX
+	MOVQ         n+32(FP), CX
+	VBROADCASTSS k+0(FP), Z0
+
+addScaledSumAVX512_loopU:
+	CMPQ    CX, $0x00000040
+	JL      addScaledSumAVX512_loop1
+	VMOVUPS (SI), Z1
+	VMOVUPS (DI), Z2
+	VMOVUPS (DX), Z3
+	VADDPS  Z2, Z1, Z1
+	VMULPS  Z0, Z1, Z1
+	VADDPS  Z1, Z3, Z3
+	VMOVUPS Z3, (DX)
+	VMOVUPS 64(SI), Z4
+	VMOVUPS 64(DI), Z5
+	VMOVUPS 64(DX), Z6
+	VADDPS  Z5, Z4, Z4
+	VMULPS  Z0, Z4, Z4
+	VADDPS  Z4, Z6, Z6
+	VMOVUPS Z6, 64(DX)
+	VMOVUPS 128(SI), Z7
+	VMOVUPS 128(DI), Z8
+	VMOVUPS 128(DX), Z9
+	VADDPS  Z8, Z7, Z7
+	VMULPS  Z0, Z7, Z7
+	VADDPS  Z7, Z9, Z9
+	VMOVUPS Z9, 128(DX)
+	VMOVUPS 192(SI), Z10
+	VMOVUPS 192(DI), Z11
+	VMOVUPS 192(DX), Z12
+	VADDPS  Z11, Z10, Z10
+	VMULPS  Z0, Z10, Z10
+	VADDPS  Z10, Z12, Z12
+	VMOVUPS Z12, 192(DX)
+	ADDQ    $0x00000100, SI
+	ADDQ    $0x00000100, DI
+	ADDQ    $0x00000100, DX
+	SUBQ    $0x00000040, CX
+	JMP     addScaledSumAVX512_loopU
+
+addScaledSumAVX512_loop1:
+	CMPQ    CX, $0x00000010
+	JL      addScaledSumAVX512_tail
+	VMOVUPS (SI), Z1
+	VMOVUPS (DI), Z2
+	VMOVUPS (DX), Z3
+	VADDPS  Z2, Z1, Z1
+	VMULPS  Z0, Z1, Z1
+	VADDPS  Z1, Z3, Z3
+	VMOVUPS Z3, (DX)
+	ADDQ    $0x00000040, SI
+	ADDQ    $0x00000040, DI
+	ADDQ    $0x00000040, DX
+	SUBQ    $0x00000010, CX
+	JMP     addScaledSumAVX512_loop1
+
+addScaledSumAVX512_tail:
+	TESTQ     CX, CX
+	JZ        addScaledSumAVX512_done
+	MOVL      $0x00000001, AX
+	SHLL      CL, AX
+	DECL      AX
+	KMOVW     AX, K1
+	VMOVUPS.Z (SI), K1, Z1
+	VMOVUPS.Z (DI), K1, Z2
+	VMOVUPS.Z (DX), K1, Z3
+	VADDPS    Z2, Z1, Z1
+	VMULPS    Z0, Z1, Z1
+	VADDPS    Z1, Z3, Z3
+	VMOVUPS   Z3, K1, (DX)
+
+addScaledSumAVX512_done:
 	VZEROUPPER
 	RET
 

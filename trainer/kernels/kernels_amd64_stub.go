@@ -169,6 +169,11 @@ func dotAVX2(x *float32, y *float32, n int) float32
 //go:noescape
 func scalAVX2(alpha float32, x *float32, n int)
 
+// addScaledSumAVX2 computes y += k*(a+b) for n elements, rounding each operation.
+//
+//go:noescape
+func addScaledSumAVX2(k float32, a *float32, b *float32, y *float32, n int)
+
 // reluAVX2 sets dst[i] = x[i] if x[i] > 0, else 0 (NaN gives 0), for n elements.
 //
 //go:noescape
@@ -358,6 +363,11 @@ func dotAVX512(x *float32, y *float32, n int) float32
 //
 //go:noescape
 func scalAVX512(alpha float32, x *float32, n int)
+
+// addScaledSumAVX512 computes y += k*(a+b) for n elements, rounding each operation.
+//
+//go:noescape
+func addScaledSumAVX512(k float32, a *float32, b *float32, y *float32, n int)
 
 // reluAVX512 sets dst[i] = x[i] if x[i] > 0, else 0 (NaN gives 0), for n elements.
 //

@@ -12,14 +12,15 @@ var goKernels = &kernelSet{
 	mr:   2, nr: 4,
 	gemm: gemmKernel2x4Go,
 	kc:   256, mc: 256, nc: 1024,
-	axpy:     axpyGo,
-	dot:      dotGo,
-	scal:     scalGo,
-	relu:     reluGo,
-	addBias:  addBiasGo,
-	biasRelu: biasReluGo,
-	reluGrad: reluGradGo,
-	adam:     adamGo,
+	axpy:         axpyGo,
+	dot:          dotGo,
+	scal:         scalGo,
+	addScaledSum: addScaledSumGo,
+	relu:         reluGo,
+	addBias:      addBiasGo,
+	biasRelu:     biasReluGo,
+	reluGrad:     reluGradGo,
+	adam:         adamGo,
 
 	gelu:        geluGo,
 	geluGrad:    geluGradGo,
@@ -83,6 +84,13 @@ func gemmKernelRef(mr, nr, k int, a, b, c []float32, ldc int, alpha, beta float3
 				c[r*ldc+j] = float32(alpha*s) + float32(beta*c[r*ldc+j])
 			}
 		}
+	}
+}
+
+func addScaledSumGo(y, a, b []float32, k float32) {
+	a, b = a[:len(y)], b[:len(y)]
+	for i := range y {
+		y[i] += float32(k * float32(a[i]+b[i])) // explicit rounding: no FMA on any platform
 	}
 }
 

@@ -87,6 +87,7 @@ func main() {
 		axpy(s, masktab)
 		dot(s, masktab)
 		scal(s, masktab)
+		addScaledSum(s, masktab)
 		relu(s, masktab)
 		bias(s, masktab, false)
 		bias(s, masktab, true)

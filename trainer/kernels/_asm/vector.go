@@ -186,6 +186,31 @@ func scal(s isa, masktab Mem) {
 	})
 }
 
+// addScaledSum is one tap pair of a symmetric filter: y += k*(a+b), with the
+// sum, the product and the accumulation each rounded to float32 (no FMA), so
+// that every kernel set gives the bytes of the Go twin.
+func addScaledSum(s isa, masktab Mem) {
+	// Registers: 0 = k, per slot u: 1+3u (a), 2+3u (b), 3+3u (y).
+	streamKernel(s, masktab, stream{
+		name:   "addScaledSum",
+		sig:    "func(k float32, a, b, y *float32, n int)",
+		doc:    "computes y += k*(a+b) for n elements, rounding each operation.",
+		unroll: 4,
+		ptrs:   []string{"a", "b", "y"},
+		setup:  func(s isa) { VBROADCASTSS(param("k"), s.regs[0]) },
+		body: func(s isa, u, off int, ld func(Mem, VecPhysical), st func(VecPhysical, Mem)) {
+			a, b, y := s.regs[1+3*u], s.regs[2+3*u], s.regs[3+3*u]
+			ld(Mem{Base: RSI, Disp: off}, a)
+			ld(Mem{Base: RDI, Disp: off}, b)
+			ld(Mem{Base: RDX, Disp: off}, y)
+			VADDPS(b, a, a)
+			VMULPS(s.regs[0], a, a)
+			VADDPS(a, y, y)
+			st(y, Mem{Base: RDX, Disp: off})
+		},
+	})
+}
+
 func relu(s isa, masktab Mem) {
 	streamKernel(s, masktab, stream{
 		name:   "relu",
