@@ -275,8 +275,8 @@ type scratch struct {
 	pcg    rand.PCG
 	pad    []uint8   // (w+2)×(h+2) zero-bordered copy of the warp source
 	dx, dy []float32 // elastic displacement fields, w×h
-	tmp    []float32 // blur intermediate, w×h
-	line   []float32 // one reflected-padded row or column for the blur
+	tmp    []float32 // blur intermediate: the row pass's output, h rows of w+2r
+	pad32  []float32 // the field being blurred, reflect-padded by r on two sides
 	// in and out hold one channel plane of a multi-channel image, w×h.
 	in, out []uint8
 }
@@ -291,11 +291,9 @@ func (a *Augmenter) newScratch() *scratch {
 		if ws, ok := st.(*warpStage); ok && ws.elastic != nil {
 			s.dx = make([]float32, w*h)
 			s.dy = make([]float32, w*h)
-			s.tmp = make([]float32, w*h)
 			r := ws.elastic.radius
-			if need := max(w, h) + 2*r; len(s.line) < need {
-				s.line = make([]float32, need)
-			}
+			s.tmp = make([]float32, h*(w+2*r))
+			s.pad32 = make([]float32, max(h*(w+2*r), (h+2*r)*w))
 		}
 	}
 	return s

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"sort"
 	"strings"
+
+	"github.com/shardsmith/shardsmith/trainer/kernels"
 )
 
 // maxSide bounds image sides so fixed-point coordinates cannot overflow.
@@ -332,33 +334,39 @@ func fillUniform(r *rand.PCG, f []float32) {
 }
 
 // smooth replaces f (w×h) by its Gaussian blur times alpha.
+//
+// Each pass pads the whole field once (reflected columns for the row pass,
+// reflected rows for the column pass) so that a tap is a single long
+// vector operation over the field, kernels.AddScaledSum, rather than one
+// short loop per row. The per-pixel arithmetic and its order — the centre
+// tap, then the tap pairs ±1, ±2, … each rounded on its own — are those of
+// the direct sum, so the bytes do not depend on the kernel set.
 func (o *elasticOp) smooth(s *scratch, f []float32, w, h int) {
 	r := o.radius
-	line := s.line[:max(w, h)+2*r]
-	// Rows: f → tmp.
+	sw := w + 2*r // row stride of the column-padded field
+	// Rows: f → tmp (stride sw; the last 2r values of each row are unused).
+	padH := s.pad32[:h*sw]
 	for y := 0; y < h; y++ {
-		row := f[y*w : y*w+w]
-		reflectPad(line[:w+2*r], row, r)
-		convolve(s.tmp[y*w:y*w+w], line[:w+2*r], o.kern)
+		reflectPad(padH[y*sw:(y+1)*sw], f[y*w:y*w+w], r)
 	}
-	// Columns: tmp → f, scaled by alpha, one output row at a time so the
-	// inner loop runs along contiguous memory.
-	for y := 0; y < h; y++ {
-		out := f[y*w : y*w+w]
-		k0 := o.kernAlpha[0]
-		for x, v := range s.tmp[y*w : y*w+w] {
-			out[x] = k0 * v
-		}
-		for k := 1; k <= r; k++ {
-			kk := o.kernAlpha[k]
-			up := reflectIndex(y-k, h) * w
-			dn := reflectIndex(y+k, h) * w
-			a, b := s.tmp[up:up+w], s.tmp[dn:dn+w]
-			a, b = a[:len(out)], b[:len(out)]
-			for x := range out {
-				out[x] += float32(kk * (a[x] + b[x])) // explicit rounding: no FMA on any platform
-			}
-		}
+	n := (h-1)*sw + w
+	tmp := s.tmp[:n]
+	copy(tmp, padH[r:r+n])
+	kernels.Scal(o.kern[0], tmp)
+	for k := 1; k <= r; k++ {
+		kernels.AddScaledSum(tmp, padH[r-k:], padH[r+k:], o.kern[k])
+	}
+	// Columns: tmp → f, scaled by alpha.
+	padV := s.pad32[:(h+2*r)*w]
+	for j := range h + 2*r {
+		src := reflectIndex(j-r, h) * sw
+		copy(padV[j*w:(j+1)*w], tmp[src:src+w])
+	}
+	out := f[:h*w]
+	copy(out, padV[r*w:])
+	kernels.Scal(o.kernAlpha[0], out)
+	for k := 1; k <= r; k++ {
+		kernels.AddScaledSum(out, padV[(r-k)*w:], padV[(r+k)*w:], o.kernAlpha[k])
 	}
 }
 
@@ -371,6 +379,14 @@ func reflectPad(dst, src []float32, r int) {
 
 // reflectBorders fills the r-wide borders of buf around buf[r:r+n].
 func reflectBorders(buf []float32, n, r int) {
+	if r <= n { // one reflection: the common case, without reflectIndex's modulo
+		left, right := buf[:r], buf[r+n:r+n+r]
+		for i := range left {
+			left[r-1-i] = buf[r+i]
+			right[i] = buf[r+n-1-i]
+		}
+		return
+	}
 	for i := 1; i <= r; i++ {
 		buf[r-i] = buf[r+reflectIndex(-i, n)]
 		buf[r+n-1+i] = buf[r+reflectIndex(n-1+i, n)]
@@ -388,27 +404,6 @@ func reflectIndex(i, n int) int {
 		i = 2*n - 1 - i
 	}
 	return i
-}
-
-// convolve writes out[x] = Σ kern[|k|]·in[x+r+k] for a symmetric kernel of
-// radius r = len(kern)-1; in holds len(out)+2r values.
-func convolve(out, in []float32, kern []float32) {
-	r := len(kern) - 1
-	n := len(out)
-	in = in[:n+2*r]
-	k0 := kern[0]
-	for x, v := range in[r : r+n] {
-		out[x] = k0 * v
-	}
-	// Tap-major order: each pass is a contiguous multiply-add over the row.
-	for k := 1; k <= r; k++ {
-		kk := kern[k]
-		a, b := in[r-k:r-k+n], in[r+k:r+k+n]
-		a, b = a[:len(out)], b[:len(out)] // lets the compiler drop bounds checks
-		for x := range out {
-			out[x] += float32(kk * (a[x] + b[x])) // explicit rounding: no FMA on any platform
-		}
-	}
 }
 
 // ---- noise ----
