@@ -1,6 +1,9 @@
 package nn
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 // BenchmarkConvAlgo times the CNN's two convolutions (forward and
 // backward) and a whole CNN step, direct and Winograd side by side, so
@@ -47,6 +50,22 @@ func BenchmarkConvAlgo(b *testing.B) {
 				b.Fatal(err)
 			}
 			benchModel(b, m, 1, 28, 28)
+		})
+	}
+}
+
+// BenchmarkWinoGroup sweeps the Winograd buffer budget (images per group of
+// GEMMs) for conv2, forward and backward.
+func BenchmarkWinoGroup(b *testing.B) {
+	defer func(v int) { winoBudget = v }(winoBudget)
+	rng := testRNG(1)
+	in26 := withLayout(randTensor(rng, false, benchBatch, 32, 26, 26), CNHW)
+	for _, budget := range []int{1 << 18, 1 << 19, 1 << 20} {
+		winoBudget = budget
+		b.Run(fmt.Sprintf("conv2/budget=%dK", budget>>10), func(b *testing.B) {
+			c, _ := NewConv2D("conv2", 32, 64, 3, 1, 0, testRNG(2))
+			c.wino = true
+			benchLayer(b, c, in26, false)
 		})
 	}
 }
