@@ -142,7 +142,7 @@ func (c *Conv2D) Forward(x *Tensor, train bool) *Tensor {
 	c.y.resize(c.n, c.outC, c.oh, c.ow)
 	c.y.Layout = CNHW
 	if c.winoOn() {
-		c.winoForward()
+		c.winoForward(train)
 	} else {
 		parallelParts(c.groups, c.fwdFn)
 	}

@@ -74,14 +74,18 @@ var winoMinIn = 4
 
 // winoState is a convolution's Winograd scratch and geometry.
 type winoState struct {
-	th, tw   int         // tiles down and across an image
-	hp, wp   int         // padded plane: 2·th+2 by 2·tw+2
-	u        []float32   // transformed filters [16][out][in]
-	du       []float32   // their gradient, summed over groups
-	partU    []float32   // per-group gradient of u
-	v, m     [][]float32 // per worker: transformed input [16][in][P], products [16][out][P]
-	pad      [][]float32 // per worker: one zero-padded plane, as even and odd columns
-	tmp      [][]float32 // per worker: one transformed array [in][P]
+	th, tw int         // tiles down and across an image
+	hp, wp int         // padded plane: 2·th+2 by 2·tw+2
+	u      []float32   // transformed filters [16][out][in]
+	du     []float32   // their gradient, summed over groups
+	partU  []float32   // per-group gradient of u
+	v, m   [][]float32 // per worker: transformed input [16][in][P], products [16][out][P]
+	pad    [][]float32 // per worker: one zero-padded plane, as even and odd columns
+	tmp    [][]float32 // per worker: one transformed array [in][P]
+	// kept holds a training forward pass's transformed input, group after
+	// group, for the weight gradient; valid until a backward pass uses it.
+	kept     []float32
+	valid    bool
 	fwd, bwd func(part, lo, hi int)
 	sumU     func(lo, hi int)
 }
@@ -122,8 +126,12 @@ func (c *Conv2D) winoSetup(x *Tensor) {
 	}
 }
 
-func (c *Conv2D) winoForward() {
+func (c *Conv2D) winoForward(train bool) {
 	s := &c.ws
+	s.valid = train
+	if train {
+		s.kept = growF32(s.kept, c.groups*16*c.inC*c.group*s.th*s.tw)
+	}
 	s.u = growF32(s.u, 16*c.outC*c.inC)
 	winoFilters(s.u, c.W.Data, c.outC, c.inC)
 	parallelParts(c.groups, s.fwd)
@@ -138,7 +146,7 @@ func (c *Conv2D) winoForwardGroups(part, lo, hi int) {
 		n0 := g * c.group
 		gc := min(c.group, c.n-n0)
 		P := gc * tiles
-		v, m := s.v[part][:16*c.inC*P], s.m[part][:16*c.outC*P]
+		v, m := c.winoV(part, g, P), s.m[part][:16*c.outC*P]
 		c.winoInput(v, s.pad[part], s.tmp[part], n0, gc)
 		for e := range 16 {
 			mm(false, false, c.outC, P, c.inC, 1, s.u[e*oi:], c.inC, v[e*c.inC*P:], P, 0, m[e*c.outC*P:], P)
@@ -154,6 +162,7 @@ func (c *Conv2D) winoBackward() {
 		s.partU = growF32(s.partU, c.groups*nu)
 	}
 	parallelParts(c.groups, s.bwd)
+	s.valid = false // the input-gradient products overwrite it
 	if !c.W.Frozen {
 		s.du = growF32(s.du, nu)
 		parallelFor(nu, 1024, s.sumU)
@@ -170,11 +179,13 @@ func (c *Conv2D) winoBackwardGroups(part, lo, hi int) {
 		n0 := g * c.group
 		gc := min(c.group, c.n-n0)
 		P := gc * tiles
-		v, m := s.v[part][:16*c.inC*P], s.m[part][:16*c.outC*P]
+		v, m := c.winoV(part, g, P), s.m[part][:16*c.outC*P]
 		c.biasAndMask(n0, gc)
 		c.winoOutputAdjoint(m, n0, gc)
 		if !c.W.Frozen {
-			c.winoInput(v, s.pad[part], s.tmp[part], n0, gc)
+			if !s.valid {
+				c.winoInput(v, s.pad[part], s.tmp[part], n0, gc)
+			}
 			du := s.partU[g*16*oi : (g+1)*16*oi]
 			for e := range 16 {
 				mm(false, true, c.outC, c.inC, P, 1, m[e*c.outC*P:], P, v[e*c.inC*P:], P, 0, du[e*oi:], c.inC)
@@ -187,6 +198,17 @@ func (c *Conv2D) winoBackwardGroups(part, lo, hi int) {
 			c.winoInputAdjoint(v, s.pad[part], s.tmp[part], n0, gc)
 		}
 	}
+}
+
+// winoV is the transformed input of group g (P tiles): the kept one, or
+// worker part's buffer.
+func (c *Conv2D) winoV(part, g, P int) []float32 {
+	s := &c.ws
+	if !s.valid {
+		return s.v[part][:16*c.inC*P]
+	}
+	per := 16 * c.inC * c.group * s.th * s.tw
+	return s.kept[g*per : g*per+16*c.inC*P]
 }
 
 // winoSumU adds the per-group filter gradients in group order.

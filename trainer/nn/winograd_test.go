@@ -462,3 +462,29 @@ func TestSetConvAlgo(t *testing.T) {
 		t.Error("SetConvAlgo(direct) left conv2 on Winograd")
 	}
 }
+
+// A backward pass after an inference forward pass (nothing kept)
+// recomputes the transformed input and gives the same bits as one after a
+// training forward pass.
+func TestWinogradBackwardWithoutKeptInput(t *testing.T) {
+	rng := testRNG(47)
+	c := winoLayer(t, rng, 5, 4, 1)
+	x := withLayout(randTensor(rng, false, 11, 5, 7, 9), CNHW)
+	dy := withLayout(randTensor(rng, false, 11, 4, 7, 9), CNHW)
+	_, dx1, dw1, _ := convGrads(c, x, dy)
+	c.Forward(x, false)
+	if c.ws.valid {
+		t.Fatal("an inference pass kept its transformed input")
+	}
+	dx2 := slices.Clone(c.Backward(dy, true).Data)
+	if !slices.Equal(dx1, dx2) || !slices.Equal(dw1, c.W.Grad) {
+		t.Error("gradients differ between a kept and a recomputed transformed input")
+	}
+	// A second backward pass of the same forward pass: the kept input was
+	// overwritten by the first and must be recomputed.
+	convGrads(c, x, dy)
+	dx3 := slices.Clone(c.Backward(dy, true).Data)
+	if !slices.Equal(dx1, dx3) || !slices.Equal(dw1, c.W.Grad) {
+		t.Error("a second backward pass of one forward pass gives other gradients")
+	}
+}
