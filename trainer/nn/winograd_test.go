@@ -226,7 +226,7 @@ func convError(y *Tensor, want, scale []float64) (abs, rel float64) {
 // each transformed value carries a few roundings (ε = 2⁻²⁴) on terms no
 // larger than 4× those of the direct sum, and the GEMM then sums inC of
 // them. A bound of 2⁻¹⁴ ≈ 6e-5 is about 1,000 ε: generous against the
-// measured 2e-7 to 5e-7 (see TestWinogradError), and still 30× below what a
+// measured 7e-8 to 1.1e-7 for both paths (see TestWinogradError), and 30× below what a
 // wrong tap or a lost tile would give (an error of the order of a single
 // term, ≥ 1/(9·inC) of the scale).
 const winoRelBound = 1.0 / (1 << 14)
@@ -284,8 +284,57 @@ func TestWinogradMatchesDirectConvolution(t *testing.T) {
 	}
 }
 
+// refConvGrads returns the float64 input and weight gradients of a 3×3,
+// stride-1 convolution for output gradient dy (NCHW), and for each the
+// scale Σ|terms| its rounding is measured against.
+func refConvGrads(x, dy *Tensor, c *Conv2D) (dx, dxScale, dw, dwScale []float64) {
+	N, C, H, W := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
+	OH, OW := H+2*c.pad-2, W+2*c.pad-2
+	dx, dxScale = make([]float64, len(x.Data)), make([]float64, len(x.Data))
+	dw, dwScale = make([]float64, len(c.W.Data)), make([]float64, len(c.W.Data))
+	for n := range N {
+		for o := range c.outC {
+			for oh := range OH {
+				for ow := range OW {
+					g := float64(dy.Data[((n*c.outC+o)*OH+oh)*OW+ow])
+					for ci := range C {
+						for kh := range 3 {
+							for kw := range 3 {
+								ih, iw := oh+kh-c.pad, ow+kw-c.pad
+								if ih < 0 || iw < 0 || ih >= H || iw >= W {
+									continue
+								}
+								wi := ((o*C+ci)*3+kh)*3 + kw
+								xi := ((n*C+ci)*H+ih)*W + iw
+								xv, wv := float64(x.Data[xi]), float64(c.W.Data[wi])
+								dx[xi] += g * wv
+								dxScale[xi] += math.Abs(g * wv)
+								dw[wi] += g * xv
+								dwScale[wi] += math.Abs(g * xv)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return dx, dxScale, dw, dwScale
+}
+
+func maxErr(got []float32, want, scale []float64) (abs, rel float64) {
+	for i, w := range want {
+		e := math.Abs(float64(got[i]) - w)
+		abs = max(abs, e)
+		if scale[i] > 0 {
+			rel = max(rel, e/scale[i])
+		}
+	}
+	return abs, rel
+}
+
 // TestWinogradError measures both paths against the float64 reference on
-// the CNN's second layer and logs the figures BENCHMARKS.md quotes.
+// the CNN's second layer, forward (2 images) and both gradients (1 image),
+// and logs the figures BENCHMARKS.md quotes.
 func TestWinogradError(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a float64 reference convolution of 32×64 channels")
@@ -298,16 +347,27 @@ func TestWinogradError(t *testing.T) {
 		x.Data[i] = float32(math.Abs(float64(v)))
 	}
 	want, scale := refConv(x, c), convScale(x, c)
-	var maxAbsWant float64
-	for _, w := range want {
-		maxAbsWant = max(maxAbsWant, math.Abs(w))
-	}
 	wa, wr := convError(c.Forward(x, false), want, scale)
 	c.wino = false
 	da, dr := convError(c.Forward(x, false), want, scale)
-	t.Logf("conv2 (32→64, 26×26, |y| ≤ %.3g): winograd max abs %.3g, max rel to Σ|x·w| %.3g; direct %.3g, %.3g", maxAbsWant, wa, wr, da, dr)
+	t.Logf("forward: winograd max abs %.3g, max rel to Σ|x·w| %.3g; direct %.3g, %.3g", wa, wr, da, dr)
 	if wr > winoRelBound {
-		t.Errorf("winograd relative error %.3g > %.3g", wr, winoRelBound)
+		t.Errorf("winograd forward: relative error %.3g > %.3g", wr, winoRelBound)
+	}
+
+	x1 := &Tensor{Shape: []int{1, 32, 26, 26}, Data: x.Data[:32*26*26]}
+	dy := randTensor(rng, false, 1, 64, 24, 24)
+	dxRef, dxScale, dwRef, dwScale := refConvGrads(x1, dy, c)
+	for _, wino := range []bool{true, false} {
+		c.wino = wino
+		c.Forward(x1, true)
+		dx := c.Backward(withLayout(dy, CNHW), true).ToNCHW(nil)
+		xa, xr := maxErr(dx.Data, dxRef, dxScale)
+		ga, gr := maxErr(c.W.Grad, dwRef, dwScale)
+		t.Logf("backward, winograd %v: dx max abs %.3g, rel %.3g; dW max abs %.3g, rel %.3g", wino, xa, xr, ga, gr)
+		if xr > winoRelBound || gr > winoRelBound {
+			t.Errorf("backward, winograd %v: relative errors dx %.3g, dW %.3g > %.3g", wino, xr, gr, winoRelBound)
+		}
 	}
 }
 
