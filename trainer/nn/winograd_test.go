@@ -220,7 +220,7 @@ func convError(y *Tensor, want, scale []float64) (abs, rel float64) {
 	return abs, rel
 }
 
-// winoRelBound bounds the forward error relative to Σ|x·w|. The transforms
+// winoRelBound bounds the error relative to Σ|terms| (Σ|x·w| forward). The transforms
 // of F(2×2, 3×3) have entries 0, ±½, ±1: the input and output transforms
 // add at most 4 and 9 terms and the filter transform 9 halved ones, so
 // each transformed value carries a few roundings (ε = 2⁻²⁴) on terms no
