@@ -6,7 +6,8 @@
 #   bench/train/conv-ab.sh [-r ROUNDS] [-n STEPS] [-p GOMAXPROCS]
 #
 # Each round runs BenchmarkConvAlgo's conv2 (forward and backward of the
-# CNN's second layer, batch 128) and cnn-step (a whole training step) for
+# CNN's second layer, batch 128), conv128 (a deeper 128->128 layer, batch
+# 32) and cnn-step (a whole training step) for
 # direct, then for winograd, each in its own process, and prints their
 # cpu-ms/op and s/epoch lines with the load average before each.
 set -euo pipefail
@@ -26,6 +27,6 @@ go test -c -o "$bin" ./trainer/nn
 for r in $(seq "$rounds"); do
 	for algo in direct winograd; do
 		echo "# round $r $algo, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-		GOMAXPROCS=$procs "$bin" -test.run '^$' -test.bench "ConvAlgo/(conv2|cnn-step)/$algo\$" -test.benchtime "${steps}x" | grep '^Benchmark'
+		GOMAXPROCS=$procs "$bin" -test.run '^$' -test.bench "ConvAlgo/(conv2|conv128|cnn-step)/$algo\$" -test.benchtime "${steps}x" | grep '^Benchmark'
 	done
 done

@@ -14,6 +14,7 @@ func BenchmarkConvAlgo(b *testing.B) {
 	rng := testRNG(1)
 	in28, _ := batch(1, benchBatch, 1, 28, 28)
 	in26 := withLayout(randTensor(rng, false, benchBatch, 32, 26, 26), CNHW)
+	in16 := withLayout(randTensor(rng, false, 32, 128, 16, 16), CNHW)
 	for _, algo := range []ConvAlgo{ConvDirect, ConvWinograd} {
 		wino := algo == ConvWinograd
 		b.Run("conv1/"+string(algo), func(b *testing.B) {
@@ -40,6 +41,13 @@ func BenchmarkConvAlgo(b *testing.B) {
 			}
 			b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
 			reportEpoch(b)
+		})
+		// A deeper layer than the CNN's: 128→128 channels on 16×16, padding
+		// 1 (a ResNet-style stage), batch 32.
+		b.Run("conv128/"+string(algo), func(b *testing.B) {
+			c, _ := NewConv2D("conv128", 128, 128, 3, 1, 1, testRNG(2))
+			c.wino = wino
+			benchLayer(b, c, in16, false)
 		})
 		b.Run("cnn-step/"+string(algo), func(b *testing.B) {
 			m, err := CNN([]int{1, 28, 28}, 10)
