@@ -57,6 +57,9 @@ type Config struct {
 	// Precision is the arithmetic of the matrix products (nn.Precision;
 	// empty: fp32, as every run before it existed).
 	Precision nn.Precision `json:"precision,omitempty"`
+	// Conv is how the 3×3, stride-1 convolutions are computed
+	// (nn.ConvAlgo; empty: direct, as every run before it existed).
+	Conv nn.ConvAlgo `json:"conv,omitempty"`
 }
 
 // EpochStats is one line of metrics.jsonl.
@@ -162,6 +165,9 @@ func NewSession(cfg Config, ds *data.Dataset, model *nn.Sequential, rules []opti
 		return nil, err
 	}
 	if err := model.SetPrecision(cfg.Precision); err != nil {
+		return nil, err
+	}
+	if err := model.SetConvAlgo(cfg.Conv); err != nil {
 		return nil, err
 	}
 	train, err := ds.Loader(vocab.Train, data.Options{BatchSize: cfg.BatchSize, Shuffle: true, Seed: cfg.Seed, Window: cfg.ShuffleWindow})

@@ -74,6 +74,8 @@ func savedValue(name string, c trainer.Config, arch nn.Spec) (string, bool) {
 		return strconv.Itoa(c.ShuffleWindow), true
 	case "precision":
 		return c.Precision.String(), true
+	case "conv":
+		return c.Conv.String(), true
 	}
 	return "", false
 }

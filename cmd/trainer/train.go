@@ -40,6 +40,7 @@ type trainFlags struct {
 	shardCache                                      string
 	shardCacheMB                                    int
 	precision                                       nn.Precision
+	conv                                            nn.ConvAlgo
 }
 
 // Bounds of the numeric flags: beyond them a value is a mistake, not a
@@ -98,6 +99,7 @@ func addTrainFlags(fs *flag.FlagSet, f *trainFlags) {
 	fs.StringVar(&f.shardCache, "shard-cache", "", "local `directory` caching shards streamed from an object store (default: $XDG_CACHE_HOME/shardsmith/shards)")
 	cli.IntVar(fs, &f.shardCacheMB, "shard-cache-mb", data.DefaultCacheBytes>>20, 0, maxCacheMB,
 		"bound on the shard cache in MiB; least recently used shards are evicted (the shard being read and the one being fetched stay)")
+	fs.Var(&f.conv, "conv", "algorithm of the 3x3 stride-1 convolutions with 4 or more input channels: direct (im2col and GEMM), or winograd (Winograd F(2x2,3x3): 2.25x fewer multiplications; float32 products only)")
 	fs.Var(&f.precision, "precision", "arithmetic of the dense and conv layers' matrix products: fp32, or bf16 (bfloat16 operands, float32 accumulation, weights and optimizer; fast with AVX512_BF16)")
 }
 
@@ -243,9 +245,9 @@ func trainLoop(ctx context.Context, s *trainer.Session, ds *data.Dataset, f *tra
 	if f.quiet {
 		logw = io.Discard
 	}
-	fmt.Fprintf(logw, "trainer: %s on %s version %s (%d train, %d val, %d test), kernels %s, precision %s, GOMAXPROCS %d, run %s\n",
+	fmt.Fprintf(logw, "trainer: %s on %s version %s (%d train, %d val, %d test), kernels %s, precision %s, conv %s, GOMAXPROCS %d, run %s\n",
 		s.Config.Model, ds.Manifest.Dataset, ds.Manifest.ShortVersion(), ds.Rows(vocab.Train), ds.Rows(vocab.Val), ds.Rows(vocab.Test),
-		kernels.Impl(), s.Config.Precision, runtime.GOMAXPROCS(0), f.out)
+		kernels.Impl(), s.Config.Precision, s.Config.Conv, runtime.GOMAXPROCS(0), f.out)
 	if s.Config.Precision == nn.BF16 && !kernels.HasBF16() {
 		fmt.Fprintf(stderr, "trainer: warning: this CPU (or kernel set %s) has no AVX512_BF16: the bf16 products run in the pure-Go kernels, far slower than fp32\n", kernels.Impl())
 	}
@@ -302,7 +304,7 @@ func trainLoop(ctx context.Context, s *trainer.Session, ds *data.Dataset, f *tra
 		return json.NewEncoder(stdout).Encode(trainReport{
 			TestAccuracy: conf.Accuracy(), TestLoss: testLoss, Epochs: len(s.History), SecondsPerEpoch: secs / n,
 			ImagesPerSecond: imgs / n, DatasetVersion: ds.Manifest.Version, Checkpoint: ckpt + ".json",
-			Kernels: kernels.Impl(), Precision: s.Config.Precision.String(), GOMAXPROCS: runtime.GOMAXPROCS(0), History: s.History, Test: conf.Report(),
+			Kernels: kernels.Impl(), Precision: s.Config.Precision.String(), Conv: s.Config.Conv.String(), GOMAXPROCS: runtime.GOMAXPROCS(0), History: s.History, Test: conf.Report(),
 		})
 	}
 	fmt.Fprintf(stdout, "test accuracy %.4f  loss %.4f  (%d images)\n", conf.Accuracy(), testLoss, conf.Total())
@@ -321,6 +323,7 @@ type trainReport struct {
 	Checkpoint      string               `json:"checkpoint"`
 	Kernels         string               `json:"kernels"`
 	Precision       string               `json:"precision"`
+	Conv            string               `json:"conv"`
 	GOMAXPROCS      int                  `json:"gomaxprocs"`
 	History         []trainer.EpochStats `json:"history"`
 	Test            metrics.Report       `json:"test"`
@@ -382,7 +385,7 @@ func (f *trainFlags) config() trainer.Config {
 			Beta2: f.beta2, WeightDecay: f.weightDecay, ClipNorm: f.clip},
 		Schedule: f.schedule, StepEpochs: f.stepEpochs, Gamma: f.gamma, WarmupEpochs: f.warmup,
 		Patience: f.patience, Seed: f.seed, ShuffleWindow: f.window,
-		LabelSmoothing: f.labelSmoothing, DecayExempt: true, Precision: f.precision,
+		LabelSmoothing: f.labelSmoothing, DecayExempt: true, Precision: f.precision, Conv: f.conv,
 	}
 }
 

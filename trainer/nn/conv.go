@@ -55,6 +55,8 @@ type Conv2D struct {
 	dz              Tensor  // dy masked by the fused ReLU
 	relu            bool    // ReLU fused into the output (set by Sequential's plan)
 	bf16            bool    // products in bf16 (SetPrecision)
+	wino            bool    // Winograd where eligible (SetConvAlgo)
+	ws              winoState
 	needDX          bool
 	cols            [][]float32 // one im2col buffer per worker
 	partW           []float32   // weight gradient per group
@@ -132,10 +134,18 @@ func (c *Conv2D) setup(x *Tensor) {
 }
 
 func (c *Conv2D) Forward(x *Tensor, train bool) *Tensor {
-	c.setup(x)
+	if c.winoOn() {
+		c.winoSetup(x)
+	} else {
+		c.setup(x)
+	}
 	c.y.resize(c.n, c.outC, c.oh, c.ow)
 	c.y.Layout = CNHW
-	parallelParts(c.groups, c.fwdFn)
+	if c.winoOn() {
+		c.winoForward(train)
+	} else {
+		parallelParts(c.groups, c.fwdFn)
+	}
 	return &c.y
 }
 
@@ -176,10 +186,17 @@ func (c *Conv2D) Backward(dy *Tensor, needDX bool) *Tensor {
 	if !c.B.Frozen || c.relu {
 		c.partB = growF64(c.partB, c.outC*c.n)
 	}
-	if !c.W.Frozen {
-		c.partW = growF32(c.partW, c.groups*len(c.W.Data))
+	if c.winoOn() {
+		c.winoBackward()
+	} else {
+		if !c.W.Frozen {
+			c.partW = growF32(c.partW, c.groups*len(c.W.Data))
+		}
+		parallelParts(c.groups, c.bwdFn)
+		if !c.W.Frozen {
+			parallelFor(len(c.W.Grad), 1024, c.sumWFn)
+		}
 	}
-	parallelParts(c.groups, c.bwdFn)
 	if !c.B.Frozen {
 		for oc := range c.outC {
 			var s float64
@@ -188,9 +205,6 @@ func (c *Conv2D) Backward(dy *Tensor, needDX bool) *Tensor {
 			}
 			c.B.Grad[oc] = float32(s)
 		}
-	}
-	if !c.W.Frozen {
-		parallelFor(len(c.W.Grad), 1024, c.sumWFn)
 	}
 	if !needDX {
 		return nil
@@ -209,20 +223,7 @@ func (c *Conv2D) backwardGroups(part, lo, hi int) {
 		n0 := g * c.group
 		gc := min(c.group, N-n0)
 		ld := gc * ohw
-		if c.relu || !c.B.Frozen {
-			for oc := 0; oc < c.outC; oc++ {
-				for n := n0; n < n0+gc; n++ {
-					at := oc*span + n*ohw
-					grad := c.dy.Data[at : at+ohw]
-					if c.relu {
-						z := c.dz.Data[at : at+ohw]
-						reluMask(z, grad, c.y.Data[at:at+ohw])
-						grad = z
-					}
-					c.partB[oc*N+n] = float64(kernels.Sum(grad))
-				}
-			}
-		}
+		c.biasAndMask(n0, gc)
 		gy := c.g.Data[n0*ohw:]
 		if !c.W.Frozen {
 			c.im2col(col, n0, gc)
@@ -232,6 +233,28 @@ func (c *Conv2D) backwardGroups(part, lo, hi int) {
 		if c.needDX {
 			mm(true, false, K, ld, c.outC, 1, c.W.Data, K, gy, span, 0, col[:K*ld], ld)
 			c.col2im(col, n0, gc)
+		}
+	}
+}
+
+// biasAndMask applies the fused ReLU's mask to dy and stores the per-image
+// bias-gradient sums, for images [n0, n0+gc).
+func (c *Conv2D) biasAndMask(n0, gc int) {
+	if !c.relu && c.B.Frozen {
+		return
+	}
+	N, ohw := c.n, c.oh*c.ow
+	span := N * ohw
+	for oc := 0; oc < c.outC; oc++ {
+		for n := n0; n < n0+gc; n++ {
+			at := oc*span + n*ohw
+			grad := c.dy.Data[at : at+ohw]
+			if c.relu {
+				z := c.dz.Data[at : at+ohw]
+				reluMask(z, grad, c.y.Data[at:at+ohw])
+				grad = z
+			}
+			c.partB[oc*N+n] = float64(kernels.Sum(grad))
 		}
 	}
 }
