@@ -163,7 +163,7 @@ func gemmBF16Go(mr, nr int) func(kp int, a, b *uint32, c *float32, ldc int, alph
 // across GOMAXPROCS goroutines; the result is bitwise identical to
 // SgemmBF16Serial's and to the Go twin's.
 func SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	sgemmBF16(runtime.GOMAXPROCS(0), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	sgemmBF16(gemmThreads(runtime.GOMAXPROCS(0), m, n, k, 2*gemmMACsPerNs), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // SgemmBF16Serial is SgemmBF16 on the calling goroutine only.
@@ -183,7 +183,7 @@ func sgemmBF16(threads int, transA, transB bool, m, n, k int, alpha float32, a [
 	ks := bf16Set()
 	g := &gemmArgs{transA: transA, transB: transB, k: k, alpha: alpha, beta: beta,
 		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc}
-	if threads > 1 && m*n*k >= 2*parallelMinWork {
+	if threads > 1 {
 		pm, pn := splitGrid(threads, ceilDiv(m, ks.mr), ceilDiv(n, ks.nr), ks.mr, ks.nr)
 		if pm*pn > 1 {
 			tm, tn := ceilDiv(m, ks.mr), ceilDiv(n, ks.nr)

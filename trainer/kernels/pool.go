@@ -24,8 +24,54 @@ import (
 // allocates nothing when the caller's function is already a value (a method
 // value stored once in a layer); a training step stays allocation-free.
 
-// spinWait is how long an idle helper keeps polling for the next job.
-const spinWait = 200 * time.Microsecond
+// A job is worth splitting only when each task is long against the hand-off:
+// publishing the job, a helper noticing it, the caller waiting for the last
+// task — and on a busy machine a helper that is descheduled holding a task,
+// which the caller then waits for. Callers that know the cost of their items
+// say so (ParallelForWork, ParallelPartsWork, the GEMM's own estimate), and a
+// job is cut into at most one task per minTaskNs of estimated work; one that
+// has less than 2·minTaskNs runs inline. The estimate depends on the sizes
+// only, never on timing, so the split is as fixed as before.
+//
+// minTaskNs is the least estimated work, in nanoseconds on one core, that a
+// task handed to a helper must have (BenchmarkPoolHandoff measures the
+// break-even).
+const minTaskNs = 20_000
+
+// A helper spins after a job for about as long as its last tasks took
+// (spinRatio times the larger of its last task and a decaying memory of the
+// earlier ones), between minSpin and maxSpin. After long tasks (the CNN's
+// products, milliseconds each, separated by long serial passes) it stays
+// awake the full maxSpin, as before; after short ones (the ViT's, tens of
+// microseconds) it parks soon, since a helper that would spin 200 µs to save
+// a wake-up worth a fraction of a 20 µs task costs more CPU than it gives.
+// The spin only decides when a helper sleeps, never what a task computes.
+const (
+	maxSpin   = 200 * time.Microsecond
+	minSpin   = 10 * time.Microsecond
+	spinRatio = 2
+)
+
+// spinFor is how long a helper spins after a task that took took, given
+// the decayed length recent of its earlier tasks; it returns the new
+// recent too. recent decays by an eighth per task, so one long task keeps
+// the spin long for a few dozen short ones.
+func spinFor(took, recent time.Duration) (spin, next time.Duration) {
+	next = max(took, recent-recent/8)
+	return min(max(spinRatio*next, minSpin), maxSpin), next
+}
+
+// splitParts is the number of tasks a job of n items is cut into on procs
+// threads: at most one per thread, each of at least grain items and, when
+// nsPerItem (the estimated cost of one item on one core) is positive, of
+// at least minTaskNs of work.
+func splitParts(procs, n, grain int, nsPerItem float64) int {
+	parts := min(procs, n/max(grain, 1), maxTasks)
+	if nsPerItem > 0 {
+		parts = min(parts, int(float64(n)*nsPerItem/minTaskNs))
+	}
+	return max(parts, 1)
+}
 
 // maxTasks bounds the tasks of one job; the count must fit the 16 bits the
 // claim word gives it. Callers split into at most GOMAXPROCS tasks.
@@ -64,16 +110,31 @@ type workerPool struct {
 
 var helpers = &workerPool{wake: make(chan struct{}, 256)}
 
+// handoffs counts the jobs split across goroutines.
+var handoffs atomic.Uint64
+
+// Handoffs is the number of jobs split across goroutines so far, the rest
+// having run inline on their caller; for tests and diagnostics.
+func Handoffs() uint64 { return handoffs.Load() }
+
 // ParallelFor calls fn over [0, n) split into contiguous ranges of at least
 // grain items, at most one per GOMAXPROCS, and returns when all are done.
 // The split depends only on n, grain and GOMAXPROCS, and each range should
 // write only its own outputs, so the result is the same whichever goroutine
 // runs which range. The caller runs one range itself.
 func ParallelFor(n, grain int, fn func(lo, hi int)) {
+	ParallelForWork(n, grain, 0, fn)
+}
+
+// ParallelForWork is ParallelFor for items that each cost about nsPerItem
+// nanoseconds on one core: it also keeps every range at least minTaskNs of
+// work, so a loop too small to repay the hand-off runs inline. The split
+// depends only on n, grain, nsPerItem and GOMAXPROCS.
+func ParallelForWork(n, grain int, nsPerItem float64, fn func(lo, hi int)) {
 	if n <= 0 {
 		return
 	}
-	parts := min(runtime.GOMAXPROCS(0), n/max(grain, 1), maxTasks)
+	parts := splitParts(runtime.GOMAXPROCS(0), n, grain, nsPerItem)
 	if parts <= 1 {
 		fn(0, n)
 		return
@@ -85,10 +146,16 @@ func ParallelFor(n, grain int, fn func(lo, hi int)) {
 // at most min(GOMAXPROCS, n) parts it runs; no two running calls share a
 // part, so fn can use per-part scratch space.
 func ParallelParts(n int, fn func(part, lo, hi int)) {
+	ParallelPartsWork(n, 0, fn)
+}
+
+// ParallelPartsWork is ParallelParts for items of about nsPerItem
+// nanoseconds each, split as ParallelForWork splits them.
+func ParallelPartsWork(n int, nsPerItem float64, fn func(part, lo, hi int)) {
 	if n <= 0 {
 		return
 	}
-	parts := min(runtime.GOMAXPROCS(0), n, maxTasks)
+	parts := splitParts(runtime.GOMAXPROCS(0), n, 1, nsPerItem)
 	if parts <= 1 {
 		fn(0, 0, n)
 		return
@@ -125,6 +192,7 @@ func (p *workerPool) exec(t, n int) {
 // run executes one job of n tasks. If another call owns the helpers (a
 // nested or concurrent parallel call) it falls back to fresh goroutines.
 func (p *workerPool) run(n, total int, task func(int), rng func(lo, hi int), part func(part, lo, hi int)) {
+	handoffs.Add(1)
 	if !p.mu.TryLock() {
 		q := &workerPool{task: task, rng: rng, part: part, total: total}
 		var wg sync.WaitGroup
@@ -155,25 +223,33 @@ func (p *workerPool) run(n, total int, task func(int), rng func(lo, hi int), par
 		default:
 		}
 	}
-	p.work(seq)
+	p.work(seq, false)
 	for int(p.done.Load()) < n {
 		runtime.Gosched()
 	}
 	p.task, p.rng, p.part = nil, nil, nil
 }
 
-// work claims and runs tasks of job seq until none are left.
-func (p *workerPool) work(seq uint32) {
+// work claims and runs tasks of job seq until none are left. If timed, it
+// returns how long its longest task took (0 if it ran none).
+func (p *workerPool) work(seq uint32, timed bool) (longest time.Duration) {
 	for {
 		w := p.claim.Load()
 		s, n, next := unpackClaim(w)
 		if s != seq || next >= n {
-			return
+			return longest
 		}
 		if !p.claim.CompareAndSwap(w, packClaim(s, n, next+1)) {
 			continue
 		}
+		var start time.Time
+		if timed {
+			start = time.Now()
+		}
 		p.exec(next, n)
+		if timed {
+			longest = max(longest, time.Since(start))
+		}
 		p.done.Add(1)
 	}
 }
@@ -187,10 +263,11 @@ func (p *workerPool) open(last uint32) (uint32, bool) {
 
 func (p *workerPool) helper() {
 	var last uint32 // seq of the last job taken
+	spin, recent := maxSpin, time.Duration(0)
 	for {
 		seq, ok := p.open(last)
 		if !ok {
-			seq, ok = p.poll(last)
+			seq, ok = p.poll(last, spin)
 		}
 		if !ok {
 			p.sleeping.Add(1)
@@ -204,15 +281,17 @@ func (p *workerPool) helper() {
 			p.sleeping.Add(-1)
 		}
 		last = seq
-		p.work(seq)
+		if took := p.work(seq, true); took > 0 {
+			spin, recent = spinFor(took, recent)
+		}
 	}
 }
 
-// poll spins for up to spinWait waiting for a job newer than last. It
-// does not yield: a helper that gave up its P would, with the caller busy
-// on the other one, only run again when the caller blocks.
-func (p *workerPool) poll(last uint32) (uint32, bool) {
-	deadline := time.Now().Add(spinWait)
+// poll spins for up to spin waiting for a job newer than last. It does not
+// yield: a helper that gave up its P would, with the caller busy on the
+// other one, only run again when the caller blocks.
+func (p *workerPool) poll(last uint32, spin time.Duration) (uint32, bool) {
+	deadline := time.Now().Add(spin)
 	for {
 		for i := 0; i < 256; i++ {
 			if seq, ok := p.open(last); ok {

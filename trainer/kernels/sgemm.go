@@ -16,7 +16,7 @@ import (
 // bitwise identical to SgemmSerial's. Inconsistent dimensions, strides or
 // slice lengths panic, as they do in BLAS.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	sgemm(runtime.GOMAXPROCS(0), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	sgemm(gemmThreads(runtime.GOMAXPROCS(0), m, n, k, gemmMACsPerNs), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // SgemmSerial is Sgemm on the calling goroutine only.
@@ -24,10 +24,19 @@ func SgemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 	sgemm(1, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
-// parallelMinWork is the smallest m*n*k worth splitting across goroutines
-// (about 15µs of work on one core): below it, handing out the tasks and
-// packing B twice cost more than they save.
-const parallelMinWork = 3 << 18
+// gemmMACsPerNs is the rate, in multiply-adds per nanosecond on one core
+// with packing, by which a product's work is estimated for the split: a
+// product gets one task per minTaskNs of work (at most one per thread), so
+// one under 2·minTaskNs runs on the caller alone — handing out the tasks and
+// packing B twice would cost more than they save. BenchmarkSgemmViT
+// measures the rate on the ViT's products, the smallest the trainer splits.
+const gemmMACsPerNs = 40
+
+// gemmThreads is how many of threads a product of m*n*k multiply-adds at
+// macsPerNs is split across. It depends on the sizes alone.
+func gemmThreads(threads, m, n, k int, macsPerNs float64) int {
+	return min(threads, max(1, int(float64(m)*float64(n)*float64(k)/macsPerNs/minTaskNs)))
+}
 
 // gemmArgs carries one call's operands through the blocked loops.
 type gemmArgs struct {
@@ -42,6 +51,8 @@ type gemmArgs struct {
 	ldc            int
 }
 
+// sgemm splits the product across up to threads goroutines (Sgemm has
+// sized threads to the work already).
 func sgemm(threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkGemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
 	if m == 0 || n == 0 {
@@ -55,7 +66,7 @@ func sgemm(threads int, transA, transB bool, m, n, k int, alpha float32, a []flo
 	g := &gemmArgs{transA: transA, transB: transB, k: k, alpha: alpha, beta: beta,
 		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc}
 
-	if threads > 1 && m*n*k >= parallelMinWork {
+	if threads > 1 {
 		pm, pn := splitGrid(threads, ceilDiv(m, ks.mr), ceilDiv(n, ks.nr), ks.mr, ks.nr)
 		if pm*pn > 1 {
 			runParallel(ks, g, m, n, pm, pn)

@@ -30,7 +30,7 @@ func (g *GELU) Forward(x *Tensor, train bool) *Tensor {
 	g.x = x
 	g.y.resize(x.Shape...)
 	g.y.Layout = x.Layout
-	parallelFor(len(x.Data), elementGrain, g.fwdFn)
+	parallelForWork(len(x.Data), elementGrain, nsGELU, g.fwdFn)
 	return &g.y
 }
 
@@ -46,7 +46,7 @@ func (g *GELU) Backward(dy *Tensor, needDX bool) *Tensor {
 	g.dy = dy
 	g.dx.resize(dy.Shape...)
 	g.dx.Layout = dy.Layout
-	parallelFor(len(dy.Data), elementGrain, g.bwdFn)
+	parallelForWork(len(dy.Data), elementGrain, nsGELU, g.bwdFn)
 	return &g.dx
 }
 

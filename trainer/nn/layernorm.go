@@ -84,7 +84,7 @@ func (l *LayerNorm) Forward(x *Tensor, train bool) *Tensor {
 	l.y.resize(x.Shape...)
 	l.mean = growF32(l.mean, l.rows)
 	l.rstd = growF32(l.rstd, l.rows)
-	parallelFor(l.rows, rowGrain, l.fwdFn)
+	parallelForWork(l.rows, rowGrain, nsLayerNorm*float64(l.d), l.fwdFn)
 	return &l.y
 }
 
@@ -101,7 +101,7 @@ func (l *LayerNorm) Backward(dy *Tensor, needDX bool) *Tensor {
 		l.gsum = growF64(l.gsum, 2*l.d)
 		// Split by feature: each range sums its features over all rows in
 		// row order, so the sums do not depend on the number of workers.
-		parallelFor(l.d, 16, l.paramFn)
+		parallelForWork(l.d, 16, nsParamSum*float64(l.rows), l.paramFn)
 		for j := 0; j < l.d; j++ {
 			if !l.G.Frozen {
 				l.G.Grad[j] = float32(l.gsum[j])
@@ -115,7 +115,7 @@ func (l *LayerNorm) Backward(dy *Tensor, needDX bool) *Tensor {
 		return nil
 	}
 	l.dx.resize(l.x.Shape...)
-	parallelFor(l.rows, rowGrain, l.bwdFn)
+	parallelForWork(l.rows, rowGrain, nsLayerNormDx*float64(l.d), l.bwdFn)
 	return &l.dx
 }
 

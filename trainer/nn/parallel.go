@@ -7,11 +7,36 @@ import "github.com/shardsmith/shardsmith/trainer/kernels"
 // is handed out as a func(lo, hi) stored once in a layer field, so no closure
 // is built per call and a step allocates nothing. Each range writes only its
 // own outputs; callers never reduce across ranges, so the result is the same
-// for any number of workers. fn must not itself call parallelFor.
+// for any number of workers, and the same whether a loop runs inline or
+// split. fn must not itself call parallelFor.
 func parallelFor(n, grain int, fn func(lo, hi int)) { kernels.ParallelFor(n, grain, fn) }
+
+// parallelForWork is parallelFor for items of about nsPerItem nanoseconds
+// each on one core: a loop with too little work to repay handing half of it
+// to a helper runs inline (see kernels.ParallelForWork). The estimates below
+// are per element of the loop's operands, from BenchmarkTransformer on
+// AVX-512; they only have to be right within a factor of about two.
+func parallelForWork(n, grain int, nsPerItem float64, fn func(lo, hi int)) {
+	kernels.ParallelForWork(n, grain, nsPerItem, fn)
+}
 
 // parallelParts also tells fn which part it runs, for per-worker scratch.
 func parallelParts(n int, fn func(part, lo, hi int)) { kernels.ParallelParts(n, fn) }
+
+// parallelPartsWork is parallelParts for items of about nsPerItem
+// nanoseconds each.
+func parallelPartsWork(n int, nsPerItem float64, fn func(part, lo, hi int)) {
+	kernels.ParallelPartsWork(n, nsPerItem, fn)
+}
+
+// Estimated costs, in nanoseconds per element on one core.
+const (
+	nsGELU        = 2   // GELU or its gradient
+	nsLayerNorm   = 1.5 // LayerNorm forward
+	nsLayerNormDx = 3   // LayerNorm backward to the input
+	nsParamSum    = 1.5 // one row of a float64 γ/β gradient sum
+	nsCopy        = 0.2 // gathering or scattering patches
+)
 
 // gemm is the matrix product every layer uses; a variable so tests can
 // separate this package's allocations from those of the kernels.

@@ -112,7 +112,7 @@ func (e *PatchEmbed) Forward(x *Tensor, train bool) *Tensor {
 	t := e.gh * e.gw
 	m := e.n * t
 	e.cols = growF32(e.cols, m*e.k())
-	parallelFor(e.n, 8, e.gatherFn)
+	parallelForWork(e.n, 8, nsCopy*float64(e.c*e.h*e.w), e.gatherFn)
 	e.y.resize(e.n, t, e.d)
 	y := e.y.Data
 	fillRows(y, e.B.Data, m)
@@ -155,7 +155,7 @@ func (e *PatchEmbed) Backward(dy *Tensor, needDX bool) *Tensor {
 	gemm(false, false, m, k, e.d, 1, dy.Data, e.d, e.W.Data, k, 0, e.dcols, k)
 	e.dx.resize(e.x.Shape...)
 	e.dx.Layout = e.x.Layout
-	parallelFor(e.n, 8, e.scatFn)
+	parallelForWork(e.n, 8, nsCopy*float64(e.c*e.h*e.w), e.scatFn)
 	return &e.dx
 }
 
