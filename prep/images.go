@@ -10,6 +10,7 @@ import (
 	"hash"
 	"os"
 	"runtime"
+	"sync"
 
 	"github.com/shardsmith/shardsmith/config"
 	"github.com/shardsmith/shardsmith/formats/manifest"
@@ -195,12 +196,15 @@ func (set *imageSet) imageStages(g *pipeline.Graph, workers int, strict bool) <-
 	return pipeline.Map(g, "decode", workers, 2, batches, func(ctx context.Context, st *pipeline.Stats, b imageBatch) (imageBatch, error) {
 		l := set.lists[b.split]
 		b.pix = bytePool.get(b.n * elems)
+		r := readers.Get().(*images.Reader)
+		r.Reset(l)
+		defer func() { r.Close(); readers.Put(r) }()
 		for j := 0; j < b.n; j++ {
 			if err := ctx.Err(); err != nil {
 				return b, err
 			}
 			i := b.start + j
-			if err := l.Decode(&set.cv, i, b.pix[j*elems:(j+1)*elems]); err != nil {
+			if err := r.Decode(&set.cv, i, b.pix[j*elems:(j+1)*elems]); err != nil {
 				if strict || !set.skipBad {
 					return b, fmt.Errorf("%s: %w", l.Path(i), err)
 				}
@@ -214,6 +218,9 @@ func (set *imageSet) imageStages(g *pipeline.Graph, workers int, strict bool) <-
 		return b, nil
 	})
 }
+
+// readers keep the decode workers' file buffers from batch to batch.
+var readers = sync.Pool{New: func() any { return new(images.Reader) }}
 
 // rowHasher hashes the content of one split's rows: per row the relative
 // path (length-prefixed), the class id and the pixels.

@@ -305,3 +305,28 @@ func abs(x int) int {
 	}
 	return x
 }
+
+// pngWhole reports whether b is a PNG file's signature and chunks up to and
+// including its first IEND chunk, ending exactly there. Both PNG decoders
+// (pngReader and image/png) read a file's chunks in order and stop after
+// the first IEND, so for such a b whatever a file holds beyond it cannot
+// change the decoded pixels or the error: a reader may stop reading there.
+// Only the chunk lengths are looked at; the decoder checks the rest.
+func pngWhole(b []byte) bool {
+	const sig = "\x89PNG\r\n\x1a\n"
+	if len(b) < len(sig) || string(b[:len(sig)]) != sig {
+		return false
+	}
+	for p := len(sig); len(b)-p >= 12; {
+		n := binary.BigEndian.Uint32(b[p:])
+		if n > 0x7fffffff || uint64(len(b)-p-12) < uint64(n) {
+			return false
+		}
+		next := p + 12 + int(n)
+		if string(b[p+4:p+8]) == "IEND" {
+			return next == len(b)
+		}
+		p = next
+	}
+	return false
+}
