@@ -124,6 +124,7 @@ type Reader struct {
 	l    *Listing
 	buf  []byte
 	dirs dirCache
+	fd   fdReader // the file being read (held here: no allocation per file)
 }
 
 // NewReader returns a Reader of l's entries.

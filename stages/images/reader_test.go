@@ -257,3 +257,33 @@ func TestPNGWhole(t *testing.T) {
 		t.Fatal("a chunk length past 2³¹−1 accepted")
 	}
 }
+
+// A gray image of the configured size is copied as it is: in one piece
+// when its rows lie back to back, row by row when it is a window of a
+// larger image (its rows apart, its first pixel not the buffer's first).
+func TestConvertGrayOfTheConfiguredSize(t *testing.T) {
+	big := image.NewGray(image.Rect(0, 0, 9, 7))
+	for i := range big.Pix {
+		big.Pix[i] = uint8(i*37 + 1)
+	}
+	window := big.SubImage(image.Rect(2, 1, 7, 5)).(*image.Gray)
+	whole := image.NewGray(image.Rect(0, 0, 5, 4))
+	for y := range 4 {
+		for x := range 5 {
+			whole.SetGray(x, y, window.GrayAt(2+x, 1+y))
+		}
+	}
+	c := &Converter{Height: 4, Width: 5, Channels: 1}
+	for name, img := range map[string]*image.Gray{"window": window, "whole": whole} {
+		dst := make([]uint8, c.Elems())
+		c.convert(img, dst)
+		b := img.Bounds()
+		for y := range 4 {
+			for x := range 5 {
+				if got, want := dst[y*5+x], img.GrayAt(b.Min.X+x, b.Min.Y+y).Y; got != want {
+					t.Fatalf("%s: pixel (%d,%d) = %d, want %d", name, x, y, got, want)
+				}
+			}
+		}
+	}
+}

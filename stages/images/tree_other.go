@@ -5,6 +5,9 @@ package images
 // dirCache holds nothing where files are read through package os.
 type dirCache struct{}
 
+// fdReader is a file descriptor's reader on Unix systems.
+type fdReader struct{}
+
 func (d *dirCache) close() {}
 
 // readOS leaves every file to the tree's open (handled false).

@@ -29,7 +29,9 @@ func (r *Reader) readOS(i int) (buf []byte, handled bool, err error) {
 		return r.buf[:0], true, err
 	}
 	defer syscall.Close(fd)
-	buf, err = readUpTo(r.buf[:0], fdReader{fd, l, i}, maxInMemory, pngWhole)
+	r.fd = fdReader{fd, l, i}
+	buf, err = readUpTo(r.buf[:0], &r.fd, maxInMemory, pngWhole)
+	r.fd = fdReader{}
 	return buf, true, err
 }
 
@@ -51,7 +53,7 @@ type fdReader struct {
 	i  int
 }
 
-func (r fdReader) Read(p []byte) (int, error) {
+func (r *fdReader) Read(p []byte) (int, error) {
 	for {
 		n, err := syscall.Read(r.fd, p)
 		switch {
