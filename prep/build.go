@@ -1,6 +1,6 @@
 // Package prep builds dataset versions: it resolves a configuration, fetches
 // the sources, derives the version id, runs the stage graph
-// (decode → augment → normalize → route → write → collect) into a temporary
+// (decode → augment → route, normalizing on the way → write → collect) into a temporary
 // directory, and publishes the result with one atomic rename. It also
 // verifies and reproduces published versions.
 //

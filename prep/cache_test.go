@@ -167,8 +167,10 @@ func TestCachedDownloadAlteredInPlaceIsRefetched(t *testing.T) {
 }
 
 // Shard encoding is a stage of the graph: the report lists route, write and
-// collect after the pixel stages, the write stage runs on the workers and
-// counts every row, and its busy time (encoding, hashing, fsync) is there.
+// collect after the pixel stages (float32 pixels are normalized by route,
+// as it copies them into the shard buffers: no stage of its own), the write
+// stage runs on the workers and counts every row, and its busy time
+// (encoding, hashing, fsync) is there.
 func TestStageReportShowsShardWriting(t *testing.T) {
 	ts := writeTiny(t, 300, 80, 5, 5, 53)
 	opts := testOptions(t, t.TempDir())
@@ -180,7 +182,7 @@ func TestStageReportShowsShardWriting(t *testing.T) {
 		names = append(names, s.Name)
 		byName[s.Name] = i
 	}
-	if strings.Join(names, ",") != "decode,normalize,route,write,collect" {
+	if strings.Join(names, ",") != "decode,route,write,collect" {
 		t.Fatalf("stages %v", names)
 	}
 	w := res.Stages[byName["write"]]

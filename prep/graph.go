@@ -90,7 +90,7 @@ func openInput(ctx context.Context, cfg *config.Config, paths map[string]string,
 }
 
 // buildInto plans the layout and runs the stage graph
-// decode → [augment] → [normalize] → route → write → collect into dir, and
+// decode → [augment] → route (normalizing float32 shards) → write → collect into dir, and
 // returns the manifest (without sources) and the stage report.
 func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInput, in *input, opts *Options) (*manifest.Manifest, []pipeline.Snapshot, error) {
 	elems := in.elems()
@@ -158,18 +158,13 @@ func buildInto(ctx context.Context, dir string, cfg *config.Config, hin HashInpu
 			return item{rows: rows, split: splits}, nil
 		})
 	}
+	// Float32 shards: route normalizes each pixel as it copies the rows
+	// into their shard's buffer, so the float32 rows are written once.
+	var table manifest.Table
 	if cfg.Normalize.Mode.Float() {
-		table := norm.Table()
-		stream = pipeline.Map(g, "normalize", opts.Workers, 2, stream, func(ctx context.Context, st *pipeline.Stats, it item) (item, error) {
-			it.rows.ImageF32 = floatPool.get(len(it.rows.ImageU8))
-			table.Apply(it.rows.ImageF32, it.rows.ImageU8)
-			bytePool.put(it.rows.ImageU8)
-			it.rows.ImageU8 = nil
-			st.AddRows(it.rows.Len())
-			return it, nil
-		})
+		table = norm.Table()
 	}
-	shards := newShardStages(g, dir, meta, lay.plans, format, opts, part, stream)
+	shards := newShardStages(g, dir, meta, lay.plans, format, opts, part, table, stream)
 
 	stopProgress := startProgress(g, opts, total)
 	err = g.Wait()

@@ -10,6 +10,7 @@ import (
 	"hash"
 	"os"
 	"runtime"
+	"sync"
 
 	"github.com/shardsmith/shardsmith/config"
 	"github.com/shardsmith/shardsmith/formats/manifest"
@@ -55,11 +56,19 @@ type imageSet struct {
 	// not memory, so trees larger than RAM stay bounded.
 	spill     *os.File
 	spillName string   // where the system could not unlink it
-	spillBase [2]int64 // first row of each split in spill (or spillMem)
+	spillBase [2]int64 // first row of each split in spill
 	// spillMem holds the decoded rows instead of spill when they total at
-	// most maxMemSpill bytes: writing them to a file and reading them back
-	// cost a build of MNIST's tree a sixth of its CPU time.
-	spillMem []byte
+	// most maxMemSpill bytes (writing them to a file and reading them back
+	// cost a build of MNIST's tree a sixth of its CPU time): per split, the
+	// kept rows in batches of the build's batch size (memBatch rows, the
+	// last one shorter), each batch a buffer of its own that the build
+	// takes over, so that the rows are not copied on their way — the
+	// content pass keeps the decode stage's buffers themselves when no file
+	// was skipped. inMem says spillMem is the source; a batch is nil once
+	// the build took it.
+	spillMem [2][][]uint8
+	memBatch int
+	inMem    bool
 	// archives are the opened archives of archive sources, per split (one
 	// archive serving both splits is opened once), with what the manifest
 	// records of them.
@@ -167,8 +176,7 @@ type imageBatch struct {
 // cuts the listings into batches, workers decode them. strict makes a file
 // that does not decode an error even with skip_bad.
 func (set *imageSet) imageStages(g *pipeline.Graph, workers int, strict bool) <-chan imageBatch {
-	elems := set.cv.Elems()
-	per := decode.BatchItems(elems, 256)
+	elems, per := set.cv.Elems(), set.batchRows()
 	batches := pipeline.Source(g, "list", 2, func(ctx context.Context, st *pipeline.Stats, emit func(imageBatch) error) error {
 		for k, l := range set.lists {
 			for i := 0; i < len(l.Entries); i += per {
@@ -179,13 +187,22 @@ func (set *imageSet) imageStages(g *pipeline.Graph, workers int, strict bool) <-
 		}
 		return nil
 	})
-	if set.spill != nil || set.spillMem != nil {
+	if set.inMem {
+		return pipeline.Map(g, "take-decoded", 1, 2, batches, func(ctx context.Context, st *pipeline.Stats, b imageBatch) (imageBatch, error) {
+			k := b.start / per
+			if b.start%per != 0 || per != set.memBatch || k >= len(set.spillMem[b.split]) || len(set.spillMem[b.split][k]) != b.n*elems {
+				return b, fmt.Errorf("the decoded images kept in memory do not fit the build's batches (split %d, rows %d+%d)", b.split, b.start, b.n)
+			}
+			b.pix, set.spillMem[b.split][k] = set.spillMem[b.split][k], nil // the graph recycles it
+			st.AddRows(b.n)
+			return b, nil
+		})
+	}
+	if set.spill != nil {
 		return pipeline.Map(g, "read-decoded", 1, 2, batches, func(ctx context.Context, st *pipeline.Stats, b imageBatch) (imageBatch, error) {
 			b.pix = bytePool.get(b.n * elems)
 			off := (set.spillBase[b.split] + int64(b.start)) * int64(elems)
-			if set.spillMem != nil {
-				copy(b.pix, set.spillMem[off:])
-			} else if _, err := set.spill.ReadAt(b.pix, off); err != nil {
+			if _, err := set.spill.ReadAt(b.pix, off); err != nil {
 				return b, fmt.Errorf("reading back the decoded images from %s: %w", set.spill.Name(), err)
 			}
 			st.AddRows(b.n)
@@ -195,12 +212,15 @@ func (set *imageSet) imageStages(g *pipeline.Graph, workers int, strict bool) <-
 	return pipeline.Map(g, "decode", workers, 2, batches, func(ctx context.Context, st *pipeline.Stats, b imageBatch) (imageBatch, error) {
 		l := set.lists[b.split]
 		b.pix = bytePool.get(b.n * elems)
+		r := readers.Get().(*images.Reader)
+		r.Reset(l)
+		defer func() { r.Close(); readers.Put(r) }()
 		for j := 0; j < b.n; j++ {
 			if err := ctx.Err(); err != nil {
 				return b, err
 			}
 			i := b.start + j
-			if err := l.Decode(&set.cv, i, b.pix[j*elems:(j+1)*elems]); err != nil {
+			if err := r.Decode(&set.cv, i, b.pix[j*elems:(j+1)*elems]); err != nil {
 				if strict || !set.skipBad {
 					return b, fmt.Errorf("%s: %w", l.Path(i), err)
 				}
@@ -214,6 +234,12 @@ func (set *imageSet) imageStages(g *pipeline.Graph, workers int, strict bool) <-
 		return b, nil
 	})
 }
+
+// readers keep the decode workers' file buffers from batch to batch.
+var readers = sync.Pool{New: func() any { return new(images.Reader) }}
+
+// batchRows is the rows of a decode batch.
+func (set *imageSet) batchRows() int { return decode.BatchItems(set.cv.Elems(), 256) }
 
 // rowHasher hashes the content of one split's rows: per row the relative
 // path (length-prefixed), the class id and the pixels.
@@ -246,7 +272,12 @@ func (set *imageSet) contentPass(ctx context.Context, cfg *config.Config, opts *
 	spill := set.newSpill(opts)
 	g := pipeline.New(ctx)
 	pipeline.Sink(g, "hash", set.imageStages(g, opts.Workers, false), func(ctx context.Context, st *pipeline.Stats, b imageBatch) error {
-		defer bytePool.put(b.pix)
+		// A batch without a bad file becomes a batch of the in-memory copy
+		// as it is; from any other, the kept rows are copied.
+		adopted := spill.adopt(b, elems)
+		if !adopted {
+			defer bytePool.put(b.pix)
+		}
 		l := set.lists[b.split]
 		for j := 0; j < b.n; j++ {
 			e := l.Entries[b.start+j]
@@ -258,7 +289,9 @@ func (set *imageSet) contentPass(ctx context.Context, cfg *config.Config, opts *
 			pix := b.pix[j*elems : (j+1)*elems]
 			hashers[b.split].add(e, pix)
 			kept[b.split] = append(kept[b.split], e)
-			spill.write(pix)
+			if !adopted {
+				spill.write(b.split, pix)
+			}
 			if b.split == 0 && assign != nil && assign[b.start+j] == split.Train {
 				hist.Add(pix)
 			}
@@ -336,6 +369,16 @@ func (set *imageSet) trainStats(ctx context.Context, opts *Options, assign []uin
 	opts.logf("computing mean/std over the train split")
 	hist := normalize.NewHistograms(set.cv.Channels)
 	elems := set.cv.Elems()
+	if set.inMem { // read in place: the build takes these batches over
+		for k, pix := range set.spillMem[0] {
+			for j := range len(pix) / elems {
+				if assign[k*set.memBatch+j] == split.Train {
+					hist.Add(pix[j*elems : (j+1)*elems])
+				}
+			}
+		}
+		return hist.MeanStd()
+	}
 	g := pipeline.New(ctx)
 	pipeline.Sink(g, "stats", set.imageStages(g, opts.Workers, true), func(ctx context.Context, st *pipeline.Stats, b imageBatch) error {
 		defer bytePool.put(b.pix)
@@ -364,7 +407,7 @@ func (set *imageSet) stage(g *pipeline.Graph, lay *layout, workers int) <-chan i
 	hashers := [2]rowHasher{newRowHasher(), newRowHasher()}
 	seen := [2]int{}
 	base := [2]uint64{0, uint64(len(set.lists[0].Entries))}
-	check := set.spillMem == nil
+	check := !set.inMem
 	return pipeline.Map(g, "verify", 1, 2, set.imageStages(g, workers, true), func(ctx context.Context, st *pipeline.Stats, b imageBatch) (item, error) {
 		l := set.lists[b.split]
 		it := item{rows: shard.Rows{SourceIndex: make([]uint64, b.n), Label: make([]uint8, b.n), Copy: make([]uint16, b.n), ImageU8: b.pix, SourcePath: make([]string, b.n)},
@@ -416,14 +459,17 @@ var (
 	maxMemSpill int64 = 64 << 20
 )
 
-// spillWriter writes the content pass's rows to a temporary file, or to
-// memory (mem, f nil); the first error stops it (and the build decodes
-// again).
+// spillWriter writes the content pass's rows to a temporary file, or
+// keeps them in memory (f nil) in batches of per rows; the first error
+// stops it (and the build decodes again).
 type spillWriter struct {
 	f   *os.File
 	w   *bufio.Writer
-	mem []byte
 	err error
+	// In memory: the kept rows of each split in batches of per rows.
+	mem        [2][][]uint8
+	rows       [2]int // kept rows per split
+	per, elems int
 }
 
 // newSpill starts a spill in memory when the rows fit maxMemSpill, else in
@@ -436,7 +482,7 @@ func (set *imageSet) newSpill(opts *Options) *spillWriter {
 		return nil
 	}
 	if total <= maxMemSpill {
-		return &spillWriter{mem: make([]byte, 0, total)}
+		return &spillWriter{per: set.batchRows(), elems: set.cv.Elems()}
 	}
 	dir := ""
 	if opts.Fetcher != nil && os.MkdirAll(opts.Fetcher.CacheDir(), 0o755) == nil {
@@ -453,11 +499,30 @@ func (set *imageSet) newSpill(opts *Options) *spillWriter {
 	return &spillWriter{f: f, w: bufio.NewWriterSize(f, 1<<20)}
 }
 
-func (s *spillWriter) write(pix []uint8) {
+// adopt keeps batch b's pixel buffer itself as the next batch of the
+// in-memory copy, and reports whether it did: when the spill is in memory,
+// every file of b decoded and the kept rows so far end on a batch
+// boundary. The buffer is then the spill's (not to be recycled).
+func (s *spillWriter) adopt(b imageBatch, elems int) bool {
+	if s == nil || s.f != nil || len(b.bad) > 0 || s.rows[b.split]%s.per != 0 || b.n > s.per {
+		return false
+	}
+	s.mem[b.split] = append(s.mem[b.split], b.pix[:b.n*elems])
+	s.rows[b.split] += b.n
+	return true
+}
+
+// write adds one kept row of split k.
+func (s *spillWriter) write(k int, pix []uint8) {
 	switch {
 	case s == nil || s.err != nil:
 	case s.f == nil:
-		s.mem = append(s.mem, pix...)
+		if s.rows[k]%s.per == 0 {
+			s.mem[k] = append(s.mem[k], make([]uint8, 0, s.per*s.elems))
+		}
+		last := len(s.mem[k]) - 1
+		s.mem[k][last] = append(s.mem[k][last], pix...)
+		s.rows[k]++
 	default:
 		_, s.err = s.w.Write(pix)
 	}
@@ -469,7 +534,7 @@ func (set *imageSet) keepSpill(s *spillWriter, opts *Options, trainRows int64) {
 		return
 	}
 	if s.f == nil {
-		set.spillMem, set.spillBase = s.mem, [2]int64{0, trainRows}
+		set.spillMem, set.memBatch, set.inMem = s.mem, s.per, true
 		return
 	}
 	if s.err == nil {
@@ -483,7 +548,7 @@ func (set *imageSet) keepSpill(s *spillWriter, opts *Options, trainRows int64) {
 }
 
 func (set *imageSet) dropSpill() {
-	set.spillMem = nil
+	set.spillMem, set.inMem = [2][][]uint8{}, false
 	if set.spill != nil {
 		set.spill.Close()
 		set.spill = nil

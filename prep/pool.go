@@ -19,7 +19,4 @@ func (sp *slicePool[T]) put(s []T) {
 	}
 }
 
-var (
-	bytePool  slicePool[uint8]
-	floatPool slicePool[float32]
-)
+var bytePool slicePool[uint8]

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/formats/shard"
@@ -56,7 +57,8 @@ type shardDone struct {
 
 // shardStages are the last three stages of the graph:
 //
-//	route   (1 goroutine)  routes rows to their split's current shard and emits full shards
+//	route   (1 goroutine)  routes rows to their split's current shard (normalizing
+//	                       float32 shards' pixels on the way) and emits full shards
 //	write   (workers)      encodes, hashes and fsyncs each shard file
 //	collect (1 goroutine)  puts each result in its index-aligned slot [split][shard]
 //
@@ -75,10 +77,13 @@ type shardStages struct {
 	free chan shard.Rows
 	// part, in a partitioned build, keeps only the partition's shards.
 	part *partFilter
+	// table, for float32 shards, normalizes the uint8 pixels of the items
+	// as route copies them into the shard buffers.
+	table manifest.Table
 }
 
-func newShardStages(g *pipeline.Graph, dir string, meta shard.Meta, plans []*splitPlan, format shardFormat, opts *Options, part *partFilter, in <-chan item) *shardStages {
-	s := &shardStages{meta: meta, plans: plans, ext: format.ext, part: part,
+func newShardStages(g *pipeline.Graph, dir string, meta shard.Meta, plans []*splitPlan, format shardFormat, opts *Options, part *partFilter, table manifest.Table, in <-chan item) *shardStages {
+	s := &shardStages{meta: meta, plans: plans, ext: format.ext, part: part, table: table,
 		cur: make([]shard.Rows, len(plans)), next: make([]int, len(plans)), results: make([][]manifest.Shard, len(plans)),
 		hist: make([][]int, len(plans)), free: make(chan shard.Rows, opts.Workers+len(plans))}
 	for i, p := range plans {
@@ -111,10 +116,7 @@ func newShardStages(g *pipeline.Graph, dir string, meta shard.Meta, plans []*spl
 // route copies the rows of it into their splits' shard buffers and emits
 // every shard that becomes full. The pixels of it are recycled.
 func (s *shardStages) route(ctx context.Context, st *pipeline.Stats, it item, emit func(shardJob) error) error {
-	defer func() { // the rows are copied into shard buffers
-		bytePool.put(it.rows.ImageU8)
-		floatPool.put(it.rows.ImageF32)
-	}()
+	defer bytePool.put(it.rows.ImageU8) // the rows are copied into shard buffers
 	st.AddRows(it.rows.Len())
 	elems := s.meta.Elems()
 	if s.part != nil {
@@ -143,7 +145,7 @@ func (s *shardStages) route(ctx context.Context, st *pipeline.Stats, it item, em
 					}
 				}
 				take := min(run.Len(), s.plans[sp].perShard-cur.Len())
-				appendRows(cur, run.Slice(0, take, elems))
+				appendRows(cur, run.Slice(0, take, elems), s.table)
 				run = run.Slice(take, run.Len(), elems)
 				if cur.Len() == s.plans[sp].perShard {
 					if err := s.cut(sp, emit); err != nil {
@@ -209,16 +211,23 @@ func (s *shardStages) newRows(sp uint8) shard.Rows {
 	return r
 }
 
-func appendRows(dst *shard.Rows, src shard.Rows) {
+// appendRows appends src to dst. Into a float32 buffer, uint8 pixels are
+// normalized by table.
+func appendRows(dst *shard.Rows, src shard.Rows, table manifest.Table) {
 	dst.SourceIndex = append(dst.SourceIndex, src.SourceIndex...)
 	dst.Label = append(dst.Label, src.Label...)
 	dst.Copy = append(dst.Copy, src.Copy...)
 	if dst.SourcePath != nil {
 		dst.SourcePath = append(dst.SourcePath, src.SourcePath...)
 	}
-	if dst.ImageF32 != nil {
+	switch {
+	case dst.ImageF32 != nil && src.ImageF32 == nil:
+		n := len(dst.ImageF32)
+		dst.ImageF32 = slices.Grow(dst.ImageF32, len(src.ImageU8))[:n+len(src.ImageU8)]
+		table.Apply(dst.ImageF32[n:], src.ImageU8)
+	case dst.ImageF32 != nil:
 		dst.ImageF32 = append(dst.ImageF32, src.ImageF32...)
-	} else {
+	default:
 		dst.ImageU8 = append(dst.ImageU8, src.ImageU8...)
 	}
 }

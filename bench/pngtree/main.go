@@ -8,11 +8,14 @@
 // With -torch PYTHON it also decodes the same tree with torchvision's
 // ImageFolder + DataLoader (torchvision_imagefolder.py, -torch-workers
 // processes), taking turns with prep run by run so that outside load falls
-// on both alike, and reports the ratio of the medians.
+// on both alike, and reports the ratio of the medians. With -before BIN
+// it also runs another prep binary (one built at an earlier commit, say) in
+// every round, between the two, for a before/after under the same load.
 //
 //	go run ./bench/pngtree -runs 3
 //	go run ./bench/pngtree -n 500 -runs 1   # a quick check on 500 images per split
 //	go run ./bench/pngtree -runs 5 -torch /usr/bin/python3
+//	go run ./bench/pngtree -runs 5 -torch /usr/bin/python3 -before /path/to/old/prep
 package main
 
 import (
@@ -44,6 +47,7 @@ func main() {
 	torch := flag.String("torch", "", "python interpreter with torchvision: also decode the tree with ImageFolder + DataLoader")
 	torchWorkers := flag.Int("torch-workers", 2, "DataLoader worker processes")
 	workers := flag.Int("workers", 0, "prep --workers (0: its default, the CPUs)")
+	before := flag.String("before", "", "another prep binary to run in every round too (a before/after under the same load)")
 	norm := flag.String("normalize", "compute", "normalize.mode of the tree's config: compute (float32 shards) or none (uint8, as torchvision's PILToTensor gives)")
 	flag.Parse()
 
@@ -105,8 +109,8 @@ func main() {
 	if err := os.WriteFile(cfgFile, []byte(y), 0o644); err != nil {
 		log.Fatal(err)
 	}
-	var secs, tsecs, cpus, tcpus []float64
-	var rss int64
+	var secs, tsecs, cpus, tcpus, bsecs, bcpus []float64
+	var rss, brss int64
 	args := []string{"run", cfgFile, "--out", filepath.Join(work, "out"), "--force"}
 	if *workers > 0 {
 		args = append(args, "--workers", fmt.Sprint(*workers))
@@ -120,6 +124,15 @@ func main() {
 		secs, cpus = append(secs, s), append(cpus, c)
 		rss = max(rss, r)
 		line := fmt.Sprintf("run %d: prep %.2f s (%.2f CPU-s)", i+1, s, c)
+		if *before != "" {
+			s, c, r, err := runPrep(*before, args...)
+			if err != nil {
+				log.Fatalf("-before: %v", err)
+			}
+			bsecs, bcpus = append(bsecs, s), append(bcpus, c)
+			brss = max(brss, r)
+			line += fmt.Sprintf(", before %.2f s (%.2f CPU-s)", s, c)
+		}
 		if *torch != "" {
 			ts, tc, n, err := runTorch(*torch, script, filepath.Join(work, "tree"), *torchWorkers)
 			if err != nil {
@@ -138,6 +151,14 @@ func main() {
 	fmt.Printf("%-40s %8.0f\n", "images/s", float64(total)/med)
 	fmt.Printf("%-40s %8.0f\n", "images per CPU-second", float64(total)/median(cpus))
 	fmt.Printf("%-40s %8.0f\n", "prep peak RSS (MB)", float64(rss)/1024)
+	if len(bsecs) > 0 {
+		bm := median(bsecs)
+		fmt.Printf("%-40s %8.2f s (median of %d)\n", "before: prep run --force", bm, len(bsecs))
+		fmt.Printf("%-40s %8.0f\n", "before: images/s", float64(total)/bm)
+		fmt.Printf("%-40s %8.0f\n", "before: images per CPU-second", float64(total)/median(bcpus))
+		fmt.Printf("%-40s %8.0f\n", "before: peak RSS (MB)", float64(brss)/1024)
+		fmt.Printf("%-40s %8.2f× wall, %.2f× CPU\n", "after / before", bm/med, median(bcpus)/median(cpus))
+	}
 	if len(tsecs) > 0 {
 		tm := median(tsecs)
 		fmt.Printf("%-40s %8.2f s (median of %d)\n", fmt.Sprintf("torchvision ImageFolder, %d workers", *torchWorkers), tm, len(tsecs))
@@ -145,6 +166,9 @@ func main() {
 		fmt.Printf("%-40s %8.0f\n", "torchvision images per CPU-second", float64(total)/median(tcpus))
 		fmt.Printf("%-40s %8.2f×\n", "ratio (prep / torchvision), wall", tm/med)
 		fmt.Printf("%-40s %8.2f×\n", "ratio (prep / torchvision), CPU", median(tcpus)/median(cpus))
+		if len(bsecs) > 0 {
+			fmt.Printf("%-40s %8.2f× wall, %.2f× CPU\n", "before: ratio (prep / torchvision)", tm/median(bsecs), median(tcpus)/median(bcpus))
+		}
 	}
 }
 

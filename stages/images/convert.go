@@ -167,6 +167,10 @@ func (c *Converter) convert(img image.Image, dst []uint8) {
 	b := img.Bounds()
 	same := b.Dx() == c.Width && b.Dy() == c.Height
 	if g, ok := img.(*image.Gray); ok && same && c.Channels == 1 {
+		if g.Stride == c.Width && len(g.Pix) >= len(dst) && g.PixOffset(b.Min.X, b.Min.Y) == 0 { // rows back to back: one copy
+			copy(dst, g.Pix)
+			return
+		}
 		for y := 0; y < c.Height; y++ {
 			copy(dst[y*c.Width:(y+1)*c.Width], g.Pix[g.PixOffset(b.Min.X, b.Min.Y+y):])
 		}

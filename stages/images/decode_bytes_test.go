@@ -54,10 +54,10 @@ func TestListingDecodeInMemoryAndStreamed(t *testing.T) {
 			t.Fatalf("file %d: the in-memory or streamed decode differs from DecodeFile", i)
 		}
 	}
-	if _, err := readUpTo(nil, bytes.NewReader(make([]byte, 300)), 100); err != errTooLarge {
+	if _, err := readUpTo(nil, bytes.NewReader(make([]byte, 300)), 100, nil); err != errTooLarge {
 		t.Fatalf("readUpTo past its limit: err = %v", err)
 	}
-	if b, err := readUpTo(nil, bytes.NewReader(make([]byte, 99)), 100); err != nil || len(b) != 99 {
+	if b, err := readUpTo(nil, bytes.NewReader(make([]byte, 99)), 100, nil); err != nil || len(b) != 99 {
 		t.Fatalf("readUpTo under its limit: %d bytes, err = %v", len(b), err)
 	}
 }

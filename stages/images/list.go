@@ -102,59 +102,94 @@ func (l *Listing) Open(i int) (io.ReadSeekCloser, error) {
 }
 
 // Decode decodes entry i with c into dst (len c.Elems()). Errors do not
-// name the file (Path does).
+// name the file (Path does). A goroutine decoding run after run of entries
+// does better with a Reader of its own.
 func (l *Listing) Decode(c *Converter, i int, dst []uint8) error {
+	bp := filePool.Get().(*[]byte)
+	r := Reader{l: l, buf: *bp}
+	err := r.Decode(c, i, dst)
+	r.Close()
+	*bp = r.buf[:0]
+	filePool.Put(bp)
+	return err
+}
+
+// A Reader decodes entries of one listing, one after another, for one
+// goroutine at a time. It keeps the buffer it reads files into and, for
+// files of the file system, the folder of the file before: on Linux, the
+// further files of a folder are opened relative to it, not by a path the
+// kernel resolves again, component by component, for every file. Close
+// releases what it holds.
+type Reader struct {
+	l    *Listing
+	buf  []byte
+	dirs dirCache
+	fd   fdReader // the file being read (held here: no allocation per file)
+}
+
+// NewReader returns a Reader of l's entries.
+func (l *Listing) NewReader() *Reader { return &Reader{l: l} }
+
+// Reset makes r a Reader of l's entries, keeping its buffer (a zero Reader
+// is ready for Reset).
+func (r *Reader) Reset(l *Listing) {
+	r.dirs.close()
+	r.l = l
+}
+
+// Close releases the folder the Reader holds open, if any, and a buffer
+// grown past maxPooledPix by a large file; the Reader stays usable.
+func (r *Reader) Close() {
+	r.dirs.close()
+	if cap(r.buf) > maxPooledPix {
+		r.buf = nil
+	}
+}
+
+// Decode is Listing.Decode.
+func (r *Reader) Decode(c *Converter, i int, dst []uint8) error {
+	l := r.l
 	if l.cifar != nil {
 		if len(dst) != c.Elems() {
 			return fmt.Errorf("images: destination holds %d bytes, want %d", len(dst), c.Elems())
 		}
 		return l.cifar.decodeRecord(c, l.Entries[i].Rel, dst)
 	}
-	// Read the file whole into a reused buffer and decode from memory: one
-	// read instead of a header read, a seek and a second read, and no
+	// Read the file whole into the reused buffer and decode from memory:
+	// one read instead of a header read, a seek and a second read, and no
 	// per-file buffers. A file larger than maxInMemory is streamed.
-	bp := filePool.Get().(*[]byte)
-	defer filePool.Put(bp)
-	if wr, ok := l.t().(wholeReader); ok {
-		buf, err := wr.readFile(l.name(i), (*bp)[:0], maxInMemory)
-		*bp = buf[:0]
+	if buf, handled, err := r.readOS(i); handled {
+		r.buf = buf[:0]
 		if err == nil {
 			return c.DecodeBytes(buf, dst)
 		}
 		if err != errTooLarge {
 			return err
 		}
-		r, err := l.Open(i)
+		f, err := l.Open(i)
 		if err != nil {
 			return err
 		}
-		defer r.Close()
-		return c.Decode(r, dst)
+		defer f.Close()
+		return c.Decode(f, dst)
 	}
-	r, err := l.Open(i)
+	f, err := l.Open(i)
 	if err != nil {
 		return err
 	}
-	defer r.Close()
-	buf, err := readUpTo((*bp)[:0], r, maxInMemory)
-	*bp = buf[:0]
+	defer f.Close()
+	buf, err := readUpTo(r.buf[:0], f, maxInMemory, nil)
+	r.buf = buf[:0]
 	switch {
 	case err == errTooLarge:
-		if _, err := r.Seek(0, io.SeekStart); err != nil {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return err
 		}
-		return c.Decode(r, dst)
+		return c.Decode(f, dst)
 	case err != nil:
 		return err
 	}
 	return c.DecodeBytes(buf, dst)
-}
-
-// wholeReader is a tree that reads a file whole more cheaply than open and
-// read (osTree on Unix systems): readFile appends the file to buf, failing
-// with errTooLarge past limit bytes, with the errors open and read give.
-type wholeReader interface {
-	readFile(name string, buf []byte, limit int) ([]byte, error)
 }
 
 // maxInMemory is the largest file Listing.Decode reads whole.
@@ -166,8 +201,10 @@ var (
 )
 
 // readUpTo appends r's bytes to buf, failing with errTooLarge once it has
-// more than limit.
-func readUpTo(buf []byte, r io.Reader, limit int) ([]byte, error) {
+// more than limit. With whole set, a read that returns less than it was
+// offered ends the reading, without the read that would return end of
+// file, when whole reports that buf holds all a decoder of it will read.
+func readUpTo(buf []byte, r io.Reader, limit int, whole func([]byte) bool) ([]byte, error) {
 	for {
 		if len(buf) > limit {
 			return buf, errTooLarge
@@ -175,13 +212,17 @@ func readUpTo(buf []byte, r io.Reader, limit int) ([]byte, error) {
 		if len(buf) == cap(buf) {
 			buf = slices.Grow(buf, min(max(cap(buf), 4096), limit+1-len(buf)))
 		}
-		n, err := r.Read(buf[len(buf):min(cap(buf), limit+1)])
+		space := buf[len(buf):min(cap(buf), limit+1)]
+		n, err := r.Read(space)
 		buf = buf[:len(buf)+n]
 		if err == io.EOF {
 			return buf, nil
 		}
 		if err != nil {
 			return buf, err
+		}
+		if whole != nil && n > 0 && n < len(space) && whole(buf) {
+			return buf, nil
 		}
 	}
 }

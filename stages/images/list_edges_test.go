@@ -13,10 +13,10 @@ import (
 // one byte more is too large.
 func TestReadUpToTheLimit(t *testing.T) {
 	for _, size := range []int{100, 4097} {
-		if b, err := readUpTo(nil, bytes.NewReader(make([]byte, size)), size); err != nil || len(b) != size {
+		if b, err := readUpTo(nil, bytes.NewReader(make([]byte, size)), size, nil); err != nil || len(b) != size {
 			t.Fatalf("%d bytes at a limit of %d: %d bytes, err = %v", size, size, len(b), err)
 		}
-		if _, err := readUpTo(nil, bytes.NewReader(make([]byte, size+1)), size); err != errTooLarge {
+		if _, err := readUpTo(nil, bytes.NewReader(make([]byte, size+1)), size, nil); err != errTooLarge {
 			t.Fatalf("%d bytes at a limit of %d: err = %v", size+1, size, err)
 		}
 	}

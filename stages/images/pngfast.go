@@ -61,22 +61,24 @@ func (d *pngReader) decode(b []byte) (img image.Image, ok bool) {
 	p := len(sig)
 	// chunk returns the chunk at p (its type and data) and the offset of
 	// the next one, or ok false when it is cut short or its CRC is wrong.
-	chunk := func(p int) (typ string, data []byte, next int, ok bool) {
+	// The type is a slice of b (compared as string(typ), which allocates
+	// nothing).
+	chunk := func(p int) (typ, data []byte, next int, ok bool) {
 		if len(b)-p < 12 {
-			return "", nil, 0, false
+			return nil, nil, 0, false
 		}
 		n := binary.BigEndian.Uint32(b[p:])
 		if n > 0x7fffffff || uint64(len(b)-p-12) < uint64(n) {
-			return "", nil, 0, false
+			return nil, nil, 0, false
 		}
 		end := p + 8 + int(n)
 		if crc32.ChecksumIEEE(b[p+4:end]) != binary.BigEndian.Uint32(b[end:]) {
-			return "", nil, 0, false
+			return nil, nil, 0, false
 		}
-		return string(b[p+4 : p+8]), b[p+8 : end], end + 4, true
+		return b[p+4 : p+8], b[p+8 : end], end + 4, true
 	}
 	typ, hdr, p, ok := chunk(p)
-	if !ok || typ != "IHDR" || len(hdr) != 13 {
+	if !ok || string(typ) != "IHDR" || len(hdr) != 13 {
 		return nil, false
 	}
 	w, h := int32(binary.BigEndian.Uint32(hdr[0:])), int32(binary.BigEndian.Uint32(hdr[4:]))
@@ -104,18 +106,19 @@ func (d *pngReader) decode(b []byte) (img image.Image, ok bool) {
 		if typ, c, p, ok = chunk(p); !ok {
 			return nil, false
 		}
-		if typ == "IDAT" {
+		if string(typ) == "IDAT" {
 			data = c
 			break
 		}
-		if typ == "IHDR" || typ == "PLTE" || typ == "tRNS" || typ == "IEND" {
+		switch string(typ) {
+		case "IHDR", "PLTE", "tRNS", "IEND":
 			return nil, false
 		}
 	}
 	// Further consecutive IDAT chunks continue the stream.
 	joined := false
 	for {
-		if typ, c, next, ok := chunk(p); ok && typ == "IDAT" {
+		if typ, c, next, ok := chunk(p); ok && string(typ) == "IDAT" {
 			if !joined {
 				d.idat = append(d.idat[:0], data...)
 				joined = true
@@ -135,13 +138,14 @@ func (d *pngReader) decode(b []byte) (img image.Image, ok bool) {
 		if typ, c, p, ok = chunk(p); !ok {
 			return nil, false
 		}
-		if typ == "IEND" {
+		if string(typ) == "IEND" {
 			if len(c) != 0 {
 				return nil, false
 			}
 			break
 		}
-		if typ == "IHDR" || typ == "PLTE" || typ == "tRNS" || typ == "IDAT" {
+		switch string(typ) {
+		case "IHDR", "PLTE", "tRNS", "IDAT":
 			return nil, false
 		}
 	}
@@ -304,4 +308,29 @@ func abs(x int) int {
 		return -x
 	}
 	return x
+}
+
+// pngWhole reports whether b is a PNG file's signature and chunks up to and
+// including its first IEND chunk, ending exactly there. Both PNG decoders
+// (pngReader and image/png) read a file's chunks in order and stop after
+// the first IEND, so for such a b whatever a file holds beyond it cannot
+// change the decoded pixels or the error: a reader may stop reading there.
+// Only the chunk lengths are looked at; the decoder checks the rest.
+func pngWhole(b []byte) bool {
+	const sig = "\x89PNG\r\n\x1a\n"
+	if len(b) < len(sig) || string(b[:len(sig)]) != sig {
+		return false
+	}
+	for p := len(sig); len(b)-p >= 12; {
+		n := binary.BigEndian.Uint32(b[p:])
+		if n > 0x7fffffff || uint64(len(b)-p-12) < uint64(n) {
+			return false
+		}
+		next := p + 12 + int(n)
+		if string(b[p+4:p+8]) == "IEND" {
+			return next == len(b)
+		}
+		p = next
+	}
+	return false
 }

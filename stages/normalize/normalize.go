@@ -8,6 +8,7 @@
 package normalize
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 )
@@ -20,7 +21,23 @@ const Version = "normalize/1"
 type Histogram [256]uint64
 
 // Add counts the pixels of p.
+//
+// Eight equal bytes in a row — a flat background, the zeros around a digit —
+// are counted with one addition: counting them one by one makes each
+// increment of the same counter wait for the one before, and that chain was
+// most of the time this took on MNIST's images.
 func (h *Histogram) Add(p []uint8) {
+	for len(p) >= 8 {
+		w, b := binary.LittleEndian.Uint64(p), p[0]
+		if w == uint64(b)*0x0101010101010101 {
+			h[b] += 8
+		} else {
+			for _, v := range p[:8] {
+				h[v]++
+			}
+		}
+		p = p[8:]
+	}
 	for _, v := range p {
 		h[v]++
 	}

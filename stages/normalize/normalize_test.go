@@ -93,3 +93,64 @@ func TestHistogramsPerChannel(t *testing.T) {
 		t.Fatalf("constant channel: %v", err)
 	}
 }
+
+// countNaive is the plain byte-by-byte count Histogram.Add must equal.
+func countNaive(p []uint8) Histogram {
+	var h Histogram
+	for _, v := range p {
+		h[v]++
+	}
+	return h
+}
+
+// Add counts runs of equal bytes at once; the counts must be those of a
+// plain count for every length, alignment and mix of runs and changes —
+// runs that start mid-word, end mid-word, cover a word but one byte, and
+// tails shorter than a word.
+func TestHistogramAddEqualsPlainCount(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for trial := range 2000 {
+		n := r.IntN(100)
+		p := make([]uint8, n)
+		for i := 0; i < n; {
+			run := 1 + r.IntN(20)
+			v := uint8(r.IntN(256))
+			if trial%3 == 0 {
+				v = uint8(r.IntN(3)) // few values: neighbouring runs often equal
+			}
+			for ; run > 0 && i < n; run-- {
+				p[i] = v
+				i++
+			}
+		}
+		if r.IntN(4) == 0 && n > 0 {
+			p[r.IntN(n)] ^= uint8(1 + r.IntN(255)) // one odd byte inside a run
+		}
+		off := r.IntN(8) // not only word-aligned starts
+		if off > n {
+			off = n
+		}
+		var h Histogram
+		h.Add(p[off:])
+		if want := countNaive(p[off:]); h != want {
+			t.Fatalf("trial %d: Add(%v) differs from the plain count", trial, p[off:])
+		}
+	}
+}
+
+// BenchmarkHistogramAddDigit counts a 28×28 image shaped like an MNIST
+// digit: a zero background around a stroke of varied values.
+func BenchmarkHistogramAddDigit(b *testing.B) {
+	r := rand.New(rand.NewPCG(7, 8))
+	img := make([]uint8, 28*28)
+	for y := 5; y < 23; y++ {
+		for x := 9 + y%4; x < 17+y%3; x++ {
+			img[y*28+x] = uint8(r.IntN(256))
+		}
+	}
+	var h Histogram
+	b.SetBytes(int64(len(img)))
+	for b.Loop() {
+		h.Add(img)
+	}
+}
