@@ -3,9 +3,12 @@ package prep
 import (
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/shardsmith/shardsmith/config"
+	"github.com/shardsmith/shardsmith/formats/vocab"
 )
 
 // debianFashion is where Debian's dataset-fashion-mnist package installs
@@ -53,5 +56,20 @@ func TestFashionMNISTFromDebianPackage(t *testing.T) {
 	}
 	if _, err := Verify(res.Dir); err != nil {
 		t.Fatal(err)
+	}
+	// The few-shot sets of the transfer experiment fix the statistics this
+	// build computes, and keep its sources and classes.
+	for _, name := range []string{"fashion-mnist-fewshot", "fashion-mnist-fewshot-k100"} {
+		fc, err := config.Load("../configs/" + name + ".yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := fc.Normalize
+		if n.Mode != vocab.NormalizeFixed || !n.Mean.Equal(m.Normalize.Mean) || !n.Std.Equal(m.Normalize.Std) {
+			t.Errorf("%s: normalize %s mean %v std %v, want fixed at this build's mean %v std %v", name, n.Mode, n.Mean, n.Std, m.Normalize.Mean, m.Normalize.Std)
+		}
+		if !reflect.DeepEqual(fc.Sources, cfg.Sources) || !slices.Equal(fc.Classes, cfg.Classes) {
+			t.Errorf("%s: sources or classes differ from configs/fashion-mnist.yaml's", name)
+		}
 	}
 }

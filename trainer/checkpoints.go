@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 
+	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/trainer/checkpoint"
 	"github.com/shardsmith/shardsmith/trainer/data"
 	"github.com/shardsmith/shardsmith/trainer/optim"
@@ -39,6 +41,8 @@ func (s *Session) Save(p string) error {
 		Epoch:          s.Epoch,
 		Step:           s.Opt.StepCount(),
 		DatasetVersion: m.Version,
+		Dataset:        m.Dataset,
+		Sources:        SourceDigests(m),
 		Normalization:  &checkpoint.Normalization{Mean: m.Normalize.Mean, Std: m.Normalize.Std},
 		Image:          &checkpoint.ImageShape{Height: m.Image.Height, Width: m.Image.Width, Channels: m.Image.Channels},
 		ClassNames:     m.Classes,
@@ -85,6 +89,23 @@ func Resume(p string, ds *data.Dataset) (*Session, error) {
 
 // noCheckpoint says why a run directory holds no checkpoint.
 const noCheckpoint = "no checkpoint there: a checkpoint is saved when an epoch ends, and this run stopped before its first did; start it again without --resume"
+
+// SourceDigests identifies the data a dataset version was built from: the
+// digest each source file's content is known by (content_sha256 for an IDX
+// file, else sha256), sorted. Versions built from the same files (subsets,
+// relabellings, other normalizations) share them; another dataset shares none.
+func SourceDigests(m *manifest.Manifest) []string {
+	var d []string
+	for _, s := range m.Sources {
+		if s.ContentSHA256 != "" {
+			d = append(d, s.ContentSHA256)
+		} else if s.SHA256 != "" {
+			d = append(d, s.SHA256)
+		}
+	}
+	slices.Sort(d)
+	return slices.Compact(d)
+}
 
 // CheckImage refuses shards whose image shape (height, width, channels) is
 // not the one the checkpoint was trained on.

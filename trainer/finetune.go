@@ -24,8 +24,13 @@ type FinetuneOptions struct {
 	// for the rest (0: the base rate).
 	LRHead, LRBody float64
 	// Renormalize accepts shards whose normalization differs from the
-	// checkpoint's (the model then sees differently scaled pixels).
+	// checkpoint's (the model then sees differently scaled pixels). Shards
+	// of another dataset than the checkpoint's (no source file in common)
+	// need no flag: they are always trained on with their own normalization.
 	Renormalize bool
+	// NewHead re-initialises the head even when the shards' classes are the
+	// checkpoint's (it is replaced anyway when they differ).
+	NewHead bool
 	// LoRARank > 0 trains low-rank adapters instead of the weights (see
 	// nn.LoRA): every base parameter is frozen, adapters of this rank go on
 	// LoRALayers (nil: every dense layer but the head), and the head trains
@@ -39,8 +44,9 @@ type FinetuneOptions struct {
 }
 
 // Finetune loads the checkpoint at p and prepares a session that trains it
-// on ds: it checks the input shape and normalization, replaces the head when
-// the class set differs (reported through logf), adds LoRA adapters when
+// on ds: it checks the input shape and normalization (a checkpoint of
+// another dataset takes ds's normalization, reported through logf), replaces
+// the head when the class set differs or opts.NewHead asks (reported), adds LoRA adapters when
 // opts.LoRARank is set, freezes what opts.Freeze names and gives head and
 // body their own learning rates.
 //
@@ -73,20 +79,40 @@ func Finetune(p string, ds *data.Dataset, cfg Config, opts FinetuneOptions, logf
 	if err := CheckImage(c.Meta, ds); err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}
-	if nm := c.Meta.Normalization; nm != nil && !opts.Renormalize {
-		dn := ds.Manifest.Normalize
-		if !nm.Same(dn.Mean, dn.Std) {
-			return nil, fmt.Errorf("checkpoint %s was trained on pixels normalized with mean %s std %s, the shards use mean %s std %s (prep them with the same normalize settings, or pass --renormalize)",
-				p, manifest.Values(nm.Mean).Decimals(6), manifest.Values(nm.Std).Decimals(6), manifest.Values(dn.Mean).Decimals(6), manifest.Values(dn.Std).Decimals(6))
+	// The session normalizes with the shards' own statistics, whatever the
+	// checkpoint's were. Between versions of the same data a difference is a
+	// mistake, refused unless asked for; a checkpoint of another dataset
+	// (no source file in common) learns the new data as that data is
+	// normalized, which is said.
+	m := ds.Manifest
+	if nm := c.Meta.Normalization; nm != nil && !nm.Same(m.Normalize.Mean, m.Normalize.Std) {
+		old := fmt.Sprintf("mean %s std %s", manifest.Values(nm.Mean).Decimals(6), manifest.Values(nm.Std).Decimals(6))
+		now := fmt.Sprintf("mean %s std %s", manifest.Values(m.Normalize.Mean).Decimals(6), manifest.Values(m.Normalize.Std).Decimals(6))
+		switch {
+		case otherData(c.Meta, m):
+			logf("transfer: the checkpoint was trained on %s, the shards are %s, another dataset (no source file in common): training on the shards' normalization, %s (the checkpoint's: %s)",
+				datasetName(c.Meta), m.Dataset, now, old)
+		case opts.Renormalize:
+			logf("--renormalize: training on the shards' normalization, %s (the checkpoint's: %s)", now, old)
+		case len(c.Meta.Sources) == 0:
+			return nil, fmt.Errorf("checkpoint %s was trained on pixels normalized with %s, the shards use %s, and it does not record its source files, so whether the shards are another dataset is not known (pass --renormalize to train on the shards' normalization)",
+				p, old, now)
+		default:
+			return nil, fmt.Errorf("checkpoint %s was trained on pixels normalized with %s, the shards (built from its source files) use %s (prep them with the same normalize settings, or pass --renormalize)",
+				p, old, now)
 		}
 	}
 	head := headName(model)
 	replaced := false
-	if !slices.Equal(c.Meta.ClassNames, ds.Manifest.Classes) {
-		if err := model.ReplaceHead(len(ds.Manifest.Classes), cfg.Seed); err != nil {
+	if !slices.Equal(c.Meta.ClassNames, m.Classes) || opts.NewHead {
+		if err := model.ReplaceHead(len(m.Classes), cfg.Seed); err != nil {
 			return nil, err
 		}
-		logf("replacing the head %s: checkpoint classes %v, shards classes %v", head, c.Meta.ClassNames, ds.Manifest.Classes)
+		if opts.NewHead && slices.Equal(c.Meta.ClassNames, m.Classes) {
+			logf("re-initialising the head %s, as asked: %d classes %v, the checkpoint's", head, len(m.Classes), m.Classes)
+		} else {
+			logf("replacing the head %s: checkpoint classes %v, shards classes %v", head, c.Meta.ClassNames, m.Classes)
+		}
 		replaced = true
 	}
 	if opts.LoRARank != 0 || opts.LoRAAlpha != 0 || len(opts.LoRALayers) > 0 {
@@ -133,6 +159,29 @@ func Finetune(p string, ds *data.Dataset, cfg Config, opts FinetuneOptions, logf
 	}
 	cfg.Model = c.Meta.Arch.Name
 	return NewSession(cfg, ds, model, rules)
+}
+
+// otherData reports whether the checkpoint was trained on another dataset
+// than m: one built from none of m's source files. A checkpoint that does
+// not record its sources is not known to be.
+func otherData(meta checkpoint.Meta, m *manifest.Manifest) bool {
+	if len(meta.Sources) == 0 {
+		return false
+	}
+	for _, d := range SourceDigests(m) {
+		if slices.Contains(meta.Sources, d) {
+			return false
+		}
+	}
+	return true
+}
+
+// datasetName names the checkpoint's dataset for a message.
+func datasetName(meta checkpoint.Meta) string {
+	if meta.Dataset != "" {
+		return meta.Dataset
+	}
+	return "version " + manifest.Short(meta.DatasetVersion)
 }
 
 // headName is the name of the model's head (its last dense layer, adapted

@@ -20,6 +20,7 @@
 # stderr.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. bench/finetune/common.sh
 work=${WORK:-$(mktemp -d)}
 SEEDS=${SEEDS:-1 2 3}
 EPOCHS=${EPOCHS:-30}
@@ -37,8 +38,6 @@ P="$work/prep"; T="$work/trainer"; out="$work/out"; runs="$work/runs"; results="
 for c in mnist-0to4 mnist-5to9-fewshot mnist-5to9-fewshot-k100; do
   "$P" run "configs/$c.yaml" --out "$out" --quiet >/dev/null
 done
-# json prints "accuracy seconds" from the last line of a --json report.
-json() { python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); print("%.4f %.2f" % (d.get("test_accuracy", d.get("accuracy", 0)), d.get("seconds_per_epoch", 0)*d.get("epochs", 0)))'; }
 
 if [ ! -f "$runs/base/checkpoint.json" ]; then
   pre=$("$T" --shards "$out/mnist-0to4" --model "$MODEL" --epochs "$PRE_EPOCHS" --seed 1 --out "$runs/base" --json --quiet | json)
@@ -61,19 +60,4 @@ for k in 10 100; do
   done
 done
 
-n=$(echo $SEEDS | wc -w)
-python3 - "$results" "$n" <<'EOF'
-import statistics as st, sys
-rows = {}
-for line in open(sys.argv[1]):
-    k, method, res = line.rstrip("\n").split("|")
-    acc, secs = map(float, res.split())
-    rows.setdefault((k, method), []).append((acc, secs))
-n = int(sys.argv[2])
-print("| k per class | method | test accuracy (5-9, 4861 images, %s) | seconds |" % ("%d seeds, mean ± sd" % n if n > 1 else "1 seed"))
-print("|---|---|---|---|")
-for (k, method), v in rows.items():
-    accs = [a for a, _ in v]
-    acc = "%.4f" % st.mean(accs) + (" ± %.4f" % st.stdev(accs) if len(accs) > 1 else "")
-    print("| %s | %s | %s | %.1f |" % (k, method, acc, st.mean(s for _, s in v)))
-EOF
+table "$results" "$(echo $SEEDS | wc -w)" "5-9, 4861 images"

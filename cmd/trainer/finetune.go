@@ -17,9 +17,14 @@ import (
 const finetuneUsage = `Usage: trainer finetune --from RUN --shards DIR [flags]
 
 Fine-tunes the model of RUN's checkpoint on new shards. When the shards'
-classes differ from the checkpoint's, the head (last dense layer) is replaced
-by a fresh one for the new classes, and trainer says so. Refuses shards whose
-image shape differs, or whose normalization differs (unless --renormalize).
+classes differ from the checkpoint's (or with --new-head), the head (last
+dense layer) is replaced by a fresh one for the new classes, and trainer
+says so. Refuses shards whose image shape differs, or whose normalization
+differs (unless --renormalize) while they are built from the checkpoint's
+source files. Shards of another dataset (no source file in common: a model
+pretrained on MNIST learning Fashion-MNIST) are trained on with their own
+normalization and classes, and trainer says so; the run's checkpoint
+records them, so eval takes the new dataset's shards.
 
   --freeze features        train only the head
   --freeze conv1,conv2     freeze these layers (names or prefixes)
@@ -78,7 +83,8 @@ func cmdFinetune(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	freeze := fs.String("freeze", "", "comma-separated layer names/prefixes to freeze, or features (all but the head)")
 	lrHead := cli.Float(fs, "lr-head", 0, cli.NonNegative, "learning rate of the head (0: --lr)")
 	lrBody := cli.Float(fs, "lr-body", 0, cli.NonNegative, "learning rate of the other layers, or of the LoRA adapters (0: --lr)")
-	renorm := fs.Bool("renormalize", false, "accept shards normalized differently from the checkpoint")
+	renorm := fs.Bool("renormalize", false, "accept shards of the checkpoint's data normalized differently from the checkpoint")
+	newHead := fs.Bool("new-head", false, "re-initialise the head even when the shards' classes are the checkpoint's")
 	loraRank := fs.Int("lora-rank", 0, fmt.Sprintf("train LoRA adapters of this rank (at most %d) on the dense layers, the base frozen (0: off)", maxRank))
 	loraAlpha := cli.Float(fs, "lora-alpha", 0, cli.NonNegative, "LoRA scaling numerator: adapters are scaled by alpha/rank (0: the rank)")
 	loraLayers := fs.String("lora-layers", "", "comma-separated dense layers to adapt, or ViT sublayer suffixes such as mlp.fc1 (default: every dense layer but the head; on a ViT attn.qkv,attn.proj)")
@@ -130,7 +136,7 @@ func cmdFinetune(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 	}
 	s, err := trainer.Finetune(p, ds, cfg, trainer.FinetuneOptions{Freeze: strings.Split(*freeze, ","), LRHead: *lrHead, LRBody: *lrBody,
-		Renormalize: *renorm, LoRARank: *loraRank, LoRAAlpha: *loraAlpha, LoRALayers: layers}, logf)
+		Renormalize: *renorm, NewHead: *newHead, LoRARank: *loraRank, LoRAAlpha: *loraAlpha, LoRALayers: layers}, logf)
 	if err != nil {
 		return err
 	}

@@ -97,6 +97,8 @@ type Meta struct {
 	RNG            map[string][]byte          `json:"rng,omitempty"`       // other generators (loader, augmentation)
 	Optimizer      *OptimizerInfo             `json:"optimizer,omitempty"`
 	DatasetVersion string                     `json:"dataset_version,omitempty"`
+	Dataset        string                     `json:"dataset,omitempty"` // the dataset's name
+	Sources        []string                   `json:"sources,omitempty"` // its source files' digests (trainer.SourceDigests)
 	Normalization  *Normalization             `json:"normalization,omitempty"`
 	Image          *ImageShape                `json:"image,omitempty"` // the training images' shape
 	ClassNames     []string                   `json:"class_names,omitempty"`
