@@ -1,0 +1,74 @@
+package nn
+
+import (
+	"strings"
+	"testing"
+)
+
+// The zero Precision is FP32, by name too.
+func TestPrecisionString(t *testing.T) {
+	for p, want := range map[Precision]string{"": "fp32", FP32: "fp32", BF16: "bf16"} {
+		if got := p.String(); got != want {
+			t.Errorf("Precision(%q).String() = %q, want %q", string(p), got, want)
+		}
+	}
+}
+
+// Attention and the token embedding refuse inputs of the wrong rank or
+// width (or token count) and give the shape they produce otherwise.
+func TestAttentionAndTokenEmbedShapes(t *testing.T) {
+	a, err := NewAttention("attn", 4, 2, testRNG(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.OutShape([]int{5, 4}); err != nil || got[0] != 5 || got[1] != 4 || len(got) != 2 {
+		t.Errorf("attention OutShape([5 4]) = %v, %v", got, err)
+	}
+	for _, in := range [][]int{{4}, {5, 3}, {5, 5}, {1, 5, 4}} {
+		if _, err := a.OutShape(in); err == nil || !strings.Contains(err.Error(), "attention expects") {
+			t.Errorf("attention OutShape(%v): %v", in, err)
+		}
+	}
+	e, err := NewTokenEmbed("tokens", 4, 5, testRNG(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.OutShape([]int{4, 4}); err != nil || got[0] != 5 || got[1] != 4 || len(got) != 2 {
+		t.Errorf("token embed OutShape([4 4]) = %v, %v", got, err)
+	}
+	for _, in := range [][]int{{4}, {5, 4}, {3, 4}, {4, 3}, {4, 4, 1}} {
+		if _, err := e.OutShape(in); err == nil || !strings.Contains(err.Error(), "token embedding expects input [4 4]") {
+			t.Errorf("token embed OutShape(%v): %v", in, err)
+		}
+	}
+}
+
+// SetRNGState names a state for a layer the model does not have, and says
+// so apart from a state given for a layer without a generator.
+func TestSetRNGStateUnknownLayers(t *testing.T) {
+	m, err := MLP(4, []int{3}, 2, WithDropout(0.5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := m.RNGState()
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("RNGState = %v, %v", rs, err)
+	}
+	var drop []byte
+	for _, b := range rs {
+		drop = b
+	}
+	rs["nosuch"] = drop
+	if err := m.SetRNGState(rs); err == nil || !strings.Contains(err.Error(), `unknown layer "nosuch"`) {
+		t.Errorf("state for an unknown layer: %v", err)
+	}
+	delete(rs, "nosuch")
+	rs["fc1"] = drop
+	if err := m.SetRNGState(rs); err == nil || !strings.Contains(err.Error(), "layers without a generator") {
+		t.Errorf("state for a dense layer: %v", err)
+	}
+	delete(rs, "fc1")
+	if err := m.SetRNGState(rs); err != nil {
+		t.Errorf("the model's own states: %v", err)
+	}
+}
