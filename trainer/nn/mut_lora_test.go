@@ -159,3 +159,63 @@ func TestLoRAModulesNeedAPositiveRank(t *testing.T) {
 		}
 	}
 }
+
+// After MergeLoRA the model is a plain one: it computes, bit for bit, what
+// a model built from its spec and state computes, and one training step
+// reaches every merged weight (none of them frozen).
+func TestMergedModelIsPlain(t *testing.T) {
+	mlp, err := MLP(6, []int{5}, 3, WithSeed(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mlp.AddLoRA([]string{"fc1", "fc2"}, 2, 4, 3); err != nil {
+		t.Fatal(err)
+	}
+	vit, err := ViT([]int{1, 4, 4}, 3, ViTConfig{Patch: 2, Dim: 4, Depth: 1, Heads: 1, MLPRatio: 2}, WithSeed(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := vit.AddLoRA([]string{"attn.qkv", "mlp.fc1", "head"}, 2, 4, 3); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []*Sequential{mlp, vit} {
+		x, labels := batch(5, 4, m.InputShape()...)
+		for i := range labels {
+			labels[i] %= 3
+		}
+		for _, a := range m.Adapters() {
+			for i := range a.B.Data {
+				a.B.Data[i] = 0.1 * float32(i%5-2)
+			}
+		}
+		if names := m.MergeLoRA(); len(names) == 0 {
+			t.Fatalf("%s: nothing merged", m.Name())
+		}
+		if len(m.Adapters()) != 0 {
+			t.Fatalf("%s: adapters left after the merge", m.Name())
+		}
+		for _, p := range m.Params() {
+			if p.Frozen || strings.Contains(p.Name, "lora_") {
+				t.Errorf("%s: parameter %s after the merge (frozen %v)", m.Name(), p.Name, p.Frozen)
+			}
+		}
+		plain, err := Build(m.Spec())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := plain.LoadState(m.State()); err != nil {
+			t.Fatal(err)
+		}
+		want := slices.Clone(mustForward(t, plain, x).Data)
+		var ce SoftmaxCrossEntropy
+		trainStep(t, m, &ce, x, labels)
+		if got := mustForward(t, m, x).Data; !slices.Equal(got, want) {
+			t.Errorf("%s: merged model computes %v, a plain one %v", m.Name(), got, want)
+		}
+		for _, p := range m.Trainable() {
+			if !slices.ContainsFunc(p.Grad, func(g float32) bool { return g != 0 }) {
+				t.Errorf("%s: %s got no gradient after the merge", m.Name(), p.Name)
+			}
+		}
+	}
+}
