@@ -72,3 +72,16 @@ func TestSetRNGStateUnknownLayers(t *testing.T) {
 		t.Errorf("the model's own states: %v", err)
 	}
 }
+
+// The smallest ViT is allowed: patch 1, width 1 with one head, depth 1 and
+// one hidden feature.
+func TestViTSmallestConfig(t *testing.T) {
+	m, err := ViT([]int{1, 2, 3}, 2, ViTConfig{Patch: 1, Dim: 1, Depth: 1, Heads: 1, MLPRatio: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, _ := batch(1, 2, 1, 2, 3)
+	if y := mustForward(t, m, x); len(y.Shape) != 2 || y.Shape[0] != 2 || y.Shape[1] != 2 {
+		t.Errorf("output shape %v", y.Shape)
+	}
+}
