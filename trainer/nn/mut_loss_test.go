@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"math"
 	"slices"
 	"testing"
 )
@@ -36,5 +37,30 @@ func TestArgmaxAndCorrect(t *testing.T) {
 	}
 	if c := Correct(logits, []int{0, 0, 0, 0, 0, 0, 0}); c != 2 {
 		t.Errorf("Correct with more labels than rows = %d, want 2", c)
+	}
+}
+
+// A logit of −∞ (a class masked out) has probability 0: without smoothing
+// the loss and the other classes' gradients are those of the row without
+// that class, bit for bit, and its own gradient is 0.
+func TestCrossEntropyMaskedLogit(t *testing.T) {
+	inf := float32(math.Inf(-1))
+	full := &Tensor{Shape: []int{2, 4}, Data: []float32{0.5, inf, -1, 2, inf, 3, 0.25, -2}}
+	short := &Tensor{Shape: []int{2, 3}, Data: []float32{0.5, -1, 2, 3, 0.25, -2}}
+	var a, b SoftmaxCrossEntropy
+	lf, gf, err := a.Forward(full, []int{3, 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, gs, err := b.Forward(short, []int{2, 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lf != ls || math.IsNaN(lf) {
+		t.Errorf("loss with a masked class %v, without the class %v", lf, ls)
+	}
+	want := []float32{gs.Data[0], 0, gs.Data[1], gs.Data[2], 0, gs.Data[3], gs.Data[4], gs.Data[5]}
+	if !slices.Equal(gf.Data, want) {
+		t.Errorf("gradient %v, want %v", gf.Data, want)
 	}
 }
