@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"math"
 	"strings"
 	"testing"
 )
@@ -83,5 +84,33 @@ func TestViTSmallestConfig(t *testing.T) {
 	x, _ := batch(1, 2, 1, 2, 3)
 	if y := mustForward(t, m, x); len(y.Shape) != 2 || y.Shape[0] != 2 || y.Shape[1] != 2 {
 		t.Errorf("output shape %v", y.Shape)
+	}
+}
+
+// The drop-path rate grows linearly from 0 at the first block to exactly
+// the rate asked at the last (timm's drop_path_rate); a single block has
+// rate 0, as timm's linspace(0, rate, 1) gives.
+func TestViTDropPathSchedule(t *testing.T) {
+	rates := func(depth int, rate float64) []float64 {
+		s, err := ViTSpec([]int{1, 4, 4}, 2, ViTConfig{Patch: 2, Dim: 4, Heads: 1, Depth: depth, MLPRatio: 1, DropPath: rate})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []float64
+		for _, l := range s.Layers {
+			if l.Type == "vit_block" {
+				out = append(out, l.DropPath)
+			}
+		}
+		return out
+	}
+	if got := rates(1, 0.2); len(got) != 1 || got[0] != 0 {
+		t.Errorf("depth 1: rates %v, want [0]", got)
+	}
+	// 0.1·3/3 is not 0.1 in floating point: the last block takes the rate as given.
+	got := rates(4, 0.1)
+	if want := []float64{0, 0.1 / 3, 0.1 * 2 / 3, 0.1}; len(got) != 4 || got[0] != want[0] || got[3] != want[3] ||
+		math.Abs(got[1]-want[1]) > 1e-15 || math.Abs(got[2]-want[2]) > 1e-15 {
+		t.Errorf("depth 4: rates %v, want %v", got, want)
 	}
 }
