@@ -114,3 +114,13 @@ func TestViTDropPathSchedule(t *testing.T) {
 		t.Errorf("depth 4: rates %v, want %v", got, want)
 	}
 }
+
+// A drop-path rate of 1 is refused by the spec itself, not only when the
+// model is built.
+func TestViTSpecRefusesDropPathOne(t *testing.T) {
+	for _, r := range []float64{1, -0.1, math.NaN()} {
+		if _, err := ViTSpec([]int{1, 4, 4}, 2, ViTConfig{Patch: 2, Dim: 4, Heads: 1, Depth: 2, MLPRatio: 1, DropPath: r}); err == nil {
+			t.Errorf("drop path %v accepted", r)
+		}
+	}
+}
