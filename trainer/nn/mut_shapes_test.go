@@ -2,6 +2,7 @@ package nn
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -122,5 +123,50 @@ func TestViTSpecRefusesDropPathOne(t *testing.T) {
 		if _, err := ViTSpec([]int{1, 4, 4}, 2, ViTConfig{Patch: 2, Dim: 4, Heads: 1, Depth: 2, MLPRatio: 1, DropPath: r}); err == nil {
 			t.Errorf("drop path %v accepted", r)
 		}
+	}
+}
+
+// Batch norm takes only its own feature or channel count, and an MLP with
+// batch norm builds and runs.
+func TestBatchNormShapes(t *testing.T) {
+	b1, _ := NewBatchNorm1D("bn", 3, 0, 0)
+	b2, _ := NewBatchNorm2D("bn", 3, 0, 0)
+	for _, c := range []struct {
+		b  *BatchNorm
+		in []int
+		ok bool
+	}{
+		{b1, []int{3}, true}, {b1, []int{4}, false}, {b1, []int{3, 1}, false},
+		{b2, []int{3, 2, 2}, true}, {b2, []int{4, 2, 2}, false}, {b2, []int{3, 2}, false},
+	} {
+		got, err := c.b.OutShape(c.in)
+		if (err == nil) != c.ok || (c.ok && !slices.Equal(got, c.in)) {
+			t.Errorf("twoD=%v OutShape(%v) = %v, %v", c.b.twoD, c.in, got, err)
+		}
+	}
+	m, err := MLP(4, []int{3}, 2, WithBatchNorm())
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, _ := batch(1, 5, 4)
+	mustForward(t, m, x)
+}
+
+// A model whose only dense layer is its first can have its head replaced;
+// ViTConfigOf wants at least one transformer block.
+func TestHeadAtIndexZeroAndViTConfigOf(t *testing.T) {
+	m, err := MLP(4, []int{}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.ReplaceHead(5, 1); err != nil {
+		t.Fatalf("ReplaceHead of a one-layer model: %v", err)
+	}
+	if out := m.OutputShape(); len(out) != 1 || out[0] != 5 {
+		t.Errorf("output shape %v after ReplaceHead(5)", out)
+	}
+	s := Spec{Name: "vit", Input: []int{1, 4, 4}, Layers: []LayerSpec{{Type: "patch_embed", Name: "patch_embed", In: 1, Out: 4, Kernel: 2}}}
+	if _, ok := ViTConfigOf(s); ok {
+		t.Error("a spec without transformer blocks taken for a ViT")
 	}
 }
