@@ -25,6 +25,9 @@ func TestBatchNormRunningVariance(t *testing.T) {
 	if want := 0.9*rv + 0.1*14.0/3; !(math.Abs(float64(b.RunningVar[0])-want) <= 1e-6) {
 		t.Errorf("second running var %v, want %v", b.RunningVar[0], want)
 	}
+	if want := 0.9*0.3 + 0.1*3; !(math.Abs(float64(b.RunningMean[0])-want) <= 1e-6) {
+		t.Errorf("second running mean %v, want %v", b.RunningMean[0], want)
+	}
 }
 
 // The patch embedding is initialised as timm's Conv2d projection: weight by
@@ -76,5 +79,55 @@ func TestFlattenShapeAndHeadAtZero(t *testing.T) {
 	}
 	if h := m.Head(); h == nil || h.(Layer).Name() != "fc1" {
 		t.Errorf("head of a one-layer model: %v", h)
+	}
+}
+
+// Small but valid models build (an MLP of width 1, a CNN on 6×6 inputs, an
+// MLP without dropout has no dropout layers), an empty batch is refused, and
+// each dropout layer built from a spec draws from PCG(seed,
+// splitmix64(dropoutStream+index)).
+func TestSmallModelsAndDropoutStreams(t *testing.T) {
+	if _, err := Build(MLPSpec(1, []int{1}, 1)); err != nil {
+		t.Errorf("MLP 1-1-1: %v", err)
+	}
+	if _, err := CNNSpec([]int{1, 6, 6}, 2); err != nil {
+		t.Errorf("CNN on 6x6: %v", err)
+	}
+	for _, l := range MLPSpec(4, []int{3}, 2).Layers {
+		if l.Type == "dropout" {
+			t.Error("an MLP without dropout has a dropout layer")
+		}
+	}
+	m, err := MLP(4, []int{3, 3}, 2, WithDropout(0.5), WithSeed(8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Forward(&Tensor{Shape: []int{0, 4}}, true); err == nil {
+		t.Error("an empty batch accepted")
+	}
+	seen := 0
+	for i, l := range m.Layers() {
+		d, ok := l.(*Dropout)
+		if !ok {
+			continue
+		}
+		seen++
+		want, _ := rand.NewPCG(8, splitmix64(0x64726f70+uint64(i))).MarshalBinary()
+		if got, _ := d.RNGState(); !slices.Equal(got, want) {
+			t.Errorf("%s: dropout generator not seeded from its stream", d.Name())
+		}
+	}
+	if seen != 2 {
+		t.Errorf("%d dropout layers, want 2", seen)
+	}
+}
+
+// A dense layer of no inputs or no outputs is refused by Build.
+func TestBuildRefusesEmptyDense(t *testing.T) {
+	for _, io := range [][2]int{{0, 2}, {4, 0}} {
+		s := Spec{Name: "m", Input: []int{4}, Layers: []LayerSpec{{Type: "dense", Name: "fc1", In: io[0], Out: io[1]}}}
+		if _, err := Build(s); err == nil {
+			t.Errorf("dense %d→%d accepted", io[0], io[1])
+		}
 	}
 }
