@@ -6,15 +6,30 @@ import (
 	"testing"
 )
 
+// gemmShape is one product C(m×n) = op(A)·op(B) with inner dimension k.
+type gemmShape struct {
+	name           string
+	transA, transB bool
+	m, n, k        int
+}
+
+// leading returns the leading dimensions of the shape's A and B operands.
+func (s gemmShape) leading() (lda, ldb int) {
+	lda, ldb = s.k, s.n
+	if s.transA {
+		lda = s.m
+	}
+	if s.transB {
+		ldb = s.k
+	}
+	return lda, ldb
+}
+
 // vitShapes are the products of a ViT training step (dim 64, MLP ratio 2,
 // 5 tokens per image: 14×14 patches of 28×28 digits) at batch 16 (80 token
 // rows) and 128 (640): the qkv and fc1 layers forward, their weight and
 // input gradients.
-var vitShapes = []struct {
-	name           string
-	transA, transB bool
-	m, n, k        int
-}{
+var vitShapes = []gemmShape{
 	{"b16-qkv-fwd-NT", false, true, 80, 192, 64},
 	{"b16-qkv-dW-TN", true, false, 192, 64, 80},
 	{"b16-qkv-dX-NN", false, false, 80, 64, 192},
@@ -33,13 +48,7 @@ var vitShapes = []struct {
 func BenchmarkSgemmViT(b *testing.B) {
 	r := rand.New(rand.NewPCG(5, 5))
 	for _, s := range vitShapes {
-		lda, ldb := s.k, s.n
-		if s.transA {
-			lda = s.m
-		}
-		if s.transB {
-			ldb = s.k
-		}
+		lda, ldb := s.leading()
 		a, bb, c := randSlice(r, s.m*s.k), randSlice(r, s.k*s.n), make([]float32, s.m*s.n)
 		for _, threads := range []int{1, 2} {
 			b.Run(fmt.Sprintf("%s/threads=%d", s.name, threads), func(b *testing.B) {

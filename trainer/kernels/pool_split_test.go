@@ -128,13 +128,7 @@ func TestParallelForWorkInlineBelowThreshold(t *testing.T) {
 func TestSgemmInlineMatchesSplit(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 7))
 	for _, s := range vitShapes {
-		lda, ldb := s.k, s.n
-		if s.transA {
-			lda = s.m
-		}
-		if s.transB {
-			ldb = s.k
-		}
+		lda, ldb := s.leading()
 		a, b := randSlice(r, s.m*s.k), randSlice(r, s.k*s.n)
 		c0 := randSlice(r, s.m*s.n)
 		inline, split := slices.Clone(c0), slices.Clone(c0)
