@@ -24,3 +24,20 @@ for (k, method), v in rows.items():
     print("| %s | %s | %s | %.1f |" % (k, method, acc, st.mean(s for _, s in v)))
 PY
 }
+
+# setup CONFIG... checks MODEL, sets lora_on (the layers LoRA adapts), builds
+# prep and trainer into $work (P, T) and the listed configs into $work/out.
+setup() {
+  case $MODEL in
+    cnn) lora_on="fc1" ;;
+    vit) lora_on="attn.qkv+attn.proj" ;;
+    *) echo "MODEL must be cnn or vit, got $MODEL" >&2; exit 2 ;;
+  esac
+  go build -o "$work/prep" ./cmd/prep
+  go build -o "$work/trainer" ./cmd/trainer
+  P="$work/prep"; T="$work/trainer"; out="$work/out"
+  local c
+  for c in "$@"; do
+    "$P" run "configs/$c.yaml" --out "$out" --quiet >/dev/null
+  done
+}

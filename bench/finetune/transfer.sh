@@ -27,17 +27,8 @@ EPOCHS=${EPOCHS:-30}
 BATCH=${BATCH:-10}
 MODEL=${MODEL:-vit}
 PRE_EPOCHS=${PRE_EPOCHS:-3}
-case $MODEL in
-  cnn) lora_on="fc1" ;;
-  vit) lora_on="attn.qkv+attn.proj" ;;
-  *) echo "MODEL must be cnn or vit, got $MODEL" >&2; exit 2 ;;
-esac
-go build -o "$work/prep" ./cmd/prep
-go build -o "$work/trainer" ./cmd/trainer
-P="$work/prep"; T="$work/trainer"; out="$work/out"; runs="$work/runs/$MODEL"; results="$work/results-$MODEL.txt"
-for c in mnist fashion-mnist-fewshot fashion-mnist-fewshot-k100; do
-  "$P" run "configs/$c.yaml" --out "$out" --quiet >/dev/null
-done
+setup mnist fashion-mnist-fewshot fashion-mnist-fewshot-k100
+runs="$work/runs/$MODEL"; results="$work/results-$MODEL.txt"
 
 if [ ! -f "$runs/base/checkpoint.json" ]; then
   pre=$("$T" --shards "$out/mnist" --model "$MODEL" --epochs "$PRE_EPOCHS" --seed 1 --out "$runs/base" --json --quiet | json)
