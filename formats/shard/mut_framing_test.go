@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
 // framed is an Arrow IPC file made of the opening magic, footer bytes, the
@@ -141,5 +143,36 @@ func TestIPCFooterLengthCap(t *testing.T) {
 	want := fmt.Sprintf("footer length %d, want 1 to %d", maxFooterBytes+1, maxFooterBytes)
 	if err := checkIPC(zeroFile{size, maxFooterBytes + 1}, size); err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("a footer one byte longer: %v, want %q", err, want)
+	}
+}
+
+// An empty vector may be the last four bytes of the footer: a footer whose
+// (empty) dictionaries list is moved there is read as before.
+func TestIPCEmptyVectorAtTheFooterEnd(t *testing.T) {
+	data := seedShard(t, true, "zstd")
+	l := layoutOf(t, data)
+	fb := l.footer.fb
+	p, ok, err := l.footer.field(footerDictionaries, 4)
+	if !ok || err != nil {
+		t.Fatalf("no dictionaries: %v", err)
+	}
+	if _, n, err := l.footer.vector(footerDictionaries, blockSize, 1, "dictionaries"); n != 0 || err != nil {
+		t.Fatalf("%d dictionaries: %v", n, err)
+	}
+	end := len(fb.b) - 4
+	if binary.LittleEndian.Uint32(fb.b[end:]) != 0 {
+		t.Fatal("the footer does not end in a zero word")
+	}
+	put32(data, l.footerStart+p, uint32(end-p))
+	if err := checkBytes(data); err != nil {
+		t.Fatalf("an empty vector at the end refused: %v", err)
+	}
+	r, err := ipcBytes(data, "s.arrow", memory.DefaultAllocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if rows, err := r.ReadAll(); err != nil || rows.Len() != 9 {
+		t.Fatalf("%d rows: %v", rows.Len(), err)
 	}
 }
