@@ -58,9 +58,12 @@ type Conv2D struct {
 	wino            bool    // Winograd where eligible (SetConvAlgo)
 	ws              winoState
 	needDX          bool
-	cols            [][]float32 // one im2col buffer per worker
-	partW           []float32   // weight gradient per group
-	partB           []float64   // bias gradient per (channel, image)
+	cols            [][]float32     // one im2col buffer per worker
+	cl              []*channelsLast // per worker, for the weight gradient (see channelsLast)
+	clOn            bool            // this backward pass packs from channelsLast
+	clSrc           []int32         // W.Grad index → index in a channels-last partW slot
+	partW           []float32       // weight gradient per group
+	partB           []float64       // bias gradient per (channel, image)
 	fwdFn, bwdFn    func(part, lo, hi int)
 	sumWFn          func(lo, hi int)
 }
@@ -131,6 +134,9 @@ func (c *Conv2D) setup(x *Tensor) {
 	for i := range workers {
 		c.cols[i] = growF32(c.cols[i], per*c.group)
 	}
+	for len(c.cl) < workers {
+		c.cl = append(c.cl, newChannelsLast(c))
+	}
 }
 
 func (c *Conv2D) Forward(x *Tensor, train bool) *Tensor {
@@ -189,8 +195,12 @@ func (c *Conv2D) Backward(dy *Tensor, needDX bool) *Tensor {
 	if c.winoOn() {
 		c.winoBackward()
 	} else {
+		c.clOn = !c.W.Frozen && c.channelsLastGrad()
 		if !c.W.Frozen {
 			c.partW = growF32(c.partW, c.groups*len(c.W.Data))
+		}
+		if c.clOn && c.clSrc == nil {
+			c.clSrc = channelsLastIndex(c.outC, c.inC, c.k)
 		}
 		parallelParts(c.groups, c.bwdFn)
 		if !c.W.Frozen {
@@ -225,9 +235,12 @@ func (c *Conv2D) backwardGroups(part, lo, hi int) {
 		ld := gc * ohw
 		c.biasAndMask(n0, gc)
 		gy := c.g.Data[n0*ohw:]
-		if !c.W.Frozen {
+		if nw := len(c.W.Grad); c.clOn {
+			cl := c.cl[part]
+			cl.fill(n0, gc)
+			gemmSerialPackB(false, c.outC, K, ld, 1, gy, span, cl.pack, 0, c.partW[g*nw:(g+1)*nw], K)
+		} else if !c.W.Frozen {
 			c.im2col(col, n0, gc)
-			nw := len(c.W.Grad)
 			mm(false, true, c.outC, K, ld, 1, gy, span, col[:K*ld], ld, 0, c.partW[g*nw:(g+1)*nw], K)
 		}
 		if c.needDX {
@@ -263,6 +276,10 @@ func (c *Conv2D) biasAndMask(n0, gc int) {
 func (c *Conv2D) sumWeightGrad(lo, hi int) {
 	nw := len(c.W.Grad)
 	dst := c.W.Grad[lo:hi]
+	if c.clOn {
+		c.sumWeightGradChannelsLast(lo, hi)
+		return
+	}
 	copy(dst, c.partW[lo:hi])
 	for g := 1; g < c.groups; g++ {
 		src := c.partW[g*nw+lo : g*nw+hi]
