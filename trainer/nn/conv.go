@@ -61,6 +61,8 @@ type Conv2D struct {
 	cols            [][]float32     // one im2col buffer per worker
 	cl              []*channelsLast // per worker, for the weight gradient (see channelsLast)
 	clOn            bool            // this backward pass packs from channelsLast
+	clDX            bool            // and sums the input gradient channels-last
+	clW             []float32       // W in channelsLast's column order, for clDX
 	clSrc           []int32         // W.Grad index → index in a channels-last partW slot
 	partW           []float32       // weight gradient per group
 	partB           []float64       // bias gradient per (channel, image)
@@ -196,11 +198,18 @@ func (c *Conv2D) Backward(dy *Tensor, needDX bool) *Tensor {
 		c.winoBackward()
 	} else {
 		c.clOn = !c.W.Frozen && c.channelsLastGrad()
+		c.clDX = needDX && c.channelsLastGrad()
 		if !c.W.Frozen {
 			c.partW = growF32(c.partW, c.groups*len(c.W.Data))
 		}
-		if c.clOn && c.clSrc == nil {
+		if (c.clOn || c.clDX) && c.clSrc == nil {
 			c.clSrc = channelsLastIndex(c.outC, c.inC, c.k)
+		}
+		if c.clDX {
+			c.clW = growF32(c.clW, len(c.W.Data))
+			for i, s := range c.clSrc {
+				c.clW[s] = c.W.Data[i]
+			}
 		}
 		parallelParts(c.groups, c.bwdFn)
 		if !c.W.Frozen {
@@ -243,7 +252,10 @@ func (c *Conv2D) backwardGroups(part, lo, hi int) {
 			c.im2col(col, n0, gc)
 			mm(false, true, c.outC, K, ld, 1, gy, span, col[:K*ld], ld, 0, c.partW[g*nw:(g+1)*nw], K)
 		}
-		if c.needDX {
+		if c.clDX {
+			mm(true, false, ld, K, c.outC, 1, gy, span, c.clW, K, 0, col[:ld*K], K)
+			c.cl[part].col2im(col[:ld*K], n0, gc)
+		} else if c.needDX {
 			mm(true, false, K, ld, c.outC, 1, c.W.Data, K, gy, span, 0, col[:K*ld], ld)
 			c.col2im(col, n0, gc)
 		}

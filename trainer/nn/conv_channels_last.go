@@ -14,6 +14,13 @@ import "github.com/shardsmith/shardsmith/trainer/kernels"
 // (the depth and its blocking do not change, only where the columns come
 // from), so the gradient is bitwise the same; the partial gradients are in
 // (oc, kh, kw, ci) order and sumWeightGrad reorders them while it adds.
+//
+// The input gradient takes the same route back: the column gradient is
+// computed transposed, dcolᵀ = dyᵀ·W (W's columns in (kh, kw, ci) order),
+// which holds the same sums as dcol = Wᵀ·dy (each is the products of one
+// row of W and one pixel of dy, in oc order); col2im then adds a tap's
+// pixel row of all channels as one contiguous block into a channels-last
+// gradient, taps in col2im's order, which is transposed back once.
 
 // channelsLastMin is the fewest input channels for which the weight
 // gradient packs from the channels-last copy: with fewer, the runs it
@@ -32,6 +39,7 @@ func (c *Conv2D) channelsLastGrad() bool {
 type channelsLast struct {
 	c      *Conv2D
 	x      []float32
+	dx     []float32 // the input gradient of the group, channels-last, padded
 	hp, wp int
 	pack   kernels.PackB // bound once, so that a step does not allocate
 }
@@ -65,6 +73,43 @@ func (cl *channelsLast) fill(n0, gc int) {
 		}
 		for h := range H {
 			kernels.Transpose(dst[((h+p)*cl.wp+p)*C:], C, src[h*W:], stride, C, W)
+		}
+	}
+}
+
+// col2im adds the transposed column gradient dcolT (pixels of the group ×
+// taps (kh, kw, ci)) into the input gradient of images [n0, n0+gc), taps
+// in col2im's order (kw outer, kh inner), so that each element is the same
+// sum as col2im's.
+func (cl *channelsLast) col2im(dcolT []float32, n0, gc int) {
+	c := cl.c
+	C, H, W, p, k := c.inC, c.h, c.w, c.pad, c.k
+	OH, OW, K := c.oh, c.ow, c.kdim()
+	hp, wp := H+2*p, W+2*p
+	img := hp * wp * C
+	cl.dx = growF32(cl.dx, gc*img)
+	clear(cl.dx)
+	stride := H * W
+	if C > 1 {
+		stride = planeOffset(&c.dx, n0, 1) - planeOffset(&c.dx, n0, 0)
+	}
+	for gi := range gc {
+		d := cl.dx[gi*img : (gi+1)*img]
+		for kw := range k {
+			for kh := range k {
+				src := dcolT[gi*OH*OW*K+(kh*k+kw)*C:]
+				for oh := range OH {
+					kernels.AddRows(d[((oh+kh)*wp+kw)*C:], C, src[oh*OW*K:], K, OW, C)
+				}
+			}
+		}
+		dst := c.dx.Data[planeOffset(&c.dx, n0+gi, 0):]
+		if p == 0 {
+			kernels.Transpose(dst, stride, d, C, H*W, C)
+			continue
+		}
+		for h := range H {
+			kernels.Transpose(dst[h*W:], stride, d[((h+p)*wp+p)*C:], C, W, C)
 		}
 	}
 }
