@@ -24,6 +24,34 @@ func SgemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 	sgemm(1, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
+// PackB fills dst with depth [p0,p0+pb) and columns [j0,j0+cols) of a
+// product's op(B), packed as Sgemm packs it: ceil(cols/nr) micro-panels of
+// nr columns, panel q at dst[q*pb*nr:], each stored step by step
+// (dst[q*pb*nr+p*nr+j] = op(B)[p0+p][j0+q*nr+j]), lanes past cols zero.
+// A caller that builds op(B) on the fly (a convolution's im2col) writes
+// it straight into the panels instead of into a matrix that is then
+// copied into them.
+type PackB func(dst []float32, nr, p0, pb, j0, cols int)
+
+// SgemmSerialPackB is SgemmSerial with op(B), k×n, supplied by pack. The
+// blocking, and so every element's summation order, is SgemmSerial's:
+// when pack writes the panels SgemmSerial would, C is bitwise the same.
+func SgemmSerialPackB(transA bool, m, n, k int, alpha float32, a []float32, lda int, pack PackB, beta float32, c []float32, ldc int) {
+	checkGemmAC(transA, m, n, k, a, lda, c, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 || alpha == 0 {
+		scaleMatrix(beta, c, m, n, ldc)
+		return
+	}
+	ks := active()
+	g := &gemmArgs{transA: transA, k: k, alpha: alpha, beta: beta, a: a, lda: lda, c: c, ldc: ldc, pack: pack}
+	ws := getWorkspace()
+	g.run(ks, ws, 0, m, 0, n)
+	putWorkspace(ws)
+}
+
 // gemmMACsPerNs is the rate, in multiply-adds per nanosecond on one core
 // with packing, by which a product's work is estimated for the split: a
 // product gets one task per minTaskNs of work (at most one per thread), so
@@ -49,6 +77,7 @@ type gemmArgs struct {
 	ldb            int
 	c              []float32
 	ldc            int
+	pack           PackB // when set, it packs op(B) in place of packB
 }
 
 // sgemm splits the product across up to threads goroutines (Sgemm has
@@ -81,29 +110,36 @@ func sgemm(threads int, transA, transB bool, m, n, k int, alpha float32, a []flo
 // checkGemm panics with a specific message if the operands are
 // inconsistent.
 func checkGemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	checkGemmAC(transA, m, n, k, a, lda, c, ldc)
+	if transB {
+		checkOperand("b", b, ldb, n, k)
+	} else {
+		checkOperand("b", b, ldb, k, n)
+	}
+}
+
+// checkGemmAC checks the dimensions and the A and C operands.
+func checkGemmAC(transA bool, m, n, k int, a []float32, lda int, c []float32, ldc int) {
 	if m < 0 || n < 0 || k < 0 {
 		panic(fmt.Sprintf("kernels: Sgemm: negative dimension m=%d n=%d k=%d", m, n, k))
 	}
-	check := func(name string, x []float32, ld, rows, cols int) {
-		if ld < max(1, cols) {
-			panic(fmt.Sprintf("kernels: Sgemm: ld%s=%d < %d columns", name, ld, cols))
-		}
-		if rows > 0 && cols > 0 && len(x) < (rows-1)*ld+cols {
-			panic(fmt.Sprintf("kernels: Sgemm: len(%s)=%d < %d needed for %d×%d with ld%s=%d",
-				name, len(x), (rows-1)*ld+cols, rows, cols, name, ld))
-		}
-	}
 	if transA {
-		check("a", a, lda, k, m)
+		checkOperand("a", a, lda, k, m)
 	} else {
-		check("a", a, lda, m, k)
+		checkOperand("a", a, lda, m, k)
 	}
-	if transB {
-		check("b", b, ldb, n, k)
-	} else {
-		check("b", b, ldb, k, n)
+	checkOperand("c", c, ldc, m, n)
+}
+
+// checkOperand panics unless x holds a rows×cols matrix with row stride ld.
+func checkOperand(name string, x []float32, ld, rows, cols int) {
+	if ld < max(1, cols) {
+		panic(fmt.Sprintf("kernels: Sgemm: ld%s=%d < %d columns", name, ld, cols))
 	}
-	check("c", c, ldc, m, n)
+	if rows > 0 && cols > 0 && len(x) < (rows-1)*ld+cols {
+		panic(fmt.Sprintf("kernels: Sgemm: len(%s)=%d < %d needed for %d×%d with ld%s=%d",
+			name, len(x), (rows-1)*ld+cols, rows, cols, name, ld))
+	}
 }
 
 // scaleMatrix computes C = beta*C; beta == 0 clears C without reading it.
@@ -180,7 +216,11 @@ func (g *gemmArgs) run(ks *kernelSet, ws *workspace, i0, i1, j0, j1 int) {
 			packA(ks, ws.a, g.transA, g.a, g.lda, ic, ib, pc, pb, mr)
 			for jc := j0; jc < j1; jc += nc {
 				jb := min(nc, j1-jc)
-				packB(ks, ws.b, g.transB, g.b, g.ldb, pc, pb, jc, jb, nr)
+				if g.pack != nil {
+					g.pack(ws.b[:roundUp(jb, nr)*pb], nr, pc, pb, jc, jb)
+				} else {
+					packB(ks, ws.b, g.transB, g.b, g.ldb, pc, pb, jc, jb, nr)
+				}
 				g.macro(ks, ws, ic, ib, jc, jb, pb, beta)
 			}
 		}
@@ -320,6 +360,33 @@ func copyPanel(ks *kernelSet, panel, src []float32, off, ld, steps, cols, w int)
 // Lanes lines..w-1 are zeroed. Whole 8×8 and 4×8 blocks go to the kernel
 // set's transpose kernels when it has them.
 func transposePanel(ks *kernelSet, panel, src []float32, off, ld, lines, steps, w int) {
+	transposeBlock(ks, panel, src, off, ld, lines, steps, w)
+	if lines < w {
+		for p := 0; p < steps; p++ {
+			clear(panel[p*w+lines : p*w+w])
+		}
+	}
+}
+
+// Transpose sets dst[j*ldd+i] = src[i*lds+j] for i < rows and j < cols,
+// with the kernel set's 8×8 and 4×8 transposes where it has them.
+func Transpose(dst []float32, ldd int, src []float32, lds int, rows, cols int) {
+	if rows < 0 || cols < 0 {
+		panic(fmt.Sprintf("kernels: Transpose: negative size %d×%d", rows, cols))
+	}
+	if rows == 0 || cols == 0 {
+		return
+	}
+	if ldd < rows || lds < cols || len(dst) < (cols-1)*ldd+rows || len(src) < (rows-1)*lds+cols {
+		panic(fmt.Sprintf("kernels: Transpose: %d×%d block with ldd=%d lds=%d does not fit len(dst)=%d len(src)=%d",
+			rows, cols, ldd, lds, len(dst), len(src)))
+	}
+	transposeBlock(active(), dst, src, 0, lds, rows, cols, ldd)
+}
+
+// transposeBlock sets panel[p*w+r] = src[off+r*ld+p] for r < lines and
+// p < steps.
+func transposeBlock(ks *kernelSet, panel, src []float32, off, ld, lines, steps, w int) {
 	r := 0
 	if s8 := steps / 8; s8 > 0 && ks.transpose8 != nil {
 		for ; r+8 <= lines; r += 8 {
@@ -335,11 +402,6 @@ func transposePanel(ks *kernelSet, panel, src []float32, off, ld, lines, steps, 
 		}
 	}
 	transposeGo(panel, src, off, ld, r, lines, steps, w)
-	if lines < w {
-		for p := 0; p < steps; p++ {
-			clear(panel[p*w+lines : p*w+w])
-		}
-	}
 }
 
 // transposeGo sets panel[p*w+r] = src[off+r*ld+p] for r0 <= r < r1 and

@@ -58,9 +58,14 @@ type Conv2D struct {
 	wino            bool    // Winograd where eligible (SetConvAlgo)
 	ws              winoState
 	needDX          bool
-	cols            [][]float32 // one im2col buffer per worker
-	partW           []float32   // weight gradient per group
-	partB           []float64   // bias gradient per (channel, image)
+	cols            [][]float32     // one im2col buffer per worker
+	cl              []*channelsLast // per worker, for the weight gradient (see channelsLast)
+	clOn            bool            // this backward pass packs from channelsLast
+	clDX            bool            // and sums the input gradient channels-last
+	clW             []float32       // W in channelsLast's column order, for clDX
+	clSrc           []int32         // W.Grad index → index in a channels-last partW slot
+	partW           []float32       // weight gradient per group
+	partB           []float64       // bias gradient per (channel, image)
 	fwdFn, bwdFn    func(part, lo, hi int)
 	sumWFn          func(lo, hi int)
 }
@@ -131,6 +136,9 @@ func (c *Conv2D) setup(x *Tensor) {
 	for i := range workers {
 		c.cols[i] = growF32(c.cols[i], per*c.group)
 	}
+	for len(c.cl) < workers {
+		c.cl = append(c.cl, newChannelsLast(c))
+	}
 }
 
 func (c *Conv2D) Forward(x *Tensor, train bool) *Tensor {
@@ -189,8 +197,19 @@ func (c *Conv2D) Backward(dy *Tensor, needDX bool) *Tensor {
 	if c.winoOn() {
 		c.winoBackward()
 	} else {
+		c.clOn = !c.W.Frozen && c.channelsLastGrad()
+		c.clDX = needDX && c.channelsLastGrad()
 		if !c.W.Frozen {
 			c.partW = growF32(c.partW, c.groups*len(c.W.Data))
+		}
+		if (c.clOn || c.clDX) && c.clSrc == nil {
+			c.clSrc = channelsLastIndex(c.outC, c.inC, c.k)
+		}
+		if c.clDX {
+			c.clW = growF32(c.clW, len(c.W.Data))
+			for i, s := range c.clSrc {
+				c.clW[s] = c.W.Data[i]
+			}
 		}
 		parallelParts(c.groups, c.bwdFn)
 		if !c.W.Frozen {
@@ -225,12 +244,18 @@ func (c *Conv2D) backwardGroups(part, lo, hi int) {
 		ld := gc * ohw
 		c.biasAndMask(n0, gc)
 		gy := c.g.Data[n0*ohw:]
-		if !c.W.Frozen {
+		if nw := len(c.W.Grad); c.clOn {
+			cl := c.cl[part]
+			cl.fill(n0, gc)
+			gemmSerialPackB(false, c.outC, K, ld, 1, gy, span, cl.pack, 0, c.partW[g*nw:(g+1)*nw], K)
+		} else if !c.W.Frozen {
 			c.im2col(col, n0, gc)
-			nw := len(c.W.Grad)
 			mm(false, true, c.outC, K, ld, 1, gy, span, col[:K*ld], ld, 0, c.partW[g*nw:(g+1)*nw], K)
 		}
-		if c.needDX {
+		if c.clDX {
+			mm(true, false, ld, K, c.outC, 1, gy, span, c.clW, K, 0, col[:ld*K], K)
+			c.cl[part].col2im(col[:ld*K], n0, gc)
+		} else if c.needDX {
 			mm(true, false, K, ld, c.outC, 1, c.W.Data, K, gy, span, 0, col[:K*ld], ld)
 			c.col2im(col, n0, gc)
 		}
@@ -263,6 +288,10 @@ func (c *Conv2D) biasAndMask(n0, gc int) {
 func (c *Conv2D) sumWeightGrad(lo, hi int) {
 	nw := len(c.W.Grad)
 	dst := c.W.Grad[lo:hi]
+	if c.clOn {
+		c.sumWeightGradChannelsLast(lo, hi)
+		return
+	}
 	copy(dst, c.partW[lo:hi])
 	for g := 1; g < c.groups; g++ {
 		src := c.partW[g*nw+lo : g*nw+hi]

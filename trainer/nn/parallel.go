@@ -45,3 +45,6 @@ var gemm = kernels.Sgemm
 // gemmSerial is the single-threaded product, for callers that already run
 // one product per worker.
 var gemmSerial = kernels.SgemmSerial
+
+// gemmSerialPackB is gemmSerial with op(B) packed by the caller.
+var gemmSerialPackB = kernels.SgemmSerialPackB
