@@ -3,6 +3,8 @@ package nn
 import (
 	"fmt"
 	"math"
+	"reflect"
+	"runtime"
 	"slices"
 	"testing"
 )
@@ -26,6 +28,17 @@ func TestConv2DOutShapeAtTheKernelSize(t *testing.T) {
 	n, _ := NewConv2D("n", 2, 4, 3, 1, 0, testRNG(1))
 	if got, err := n.OutShape([]int{2, 3, 3}); err != nil || !slices.Equal(got, []int{4, 1, 1}) {
 		t.Errorf("OutShape([2 3 3]) without padding = %v, %v; want [4 1 1]", got, err)
+	}
+	// With a stride, (H + 2·pad − k) / stride + 1 rows and columns.
+	s, _ := NewConv2D("s", 2, 4, 3, 2, 1, testRNG(1))
+	for _, tc := range []struct{ in, want []int }{
+		{[]int{2, 9, 8}, []int{4, 5, 4}},
+		{[]int{2, 1, 1}, []int{4, 1, 1}},
+		{[]int{2, 28, 27}, []int{4, 14, 14}},
+	} {
+		if got, err := s.OutShape(tc.in); err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("stride 2: OutShape(%v) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
 	}
 	for _, in := range [][]int{{2, 2, 3}, {2, 3, 2}} {
 		want := fmt.Sprintf("nn: n: input %dx%d is smaller than the 3x3 kernel", in[1], in[2])
@@ -69,6 +82,61 @@ func TestConv2DKernelOverhangingTheInput(t *testing.T) {
 					}
 					checkGradients(t, gradCase{layer: c, x: x, train: true})
 				})
+			}
+		}
+	}
+}
+
+// NewConv2D refuses a zero or negative channel count, kernel or stride and a
+// negative padding, naming every value; zero padding is allowed.
+func TestNewConv2DRefusesBadGeometry(t *testing.T) {
+	for _, g := range [][5]int{
+		{0, 4, 3, 1, 0}, {2, 0, 3, 1, 0}, {2, 4, 0, 1, 0}, {2, 4, 3, 0, 0}, {2, 4, 3, 1, -1},
+		{-1, 4, 3, 1, 0}, {2, -4, 3, 1, 0}, {2, 4, -3, 1, 0}, {2, 4, 3, -1, 0},
+	} {
+		c, err := NewConv2D("bad", g[0], g[1], g[2], g[3], g[4], testRNG(1))
+		want := fmt.Sprintf("nn: bad: invalid conv2d in=%d out=%d kernel=%d stride=%d padding=%d", g[0], g[1], g[2], g[3], g[4])
+		if c != nil || err == nil || err.Error() != want {
+			t.Errorf("NewConv2D%v: layer returned %t, error %v; want %s", g, c != nil, err, want)
+		}
+	}
+	c, err := NewConv2D("ok", 1, 1, 1, 1, 0, testRNG(1))
+	if err != nil || !reflect.DeepEqual(c.Spec(), LayerSpec{Type: "conv2d", Name: "ok", In: 1, Out: 1, Kernel: 1, Stride: 1}) {
+		t.Errorf("NewConv2D(1, 1, 1, 1, 0) = %+v, %v", c, err)
+	}
+}
+
+// colBudget bounds each worker's im2col buffer: a group holds as many images
+// as fit in it (at least one), every group holds at least one image, and the
+// result does not depend on the budget beyond rounding.
+func TestConv2DGroupsWithinTheBudget(t *testing.T) {
+	defer func(b int) { colBudget = b }(colBudget)
+	rng := testRNG(41)
+	c, err := NewConv2D("conv", 2, 3, 3, 1, 1, rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const H, W = 5, 6
+	per := c.kdim() * H * W // one image's im2col columns
+	for _, n := range []int{1, 3, 8, 17, 40} {
+		x := randTensor(rng, false, n, 2, H, W)
+		want := refConv(x, c)
+		for _, budget := range []int{1, per - 1, per, 2 * per, 3*per + 1, 5 * per, 1 << 20} {
+			colBudget = budget
+			y := c.Forward(x, false).ToNCHW(nil)
+			fit := max(1, budget/per)
+			if c.group < 1 || c.group > fit || c.groups*c.group < n || (c.groups-1)*c.group >= n {
+				t.Errorf("n=%d budget=%d: %d groups of %d images, want groups of at most %d covering the batch", n, budget, c.groups, c.group, fit)
+			}
+			for i := range min(runtime.GOMAXPROCS(0), c.groups) {
+				if len(c.cols[i]) > max(per, budget) {
+					t.Errorf("n=%d budget=%d: worker %d's buffer holds %d floats", n, budget, i, len(c.cols[i]))
+				}
+			}
+			for i, w := range want {
+				if math.Abs(float64(y.Data[i])-w) > 1e-4 {
+					t.Fatalf("n=%d budget=%d: y[%d] = %g, want %g", n, budget, i, y.Data[i], w)
+				}
 			}
 		}
 	}
