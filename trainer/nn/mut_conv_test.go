@@ -141,3 +141,18 @@ func TestConv2DGroupsWithinTheBudget(t *testing.T) {
 		}
 	}
 }
+
+// A convolution is initialised as torch.nn.Conv2d: weight by
+// kaiming_uniform_(a=√5) and bias uniform in ±1/√fan_in, both bound
+// 1/√(in·k·k), weight first, from the generator it is given.
+func TestConv2DInitMatchesTorch(t *testing.T) {
+	for _, tc := range []struct{ in, out, k int }{{1, 4, 1}, {3, 8, 3}, {16, 5, 5}} {
+		c, err := NewConv2D("conv", tc.in, tc.out, tc.k, 1, 0, testRNG(uint64(tc.k)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := testRNG(uint64(tc.k))
+		wantKaiming(t, "weight", c.W.Data, tc.in*tc.k*tc.k, ref)
+		wantKaiming(t, "bias", c.B.Data, tc.in*tc.k*tc.k, ref)
+	}
+}
