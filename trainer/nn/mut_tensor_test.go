@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 )
@@ -52,4 +53,20 @@ func TestTensorLayouts(t *testing.T) {
 		}
 	}()
 	r3.At(1, 2)
+}
+
+// A dimension of 0 is refused like a negative one, even when the data is
+// empty and so matches the product: by FromSlice and as a model's input shape.
+func TestZeroDimensionRefused(t *testing.T) {
+	for _, shape := range [][]int{{0}, {2, 0}, {0, 3}, {1, -1}} {
+		if _, err := FromSlice(nil, shape...); err == nil || err.Error() != fmt.Sprintf("nn: invalid shape %v: dimensions must be positive", shape) {
+			t.Errorf("FromSlice(nil, %v): %v", shape, err)
+		}
+	}
+	for _, in := range [][]int{{0}, {4, 0}, {0, 4, 4}} {
+		_, err := NewSequential("m", in, 1, NewFlatten("flat"))
+		if want := fmt.Sprintf("nn: model \"m\": invalid input shape %v", in); err == nil || err.Error() != want {
+			t.Errorf("NewSequential with input %v: %v, want %s", in, err, want)
+		}
+	}
 }
