@@ -46,6 +46,9 @@ linear warm-up over the first 5 % of the epochs and batch 16 (chosen on val
 by trainer sweep: batch 128 only reached 0.68 in one epoch). With the default
 ViT (--patch 14: four quadrant tokens, see --patch) one epoch of MNIST
 reaches val 0.965, test 0.966 (three seeds); with --patch 4, 0.93.
+For long ViT runs take 16 tokens and regularize: --patch 7 --drop-path 0.1
+--label-smoothing 0.1 --epochs 20 on prep's augmented MNIST reached test
+0.9940 (three seeds; the 14x14 default 0.992).
 Flags given override their part of it (--optimizer or --lr replace the
 recipe's optimizer settings, --batch-size its batch size), and --schedule
 constant turns it off: a constant rate of 1e-3 with Adam at batch 128, as
