@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/shardsmith/shardsmith/trainer/kernels"
@@ -101,6 +102,56 @@ func TestChannelsLastOneInputChannel(t *testing.T) {
 		for _, pad := range []int{0, 1} {
 			x := withLayout(randTensor(testRNG(24), false, 3, 1, 7, 6), layout)
 			sameAsIm2col(t, fmt.Sprintf("%v pad %d", layout, pad), 1, 5, 3, pad, x, false)
+		}
+	}
+}
+
+// packB meets kernels.PackB's contract on its own: each panel holds op(B)
+// = colᵀ (pixels × taps (kh, kw, ci)) step by step, the padded input's value
+// or zero outside the image, and the lanes past the last column are zero
+// whatever the buffer held, for a depth range that crosses images and
+// output rows and a column range that starts inside a tap.
+func TestChannelsLastPackB(t *testing.T) {
+	const inC, k, pad, n, h, w = 8, 3, 1, 3, 5, 6
+	x := randTensor(testRNG(25), false, n, inC, h, w)
+	c, err := NewConv2D("c", inC, 2, k, 1, pad, testRNG(11))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Forward(x, true)
+	cl := newChannelsLast(c)
+	cl.fill(0, n)
+	ohw := c.oh * c.ow
+	for _, r := range []struct{ nr, p0, pb, j0, cols int }{
+		{8, 27, 20, 5, 67}, // last panel 3 columns wide
+		{32, 0, n * ohw, 0, inC * k * k},
+		{4, 1, 1, 70, 2},
+	} {
+		panels := (r.cols + r.nr - 1) / r.nr
+		dst := make([]float32, panels*r.pb*r.nr)
+		for i := range dst {
+			dst[i] = 7
+		}
+		cl.packB(dst, r.nr, r.p0, r.pb, r.j0, r.cols)
+		for q := range panels {
+			for p := range r.pb {
+				for j := range r.nr {
+					got := dst[q*r.pb*r.nr+p*r.nr+j]
+					var want float32
+					if col := q*r.nr + j; col < r.cols {
+						px, tap := r.p0+p, (r.j0+col)/inC
+						ci := (r.j0 + col) % inC
+						gi, oh, ow := px/ohw, px%ohw/c.ow, px%c.ow
+						ih, iw := oh+tap/k-pad, ow+tap%k-pad
+						if ih >= 0 && iw >= 0 && ih < h && iw < w {
+							want = x.At(gi, ci, ih, iw)
+						}
+					}
+					if math.Float32bits(got) != math.Float32bits(want) {
+						t.Fatalf("%+v: panel %d step %d lane %d = %g, want %g", r, q, p, j, got, want)
+					}
+				}
+			}
 		}
 	}
 }
