@@ -173,11 +173,7 @@ func SgemmBF16Serial(transA, transB bool, m, n, k int, alpha float32, a []float3
 
 func sgemmBF16(threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkGemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 || alpha == 0 {
-		scaleMatrix(beta, c, m, n, ldc)
+	if noProducts(m, n, k, alpha, beta, c, ldc) {
 		return
 	}
 	ks := bf16Set()

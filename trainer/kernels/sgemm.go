@@ -38,11 +38,7 @@ type PackB func(dst []float32, nr, p0, pb, j0, cols int)
 // when pack writes the panels SgemmSerial would, C is bitwise the same.
 func SgemmSerialPackB(transA bool, m, n, k int, alpha float32, a []float32, lda int, pack PackB, beta float32, c []float32, ldc int) {
 	checkGemmAC(transA, m, n, k, a, lda, c, ldc)
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 || alpha == 0 {
-		scaleMatrix(beta, c, m, n, ldc)
+	if noProducts(m, n, k, alpha, beta, c, ldc) {
 		return
 	}
 	ks := active()
@@ -50,6 +46,20 @@ func SgemmSerialPackB(transA bool, m, n, k int, alpha float32, a []float32, lda 
 	ws := getWorkspace()
 	g.run(ks, ws, 0, m, 0, n)
 	putWorkspace(ws)
+}
+
+// noProducts handles the products with nothing to multiply: an empty C,
+// or k or alpha zero, where C is only scaled by beta. It reports whether
+// the call is done.
+func noProducts(m, n, k int, alpha, beta float32, c []float32, ldc int) bool {
+	if m == 0 || n == 0 {
+		return true
+	}
+	if k == 0 || alpha == 0 {
+		scaleMatrix(beta, c, m, n, ldc)
+		return true
+	}
+	return false
 }
 
 // gemmMACsPerNs is the rate, in multiply-adds per nanosecond on one core
@@ -84,11 +94,7 @@ type gemmArgs struct {
 // sized threads to the work already).
 func sgemm(threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkGemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 || alpha == 0 {
-		scaleMatrix(beta, c, m, n, ldc)
+	if noProducts(m, n, k, alpha, beta, c, ldc) {
 		return
 	}
 	ks := active()
