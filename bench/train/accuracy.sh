@@ -25,6 +25,7 @@ recipes=(
   "cnn-augmented-3|mnist-augmented|--model cnn --epochs 3"
   "cnn-augmented-8-cosine|mnist-augmented|--model cnn --epochs 8 --schedule cosine"
   "cnn-augmented-18|mnist-augmented|--model cnn --epochs 18 --batch-size 64 --lr 2e-3 --warmup-epochs 0.3 --schedule cosine"
+  "cnn-fashion-augmented-10|fashion-mnist-augmented|--model cnn --epochs 10"
   # The ViT's recipe is its default (batch 16, AdamW 1e-3, decay 0.05, clipping 1, warm-up 5 %, cosine).
   "vit-1|mnist|--model vit --epochs 1"
   "vit-augmented-20|mnist-augmented|--model vit --epochs 20"
