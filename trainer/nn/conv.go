@@ -197,8 +197,9 @@ func (c *Conv2D) Backward(dy *Tensor, needDX bool) *Tensor {
 	if c.winoOn() {
 		c.winoBackward()
 	} else {
-		c.clOn = !c.W.Frozen && c.channelsLastGrad()
-		c.clDX = needDX && c.channelsLastGrad()
+		cl := c.channelsLastGrad()
+		c.clOn = !c.W.Frozen && cl
+		c.clDX = needDX && cl
 		if !c.W.Frozen {
 			c.partW = growF32(c.partW, c.groups*len(c.W.Data))
 		}
@@ -286,12 +287,12 @@ func (c *Conv2D) biasAndMask(n0, gc int) {
 
 // sumWeightGrad adds the per-group weight gradients in group order.
 func (c *Conv2D) sumWeightGrad(lo, hi int) {
-	nw := len(c.W.Grad)
-	dst := c.W.Grad[lo:hi]
 	if c.clOn {
 		c.sumWeightGradChannelsLast(lo, hi)
 		return
 	}
+	nw := len(c.W.Grad)
+	dst := c.W.Grad[lo:hi]
 	copy(dst, c.partW[lo:hi])
 	for g := 1; g < c.groups; g++ {
 		src := c.partW[g*nw+lo : g*nw+hi]

@@ -60,10 +60,7 @@ func (cl *channelsLast) fill(n0, gc int) {
 	if p > 0 {
 		clear(cl.x)
 	}
-	stride := H * W // between the planes of one image's channels
-	if C > 1 {
-		stride = planeOffset(c.x, n0, 1) - planeOffset(c.x, n0, 0)
-	}
+	stride := channelStride(c.x, n0, C, H*W)
 	for gi := range gc {
 		src := c.x.Data[planeOffset(c.x, n0+gi, 0):]
 		dst := cl.x[gi*img:]
@@ -75,6 +72,16 @@ func (cl *channelsLast) fill(n0, gc int) {
 			kernels.Transpose(dst[((h+p)*cl.wp+p)*C:], C, src[h*W:], stride, C, W)
 		}
 	}
+}
+
+// channelStride is the distance in t between the planes of one image's
+// channels (image n0's, the same for every image of t's layout); with one
+// channel there is none to step over and it is the plane's size hw.
+func channelStride(t *Tensor, n0, C, hw int) int {
+	if C > 1 {
+		return planeOffset(t, n0, 1) - planeOffset(t, n0, 0)
+	}
+	return hw
 }
 
 // col2im adds the transposed column gradient dcolT (pixels of the group ×
@@ -89,10 +96,7 @@ func (cl *channelsLast) col2im(dcolT []float32, n0, gc int) {
 	img := hp * wp * C
 	cl.dx = growF32(cl.dx, gc*img)
 	clear(cl.dx)
-	stride := H * W
-	if C > 1 {
-		stride = planeOffset(&c.dx, n0, 1) - planeOffset(&c.dx, n0, 0)
-	}
+	stride := channelStride(&c.dx, n0, C, H*W)
 	for gi := range gc {
 		d := cl.dx[gi*img : (gi+1)*img]
 		for kw := range k {
