@@ -311,15 +311,7 @@ func TestUncompressedBoundFollowsSchema(t *testing.T) {
 	if length < 8 {
 		t.Fatalf("pixel buffer of %d bytes", length)
 	}
-	at := body + int(off)
-	put64(data, at, uint64(limit))
-	if err := checkIPC(bytes.NewReader(data), int64(len(data))); err != nil {
-		t.Fatalf("prefix at the bound refused: %v", err)
-	}
-	put64(data, at, uint64(limit+1))
-	if err := checkIPC(bytes.NewReader(data), int64(len(data))); err == nil || !strings.Contains(err.Error(), "holds at most "+strconv.FormatInt(limit, 10)) {
-		t.Fatalf("prefix above the bound: %v", err)
-	}
+	checkPrefixBound(t, data, body+int(off), uint64(limit), "holds at most "+strconv.FormatInt(limit, 10))
 }
 
 // Every single byte of the footer and of the batches' metadata, set to 0x00

@@ -43,6 +43,20 @@ func emptyShard(t *testing.T) []byte {
 
 func checkBytes(data []byte) error { return checkIPC(bytes.NewReader(data), int64(len(data))) }
 
+// checkPrefixBound sets the uncompressed-length prefix at data[at:] to limit,
+// which must pass, and to limit+1, which must fail with an error holding want.
+func checkPrefixBound(t *testing.T, data []byte, at int, limit uint64, want string) {
+	t.Helper()
+	put64(data, at, limit)
+	if err := checkBytes(data); err != nil {
+		t.Fatalf("prefix at the bound refused: %v", err)
+	}
+	put64(data, at, limit+1)
+	if err := checkBytes(data); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("prefix above the bound: %v", err)
+	}
+}
+
 // Files shorter than the two magics and the footer length (18 bytes) are too
 // short, whatever they hold; an 18-byte file is long enough to read its
 // footer length, and 0 is refused as a length.

@@ -120,12 +120,5 @@ func TestUncompressedBoundOfTheFirstColumn(t *testing.T) {
 		t.Fatalf("pixel buffer of %d bytes", length)
 	}
 	limit := int64(rows+1)*16*8 + 64
-	put64(data, body+int(off), uint64(limit))
-	if err := checkBytes(data); err != nil {
-		t.Fatalf("prefix at the bound refused: %v", err)
-	}
-	put64(data, body+int(off), uint64(limit+1))
-	if err := checkBytes(data); err == nil || !strings.Contains(err.Error(), "holds at most "+strconv.FormatInt(limit, 10)) {
-		t.Fatalf("prefix above the bound: %v", err)
-	}
+	checkPrefixBound(t, data, body+int(off), uint64(limit), "holds at most "+strconv.FormatInt(limit, 10))
 }

@@ -34,14 +34,7 @@ func TestUncompressedBoundOfAStruct(t *testing.T) {
 		t.Fatalf("value buffer of %d bytes", length)
 	}
 	const limit = (rows+1)*8 + 64
-	put64(data, body+int(off), limit)
-	if err := checkBytes(data); err != nil {
-		t.Fatalf("prefix at the bound refused: %v", err)
-	}
-	put64(data, body+int(off), limit+1)
-	if err := checkBytes(data); err == nil || !strings.Contains(err.Error(), "a batch of 5 rows holds at most "+strconv.Itoa(limit)) {
-		t.Fatalf("prefix above the bound: %v", err)
-	}
+	checkPrefixBound(t, data, body+int(off), limit, "a batch of 5 rows holds at most "+strconv.Itoa(limit))
 }
 
 // A struct holding a string has no bound per row: strings far longer than
