@@ -52,6 +52,12 @@ type bf16Kernels struct {
 	// transpose8 and transpose4, when set, are the float32 set's 8×8 and
 	// 4×8 transposes, applied to dwords.
 	transpose8, transpose4 func(dst *float32, ldd int, src *float32, lds int, steps8 int)
+	// tiles, when set, makes this an AMX-layout set (bf16_amx.go): mr and nr
+	// are 32 and the product runs through runAMX instead of gemm.
+	tiles amxTilesFunc
+	// macsPerNs is the rate that decides when a product is worth splitting
+	// across goroutines.
+	macsPerNs float64
 }
 
 // bf16Native is the bf16 set of this CPU, nil if it has no AVX512_BF16 (or
@@ -59,21 +65,33 @@ type bf16Kernels struct {
 var bf16Native *bf16Kernels
 
 var bf16Go = &bf16Kernels{
-	name: "go", mr: 4, nr: 16,
+	name: "go", mr: 4, nr: 16, macsPerNs: 2 * gemmMACsPerNs,
 	gemm:     gemmBF16Go(4, 16),
 	pairRows: pairRowsBF16Go,
 	cvt:      cvtBF16Go,
 }
 
 // HasBF16 reports whether the bf16 GEMM runs on native instructions
-// (AVX512_BF16) with the active kernel set; without them SgemmBF16 runs the
-// pure-Go twin, which gives the same results far more slowly.
+// (AVX512_BF16 or AMX-BF16) with the active kernel set; without them
+// SgemmBF16 runs the pure-Go twin, far more slowly.
 func HasBF16() bool { return bf16Set().name != "go" }
 
-// bf16Set is the bf16 implementation of the active kernel set: the native
-// one with the avx512 set, the Go twin otherwise.
+// BF16Impl names the bf16 GEMM in use: "amxbf16" (AMX tiles),
+// "avx512bf16" (VDPBF16PS) or "go".
+func BF16Impl() string { return bf16Set().name }
+
+// bf16Set is the bf16 implementation of the active kernel set: with the
+// avx512 set, the AMX one where the CPU and OS allow it and
+// SHARDSMITH_KERNELS does not cap it below "amx", else the VDPBF16PS one;
+// the Go twin otherwise.
 func bf16Set() *bf16Kernels {
-	if bf16Native != nil && active().name == "avx512" {
+	if active().name != "avx512" {
+		return bf16Go
+	}
+	if bf16AMX != nil && amxOn.Load() {
+		return bf16AMX
+	}
+	if bf16Native != nil {
 		return bf16Native
 	}
 	return bf16Go
@@ -163,20 +181,20 @@ func gemmBF16Go(mr, nr int) func(kp int, a, b *uint32, c *float32, ldc int, alph
 // across GOMAXPROCS goroutines; the result is bitwise identical to
 // SgemmBF16Serial's and to the Go twin's.
 func SgemmBF16(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	sgemmBF16(gemmThreads(runtime.GOMAXPROCS(0), m, n, k, 2*gemmMACsPerNs), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	ks := bf16Set()
+	sgemmBF16(ks, gemmThreads(runtime.GOMAXPROCS(0), m, n, k, ks.macsPerNs), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // SgemmBF16Serial is SgemmBF16 on the calling goroutine only.
 func SgemmBF16Serial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	sgemmBF16(1, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	sgemmBF16(bf16Set(), 1, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
-func sgemmBF16(threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+func sgemmBF16(ks *bf16Kernels, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkGemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
 	if noProducts(m, n, k, alpha, beta, c, ldc) {
 		return
 	}
-	ks := bf16Set()
 	g := &gemmArgs{transA: transA, transB: transB, k: k, alpha: alpha, beta: beta,
 		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc}
 	if threads > 1 {
@@ -191,15 +209,25 @@ func sgemmBF16(threads int, transA, transB bool, m, n, k int, alpha float32, a [
 					return
 				}
 				ws := bf16Workspaces.Get().(*bf16Workspace)
-				g.runBF16(ks, ws, i0, i1, j0, j1)
+				g.runBF16Range(ks, ws, i0, i1, j0, j1)
 				bf16Workspaces.Put(ws)
 			})
 			return
 		}
 	}
 	ws := bf16Workspaces.Get().(*bf16Workspace)
-	g.runBF16(ks, ws, 0, m, 0, n)
+	g.runBF16Range(ks, ws, 0, m, 0, n)
 	bf16Workspaces.Put(ws)
+}
+
+// runBF16Range computes rows [i0, i1) and columns [j0, j1) of C with the
+// set's layout.
+func (g *gemmArgs) runBF16Range(ks *bf16Kernels, ws *bf16Workspace, i0, i1, j0, j1 int) {
+	if ks.tiles != nil {
+		g.runAMX(ks, ws, i0, i1, j0, j1)
+		return
+	}
+	g.runBF16(ks, ws, i0, i1, j0, j1)
 }
 
 // bf16Workspace holds one goroutine's packed bf16 panels and conversion
@@ -207,6 +235,7 @@ func sgemmBF16(threads int, transA, transB bool, m, n, k int, alpha float32, a [
 type bf16Workspace struct {
 	a, b    []uint32
 	scratch []uint32
+	stage   []uint32 // the AMX A packing's staging panel
 	tile    []float32
 }
 
@@ -244,10 +273,10 @@ func (g *gemmArgs) runBF16(ks *bf16Kernels, ws *bf16Workspace, i0, i1, j0, j1 in
 			if pc > 0 {
 				beta = 1
 			}
-			packBF16(ks, ws, ws.a, !g.transA, g.a, g.lda, ic, ib, pc, pb, mr)
+			packBF16(ks, ws, ws.a, !g.transA, g.a, g.lda, ic, ib, pc, pb, mr, pairs)
 			for jc := j0; jc < j1; jc += nc {
 				jb := min(nc, j1-jc)
-				packBF16(ks, ws, ws.b, g.transB, g.b, g.ldb, jc, jb, pc, pb, nr)
+				packBF16(ks, ws, ws.b, g.transB, g.b, g.ldb, jc, jb, pc, pb, nr, pairs)
 				g.macroBF16(ks, ws, ic, ib, jc, jb, pairs, beta)
 			}
 		}
@@ -289,15 +318,18 @@ func (g *gemmArgs) macroBF16(ks *bf16Kernels, ws *bf16Workspace, ic, ib, jc, jb,
 }
 
 // packBF16 packs lines [l0, l0+lines) and depth [p0, p0+pb) of an operand
-// into panels of w lines, each pair of steps of a line as one dword. With
+// into panels of w lines and stride pairs of steps each (at least
+// ceil(pb/2)), each pair of steps of a line as one dword. With
 // stepsContiguous the steps of a line lie next to each other in x (element
 // (line l, step p) at x[l*ld+p]: op(A) untransposed, op(B) transposed);
 // otherwise the lines of a step do (x[p*ld+l]). Lines past the end of the
-// last panel, and the pad step of an odd pb, are zero.
-func packBF16(ks *bf16Kernels, ws *bf16Workspace, dst []uint32, stepsContiguous bool, x []float32, ld, l0, lines, p0, pb, w int) {
+// last panel, the pad step of an odd pb and the pairs from ceil(pb/2) to
+// stride are zero.
+func packBF16(ks *bf16Kernels, ws *bf16Workspace, dst []uint32, stepsContiguous bool, x []float32, ld, l0, lines, p0, pb, w, stride int) {
 	pairs := ceilDiv(pb, 2)
 	for q := 0; q < lines; q += w {
-		panel := dst[q*pairs : (q+w)*pairs]
+		panel := dst[q*stride : (q+w)*stride]
+		clear(panel[pairs*w:])
 		n := min(w, lines-q)
 		if stepsContiguous {
 			packPairsAdjacent(ks, ws, panel, w, x, (l0+q)*ld+p0, ld, n, pb)

@@ -28,6 +28,17 @@ func init() {
 			},
 			transpose8: transpose8x8AVX,
 			transpose4: transpose4x8AVX,
+			macsPerNs:  2 * gemmMACsPerNs,
+		}
+		if cpu.X86.HasAMXTile && cpu.X86.HasAMXBF16 && requestAMX() {
+			amx := *bf16Native
+			amx.name, amx.mr, amx.nr = "amxbf16", amxTile, amxTile
+			amx.gemm, amx.gemmEdge = nil, nil
+			amx.tiles = amxBF16Tiles
+			// A tile multiply is about 8× the VDPBF16PS rate (one
+			// TDPBF16PS per 16 cycles against 32 lanes × 2 per cycle).
+			amx.macsPerNs = 16 * gemmMACsPerNs
+			bf16AMX = &amx
 		}
 	}
 }

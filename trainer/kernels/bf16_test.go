@@ -90,7 +90,7 @@ type bf16Case struct {
 
 func bf16Cases() []bf16Case {
 	var cs []bf16Case
-	for _, sh := range [][3]int{{1, 1, 1}, {12, 32, 8}, {13, 33, 7}, {5, 70, 17}, {64, 100, 288}, {30, 40, 1100}, {128, 10, 256}, {25, 600, 33}} {
+	for _, sh := range [][3]int{{1, 1, 1}, {12, 32, 8}, {13, 33, 7}, {5, 70, 17}, {64, 100, 288}, {30, 40, 1100}, {128, 10, 256}, {25, 600, 33}, {97, 65, 40}} {
 		for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
 			cs = append(cs, bf16Case{tr[0], tr[1], sh[0], sh[1], sh[2], 1, 0})
 		}
@@ -123,6 +123,7 @@ func bf16Operands(r *rand.Rand, g bf16Case) (a, b, c []float32, lda, ldb, ldc in
 // rounding against the Go twin's.
 func TestSgemmBF16MatchesContract(t *testing.T) {
 	defer SetImpl(Impl())
+	defer setAMX(setAMX(false)) // the AMX set has its own bits: bf16_amx_test.go
 	r := rand.New(rand.NewPCG(5, 6))
 	for _, g := range bf16Cases() {
 		a, b, c0, lda, ldb, ldc := bf16Operands(r, g)
@@ -194,8 +195,12 @@ func TestSgemmBF16NaN(t *testing.T) {
 
 func BenchmarkSgemmBF16(b *testing.B) {
 	for _, s := range []struct{ m, n, k int }{{64, 4608, 288}, {512, 512, 512}, {1024, 1024, 1024}} {
-		for _, prec := range []string{"fp32", "bf16"} {
+		for _, prec := range []string{"fp32", "bf16", "bf16-vdpbf16ps"} {
+			if prec == "bf16-vdpbf16ps" && bf16AMX == nil {
+				continue // "bf16" already is the VDPBF16PS set
+			}
 			b.Run(fmt.Sprintf("%dx%dx%d/%s", s.m, s.n, s.k, prec), func(b *testing.B) {
+				defer setAMX(setAMX(prec != "bf16-vdpbf16ps"))
 				r := rand.New(rand.NewPCG(1, 1))
 				a, bb, c := make([]float32, s.m*s.k), make([]float32, s.k*s.n), make([]float32, s.m*s.n)
 				for i := range a {
@@ -205,7 +210,7 @@ func BenchmarkSgemmBF16(b *testing.B) {
 					bb[i] = float32(r.NormFloat64())
 				}
 				f := SgemmSerial
-				if prec == "bf16" {
+				if prec != "fp32" {
 					f = SgemmBF16Serial
 				}
 				b.ResetTimer()

@@ -27,7 +27,7 @@
 // runs is chosen once at start-up from the CPU features reported by
 // golang.org/x/sys/cpu: "avx512" if the CPU and OS support AVX-512F, else
 // "avx2" if they support AVX2 and FMA, else "go". The environment variable
-// SHARDSMITH_KERNELS=go|avx2|avx512 caps the choice (a set the machine lacks
+// SHARDSMITH_KERNELS=go|avx2|avx512|amx caps the choice (a set the machine lacks
 // falls back to the next one down), and building with -tags purego, or for a
 // non-amd64 target, leaves only the Go set.
 //
@@ -83,7 +83,12 @@
 // too, and for any GOMAXPROCS: its VDPBF16PS micro-kernel and the Go twin
 // round the same way (each product exact, each of a pair's two sums
 // rounded, subnormals flushed) over a depth blocking that depends on k
-// alone, and its epilogue uses no FMA.
+// alone, and its epilogue uses no FMA. The exception is the AMX set
+// (bf16_amx.go), picked by default where the CPU has AMX-BF16: its tile
+// instruction sums in an order Intel does not specify, so it has its own
+// bits, within float32 summation error of the others and bitwise the same
+// for any GOMAXPROCS on the same CPU; SHARDSMITH_KERNELS=avx512 leaves it
+// out.
 package kernels
 
 import (
@@ -162,7 +167,8 @@ var available []*kernelSet
 var current atomic.Pointer[kernelSet]
 
 // EnvVar is the environment variable that caps the kernel set chosen at
-// start-up: "go", "avx2" or "avx512". Other values are ignored.
+// start-up: "go", "avx2", "avx512" or "amx" (avx512 with the bf16 GEMM on
+// AMX tiles, the default where the CPU has them). Other values are ignored.
 const EnvVar = "SHARDSMITH_KERNELS"
 
 func init() {
@@ -171,7 +177,9 @@ func init() {
 }
 
 // rank orders the kernel set names from least to most capable.
-var rank = map[string]int{"go": 0, "avx2": 1, "avx512": 2}
+// "amx" is above "avx512" and names no float32 set: it only lets the bf16
+// GEMM use AMX tiles (bf16_amx.go).
+var rank = map[string]int{"go": 0, "avx2": 1, "avx512": 2, "amx": 3}
 
 // pick returns the best available set not above the requested one.
 func pick(want string) *kernelSet {

@@ -658,3 +658,14 @@ func pairRowsBF16AVX512(dst *uint32, r0 *float32, r1 *float32, n int)
 //
 //go:noescape
 func cvtBF16AVX512(dst *uint16, src *float32, n int)
+
+// amxBF16Tiles computes C = alpha*A*B + beta*C for tiles consecutive 32×32 tiles of C from one AMX A panel and a B block.
+// a holds steps blocks of 32 rows × 16 bf16 pairs (2 KiB each); b
+// holds 16*steps rows of pairs, ldb dwords apart, tile t's columns at
+// dword 32t of each; the tiles of C lie side by side from c (ldc
+// float32 per row). Each tile's sums start from zero, go through acc
+// (32×32 float32) and are written as alpha*acc + beta*C with a
+// separate multiply and add.
+//
+//go:noescape
+func amxBF16Tiles(steps int, tiles int, a *uint32, b *uint32, ldb int, c *float32, ldc int, alpha float32, beta float32, acc *float32)

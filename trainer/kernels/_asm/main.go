@@ -98,6 +98,7 @@ func main() {
 	}
 
 	bf16Kernels()
+	amxKernels()
 
 	Generate()
 }
