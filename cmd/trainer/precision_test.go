@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,5 +57,57 @@ func TestPrecisionFlag(t *testing.T) {
 	code, _, stderr = runTrainer(t, "--shards", out, "--model", "vit", "--patch", "4", "--precision", "bf16", "--epochs", "1", "--out", filepath.Join(t.TempDir(), "v"), "--quiet")
 	if code == 0 || !strings.Contains(stderr, "no bf16 products") {
 		t.Fatalf("vit with bf16: exit %d: %s", code, stderr)
+	}
+}
+
+// trainer eval --precision bf16 evaluates an fp32 checkpoint with bf16
+// products: reported as such, on the same images, with an accuracy close to
+// the fp32 pass; a model without bf16 products and a bad value are refused.
+func TestEvalPrecisionFlag(t *testing.T) {
+	out := dataset(t, t.TempDir(), "tiny")
+	runDir := filepath.Join(t.TempDir(), "run")
+	if code, _, stderr := runTrainer(t, "--shards", out, "--model", "mlp", "--hidden", "16", "--epochs", "2", "--batch-size", "16", "--lr", "3e-3",
+		"--out", runDir, "--quiet"); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, stderr)
+	}
+	type report struct {
+		Precision string  `json:"precision"`
+		Accuracy  float64 `json:"accuracy"`
+		Examples  int     `json:"examples"`
+		Loss      float64 `json:"loss"`
+	}
+	eval := func(args ...string) report {
+		t.Helper()
+		code, stdout, stderr := runTrainer(t, append([]string{"eval", "--checkpoint", runDir, "--shards", filepath.Join(out, "tiny"), "--json"}, args...)...)
+		if code != 0 {
+			t.Fatalf("eval %v: exit %d: %s", args, code, stderr)
+		}
+		var r report
+		if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+			t.Fatalf("eval %v --json: %v\n%s", args, err, stdout)
+		}
+		return r
+	}
+	fp, bf := eval(), eval("--precision", "bf16")
+	if fp.Precision != "fp32" || bf.Precision != "bf16" || fp.Examples != 100 || bf.Examples != 100 {
+		t.Fatalf("fp32 %+v, bf16 %+v", fp, bf)
+	}
+	if fp.Loss == bf.Loss {
+		t.Fatalf("bf16 products gave the fp32 loss bit for bit (%g): were they used?", fp.Loss)
+	}
+	if math.Abs(fp.Accuracy-bf.Accuracy) > 0.03 || math.Abs(fp.Loss-bf.Loss) > 0.05*fp.Loss {
+		t.Fatalf("bf16 eval far from fp32: %+v against %+v", bf, fp)
+	}
+	code, _, stderr := runTrainer(t, "eval", "--checkpoint", runDir, "--shards", filepath.Join(out, "tiny"), "--precision", "fp16")
+	if code != 2 || !strings.Contains(stderr, "want fp32 or bf16") {
+		t.Fatalf("eval --precision fp16: exit %d: %s", code, stderr)
+	}
+	vit := filepath.Join(t.TempDir(), "vit")
+	if code, _, stderr := runTrainer(t, "--shards", out, "--model", "vit", "--patch", "4", "--epochs", "1", "--out", vit, "--quiet"); code != 0 {
+		t.Fatalf("train vit: exit %d: %s", code, stderr)
+	}
+	code, _, stderr = runTrainer(t, "eval", "--checkpoint", vit, "--shards", filepath.Join(out, "tiny"), "--precision", "bf16")
+	if code == 0 || !strings.Contains(stderr, "no bf16 products") {
+		t.Fatalf("vit eval with bf16: exit %d: %s", code, stderr)
 	}
 }

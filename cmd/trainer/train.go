@@ -100,7 +100,7 @@ func addTrainFlags(fs *flag.FlagSet, f *trainFlags) {
 	cli.IntVar(fs, &f.shardCacheMB, "shard-cache-mb", data.DefaultCacheBytes>>20, 0, maxCacheMB,
 		"bound on the shard cache in MiB; least recently used shards are evicted (the shard being read and the one being fetched stay)")
 	fs.Var(&f.conv, "conv", "algorithm of the 3x3 stride-1 convolutions with 4 or more input channels: direct (im2col and GEMM), or winograd (Winograd F(2x2,3x3): 2.25x fewer multiplications; float32 products only)")
-	fs.Var(&f.precision, "precision", "arithmetic of the dense and conv layers' matrix products: fp32, or bf16 (bfloat16 operands, float32 accumulation, weights and optimizer; fast with AVX512_BF16)")
+	fs.Var(&f.precision, "precision", "arithmetic of the dense and conv layers' matrix products: fp32, or bf16 (bfloat16 operands, float32 accumulation, weights and optimizer; on AMX tiles where the CPU has AMX-BF16, the fastest choice there, else on AVX512_BF16)")
 }
 
 // localFlags refuses a URL in flags that only a local path can serve (run
@@ -245,11 +245,15 @@ func trainLoop(ctx context.Context, s *trainer.Session, ds *data.Dataset, f *tra
 	if f.quiet {
 		logw = io.Discard
 	}
+	prec := s.Config.Precision.String()
+	if s.Config.Precision == nn.BF16 {
+		prec += " (" + kernels.BF16Impl() + ")"
+	}
 	fmt.Fprintf(logw, "trainer: %s on %s version %s (%d train, %d val, %d test), kernels %s, precision %s, conv %s, GOMAXPROCS %d, run %s\n",
 		s.Config.Model, ds.Manifest.Dataset, ds.Manifest.ShortVersion(), ds.Rows(vocab.Train), ds.Rows(vocab.Val), ds.Rows(vocab.Test),
-		kernels.Impl(), s.Config.Precision, s.Config.Conv, runtime.GOMAXPROCS(0), f.out)
+		kernels.Impl(), prec, s.Config.Conv, runtime.GOMAXPROCS(0), f.out)
 	if s.Config.Precision == nn.BF16 && !kernels.HasBF16() {
-		fmt.Fprintf(stderr, "trainer: warning: this CPU (or kernel set %s) has no AVX512_BF16: the bf16 products run in the pure-Go kernels, far slower than fp32\n", kernels.Impl())
+		fmt.Fprintf(stderr, "trainer: warning: this CPU (or kernel set %s) has no AVX512_BF16 or AMX-BF16: the bf16 products run in the pure-Go kernels, far slower than fp32\n", kernels.Impl())
 	}
 	stopProfile, err := cli.StartCPUProfile(f.cpuprofile)
 	if err != nil {
