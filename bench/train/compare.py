@@ -10,12 +10,14 @@ memory as tensors/arrays, shardsmith streams its zstd shards of configs/mnist.ya
 image train split; its figures are scaled to 60,000 images).
 
     bench/train/compare.py [--models mlp,cnn] [--epochs 1] [--rounds 1] [--max-batches 0]
-        [--sides torch1,torch2,torch2-compile,jax,shardsmith] [--threads 2] [--precision fp32,bf16]
+        [--sides torch1,torch2,torch2-compile,torch2-bf16,jax,shardsmith] [--threads 2] [--precision fp32,bf16]
 
 --models is passed through to every framework's script: a model a script does not know
 (the JAX script knows mlp and cnn) is skipped for that framework. --max-batches B times
 only B batches per epoch on the Python sides and scales to a full epoch. --precision runs
-shardsmith once per listed precision. Interpreters: Debian's /usr/bin/python3 with
+shardsmith once per listed precision; torch2-bf16 is PyTorch 2.x eager under
+torch.autocast("cpu", dtype=torch.bfloat16), its mixed precision. The ratio columns divide each
+shardsmith precision's figure by the framework's ("fp32 / bf16" when both ran). Interpreters: Debian's /usr/bin/python3 with
 python3-torch (torch1) and bench/.venv/bin/python (bench/setup-venv.sh) for the rest;
 sides whose interpreter lacks the package are skipped with a note.
 
@@ -63,7 +65,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--max-batches", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--sides", default="torch1,torch2,torch2-compile,jax,shardsmith")
+    ap.add_argument("--sides", default="torch1,torch2,torch2-compile,torch2-bf16,jax,shardsmith")
     ap.add_argument("--precision", default="fp32", help="shardsmith precisions, comma-separated")
     ap.add_argument("--json-out", default="", help="also write every measurement as JSON lines here")
     a = ap.parse_args()
@@ -79,7 +81,7 @@ def main():
         shards = os.path.join(work, "out")
         sh([os.path.join(work, "prep"), "run", "configs/mnist.yaml", "--out", shards, "--quiet"])
         avail = {"torch1": has(DEBIAN_PY, "torch"), "torch2": has(VENV_PY, "torch"), "jax": has(VENV_PY, "jax")}
-        avail["torch2-compile"] = avail["torch2"]
+        avail["torch2-compile"] = avail["torch2-bf16"] = avail["torch2"]
         avail["shardsmith"] = True
         for s in sides:
             if not avail.get(s):
@@ -129,12 +131,13 @@ def measure(side, prec, model, a, mnist, work, shards, env):
         shutil.rmtree(run, ignore_errors=True)
         cmd = [os.path.join(work, "trainer"), "--shards", shards, "--model", model, "--epochs", str(a.epochs),
                "--out", run, "--json", "--quiet"]
+        ecmd = [os.path.join(work, "trainer"), "eval", "--checkpoint", run, "--shards", shards, "--json"]
         if prec != "fp32":
             cmd += ["--precision", prec]
+            ecmd += ["--precision", prec]
         out, cpu = sh(cmd, env=dict(env, GOMAXPROCS=str(a.threads)))
         d = json.loads(out)
-        ev = json.loads(sh([os.path.join(work, "trainer"), "eval", "--checkpoint", run, "--shards", shards, "--json"],
-                           env=dict(env, GOMAXPROCS=str(a.threads)))[0])
+        ev = json.loads(sh(ecmd, env=dict(env, GOMAXPROCS=str(a.threads)))[0])
         return {"model": model, "side": "shardsmith" + ("" if prec == "fp32" else " " + prec), "s": 60000 / d["images_per_second"],
                 "cpu": cpu * 60000 / (54000 * a.epochs), "acc": d["test_accuracy"], "infer": ev["images_per_second"],
                 "kernels": d.get("kernels")}
@@ -145,6 +148,8 @@ def measure(side, prec, model, a, mnist, work, shards, env):
         cmd = [py, "bench/train/pytorch_mnist.py", mnist, "--models", model, "--threads", str(a.threads)]
         if side == "torch2-compile":
             cmd.append("--compile")
+        if side == "torch2-bf16":
+            cmd.append("--bf16")
     cmd += ["--epochs", str(a.epochs), "--max-batches", str(a.max_batches), "--infer"]
     out, _ = sh(cmd, env=env)
     d = json.loads(out.strip().splitlines()[-1])
@@ -167,10 +172,11 @@ def table(rows, models):
         med = {s: (statistics.median(x["s"] for x in rs), statistics.median(x["cpu"] for x in rs),
                    statistics.median(x["acc"] for x in rs), statistics.median((x.get("infer") or 0) for x in rs))
                for s, rs in by.items()}
-        ours = med.get("shardsmith")
+        ours = [v for s, v in med.items() if s.startswith("shardsmith")]
         for s, (w, c, acc, inf) in med.items():
-            ratio = f"{ours[0] / w:.2f}" if ours and not s.startswith("shardsmith") else ""
-            iratio = f"{ours[3] / inf:.1f}×" if ours and inf and not s.startswith("shardsmith") else ""
+            theirs = not s.startswith("shardsmith")
+            ratio = " / ".join(f"{o[0] / w:.2f}" for o in ours) if theirs else ""
+            iratio = " / ".join(f"{o[3] / inf:.1f}×" for o in ours) if theirs and inf else ""
             print(f"| {model} | {s} | {w:.2f} | {c:.2f} | {ratio} | {acc:.4f} | {inf:,.0f} | {iratio} |")
 
 

