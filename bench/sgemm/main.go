@@ -60,7 +60,7 @@ func main() {
 	if kernels.SetImpl("avx512") == nil && kernels.HasBF16() {
 		defImpls = append([]string{"avx512-bf16"}, defImpls...)
 	}
-	impls := flag.String("impls", strings.Join(defImpls, ","), "kernel sets of trainer/kernels to measure; avx512-bf16 is SgemmBF16 (bf16 operands, float32 accumulation) with the avx512 set")
+	impls := flag.String("impls", strings.Join(defImpls, ","), "kernel sets of trainer/kernels to measure; avx512-bf16 is SgemmBF16 (bf16 operands, float32 accumulation) with the avx512 set: on AMX tiles where the CPU has them (SHARDSMITH_KERNELS=avx512 keeps it on VDPBF16PS)")
 	threads := flag.String("threads", "1,"+strconv.Itoa(runtime.NumCPU()), "comma-separated thread counts")
 	gonum := flag.Bool("gonum", true, "also measure gonum")
 	samples := flag.Int("samples", 5, "timed samples per configuration")
@@ -93,7 +93,8 @@ func main() {
 		threadCounts = append(threadCounts, t)
 	}
 
-	fmt.Printf("# %s/%s, %d CPUs, %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
+	kernels.SetImpl("avx512")
+	fmt.Printf("# %s/%s, %d CPUs, %s, bf16 GEMM %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), kernels.BF16Impl())
 	for _, s := range shapes {
 		in := newOperands(s)
 		for _, t := range threadCounts {
