@@ -3,6 +3,7 @@ package nn
 import (
 	"math"
 	"runtime"
+	"sync/atomic"
 	"testing"
 
 	"github.com/shardsmith/shardsmith/trainer/kernels"
@@ -73,16 +74,16 @@ func TestChannelsLastGradBitwise(t *testing.T) {
 					channelsLastMin = 1 << 30
 					w0, b0, x0 := clConvGrads(t, tc.inC, tc.outC, tc.k, 1, tc.pad, x, true)
 					channelsLastMin = 1
-					cl := 0
+					var cl atomic.Int64 // the hook runs on the pool's goroutines
 					defer func(f func(bool, int, int, int, float32, []float32, int, kernels.PackB, float32, []float32, int)) {
 						gemmSerialPackB = f
 					}(gemmSerialPackB)
 					gemmSerialPackB = func(transA bool, m, n, k int, alpha float32, a []float32, lda int, pack kernels.PackB, beta float32, c []float32, ldc int) {
-						cl++
+						cl.Add(1)
 						kernels.SgemmSerialPackB(transA, m, n, k, alpha, a, lda, pack, beta, c, ldc)
 					}
 					w1, b1, x1 := clConvGrads(t, tc.inC, tc.outC, tc.k, 1, tc.pad, x, true)
-					if cl == 0 {
+					if cl.Load() == 0 {
 						t.Fatalf("%s %+v: the channels-last path was not taken", impl, tc)
 					}
 					for name, d := range map[string][2][]float32{"weight": {w0, w1}, "bias": {b0, b1}, "input": {x0, x1}} {

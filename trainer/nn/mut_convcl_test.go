@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"math"
+	"sync/atomic"
 	"testing"
 
 	"github.com/shardsmith/shardsmith/trainer/kernels"
@@ -16,14 +17,14 @@ func packedFromChannelsLast(t *testing.T, inC, stride int) bool {
 	defer func(f func(bool, int, int, int, float32, []float32, int, kernels.PackB, float32, []float32, int)) {
 		gemmSerialPackB = f
 	}(gemmSerialPackB)
-	calls := 0
+	var calls atomic.Int64 // the hook runs on the pool's goroutines
 	gemmSerialPackB = func(transA bool, m, n, k int, alpha float32, a []float32, lda int, pack kernels.PackB, beta float32, c []float32, ldc int) {
-		calls++
+		calls.Add(1)
 		kernels.SgemmSerialPackB(transA, m, n, k, alpha, a, lda, pack, beta, c, ldc)
 	}
 	x := randTensor(testRNG(21), false, 2, inC, 6, 6)
 	clConvGrads(t, inC, 4, 3, stride, 1, x, false)
-	return calls > 0
+	return calls.Load() > 0
 }
 
 // channelsLastMin is the fewest input channels that take the channels-last

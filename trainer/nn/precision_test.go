@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/shardsmith/shardsmith/trainer/kernels"
@@ -47,14 +48,14 @@ func TestSetPrecisionBF16(t *testing.T) {
 	}
 	loss32, g32 := step()
 
-	calls := 0
+	var calls atomic.Int64 // the hooks run on the pool's goroutines
 	defer func(p, s gemmFunc) { gemmBF16, gemmBF16Serial = p, s }(gemmBF16, gemmBF16Serial)
 	gemmBF16 = func(ta, tb bool, mm, n, k int, al float32, a []float32, lda int, b []float32, ldb int, be float32, c []float32, ldc int) {
-		calls++
+		calls.Add(1)
 		kernels.SgemmBF16(ta, tb, mm, n, k, al, a, lda, b, ldb, be, c, ldc)
 	}
 	gemmBF16Serial = func(ta, tb bool, mm, n, k int, al float32, a []float32, lda int, b []float32, ldb int, be float32, c []float32, ldc int) {
-		calls++
+		calls.Add(1)
 		kernels.SgemmBF16Serial(ta, tb, mm, n, k, al, a, lda, b, ldb, be, c, ldc)
 	}
 	if err := m.SetPrecision(BF16); err != nil {
@@ -63,8 +64,8 @@ func TestSetPrecisionBF16(t *testing.T) {
 	loss16, g16 := step()
 	// 2 conv + 2 dense layers, 3 products each, but conv1's input gradient
 	// is not needed; the conv products run once per group of images.
-	if calls < 11 {
-		t.Fatalf("%d bf16 products in a step, want every dense and conv product (≥ 11)", calls)
+	if calls.Load() < 11 {
+		t.Fatalf("%d bf16 products in a step, want every dense and conv product (≥ 11)", calls.Load())
 	}
 	if loss16 == loss32 || math.Abs(loss16-loss32) > 0.02*loss32 {
 		t.Fatalf("bf16 loss %v vs fp32 %v: want close but not equal", loss16, loss32)
@@ -79,13 +80,13 @@ func TestSetPrecisionBF16(t *testing.T) {
 		t.Fatalf("bf16 gradient relative to fp32: %g, want (0, 0.05]", rel)
 	}
 
-	calls = 0
+	calls.Store(0)
 	if err := m.SetPrecision(FP32); err != nil {
 		t.Fatal(err)
 	}
 	loss, g := step()
-	if calls != 0 || loss != loss32 {
-		t.Fatalf("back to fp32: %d bf16 products, loss %v want %v", calls, loss, loss32)
+	if calls.Load() != 0 || loss != loss32 {
+		t.Fatalf("back to fp32: %d bf16 products, loss %v want %v", calls.Load(), loss, loss32)
 	}
 	for i := range g {
 		if math.Float32bits(g[i]) != math.Float32bits(g32[i]) {
