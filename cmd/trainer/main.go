@@ -70,6 +70,12 @@ The network's hot loops run on SIMD kernels chosen from the CPU's features
 (AVX-512, AVX2+FMA, or pure Go); SHARDSMITH_KERNELS=go forces the pure-Go path.
 Same seed, same shards, same GOMAXPROCS: identical weights.
 
+On a CPU with AMX-BF16 (the first log line then says "precision bf16
+(amxbf16)"), --precision bf16 is the fast choice for the MLP and the CNN: the
+products run on AMX tiles, a CNN epoch in about two thirds of fp32's time,
+at the same accuracy (3 epochs: test 0.9901 and 0.9898 against fp32's
+0.9899). fp32 stays the default: its bits are the same on every AVX-512 CPU.
+
 Flags:
 `
 
