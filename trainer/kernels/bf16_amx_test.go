@@ -186,3 +186,52 @@ func TestAMXTilesAgainstTwin(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSgemmBF16Sets checks every bf16 GEMM on shapes around the 32×32 AMX
+// tile, the 16-pair blocks of k and the depth blocks: the AMX driver on the
+// Go twin's tiles and the VDPBF16PS set give the contract's bits; the AMX
+// tiles, where the CPU has them, stay within the float32 summation bound of
+// the exact product and give the same bits serial and parallel.
+func FuzzSgemmBF16Sets(f *testing.F) {
+	f.Add(uint8(33), uint8(65), uint16(47), false, true, float32(1), float32(0), uint64(1))
+	f.Add(uint8(64), uint8(7), uint16(1025), true, false, float32(-2.5), float32(0.5), uint64(2))
+	f.Add(uint8(1), uint8(1), uint16(1), true, true, float32(0.75), float32(-1), uint64(3))
+	f.Fuzz(func(t *testing.T, m8, n8 uint8, k16 uint16, ta, tb bool, alpha, beta float32, seed uint64) {
+		g := bf16Case{ta, tb, 1 + int(m8)%100, 1 + int(n8)%100, 1 + int(k16)%1200, alpha, beta}
+		if !finite([]float32{alpha, beta}) || math.Abs(float64(alpha)) > 1e6 || math.Abs(float64(beta)) > 1e6 {
+			return
+		}
+		a, b, c0, lda, ldb, ldc := bf16Operands(rand.New(rand.NewPCG(seed, 15)), g)
+		want := append([]float32(nil), c0...)
+		naiveBF16(g.ta, g.tb, g.m, g.n, g.k, g.alpha, a, lda, b, ldb, g.beta, want, ldc)
+		sets := amxTwinSets()
+		if bf16Native != nil {
+			sets = append(sets, bf16Native)
+		}
+		for _, ks := range sets {
+			got := append([]float32(nil), c0...)
+			sgemmBF16(ks, 2, g.ta, g.tb, g.m, g.n, g.k, g.alpha, a, lda, b, ldb, g.beta, got, ldc)
+			if i := sameBits(want, got); i >= 0 {
+				t.Fatalf("%s %+v: c[%d] = %g, contract %g", ks.name, g, i, got[i], want[i])
+			}
+		}
+		if bf16AMX == nil {
+			return
+		}
+		exact, bound := bf16Bound(g, a, lda, b, ldb, c0, ldc)
+		ser, par := append([]float32(nil), c0...), append([]float32(nil), c0...)
+		sgemmBF16(bf16AMX, 1, g.ta, g.tb, g.m, g.n, g.k, g.alpha, a, lda, b, ldb, g.beta, ser, ldc)
+		sgemmBF16(bf16AMX, 3, g.ta, g.tb, g.m, g.n, g.k, g.alpha, a, lda, b, ldb, g.beta, par, ldc)
+		if i := sameBits(ser, par); i >= 0 {
+			t.Fatalf("AMX %+v: serial and parallel differ at %d: %g, %g", g, i, ser[i], par[i])
+		}
+		for i := 0; i < g.m; i++ {
+			for j := 0; j < g.n; j++ {
+				x := i*ldc + j
+				if d := math.Abs(float64(ser[x]) - exact[x]); !(d <= bound[x]) {
+					t.Fatalf("AMX %+v: c[%d][%d] = %g, exact %g: error %.3g over the bound %.3g", g, i, j, ser[x], exact[x], d, bound[x])
+				}
+			}
+		}
+	})
+}
