@@ -19,9 +19,12 @@ import (
 // (and a SIB byte for the tile loads and stores, which address memory as
 // base + index*1, the index register holding the row stride).
 
+// gpNum numbers the general registers the raw encodings may name.
 var gpNum = map[string]int{"AX": 0, "CX": 1, "DX": 2, "BX": 3, "SI": 6, "DI": 7,
-	"R8": 8, "R9": 9, "R10": 10, "R11": 11, "R12": 12, "R13": 13, "R14": 14}
+	"R8": 8, "R9": 9, "R10": 10, "R11": 11, "R12": 12, "R13": 13, "R14": 14, "R15": 15}
 
+// rawBytes emits an instruction the assembler does not know as BYTE
+// directives after a comment that names it.
 func rawBytes(comment string, bytes ...byte) {
 	Comment(comment)
 	for _, x := range bytes {
@@ -29,10 +32,11 @@ func rawBytes(comment string, bytes ...byte) {
 	}
 }
 
+// gpn returns r's number in ModRM, SIB and the prefixes' extension bits.
 func gpn(r GPPhysical) int {
 	n, ok := gpNum[r.Asm()]
 	if !ok {
-		panic("amx: unsupported register " + r.Asm())
+		panic("raw encoding: unsupported register " + r.Asm())
 	}
 	return n
 }

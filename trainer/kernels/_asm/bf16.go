@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	. "github.com/mmcloughlin/avo/build"
-	"github.com/mmcloughlin/avo/ir"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
 )
@@ -22,18 +21,13 @@ func vdpbf16psBcst(acc, b int, base GPPhysical, disp int) {
 	if disp%4 != 0 {
 		panic("vdpbf16ps: displacement not a multiple of 4")
 	}
-	bn, ok := map[string]int{"AX": 0, "CX": 1, "DX": 2, "BX": 3, "SI": 6, "DI": 7,
-		"R8": 8, "R9": 9, "R10": 10, "R11": 11, "R14": 14, "R15": 15}[base.Asm()]
-	if !ok {
-		panic("vdpbf16ps: unsupported base register " + base.Asm())
-	}
+	bn := gpn(base)
 	if bn&7 == 4 || bn&7 == 5 {
 		panic("vdpbf16ps: base register needs a SIB byte or has no mod 00 form")
 	}
-	inv := func(bit int) byte { return byte(1 - bit&1) }
-	p0 := inv(acc>>3)<<7 | 1<<6 | inv(bn>>3)<<5 | inv(acc>>4)<<4 | 0b10
+	p0 := invBit(acc>>3)<<7 | 1<<6 | invBit(bn>>3)<<5 | invBit(acc>>4)<<4 | 0b10
 	p1 := byte(0)<<7 | byte(^b&15)<<3 | 1<<2 | 0b10
-	p2 := byte(0)<<7 | 0b10<<5 | 1<<4 | inv(b>>4)<<3
+	p2 := byte(0)<<7 | 0b10<<5 | 1<<4 | invBit(b>>4)<<3
 	bytes := []byte{0x62, p0, p1, p2, 0x52}
 	modrm := func(mod int) byte { return byte(mod<<6 | (acc&7)<<3 | bn&7) }
 	switch {
@@ -44,10 +38,7 @@ func vdpbf16psBcst(acc, b int, base GPPhysical, disp int) {
 	default:
 		bytes = append(bytes, modrm(2), byte(disp), byte(disp>>8), byte(disp>>16), byte(disp>>24))
 	}
-	Comment(fmt.Sprintf("VDPBF16PS.BCST %d(%s), Z%d, Z%d", disp, base.Asm(), b, acc))
-	for _, x := range bytes {
-		Instruction(&ir.Instruction{Opcode: "BYTE", Operands: []Op{U8(x)}})
-	}
+	rawBytes(fmt.Sprintf("VDPBF16PS.BCST %d(%s), Z%d, Z%d", disp, base.Asm(), b, acc), bytes...)
 }
 
 // gemmBF16Kernel emits sgemmBF16Kernel<mr>x32AVX512 (or, with stride > mr,
