@@ -66,9 +66,13 @@ var bf16AMX *bf16Kernels
 // caps the kernel sets below "amx"; tests switch it with setAMX.
 var amxOn atomic.Bool
 
-func init() {
-	limit, ok := rank[os.Getenv(EnvVar)]
-	amxOn.Store(!ok || limit >= rank["amx"])
+func init() { amxOn.Store(amxAllowedBy(os.Getenv(EnvVar))) }
+
+// amxAllowedBy reports whether a SHARDSMITH_KERNELS value lets the bf16
+// GEMM use AMX tiles: unset, unknown and "amx" do; a cap below it does not.
+func amxAllowedBy(env string) bool {
+	limit, ok := rank[env]
+	return !ok || limit >= rank["amx"]
 }
 
 // setAMX switches the AMX bf16 set on or off and returns the previous

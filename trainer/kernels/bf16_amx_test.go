@@ -235,3 +235,13 @@ func FuzzSgemmBF16Sets(f *testing.F) {
 		}
 	})
 }
+
+// SHARDSMITH_KERNELS keeps the bf16 GEMM off AMX only when it caps the sets
+// below "amx".
+func TestAMXAllowedBy(t *testing.T) {
+	for env, want := range map[string]bool{"": true, "amx": true, "bogus": true, "avx512": false, "avx2": false, "go": false} {
+		if got := amxAllowedBy(env); got != want {
+			t.Errorf("SHARDSMITH_KERNELS=%q: AMX allowed %v, want %v", env, got, want)
+		}
+	}
+}
