@@ -10,9 +10,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
+	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/shardsmith/shardsmith/internal/tinyset"
@@ -184,20 +183,28 @@ func (e *env) configWith(set *tinyset.Set, extra string, repl map[string][]byte)
 }
 
 // runRSS runs bin and returns its result and peak resident memory in bytes.
+// runRSS runs bin through the RSS launcher (launchForRSS) and returns its
+// result and peak resident set in bytes.
 func (e *env) runRSS(bin string, args ...string) (result, int64) {
 	e.t.Helper()
-	cmd := command(bin, args...)
+	self, err := os.Executable()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := filepath.Join(e.t.TempDir(), "rss")
+	cmd := command(self, append([]string{bin}, args...)...)
+	cmd.Env = append(cmd.Env, rssLaunchEnv+"="+out)
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
-	err := cmd.Run()
+	err = cmd.Run()
 	r := result{exitCode(e.t, err), so.String(), se.String()}
-	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if !ok {
-		e.t.Fatal("no rusage")
+	b, err := os.ReadFile(out)
+	if err != nil {
+		e.t.Fatalf("the RSS launcher wrote no figure: %v\n%s", err, r.stderr)
 	}
-	rss := int64(ru.Maxrss)
-	if runtime.GOOS != "darwin" { // Linux and the BSDs count kilobytes
-		rss *= 1024
+	rss, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		e.t.Fatal(err)
 	}
 	return r, rss
 }

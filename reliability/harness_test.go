@@ -10,7 +10,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,7 +27,14 @@ var update = flag.Bool("update", false, "rewrite RELIABILITY.md from what the te
 // The binaries under test, built once by TestMain.
 var prepBin, trainerBin string
 
+// rssLaunchEnv, when set, makes the test binary a launcher (launchForRSS)
+// instead of running the tests.
+const rssLaunchEnv = "RELIABILITY_RSS_OUT"
+
 func TestMain(m *testing.M) {
+	if out := os.Getenv(rssLaunchEnv); out != "" {
+		os.Exit(launchForRSS(out, os.Args[1:]))
+	}
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "reliability-")
 	if err != nil {
@@ -94,6 +103,48 @@ func (e *env) name(s, placeholder string) {
 }
 
 // command returns an exec.Cmd for bin with the suite's environment.
+// launchForRSS runs the command args with this process's standard streams,
+// writes its peak resident set (wait4's ru_maxrss, in bytes) to the file out
+// and returns its exit status. It exists because Linux carries the parent's
+// high-water RSS into the ru_maxrss of a child started with vfork (which is
+// how os/exec starts one): measured straight from the test binary, a
+// command's peak is at least the test binary's own, which parallel tests
+// drive up. Started afresh, the launcher is small, so the figure it reports
+// is the command's.
+func launchForRSS(out string, args []string) int {
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, rssLaunchEnv+"=") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = env
+	err := cmd.Run()
+	if cmd.ProcessState == nil {
+		fmt.Fprintln(os.Stderr, "rss launcher:", err)
+		return 127
+	}
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		fmt.Fprintln(os.Stderr, "rss launcher: no rusage")
+		return 127
+	}
+	rss := int64(ru.Maxrss)
+	if runtime.GOOS != "darwin" { // Linux and the BSDs count kilobytes
+		rss *= 1024
+	}
+	if err := os.WriteFile(out, []byte(strconv.FormatInt(rss, 10)), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "rss launcher:", err)
+		return 127
+	}
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return cmd.ProcessState.ExitCode()
+}
+
 func command(bin string, args ...string) *exec.Cmd {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
