@@ -212,6 +212,7 @@ var fuzzTargets = []struct{ pkg, name, holds string }{
 	{"stages/augment", "FuzzNewApply", "any op with any parameters fails validation or augments without panicking, deterministically"},
 	{"trainer/kernels", "FuzzVectorKernelSets", "every kernel set agrees with the Go twin: bitwise where the package promises it, within rounding elsewhere"},
 	{"trainer/kernels", "FuzzSgemmKernelSets", "every kernel set's SGEMM is within rounding of a float64 reference, and Sgemm equals SgemmSerial bit for bit"},
+	{"trainer/kernels", "FuzzSgemmBF16Sets", "the bf16 GEMM's AMX driver on the Go twin's tiles and the `VDPBF16PS` set give the contract's bits; the AMX tiles (where the CPU has them) are within the float32 summation bound of the exact product and give the same bits serial and parallel"},
 	{"stages/images", "FuzzDecode", "any file bytes decode into the configured shape, the same way twice, or are refused; never a panic; the in-memory path (its own PNG reader) gives the same pixels or the same error"},
 	{"stages/images", "FuzzListCSV", "any CSV list is refused or lists existing files inside the root, each once, with a known class, in (class, path) order"},
 	{"stages/images", "FuzzOpenArchive", "any bytes opened as a tar, tar.gz or zip archive are refused or index only clean relative names, directories list only members they hold, and each file reads back exactly its size"},

@@ -37,7 +37,23 @@ func TestBF16Rounding(t *testing.T) {
 // naiveBF16 is the bf16 GEMM's contract written out element by element:
 // op(A) and op(B) rounded to bf16, pairs of steps summed high step first,
 // depth blocks of kcBF16 steps added to C in order, then alpha*acc + beta*C.
+// As in BLAS, alpha == 0 (or k == 0) reads neither A nor B: C becomes
+// beta*C, cleared to +0 for beta == 0 and left as is for beta == 1.
 func naiveBF16(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if alpha == 0 || k == 0 {
+		for i := 0; i < m; i++ {
+			for j := 0; j < n; j++ {
+				switch beta {
+				case 0:
+					c[i*ldc+j] = 0
+				case 1:
+				default:
+					c[i*ldc+j] *= beta
+				}
+			}
+		}
+		return
+	}
 	at := func(i, p int) uint16 {
 		if p >= k {
 			return 0
