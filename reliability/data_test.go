@@ -129,7 +129,7 @@ func TestReusedCachesAreVerified(t *testing.T) {
 
 var memory = addSection(46, "Memory sized by the data",
 	"`prep run` of the small set (3000+500 images of 12×12) with a config or a source header that announces far more than the data holds. "+
-		"Memory follows what the files hold: the run's peak resident memory (`getrusage` max RSS of the subprocess) stays under the bound.",
+		"Memory follows what the files hold: the run's peak resident memory (`wait4`'s max RSS of the subprocess, started from a small launcher so that the test binary's own memory does not count) stays under the bound.",
 	func() int { return len(memoryCases) })
 
 // rssBound is the peak resident memory a prep run of the small set may use.
@@ -182,7 +182,6 @@ func (e *env) configWith(set *tinyset.Set, extra string, repl map[string][]byte)
 	return cfg
 }
 
-// runRSS runs bin and returns its result and peak resident memory in bytes.
 // runRSS runs bin through the RSS launcher (launchForRSS) and returns its
 // result and peak resident set in bytes.
 func (e *env) runRSS(bin string, args ...string) (result, int64) {
