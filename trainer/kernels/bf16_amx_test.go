@@ -137,8 +137,9 @@ func TestAMXTilesAgainstTwin(t *testing.T) {
 	}
 	for _, steps := range []int{1, 2, 9, 16} {
 		for _, tiles := range []int{1, 3} {
-			for _, beta := range []float32{0, 0.5} {
-				t.Run(fmt.Sprintf("steps=%d/tiles=%d/beta=%g", steps, tiles, beta), func(t *testing.T) {
+			for _, ab := range [][2]float32{{1.5, 0}, {1.5, 0.5}, {1, 0}, {1, -0.0}, {1, 0.5}} {
+				alpha, beta := ab[0], ab[1]
+				t.Run(fmt.Sprintf("steps=%d/tiles=%d/alpha=%g/beta=%g", steps, tiles, alpha, beta), func(t *testing.T) {
 					ldb := tiles*amxTile + 7
 					a, b := make([]uint32, steps*amxBlock), make([]uint32, steps*amxBlockPairs*ldb)
 					for i := range a {
@@ -154,7 +155,6 @@ func TestAMXTilesAgainstTwin(t *testing.T) {
 					}
 					got, want := append([]float32(nil), c0...), append([]float32(nil), c0...)
 					acc := make([]float32, amxTile*amxTile)
-					const alpha = 1.5
 					bf16AMX.tiles(steps, tiles, &a[0], &b[0], ldb, &got[0], ldc, alpha, beta, &acc[0])
 					amxTilesGo(steps, tiles, &a[0], &b[0], ldb, &want[0], ldc, alpha, beta, nil)
 					kp := steps * amxBlockPairs
@@ -175,7 +175,7 @@ func TestAMXTilesAgainstTwin(t *testing.T) {
 								mag += math.Abs(bf16Operand(uint16(u))*bf16Operand(uint16(v))) +
 									math.Abs(bf16Operand(uint16(u>>16))*bf16Operand(uint16(v>>16)))
 							}
-							bound := float64(2*kp+3) * 0x1p-23 * (alpha*mag + math.Abs(float64(beta*c0[x])))
+							bound := float64(2*kp+3) * 0x1p-23 * (float64(alpha)*mag + math.Abs(float64(beta*c0[x])))
 							if d := math.Abs(float64(got[x]) - float64(want[x])); !(d <= bound) {
 								t.Fatalf("c[%d][%d] = %g, twin %g: difference %.3g over %.3g", i, j, got[x], want[x], d, bound)
 							}
