@@ -24,7 +24,13 @@ parser.add_argument("--samples", type=int, default=5, help="timed samples per sh
 parser.add_argument("--sample", type=float, default=0.2, help="minimum seconds per sample")
 parser.add_argument("--raw", action="store_true", help="print every sample instead of median and best")
 parser.add_argument("--library", default="torch", choices=["torch", "numpy"], help="what calls the BLAS")
+parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"],
+                    help="bf16: torch.mm of bfloat16 tensors (float32 accumulation inside; oneDNN, on AMX or "
+                         "AVX512_BF16 where the CPU has them), the counterpart of shardsmith's avx512-bf16; the "
+                         "operands are converted before timing, where shardsmith converts float32 ones in the product")
 args = parser.parse_args()
+if args.dtype == "bf16" and args.library != "torch":
+    parser.error("--dtype bf16 needs --library torch")
 
 for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = str(args.threads)
@@ -77,6 +83,8 @@ def operand(trans, rows, cols):
         x = torch.randn(cols, rows).t()
     else:
         x = torch.randn(rows, cols)
+    if args.dtype == "bf16":
+        return x.to(torch.bfloat16)
     return x.numpy() if args.library == "numpy" else x
 
 
@@ -90,7 +98,7 @@ def mm(a, b, c):
 def measure(name, ta, tb, m, n, k):
     a = operand(ta, m, k)
     b = operand(tb, k, n)
-    c = np.empty((m, n), np.float32) if args.library == "numpy" else torch.empty(m, n)
+    c = np.empty((m, n), np.float32) if args.library == "numpy" else torch.empty(m, n, dtype=a.dtype)
     mm(a, b, c)
     per = []
     for _ in range(args.samples):
@@ -122,6 +130,8 @@ if args.library == "numpy":
 else:
     label = "torch-" + torch.__version__.split("+")[0].replace("a0", "")
 label += "-" + ("mkl" if backend.startswith("mkl") else "openblas" if "openblas" in backend else "blas")
+if args.dtype == "bf16":
+    label = "torch-" + torch.__version__.split("+")[0] + "-bf16"
 print(f"# {label}: torch {torch.__version__}, numpy {np.__version__}, BLAS {backend}, {args.threads} thread(s)")
 shapes = [(f"square-{n}", False, False, n, n, n)
           for n in (int(s) for s in args.sizes.split(",") if s)]
