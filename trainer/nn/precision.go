@@ -48,14 +48,41 @@ func (p *Precision) Set(s string) error {
 // bf16Layer is a layer whose matrix products can run in bf16.
 type bf16Layer interface{ setBF16(on bool) }
 
-func (d *Dense) setBF16(on bool)  { d.bf16 = on }
-func (c *Conv2D) setBF16(on bool) { c.bf16 = on }
+func (d *Dense) setBF16(on bool)      { d.bf16 = on }
+func (c *Conv2D) setBF16(on bool)     { c.bf16 = on }
+func (e *PatchEmbed) setBF16(on bool) { e.bf16 = on }
+
+// setBF16 switches the block's four dense products (qkv, proj, fc1, fc2);
+// the attention heads' score and value products stay float32 (they are
+// T×T×head-width, a few hundred multiply-adds per row, in fused kernels).
+func (b *Block) setBF16(on bool) {
+	for _, l := range []Layer{b.attn.qkv, b.attn.proj, b.fc1, b.fc2} {
+		switch l := l.(type) {
+		case *Dense:
+			l.setBF16(on)
+		case *LoRA:
+			l.Base().setBF16(false) // never on: bf16Refusal refuses adapters
+		}
+	}
+}
+
+// bf16Refusal says why a block cannot run in bf16: LoRA adapters, whose
+// low-rank products have no bf16 path.
+func (b *Block) bf16Refusal() error {
+	for _, l := range []Layer{b.attn.qkv, b.attn.proj, b.fc1, b.fc2} {
+		if _, ok := l.(*Dense); !ok {
+			return fmt.Errorf("layer %s has %T adapters, which have no bf16 products", b.name, l)
+		}
+	}
+	return nil
+}
 
 // SetPrecision switches the matrix products of m's layers to p. BF16 is
-// implemented for the dense and convolution layers and the layers without
-// products around them (activations, pooling, dropout, flatten, batch
-// normalization); a model with other layers (a ViT's, LoRA adapters) is
-// refused for bf16 rather than run partly in it.
+// implemented for the dense, convolution and patch-embedding layers, the
+// ViT blocks' dense products, and the layers without products around them
+// (activations, pooling, dropout, flatten, batch and layer normalization,
+// token embedding, class pooling); a model with other layers (LoRA
+// adapters) is refused for bf16 rather than run partly in it.
 func (m *Sequential) SetPrecision(p Precision) error {
 	switch p {
 	case "", FP32, BF16:
@@ -65,10 +92,14 @@ func (m *Sequential) SetPrecision(p Precision) error {
 	on := p == BF16
 	if on {
 		for _, l := range m.layers {
-			switch l.(type) {
-			case bf16Layer, *ReLU, *MaxPool2D, *Dropout, *Flatten, *BatchNorm:
+			switch l := l.(type) {
+			case *Block:
+				if err := l.bf16Refusal(); err != nil {
+					return fmt.Errorf("nn: %s: bf16 precision: %w", m.name, err)
+				}
+			case bf16Layer, *ReLU, *MaxPool2D, *Dropout, *Flatten, *BatchNorm, *LayerNorm, *TokenEmbed, *ClassPool, *GELU:
 			default:
-				return fmt.Errorf("nn: %s: bf16 precision covers dense and conv2d layers; layer %s (%T) has no bf16 products", m.name, l.Name(), l)
+				return fmt.Errorf("nn: %s: bf16 precision covers dense, conv2d and ViT layers; layer %s (%T) has no bf16 products", m.name, l.Name(), l)
 			}
 		}
 	}

@@ -67,6 +67,7 @@ type PatchEmbed struct {
 	y, dx    Tensor
 	gatherFn func(lo, hi int)
 	scatFn   func(lo, hi int)
+	bf16     bool // products in bf16 (SetPrecision)
 }
 
 // NewPatchEmbed returns a patch embedding of c-channel images into d
@@ -116,7 +117,8 @@ func (e *PatchEmbed) Forward(x *Tensor, train bool) *Tensor {
 	e.y.resize(e.n, t, e.d)
 	y := e.y.Data
 	fillRows(y, e.B.Data, m)
-	gemm(false, true, m, e.d, e.k(), 1, e.cols, e.k(), e.W.Data, e.k(), 1, y, e.d)
+	mm, _ := products(e.bf16)
+	mm(false, true, m, e.d, e.k(), 1, e.cols, e.k(), e.W.Data, e.k(), 1, y, e.d)
 	return &e.y
 }
 
@@ -142,8 +144,9 @@ func (e *PatchEmbed) gather(lo, hi int) {
 
 func (e *PatchEmbed) Backward(dy *Tensor, needDX bool) *Tensor {
 	m, k := e.n*e.gh*e.gw, e.k()
+	mm, _ := products(e.bf16)
 	if !e.W.Frozen {
-		gemm(true, false, e.d, k, m, 1, dy.Data, e.d, e.cols, k, 0, e.W.Grad, k)
+		mm(true, false, e.d, k, m, 1, dy.Data, e.d, e.cols, k, 0, e.W.Grad, k)
 	}
 	if !e.B.Frozen {
 		sumRows(e.B.Grad, dy.Data, m, e.d)
@@ -152,7 +155,7 @@ func (e *PatchEmbed) Backward(dy *Tensor, needDX bool) *Tensor {
 		return nil
 	}
 	e.dcols = growF32(e.dcols, m*k)
-	gemm(false, false, m, k, e.d, 1, dy.Data, e.d, e.W.Data, k, 0, e.dcols, k)
+	mm(false, false, m, k, e.d, 1, dy.Data, e.d, e.W.Data, k, 0, e.dcols, k)
 	e.dx.resize(e.x.Shape...)
 	e.dx.Layout = e.x.Layout
 	parallelForWork(e.n, 8, nsCopy*float64(e.c*e.h*e.w), e.scatFn)
