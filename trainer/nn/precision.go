@@ -9,8 +9,9 @@ import (
 // Precision is the arithmetic of a model's matrix products.
 //
 //   - FP32: float32 operands and accumulation (kernels.Sgemm).
-//   - BF16: mixed precision. The products of the dense and convolution layers
-//     (forward, input gradient and weight gradient) round their operands to
+//   - BF16: mixed precision. The products of the dense, convolution and
+//     patch-embedding layers, the ViT blocks' dense layers included (forward,
+//     input gradient and weight gradient), round their operands to
 //     bfloat16 and accumulate in float32 (kernels.SgemmBF16: AMX tiles on
 //     AMX-BF16, VDPBF16PS on AVX512_BF16). Weights, gradients, optimizer
 //     state, biases, activations and every element-wise pass stay float32:
