@@ -10,20 +10,12 @@ import (
 	"github.com/shardsmith/shardsmith/trainer/kernels"
 )
 
-// With BF16 every product of the CNN's dense and conv layers, forward and
-// both backward, goes through the bf16 GEMM; the loss and gradients stay
-// within bf16's rounding of fp32's, and switching back restores fp32's bits.
-func TestSetPrecisionBF16(t *testing.T) {
-	m, err := CNN([]int{1, 12, 12}, 3, WithSeed(3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := rand.New(rand.NewPCG(1, 2))
-	x := NewTensor(8, 1, 12, 12)
-	for i := range x.Data {
-		x.Data[i] = float32(r.NormFloat64())
-	}
-	labels := []int{0, 1, 2, 0, 1, 2, 0, 1}
+// checkBF16Step runs one training step of m on x in fp32, in bf16 and in
+// fp32 again: in bf16 at least minCalls products go through the bf16 GEMM
+// (named by what in the failure), the loss and gradients stay within bf16's
+// rounding of fp32's, and switching back restores fp32's bits.
+func checkBF16Step(t *testing.T, m *Sequential, x *Tensor, labels []int, minCalls int64, what string) {
+	t.Helper()
 	step := func() (float64, []float32) {
 		for _, p := range m.Params() {
 			clear(p.Grad)
@@ -62,10 +54,8 @@ func TestSetPrecisionBF16(t *testing.T) {
 		t.Fatal(err)
 	}
 	loss16, g16 := step()
-	// 2 conv + 2 dense layers, 3 products each, but conv1's input gradient
-	// is not needed; the conv products run once per group of images.
-	if calls.Load() < 11 {
-		t.Fatalf("%d bf16 products in a step, want every dense and conv product (≥ 11)", calls.Load())
+	if calls.Load() < minCalls {
+		t.Fatalf("%d bf16 products in a step, want every %s product (≥ %d)", calls.Load(), what, minCalls)
 	}
 	if loss16 == loss32 || math.Abs(loss16-loss32) > 0.02*loss32 {
 		t.Fatalf("bf16 loss %v vs fp32 %v: want close but not equal", loss16, loss32)
@@ -93,6 +83,28 @@ func TestSetPrecisionBF16(t *testing.T) {
 			t.Fatalf("back to fp32: gradient %d = %g, want %g", i, g[i], g32[i])
 		}
 	}
+}
+
+// randImages returns n c×h×w images of standard normal pixels.
+func randImages(seed uint64, n, c, h, w int) *Tensor {
+	r := rand.New(rand.NewPCG(seed, seed+1))
+	x := NewTensor(n, c, h, w)
+	for i := range x.Data {
+		x.Data[i] = float32(r.NormFloat64())
+	}
+	return x
+}
+
+// With BF16 every product of the CNN's dense and conv layers, forward and
+// both backward, goes through the bf16 GEMM.
+func TestSetPrecisionBF16(t *testing.T) {
+	m, err := CNN([]int{1, 12, 12}, 3, WithSeed(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 2 conv + 2 dense layers, 3 products each, but conv1's input gradient
+	// is not needed; the conv products run once per group of images.
+	checkBF16Step(t, m, randImages(1, 8, 1, 12, 12), []int{0, 1, 2, 0, 1, 2, 0, 1}, 11, "dense and conv")
 }
 
 func TestSetPrecisionRefuses(t *testing.T) {
@@ -123,84 +135,13 @@ func TestSetPrecisionRefuses(t *testing.T) {
 }
 
 // A ViT in bf16 runs the patch embedding's, the blocks' dense and the head's
-// products in bf16: every one goes through the bf16 GEMM, the loss and
-// gradients stay close to fp32's, and switching back gives fp32's bits.
+// products in bf16.
 func TestSetPrecisionBF16ViT(t *testing.T) {
 	m, err := ViT([]int{1, 8, 8}, 3, ViTConfig{Patch: 4, Dim: 16, Depth: 2, Heads: 2, MLPRatio: 2}, WithSeed(4))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := rand.New(rand.NewPCG(3, 4))
-	x := NewTensor(6, 1, 8, 8)
-	for i := range x.Data {
-		x.Data[i] = float32(r.NormFloat64())
-	}
-	labels := []int{0, 1, 2, 0, 1, 2}
-	step := func() (float64, []float32) {
-		for _, p := range m.Params() {
-			clear(p.Grad)
-		}
-		logits, err := m.Forward(x, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ce SoftmaxCrossEntropy
-		loss, dl, err := ce.Forward(logits, labels)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := m.Backward(dl); err != nil {
-			t.Fatal(err)
-		}
-		var g []float32
-		for _, p := range m.Params() {
-			g = append(g, p.Grad...)
-		}
-		return loss, g
-	}
-	loss32, g32 := step()
-	var calls atomic.Int64 // the hooks run on the pool's goroutines
-	defer func(p, s gemmFunc) { gemmBF16, gemmBF16Serial = p, s }(gemmBF16, gemmBF16Serial)
-	gemmBF16 = func(ta, tb bool, mm, n, k int, al float32, a []float32, lda int, b []float32, ldb int, be float32, c []float32, ldc int) {
-		calls.Add(1)
-		kernels.SgemmBF16(ta, tb, mm, n, k, al, a, lda, b, ldb, be, c, ldc)
-	}
-	gemmBF16Serial = func(ta, tb bool, mm, n, k int, al float32, a []float32, lda int, b []float32, ldb int, be float32, c []float32, ldc int) {
-		calls.Add(1)
-		kernels.SgemmBF16Serial(ta, tb, mm, n, k, al, a, lda, b, ldb, be, c, ldc)
-	}
-	if err := m.SetPrecision(BF16); err != nil {
-		t.Fatal(err)
-	}
-	loss16, g16 := step()
 	// Patch embedding: forward and weight gradient (no input gradient for
 	// the first layer); 2 blocks × 4 dense layers × 3 products; the head's 3.
-	if got := calls.Load(); got < 2+2*4*3+3 {
-		t.Fatalf("%d bf16 products in a step, want every dense and patch product (≥ %d)", got, 2+2*4*3+3)
-	}
-	if loss16 == loss32 || math.Abs(loss16-loss32) > 0.02*loss32 {
-		t.Fatalf("bf16 loss %v vs fp32 %v: want close but not equal", loss16, loss32)
-	}
-	var num, den float64
-	for i := range g32 {
-		d := float64(g16[i] - g32[i])
-		num += d * d
-		den += float64(g32[i]) * float64(g32[i])
-	}
-	if rel := math.Sqrt(num / den); rel == 0 || rel > 0.05 {
-		t.Fatalf("bf16 gradient relative to fp32: %g, want (0, 0.05]", rel)
-	}
-	calls.Store(0)
-	if err := m.SetPrecision(FP32); err != nil {
-		t.Fatal(err)
-	}
-	loss, g := step()
-	if calls.Load() != 0 || loss != loss32 {
-		t.Fatalf("back to fp32: %d bf16 products, loss %v want %v", calls.Load(), loss, loss32)
-	}
-	for i := range g {
-		if math.Float32bits(g[i]) != math.Float32bits(g32[i]) {
-			t.Fatalf("back to fp32: gradient %d differs", i)
-		}
-	}
+	checkBF16Step(t, m, randImages(3, 6, 1, 8, 8), []int{0, 1, 2, 0, 1, 2}, 2+2*4*3+3, "dense and patch")
 }
