@@ -31,14 +31,9 @@ func init() {
 			macsPerNs:  2 * gemmMACsPerNs,
 		}
 		if cpu.X86.HasAMXTile && cpu.X86.HasAMXBF16 && requestAMX() {
-			amx := *bf16Native
-			amx.name, amx.mr, amx.nr = "amxbf16", amxTile, amxTile
-			amx.gemm, amx.gemmEdge = nil, nil
-			amx.tiles = amxBF16Tiles
 			// A tile multiply is about 8× the VDPBF16PS rate (one
 			// TDPBF16PS per 16 cycles against 32 lanes × 2 per cycle).
-			amx.macsPerNs = 16 * gemmMACsPerNs
-			bf16AMX = &amx
+			bf16AMX = amxSet(bf16Native, "amxbf16", amxBF16Tiles, 16*gemmMACsPerNs)
 		}
 	}
 }

@@ -79,6 +79,16 @@ func amxAllowedBy(env string) bool {
 // setting, for tests and benchmarks that compare it with VDPBF16PS.
 func setAMX(on bool) bool { return amxOn.Swap(on) }
 
+// amxSet returns an AMX-layout set named name that packs with base's
+// conversion and transpose kernels and multiplies with tiles.
+func amxSet(base *bf16Kernels, name string, tiles amxTilesFunc, macsPerNs float64) *bf16Kernels {
+	s := *base
+	s.name, s.mr, s.nr = name, amxTile, amxTile
+	s.gemm, s.gemmEdge = nil, nil
+	s.tiles, s.macsPerNs = tiles, macsPerNs
+	return &s
+}
+
 // amxTilesGo is the Go twin of amxBF16Tiles, with the contract's rounding:
 // per pair, the high step's product then the low step's, each sum rounded.
 func amxTilesGo(steps, tiles int, ap, bp *uint32, ldb int, cp *float32, ldc int, alpha, beta float32, _ *float32) {

@@ -11,12 +11,9 @@ import (
 // the Go packing kernels and, where the CPU has them, one with the native
 // ones (whose transposes pack a transposed A).
 func amxTwinSets() []*bf16Kernels {
-	sets := []*bf16Kernels{{name: "amx-go", mr: amxTile, nr: amxTile, tiles: amxTilesGo,
-		pairRows: pairRowsBF16Go, cvt: cvtBF16Go, macsPerNs: gemmMACsPerNs}}
+	sets := []*bf16Kernels{amxSet(bf16Go, "amx-go", amxTilesGo, gemmMACsPerNs)}
 	if bf16Native != nil {
-		s := *bf16Native
-		s.name, s.mr, s.nr, s.tiles, s.gemm, s.gemmEdge = "amx-go-native-packing", amxTile, amxTile, amxTilesGo, nil, nil
-		sets = append(sets, &s)
+		sets = append(sets, amxSet(bf16Native, "amx-go-native-packing", amxTilesGo, gemmMACsPerNs))
 	}
 	return sets
 }
