@@ -13,7 +13,6 @@ import (
 	"github.com/shardsmith/shardsmith/trainer"
 	"github.com/shardsmith/shardsmith/trainer/checkpoint"
 	"github.com/shardsmith/shardsmith/trainer/data"
-	"github.com/shardsmith/shardsmith/trainer/kernels"
 	"github.com/shardsmith/shardsmith/trainer/metrics"
 	"github.com/shardsmith/shardsmith/trainer/nn"
 )
@@ -65,9 +64,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := model.SetPrecision(precision); err != nil {
 		return fmt.Errorf("%s: --precision %s: %w", p, precision, err)
 	}
-	if precision == nn.BF16 && !kernels.HasBF16() {
-		fmt.Fprintf(stderr, "trainer eval: warning: this CPU (or kernel set %s) has no AVX512_BF16 or AMX-BF16: the bf16 products run in the pure-Go kernels, far slower than fp32\n", kernels.Impl())
-	}
+	warnSlowBF16(stderr, "trainer eval", precision)
 	ds, err := data.Open(*shards)
 	if err != nil {
 		return err

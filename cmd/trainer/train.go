@@ -103,6 +103,15 @@ func addTrainFlags(fs *flag.FlagSet, f *trainFlags) {
 	fs.Var(&f.precision, "precision", "arithmetic of the dense and conv layers' matrix products: fp32, or bf16 (bfloat16 operands, float32 accumulation, weights and optimizer; on AMX tiles where the CPU has AMX-BF16, the fastest choice there, else on AVX512_BF16; not with LoRA)")
 }
 
+// warnSlowBF16 warns, under the command's name, when bf16 products would
+// run on the pure-Go kernels because the CPU (or the kernel set chosen) has
+// neither AVX512_BF16 nor AMX-BF16.
+func warnSlowBF16(w io.Writer, cmd string, p nn.Precision) {
+	if p == nn.BF16 && !kernels.HasBF16() {
+		fmt.Fprintf(w, "%s: warning: this CPU (or kernel set %s) has no AVX512_BF16 or AMX-BF16: the bf16 products run in the pure-Go kernels, far slower than fp32\n", cmd, kernels.Impl())
+	}
+}
+
 // localFlags refuses a URL in flags that only a local path can serve (run
 // directories, checkpoints, profiles), so that s3://… never becomes a local
 // directory named "s3:"; a file:// URL becomes its path.
@@ -252,9 +261,7 @@ func trainLoop(ctx context.Context, s *trainer.Session, ds *data.Dataset, f *tra
 	fmt.Fprintf(logw, "trainer: %s on %s version %s (%d train, %d val, %d test), kernels %s, precision %s, conv %s, GOMAXPROCS %d, run %s\n",
 		s.Config.Model, ds.Manifest.Dataset, ds.Manifest.ShortVersion(), ds.Rows(vocab.Train), ds.Rows(vocab.Val), ds.Rows(vocab.Test),
 		kernels.Impl(), prec, s.Config.Conv, runtime.GOMAXPROCS(0), f.out)
-	if s.Config.Precision == nn.BF16 && !kernels.HasBF16() {
-		fmt.Fprintf(stderr, "trainer: warning: this CPU (or kernel set %s) has no AVX512_BF16 or AMX-BF16: the bf16 products run in the pure-Go kernels, far slower than fp32\n", kernels.Impl())
-	}
+	warnSlowBF16(stderr, "trainer", s.Config.Precision)
 	stopProfile, err := cli.StartCPUProfile(f.cpuprofile)
 	if err != nil {
 		return err
