@@ -10,6 +10,7 @@ import (
 
 	"github.com/shardsmith/shardsmith/formats/manifest"
 	"github.com/shardsmith/shardsmith/formats/vocab"
+	"github.com/shardsmith/shardsmith/internal/cli"
 	"github.com/shardsmith/shardsmith/trainer"
 	"github.com/shardsmith/shardsmith/trainer/checkpoint"
 	"github.com/shardsmith/shardsmith/trainer/data"
@@ -46,6 +47,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	var precision nn.Precision
 	fs.Var(&precision, "precision", "arithmetic of the dense and conv layers' matrix products: fp32 or bf16")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the evaluation pass to `file` (for performance work)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -53,7 +55,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.Usage()
 		return errUsage
 	}
-	if err := localFlags(map[string]*string{"--checkpoint": ck}); err != nil {
+	if err := localFlags(map[string]*string{"--checkpoint": ck, "--cpuprofile": cpuprofile}); err != nil {
 		return err
 	}
 	p := trainer.CheckpointPath(*ck)
@@ -79,8 +81,13 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				manifest.Values(n.Mean).Decimals(6), manifest.Values(n.Std).Decimals(6), manifest.Values(dn.Mean).Decimals(6), manifest.Values(dn.Std).Decimals(6))
 		}
 	}
+	stopProfile, err := cli.StartCPUProfile(*cpuprofile)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	conf, loss, err := trainer.Evaluate(ctx, model, ds, *split, 256)
+	stopProfile()
 	if err != nil {
 		return err
 	}
