@@ -9,6 +9,18 @@
 // while the current one trains. uint8 shards are normalized on the fly with
 // manifest.Normalize's table, giving bitwise the floats of a float32 shard.
 //
+// # Reading
+//
+// A pass without shuffling streams: each record batch's rows become batches
+// as soon as they are decoded, so evaluation overlaps decoding with the
+// forward passes and holds one record batch, not the split. A shuffled
+// split that fits in the window is resident: its first epoch reads all its
+// shards at once (one goroutine per shard, up to GOMAXPROCS, each into its
+// own rows of the window) and later epochs permute the same rows again
+// without reading, since the window would hold them anyway. Both give
+// exactly the order Order describes; only a split larger than the window
+// is read shard by shard every epoch.
+//
 // # Layout
 //
 // Shards store images HWC (the channels of a pixel side by side); the
@@ -23,8 +35,11 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/shardsmith/shardsmith/formats/dataset"
 	"github.com/shardsmith/shardsmith/formats/manifest"
@@ -142,16 +157,37 @@ type Loader struct {
 	// window holds the rows being shuffled; kept across epochs, and sized
 	// once, so filling it never regrows (and recopies) hundreds of MB.
 	window shard.Rows
+	// resident is set once a resident split's window holds all its rows,
+	// shard i's at rows [base[i], base[i]+split.Shards[i].Rows).
+	resident bool
+	base     []int
 }
+
+// isResident reports whether the loader keeps the whole split in its
+// window: a shuffled split no larger than the window (see Reading in the
+// package documentation).
+func (l *Loader) isResident() bool {
+	return l.opts.Shuffle && l.split.Rows <= l.opts.Window && !noResident.Load()
+}
+
+// noResident turns residency off, so tests can compare the resident path
+// with reading every epoch.
+var noResident atomic.Bool
 
 // windowRows returns the empty shuffle window, allocating it on first use
 // for the largest number of rows it will hold.
 func (l *Loader) windowRows() shard.Rows {
+	if l.resident {
+		return l.window // all the split's rows, read once
+	}
 	if l.window.Label != nil {
 		l.window.Reset()
 		return l.window
 	}
 	n := min(l.split.Rows, l.opts.Window+maxBatchRows(l.split))
+	if !l.opts.Shuffle {
+		n = min(l.split.Rows, maxBatchRows(l.split)) // streamed: one record batch at a time
+	}
 	elems := l.ds.Elems()
 	w := shard.Rows{SourceIndex: make([]uint64, 0, n), Label: make([]uint8, 0, n), Copy: make([]uint16, 0, n)}
 	if l.ds.Manifest.Image.DType == "uint8" {
@@ -253,8 +289,18 @@ func (l *Loader) produce(ctx context.Context, epoch int, free <-chan *Batch, out
 	window := l.windowRows()
 	defer func() { l.window = window }() // reuse the buffers next epoch
 	var cur *Batch
+	// emit appends rows perm[0], perm[1], … of rows to the batches; all of
+	// them in order if perm is nil.
 	emit := func(rows *shard.Rows, perm []int) error {
-		for _, r := range perm {
+		n := rows.Len()
+		if perm != nil {
+			n = len(perm)
+		}
+		for i := range n {
+			r := i
+			if perm != nil {
+				r = perm[i]
+			}
 			if cur == nil {
 				select {
 				case cur = <-free:
@@ -294,17 +340,34 @@ func (l *Loader) produce(ctx context.Context, epoch int, free <-chan *Batch, out
 		return nil
 	}
 	flushWindow := func() error {
-		n := window.Len()
-		perm := make([]int, n)
-		for i := range perm {
-			perm[i] = i
-		}
+		var perm []int
 		if rng != nil {
-			rng.Shuffle(n, func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
+			perm = shuffled(rng, window.Len())
 		}
 		err := emit(&window, perm)
 		window.Reset()
 		return err
+	}
+	if l.isResident() {
+		if err := l.fillResident(ctx, &window); err != nil {
+			return err
+		}
+		// The window holds the shards in manifest order; the epoch permutes
+		// them as if read in its own shard order.
+		at := make([]int, 0, window.Len())
+		for _, si := range order {
+			for r := range l.split.Shards[si].Rows {
+				at = append(at, l.base[si]+r)
+			}
+		}
+		perm := shuffled(rng, len(at))
+		for i, v := range perm {
+			perm[i] = at[v]
+		}
+		if err := emit(&window, perm); err != nil {
+			return err
+		}
+		return l.emitLast(ctx, cur, out)
 	}
 	// On an object store the next shard is fetched while this one is read.
 	var next *dataset.Prefetched
@@ -336,7 +399,7 @@ func (l *Loader) produce(ctx context.Context, epoch int, free <-chan *Batch, out
 			if !more {
 				break
 			}
-			if window.Len() >= l.opts.Window {
+			if window.Len() >= l.opts.Window || rng == nil {
 				if err := flushWindow(); err != nil {
 					r.Close()
 					return err
@@ -350,6 +413,11 @@ func (l *Loader) produce(ctx context.Context, epoch int, free <-chan *Batch, out
 			return err
 		}
 	}
+	return l.emitLast(ctx, cur, out)
+}
+
+// emitLast sends the final partial batch, unless DropLast.
+func (l *Loader) emitLast(ctx context.Context, cur *Batch, out chan<- *Batch) error {
 	if cur != nil && cur.Len() > 0 && !l.opts.DropLast {
 		select {
 		case out <- cur:
@@ -358,6 +426,87 @@ func (l *Loader) produce(ctx context.Context, epoch int, free <-chan *Batch, out
 		}
 	}
 	return nil
+}
+
+// shuffled returns 0…n−1 permuted by rng.Shuffle.
+func shuffled(rng *rand.Rand, n int) []int {
+	perm := make([]int, n)
+	for i := range perm {
+		perm[i] = i
+	}
+	rng.Shuffle(n, func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
+	return perm
+}
+
+// fillResident reads every shard of the split into the window, once per
+// loader: shard i into rows [base[i], base[i]+rows) through a view of
+// exactly that capacity, on up to GOMAXPROCS goroutines for a local
+// version (one shard at a time from an object store, whose cache may have
+// room for only one). A shard's reader refuses more rows than the manifest
+// lists and checks the count and hashes at its end, so a filled window
+// holds exactly the verified rows; after an error it is read again next
+// epoch.
+func (l *Loader) fillResident(ctx context.Context, window *shard.Rows) error {
+	if l.resident {
+		return nil
+	}
+	shards := l.split.Shards
+	base := make([]int, len(shards))
+	n := 0
+	for i, sh := range shards {
+		base[i] = n
+		n += sh.Rows
+	}
+	elems := l.ds.Elems()
+	w := *window
+	w.SourceIndex, w.Label, w.Copy = w.SourceIndex[:n], w.Label[:n], w.Copy[:n]
+	if w.ImageU8 != nil {
+		w.ImageU8 = w.ImageU8[:n*elems]
+	} else {
+		w.ImageF32 = w.ImageF32[:n*elems]
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	if l.ds.ds.Remote() {
+		g.SetLimit(1)
+	}
+	for i := range shards {
+		g.Go(func() error {
+			lo, hi := base[i], base[i]+shards[i].Rows
+			view := shard.Rows{SourceIndex: w.SourceIndex[lo:lo:hi], Label: w.Label[lo:lo:hi], Copy: w.Copy[lo:lo:hi]}
+			if w.ImageU8 != nil {
+				view.ImageU8 = w.ImageU8[lo*elems : lo*elems : hi*elems]
+			} else {
+				view.ImageF32 = w.ImageF32[lo*elems : lo*elems : hi*elems]
+			}
+			return l.readShard(gctx, i, &view)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	w.SourcePath = nil // not part of a batch
+	*window = w
+	l.base, l.resident = base, true
+	return nil
+}
+
+// readShard appends every row of shard i of the split to dst.
+func (l *Loader) readShard(ctx context.Context, i int, dst *shard.Rows) error {
+	r, err := l.ds.ds.OpenShardContext(ctx, l.split.Name, i)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		more, err := r.Next(dst)
+		if err != nil || !more {
+			return err
+		}
+	}
 }
 
 // hwcToCHW writes the HWC image src of c channels into dst as c planes.
