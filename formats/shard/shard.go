@@ -52,7 +52,7 @@ const Version = "shard/1"
 const ZstdLibrary = "github.com/klauspost/compress@v1.20.4"
 
 // ArrowLibrary names the Arrow implementation that lays out the IPC bytes.
-const ArrowLibrary = "github.com/apache/arrow-go/v18@v18.8.0"
+const ArrowLibrary = "github.com/apache/arrow-go/v18@v18.9.0"
 
 // ZstdLevel is the level arrow-go's IPC writer uses (klauspost's SpeedDefault,
 // comparable to zstd level 3); arrow-go offers no knob for it.
