@@ -90,7 +90,7 @@ func addTrainFlags(fs *flag.FlagSet, f *trainFlags) {
 	cli.FloatVar(fs, &f.labelSmoothing, "label-smoothing", 0, cli.Range{Max: 1, MaxOpen: true}, "train against (1-ε)·onehot + ε/classes (0: off; val and test losses stay plain)")
 	cli.IntVar(fs, &f.patience, "patience", 0, 0, maxEpochs, "stop when val loss has not improved for N epochs (0: off)")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed for initialisation, shuffling and dropout")
-	cli.IntVar(fs, &f.window, "shuffle-window", 0, 0, maxWindow, "rows held for shuffling (0: 65536, a full shuffle of MNIST)")
+	cli.IntVar(fs, &f.window, "shuffle-window", 0, 0, maxWindow, "rows held for shuffling (0: 65536, a full shuffle of MNIST); a split that fits is read once and kept for later epochs")
 	fs.StringVar(&f.out, "out", "", "run directory (default runs/<model>-<time>)")
 	fs.StringVar(&f.resume, "resume", "", "continue the run in this directory from its last checkpoint, as it was saved (see above)")
 	fs.BoolVar(&f.asJSON, "json", false, "print one JSON object with the results at the end")
