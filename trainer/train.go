@@ -330,6 +330,7 @@ func Evaluate(ctx context.Context, model *nn.Sequential, ds *data.Dataset, split
 	if err := checkInput(model, ds); err != nil {
 		return nil, 0, err
 	}
+	defer model.PackForInference()() // the weights hold still for the pass
 	conf := metrics.NewConfusion(ds.Manifest.Classes)
 	var ce nn.SoftmaxCrossEntropy
 	var lossSum float64

@@ -197,6 +197,11 @@ func sgemmBF16(ks *bf16Kernels, threads int, transA, transB bool, m, n, k int, a
 	}
 	g := &gemmArgs{transA: transA, transB: transB, k: k, alpha: alpha, beta: beta,
 		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc}
+	g.runBF16Grid(ks, threads, m, n)
+}
+
+// runBF16Grid computes all of C, split across up to threads goroutines.
+func (g *gemmArgs) runBF16Grid(ks *bf16Kernels, threads, m, n int) {
 	if threads > 1 {
 		pm, pn := splitGrid(threads, ceilDiv(m, ks.mr), ceilDiv(n, ks.nr), ks.mr, ks.nr)
 		if pm*pn > 1 {
@@ -276,21 +281,28 @@ func (g *gemmArgs) runBF16(ks *bf16Kernels, ws *bf16Workspace, i0, i1, j0, j1 in
 			packBF16(ks, ws, ws.a, !g.transA, g.a, g.lda, ic, ib, pc, pb, mr, pairs)
 			for jc := j0; jc < j1; jc += nc {
 				jb := min(nc, j1-jc)
-				packBF16(ks, ws, ws.b, g.transB, g.b, g.ldb, jc, jb, pc, pb, nr, pairs)
-				g.macroBF16(ks, ws, ic, ib, jc, jb, pairs, beta)
+				bp := ws.b
+				if g.packed != nil {
+					bp = g.packed.blocks[pc/kc][jc*pairs:]
+				} else {
+					packBF16(ks, ws, bp, g.transB, g.b, g.ldb, jc, jb, pc, pb, nr, pairs)
+				}
+				g.macroBF16(ks, ws, bp, ic, ib, jc, jb, pairs, beta)
 			}
 		}
 	}
 }
 
-func (g *gemmArgs) macroBF16(ks *bf16Kernels, ws *bf16Workspace, ic, ib, jc, jb, pairs int, beta float32) {
+// macroBF16 multiplies the packed row block in ws.a by the packed column
+// block b (panels of nr columns, pairs dwords per column).
+func (g *gemmArgs) macroBF16(ks *bf16Kernels, ws *bf16Workspace, b []uint32, ic, ib, jc, jb, pairs int, beta float32) {
 	mr, nr := ks.mr, ks.nr
 	c, ldc := g.c, g.ldc
 	for ir := 0; ir < ib; ir += mr {
 		ap := ws.a[ir*pairs : (ir+mr)*pairs]
 		rows := min(mr, ib-ir)
 		for jr := 0; jr < jb; jr += nr {
-			bp := ws.b[jr*pairs : (jr+nr)*pairs]
+			bp := b[jr*pairs : (jr+nr)*pairs]
 			cols := min(nr, jb-jr)
 			ci := (ic+ir)*ldc + jc + jr
 			if rows == mr && cols == nr {

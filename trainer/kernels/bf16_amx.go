@@ -146,20 +146,25 @@ func (g *gemmArgs) runAMX(ks *bf16Kernels, ws *bf16Workspace, i0, i1, j0, j1 int
 			for jc := j0; jc < j1; jc += nc {
 				jb := min(nc, j1-jc)
 				// One panel as wide as the block: the tiles read it
-				// with a stride of w.
-				w := roundUp(jb, amxTile)
-				packBF16(ks, ws, ws.b, g.transB, g.b, g.ldb, jc, jb, pc, pb, w, pp)
-				g.macroAMX(ks, ws, ic, ib, jc, jb, w, pp, beta)
+				// with a stride of w. A prepacked B is one panel as wide
+				// as all of B, read from column jc on.
+				w, bp := roundUp(jb, amxTile), ws.b
+				if g.packed != nil {
+					w, bp = g.packed.width, g.packed.blocks[pc/kc][jc:]
+				} else {
+					packBF16(ks, ws, bp, g.transB, g.b, g.ldb, jc, jb, pc, pb, w, pp)
+				}
+				g.macroAMX(ks, ws, bp, ic, ib, jc, jb, w, pp, beta)
 			}
 		}
 	}
 }
 
 // macroAMX multiplies the packed row block (ib rows) by the packed column
-// block (jb columns, w dwords per row of pairs): whole 32×32 tiles straight
+// block b (jb columns, w dwords per row of pairs): whole 32×32 tiles straight
 // into C, one kernel call per row panel, and the edge tiles through a
 // scratch tile.
-func (g *gemmArgs) macroAMX(ks *bf16Kernels, ws *bf16Workspace, ic, ib, jc, jb, w, pp int, beta float32) {
+func (g *gemmArgs) macroAMX(ks *bf16Kernels, ws *bf16Workspace, b []uint32, ic, ib, jc, jb, w, pp int, beta float32) {
 	steps := pp / amxBlockPairs
 	c, ldc := g.c, g.ldc
 	acc, tmp := ws.tile[:amxTile*amxTile], ws.tile[amxTile*amxTile:2*amxTile*amxTile]
@@ -171,7 +176,7 @@ func (g *gemmArgs) macroAMX(ks *bf16Kernels, ws *bf16Workspace, ic, ib, jc, jb, 
 		j := 0
 		if rows == amxTile && full > 0 {
 			_ = c[ci+(amxTile-1)*ldc+full*amxTile-1]
-			ks.tiles(steps, full, &ap[0], &ws.b[0], w, &c[ci], ldc, g.alpha, beta, &acc[0])
+			ks.tiles(steps, full, &ap[0], &b[0], w, &c[ci], ldc, g.alpha, beta, &acc[0])
 			j = full * amxTile
 		}
 		for ; j < jb; j += amxTile {
@@ -181,7 +186,7 @@ func (g *gemmArgs) macroAMX(ks *bf16Kernels, ws *bf16Workspace, ic, ib, jc, jb, 
 					copy(tmp[r*amxTile:r*amxTile+cols], c[ci+r*ldc+j:ci+r*ldc+j+cols])
 				}
 			}
-			ks.tiles(steps, 1, &ap[0], &ws.b[j], w, &tmp[0], amxTile, g.alpha, beta, &acc[0])
+			ks.tiles(steps, 1, &ap[0], &b[j], w, &tmp[0], amxTile, g.alpha, beta, &acc[0])
 			for r := 0; r < rows; r++ {
 				copy(c[ci+r*ldc+j:ci+r*ldc+j+cols], tmp[r*amxTile:r*amxTile+cols])
 			}

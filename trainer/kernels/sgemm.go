@@ -87,7 +87,8 @@ type gemmArgs struct {
 	ldb            int
 	c              []float32
 	ldc            int
-	pack           PackB // when set, it packs op(B) in place of packB
+	pack           PackB       // when set, it packs op(B) in place of packB
+	packed         *PackedBF16 // when set, op(B) of a bf16 product, packed already
 }
 
 // sgemm splits the product across up to threads goroutines (Sgemm has

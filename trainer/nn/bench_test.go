@@ -193,3 +193,37 @@ func BenchmarkMLPForwardEval(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMLPForwardEvalBF16 is the MLP's evaluation pass in bf16, its
+// weights packed on every call (repack) or once for all (packed, as
+// trainer eval runs it: PackForInference).
+func BenchmarkMLPForwardEvalBF16(b *testing.B) {
+	m, err := MLP(784, nil, 10)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := m.SetPrecision(BF16); err != nil {
+		b.Fatal(err)
+	}
+	x, _ := batch(1, 256, 784)
+	for _, packed := range []bool{false, true} {
+		name := "repack"
+		if packed {
+			name = "packed"
+		}
+		b.Run(name, func(b *testing.B) {
+			if packed {
+				defer m.PackForInference()()
+			}
+			m.Forward(x, false)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if _, err := m.Forward(x, false); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(256*b.N)/b.Elapsed().Seconds(), "images/s")
+		})
+	}
+}

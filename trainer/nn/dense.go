@@ -21,6 +21,8 @@ type Dense struct {
 	dz    Tensor // dy masked by the fused ReLU
 	relu  bool   // ReLU fused into the output (set by Sequential's plan)
 	bf16  bool   // products in bf16 (SetPrecision)
+	// packedW is W packed for bf16 evaluation passes (PackForInference).
+	packedW *kernels.PackedBF16
 }
 
 // NewDense returns a Dense layer initialised like torch.nn.Linear from rng.
@@ -62,8 +64,12 @@ func (d *Dense) Forward(x *Tensor, train bool) *Tensor {
 	d.y.resize(n, d.out)
 	y := d.y.Data
 	fillRows(y, d.B.Data, n)
-	mm, _ := products(d.bf16)
-	mm(false, true, n, d.out, d.in, 1, x.Data, d.in, d.W.Data, d.in, 1, y, d.out)
+	if !train && d.bf16 && d.packedW != nil {
+		kernels.SgemmBF16Packed(false, n, 1, x.Data, d.in, d.packedW, 1, y, d.out)
+	} else {
+		mm, _ := products(d.bf16)
+		mm(false, true, n, d.out, d.in, 1, x.Data, d.in, d.W.Data, d.in, 1, y, d.out)
+	}
 	if d.relu {
 		// The vector kernel, which maps NaN to 0 like the ReLU layer it
 		// replaces (Go's max would keep the NaN).

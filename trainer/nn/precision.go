@@ -112,6 +112,47 @@ func (m *Sequential) SetPrecision(p Precision) error {
 	return nil
 }
 
+// PackForInference packs the weights of the model's bf16 dense layers (the
+// MLP's, the ViT's blocks and head) once, with kernels.PackBF16, for a run
+// of evaluation passes (Forward with train false) that then skip rounding
+// and packing them on every batch; the outputs are bitwise the same.
+// Layers in fp32 are left alone. The weights must not change until the
+// returned function, which drops the packed copies, has been called.
+func (m *Sequential) PackForInference() (unpack func()) {
+	var packed []*Dense
+	for _, l := range m.layers {
+		for _, d := range denseLayers(l) {
+			if d.bf16 {
+				d.packedW = kernels.PackBF16(true, d.out, d.in, d.W.Data, d.in)
+				packed = append(packed, d)
+			}
+		}
+	}
+	return func() {
+		for _, d := range packed {
+			d.packedW = nil
+		}
+	}
+}
+
+// denseLayers returns the plain dense layers of l: l itself, or a ViT
+// block's four.
+func denseLayers(l Layer) []*Dense {
+	switch l := l.(type) {
+	case *Dense:
+		return []*Dense{l}
+	case *Block:
+		var ds []*Dense
+		for _, x := range []Layer{l.attn.qkv, l.attn.proj, l.fc1, l.fc2} {
+			if d, ok := x.(*Dense); ok {
+				ds = append(ds, d)
+			}
+		}
+		return ds
+	}
+	return nil
+}
+
 // gemmBF16 and gemmBF16Serial are the mixed-precision products; variables
 // like gemm so that tests can count or replace them.
 var (
