@@ -11,13 +11,18 @@ image train split; its figures are scaled to 60,000 images).
 
     bench/train/compare.py [--models mlp,cnn] [--epochs 1] [--rounds 1] [--max-batches 0]
         [--sides torch1,torch2,torch2-compile,torch2-bf16,jax,shardsmith] [--threads 2] [--precision fp32,bf16]
+        [--pixels float32,uint8]
 
 --models is passed through to every framework's script: a model a script does not know
 (the JAX script knows mlp and cnn) is skipped for that framework. --max-batches B times
 only B batches per epoch on the Python sides and scales to a full epoch. --precision runs
 shardsmith once per listed precision; torch2-bf16 is PyTorch 2.x eager under
-torch.autocast("cpu", dtype=torch.bfloat16), its mixed precision. The ratio columns divide each
-shardsmith precision's figure by the framework's ("fp32 / bf16" when both ran). Interpreters: Debian's /usr/bin/python3 with
+torch.autocast("cpu", dtype=torch.bfloat16), its mixed precision. --pixels runs shardsmith once
+per listed kind of shard: float32 (configs/mnist.yaml, pixels normalized by prep) and uint8
+(configs/mnist-uint8.yaml, the same pixels as bytes, normalized by the loader into bitwise the
+same floats). The ratio columns divide each
+shardsmith row's figure by the framework's, in the order of the shardsmith rows ("fp32 / bf16"
+when both precisions ran on one kind of shard). Interpreters: Debian's /usr/bin/python3 with
 python3-torch (torch1) and bench/.venv/bin/python (bench/setup-venv.sh) for the rest;
 sides whose interpreter lacks the package are skipped with a note.
 
@@ -67,19 +72,26 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--sides", default="torch1,torch2,torch2-compile,torch2-bf16,jax,shardsmith")
     ap.add_argument("--precision", default="fp32", help="shardsmith precisions, comma-separated")
+    ap.add_argument("--pixels", default="float32", help="shardsmith shard pixels, comma-separated: float32, uint8")
     ap.add_argument("--json-out", default="", help="also write every measurement as JSON lines here")
     a = ap.parse_args()
     sides = a.sides.split(",")
     models = a.models.split(",")
     precisions = a.precision.split(",")
+    pixels = a.pixels.split(",")
+    if set(pixels) - {"float32", "uint8"}:
+        ap.error(f"--pixels {a.pixels}: want float32 and/or uint8")
 
     mnist = json.loads(sh(["go", "mod", "download", "-json", GOMNIST])[0])["Dir"] + "/data"
     work = tempfile.mkdtemp(prefix="compare-")
     try:
         sh(["go", "build", "-o", os.path.join(work, "prep"), "./cmd/prep"])
         sh(["go", "build", "-o", os.path.join(work, "trainer"), "./cmd/trainer"])
-        shards = os.path.join(work, "out")
-        sh([os.path.join(work, "prep"), "run", "configs/mnist.yaml", "--out", shards, "--quiet"])
+        shards = {}
+        for px in pixels:
+            shards[px] = os.path.join(work, "out-" + px)
+            cfg = "configs/mnist.yaml" if px == "float32" else "configs/mnist-uint8.yaml"
+            sh([os.path.join(work, "prep"), "run", cfg, "--out", shards[px], "--quiet"])
         avail = {"torch1": has(DEBIAN_PY, "torch"), "torch2": has(VENV_PY, "torch"), "jax": has(VENV_PY, "jax")}
         avail["torch2-compile"] = avail["torch2-bf16"] = avail["torch2"]
         avail["shardsmith"] = True
@@ -103,9 +115,9 @@ def main():
                 for side in sides:
                     if not avail.get(side):
                         continue
-                    for prec in (precisions if side == "shardsmith" else [""]):
+                    for prec, px in ([(p, x) for p in precisions for x in pixels] if side == "shardsmith" else [("", "")]):
                         try:
-                            row = measure(side, prec, model, a, mnist, work, shards, env)
+                            row = measure(side, prec, px, model, a, mnist, work, shards, env)
                         except KeyError:
                             continue  # a model this framework's script does not have
                         except RuntimeError as e:
@@ -125,9 +137,10 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
 
-def measure(side, prec, model, a, mnist, work, shards, env):
+def measure(side, prec, px, model, a, mnist, work, shards, env):
     if side == "shardsmith":
-        run = os.path.join(work, f"run-{model}-{prec}")
+        run = os.path.join(work, f"run-{model}-{prec}-{px}")
+        shards = shards[px]
         shutil.rmtree(run, ignore_errors=True)
         cmd = [os.path.join(work, "trainer"), "--shards", shards, "--model", model, "--epochs", str(a.epochs),
                "--out", run, "--json", "--quiet"]
@@ -138,7 +151,8 @@ def measure(side, prec, model, a, mnist, work, shards, env):
         out, cpu = sh(cmd, env=dict(env, GOMAXPROCS=str(a.threads)))
         d = json.loads(out)
         ev = json.loads(sh(ecmd, env=dict(env, GOMAXPROCS=str(a.threads)))[0])
-        return {"model": model, "side": "shardsmith" + ("" if prec == "fp32" else " " + prec), "s": 60000 / d["images_per_second"],
+        label = "shardsmith" + ("" if prec == "fp32" else " " + prec) + ("" if px == "float32" else " " + px)
+        return {"model": model, "side": label, "s": 60000 / d["images_per_second"],
                 "cpu": cpu * 60000 / (54000 * a.epochs), "acc": d["test_accuracy"], "infer": ev["images_per_second"],
                 "kernels": d.get("kernels")}
     if side == "jax":
