@@ -12,39 +12,53 @@ import (
 	"github.com/shardsmith/shardsmith/formats/manifest"
 )
 
-// readEveryEpoch turns residency off for the rest of the test.
-func readEveryEpoch(t *testing.T) {
-	t.Helper()
-	noResident.Store(true)
+// A resident split yields, epoch after epoch, exactly the batches of
+// reading every shard every epoch (and so the order Order spells out), from
+// float32 and uint8 shards alike.
+func TestResidentEpochsMatchReadingEveryEpoch(t *testing.T) {
 	t.Cleanup(func() { noResident.Store(false) })
+	for _, extra := range []string{"", "normalize: {mode: none}\n"} {
+		d, err := Open(makeDataset(t, t.TempDir(), "a", extra))
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := Options{BatchSize: 24, Shuffle: true, Seed: 4}
+		res, _ := d.Loader("train", opts)
+		var got [][]string
+		for epoch := range 3 {
+			got = append(got, collect(t, res, epoch))
+		}
+		if !res.resident {
+			t.Fatalf("%s: a 400-row split in a 65,536-row window is not resident", d.Manifest.Image.DType)
+		}
+		noResident.Store(true)
+		read, _ := d.Loader("train", opts)
+		for epoch := range 3 {
+			want := collect(t, read, epoch)
+			if strings.Join(got[epoch], "\n") != strings.Join(want, "\n") {
+				t.Fatalf("%s epoch %d: the resident loader's order differs from reading every epoch", d.Manifest.Image.DType, epoch)
+			}
+		}
+		noResident.Store(false)
+		if read.resident {
+			t.Fatal("residency was off, yet the loader kept the split")
+		}
+	}
 }
 
-// A resident split yields, epoch after epoch, exactly the batches of
-// reading every shard every epoch (and so the order Order spells out).
-func TestResidentEpochsMatchReadingEveryEpoch(t *testing.T) {
+// A split is resident exactly when it fits in the window: at 400 rows,
+// a window of 400 keeps it and one of 399 does not.
+func TestResidentWhenTheSplitFits(t *testing.T) {
 	d, err := Open(makeDataset(t, t.TempDir(), "a", ""))
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := Options{BatchSize: 24, Shuffle: true, Seed: 4}
-	res, _ := d.Loader("train", opts)
-	var got [][]string
-	for epoch := range 3 {
-		got = append(got, collect(t, res, epoch))
-	}
-	if !res.resident {
-		t.Fatal("a 400-row split in a 65,536-row window is not resident")
-	}
-	readEveryEpoch(t)
-	read, _ := d.Loader("train", opts)
-	for epoch := range 3 {
-		want := collect(t, read, epoch)
-		if strings.Join(got[epoch], "\n") != strings.Join(want, "\n") {
-			t.Fatalf("epoch %d: the resident loader's order differs from reading every epoch", epoch)
+	for window, want := range map[int]bool{400: true, 399: false} {
+		l, _ := d.Loader("train", Options{BatchSize: 32, Shuffle: true, Seed: 1, Window: window})
+		collect(t, l, 0)
+		if l.resident != want {
+			t.Errorf("window %d over 400 rows: resident %v, want %v", window, l.resident, want)
 		}
-	}
-	if read.resident {
-		t.Fatal("residency was off, yet the loader kept the split")
 	}
 }
 
