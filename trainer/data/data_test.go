@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -174,13 +173,7 @@ func TestLoaderRefusesShardsTheManifestContradicts(t *testing.T) {
 	sp.Shards[0].Rows--
 	sp.Shards[1].Rows++ // the split's totals still hold
 	b, _ := m.Marshal()
-	if err := os.WriteFile(filepath.Join(dir, manifest.FileName), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d, err := Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := openWithManifest(t, out, b)
 	l, _ := d.Loader("train", Options{BatchSize: 32})
 	err = l.Epoch(context.Background(), 0, func(*Batch) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), sp.Shards[0].Path) || !strings.Contains(err.Error(), fmt.Sprintf("more than the %d rows the manifest lists", sp.Shards[0].Rows)) {

@@ -114,13 +114,7 @@ func TestResidentFillRefusesABadShard(t *testing.T) {
 	sp.Shards[2].Rows--
 	sp.Shards[1].Rows++
 	b, _ := m.Marshal()
-	if err := os.WriteFile(filepath.Join(dir, manifest.FileName), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d, err := Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := openWithManifest(t, out, b)
 	l, _ := d.Loader("train", Options{BatchSize: 32, Shuffle: true, Seed: 1})
 	batches := 0
 	err = l.Epoch(context.Background(), 0, func(*Batch) error { batches++; return nil })
@@ -132,17 +126,25 @@ func TestResidentFillRefusesABadShard(t *testing.T) {
 	if batches != 0 || l.resident {
 		t.Fatalf("%d batches yielded, resident %v, after a refused shard", batches, l.resident)
 	}
-	if err := os.WriteFile(filepath.Join(dir, manifest.FileName), good, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d2, err := Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d2 := openWithManifest(t, out, good)
 	l2, _ := d2.Loader("train", Options{BatchSize: 32, Shuffle: true, Seed: 1})
 	if n := len(collect(t, l2, 0)); n != 400 || !l2.resident {
 		t.Fatalf("good manifest again: %d rows, resident %v", n, l2.resident)
 	}
+}
+
+// openWithManifest replaces the manifest of makeDataset's version under
+// out with b and opens the version.
+func openWithManifest(t *testing.T, out string, b []byte) *Dataset {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(out, "a", "latest", manifest.FileName), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 // A pass without shuffling streams: the loader's buffer holds at most a
