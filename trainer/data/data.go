@@ -441,11 +441,11 @@ func shuffled(rng *rand.Rand, n int) []int {
 // fillResident reads every shard of the split into the window, once per
 // loader: shard i into rows [base[i], base[i]+rows) through a view of
 // exactly that capacity, on up to GOMAXPROCS goroutines for a local
-// version (one shard at a time from an object store, whose cache may have
-// room for only one). A shard's reader refuses more rows than the manifest
-// lists and checks the count and hashes at its end, so a filled window
-// holds exactly the verified rows; after an error it is read again next
-// epoch.
+// version; from an object store one shard at a time, the next one fetched
+// meanwhile, as the other passes read them. A shard's reader refuses more
+// rows than the manifest lists and checks the count and hashes at its end,
+// so a filled window holds exactly the verified rows; after an error it is
+// read again next epoch.
 func (l *Loader) fillResident(ctx context.Context, window *shard.Rows) error {
 	if l.resident {
 		return nil
@@ -467,11 +467,25 @@ func (l *Loader) fillResident(ctx context.Context, window *shard.Rows) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
-	if l.ds.ds.Remote() {
+	remote := l.ds.ds.Remote()
+	// From an object store shard i's goroutine, running alone, starts
+	// fetching shard i+1 before it reads shard i (pre[i+1]; a goroutine
+	// starts only once the one before has returned).
+	pre := make([]*dataset.Prefetched, len(shards))
+	if remote {
 		g.SetLimit(1)
+		defer func() {
+			for _, p := range pre {
+				p.Release()
+			}
+		}()
 	}
 	for i := range shards {
 		g.Go(func() error {
+			if remote && i+1 < len(shards) {
+				pre[i+1] = l.ds.ds.Prefetch(gctx, l.split.Name, i+1)
+			}
+			defer func() { pre[i].Release(); pre[i] = nil }()
 			lo, hi := base[i], base[i]+shards[i].Rows
 			view := shard.Rows{SourceIndex: w.SourceIndex[lo:lo:hi], Label: w.Label[lo:lo:hi], Copy: w.Copy[lo:lo:hi]}
 			if w.ImageU8 != nil {

@@ -61,6 +61,35 @@ func TestEpochFromStore(t *testing.T) {
 	}
 }
 
+// A split that fits the window is resident from a store too: read once,
+// through a cache with room for one shard, the next shard fetched while one
+// is read, its epochs those of the local copy.
+func TestResidentEpochsFromStore(t *testing.T) {
+	srv := storetest.Start(t)
+	local := makeDataset(t, t.TempDir(), "a", "")
+	remote := makeDataset(t, srv.URL("root"), "a", "")
+	ld, err := Open(local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := OpenCached(remote, t.TempDir(), ld.Manifest.Splits[0].Shards[0].Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{BatchSize: 32, Shuffle: true, Seed: 5}
+	ll, _ := ld.Loader("train", opts)
+	rl, _ := rd.Loader("train", opts)
+	for epoch := range 3 {
+		want, got := collect(t, ll, epoch), collect(t, rl, epoch)
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("epoch %d from the store differs from local disk (%d vs %d rows)", epoch, len(got), len(want))
+		}
+		if !rl.resident {
+			t.Fatalf("epoch %d: the store's split is not resident", epoch)
+		}
+	}
+}
+
 // A shard replaced on the store after publishing stops the epoch with an
 // error naming the object, and the refused bytes are not cached.
 func TestEpochFromStoreRefusesReplacedShard(t *testing.T) {
