@@ -46,6 +46,7 @@ import (
 	"github.com/shardsmith/shardsmith/formats/shard"
 	"github.com/shardsmith/shardsmith/formats/vocab"
 	"github.com/shardsmith/shardsmith/internal/store"
+	"github.com/shardsmith/shardsmith/trainer/kernels"
 )
 
 // Dataset is an opened dataset version.
@@ -322,11 +323,9 @@ func (l *Loader) produce(ctx context.Context, epoch int, free <-chan *Batch, out
 			case rows.ImageF32 != nil:
 				cur.X = append(cur.X, rows.ImageF32[r*elems:(r+1)*elems]...)
 			default:
-				px := rows.ImageU8[r*elems : (r+1)*elems]
-				t := &l.norm[0]
-				for _, v := range px {
-					cur.X = append(cur.X, t[v])
-				}
+				at := len(cur.X)
+				cur.X = slices.Grow(cur.X, elems)[:at+elems]
+				kernels.LookupU8(cur.X[at:], rows.ImageU8[r*elems:(r+1)*elems], &l.norm[0])
 			}
 			if cur.Len() == l.opts.BatchSize {
 				select {

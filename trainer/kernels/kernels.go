@@ -158,6 +158,8 @@ type kernelSet struct {
 
 	// maxPool2x2, when set, is MaxPool2x2's kernel (nil: the Go loop).
 	maxPool2x2 func(y []float32, arg []int32, x []float32, oh, ow, w int)
+	// lookupU8, when set, is LookupU8's kernel (nil: lookupU8Go).
+	lookupU8 func(dst []float32, src []uint8, t *[256]float32)
 }
 
 // available lists the kernel sets this binary can run on this CPU, best
@@ -281,6 +283,24 @@ func Relu(dst, x []float32) {
 		return
 	}
 	active().relu(dst[:len(x)], x)
+}
+
+// LookupU8 sets dst[i] = t[src[i]] for i < len(src): the loader's
+// normalization of uint8 pixels through the table of their 256 values
+// (manifest.Table), so every kernel set gives exactly the table's floats.
+// dst must be at least as long as src.
+func LookupU8(dst []float32, src []uint8, t *[256]float32) {
+	if len(dst) < len(src) {
+		panic(fmt.Sprintf("kernels: LookupU8: len(dst)=%d < len(src)=%d", len(dst), len(src)))
+	}
+	if len(src) == 0 {
+		return
+	}
+	if k := active().lookupU8; k != nil {
+		k(dst[:len(src)], src, t)
+		return
+	}
+	lookupU8Go(dst[:len(src)], src, t)
 }
 
 // AddBias sets dst[i] = x[i] + b for i < len(x). dst must be at least as

@@ -50,6 +50,9 @@ var avx512Kernels = &kernelSet{
 	maxPool2x2: func(y []float32, arg []int32, x []float32, oh, ow, w int) {
 		maxPool2x2AVX512(&y[0], &arg[0], &x[0], oh, ow, w)
 	},
+	lookupU8: func(dst []float32, src []uint8, t *[256]float32) {
+		lookupU8AVX512(&dst[0], &src[0], &t[0], len(src))
+	},
 }
 
 var avx2Kernels = &kernelSet{

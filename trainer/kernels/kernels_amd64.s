@@ -13370,6 +13370,59 @@ rowMaxAVX512_nan:
 	VZEROUPPER
 	RET
 
+// func lookupU8AVX512(dst *float32, src *uint8, table *float32, n int)
+// Requires: AVX, AVX512F
+TEXT ·lookupU8AVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ table+16(FP), DX
+	MOVQ n+24(FP), CX
+
+lookupU8AVX512_loop2:
+	CMPQ       CX, $0x20
+	JL         lookupU8AVX512_loop
+	VPMOVZXBD  (SI), Z0
+	VPMOVZXBD  16(SI), Z1
+	KXNORW     K1, K1, K1
+	KXNORW     K2, K2, K2
+	VPGATHERDD (DX)(Z0*4), K1, Z2
+	VPGATHERDD (DX)(Z1*4), K2, Z3
+	VMOVUPS    Z2, (DI)
+	VMOVUPS    Z3, 64(DI)
+	ADDQ       $0x20, SI
+	ADDQ       $0x00000080, DI
+	SUBQ       $0x20, CX
+	JMP        lookupU8AVX512_loop2
+
+lookupU8AVX512_loop:
+	CMPQ       CX, $0x10
+	JL         lookupU8AVX512_tail
+	VPMOVZXBD  (SI), Z0
+	KXNORW     K1, K1, K1
+	VPGATHERDD (DX)(Z0*4), K1, Z2
+	VMOVUPS    Z2, (DI)
+	ADDQ       $0x10, SI
+	ADDQ       $0x40, DI
+	SUBQ       $0x10, CX
+	JMP        lookupU8AVX512_loop
+
+lookupU8AVX512_tail:
+	TESTQ       CX, CX
+	JZ          lookupU8AVX512_done
+	MOVL        $0x00000001, AX
+	SHLL        CL, AX
+	DECL        AX
+	KMOVW       AX, K3
+	KMOVW       AX, K1
+	VPMOVZXBD.Z (SI), K3, Z0
+	VPXORD      Z2, Z2, Z2
+	VPGATHERDD  (DX)(Z0*4), K1, Z2
+	VMOVUPS     Z2, K3, (DI)
+
+lookupU8AVX512_done:
+	VZEROUPPER
+	RET
+
 // func sgemmBF16Kernel12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
 TEXT ·sgemmBF16Kernel12x32AVX512(SB), NOSPLIT, $0-48

@@ -589,6 +589,11 @@ func attnGemm6x4AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int,
 //go:noescape
 func rowMaxAVX512(x *float32, n int) float32
 
+// lookupU8AVX512 sets dst[i] = table[src[i]] for i < n.
+//
+//go:noescape
+func lookupU8AVX512(dst *float32, src *uint8, table *float32, n int)
+
 // sgemmBF16Kernel12x32AVX512 computes C = alpha*A*B + beta*C for one 12×32 tile from packed bf16 pair panels.
 //
 //go:noescape

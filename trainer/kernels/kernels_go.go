@@ -225,3 +225,10 @@ func adamGo(p, g, m, v []float32, lr, b1, c1, b2, c2, eps float32) {
 		p[i] -= float32(lr*mi) / d
 	}
 }
+
+func lookupU8Go(dst []float32, src []uint8, t *[256]float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] = t[v]
+	}
+}

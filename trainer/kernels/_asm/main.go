@@ -97,6 +97,7 @@ func main() {
 		rowMaxKernel(s, masktab)
 	}
 
+	lookupU8()
 	bf16Kernels()
 	amxKernels()
 

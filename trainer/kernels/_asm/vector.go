@@ -338,3 +338,63 @@ func adam(s isa, masktab Mem) {
 		},
 	})
 }
+
+// lookupU8 emits lookupU8AVX512(dst *float32, src *uint8, table *float32,
+// n int): dst[i] = table[src[i]], the loader's normalization of uint8
+// pixels through their 256-entry table. Each vector widens 16 bytes to
+// dword indices (VPMOVZXBD) and gathers the table's entries (VPGATHERDD,
+// which clears its mask, so the mask is set again per vector); two vectors
+// per iteration keep two gathers in flight. A masked tail handles n % 16.
+func lookupU8() {
+	name := "lookupU8AVX512"
+	TEXT(name, NOSPLIT, "func(dst *float32, src *uint8, table *float32, n int)")
+	Pragma("noescape")
+	Doc(name + " sets dst[i] = table[src[i]] for i < n.")
+	dst, src, table, n := RDI, RSI, RDX, RCX
+	MOVQ(param("dst"), dst)
+	MOVQ(param("src"), src)
+	MOVQ(param("table"), table)
+	MOVQ(param("n"), n)
+	Label(name + "_loop2")
+	CMPQ(n, U8(32))
+	JL(LabelRef(name + "_loop"))
+	VPMOVZXBD(Mem{Base: src}, Z0)
+	VPMOVZXBD(Mem{Base: src, Disp: 16}, Z1)
+	KXNORW(K1, K1, K1)
+	KXNORW(K2, K2, K2)
+	VPGATHERDD(Mem{Base: table, Index: Z0, Scale: 4}, K1, Z2)
+	VPGATHERDD(Mem{Base: table, Index: Z1, Scale: 4}, K2, Z3)
+	VMOVUPS(Z2, Mem{Base: dst})
+	VMOVUPS(Z3, Mem{Base: dst, Disp: 64})
+	ADDQ(U8(32), src)
+	ADDQ(U32(128), dst)
+	SUBQ(U8(32), n)
+	JMP(LabelRef(name + "_loop2"))
+	Label(name + "_loop")
+	CMPQ(n, U8(16))
+	JL(LabelRef(name + "_tail"))
+	VPMOVZXBD(Mem{Base: src}, Z0)
+	KXNORW(K1, K1, K1)
+	VPGATHERDD(Mem{Base: table, Index: Z0, Scale: 4}, K1, Z2)
+	VMOVUPS(Z2, Mem{Base: dst})
+	ADDQ(U8(16), src)
+	ADDQ(U8(64), dst)
+	SUBQ(U8(16), n)
+	JMP(LabelRef(name + "_loop"))
+	Label(name + "_tail")
+	TESTQ(n, n)
+	JZ(LabelRef(name + "_done"))
+	// K3 = (1 << n) - 1: the bytes read, the entries gathered and stored.
+	MOVL(U32(1), EAX)
+	SHLL(CL, EAX)
+	DECL(EAX)
+	KMOVW(EAX, K3)
+	KMOVW(EAX, K1)
+	VPMOVZXBD_Z(Mem{Base: src}, K3, Z0)
+	VPXORD(Z2, Z2, Z2)
+	VPGATHERDD(Mem{Base: table, Index: Z0, Scale: 4}, K1, Z2)
+	VMOVUPS(Z2, K3, Mem{Base: dst})
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
