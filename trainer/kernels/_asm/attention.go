@@ -53,10 +53,7 @@ func attnGemm(s isa, masktab Mem, mr, nv int) {
 	// Tail mask first: the AVX-512 shift needs CL.
 	if s.avx512 {
 		MOVQ(param("tail"), RCX)
-		MOVL(U32(1), EAX)
-		SHLL(CL, EAX)
-		DECL(EAX)
-		KMOVW(EAX, K1)
+		lowMask(K1)
 	} else {
 		MOVQ(U32(8), RAX)
 		SUBQ(param("tail"), RAX)
@@ -227,10 +224,7 @@ func rowMaxKernel(s isa, masktab Mem) {
 	TESTQ(n, n)
 	JZ(LabelRef(name + "_reduce"))
 	if s.avx512 {
-		MOVL(U32(1), EAX)
-		SHLL(CL, EAX)
-		DECL(EAX)
-		KMOVW(EAX, K1)
+		lowMask(K1)
 		VMOVAPS(acc[1], ld[0]) // elements already seen in the lanes the load leaves
 		VMOVUPS(Mem{Base: x}, K1, ld[0])
 	} else {

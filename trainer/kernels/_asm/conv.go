@@ -197,10 +197,7 @@ func splitLanes16(rcx, full GPPhysical) {
 	MOVQ(rcx, full)
 	SHRQ(U8(4), full)
 	ANDQ(U8(15), rcx)
-	MOVL(U32(1), EAX)
-	SHLL(CL, EAX)
-	DECL(EAX)
-	KMOVW(EAX, K1)
+	lowMask(K1)
 }
 
 // copyRowsAVX512 emits copyRowsAVX512: copyRows with 16-lane vectors and

@@ -42,6 +42,17 @@ var avx512 = isa{
 	avx512: true,
 }
 
+// lowMask sets each mask register of ks to the low CL bits, (1 << n) - 1
+// for the n elements of a masked tail (n in RCX, below 16). It clobbers EAX.
+func lowMask(ks ...Op) {
+	MOVL(U32(1), EAX)
+	SHLL(CL, EAX)
+	DECL(EAX)
+	for _, k := range ks {
+		KMOVW(EAX, k)
+	}
+}
+
 // param returns the frame address of a named argument.
 func param(name string) Mem {
 	b, err := Param(name).Resolve()

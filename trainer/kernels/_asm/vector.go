@@ -82,10 +82,7 @@ func streamKernel(s isa, masktab Mem, k stream) {
 	TESTQ(n, n)
 	JZ(LabelRef(name + "_done"))
 	if s.avx512 {
-		MOVL(U32(1), EAX)
-		SHLL(CL, EAX)
-		DECL(EAX)
-		KMOVW(EAX, K1)
+		lowMask(K1)
 		k.body(s, 0, 0,
 			func(m Mem, v VecPhysical) { VMOVUPS_Z(m, K1, v) },
 			func(v VecPhysical, m Mem) { VMOVUPS(v, K1, m) })
@@ -384,12 +381,8 @@ func lookupU8() {
 	Label(name + "_tail")
 	TESTQ(n, n)
 	JZ(LabelRef(name + "_done"))
-	// K3 = (1 << n) - 1: the bytes read, the entries gathered and stored.
-	MOVL(U32(1), EAX)
-	SHLL(CL, EAX)
-	DECL(EAX)
-	KMOVW(EAX, K3)
-	KMOVW(EAX, K1)
+	// K3: the bytes read and the entries stored; K1 the entries gathered.
+	lowMask(K3, K1)
 	VPMOVZXBD_Z(Mem{Base: src}, K3, Z0)
 	VPXORD(Z2, Z2, Z2)
 	VPGATHERDD(Mem{Base: table, Index: Z0, Scale: 4}, K1, Z2)
