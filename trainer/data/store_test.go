@@ -15,20 +15,29 @@ import (
 // An epoch streamed from an object store through a small cache yields
 // exactly the batches of the same version on local disk, and the cache stays
 // within its bound plus the shards in use.
-func TestEpochFromStore(t *testing.T) {
-	srv := storetest.Start(t)
+// localAndStore builds the same dataset on local disk and on a store and
+// opens both, the store's through a cache in cacheDir with room for one
+// shard (shardBytes).
+func localAndStore(t *testing.T, cacheDir string) (srv *storetest.Server, ld, rd *Dataset, shardBytes int64) {
+	t.Helper()
+	srv = storetest.Start(t)
 	local := makeDataset(t, t.TempDir(), "a", "")
 	remote := makeDataset(t, srv.URL("root"), "a", "")
 	ld, err := Open(local)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cacheDir := t.TempDir()
-	shardBytes := ld.Manifest.Splits[0].Shards[0].Bytes
-	rd, err := OpenCached(remote, cacheDir, shardBytes) // room for one shard
+	shardBytes = ld.Manifest.Splits[0].Shards[0].Bytes
+	rd, err = OpenCached(remote, cacheDir, shardBytes)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return srv, ld, rd, shardBytes
+}
+
+func TestEpochFromStore(t *testing.T) {
+	cacheDir := t.TempDir()
+	srv, ld, rd, shardBytes := localAndStore(t, cacheDir)
 	if !strings.HasPrefix(rd.Dir, srv.URL("root/a/")) || rd.Manifest.Version != ld.Manifest.Version {
 		t.Fatalf("remote version %s at %s, local %s", rd.Manifest.Version, rd.Dir, ld.Manifest.Version)
 	}
@@ -65,17 +74,7 @@ func TestEpochFromStore(t *testing.T) {
 // through a cache with room for one shard, the next shard fetched while one
 // is read, its epochs those of the local copy.
 func TestResidentEpochsFromStore(t *testing.T) {
-	srv := storetest.Start(t)
-	local := makeDataset(t, t.TempDir(), "a", "")
-	remote := makeDataset(t, srv.URL("root"), "a", "")
-	ld, err := Open(local)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rd, err := OpenCached(remote, t.TempDir(), ld.Manifest.Splits[0].Shards[0].Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ld, rd, _ := localAndStore(t, t.TempDir())
 	opts := Options{BatchSize: 32, Shuffle: true, Seed: 5}
 	ll, _ := ld.Loader("train", opts)
 	rl, _ := rd.Loader("train", opts)
