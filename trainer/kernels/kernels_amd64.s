@@ -6092,13 +6092,18 @@ reluGradAVX2_done:
 	RET
 
 // func adamAVX2(p *float32, grad *float32, m *float32, v *float32, n int, lr float32, b1 float32, c1 float32, b2 float32, c2 float32, eps float32)
-// Requires: AVX
-TEXT ·adamAVX2(SB), NOSPLIT, $0-64
+// Requires: AVX, SSE
+TEXT ·adamAVX2(SB), NOSPLIT, $8-64
 	MOVQ         p+0(FP), SI
 	MOVQ         grad+8(FP), DI
 	MOVQ         m+16(FP), DX
 	MOVQ         v+24(FP), R8
 	MOVQ         n+32(FP), CX
+	STMXCSR      (SP)
+	MOVL         (SP), AX
+	ORL          $0x00008040, AX
+	MOVL         AX, 4(SP)
+	LDMXCSR      4(SP)
 	VBROADCASTSS lr+40(FP), Y0
 	VBROADCASTSS b1+44(FP), Y1
 	VBROADCASTSS c1+48(FP), Y2
@@ -6211,6 +6216,7 @@ adamAVX2_tail:
 	VMASKMOVPS Y9, Y15, (SI)
 
 adamAVX2_done:
+	LDMXCSR (SP)
 	VZEROUPPER
 	RET
 
@@ -9575,13 +9581,18 @@ reluGradAVX512_done:
 	RET
 
 // func adamAVX512(p *float32, grad *float32, m *float32, v *float32, n int, lr float32, b1 float32, c1 float32, b2 float32, c2 float32, eps float32)
-// Requires: AVX, AVX512F
-TEXT ·adamAVX512(SB), NOSPLIT, $0-64
+// Requires: AVX, AVX512F, SSE
+TEXT ·adamAVX512(SB), NOSPLIT, $8-64
 	MOVQ         p+0(FP), SI
 	MOVQ         grad+8(FP), DI
 	MOVQ         m+16(FP), DX
 	MOVQ         v+24(FP), R8
 	MOVQ         n+32(FP), CX
+	STMXCSR      (SP)
+	MOVL         (SP), AX
+	ORL          $0x00008040, AX
+	MOVL         AX, 4(SP)
+	LDMXCSR      4(SP)
 	VBROADCASTSS lr+40(FP), Z0
 	VBROADCASTSS b1+44(FP), Z1
 	VBROADCASTSS c1+48(FP), Z2
@@ -9732,6 +9743,7 @@ adamAVX512_tail:
 	VMOVUPS   Z9, K1, (SI)
 
 adamAVX512_done:
+	LDMXCSR (SP)
 	VZEROUPPER
 	RET
 

@@ -209,21 +209,38 @@ func reluGradGo(dst, dy, y []float32) {
 // adamGo rounds after every operation, in the order the assembly uses, so
 // that all kernel sets agree bit for bit. (The explicit conversions forbid
 // the compiler from fusing a multiply and an add.)
+// adamGo is the twin of the Adam kernels, which run with MXCSR's FTZ and
+// DAZ bits set: every operand and every result of every operation goes
+// through flush, so a subnormal anywhere reads and writes as a zero of its
+// sign, exactly as the vector instructions then compute.
 func adamGo(p, g, m, v []float32, lr, b1, c1, b2, c2, eps float32) {
 	g = g[:len(p)]
 	m = m[:len(p)]
 	v = v[:len(p)]
+	lr, b1, c1, b2, c2, eps = flush(lr), flush(b1), flush(c1), flush(b2), flush(c2), flush(eps)
 	for i := range p {
-		gi := g[i]
-		mi := float32(b1*m[i]) + float32(c1*gi)
-		vi := float32(b2*v[i]) + float32(float32(c2*gi)*gi)
+		gi := flush(g[i])
+		mi := flush(flush(float32(b1*flush(m[i]))) + flush(float32(c1*gi)))
+		vi := flush(flush(float32(b2*flush(v[i]))) + flush(float32(flush(float32(c2*gi))*gi)))
 		m[i] = mi
 		v[i] = vi
 		// A float64 square root rounded to float32 is the correctly
 		// rounded float32 square root, as VSQRTPS computes it.
-		d := float32(math.Sqrt(float64(vi))) + eps
-		p[i] -= float32(lr*mi) / d
+		d := flush(flush(float32(math.Sqrt(float64(vi)))) + eps)
+		p[i] = flush(flush(p[i]) - flush(flush(float32(lr*mi))/d))
 	}
+}
+
+// flush returns x, or a zero of its sign if x is subnormal: what FTZ does
+// to a result and DAZ to an operand. A float32 result that Go rounds to a
+// subnormal is exactly one that x86, which detects tininess after rounding
+// to the full significand, flushes: the two roundings differ only within
+// half a subnormal step of the smallest normal, where both give that normal.
+func flush(x float32) float32 {
+	if b := math.Float32bits(x); b&0x7f800000 == 0 {
+		return math.Float32frombits(b & 0x80000000)
+	}
+	return x
 }
 
 func lookupU8Go(dst []float32, src []uint8, t *[256]float32) {

@@ -164,6 +164,68 @@ func TestAdamBitwise(t *testing.T) {
 	})
 }
 
+// Adam flushes subnormals, as operands and as results, on every kernel
+// set alike: moments decaying through the subnormal range become zeros,
+// and the caller's floating-point state is as it was.
+func TestAdamFlushesSubnormals(t *testing.T) {
+	const lr, b1, b2, eps = 1e-3, 0.9, 0.999, 1e-8
+	tiny := math.Float32frombits(0x00000400) // subnormal
+	normal := float32(math.SmallestNonzeroFloat32 * (1 << 23)) // the smallest normal
+	forEachImpl(t, func(t *testing.T, ks *kernelSet) {
+		r := rand.New(rand.NewPCG(27, 28))
+		for _, n := range vecLengths {
+			p, g, m, v := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+			for i := range p {
+				// Values around the smallest normal, zeros and ordinary ones.
+				pick := func() float32 {
+					switch r.IntN(4) {
+					case 0:
+						return 0
+					case 1:
+						return float32(r.NormFloat64())
+					default:
+						x := math.Float32frombits(uint32(r.IntN(0x01800000)))
+						if r.IntN(2) == 0 {
+							x = -x
+						}
+						return x
+					}
+				}
+				p[i], g[i], m[i], v[i] = pick(), pick(), pick(), pick()
+				v[i] = float32(math.Abs(float64(v[i])))
+			}
+			if n > 0 {
+				g[0], m[0], v[0] = 0, tiny, tiny // a moment a zero gradient leaves subnormal
+			}
+			wp, wm, wv := append([]float32(nil), p...), append([]float32(nil), m...), append([]float32(nil), v...)
+			AdamStep(p, g, m, v, lr, b1, b2, eps)
+			fb1, fb2 := float32(b1), float32(b2)
+			adamGo(wp, g, wm, wv, lr, fb1, 1-fb1, fb2, 1-fb2, eps)
+			for i := range p {
+				if math.Float32bits(p[i]) != math.Float32bits(wp[i]) ||
+					math.Float32bits(m[i]) != math.Float32bits(wm[i]) ||
+					math.Float32bits(v[i]) != math.Float32bits(wv[i]) {
+					t.Fatalf("n=%d i=%d (g %g): p,m,v = %g,%g,%g, Go twin %g,%g,%g", n, i, g[i], p[i], m[i], v[i], wp[i], wm[i], wv[i])
+				}
+				for _, x := range []float32{p[i], m[i], v[i]} {
+					if x != 0 && math.Abs(float64(x)) < float64(normal) {
+						t.Fatalf("n=%d i=%d: subnormal %g left in the state", n, i, x)
+					}
+				}
+			}
+			if n > 0 && (m[0] != 0 || v[0] != 0) {
+				t.Fatalf("n=%d: subnormal moments with a zero gradient gave m=%g v=%g, want zeros", n, m[0], v[0])
+			}
+		}
+	})
+	// The flush ends with the kernel: Go arithmetic after it underflows
+	// gradually again.
+	x := []float32{normal, 0.5}
+	if y := x[0] * x[1]; y == 0 || y >= normal {
+		t.Fatalf("after AdamStep, %g * %g = %g: the floating-point state leaked", x[0], x[1], y)
+	}
+}
+
 func TestSumRows(t *testing.T) {
 	forEachImpl(t, func(t *testing.T, ks *kernelSet) {
 		r := rand.New(rand.NewPCG(27, 28))

@@ -283,6 +283,27 @@ func reluGrad(s isa, masktab Mem) {
 	})
 }
 
+// mxcsrSaved is the frame slot of the caller's MXCSR while a kernel runs
+// with flushSubnormals' setting (8 bytes: the saved and the new value).
+var mxcsrSaved Mem
+
+// flushSubnormals saves MXCSR and sets its FTZ (bit 15) and DAZ (bit 6)
+// bits: subnormal operands read as zero and subnormal results become zero,
+// so that no instruction takes the microcode assist Intel cores spend on
+// subnormal floats. restoreMXCSR puts the caller's value back; a Go
+// assembly function is never preempted asynchronously, so no other code
+// runs in between on this thread.
+func flushSubnormals() {
+	mxcsrSaved = AllocLocal(8)
+	STMXCSR(mxcsrSaved)
+	MOVL(mxcsrSaved, EAX)
+	ORL(U32(0x8040), EAX)
+	MOVL(EAX, mxcsrSaved.Offset(4))
+	LDMXCSR(mxcsrSaved.Offset(4))
+}
+
+func restoreMXCSR() { LDMXCSR(mxcsrSaved) }
+
 func adam(s isa, masktab Mem) {
 	// Constants in registers 0..5; per slot u four temporaries from 6+4u.
 	// The AVX2 version (16 registers, one taken by the tail mask) runs two
@@ -300,6 +321,7 @@ func adam(s isa, masktab Mem) {
 		unroll: unroll,
 		ptrs:   []string{"p", "grad", "m", "v"},
 		setup: func(s isa) {
+			flushSubnormals()
 			VBROADCASTSS(param("lr"), lr)
 			VBROADCASTSS(param("b1"), b1)
 			VBROADCASTSS(param("c1"), c1)
@@ -333,6 +355,7 @@ func adam(s isa, masktab Mem) {
 			VSUBPS(m, t, t)
 			st(t, Mem{Base: pp, Disp: off})
 		},
+		finish: func(s isa) { restoreMXCSR() },
 	})
 }
 
