@@ -169,7 +169,7 @@ func TestAdamBitwise(t *testing.T) {
 // and the caller's floating-point state is as it was.
 func TestAdamFlushesSubnormals(t *testing.T) {
 	const lr, b1, b2, eps = 1e-3, 0.9, 0.999, 1e-8
-	tiny := math.Float32frombits(0x00000400) // subnormal
+	tiny := math.Float32frombits(0x00000400)                   // subnormal
 	normal := float32(math.SmallestNonzeroFloat32 * (1 << 23)) // the smallest normal
 	forEachImpl(t, func(t *testing.T, ks *kernelSet) {
 		r := rand.New(rand.NewPCG(27, 28))
