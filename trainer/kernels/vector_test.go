@@ -218,6 +218,34 @@ func TestAdamFlushesSubnormals(t *testing.T) {
 			}
 		}
 	})
+	// Moments whose decay lands within a few thousand ulps of the smallest
+	// normal, where rounding decides between a normal result and a flush.
+	forEachImpl(t, func(t *testing.T, ks *kernelSet) {
+		c := math.Float32bits(normal / float32(b1))
+		const span = 4096
+		p, g, m, v := make([]float32, 2*span), make([]float32, 2*span), make([]float32, 2*span), make([]float32, 2*span)
+		for i := range m {
+			m[i] = math.Float32frombits(c - span + uint32(i))
+			v[i] = math.Float32frombits(math.Float32bits(normal/float32(b2)) - span + uint32(i))
+			p[i] = 1
+		}
+		wp, wm, wv := append([]float32(nil), p...), append([]float32(nil), m...), append([]float32(nil), v...)
+		AdamStep(p, g, m, v, lr, b1, b2, eps)
+		fb1, fb2 := float32(b1), float32(b2)
+		adamGo(wp, g, wm, wv, lr, fb1, 1-fb1, fb2, 1-fb2, eps)
+		flushed := 0
+		for i := range m {
+			if math.Float32bits(m[i]) != math.Float32bits(wm[i]) || math.Float32bits(v[i]) != math.Float32bits(wv[i]) || p[i] != wp[i] {
+				t.Fatalf("i=%d: m %g -> %g, v -> %g; Go twin %g, %g", i, math.Float32frombits(c-span+uint32(i)), m[i], v[i], wm[i], wv[i])
+			}
+			if m[i] == 0 {
+				flushed++
+			}
+		}
+		if flushed == 0 || flushed == len(m) {
+			t.Fatalf("%d of %d decayed moments flushed: the sweep missed the boundary", flushed, len(m))
+		}
+	})
 	// The flush ends with the kernel: Go arithmetic after it underflows
 	// gradually again.
 	x := []float32{normal, 0.5}
