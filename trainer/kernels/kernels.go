@@ -477,8 +477,8 @@ func SumRows(dst, x []float32, rows, cols, ld int) {
 // image — decay through the subnormal range, where Intel cores compute
 // through microcode assists: without the flush the update took three times
 // as long by the third epoch of the MLP. A weight itself is changed only
-// when it or its update is subnormal. Bias correction is left to the caller, who folds it
-// into lr and eps: with t the step count, pass lr*sqrt(1-beta2^t)/(1-beta1^t)
+// when it or its update is subnormal. Bias correction is left to the
+// caller, who folds it into lr and eps: with t the step count, pass lr*sqrt(1-beta2^t)/(1-beta1^t)
 // and eps*sqrt(1-beta2^t) to get the textbook update.
 func AdamStep(p, g, m, v []float32, lr, beta1, beta2, eps float32) {
 	n := len(p)

@@ -206,13 +206,12 @@ func reluGradGo(dst, dy, y []float32) {
 	}
 }
 
-// adamGo rounds after every operation, in the order the assembly uses, so
-// that all kernel sets agree bit for bit. (The explicit conversions forbid
-// the compiler from fusing a multiply and an add.)
-// adamGo is the twin of the Adam kernels, which run with MXCSR's FTZ and
-// DAZ bits set: every operand and every result of every operation goes
-// through flush, so a subnormal anywhere reads and writes as a zero of its
-// sign, exactly as the vector instructions then compute.
+// adamGo is the twin of the Adam kernels. It rounds after every operation,
+// in the order the assembly uses (the explicit conversions forbid the
+// compiler from fusing a multiply and an add), and, as the kernels run with
+// MXCSR's FTZ and DAZ bits set, passes every operand and every result
+// through flush: a subnormal anywhere reads and writes as a zero of its
+// sign. All kernel sets agree bit for bit.
 func adamGo(p, g, m, v []float32, lr, b1, c1, b2, c2, eps float32) {
 	g = g[:len(p)]
 	m = m[:len(p)]

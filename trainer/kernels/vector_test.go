@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -123,6 +124,22 @@ func TestReluAgainstGo(t *testing.T) {
 	})
 }
 
+// adamMatchesTwin runs AdamStep on p, g, m, v (updated in place) and the Go
+// twin on copies, failing at the first element whose p, m or v bits differ.
+func adamMatchesTwin(t *testing.T, what string, p, g, m, v []float32, lr, b1, b2, eps float32) {
+	t.Helper()
+	wp, wm, wv := append([]float32(nil), p...), append([]float32(nil), m...), append([]float32(nil), v...)
+	AdamStep(p, g, m, v, lr, b1, b2, eps)
+	adamGo(wp, g, wm, wv, lr, b1, 1-b1, b2, 1-b2, eps)
+	for i := range p {
+		if math.Float32bits(p[i]) != math.Float32bits(wp[i]) ||
+			math.Float32bits(m[i]) != math.Float32bits(wm[i]) ||
+			math.Float32bits(v[i]) != math.Float32bits(wv[i]) {
+			t.Fatalf("%s i=%d (g %g): p,m,v = %g,%g,%g, Go twin %g,%g,%g", what, i, g[i], p[i], m[i], v[i], wp[i], wm[i], wv[i])
+		}
+	}
+}
+
 // TestAdamBitwise checks every kernel set against the Go twin bit for bit
 // and the Go twin against the formula.
 func TestAdamBitwise(t *testing.T) {
@@ -137,19 +154,9 @@ func TestAdamBitwise(t *testing.T) {
 			for i := range v {
 				v[i] *= v[i]
 			}
-			wp := append([]float32(nil), p...)
-			wm := append([]float32(nil), m...)
-			wv := append([]float32(nil), v...)
 			p0, m0, v0 := append([]float32(nil), p...), append([]float32(nil), m...), append([]float32(nil), v...)
-			AdamStep(p, g, m, v, lr, b1, b2, eps)
-			fb1, fb2 := float32(b1), float32(b2)
-			adamGo(wp, g, wm, wv, lr, fb1, 1-fb1, fb2, 1-fb2, eps)
+			adamMatchesTwin(t, fmt.Sprintf("n=%d", n), p, g, m, v, lr, b1, b2, eps)
 			for i := range p {
-				if math.Float32bits(p[i]) != math.Float32bits(wp[i]) ||
-					math.Float32bits(m[i]) != math.Float32bits(wm[i]) ||
-					math.Float32bits(v[i]) != math.Float32bits(wv[i]) {
-					t.Fatalf("n=%d i=%d: p,m,v = %g,%g,%g, Go twin %g,%g,%g", n, i, p[i], m[i], v[i], wp[i], wm[i], wv[i])
-				}
 				em := b1*float64(m0[i]) + (1-b1)*float64(g[i])
 				ev := b2*float64(v0[i]) + (1-b2)*float64(g[i])*float64(g[i])
 				ep := float64(p0[i]) - lr*em/(math.Sqrt(ev)+eps)
@@ -197,16 +204,8 @@ func TestAdamFlushesSubnormals(t *testing.T) {
 			if n > 0 {
 				g[0], m[0], v[0] = 0, tiny, tiny // a moment a zero gradient leaves subnormal
 			}
-			wp, wm, wv := append([]float32(nil), p...), append([]float32(nil), m...), append([]float32(nil), v...)
-			AdamStep(p, g, m, v, lr, b1, b2, eps)
-			fb1, fb2 := float32(b1), float32(b2)
-			adamGo(wp, g, wm, wv, lr, fb1, 1-fb1, fb2, 1-fb2, eps)
+			adamMatchesTwin(t, fmt.Sprintf("n=%d", n), p, g, m, v, lr, b1, b2, eps)
 			for i := range p {
-				if math.Float32bits(p[i]) != math.Float32bits(wp[i]) ||
-					math.Float32bits(m[i]) != math.Float32bits(wm[i]) ||
-					math.Float32bits(v[i]) != math.Float32bits(wv[i]) {
-					t.Fatalf("n=%d i=%d (g %g): p,m,v = %g,%g,%g, Go twin %g,%g,%g", n, i, g[i], p[i], m[i], v[i], wp[i], wm[i], wv[i])
-				}
 				for _, x := range []float32{p[i], m[i], v[i]} {
 					if x != 0 && math.Abs(float64(x)) < float64(normal) {
 						t.Fatalf("n=%d i=%d: subnormal %g left in the state", n, i, x)
@@ -229,15 +228,9 @@ func TestAdamFlushesSubnormals(t *testing.T) {
 			v[i] = math.Float32frombits(math.Float32bits(normal/float32(b2)) - span + uint32(i))
 			p[i] = 1
 		}
-		wp, wm, wv := append([]float32(nil), p...), append([]float32(nil), m...), append([]float32(nil), v...)
-		AdamStep(p, g, m, v, lr, b1, b2, eps)
-		fb1, fb2 := float32(b1), float32(b2)
-		adamGo(wp, g, wm, wv, lr, fb1, 1-fb1, fb2, 1-fb2, eps)
+		adamMatchesTwin(t, "sweep", p, g, m, v, lr, b1, b2, eps)
 		flushed := 0
 		for i := range m {
-			if math.Float32bits(m[i]) != math.Float32bits(wm[i]) || math.Float32bits(v[i]) != math.Float32bits(wv[i]) || p[i] != wp[i] {
-				t.Fatalf("i=%d: m %g -> %g, v -> %g; Go twin %g, %g", i, math.Float32frombits(c-span+uint32(i)), m[i], v[i], wm[i], wv[i])
-			}
 			if m[i] == 0 {
 				flushed++
 			}
