@@ -53,11 +53,15 @@ func (d *Dense) setBF16(on bool)      { d.bf16 = on }
 func (c *Conv2D) setBF16(on bool)     { c.bf16 = on }
 func (e *PatchEmbed) setBF16(on bool) { e.bf16 = on }
 
-// setBF16 switches the block's four dense products (qkv, proj, fc1, fc2);
-// the attention heads' score and value products stay float32 (they are
+// productLayers are the block's four layers with matrix products: qkv,
+// proj, fc1 and fc2, each a *Dense or, once adapted, a *LoRA.
+func (b *Block) productLayers() []Layer { return []Layer{b.attn.qkv, b.attn.proj, b.fc1, b.fc2} }
+
+// setBF16 switches the block's four dense products (productLayers); the
+// attention heads' score and value products stay float32 (they are
 // T×T×head-width, a few hundred multiply-adds per row, in fused kernels).
 func (b *Block) setBF16(on bool) {
-	for _, l := range []Layer{b.attn.qkv, b.attn.proj, b.fc1, b.fc2} {
+	for _, l := range b.productLayers() {
 		switch l := l.(type) {
 		case *Dense:
 			l.setBF16(on)
@@ -70,7 +74,7 @@ func (b *Block) setBF16(on bool) {
 // bf16Refusal says why a block cannot run in bf16: LoRA adapters, whose
 // low-rank products have no bf16 path.
 func (b *Block) bf16Refusal() error {
-	for _, l := range []Layer{b.attn.qkv, b.attn.proj, b.fc1, b.fc2} {
+	for _, l := range b.productLayers() {
 		if _, ok := l.(*Dense); !ok {
 			return fmt.Errorf("layer %s has %T adapters, which have no bf16 products", b.name, l)
 		}
@@ -143,7 +147,7 @@ func denseLayers(l Layer) []*Dense {
 		return []*Dense{l}
 	case *Block:
 		var ds []*Dense
-		for _, x := range []Layer{l.attn.qkv, l.attn.proj, l.fc1, l.fc2} {
+		for _, x := range l.productLayers() {
 			if d, ok := x.(*Dense); ok {
 				ds = append(ds, d)
 			}
