@@ -368,44 +368,24 @@ func (l *Loader) produce(ctx context.Context, epoch int, free <-chan *Batch, out
 		}
 		return l.emitLast(ctx, cur, out)
 	}
-	// On an object store the next shard is fetched while this one is read.
-	var next *dataset.Prefetched
-	defer func() { next.Release() }()
-	for k, si := range order {
-		if k == 0 {
-			next = l.ds.ds.Prefetch(ctx, l.split.Name, si)
-		}
-		cur := next
-		next = nil
-		if k+1 < len(order) {
-			next = l.ds.ds.Prefetch(ctx, l.split.Name, order[k+1])
-		}
-		r, err := l.ds.ds.OpenShardContext(ctx, l.split.Name, si)
-		cur.Release()
-		if err != nil {
-			return err
-		}
+	err := l.eachShard(ctx, order, func(_ int, r *dataset.ShardReader) error {
 		for {
 			if err := ctx.Err(); err != nil {
-				r.Close()
 				return err
 			}
 			more, err := r.Next(&window)
-			if err != nil {
-				r.Close()
+			if err != nil || !more {
 				return err
-			}
-			if !more {
-				break
 			}
 			if window.Len() >= l.opts.Window || rng == nil {
 				if err := flushWindow(); err != nil {
-					r.Close()
 					return err
 				}
 			}
 		}
-		r.Close()
+	})
+	if err != nil {
+		return err
 	}
 	if window.Len() > 0 {
 		if err := flushWindow(); err != nil {
@@ -441,7 +421,7 @@ func shuffled(rng *rand.Rand, n int) []int {
 // loader: shard i into rows [base[i], base[i]+rows) through a view of
 // exactly that capacity, on up to GOMAXPROCS goroutines for a local
 // version; from an object store one shard at a time, the next one fetched
-// meanwhile, as the other passes read them. A shard's reader refuses more
+// meanwhile (eachShard, as the other passes read them). A shard's reader refuses more
 // rows than the manifest lists and checks the count and hashes at its end,
 // so a filled window holds exactly the verified rows; after an error it is
 // read again next epoch.
@@ -457,46 +437,43 @@ func (l *Loader) fillResident(ctx context.Context, window *shard.Rows) error {
 		n += sh.Rows
 	}
 	elems := l.ds.Elems()
-	w := *window
-	w.SourceIndex, w.Label, w.Copy = w.SourceIndex[:n], w.Label[:n], w.Copy[:n]
-	if w.ImageU8 != nil {
-		w.ImageU8 = w.ImageU8[:n*elems]
+	w := window.Slice(0, n, elems) // within the capacity windowRows gave it
+	// view is shard i's rows of w, empty, with room for exactly them.
+	view := func(i int) *shard.Rows {
+		lo, hi := base[i], base[i]+shards[i].Rows
+		v := shard.Rows{SourceIndex: w.SourceIndex[lo:lo:hi], Label: w.Label[lo:lo:hi], Copy: w.Copy[lo:lo:hi]}
+		if w.ImageU8 != nil {
+			v.ImageU8 = w.ImageU8[lo*elems : lo*elems : hi*elems]
+		} else {
+			v.ImageF32 = w.ImageF32[lo*elems : lo*elems : hi*elems]
+		}
+		return &v
+	}
+	if l.ds.ds.Remote() {
+		order := make([]int, len(shards))
+		for i := range order {
+			order[i] = i
+		}
+		err := l.eachShard(ctx, order, func(i int, r *dataset.ShardReader) error { return readAll(ctx, r, view(i)) })
+		if err != nil {
+			return err
+		}
 	} else {
-		w.ImageF32 = w.ImageF32[:n*elems]
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(runtime.GOMAXPROCS(0))
-	remote := l.ds.ds.Remote()
-	// From an object store shard i's goroutine, running alone, starts
-	// fetching shard i+1 before it reads shard i (pre[i+1]; a goroutine
-	// starts only once the one before has returned).
-	pre := make([]*dataset.Prefetched, len(shards))
-	if remote {
-		g.SetLimit(1)
-		defer func() {
-			for _, p := range pre {
-				p.Release()
-			}
-		}()
-	}
-	for i := range shards {
-		g.Go(func() error {
-			if remote && i+1 < len(shards) {
-				pre[i+1] = l.ds.ds.Prefetch(gctx, l.split.Name, i+1)
-			}
-			defer func() { pre[i].Release(); pre[i] = nil }()
-			lo, hi := base[i], base[i]+shards[i].Rows
-			view := shard.Rows{SourceIndex: w.SourceIndex[lo:lo:hi], Label: w.Label[lo:lo:hi], Copy: w.Copy[lo:lo:hi]}
-			if w.ImageU8 != nil {
-				view.ImageU8 = w.ImageU8[lo*elems : lo*elems : hi*elems]
-			} else {
-				view.ImageF32 = w.ImageF32[lo*elems : lo*elems : hi*elems]
-			}
-			return l.readShard(gctx, i, &view)
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return err
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(runtime.GOMAXPROCS(0))
+		for i := range shards {
+			g.Go(func() error {
+				r, err := l.ds.ds.OpenShardContext(gctx, l.split.Name, i)
+				if err != nil {
+					return err
+				}
+				defer r.Close()
+				return readAll(gctx, r, view(i))
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
 	}
 	w.SourcePath = nil // not part of a batch
 	*window = w
@@ -504,13 +481,8 @@ func (l *Loader) fillResident(ctx context.Context, window *shard.Rows) error {
 	return nil
 }
 
-// readShard appends every row of shard i of the split to dst.
-func (l *Loader) readShard(ctx context.Context, i int, dst *shard.Rows) error {
-	r, err := l.ds.ds.OpenShardContext(ctx, l.split.Name, i)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
+// readAll appends every remaining row of r to dst.
+func readAll(ctx context.Context, r *dataset.ShardReader, dst *shard.Rows) error {
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -520,6 +492,35 @@ func (l *Loader) readShard(ctx context.Context, i int, dst *shard.Rows) error {
 			return err
 		}
 	}
+}
+
+// eachShard opens the split's shards in order and hands each, with its
+// index, to fn, closing it after. On an object store the next shard is
+// fetched while fn reads this one.
+func (l *Loader) eachShard(ctx context.Context, order []int, fn func(i int, r *dataset.ShardReader) error) error {
+	var next *dataset.Prefetched
+	defer func() { next.Release() }()
+	for k, si := range order {
+		if k == 0 {
+			next = l.ds.ds.Prefetch(ctx, l.split.Name, si)
+		}
+		cur := next
+		next = nil
+		if k+1 < len(order) {
+			next = l.ds.ds.Prefetch(ctx, l.split.Name, order[k+1])
+		}
+		r, err := l.ds.ds.OpenShardContext(ctx, l.split.Name, si)
+		cur.Release()
+		if err != nil {
+			return err
+		}
+		err = fn(si, r)
+		r.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // hwcToCHW writes the HWC image src of c channels into dst as c planes.
