@@ -191,17 +191,18 @@ func SgemmBF16Serial(transA, transB bool, m, n, k int, alpha float32, a []float3
 }
 
 func sgemmBF16(ks *bf16Kernels, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemmBF16With(ks, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
+}
+
+// sgemmBF16With is sgemmBF16 that, given packed (op(B) packed for ks by
+// PackBF16), multiplies by its panels instead of packing b.
+func sgemmBF16With(ks *bf16Kernels, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, packed *PackedBF16) {
 	checkGemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
 	if noProducts(m, n, k, alpha, beta, c, ldc) {
 		return
 	}
 	g := &gemmArgs{transA: transA, transB: transB, k: k, alpha: alpha, beta: beta,
-		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc}
-	g.runBF16Grid(ks, threads, m, n)
-}
-
-// runBF16Grid computes all of C, split across up to threads goroutines.
-func (g *gemmArgs) runBF16Grid(ks *bf16Kernels, threads, m, n int) {
+		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, packed: packed}
 	if threads > 1 {
 		pm, pn := splitGrid(threads, ceilDiv(m, ks.mr), ceilDiv(n, ks.nr), ks.mr, ks.nr)
 		if pm*pn > 1 {

@@ -86,15 +86,9 @@ func SgemmBF16Packed(transA bool, m int, alpha float32, a []float32, lda int, p 
 }
 
 func sgemmBF16Packed(ks *bf16Kernels, threads int, transA bool, m int, alpha float32, a []float32, lda int, p *PackedBF16, beta float32, c []float32, ldc int) {
+	packed := p
 	if ks != p.set {
-		sgemmBF16(ks, threads, transA, p.transB, m, p.n, p.k, alpha, a, lda, p.b, p.ldb, beta, c, ldc)
-		return
+		packed = nil // packed in another layout: pack b as usual
 	}
-	checkGemm(transA, p.transB, m, p.n, p.k, a, lda, p.b, p.ldb, c, ldc)
-	if noProducts(m, p.n, p.k, alpha, beta, c, ldc) {
-		return
-	}
-	g := &gemmArgs{transA: transA, transB: p.transB, k: p.k, alpha: alpha, beta: beta,
-		a: a, lda: lda, b: p.b, ldb: p.ldb, c: c, ldc: ldc, packed: p}
-	g.runBF16Grid(ks, threads, m, p.n)
+	sgemmBF16With(ks, threads, transA, p.transB, m, p.n, p.k, alpha, a, lda, p.b, p.ldb, beta, c, ldc, packed)
 }
