@@ -102,7 +102,6 @@ func (e *env) name(s, placeholder string) {
 	sort.SliceStable(e.names, func(i, j int) bool { return len(e.names[i][0]) > len(e.names[j][0]) })
 }
 
-// command returns an exec.Cmd for bin with the suite's environment.
 // launchForRSS runs the command args with this process's standard streams,
 // writes its peak resident set (wait4's ru_maxrss, in bytes) to the file out
 // and returns its exit status. It exists because Linux carries the parent's
@@ -139,25 +138,29 @@ func launchForRSS(out string, args []string) int {
 		fmt.Fprintln(os.Stderr, "rss launcher:", err)
 		return 127
 	}
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return cmd.ProcessState.ExitCode()
+	return exitStatus(cmd.ProcessState)
 }
 
+// command returns an exec.Cmd for bin with the suite's environment.
 func command(bin string, args ...string) *exec.Cmd {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
 	return cmd
 }
 
+// exitStatus is a finished process's exit code, or 128 plus the signal
+// that killed it, as a shell reports it.
+func exitStatus(ps *os.ProcessState) int {
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ps.ExitCode()
+}
+
 func exitCode(t *testing.T, err error) int {
 	t.Helper()
 	if ee, ok := err.(*exec.ExitError); ok {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return 128 + int(ws.Signal())
-		}
-		return ee.ExitCode()
+		return exitStatus(ee.ProcessState)
 	}
 	if err != nil {
 		t.Fatal(err)
