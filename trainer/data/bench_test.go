@@ -3,6 +3,8 @@ package data
 import (
 	"context"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +22,11 @@ func BenchmarkEpoch(b *testing.B) {
 	dir := os.Getenv("SHARDSMITH_BENCH_SHARDS")
 	if dir == "" {
 		b.Skip("set SHARDSMITH_BENCH_SHARDS to a dataset version")
+	}
+	if !filepath.IsAbs(dir) && !strings.Contains(dir, "://") {
+		// As the example says, relative to the repository root: go test
+		// runs the benchmark in this package's directory.
+		dir = filepath.Join("..", "..", dir)
 	}
 	d, err := Open(dir)
 	if err != nil {
