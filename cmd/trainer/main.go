@@ -76,9 +76,9 @@ tiles, a CNN epoch in about two thirds of fp32's time at the same accuracy
 (3 epochs: test 0.9901 and 0.9898 against fp32's 0.9899), a ViT epoch in
 about nine tenths (the default recipe: 0.9763 against 0.9773, three seeds).
 With AVX512_BF16 but no AMX ("precision bf16 (avx512bf16)", e.g. AMD Zen 4)
-it is the faster choice too: VDPBF16PS products, a CNN epoch in about 0.7×
-fp32's time and an MLP epoch in 0.8× (1 epoch: test 0.9855 and 0.9706
-against fp32's 0.9857 and 0.9715).
+it is the faster choice too: VDPBF16PS products, a CNN epoch in 0.72–0.86×
+fp32's time and an MLP epoch in 0.7–0.8× (two runs; 1 epoch: test 0.9855
+and 0.9706 against fp32's 0.9857 and 0.9715).
 fp32 stays the default: its bits are the same on every AVX-512 CPU.
 
 Flags:
