@@ -4,11 +4,11 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/shardsmith/shardsmith/formats/vocab"
+	"github.com/shardsmith/shardsmith/internal/store"
 )
 
 // BenchmarkEpoch times the loader alone over a real version (set
@@ -23,10 +23,10 @@ func BenchmarkEpoch(b *testing.B) {
 	if dir == "" {
 		b.Skip("set SHARDSMITH_BENCH_SHARDS to a dataset version")
 	}
-	if !filepath.IsAbs(dir) && !strings.Contains(dir, "://") {
+	if loc, err := store.Parse(dir); err == nil && loc.Local() && !filepath.IsAbs(loc.Path) {
 		// As the example says, relative to the repository root: go test
 		// runs the benchmark in this package's directory.
-		dir = filepath.Join("..", "..", dir)
+		dir = filepath.Join("..", "..", loc.Path)
 	}
 	d, err := Open(dir)
 	if err != nil {
