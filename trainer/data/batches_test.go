@@ -6,6 +6,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/shardsmith/shardsmith/formats/shard"
+	"github.com/shardsmith/shardsmith/internal/tinyset"
+	"github.com/shardsmith/shardsmith/internal/tinyset/tinybuild"
 )
 
 // Batches is the number of batches an epoch yields: the rows over the batch
@@ -107,4 +111,78 @@ func TestBatchesAreReusedAcrossEpochs(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A raw loader hands out the stored bytes: normalized through the version's
+// table they are exactly the floats the ordinary loader yields, row for row,
+// streamed and shuffled; a float32 version is refused.
+func TestRawU8BatchesHoldTheStoredBytes(t *testing.T) {
+	d, err := Open(makeDataset(t, t.TempDir(), "u", "normalize: {mode: none}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, elems := d.Manifest.Normalize.Table(), d.Elems()
+	for _, opts := range []Options{{BatchSize: 24}, {BatchSize: 24, Shuffle: true, Seed: 2}} {
+		want := collect(t, mustLoader(t, d, opts), 1)
+		raw := opts
+		raw.RawU8 = true
+		var got []string
+		err := mustLoader(t, d, raw).Epoch(context.Background(), 1, func(b *Batch) error {
+			if b.X != nil || len(b.XU8) != b.Len()*elems {
+				t.Fatalf("raw batch: %d floats, %d bytes for %d rows", len(b.X), len(b.XU8), b.Len())
+			}
+			for i := range b.Y {
+				x := make([]float32, elems)
+				for j, v := range b.XU8[i*elems : (i+1)*elems] {
+					x[j] = table[0][v]
+				}
+				got = append(got, fmt.Sprint(b.Y[i], x))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("shuffle %v: raw bytes through the table differ from the loader's floats", opts.Shuffle)
+		}
+	}
+	f, err := Open(makeDataset(t, t.TempDir(), "f", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Loader("train", Options{BatchSize: 8, RawU8: true}); err == nil || !strings.Contains(err.Error(), "uint8") {
+		t.Errorf("raw pixels from a float32 version: %v", err)
+	}
+}
+
+// A streamed pass holds one record batch, not a whole shard: its window is
+// sized for the writer's record batch even when a shard has more rows.
+func TestStreamedWindowHoldsOneRecordBatch(t *testing.T) {
+	out := t.TempDir()
+	tinybuild.Build(t, out, "w", tinyset.Spec{Train: 3000, Test: 100, Side: 4, Seed: 5},
+		"split: {seed: 1, val_fraction: 0.2}\nshards: {rows: 4000}\nnormalize: {mode: none}\n")
+	d, err := Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sh := d.Manifest.Split("train").Shards; len(sh) != 1 || sh[0].Rows <= shard.DefaultBatchRows {
+		t.Fatalf("want one shard of more than %d rows, got %+v", shard.DefaultBatchRows, sh)
+	}
+	l := mustLoader(t, d, Options{BatchSize: 100})
+	if n := len(collect(t, l, 0)); n != 2400 {
+		t.Fatalf("streamed %d rows, want 2400", n)
+	}
+	if c := cap(l.window.Label); c > shard.DefaultBatchRows {
+		t.Errorf("streamed window holds %d rows, want at most one record batch (%d)", c, shard.DefaultBatchRows)
+	}
+}
+
+func mustLoader(t *testing.T, d *Dataset, opts Options) *Loader {
+	t.Helper()
+	l, err := d.Loader("train", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
