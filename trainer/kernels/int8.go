@@ -1,0 +1,344 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"unsafe"
+)
+
+// # int8 GEMM
+//
+// GemmU8S8 is the first product of an MLP evaluated on raw uint8 images:
+// the pixels, unsigned bytes, times the first layer's weights quantized to
+// signed bytes with one scale per output, summed exactly in int32. On a CPU
+// with AVX512_VNNI its micro-kernel is VPDPBUSD, which multiplies 4
+// unsigned by 4 signed bytes and adds the four products into each of 16
+// int32 lanes: 64 multiply-adds per instruction where VFMADD231PS does 16,
+// and the pixels need neither conversion nor normalization (the caller
+// folds the normalization into the weights before quantizing them).
+//
+// The weights are quantized and packed once, by QuantizeS8. A panel holds
+// s8Cols = 32 output columns (two zmm registers of 16 int32 lanes); for
+// each quad of steps of k, 4t..4t+3, it stores 32 dwords, each the 4 int8
+// weights of one column at those steps (step 4t in the low byte), which is
+// what VPDPBUSD multiplies by the dword of 4 pixels it broadcasts from a row
+// of A. k is padded with zero steps to a multiple of 4 and n with zero
+// columns to whole panels (their scale and bias padded with zeros too).
+//
+// A is not packed: the micro-kernel broadcasts 4 bytes at a time straight
+// from the caller's rows. The last k%4 steps would read past a row, and past
+// the slice on its last row, so the driver copies them into a zero-padded
+// quad per row (s8Workspace.tail) that the kernel reads last.
+//
+// Integer sums are exact, so their order does not matter: the result is
+// c = float32(acc)*scale + bias with the multiply and the add rounded
+// separately (no fused multiply-add), the same bits from the VNNI kernel and
+// the Go twin, for any split of the work across goroutines.
+
+// MaxS8Depth is the largest k whose int32 sums cannot overflow: a sum of k
+// products of a uint8 and an int8 in [-127, 127] is at most 255*127*k in
+// magnitude, below 2^31.
+const MaxS8Depth = (1<<31 - 1) / (255 * 127)
+
+// s8Rows and s8Cols are the micro-kernel's tile: 12 rows of A by one panel
+// of 32 columns, 24 zmm accumulators.
+const s8Rows, s8Cols = 12, 32
+
+// s8PanelBudget is the most bytes of packed B one pass over a row tile of A
+// walks: B then stays in L2 while the row tiles stream past it, and a tile
+// of A (12 rows) stays in L1 while the panels of the pass stream past it.
+const s8PanelBudget = 512 << 10
+
+// PackedS8 is a weight matrix quantized to int8, one scale per output row,
+// packed for GemmU8S8.
+type PackedS8 struct {
+	n, k int
+	// quads is ceil(k/4), the dwords per column of a panel.
+	quads int
+	// b holds ceil(n/32) panels of quads*128 bytes: panel p, quad t,
+	// column c at b[(p*quads+t)*128+4*c:], one byte per step.
+	b []int8
+	// scale and bias are padded with zeros to whole panels, so that the
+	// kernel can load 32 of each for any panel.
+	scale, bias []float32
+}
+
+// s8Kernel computes rows (the kernel's own count) × 32 entries of C:
+// c[r*ldc+j] = float32(acc)*scale[j] + bias[j], acc the exact sum over kq
+// quads of the dword of a[r*lda+4t:] by quad t of the panel b, plus, when
+// tail is not nil, the dword at tail[4r:] by quad kq.
+type s8Kernel func(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale, bias *float32)
+
+// s8Kernels is one implementation of the int8 GEMM's micro-kernel.
+type s8Kernels struct {
+	name string
+	// gemm[r] is the kernel for r rows, 1 <= r <= s8Rows.
+	gemm [s8Rows + 1]s8Kernel
+	// macsPerNs is the rate that decides when a product is worth splitting
+	// across goroutines.
+	macsPerNs float64
+}
+
+// s8Native is the VNNI set of this CPU, nil if it has no AVX512_VNNI (or
+// this build has no assembly).
+var s8Native *s8Kernels
+
+var s8Go = func() *s8Kernels {
+	ks := &s8Kernels{name: "go", macsPerNs: 2}
+	for r := 1; r <= s8Rows; r++ {
+		ks.gemm[r] = gemmU8S8Go(r)
+	}
+	return ks
+}()
+
+// s8Set is the int8 implementation of the active kernel set: the VNNI one
+// with the avx512 set where the CPU has it, the Go twin otherwise (so that
+// SHARDSMITH_KERNELS=go or avx2 selects the twin, as it does for bf16).
+func s8Set() *s8Kernels {
+	if active().name != "avx512" || s8Native == nil {
+		return s8Go
+	}
+	return s8Native
+}
+
+// S8Impl names the implementation in use: "avx512vnni" or "go".
+func S8Impl() string { return s8Set().name }
+
+// QuantizeS8 quantizes w (n×k, row j at w[j*ldw:j*ldw+k]) symmetrically per
+// row: scale[j] = max_t |w[j][t]| / 127 (a row of zeros gets scale 1),
+// q[j][t] = round-half-to-even(w[j][t]/scale[j]) clamped to [-127, 127],
+// the quotient rounded to float32 first. bias (len n, or nil for zeros) is
+// kept for the epilogue. Panics with a clear message on bad sizes,
+// non-finite weights, or k > MaxS8Depth. A scale that would underflow to
+// zero (a row whose largest weight is below 127 times the smallest
+// subnormal) is the smallest subnormal instead, its quotients clamped.
+func QuantizeS8(n, k int, w []float32, ldw int, bias []float32) *PackedS8 {
+	if n < 0 || k < 0 {
+		panic(fmt.Sprintf("kernels: QuantizeS8: negative size n=%d k=%d", n, k))
+	}
+	if k > MaxS8Depth {
+		panic(fmt.Sprintf("kernels: QuantizeS8: k=%d > MaxS8Depth=%d, int32 sums could overflow", k, MaxS8Depth))
+	}
+	if ldw < max(1, k) {
+		panic(fmt.Sprintf("kernels: QuantizeS8: ldw=%d < k=%d", ldw, k))
+	}
+	if n > 0 && k > 0 && len(w) < (n-1)*ldw+k {
+		panic(fmt.Sprintf("kernels: QuantizeS8: len(w)=%d < %d needed for %d×%d with ldw=%d", len(w), (n-1)*ldw+k, n, k, ldw))
+	}
+	if bias != nil && len(bias) != n {
+		panic(fmt.Sprintf("kernels: QuantizeS8: len(bias)=%d, want n=%d", len(bias), n))
+	}
+	panels := ceilDiv(n, s8Cols)
+	p := &PackedS8{n: n, k: k, quads: ceilDiv(k, 4),
+		scale: make([]float32, panels*s8Cols), bias: make([]float32, panels*s8Cols)}
+	p.b = make([]int8, panels*p.quads*4*s8Cols)
+	copy(p.bias, bias)
+	for j := 0; j < n; j++ {
+		var row []float32
+		if k > 0 {
+			row = w[j*ldw : j*ldw+k]
+		}
+		var m float32
+		for t, v := range row {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				panic(fmt.Sprintf("kernels: QuantizeS8: non-finite weight w[%d][%d] = %v", j, t, v))
+			}
+			m = max(m, float32(math.Abs(float64(v))))
+		}
+		s := float32(1)
+		if m > 0 {
+			s = m / 127
+			if s == 0 {
+				s = math.SmallestNonzeroFloat32
+			}
+		}
+		p.scale[j] = s
+		base := (j/s8Cols)*p.quads*4*s8Cols + 4*(j%s8Cols)
+		for t, v := range row {
+			q := math.RoundToEven(float64(v / s))
+			q = max(-127, min(127, q))
+			p.b[base+(t/4)*4*s8Cols+t%4] = int8(q)
+		}
+	}
+	return p
+}
+
+// N reports the number of output columns (rows of the weight matrix).
+func (p *PackedS8) N() int { return p.n }
+
+// K reports the depth (weights per output).
+func (p *PackedS8) K() int { return p.k }
+
+// Scale returns the scale of output j.
+func (p *PackedS8) Scale(j int) float32 {
+	if j < 0 || j >= p.n {
+		panic(fmt.Sprintf("kernels: PackedS8.Scale: j=%d out of range [0, %d)", j, p.n))
+	}
+	return p.scale[j]
+}
+
+// Quantized returns q[j][t], the int8 weight of output j at step t.
+func (p *PackedS8) Quantized(j, t int) int8 {
+	if j < 0 || j >= p.n || t < 0 || t >= p.k {
+		panic(fmt.Sprintf("kernels: PackedS8.Quantized: (%d, %d) out of range %d×%d", j, t, p.n, p.k))
+	}
+	return p.b[((j/s8Cols)*p.quads+t/4)*4*s8Cols+4*(j%s8Cols)+t%4]
+}
+
+// GemmU8S8 sets c[i*ldc+j] = float32(acc)*scale[j] + bias[j] for i < m,
+// j < n, where acc = Σ_t int32(a[i*lda+t]) * int32(q[j][t]) is exact in
+// int32. The multiply and the add are each rounded (no fused multiply-add),
+// so every kernel set and every GOMAXPROCS gives the same bits. Large
+// products are split across GOMAXPROCS goroutines.
+func GemmU8S8(m int, a []uint8, lda int, p *PackedS8, c []float32, ldc int) {
+	if p == nil {
+		panic("kernels: GemmU8S8: nil PackedS8")
+	}
+	ks := s8Set()
+	gemmU8S8(ks, gemmThreads(runtime.GOMAXPROCS(0), m, p.n, p.k, ks.macsPerNs), m, a, lda, p, c, ldc)
+}
+
+func gemmU8S8(ks *s8Kernels, threads, m int, a []uint8, lda int, p *PackedS8, c []float32, ldc int) {
+	if p == nil {
+		panic("kernels: GemmU8S8: nil PackedS8")
+	}
+	n, k := p.n, p.k
+	if m < 0 {
+		panic(fmt.Sprintf("kernels: GemmU8S8: negative m=%d", m))
+	}
+	if lda < max(1, k) || (m > 0 && k > 0 && len(a) < (m-1)*lda+k) {
+		panic(fmt.Sprintf("kernels: GemmU8S8: a (%d×%d, lda=%d) does not fit len(a)=%d", m, k, lda, len(a)))
+	}
+	if ldc < max(1, n) || (m > 0 && n > 0 && len(c) < (m-1)*ldc+n) {
+		panic(fmt.Sprintf("kernels: GemmU8S8: c (%d×%d, ldc=%d) does not fit len(c)=%d", m, n, ldc, len(c)))
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	tm, tn := ceilDiv(m, s8Rows), ceilDiv(n, s8Cols)
+	if threads > 1 {
+		pm, pn := splitGrid(threads, tm, tn, s8Rows, s8Cols)
+		if pm*pn > 1 {
+			runTasks(pm*pn, func(w int) {
+				bi, bj := w/pn, w%pn
+				i0, i1 := min(m, bi*tm/pm*s8Rows), min(m, (bi+1)*tm/pm*s8Rows)
+				q0, q1 := bj*tn/pn, (bj+1)*tn/pn
+				if i0 < i1 && q0 < q1 {
+					p.run(ks, a, lda, c, ldc, i0, i1, q0, q1)
+				}
+			})
+			return
+		}
+	}
+	p.run(ks, a, lda, c, ldc, 0, m, 0, tn)
+}
+
+// s8Workspace holds one goroutine's k-tail quads and the scratch tile of
+// a partial last panel.
+type s8Workspace struct {
+	tail [4 * s8Rows]uint8
+	tile [s8Rows * s8Cols]float32
+}
+
+var s8Workspaces = sync.Pool{New: func() any { return new(s8Workspace) }}
+
+// run computes rows [i0, i1) of C for panels [q0, q1), in passes of at
+// most s8PanelBudget bytes of B.
+func (p *PackedS8) run(ks *s8Kernels, a []uint8, lda int, c []float32, ldc int, i0, i1, q0, q1 int) {
+	ws := s8Workspaces.Get().(*s8Workspace)
+	defer s8Workspaces.Put(ws)
+	kfull, rem := p.k/4, p.k%4
+	panelBytes := p.quads * 4 * s8Cols
+	pass := max(1, s8PanelBudget/max(1, panelBytes))
+	for qc := q0; qc < q1; qc += pass {
+		qe := min(q1, qc+pass)
+		for i := i0; i < i1; i += s8Rows {
+			rows := min(s8Rows, i1-i)
+			var ap, tp *uint8
+			if kfull > 0 {
+				ap = &a[i*lda]
+			}
+			if rem > 0 {
+				for r := 0; r < rows; r++ {
+					src := a[(i+r)*lda+4*kfull : (i+r)*lda+p.k]
+					dst := ws.tail[4*r : 4*r+4]
+					clear(dst)
+					copy(dst, src)
+				}
+				tp = &ws.tail[0]
+			}
+			kern := ks.gemm[rows]
+			for q := qc; q < qe; q++ {
+				var bp *int8
+				if panelBytes > 0 {
+					bp = &p.b[q*panelBytes]
+				}
+				j := q * s8Cols
+				cols := min(s8Cols, p.n-j)
+				if cols == s8Cols {
+					_ = c[(i+rows-1)*ldc+j+s8Cols-1]
+					kern(kfull, ap, lda, tp, bp, &c[i*ldc+j], ldc, &p.scale[j], &p.bias[j])
+					continue
+				}
+				t := ws.tile[:]
+				kern(kfull, ap, lda, tp, bp, &t[0], s8Cols, &p.scale[j], &p.bias[j])
+				for r := 0; r < rows; r++ {
+					copy(c[(i+r)*ldc+j:(i+r)*ldc+j+cols], t[r*s8Cols:r*s8Cols+cols])
+				}
+			}
+		}
+	}
+}
+
+// gemmU8S8Go returns the Go twin of the int8 micro-kernel for rows rows.
+func gemmU8S8Go(rows int) s8Kernel {
+	return func(kq int, ap *uint8, lda int, tp *uint8, bp *int8, cp *float32, ldc int, sp, bip *float32) {
+		quads := kq
+		if tp != nil {
+			quads++
+		}
+		var a, tail []uint8
+		var b []int8
+		if kq > 0 {
+			a = unsafe.Slice(ap, (rows-1)*lda+4*kq)
+		}
+		if tp != nil {
+			tail = unsafe.Slice(tp, 4*rows)
+		}
+		if quads > 0 {
+			b = unsafe.Slice(bp, quads*4*s8Cols)
+		}
+		c := unsafe.Slice(cp, (rows-1)*ldc+s8Cols)
+		scale := unsafe.Slice(sp, s8Cols)
+		bias := unsafe.Slice(bip, s8Cols)
+		var acc [s8Cols]int32
+		for r := 0; r < rows; r++ {
+			clear(acc[:])
+			for t := 0; t < kq; t++ {
+				dotQuadS8(&acc, a[r*lda+4*t:r*lda+4*t+4], b[t*4*s8Cols:(t+1)*4*s8Cols])
+			}
+			if tail != nil {
+				dotQuadS8(&acc, tail[4*r:4*r+4], b[kq*4*s8Cols:(kq+1)*4*s8Cols])
+			}
+			out := c[r*ldc : r*ldc+s8Cols]
+			for j := range out {
+				// The conversions keep the compiler from fusing the
+				// multiply and the add.
+				out[j] = float32(float32(acc[j])*scale[j]) + bias[j]
+			}
+		}
+	}
+}
+
+// dotQuadS8 adds to acc[j] the products of the 4 bytes x by column j's 4
+// weights in the panel quad b (128 bytes), as one VPDPBUSD does.
+func dotQuadS8(acc *[s8Cols]int32, x []uint8, b []int8) {
+	x0, x1, x2, x3 := int32(x[0]), int32(x[1]), int32(x[2]), int32(x[3])
+	b = b[:4*s8Cols]
+	for j := range acc {
+		w := b[4*j : 4*j+4]
+		acc[j] += x0*int32(w[0]) + x1*int32(w[1]) + x2*int32(w[2]) + x3*int32(w[3])
+	}
+}
