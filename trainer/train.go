@@ -164,6 +164,9 @@ func NewSession(cfg Config, ds *data.Dataset, model *nn.Sequential, rules []opti
 	if err := checkInput(model, ds); err != nil {
 		return nil, err
 	}
+	if cfg.Precision == nn.INT8 {
+		return nil, fmt.Errorf("precision int8 is for evaluation (trainer eval --precision int8); train in fp32 or bf16")
+	}
 	if err := model.SetPrecision(cfg.Precision); err != nil {
 		return nil, err
 	}
@@ -321,27 +324,45 @@ func (s *Session) Evaluate(ctx context.Context, split vocab.Split) (*metrics.Con
 }
 
 // Evaluate runs model over a split of ds and returns the confusion matrix
-// and the mean loss.
+// and the mean loss. With precision int8 the model reads the version's raw
+// bytes (data.Options.RawU8, nn.Sequential.ForwardU8): a uint8 version only.
 func Evaluate(ctx context.Context, model *nn.Sequential, ds *data.Dataset, split vocab.Split, batchSize int) (*metrics.Confusion, float64, error) {
-	l, err := ds.Loader(split, data.Options{BatchSize: batchSize})
-	if err != nil {
-		return nil, 0, err
-	}
 	if err := checkInput(model, ds); err != nil {
 		return nil, 0, err
 	}
+	// In int8 the model reads the stored bytes itself (nn.ForwardU8).
+	raw := model.Precision() == nn.INT8
+	if raw && ds.Manifest.Image.DType != "uint8" {
+		return nil, 0, fmt.Errorf("%s: precision int8 reads raw pixels, and this version stores %s; build one with image dtype uint8 (as configs/mnist-uint8.yaml does)", ds.Dir, ds.Manifest.Image.DType)
+	}
+	l, err := ds.Loader(split, data.Options{BatchSize: batchSize, RawU8: raw})
+	if err != nil {
+		return nil, 0, err
+	}
 	defer model.PackForInference()() // the weights hold still for the pass
+	if raw {
+		n := ds.Manifest.Normalize
+		drop, err := model.QuantizeInput(n.Mean, n.Std)
+		if err != nil {
+			return nil, 0, err
+		}
+		defer drop()
+	}
 	conf := metrics.NewConfusion(ds.Manifest.Classes)
 	var ce nn.SoftmaxCrossEntropy
 	var lossSum float64
 	var labels, preds []int
 	err = l.Epoch(ctx, 0, func(b *data.Batch) error {
-		shape := append([]int{b.Len()}, model.InputShape()...)
-		x, err := nn.FromSlice(b.X, shape...)
-		if err != nil {
-			return err
+		var logits *nn.Tensor
+		if raw {
+			logits, err = model.ForwardU8(b.XU8, b.Len())
+		} else {
+			shape := append([]int{b.Len()}, model.InputShape()...)
+			var x *nn.Tensor
+			if x, err = nn.FromSlice(b.X, shape...); err == nil {
+				logits, err = model.Forward(x, false)
+			}
 		}
-		logits, err := model.Forward(x, false)
 		if err != nil {
 			return err
 		}

@@ -10,14 +10,18 @@ memory as tensors/arrays, shardsmith streams its zstd shards of configs/mnist.ya
 image train split; its figures are scaled to 60,000 images).
 
     bench/train/compare.py [--models mlp,cnn] [--epochs 1] [--rounds 1] [--max-batches 0]
-        [--sides torch1,torch2,torch2-compile,torch2-bf16,jax,shardsmith] [--threads 2] [--precision fp32,bf16]
+        [--sides torch1,torch2,torch2-compile,torch2-bf16,jax,shardsmith] [--threads 2] [--precision fp32,bf16,int8]
         [--pixels float32,uint8]
 
 --models is passed through to every framework's script: a model a script does not know
 (the JAX script knows mlp and cnn) is skipped for that framework. --max-batches B times
 only B batches per epoch on the Python sides and scales to a full epoch. --precision runs
 shardsmith once per listed precision; torch2-bf16 is PyTorch 2.x eager under
-torch.autocast("cpu", dtype=torch.bfloat16), its mixed precision. --pixels runs shardsmith once
+torch.autocast("cpu", dtype=torch.bfloat16), its mixed precision. int8, an inference
+precision, adds inference-only rows: `trainer eval --precision int8` of the fp32 run's MLP
+checkpoint on uint8 shards (other models and float32 shards have no int8 path and are
+skipped), and torch2-int8, PyTorch 2.x's quantize_dynamic of its trained model's Linear
+layers (every model), the like-for-like anchor. --pixels runs shardsmith once
 per listed kind of shard: float32 (configs/mnist.yaml, pixels normalized by prep) and uint8
 (configs/mnist-uint8.yaml, the same pixels as bytes, normalized by the loader into bitwise the
 same floats). The ratio columns divide each
@@ -116,6 +120,8 @@ def main():
                     if not avail.get(side):
                         continue
                     for prec, px in ([(p, x) for p in precisions for x in pixels] if side == "shardsmith" else [("", "")]):
+                        if prec == "int8" and (px != "uint8" or model != "mlp"):
+                            continue  # int8 reads an MLP's raw uint8 pixels; nothing else has it
                         try:
                             row = measure(side, prec, px, model, a, mnist, work, shards, env)
                         except KeyError:
@@ -125,13 +131,15 @@ def main():
                                 continue  # a model this framework's script does not have
                             print(f"# round {rnd} {model} {side}: failed, left out: {e}", file=sys.stderr, flush=True)
                             continue
-                        row.update(round=rnd, load=os.getloadavg()[0])
-                        rows.append(row)
-                        if jout:
-                            jout.write(json.dumps(row) + "\n")
-                            jout.flush()
-                        print(f"# round {rnd} {model} {row['side']}: {row['s']:.2f} s/60k wall, {row['cpu']:.2f} CPU-s/60k, "
-                              f"acc {row['acc']:.4f}, infer {row.get('infer') or 0:.0f} images/s, load {row['load']:.1f}", flush=True)
+                        for row in [row] + row.pop("extra", []):
+                            row.update(round=rnd, load=os.getloadavg()[0])
+                            rows.append(row)
+                            if jout:
+                                jout.write(json.dumps(row) + "\n")
+                                jout.flush()
+                            train = "inference only" if row["s"] is None else f"{row['s']:.2f} s/60k wall, {row['cpu']:.2f} CPU-s/60k"
+                            print(f"# round {rnd} {model} {row['side']}: {train}, "
+                                  f"acc {row['acc']:.4f}, infer {row.get('infer') or 0:.0f} images/s, load {row['load']:.1f}", flush=True)
         table(rows, models)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -139,21 +147,30 @@ def main():
 
 def measure(side, prec, px, model, a, mnist, work, shards, env):
     if side == "shardsmith":
-        run = os.path.join(work, f"run-{model}-{prec}-{px}")
+        # int8 is an evaluation precision: it evaluates the fp32 run's
+        # checkpoint (trained here first if that precision is not listed).
+        train_prec = "fp32" if prec == "int8" else prec
+        run = os.path.join(work, f"run-{model}-{train_prec}-{px}")
         shards = shards[px]
-        shutil.rmtree(run, ignore_errors=True)
-        cmd = [os.path.join(work, "trainer"), "--shards", shards, "--model", model, "--epochs", str(a.epochs),
-               "--out", run, "--json", "--quiet"]
         ecmd = [os.path.join(work, "trainer"), "eval", "--checkpoint", run, "--shards", shards, "--json"]
         if prec != "fp32":
-            cmd += ["--precision", prec]
             ecmd += ["--precision", prec]
-        out, cpu = sh(cmd, env=dict(env, GOMAXPROCS=str(a.threads)))
-        d = json.loads(out)
+        d = None
+        if prec != "int8" or not os.path.exists(run):
+            shutil.rmtree(run, ignore_errors=True)
+            cmd = [os.path.join(work, "trainer"), "--shards", shards, "--model", model, "--epochs", str(a.epochs),
+                   "--out", run, "--json", "--quiet"]
+            if train_prec != "fp32":
+                cmd += ["--precision", train_prec]
+            out, cpu = sh(cmd, env=dict(env, GOMAXPROCS=str(a.threads)))
+            d = json.loads(out)
         # Best of 3, as the Python sides take the best of 3 passes.
         ev = max((json.loads(sh(ecmd, env=dict(env, GOMAXPROCS=str(a.threads)))[0]) for _ in range(3)),
                  key=lambda e: e["images_per_second"])
         label = "shardsmith" + ("" if prec == "fp32" else " " + prec) + ("" if px == "float32" else " " + px)
+        if prec == "int8":
+            return {"model": model, "side": label, "s": None, "cpu": None, "acc": ev["accuracy"],
+                    "infer": ev["images_per_second"]}
         return {"model": model, "side": label, "s": 60000 / d["images_per_second"],
                 "cpu": cpu * 60000 / (54000 * a.epochs), "acc": d["test_accuracy"], "infer": ev["images_per_second"],
                 "kernels": d.get("kernels")}
@@ -166,12 +183,18 @@ def measure(side, prec, px, model, a, mnist, work, shards, env):
             cmd.append("--compile")
         if side == "torch2-bf16":
             cmd.append("--bf16")
+        if side == "torch2" and "int8" in a.precision.split(","):
+            cmd.append("--int8")  # PyTorch's dynamic int8, the counterpart of ours
     cmd += ["--epochs", str(a.epochs), "--max-batches", str(a.max_batches), "--infer"]
     out, _ = sh(cmd, env=env)
     d = json.loads(out.strip().splitlines()[-1])
-    return {"model": model, "side": side, "s": d["seconds_per_epoch"], "cpu": d["cpu_seconds_per_epoch"],
-            "acc": d["test_accuracy"], "infer": d.get("inference_images_per_second"),
-            "compile_s": d.get("compile_seconds")}
+    row = {"model": model, "side": side, "s": d["seconds_per_epoch"], "cpu": d["cpu_seconds_per_epoch"],
+           "acc": d["test_accuracy"], "infer": d.get("inference_images_per_second"),
+           "compile_s": d.get("compile_seconds")}
+    if "int8_inference_images_per_second" in d:
+        row["extra"] = [{"model": model, "side": "torch2-int8", "s": None, "cpu": None, "acc": d["int8_test_accuracy"],
+                         "infer": d["int8_inference_images_per_second"]}]
+    return row
 
 
 def table(rows, models):
@@ -185,15 +208,19 @@ def table(rows, models):
                 by.setdefault(r["side"], []).append(r)
         if not by:
             continue
-        med = {s: (statistics.median(x["s"] for x in rs), statistics.median(x["cpu"] for x in rs),
+        def median(xs):  # None for an inference-only row, which has no training figures
+            xs = [x for x in xs if x is not None]
+            return statistics.median(xs) if xs else None
+        med = {s: (median(x["s"] for x in rs), median(x["cpu"] for x in rs),
                    statistics.median(x["acc"] for x in rs), statistics.median((x.get("infer") or 0) for x in rs))
                for s, rs in by.items()}
         ours = [v for s, v in med.items() if s.startswith("shardsmith")]
+        fmt = lambda v: "—" if v is None else f"{v:.2f}"
         for s, (w, c, acc, inf) in med.items():
             theirs = not s.startswith("shardsmith")
-            ratio = " / ".join(f"{o[0] / w:.2f}" for o in ours) if theirs else ""
+            ratio = " / ".join("—" if o[0] is None else f"{o[0] / w:.2f}" for o in ours) if theirs and w else ""
             iratio = " / ".join(f"{o[3] / inf:.1f}×" for o in ours) if theirs and inf else ""
-            print(f"| {model} | {s} | {w:.2f} | {c:.2f} | {ratio} | {acc:.4f} | {inf:,.0f} | {iratio} |")
+            print(f"| {model} | {s} | {fmt(w)} | {fmt(c)} | {ratio} | {acc:.4f} | {inf:,.0f} | {iratio} |")
 
 
 if __name__ == "__main__":

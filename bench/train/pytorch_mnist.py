@@ -31,6 +31,12 @@ Usage: pytorch_mnist.py MNIST_DIR [--models mlp,cnn,vit] [--epochs N] [--threads
                             torch.autocast("cpu", dtype=torch.bfloat16), PyTorch's mixed
                             precision, the counterpart of trainer --precision bf16; oneDNN then
                             uses AMX or AVX512_BF16 where the CPU has them)
+       [--int8]            (with --infer, PyTorch 2.x: also time and score the trained model
+                            after torch.ao.quantization.quantize_dynamic(model, {nn.Linear},
+                            torch.qint8), PyTorch's int8 inference of the Linear layers (int8
+                            weights, activations quantized per batch), the counterpart of
+                            trainer eval --precision int8: int8_inference_images_per_second,
+                            int8_test_accuracy)
 
 Runs on Debian's torch 1.13 (without --compile) and on PyTorch 2.x.
 
@@ -169,7 +175,10 @@ def main():
     ap.add_argument("--warmup", type=int, default=-1)
     ap.add_argument("--infer", action="store_true")
     ap.add_argument("--bf16", action="store_true")
+    ap.add_argument("--int8", action="store_true")
     a = ap.parse_args()
+    if a.int8 and not (hasattr(torch, "ao") and hasattr(torch.ao, "quantization")):
+        sys.exit(f"pytorch_mnist.py: --int8 needs torch.ao.quantization, this is {torch.__version__}")
     if a.bf16 and not hasattr(torch, "autocast"):
         sys.exit(f"pytorch_mnist.py: --bf16 needs PyTorch's torch.autocast, this is {torch.__version__}")
     amp = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if a.bf16 else contextlib.nullcontext
@@ -234,6 +243,12 @@ def main():
         if a.infer:
             with amp():
                 out["inference_images_per_second"] = infer(run, xte)
+            if a.int8:
+                q = torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+                with torch.inference_mode():
+                    correct = sum((q(xte[i:i + 1000]).argmax(1) == yte[i:i + 1000]).sum().item() for i in range(0, len(yte), 1000))
+                out["int8_test_accuracy"] = correct / len(yte)
+                out["int8_inference_images_per_second"] = infer(q, xte)
         print(json.dumps(out), flush=True)
 
 

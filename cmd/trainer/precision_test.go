@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/shardsmith/shardsmith/internal/tinyset"
+	"github.com/shardsmith/shardsmith/internal/tinyset/tinybuild"
 )
 
 // --precision bf16 trains, is reported and recorded in checkpoint.json, and a
@@ -51,7 +54,7 @@ func TestPrecisionFlag(t *testing.T) {
 		t.Fatalf("resume: exit %d: %s\n%s", code, stderr, stdout)
 	}
 	code, _, stderr = runTrainer(t, "--shards", out, "--precision", "fp16")
-	if code != 2 || !strings.Contains(stderr, "want fp32 or bf16") {
+	if code != 2 || !strings.Contains(stderr, "want fp32, bf16 or int8") {
 		t.Fatalf("--precision fp16: exit %d: %s", code, stderr)
 	}
 	code, stdout, stderr = runTrainer(t, "--shards", out, "--model", "vit", "--patch", "4", "--precision", "bf16", "--epochs", "1", "--out", filepath.Join(t.TempDir(), "v"), "--json", "--quiet")
@@ -99,7 +102,7 @@ func TestEvalPrecisionFlag(t *testing.T) {
 		t.Fatalf("bf16 eval far from fp32: %+v against %+v", bf, fp)
 	}
 	code, _, stderr := runTrainer(t, "eval", "--checkpoint", runDir, "--shards", filepath.Join(out, "tiny"), "--precision", "fp16")
-	if code != 2 || !strings.Contains(stderr, "want fp32 or bf16") {
+	if code != 2 || !strings.Contains(stderr, "want fp32, bf16 or int8") {
 		t.Fatalf("eval --precision fp16: exit %d: %s", code, stderr)
 	}
 	vit := filepath.Join(t.TempDir(), "vit")
@@ -110,5 +113,58 @@ func TestEvalPrecisionFlag(t *testing.T) {
 	vfp, vbf := eval(), eval("--precision", "bf16")
 	if vbf.Precision != "bf16" || vbf.Examples != 100 || vfp.Loss == vbf.Loss || math.Abs(vfp.Loss-vbf.Loss) > 0.05*vfp.Loss {
 		t.Fatalf("vit eval: bf16 %+v against fp32 %+v", vbf, vfp)
+	}
+}
+
+// trainer eval --precision int8 evaluates an MLP on a uint8 version through
+// its raw bytes: reported as int8, on the same images, close to fp32 but not
+// the same pass. A model that does not begin with a dense layer, a float32
+// version and training in int8 are refused with the reason.
+func TestEvalInt8Flag(t *testing.T) {
+	out := t.TempDir()
+	tinybuild.Build(t, out, "u8", tinyset.Spec{Train: 300, Test: 100, Side: 8, Classes: 3, Seed: 2, Learnable: true},
+		"classes: [x, y, z]\nsplit: {seed: 1, val_fraction: 0.2}\nshards: {rows: 128}\nnormalize: {mode: none}\n")
+	shards := filepath.Join(out, "u8")
+	runDir := filepath.Join(t.TempDir(), "run")
+	if code, _, stderr := runTrainer(t, "--shards", shards, "--model", "mlp", "--hidden", "16", "--epochs", "2", "--batch-size", "16", "--lr", "3e-3",
+		"--out", runDir, "--quiet"); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, stderr)
+	}
+	type report struct {
+		Precision string  `json:"precision"`
+		Accuracy  float64 `json:"accuracy"`
+		Examples  int     `json:"examples"`
+		Loss      float64 `json:"loss"`
+	}
+	eval := func(args ...string) report {
+		t.Helper()
+		code, stdout, stderr := runTrainer(t, append([]string{"eval", "--checkpoint", runDir, "--shards", shards, "--json"}, args...)...)
+		if code != 0 {
+			t.Fatalf("eval %v: exit %d: %s", args, code, stderr)
+		}
+		var r report
+		if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+			t.Fatalf("eval %v --json: %v\n%s", args, err, stdout)
+		}
+		return r
+	}
+	fp, q := eval(), eval("--precision", "int8")
+	if q.Precision != "int8" || q.Examples != 100 || q.Loss == fp.Loss ||
+		math.Abs(fp.Accuracy-q.Accuracy) > 0.03 || math.Abs(fp.Loss-q.Loss) > 0.05*fp.Loss {
+		t.Fatalf("int8 eval %+v against fp32 %+v", q, fp)
+	}
+	f32 := dataset(t, t.TempDir(), "tiny")
+	if code, _, stderr := runTrainer(t, "eval", "--checkpoint", runDir, "--shards", filepath.Join(f32, "tiny"), "--precision", "int8"); code != 1 || !strings.Contains(stderr, "uint8") {
+		t.Errorf("int8 eval of a float32 version: exit %d: %s", code, stderr)
+	}
+	cnn := filepath.Join(t.TempDir(), "cnn")
+	if code, _, stderr := runTrainer(t, "--shards", shards, "--model", "cnn", "--epochs", "1", "--out", cnn, "--quiet"); code != 0 {
+		t.Fatalf("train cnn: exit %d: %s", code, stderr)
+	}
+	if code, _, stderr := runTrainer(t, "eval", "--checkpoint", cnn, "--shards", shards, "--precision", "int8"); code != 1 || !strings.Contains(stderr, "first layer is dense") {
+		t.Errorf("int8 eval of a CNN: exit %d: %s", code, stderr)
+	}
+	if code, _, stderr := runTrainer(t, "--shards", shards, "--precision", "int8"); code != 2 || !strings.Contains(stderr, "for evaluation") {
+		t.Errorf("train --precision int8: exit %d: %s", code, stderr)
 	}
 }

@@ -100,7 +100,7 @@ func addTrainFlags(fs *flag.FlagSet, f *trainFlags) {
 	cli.IntVar(fs, &f.shardCacheMB, "shard-cache-mb", data.DefaultCacheBytes>>20, 0, maxCacheMB,
 		"bound on the shard cache in MiB; least recently used shards are evicted (the shard being read and the one being fetched stay)")
 	fs.Var(&f.conv, "conv", "algorithm of the 3x3 stride-1 convolutions with 4 or more input channels: direct (im2col and GEMM), or winograd (Winograd F(2x2,3x3): 2.25x fewer multiplications; float32 products only)")
-	fs.Var(&f.precision, "precision", "arithmetic of the dense and conv layers' matrix products: fp32, or bf16 (bfloat16 operands, float32 accumulation, weights and optimizer; on AMX tiles where the CPU has AMX-BF16, the fastest choice there, else on AVX512_BF16; not with LoRA)")
+	fs.Var(&f.precision, "precision", "arithmetic of the dense and conv layers' matrix products: fp32, or bf16 (int8 is for trainer eval; bfloat16 operands, float32 accumulation, weights and optimizer; on AMX tiles where the CPU has AMX-BF16, the fastest choice there, else on AVX512_BF16; not with LoRA)")
 }
 
 // warnSlowBF16 warns, under the command's name, when bf16 products would
@@ -185,6 +185,9 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, "trainer: --shards is required (and no positional arguments)")
 		fs.Usage()
 		return errUsage
+	}
+	if f.precision == nn.INT8 {
+		return usageError(stderr, "trainer: --precision int8 is for evaluation (trainer eval --precision int8); train in fp32 or bf16")
 	}
 	if err := localFlags(map[string]*string{"--out": &f.out, "--resume": &f.resume, "--cpuprofile": &f.cpuprofile}); err != nil {
 		return err

@@ -23,6 +23,9 @@ type Dense struct {
 	bf16  bool   // products in bf16 (SetPrecision)
 	// packedW is W packed for bf16 evaluation passes (PackForInference).
 	packedW *kernels.PackedBF16
+	// q is W quantized to int8 for ForwardU8 (QuantizeInput), with the
+	// input normalization folded in.
+	q *kernels.PackedS8
 }
 
 // NewDense returns a Dense layer initialised like torch.nn.Linear from rng.

@@ -9,6 +9,7 @@ import (
 // Precision is the arithmetic of a model's matrix products.
 //
 //   - FP32: float32 operands and accumulation (kernels.Sgemm).
+//
 //   - BF16: mixed precision. The products of the dense, convolution and
 //     patch-embedding layers, the ViT blocks' dense layers included (forward,
 //     input gradient and weight gradient), round their operands to
@@ -18,6 +19,12 @@ import (
 //     the "master weights" are the float32 parameters themselves, rounded
 //     afresh at every product.
 //
+//   - INT8: evaluation only. The first layer of a model that begins with a
+//     dense layer (the MLP) reads raw uint8 pixels through int8 weights
+//     with exact int32 sums (ForwardU8; see "int8 inference on raw pixels"
+//     in int8.go); the other products run as BF16 where the CPU has native
+//     bf16 products, else as FP32.
+//
 // Both are deterministic per kernel set in the same way (package kernels);
 // the bf16 products give the same bits with every kernel set but the AMX
 // one, which has its own (bitwise reproducible on the same CPU).
@@ -26,6 +33,7 @@ type Precision string
 const (
 	FP32 Precision = "fp32"
 	BF16 Precision = "bf16"
+	INT8 Precision = "int8"
 )
 
 // String returns the name, "fp32" for the zero value.
@@ -39,11 +47,11 @@ func (p Precision) String() string {
 // Set parses a precision name (flag.Value).
 func (p *Precision) Set(s string) error {
 	switch Precision(s) {
-	case FP32, BF16:
+	case FP32, BF16, INT8:
 		*p = Precision(s)
 		return nil
 	}
-	return fmt.Errorf("want fp32 or bf16, got %q", s)
+	return fmt.Errorf("want fp32, bf16 or int8, got %q", s)
 }
 
 // bf16Layer is a layer whose matrix products can run in bf16.
@@ -88,13 +96,22 @@ func (b *Block) bf16Refusal() error {
 // (activations, pooling, dropout, flatten, batch and layer normalization,
 // token embedding, class pooling); a model with other layers (LoRA
 // adapters) is refused for bf16 rather than run partly in it.
+//
+// INT8 needs a model whose first layer is dense; the others are then set as
+// for BF16 if kernels.HasBF16, else left in FP32. It is an evaluation
+// precision: Forward with train true still runs, in bf16 or fp32, but
+// training code should refuse it (trainer does).
 func (m *Sequential) SetPrecision(p Precision) error {
 	switch p {
 	case "", FP32, BF16:
+	case INT8:
+		if err := m.int8Refusal(); err != nil {
+			return fmt.Errorf("nn: %s: int8 precision: %w", m.name, err)
+		}
 	default:
-		return fmt.Errorf("nn: precision %q: want fp32 or bf16", string(p))
+		return fmt.Errorf("nn: precision %q: want fp32, bf16 or int8", string(p))
 	}
-	on := p == BF16
+	on := p == BF16 || (p == INT8 && kernels.HasBF16())
 	if on {
 		for _, l := range m.layers {
 			switch l := l.(type) {
@@ -113,6 +130,7 @@ func (m *Sequential) SetPrecision(p Precision) error {
 			b.setBF16(on)
 		}
 	}
+	m.precision = p
 	return nil
 }
 

@@ -122,7 +122,7 @@ func TestSetPrecisionRefuses(t *testing.T) {
 		t.Fatalf("ViT with fp32: %v", err)
 	}
 	m, _ := MLP(4, []int{3}, 2)
-	if err := m.SetPrecision("fp16"); err == nil || !strings.Contains(err.Error(), "want fp32 or bf16") {
+	if err := m.SetPrecision("fp16"); err == nil || !strings.Contains(err.Error(), "want fp32, bf16 or int8") {
 		t.Fatalf("fp16: %v", err)
 	}
 	var p Precision

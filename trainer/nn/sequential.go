@@ -27,6 +27,8 @@ type Sequential struct {
 	output []int // per-sample output shape
 	plan   []Layer
 	noFuse bool // run the layers exactly as listed (tests compare against it)
+	// precision is what SetPrecision last set ("" before).
+	precision Precision
 
 	outShape []int // full shape of the last Forward output
 }

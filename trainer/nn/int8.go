@@ -1,0 +1,143 @@
+package nn
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/shardsmith/shardsmith/trainer/kernels"
+)
+
+// # int8 inference on raw pixels
+//
+// With precision INT8, an evaluation precision, a model that begins with a
+// dense layer (the MLP) reads a batch's stored bytes itself: ForwardU8 takes
+// uint8 pixels, HWC as a uint8 version stores them, instead of normalized
+// float32 CHW values. Its first layer is three quarters of the MLP's
+// multiply-adds; on raw bytes it needs neither the loader's table lookup
+// (four bytes written per byte read) nor a conversion of its input.
+//
+// The normalization (x/255 − mean[c])/std[c] is affine in the byte x, so it
+// folds into the layer: for output o, pixel value i of channel c (at p =
+// i·C + c in the HWC image, at f = c·HW + i in the CHW vector the model was
+// trained on),
+//
+//	W'[o][p] = W[o][f] / (255·std[c])
+//	b'[o]    = b[o] − Σ_f W[o][f]·mean[c]/std[c]
+//
+// computed in float64. W' is quantized to int8 with one scale per output
+// (kernels.QuantizeS8) and multiplied by the bytes exactly, in int32
+// (VPDPBUSD on AVX512_VNNI). So the only rounding of the layer is the
+// weights' (at most half a step, max|W'[o]|/254, per weight) and the float32
+// epilogue; the bytes themselves are exact. The integer sums make the layer
+// bitwise the same for every kernel set and thread count.
+//
+// The layers after it run as with BF16 where the CPU has native bf16 products
+// (kernels.HasBF16), else in FP32: int8 asks for the fastest inference, and
+// bf16 on the pure-Go kernels is far slower than fp32.
+
+// errNoInt8Input is returned by ForwardU8 before QuantizeInput.
+var errNoInt8Input = errors.New("nn: ForwardU8 before QuantizeInput")
+
+// int8Refusal says why m cannot run in INT8, nil if it can: its first
+// layer must be a plain dense layer reading the flat image.
+func (m *Sequential) int8Refusal() error {
+	if len(m.layers) == 0 {
+		return fmt.Errorf("model %s has no layers", m.name)
+	}
+	d, ok := m.layers[0].(*Dense)
+	if !ok {
+		return fmt.Errorf("int8 covers models whose first layer is dense (the MLP); %s begins with %s (%T)", m.name, m.layers[0].Name(), m.layers[0])
+	}
+	if d.in > kernels.MaxS8Depth {
+		return fmt.Errorf("layer %s has %d inputs; int8 sums overflow beyond %d", d.name, d.in, kernels.MaxS8Depth)
+	}
+	return nil
+}
+
+// Precision returns the precision SetPrecision last set (FP32 before).
+func (m *Sequential) Precision() Precision {
+	if m.precision == "" {
+		return FP32
+	}
+	return m.precision
+}
+
+// QuantizeInput quantizes the model's first layer, a dense one, for
+// ForwardU8 on images whose bytes normalize as (x/255 − mean[c])/std[c]
+// per channel c: the dataset's normalization, folded into the layer's
+// weights and bias (see "int8 inference on raw pixels"). The layer's
+// float32 parameters are left as they are, so Forward is unchanged; the
+// quantized copy does not follow them if they change, and drop discards it.
+func (m *Sequential) QuantizeInput(mean, std []float64) (drop func(), err error) {
+	if m.Precision() != INT8 {
+		return nil, fmt.Errorf("nn: %s: QuantizeInput needs precision int8, not %s", m.name, m.Precision())
+	}
+	d := m.layers[0].(*Dense) // SetPrecision(INT8) checked
+	c := len(mean)
+	if c == 0 || len(std) != c {
+		return nil, fmt.Errorf("nn: %s: int8 input: %d means and %d standard deviations, want one of each per channel", m.name, len(mean), len(std))
+	}
+	if d.in%c != 0 {
+		return nil, fmt.Errorf("nn: %s: int8 input: layer %s has %d inputs, not a whole number of %d-channel pixels", m.name, d.name, d.in, c)
+	}
+	for k := range c {
+		if !(std[k] > 0) || math.IsInf(std[k], 0) || math.IsNaN(mean[k]) || math.IsInf(mean[k], 0) {
+			return nil, fmt.Errorf("nn: %s: int8 input: channel %d has mean %v and std %v; want finite values and std > 0", m.name, k, mean[k], std[k])
+		}
+	}
+	in, hw := d.in, d.in/c
+	w := make([]float32, d.out*in)
+	bias := make([]float32, d.out)
+	for o := range d.out {
+		row := d.W.Data[o*in : (o+1)*in]
+		b := float64(d.B.Data[o])
+		for k := range c {
+			for i := range hw {
+				v := float64(row[k*hw+i])
+				if math.IsNaN(v) || math.IsInf(v, 0) {
+					return nil, fmt.Errorf("nn: %s: int8 input: layer %s has a non-finite weight at output %d, input %d", m.name, d.name, o, k*hw+i)
+				}
+				w[o*in+i*c+k] = float32(v / (255 * std[k]))
+				b -= v * mean[k] / std[k]
+			}
+		}
+		bias[o] = float32(b)
+	}
+	d.q = kernels.QuantizeS8(d.out, in, w, in, bias)
+	return func() { d.q = nil }, nil
+}
+
+// ForwardU8 runs an evaluation pass on n images of raw bytes, HWC as
+// stored (n × the model's input size): the first layer through its int8
+// product (QuantizeInput), the others as Forward with train false.
+func (m *Sequential) ForwardU8(x []uint8, n int) (*Tensor, error) {
+	if m.Precision() != INT8 {
+		return nil, fmt.Errorf("nn: %s: ForwardU8 needs precision int8, not %s", m.name, m.Precision())
+	}
+	d, ok := m.plan[0].(*Dense)
+	if !ok || d.q == nil {
+		return nil, errNoInt8Input
+	}
+	if n <= 0 || len(x) != n*d.in {
+		return nil, fmt.Errorf("nn: model %q: %d images of %d bytes want %d bytes, got %d", m.name, n, d.in, n*d.in, len(x))
+	}
+	y := d.forwardU8(x, n)
+	for _, l := range m.plan[1:] {
+		y = l.Forward(y, false)
+	}
+	m.outShape = append(m.outShape[:0], y.Shape...)
+	return y, nil
+}
+
+// forwardU8 is Forward on raw bytes through the quantized weights. It
+// keeps no input for Backward: an int8 pass is never trained.
+func (d *Dense) forwardU8(x []uint8, n int) *Tensor {
+	d.x = nil
+	d.y.resize(n, d.out)
+	kernels.GemmU8S8(n, x, d.in, d.q, d.y.Data, d.out)
+	if d.relu {
+		kernels.Relu(d.y.Data, d.y.Data)
+	}
+	return &d.y
+}
