@@ -110,6 +110,7 @@ func main() {
 
 	lookupU8()
 	bf16Kernels()
+	int8Kernels()
 	amxKernels()
 
 	Generate()

@@ -1,0 +1,20 @@
+//go:build amd64 && !purego
+
+package kernels
+
+import "golang.org/x/sys/cpu"
+
+func init() {
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VNNI {
+		s8Native = &s8Kernels{
+			name: "avx512vnni",
+			gemm: [s8Rows + 1]s8Kernel{nil,
+				gemmU8S8Kernel1x32VNNI, gemmU8S8Kernel2x32VNNI, gemmU8S8Kernel3x32VNNI,
+				gemmU8S8Kernel4x32VNNI, gemmU8S8Kernel5x32VNNI, gemmU8S8Kernel6x32VNNI,
+				gemmU8S8Kernel7x32VNNI, gemmU8S8Kernel8x32VNNI, gemmU8S8Kernel9x32VNNI,
+				gemmU8S8Kernel10x32VNNI, gemmU8S8Kernel11x32VNNI, gemmU8S8Kernel12x32VNNI},
+			// One VPDPBUSD is 64 multiply-adds, four times a VFMADD231PS's.
+			macsPerNs: 4 * gemmMACsPerNs,
+		}
+	}
+}
