@@ -89,6 +89,11 @@
 // bits, within float32 summation error of the others and bitwise the same
 // for any GOMAXPROCS on the same CPU; SHARDSMITH_KERNELS=avx512 leaves it
 // out.
+//
+// The int8 GEMM (GemmU8S8, int8.go), uint8 pixels times weights quantized
+// per output row, sums in int32, exactly, so its VPDPBUSD kernel and the Go
+// twin give the same bits for any GOMAXPROCS; its epilogue, a multiply by
+// the row's scale and an add of its bias, uses no FMA either.
 package kernels
 
 import (
