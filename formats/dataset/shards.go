@@ -291,6 +291,21 @@ func (r *ShardReader) Next(dst *shard.Rows) (bool, error) {
 	return true, nil
 }
 
+// NextView hands the rows of the next record batch to fn without copying
+// them: they are valid only during the call (a streamed pass that copies
+// each row once, into its own buffer, needs no second copy). It returns
+// false once the shard is read and its row count matched the manifest, and
+// fn's error if it fails.
+func (r *ShardReader) NextView(fn func(rows *shard.Rows) error) (bool, error) {
+	rec, err := r.NextBatch()
+	if rec == nil {
+		return false, err
+	}
+	defer rec.Release()
+	v := view(rec)
+	return true, fn(&v)
+}
+
 // Close closes the shard file.
 func (r *ShardReader) Close() error {
 	err := r.f.Close()

@@ -21,13 +21,9 @@ type options struct {
 	reading bool
 }
 
-// DefaultBatchRows is the rows per record batch (or row group) a writer
-// uses unless WithBatchRows says otherwise; readers size buffers for it.
-const DefaultBatchRows = 1024
-
 // defaultOptions are the defaults of every option, in one place.
 func defaultOptions() options {
-	return options{mem: memory.DefaultAllocator, batchRows: DefaultBatchRows, compression: vocab.Compressions[0]}
+	return options{mem: memory.DefaultAllocator, batchRows: 1024, compression: vocab.Compressions[0]}
 }
 
 // newOptions applies a writer's options to the defaults.
@@ -67,7 +63,7 @@ func WithAllocator(mem memory.Allocator) Option {
 }
 
 // WithBatchRows sets the rows per record batch (IPC) or row group (Parquet),
-// default DefaultBatchRows; at least 1. Writers only.
+// default 1024; at least 1. Writers only.
 func WithBatchRows(n int) Option {
 	return func(o *options) error {
 		switch {

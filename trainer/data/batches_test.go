@@ -8,8 +8,6 @@ import (
 	"testing"
 
 	"github.com/shardsmith/shardsmith/formats/shard"
-	"github.com/shardsmith/shardsmith/internal/tinyset"
-	"github.com/shardsmith/shardsmith/internal/tinyset/tinybuild"
 )
 
 // Batches is the number of batches an epoch yields: the rows over the batch
@@ -156,25 +154,48 @@ func TestRawU8BatchesHoldTheStoredBytes(t *testing.T) {
 	}
 }
 
-// A streamed pass holds one record batch, not a whole shard: its window is
-// sized for the writer's record batch even when a shard has more rows.
-func TestStreamedWindowHoldsOneRecordBatch(t *testing.T) {
-	out := t.TempDir()
-	tinybuild.Build(t, out, "w", tinyset.Spec{Train: 3000, Test: 100, Side: 4, Seed: 5},
-		"split: {seed: 1, val_fraction: 0.2}\nshards: {rows: 4000}\nnormalize: {mode: none}\n")
-	d, err := Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sh := d.Manifest.Split("train").Shards; len(sh) != 1 || sh[0].Rows <= shard.DefaultBatchRows {
-		t.Fatalf("want one shard of more than %d rows, got %+v", shard.DefaultBatchRows, sh)
-	}
-	l := mustLoader(t, d, Options{BatchSize: 100})
-	if n := len(collect(t, l, 0)); n != 2400 {
-		t.Fatalf("streamed %d rows, want 2400", n)
-	}
-	if c := cap(l.window.Label); c > shard.DefaultBatchRows {
-		t.Errorf("streamed window holds %d rows, want at most one record batch (%d)", c, shard.DefaultBatchRows)
+// A pass in storage order copies each row once, straight from its record
+// batch into a batch: it allocates no window, and yields every row of every
+// shard in order, across record batches (50 rows) and shards (128) that
+// batches (24) straddle.
+func TestStreamedPassCopiesRowsStraightIntoBatches(t *testing.T) {
+	for _, extra := range []string{"", "normalize: {mode: none}\n"} {
+		d, err := Open(makeDataset(t, t.TempDir(), "s", extra))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var all shard.Rows
+		for i := range d.Manifest.Split("train").Shards {
+			r, err := d.ds.OpenShard("train", i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := readAll(t.Context(), r, &all); err != nil {
+				t.Fatal(err)
+			}
+			r.Close()
+		}
+		elems, table := d.Elems(), d.Manifest.Normalize.Table()
+		var want []string
+		for i := range all.Len() {
+			var x []float32
+			if all.ImageU8 != nil {
+				x = make([]float32, elems)
+				for j, v := range all.ImageU8[i*elems : (i+1)*elems] {
+					x[j] = table[0][v]
+				}
+			} else {
+				x = all.ImageF32[i*elems : (i+1)*elems]
+			}
+			want = append(want, fmt.Sprint(all.Label[i], x))
+		}
+		l := mustLoader(t, d, Options{BatchSize: 24})
+		if got := collect(t, l, 0); strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s: the streamed pass differs from the shards read in order (%d rows, want %d)", d.Manifest.Image.DType, len(got), len(want))
+		}
+		if l.window.Label != nil || l.window.ImageU8 != nil || l.window.ImageF32 != nil {
+			t.Errorf("%s: a streamed pass allocated a window of %d rows", d.Manifest.Image.DType, cap(l.window.Label))
+		}
 	}
 }
 

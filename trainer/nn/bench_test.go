@@ -227,3 +227,38 @@ func BenchmarkMLPForwardEvalBF16(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMLPForwardEvalInt8 is the MLP's evaluation pass in int8, as
+// trainer eval --precision int8 runs it: raw bytes into the quantized first
+// layer (QuantizeInput), the others packed in bf16 where the CPU has it.
+// Against BenchmarkMLPForwardEvalBF16/packed it shows what the int8 layer
+// saves, without the loader.
+func BenchmarkMLPForwardEvalInt8(b *testing.B) {
+	m, err := MLP(784, nil, 10)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := m.SetPrecision(INT8); err != nil {
+		b.Fatal(err)
+	}
+	defer m.PackForInference()()
+	drop, err := m.QuantizeInput([]float64{0.1307}, []float64{0.3081})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer drop()
+	const n = 256
+	x := make([]uint8, n*784)
+	for i := range x {
+		x[i] = uint8(i * 7 % 251)
+	}
+	m.ForwardU8(x, n)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := m.ForwardU8(x, n); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "images/s")
+}
