@@ -71,11 +71,25 @@ type PackedS8 struct {
 // tail is not nil, the dword at tail[4r:] by quad kq.
 type s8Kernel func(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale, bias *float32)
 
+// s8RowsKernel is s8Kernel with one more scale per row of the tile:
+// c[r*ldc+j] = (float32(acc)*scale[j])*rowScale[r] + bias[j]. It is a
+// kernel of its own, not s8Kernel with a multiply by ones, so that
+// GemmU8S8's epilogue keeps its two instructions per vector.
+type s8RowsKernel func(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale, bias, rowScale *float32)
+
+// s8QuantizeRows is QuantizeRowsU8 for m >= 1 rows of k >= 1 values whose
+// sizes the caller has checked.
+type s8QuantizeRows func(m, k int, x *float32, ldx int, dst *uint8, ldd int, scale *float32)
+
 // s8Kernels is one implementation of the int8 GEMM's micro-kernel.
 type s8Kernels struct {
 	name string
 	// gemm[r] is the kernel for r rows, 1 <= r <= s8Rows.
 	gemm [s8Rows + 1]s8Kernel
+	// gemmRows[r] is the row-scaled kernel for r rows.
+	gemmRows [s8Rows + 1]s8RowsKernel
+	// quantizeRows quantizes the activations that gemmRows multiplies.
+	quantizeRows s8QuantizeRows
 	// macsPerNs is the rate that decides when a product is worth splitting
 	// across goroutines.
 	macsPerNs float64
@@ -86,9 +100,10 @@ type s8Kernels struct {
 var s8Native *s8Kernels
 
 var s8Go = func() *s8Kernels {
-	ks := &s8Kernels{name: "go", macsPerNs: 2}
+	ks := &s8Kernels{name: "go", macsPerNs: 2, quantizeRows: quantizeRowsU8Go}
 	for r := 1; r <= s8Rows; r++ {
 		ks.gemm[r] = gemmU8S8Go(r)
+		ks.gemmRows[r] = gemmU8S8RowsGo(r)
 	}
 	return ks
 }()
@@ -201,18 +216,25 @@ func GemmU8S8(m int, a []uint8, lda int, p *PackedS8, c []float32, ldc int) {
 }
 
 func gemmU8S8(ks *s8Kernels, threads, m int, a []uint8, lda int, p *PackedS8, c []float32, ldc int) {
+	gemmU8S8Split(ks, "GemmU8S8", threads, m, a, lda, nil, p, c, ldc)
+}
+
+// gemmU8S8Split checks the operands, in messages that start with name, and
+// runs the product across threads goroutines: with GemmU8S8's kernels when
+// rowScale is nil, with the row-scaled ones otherwise.
+func gemmU8S8Split(ks *s8Kernels, name string, threads, m int, a []uint8, lda int, rowScale []float32, p *PackedS8, c []float32, ldc int) {
 	if p == nil {
-		panic("kernels: GemmU8S8: nil PackedS8")
+		panic("kernels: " + name + ": nil PackedS8")
 	}
 	n, k := p.n, p.k
 	if m < 0 {
-		panic(fmt.Sprintf("kernels: GemmU8S8: negative m=%d", m))
+		panic(fmt.Sprintf("kernels: %s: negative m=%d", name, m))
 	}
 	if lda < max(1, k) || (m > 0 && k > 0 && len(a) < (m-1)*lda+k) {
-		panic(fmt.Sprintf("kernels: GemmU8S8: a (%d×%d, lda=%d) does not fit len(a)=%d", m, k, lda, len(a)))
+		panic(fmt.Sprintf("kernels: %s: a (%d×%d, lda=%d) does not fit len(a)=%d", name, m, k, lda, len(a)))
 	}
 	if ldc < max(1, n) || (m > 0 && n > 0 && len(c) < (m-1)*ldc+n) {
-		panic(fmt.Sprintf("kernels: GemmU8S8: c (%d×%d, ldc=%d) does not fit len(c)=%d", m, n, ldc, len(c)))
+		panic(fmt.Sprintf("kernels: %s: c (%d×%d, ldc=%d) does not fit len(c)=%d", name, m, n, ldc, len(c)))
 	}
 	if m == 0 || n == 0 {
 		return
@@ -226,13 +248,13 @@ func gemmU8S8(ks *s8Kernels, threads, m int, a []uint8, lda int, p *PackedS8, c 
 				i0, i1 := min(m, bi*tm/pm*s8Rows), min(m, (bi+1)*tm/pm*s8Rows)
 				q0, q1 := bj*tn/pn, (bj+1)*tn/pn
 				if i0 < i1 && q0 < q1 {
-					p.run(ks, a, lda, c, ldc, i0, i1, q0, q1)
+					p.run(ks, a, lda, rowScale, c, ldc, i0, i1, q0, q1)
 				}
 			})
 			return
 		}
 	}
-	p.run(ks, a, lda, c, ldc, 0, m, 0, tn)
+	p.run(ks, a, lda, rowScale, c, ldc, 0, m, 0, tn)
 }
 
 // s8Workspace holds one goroutine's k-tail quads and the scratch tile of
@@ -245,8 +267,9 @@ type s8Workspace struct {
 var s8Workspaces = sync.Pool{New: func() any { return new(s8Workspace) }}
 
 // run computes rows [i0, i1) of C for panels [q0, q1), in passes of at
-// most s8PanelBudget bytes of B.
-func (p *PackedS8) run(ks *s8Kernels, a []uint8, lda int, c []float32, ldc int, i0, i1, q0, q1 int) {
+// most s8PanelBudget bytes of B, each row scaled by rowScale[i] unless
+// rowScale is nil.
+func (p *PackedS8) run(ks *s8Kernels, a []uint8, lda int, rowScale []float32, c []float32, ldc int, i0, i1, q0, q1 int) {
 	ws := s8Workspaces.Get().(*s8Workspace)
 	defer s8Workspaces.Put(ws)
 	kfull, rem := p.k/4, p.k%4
@@ -269,7 +292,11 @@ func (p *PackedS8) run(ks *s8Kernels, a []uint8, lda int, c []float32, ldc int, 
 				}
 				tp = &ws.tail[0]
 			}
-			kern := ks.gemm[rows]
+			kern, kernRows := ks.gemm[rows], ks.gemmRows[rows]
+			var rs *float32
+			if rowScale != nil {
+				rs = &rowScale[i]
+			}
 			for q := qc; q < qe; q++ {
 				var bp *int8
 				if panelBytes > 0 {
@@ -277,15 +304,23 @@ func (p *PackedS8) run(ks *s8Kernels, a []uint8, lda int, c []float32, ldc int, 
 				}
 				j := q * s8Cols
 				cols := min(s8Cols, p.n-j)
+				// A whole panel is written in place, a partial one into
+				// the scratch tile and copied.
+				cp, cld := &ws.tile[0], s8Cols
 				if cols == s8Cols {
 					_ = c[(i+rows-1)*ldc+j+s8Cols-1]
-					kern(kfull, ap, lda, tp, bp, &c[i*ldc+j], ldc, &p.scale[j], &p.bias[j])
-					continue
+					cp, cld = &c[i*ldc+j], ldc
 				}
-				t := ws.tile[:]
-				kern(kfull, ap, lda, tp, bp, &t[0], s8Cols, &p.scale[j], &p.bias[j])
-				for r := 0; r < rows; r++ {
-					copy(c[(i+r)*ldc+j:(i+r)*ldc+j+cols], t[r*s8Cols:r*s8Cols+cols])
+				if rs == nil {
+					kern(kfull, ap, lda, tp, bp, cp, cld, &p.scale[j], &p.bias[j])
+				} else {
+					kernRows(kfull, ap, lda, tp, bp, cp, cld, &p.scale[j], &p.bias[j], rs)
+				}
+				if cols < s8Cols {
+					t := ws.tile[:]
+					for r := 0; r < rows; r++ {
+						copy(c[(i+r)*ldc+j:(i+r)*ldc+j+cols], t[r*s8Cols:r*s8Cols+cols])
+					}
 				}
 			}
 		}
@@ -295,39 +330,64 @@ func (p *PackedS8) run(ks *s8Kernels, a []uint8, lda int, c []float32, ldc int, 
 // gemmU8S8Go returns the Go twin of the int8 micro-kernel for rows rows.
 func gemmU8S8Go(rows int) s8Kernel {
 	return func(kq int, ap *uint8, lda int, tp *uint8, bp *int8, cp *float32, ldc int, sp, bip *float32) {
-		quads := kq
-		if tp != nil {
-			quads++
+		s8TileGo(rows, kq, ap, lda, tp, bp, cp, ldc, sp, bip, nil)
+	}
+}
+
+// gemmU8S8RowsGo returns the Go twin of the row-scaled micro-kernel for
+// rows rows.
+func gemmU8S8RowsGo(rows int) s8RowsKernel {
+	return func(kq int, ap *uint8, lda int, tp *uint8, bp *int8, cp *float32, ldc int, sp, bip, rsp *float32) {
+		s8TileGo(rows, kq, ap, lda, tp, bp, cp, ldc, sp, bip, rsp)
+	}
+}
+
+// s8TileGo is the Go twin of both micro-kernels: the row-scaled one when
+// rsp is not nil.
+func s8TileGo(rows, kq int, ap *uint8, lda int, tp *uint8, bp *int8, cp *float32, ldc int, sp, bip, rsp *float32) {
+	quads := kq
+	if tp != nil {
+		quads++
+	}
+	var a, tail []uint8
+	var b []int8
+	if kq > 0 {
+		a = unsafe.Slice(ap, (rows-1)*lda+4*kq)
+	}
+	if tp != nil {
+		tail = unsafe.Slice(tp, 4*rows)
+	}
+	if quads > 0 {
+		b = unsafe.Slice(bp, quads*4*s8Cols)
+	}
+	c := unsafe.Slice(cp, (rows-1)*ldc+s8Cols)
+	scale := unsafe.Slice(sp, s8Cols)
+	bias := unsafe.Slice(bip, s8Cols)
+	var rowScale []float32
+	if rsp != nil {
+		rowScale = unsafe.Slice(rsp, rows)
+	}
+	var acc [s8Cols]int32
+	for r := 0; r < rows; r++ {
+		clear(acc[:])
+		for t := 0; t < kq; t++ {
+			dotQuadS8(&acc, a[r*lda+4*t:r*lda+4*t+4], b[t*4*s8Cols:(t+1)*4*s8Cols])
 		}
-		var a, tail []uint8
-		var b []int8
-		if kq > 0 {
-			a = unsafe.Slice(ap, (rows-1)*lda+4*kq)
+		if tail != nil {
+			dotQuadS8(&acc, tail[4*r:4*r+4], b[kq*4*s8Cols:(kq+1)*4*s8Cols])
 		}
-		if tp != nil {
-			tail = unsafe.Slice(tp, 4*rows)
-		}
-		if quads > 0 {
-			b = unsafe.Slice(bp, quads*4*s8Cols)
-		}
-		c := unsafe.Slice(cp, (rows-1)*ldc+s8Cols)
-		scale := unsafe.Slice(sp, s8Cols)
-		bias := unsafe.Slice(bip, s8Cols)
-		var acc [s8Cols]int32
-		for r := 0; r < rows; r++ {
-			clear(acc[:])
-			for t := 0; t < kq; t++ {
-				dotQuadS8(&acc, a[r*lda+4*t:r*lda+4*t+4], b[t*4*s8Cols:(t+1)*4*s8Cols])
-			}
-			if tail != nil {
-				dotQuadS8(&acc, tail[4*r:4*r+4], b[kq*4*s8Cols:(kq+1)*4*s8Cols])
-			}
-			out := c[r*ldc : r*ldc+s8Cols]
+		out := c[r*ldc : r*ldc+s8Cols]
+		if rowScale != nil {
+			rs := rowScale[r]
 			for j := range out {
-				// The conversions keep the compiler from fusing the
-				// multiply and the add.
-				out[j] = float32(float32(acc[j])*scale[j]) + bias[j]
+				out[j] = float32(float32(float32(acc[j])*scale[j])*rs) + bias[j]
 			}
+			continue
+		}
+		for j := range out {
+			// The conversions keep the compiler from fusing the
+			// multiply and the add.
+			out[j] = float32(float32(acc[j])*scale[j]) + bias[j]
 		}
 	}
 }

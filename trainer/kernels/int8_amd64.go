@@ -13,6 +13,8 @@ func init() {
 				gemmU8S8Kernel4x32VNNI, gemmU8S8Kernel5x32VNNI, gemmU8S8Kernel6x32VNNI,
 				gemmU8S8Kernel7x32VNNI, gemmU8S8Kernel8x32VNNI, gemmU8S8Kernel9x32VNNI,
 				gemmU8S8Kernel10x32VNNI, gemmU8S8Kernel11x32VNNI, gemmU8S8Kernel12x32VNNI},
+			gemmRows:     s8Go.gemmRows,
+			quantizeRows: s8Go.quantizeRows,
 			// One VPDPBUSD is 64 multiply-adds, four times a VFMADD231PS's.
 			macsPerNs: 4 * gemmMACsPerNs,
 		}

@@ -2,10 +2,12 @@ package kernels
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"syscall"
 	"testing"
+	"unsafe"
 )
 
 // guardedBytes returns a slice of n bytes that ends where an inaccessible
@@ -43,6 +45,48 @@ func TestGemmU8S8StaysInA(t *testing.T) {
 					checkS8(t, fmt.Sprint(ks.name, " guarded"), g, c, ldc, want)
 				}
 				free()
+			}
+		}
+	}
+}
+
+// guardedFloats is guardedBytes for n float32 values.
+func guardedFloats(t *testing.T, n int) ([]float32, func()) {
+	mem, free := guardedBytes(t, 4*n)
+	if n == 0 {
+		return nil, free
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(&mem[0])), n), free
+}
+
+// QuantizeRowsU8 reads x and writes dst only within their lengths: with
+// both ending at an inaccessible page, every tail runs without faulting and
+// gives the reference's bytes.
+func TestQuantizeRowsU8StaysInBounds(t *testing.T) {
+	r := rand.New(rand.NewPCG(113, 114))
+	for k := 1; k <= 70; k++ {
+		for _, pad := range []int{0, 1} {
+			for m := 1; m <= 3; m++ {
+				ldx, ldd := k+pad, k+2*pad
+				src, _, _ := u8Operands(r, m, k, ldx, ldd)
+				x, freeX := guardedFloats(t, len(src))
+				copy(x, src)
+				for _, ks := range s8Sets() {
+					dst, freeD := guardedBytes(t, (m-1)*ldd+k)
+					for i := range dst {
+						dst[i] = u8Guard
+					}
+					scale := make([]float32, m+1)
+					scale[m] = math.Float32frombits(s8Guard)
+					quantizeRowsU8(ks, m, k, x, ldx, dst, ldd, scale)
+					guarded := append(append([]uint8(nil), dst...), make([]uint8, ldd-k)...)
+					for i := len(dst); i < len(guarded); i++ {
+						guarded[i] = u8Guard
+					}
+					checkU8(t, fmt.Sprint(ks.name, " guarded"), m, k, x, ldx, guarded, ldd, scale)
+					freeD()
+				}
+				freeX()
 			}
 		}
 	}
