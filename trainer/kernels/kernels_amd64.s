@@ -31877,6 +31877,9810 @@ gemmU8S8Kernel12x32VNNI_store:
 	VZEROUPPER
 	RET
 
+// func gemmU8S8RowsKernel1x32VNNI(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale *float32, bias *float32, rowScale *float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·gemmU8S8RowsKernel1x32VNNI(SB), NOSPLIT, $0-80
+	MOVQ   kq+0(FP), CX
+	MOVQ   a+8(FP), SI
+	MOVQ   lda+16(FP), R8
+	MOVQ   tail+24(FP), BX
+	MOVQ   b+32(FP), DX
+	MOVQ   c+40(FP), DI
+	MOVQ   ldc+48(FP), R12
+	SHLQ   $0x02, R12
+	LEAQ   (R8)(R8*2), R9
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	MOVQ   CX, R13
+	SHRQ   $0x02, R13
+	JZ     gemmU8S8RowsKernel1x32VNNI_rem
+
+gemmU8S8RowsKernel1x32VNNI_loop4:
+	PREFETCHT0   1024(DX)
+	PREFETCHT0   1088(DX)
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VMOVDQU32    128(DX), Z24
+	VMOVDQU32    192(DX), Z25
+	VPBROADCASTD 4(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VMOVDQU32    256(DX), Z24
+	VMOVDQU32    320(DX), Z25
+	VPBROADCASTD 8(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VMOVDQU32    384(DX), Z24
+	VMOVDQU32    448(DX), Z25
+	VPBROADCASTD 12(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc9
+	ADDQ $0x10, SI
+	ADDQ $0x00000200, DX
+	DECQ R13
+	JNZ  gemmU8S8RowsKernel1x32VNNI_loop4
+
+gemmU8S8RowsKernel1x32VNNI_rem:
+	ANDQ $0x03, CX
+	JZ   gemmU8S8RowsKernel1x32VNNI_tail
+
+gemmU8S8RowsKernel1x32VNNI_loop1:
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc9
+	ADDQ $0x04, SI
+	ADDQ $0x00000080, DX
+	DECQ CX
+	JNZ  gemmU8S8RowsKernel1x32VNNI_loop1
+
+gemmU8S8RowsKernel1x32VNNI_tail:
+	TESTQ        BX, BX
+	JZ           gemmU8S8RowsKernel1x32VNNI_store
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (BX), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc9
+
+gemmU8S8RowsKernel1x32VNNI_store:
+	MOVQ         scale+56(FP), R13
+	MOVQ         bias+64(FP), CX
+	VMOVUPS      (R13), Z24
+	VMOVUPS      (CX), Z26
+	VMOVUPS      64(R13), Z25
+	VMOVUPS      64(CX), Z27
+	MOVQ         rowScale+72(FP), AX
+	VBROADCASTSS (AX), Z28
+	VCVTDQ2PS    Z0, Z0
+	VMULPS       Z24, Z0, Z0
+	VMULPS       Z28, Z0, Z0
+	VADDPS       Z26, Z0, Z0
+	VMOVUPS      Z0, (DI)
+	VCVTDQ2PS    Z1, Z1
+	VMULPS       Z25, Z1, Z1
+	VMULPS       Z28, Z1, Z1
+	VADDPS       Z27, Z1, Z1
+	VMOVUPS      Z1, 64(DI)
+	VZEROUPPER
+	RET
+
+// func gemmU8S8RowsKernel2x32VNNI(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale *float32, bias *float32, rowScale *float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·gemmU8S8RowsKernel2x32VNNI(SB), NOSPLIT, $0-80
+	MOVQ   kq+0(FP), CX
+	MOVQ   a+8(FP), SI
+	MOVQ   lda+16(FP), R8
+	MOVQ   tail+24(FP), BX
+	MOVQ   b+32(FP), DX
+	MOVQ   c+40(FP), DI
+	MOVQ   ldc+48(FP), R12
+	SHLQ   $0x02, R12
+	LEAQ   (R8)(R8*2), R9
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	MOVQ   CX, R13
+	SHRQ   $0x02, R13
+	JZ     gemmU8S8RowsKernel2x32VNNI_rem
+
+gemmU8S8RowsKernel2x32VNNI_loop4:
+	PREFETCHT0   1024(DX)
+	PREFETCHT0   1088(DX)
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VMOVDQU32    128(DX), Z24
+	VMOVDQU32    192(DX), Z25
+	VPBROADCASTD 4(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VMOVDQU32    256(DX), Z24
+	VMOVDQU32    320(DX), Z25
+	VPBROADCASTD 8(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 8(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VMOVDQU32    384(DX), Z24
+	VMOVDQU32    448(DX), Z25
+	VPBROADCASTD 12(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 12(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd9
+	ADDQ $0x10, SI
+	ADDQ $0x00000200, DX
+	DECQ R13
+	JNZ  gemmU8S8RowsKernel2x32VNNI_loop4
+
+gemmU8S8RowsKernel2x32VNNI_rem:
+	ANDQ $0x03, CX
+	JZ   gemmU8S8RowsKernel2x32VNNI_tail
+
+gemmU8S8RowsKernel2x32VNNI_loop1:
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd9
+	ADDQ $0x04, SI
+	ADDQ $0x00000080, DX
+	DECQ CX
+	JNZ  gemmU8S8RowsKernel2x32VNNI_loop1
+
+gemmU8S8RowsKernel2x32VNNI_tail:
+	TESTQ        BX, BX
+	JZ           gemmU8S8RowsKernel2x32VNNI_store
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (BX), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(BX), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd9
+
+gemmU8S8RowsKernel2x32VNNI_store:
+	MOVQ         scale+56(FP), R13
+	MOVQ         bias+64(FP), CX
+	VMOVUPS      (R13), Z24
+	VMOVUPS      (CX), Z26
+	VMOVUPS      64(R13), Z25
+	VMOVUPS      64(CX), Z27
+	MOVQ         rowScale+72(FP), AX
+	VBROADCASTSS (AX), Z28
+	VCVTDQ2PS    Z0, Z0
+	VMULPS       Z24, Z0, Z0
+	VMULPS       Z28, Z0, Z0
+	VADDPS       Z26, Z0, Z0
+	VMOVUPS      Z0, (DI)
+	VCVTDQ2PS    Z1, Z1
+	VMULPS       Z25, Z1, Z1
+	VMULPS       Z28, Z1, Z1
+	VADDPS       Z27, Z1, Z1
+	VMOVUPS      Z1, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 4(AX), Z28
+	VCVTDQ2PS    Z2, Z2
+	VMULPS       Z24, Z2, Z2
+	VMULPS       Z28, Z2, Z2
+	VADDPS       Z26, Z2, Z2
+	VMOVUPS      Z2, (DI)
+	VCVTDQ2PS    Z3, Z3
+	VMULPS       Z25, Z3, Z3
+	VMULPS       Z28, Z3, Z3
+	VADDPS       Z27, Z3, Z3
+	VMOVUPS      Z3, 64(DI)
+	VZEROUPPER
+	RET
+
+// func gemmU8S8RowsKernel3x32VNNI(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale *float32, bias *float32, rowScale *float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·gemmU8S8RowsKernel3x32VNNI(SB), NOSPLIT, $0-80
+	MOVQ   kq+0(FP), CX
+	MOVQ   a+8(FP), SI
+	MOVQ   lda+16(FP), R8
+	MOVQ   tail+24(FP), BX
+	MOVQ   b+32(FP), DX
+	MOVQ   c+40(FP), DI
+	MOVQ   ldc+48(FP), R12
+	SHLQ   $0x02, R12
+	LEAQ   (R8)(R8*2), R9
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	MOVQ   CX, R13
+	SHRQ   $0x02, R13
+	JZ     gemmU8S8RowsKernel3x32VNNI_rem
+
+gemmU8S8RowsKernel3x32VNNI_loop4:
+	PREFETCHT0   1024(DX)
+	PREFETCHT0   1088(DX)
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VMOVDQU32    128(DX), Z24
+	VMOVDQU32    192(DX), Z25
+	VPBROADCASTD 4(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 4(SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VMOVDQU32    256(DX), Z24
+	VMOVDQU32    320(DX), Z25
+	VPBROADCASTD 8(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 8(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 8(SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VMOVDQU32    384(DX), Z24
+	VMOVDQU32    448(DX), Z25
+	VPBROADCASTD 12(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 12(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 12(SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe9
+	ADDQ $0x10, SI
+	ADDQ $0x00000200, DX
+	DECQ R13
+	JNZ  gemmU8S8RowsKernel3x32VNNI_loop4
+
+gemmU8S8RowsKernel3x32VNNI_rem:
+	ANDQ $0x03, CX
+	JZ   gemmU8S8RowsKernel3x32VNNI_tail
+
+gemmU8S8RowsKernel3x32VNNI_loop1:
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe9
+	ADDQ $0x04, SI
+	ADDQ $0x00000080, DX
+	DECQ CX
+	JNZ  gemmU8S8RowsKernel3x32VNNI_loop1
+
+gemmU8S8RowsKernel3x32VNNI_tail:
+	TESTQ        BX, BX
+	JZ           gemmU8S8RowsKernel3x32VNNI_store
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (BX), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(BX), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 8(BX), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe9
+
+gemmU8S8RowsKernel3x32VNNI_store:
+	MOVQ         scale+56(FP), R13
+	MOVQ         bias+64(FP), CX
+	VMOVUPS      (R13), Z24
+	VMOVUPS      (CX), Z26
+	VMOVUPS      64(R13), Z25
+	VMOVUPS      64(CX), Z27
+	MOVQ         rowScale+72(FP), AX
+	VBROADCASTSS (AX), Z28
+	VCVTDQ2PS    Z0, Z0
+	VMULPS       Z24, Z0, Z0
+	VMULPS       Z28, Z0, Z0
+	VADDPS       Z26, Z0, Z0
+	VMOVUPS      Z0, (DI)
+	VCVTDQ2PS    Z1, Z1
+	VMULPS       Z25, Z1, Z1
+	VMULPS       Z28, Z1, Z1
+	VADDPS       Z27, Z1, Z1
+	VMOVUPS      Z1, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 4(AX), Z28
+	VCVTDQ2PS    Z2, Z2
+	VMULPS       Z24, Z2, Z2
+	VMULPS       Z28, Z2, Z2
+	VADDPS       Z26, Z2, Z2
+	VMOVUPS      Z2, (DI)
+	VCVTDQ2PS    Z3, Z3
+	VMULPS       Z25, Z3, Z3
+	VMULPS       Z28, Z3, Z3
+	VADDPS       Z27, Z3, Z3
+	VMOVUPS      Z3, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 8(AX), Z28
+	VCVTDQ2PS    Z4, Z4
+	VMULPS       Z24, Z4, Z4
+	VMULPS       Z28, Z4, Z4
+	VADDPS       Z26, Z4, Z4
+	VMOVUPS      Z4, (DI)
+	VCVTDQ2PS    Z5, Z5
+	VMULPS       Z25, Z5, Z5
+	VMULPS       Z28, Z5, Z5
+	VADDPS       Z27, Z5, Z5
+	VMOVUPS      Z5, 64(DI)
+	VZEROUPPER
+	RET
+
+// func gemmU8S8RowsKernel4x32VNNI(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale *float32, bias *float32, rowScale *float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·gemmU8S8RowsKernel4x32VNNI(SB), NOSPLIT, $0-80
+	MOVQ   kq+0(FP), CX
+	MOVQ   a+8(FP), SI
+	MOVQ   lda+16(FP), R8
+	MOVQ   tail+24(FP), BX
+	MOVQ   b+32(FP), DX
+	MOVQ   c+40(FP), DI
+	MOVQ   ldc+48(FP), R12
+	SHLQ   $0x02, R12
+	LEAQ   (R8)(R8*2), R9
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	MOVQ   CX, R13
+	SHRQ   $0x02, R13
+	JZ     gemmU8S8RowsKernel4x32VNNI_rem
+
+gemmU8S8RowsKernel4x32VNNI_loop4:
+	PREFETCHT0   1024(DX)
+	PREFETCHT0   1088(DX)
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD (SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VMOVDQU32    128(DX), Z24
+	VMOVDQU32    192(DX), Z25
+	VPBROADCASTD 4(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 4(SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 4(SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VMOVDQU32    256(DX), Z24
+	VMOVDQU32    320(DX), Z25
+	VPBROADCASTD 8(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 8(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 8(SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 8(SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VMOVDQU32    384(DX), Z24
+	VMOVDQU32    448(DX), Z25
+	VPBROADCASTD 12(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 12(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 12(SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 12(SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf9
+	ADDQ $0x10, SI
+	ADDQ $0x00000200, DX
+	DECQ R13
+	JNZ  gemmU8S8RowsKernel4x32VNNI_loop4
+
+gemmU8S8RowsKernel4x32VNNI_rem:
+	ANDQ $0x03, CX
+	JZ   gemmU8S8RowsKernel4x32VNNI_tail
+
+gemmU8S8RowsKernel4x32VNNI_loop1:
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD (SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf9
+	ADDQ $0x04, SI
+	ADDQ $0x00000080, DX
+	DECQ CX
+	JNZ  gemmU8S8RowsKernel4x32VNNI_loop1
+
+gemmU8S8RowsKernel4x32VNNI_tail:
+	TESTQ        BX, BX
+	JZ           gemmU8S8RowsKernel4x32VNNI_store
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (BX), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(BX), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 8(BX), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 12(BX), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf9
+
+gemmU8S8RowsKernel4x32VNNI_store:
+	MOVQ         scale+56(FP), R13
+	MOVQ         bias+64(FP), CX
+	VMOVUPS      (R13), Z24
+	VMOVUPS      (CX), Z26
+	VMOVUPS      64(R13), Z25
+	VMOVUPS      64(CX), Z27
+	MOVQ         rowScale+72(FP), AX
+	VBROADCASTSS (AX), Z28
+	VCVTDQ2PS    Z0, Z0
+	VMULPS       Z24, Z0, Z0
+	VMULPS       Z28, Z0, Z0
+	VADDPS       Z26, Z0, Z0
+	VMOVUPS      Z0, (DI)
+	VCVTDQ2PS    Z1, Z1
+	VMULPS       Z25, Z1, Z1
+	VMULPS       Z28, Z1, Z1
+	VADDPS       Z27, Z1, Z1
+	VMOVUPS      Z1, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 4(AX), Z28
+	VCVTDQ2PS    Z2, Z2
+	VMULPS       Z24, Z2, Z2
+	VMULPS       Z28, Z2, Z2
+	VADDPS       Z26, Z2, Z2
+	VMOVUPS      Z2, (DI)
+	VCVTDQ2PS    Z3, Z3
+	VMULPS       Z25, Z3, Z3
+	VMULPS       Z28, Z3, Z3
+	VADDPS       Z27, Z3, Z3
+	VMOVUPS      Z3, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 8(AX), Z28
+	VCVTDQ2PS    Z4, Z4
+	VMULPS       Z24, Z4, Z4
+	VMULPS       Z28, Z4, Z4
+	VADDPS       Z26, Z4, Z4
+	VMOVUPS      Z4, (DI)
+	VCVTDQ2PS    Z5, Z5
+	VMULPS       Z25, Z5, Z5
+	VMULPS       Z28, Z5, Z5
+	VADDPS       Z27, Z5, Z5
+	VMOVUPS      Z5, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 12(AX), Z28
+	VCVTDQ2PS    Z6, Z6
+	VMULPS       Z24, Z6, Z6
+	VMULPS       Z28, Z6, Z6
+	VADDPS       Z26, Z6, Z6
+	VMOVUPS      Z6, (DI)
+	VCVTDQ2PS    Z7, Z7
+	VMULPS       Z25, Z7, Z7
+	VMULPS       Z28, Z7, Z7
+	VADDPS       Z27, Z7, Z7
+	VMOVUPS      Z7, 64(DI)
+	VZEROUPPER
+	RET
+
+// func gemmU8S8RowsKernel5x32VNNI(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale *float32, bias *float32, rowScale *float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·gemmU8S8RowsKernel5x32VNNI(SB), NOSPLIT, $0-80
+	MOVQ   kq+0(FP), CX
+	MOVQ   a+8(FP), SI
+	MOVQ   lda+16(FP), R8
+	MOVQ   tail+24(FP), BX
+	MOVQ   b+32(FP), DX
+	MOVQ   c+40(FP), DI
+	MOVQ   ldc+48(FP), R12
+	SHLQ   $0x02, R12
+	LEAQ   (R8)(R8*2), R9
+	LEAQ   (SI)(R8*4), R10
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	MOVQ   CX, R13
+	SHRQ   $0x02, R13
+	JZ     gemmU8S8RowsKernel5x32VNNI_rem
+
+gemmU8S8RowsKernel5x32VNNI_loop4:
+	PREFETCHT0   1024(DX)
+	PREFETCHT0   1088(DX)
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD (SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD (R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VMOVDQU32    128(DX), Z24
+	VMOVDQU32    192(DX), Z25
+	VPBROADCASTD 4(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 4(SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 4(SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 4(R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VMOVDQU32    256(DX), Z24
+	VMOVDQU32    320(DX), Z25
+	VPBROADCASTD 8(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 8(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 8(SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 8(SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 8(R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VMOVDQU32    384(DX), Z24
+	VMOVDQU32    448(DX), Z25
+	VPBROADCASTD 12(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 12(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 12(SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 12(SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 12(R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc9
+	ADDQ $0x10, SI
+	ADDQ $0x10, R10
+	ADDQ $0x00000200, DX
+	DECQ R13
+	JNZ  gemmU8S8RowsKernel5x32VNNI_loop4
+
+gemmU8S8RowsKernel5x32VNNI_rem:
+	ANDQ $0x03, CX
+	JZ   gemmU8S8RowsKernel5x32VNNI_tail
+
+gemmU8S8RowsKernel5x32VNNI_loop1:
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD (SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD (R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc9
+	ADDQ $0x04, SI
+	ADDQ $0x04, R10
+	ADDQ $0x00000080, DX
+	DECQ CX
+	JNZ  gemmU8S8RowsKernel5x32VNNI_loop1
+
+gemmU8S8RowsKernel5x32VNNI_tail:
+	TESTQ        BX, BX
+	JZ           gemmU8S8RowsKernel5x32VNNI_store
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (BX), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(BX), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 8(BX), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 12(BX), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 16(BX), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc9
+
+gemmU8S8RowsKernel5x32VNNI_store:
+	MOVQ         scale+56(FP), R13
+	MOVQ         bias+64(FP), CX
+	VMOVUPS      (R13), Z24
+	VMOVUPS      (CX), Z26
+	VMOVUPS      64(R13), Z25
+	VMOVUPS      64(CX), Z27
+	MOVQ         rowScale+72(FP), AX
+	VBROADCASTSS (AX), Z28
+	VCVTDQ2PS    Z0, Z0
+	VMULPS       Z24, Z0, Z0
+	VMULPS       Z28, Z0, Z0
+	VADDPS       Z26, Z0, Z0
+	VMOVUPS      Z0, (DI)
+	VCVTDQ2PS    Z1, Z1
+	VMULPS       Z25, Z1, Z1
+	VMULPS       Z28, Z1, Z1
+	VADDPS       Z27, Z1, Z1
+	VMOVUPS      Z1, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 4(AX), Z28
+	VCVTDQ2PS    Z2, Z2
+	VMULPS       Z24, Z2, Z2
+	VMULPS       Z28, Z2, Z2
+	VADDPS       Z26, Z2, Z2
+	VMOVUPS      Z2, (DI)
+	VCVTDQ2PS    Z3, Z3
+	VMULPS       Z25, Z3, Z3
+	VMULPS       Z28, Z3, Z3
+	VADDPS       Z27, Z3, Z3
+	VMOVUPS      Z3, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 8(AX), Z28
+	VCVTDQ2PS    Z4, Z4
+	VMULPS       Z24, Z4, Z4
+	VMULPS       Z28, Z4, Z4
+	VADDPS       Z26, Z4, Z4
+	VMOVUPS      Z4, (DI)
+	VCVTDQ2PS    Z5, Z5
+	VMULPS       Z25, Z5, Z5
+	VMULPS       Z28, Z5, Z5
+	VADDPS       Z27, Z5, Z5
+	VMOVUPS      Z5, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 12(AX), Z28
+	VCVTDQ2PS    Z6, Z6
+	VMULPS       Z24, Z6, Z6
+	VMULPS       Z28, Z6, Z6
+	VADDPS       Z26, Z6, Z6
+	VMOVUPS      Z6, (DI)
+	VCVTDQ2PS    Z7, Z7
+	VMULPS       Z25, Z7, Z7
+	VMULPS       Z28, Z7, Z7
+	VADDPS       Z27, Z7, Z7
+	VMOVUPS      Z7, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 16(AX), Z28
+	VCVTDQ2PS    Z8, Z8
+	VMULPS       Z24, Z8, Z8
+	VMULPS       Z28, Z8, Z8
+	VADDPS       Z26, Z8, Z8
+	VMOVUPS      Z8, (DI)
+	VCVTDQ2PS    Z9, Z9
+	VMULPS       Z25, Z9, Z9
+	VMULPS       Z28, Z9, Z9
+	VADDPS       Z27, Z9, Z9
+	VMOVUPS      Z9, 64(DI)
+	VZEROUPPER
+	RET
+
+// func gemmU8S8RowsKernel6x32VNNI(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale *float32, bias *float32, rowScale *float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·gemmU8S8RowsKernel6x32VNNI(SB), NOSPLIT, $0-80
+	MOVQ   kq+0(FP), CX
+	MOVQ   a+8(FP), SI
+	MOVQ   lda+16(FP), R8
+	MOVQ   tail+24(FP), BX
+	MOVQ   b+32(FP), DX
+	MOVQ   c+40(FP), DI
+	MOVQ   ldc+48(FP), R12
+	SHLQ   $0x02, R12
+	LEAQ   (R8)(R8*2), R9
+	LEAQ   (SI)(R8*4), R10
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	MOVQ   CX, R13
+	SHRQ   $0x02, R13
+	JZ     gemmU8S8RowsKernel6x32VNNI_rem
+
+gemmU8S8RowsKernel6x32VNNI_loop4:
+	PREFETCHT0   1024(DX)
+	PREFETCHT0   1088(DX)
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD (SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD (R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VMOVDQU32    128(DX), Z24
+	VMOVDQU32    192(DX), Z25
+	VPBROADCASTD 4(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 4(SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 4(SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 4(R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VMOVDQU32    256(DX), Z24
+	VMOVDQU32    320(DX), Z25
+	VPBROADCASTD 8(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 8(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 8(SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 8(SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 8(R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 8(R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VMOVDQU32    384(DX), Z24
+	VMOVDQU32    448(DX), Z25
+	VPBROADCASTD 12(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 12(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 12(SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 12(SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 12(R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 12(R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd9
+	ADDQ $0x10, SI
+	ADDQ $0x10, R10
+	ADDQ $0x00000200, DX
+	DECQ R13
+	JNZ  gemmU8S8RowsKernel6x32VNNI_loop4
+
+gemmU8S8RowsKernel6x32VNNI_rem:
+	ANDQ $0x03, CX
+	JZ   gemmU8S8RowsKernel6x32VNNI_tail
+
+gemmU8S8RowsKernel6x32VNNI_loop1:
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD (SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD (R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd9
+	ADDQ $0x04, SI
+	ADDQ $0x04, R10
+	ADDQ $0x00000080, DX
+	DECQ CX
+	JNZ  gemmU8S8RowsKernel6x32VNNI_loop1
+
+gemmU8S8RowsKernel6x32VNNI_tail:
+	TESTQ        BX, BX
+	JZ           gemmU8S8RowsKernel6x32VNNI_store
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (BX), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(BX), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 8(BX), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 12(BX), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 16(BX), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 20(BX), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd9
+
+gemmU8S8RowsKernel6x32VNNI_store:
+	MOVQ         scale+56(FP), R13
+	MOVQ         bias+64(FP), CX
+	VMOVUPS      (R13), Z24
+	VMOVUPS      (CX), Z26
+	VMOVUPS      64(R13), Z25
+	VMOVUPS      64(CX), Z27
+	MOVQ         rowScale+72(FP), AX
+	VBROADCASTSS (AX), Z28
+	VCVTDQ2PS    Z0, Z0
+	VMULPS       Z24, Z0, Z0
+	VMULPS       Z28, Z0, Z0
+	VADDPS       Z26, Z0, Z0
+	VMOVUPS      Z0, (DI)
+	VCVTDQ2PS    Z1, Z1
+	VMULPS       Z25, Z1, Z1
+	VMULPS       Z28, Z1, Z1
+	VADDPS       Z27, Z1, Z1
+	VMOVUPS      Z1, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 4(AX), Z28
+	VCVTDQ2PS    Z2, Z2
+	VMULPS       Z24, Z2, Z2
+	VMULPS       Z28, Z2, Z2
+	VADDPS       Z26, Z2, Z2
+	VMOVUPS      Z2, (DI)
+	VCVTDQ2PS    Z3, Z3
+	VMULPS       Z25, Z3, Z3
+	VMULPS       Z28, Z3, Z3
+	VADDPS       Z27, Z3, Z3
+	VMOVUPS      Z3, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 8(AX), Z28
+	VCVTDQ2PS    Z4, Z4
+	VMULPS       Z24, Z4, Z4
+	VMULPS       Z28, Z4, Z4
+	VADDPS       Z26, Z4, Z4
+	VMOVUPS      Z4, (DI)
+	VCVTDQ2PS    Z5, Z5
+	VMULPS       Z25, Z5, Z5
+	VMULPS       Z28, Z5, Z5
+	VADDPS       Z27, Z5, Z5
+	VMOVUPS      Z5, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 12(AX), Z28
+	VCVTDQ2PS    Z6, Z6
+	VMULPS       Z24, Z6, Z6
+	VMULPS       Z28, Z6, Z6
+	VADDPS       Z26, Z6, Z6
+	VMOVUPS      Z6, (DI)
+	VCVTDQ2PS    Z7, Z7
+	VMULPS       Z25, Z7, Z7
+	VMULPS       Z28, Z7, Z7
+	VADDPS       Z27, Z7, Z7
+	VMOVUPS      Z7, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 16(AX), Z28
+	VCVTDQ2PS    Z8, Z8
+	VMULPS       Z24, Z8, Z8
+	VMULPS       Z28, Z8, Z8
+	VADDPS       Z26, Z8, Z8
+	VMOVUPS      Z8, (DI)
+	VCVTDQ2PS    Z9, Z9
+	VMULPS       Z25, Z9, Z9
+	VMULPS       Z28, Z9, Z9
+	VADDPS       Z27, Z9, Z9
+	VMOVUPS      Z9, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 20(AX), Z28
+	VCVTDQ2PS    Z10, Z10
+	VMULPS       Z24, Z10, Z10
+	VMULPS       Z28, Z10, Z10
+	VADDPS       Z26, Z10, Z10
+	VMOVUPS      Z10, (DI)
+	VCVTDQ2PS    Z11, Z11
+	VMULPS       Z25, Z11, Z11
+	VMULPS       Z28, Z11, Z11
+	VADDPS       Z27, Z11, Z11
+	VMOVUPS      Z11, 64(DI)
+	VZEROUPPER
+	RET
+
+// func gemmU8S8RowsKernel7x32VNNI(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale *float32, bias *float32, rowScale *float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·gemmU8S8RowsKernel7x32VNNI(SB), NOSPLIT, $0-80
+	MOVQ   kq+0(FP), CX
+	MOVQ   a+8(FP), SI
+	MOVQ   lda+16(FP), R8
+	MOVQ   tail+24(FP), BX
+	MOVQ   b+32(FP), DX
+	MOVQ   c+40(FP), DI
+	MOVQ   ldc+48(FP), R12
+	SHLQ   $0x02, R12
+	LEAQ   (R8)(R8*2), R9
+	LEAQ   (SI)(R8*4), R10
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	MOVQ   CX, R13
+	SHRQ   $0x02, R13
+	JZ     gemmU8S8RowsKernel7x32VNNI_rem
+
+gemmU8S8RowsKernel7x32VNNI_loop4:
+	PREFETCHT0   1024(DX)
+	PREFETCHT0   1088(DX)
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD (SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD (R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (R10)(R8*2), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VMOVDQU32    128(DX), Z24
+	VMOVDQU32    192(DX), Z25
+	VPBROADCASTD 4(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 4(SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 4(SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 4(R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 4(R10)(R8*2), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VMOVDQU32    256(DX), Z24
+	VMOVDQU32    320(DX), Z25
+	VPBROADCASTD 8(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 8(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 8(SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 8(SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 8(R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 8(R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 8(R10)(R8*2), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VMOVDQU32    384(DX), Z24
+	VMOVDQU32    448(DX), Z25
+	VPBROADCASTD 12(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 12(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 12(SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 12(SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 12(R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 12(R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 12(R10)(R8*2), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe9
+	ADDQ $0x10, SI
+	ADDQ $0x10, R10
+	ADDQ $0x00000200, DX
+	DECQ R13
+	JNZ  gemmU8S8RowsKernel7x32VNNI_loop4
+
+gemmU8S8RowsKernel7x32VNNI_rem:
+	ANDQ $0x03, CX
+	JZ   gemmU8S8RowsKernel7x32VNNI_tail
+
+gemmU8S8RowsKernel7x32VNNI_loop1:
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD (SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD (R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (R10)(R8*2), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe9
+	ADDQ $0x04, SI
+	ADDQ $0x04, R10
+	ADDQ $0x00000080, DX
+	DECQ CX
+	JNZ  gemmU8S8RowsKernel7x32VNNI_loop1
+
+gemmU8S8RowsKernel7x32VNNI_tail:
+	TESTQ        BX, BX
+	JZ           gemmU8S8RowsKernel7x32VNNI_store
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (BX), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(BX), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 8(BX), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 12(BX), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 16(BX), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 20(BX), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 24(BX), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe9
+
+gemmU8S8RowsKernel7x32VNNI_store:
+	MOVQ         scale+56(FP), R13
+	MOVQ         bias+64(FP), CX
+	VMOVUPS      (R13), Z24
+	VMOVUPS      (CX), Z26
+	VMOVUPS      64(R13), Z25
+	VMOVUPS      64(CX), Z27
+	MOVQ         rowScale+72(FP), AX
+	VBROADCASTSS (AX), Z28
+	VCVTDQ2PS    Z0, Z0
+	VMULPS       Z24, Z0, Z0
+	VMULPS       Z28, Z0, Z0
+	VADDPS       Z26, Z0, Z0
+	VMOVUPS      Z0, (DI)
+	VCVTDQ2PS    Z1, Z1
+	VMULPS       Z25, Z1, Z1
+	VMULPS       Z28, Z1, Z1
+	VADDPS       Z27, Z1, Z1
+	VMOVUPS      Z1, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 4(AX), Z28
+	VCVTDQ2PS    Z2, Z2
+	VMULPS       Z24, Z2, Z2
+	VMULPS       Z28, Z2, Z2
+	VADDPS       Z26, Z2, Z2
+	VMOVUPS      Z2, (DI)
+	VCVTDQ2PS    Z3, Z3
+	VMULPS       Z25, Z3, Z3
+	VMULPS       Z28, Z3, Z3
+	VADDPS       Z27, Z3, Z3
+	VMOVUPS      Z3, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 8(AX), Z28
+	VCVTDQ2PS    Z4, Z4
+	VMULPS       Z24, Z4, Z4
+	VMULPS       Z28, Z4, Z4
+	VADDPS       Z26, Z4, Z4
+	VMOVUPS      Z4, (DI)
+	VCVTDQ2PS    Z5, Z5
+	VMULPS       Z25, Z5, Z5
+	VMULPS       Z28, Z5, Z5
+	VADDPS       Z27, Z5, Z5
+	VMOVUPS      Z5, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 12(AX), Z28
+	VCVTDQ2PS    Z6, Z6
+	VMULPS       Z24, Z6, Z6
+	VMULPS       Z28, Z6, Z6
+	VADDPS       Z26, Z6, Z6
+	VMOVUPS      Z6, (DI)
+	VCVTDQ2PS    Z7, Z7
+	VMULPS       Z25, Z7, Z7
+	VMULPS       Z28, Z7, Z7
+	VADDPS       Z27, Z7, Z7
+	VMOVUPS      Z7, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 16(AX), Z28
+	VCVTDQ2PS    Z8, Z8
+	VMULPS       Z24, Z8, Z8
+	VMULPS       Z28, Z8, Z8
+	VADDPS       Z26, Z8, Z8
+	VMOVUPS      Z8, (DI)
+	VCVTDQ2PS    Z9, Z9
+	VMULPS       Z25, Z9, Z9
+	VMULPS       Z28, Z9, Z9
+	VADDPS       Z27, Z9, Z9
+	VMOVUPS      Z9, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 20(AX), Z28
+	VCVTDQ2PS    Z10, Z10
+	VMULPS       Z24, Z10, Z10
+	VMULPS       Z28, Z10, Z10
+	VADDPS       Z26, Z10, Z10
+	VMOVUPS      Z10, (DI)
+	VCVTDQ2PS    Z11, Z11
+	VMULPS       Z25, Z11, Z11
+	VMULPS       Z28, Z11, Z11
+	VADDPS       Z27, Z11, Z11
+	VMOVUPS      Z11, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 24(AX), Z28
+	VCVTDQ2PS    Z12, Z12
+	VMULPS       Z24, Z12, Z12
+	VMULPS       Z28, Z12, Z12
+	VADDPS       Z26, Z12, Z12
+	VMOVUPS      Z12, (DI)
+	VCVTDQ2PS    Z13, Z13
+	VMULPS       Z25, Z13, Z13
+	VMULPS       Z28, Z13, Z13
+	VADDPS       Z27, Z13, Z13
+	VMOVUPS      Z13, 64(DI)
+	VZEROUPPER
+	RET
+
+// func gemmU8S8RowsKernel8x32VNNI(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale *float32, bias *float32, rowScale *float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·gemmU8S8RowsKernel8x32VNNI(SB), NOSPLIT, $0-80
+	MOVQ   kq+0(FP), CX
+	MOVQ   a+8(FP), SI
+	MOVQ   lda+16(FP), R8
+	MOVQ   tail+24(FP), BX
+	MOVQ   b+32(FP), DX
+	MOVQ   c+40(FP), DI
+	MOVQ   ldc+48(FP), R12
+	SHLQ   $0x02, R12
+	LEAQ   (R8)(R8*2), R9
+	LEAQ   (SI)(R8*4), R10
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	MOVQ   CX, R13
+	SHRQ   $0x02, R13
+	JZ     gemmU8S8RowsKernel8x32VNNI_rem
+
+gemmU8S8RowsKernel8x32VNNI_loop4:
+	PREFETCHT0   1024(DX)
+	PREFETCHT0   1088(DX)
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD (SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD (R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (R10)(R8*2), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD (R10)(R9*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VMOVDQU32    128(DX), Z24
+	VMOVDQU32    192(DX), Z25
+	VPBROADCASTD 4(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 4(SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 4(SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 4(R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 4(R10)(R8*2), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 4(R10)(R9*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VMOVDQU32    256(DX), Z24
+	VMOVDQU32    320(DX), Z25
+	VPBROADCASTD 8(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 8(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 8(SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 8(SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 8(R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 8(R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 8(R10)(R8*2), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 8(R10)(R9*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VMOVDQU32    384(DX), Z24
+	VMOVDQU32    448(DX), Z25
+	VPBROADCASTD 12(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 12(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 12(SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 12(SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 12(R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 12(R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 12(R10)(R8*2), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 12(R10)(R9*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z27, Z15
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf9
+	ADDQ $0x10, SI
+	ADDQ $0x10, R10
+	ADDQ $0x00000200, DX
+	DECQ R13
+	JNZ  gemmU8S8RowsKernel8x32VNNI_loop4
+
+gemmU8S8RowsKernel8x32VNNI_rem:
+	ANDQ $0x03, CX
+	JZ   gemmU8S8RowsKernel8x32VNNI_tail
+
+gemmU8S8RowsKernel8x32VNNI_loop1:
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD (SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD (R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (R10)(R8*2), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD (R10)(R9*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z27, Z15
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf9
+	ADDQ $0x04, SI
+	ADDQ $0x04, R10
+	ADDQ $0x00000080, DX
+	DECQ CX
+	JNZ  gemmU8S8RowsKernel8x32VNNI_loop1
+
+gemmU8S8RowsKernel8x32VNNI_tail:
+	TESTQ        BX, BX
+	JZ           gemmU8S8RowsKernel8x32VNNI_store
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (BX), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(BX), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 8(BX), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 12(BX), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 16(BX), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 20(BX), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 24(BX), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 28(BX), Z27
+
+	// VPDPBUSD Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z27, Z15
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf9
+
+gemmU8S8RowsKernel8x32VNNI_store:
+	MOVQ         scale+56(FP), R13
+	MOVQ         bias+64(FP), CX
+	VMOVUPS      (R13), Z24
+	VMOVUPS      (CX), Z26
+	VMOVUPS      64(R13), Z25
+	VMOVUPS      64(CX), Z27
+	MOVQ         rowScale+72(FP), AX
+	VBROADCASTSS (AX), Z28
+	VCVTDQ2PS    Z0, Z0
+	VMULPS       Z24, Z0, Z0
+	VMULPS       Z28, Z0, Z0
+	VADDPS       Z26, Z0, Z0
+	VMOVUPS      Z0, (DI)
+	VCVTDQ2PS    Z1, Z1
+	VMULPS       Z25, Z1, Z1
+	VMULPS       Z28, Z1, Z1
+	VADDPS       Z27, Z1, Z1
+	VMOVUPS      Z1, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 4(AX), Z28
+	VCVTDQ2PS    Z2, Z2
+	VMULPS       Z24, Z2, Z2
+	VMULPS       Z28, Z2, Z2
+	VADDPS       Z26, Z2, Z2
+	VMOVUPS      Z2, (DI)
+	VCVTDQ2PS    Z3, Z3
+	VMULPS       Z25, Z3, Z3
+	VMULPS       Z28, Z3, Z3
+	VADDPS       Z27, Z3, Z3
+	VMOVUPS      Z3, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 8(AX), Z28
+	VCVTDQ2PS    Z4, Z4
+	VMULPS       Z24, Z4, Z4
+	VMULPS       Z28, Z4, Z4
+	VADDPS       Z26, Z4, Z4
+	VMOVUPS      Z4, (DI)
+	VCVTDQ2PS    Z5, Z5
+	VMULPS       Z25, Z5, Z5
+	VMULPS       Z28, Z5, Z5
+	VADDPS       Z27, Z5, Z5
+	VMOVUPS      Z5, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 12(AX), Z28
+	VCVTDQ2PS    Z6, Z6
+	VMULPS       Z24, Z6, Z6
+	VMULPS       Z28, Z6, Z6
+	VADDPS       Z26, Z6, Z6
+	VMOVUPS      Z6, (DI)
+	VCVTDQ2PS    Z7, Z7
+	VMULPS       Z25, Z7, Z7
+	VMULPS       Z28, Z7, Z7
+	VADDPS       Z27, Z7, Z7
+	VMOVUPS      Z7, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 16(AX), Z28
+	VCVTDQ2PS    Z8, Z8
+	VMULPS       Z24, Z8, Z8
+	VMULPS       Z28, Z8, Z8
+	VADDPS       Z26, Z8, Z8
+	VMOVUPS      Z8, (DI)
+	VCVTDQ2PS    Z9, Z9
+	VMULPS       Z25, Z9, Z9
+	VMULPS       Z28, Z9, Z9
+	VADDPS       Z27, Z9, Z9
+	VMOVUPS      Z9, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 20(AX), Z28
+	VCVTDQ2PS    Z10, Z10
+	VMULPS       Z24, Z10, Z10
+	VMULPS       Z28, Z10, Z10
+	VADDPS       Z26, Z10, Z10
+	VMOVUPS      Z10, (DI)
+	VCVTDQ2PS    Z11, Z11
+	VMULPS       Z25, Z11, Z11
+	VMULPS       Z28, Z11, Z11
+	VADDPS       Z27, Z11, Z11
+	VMOVUPS      Z11, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 24(AX), Z28
+	VCVTDQ2PS    Z12, Z12
+	VMULPS       Z24, Z12, Z12
+	VMULPS       Z28, Z12, Z12
+	VADDPS       Z26, Z12, Z12
+	VMOVUPS      Z12, (DI)
+	VCVTDQ2PS    Z13, Z13
+	VMULPS       Z25, Z13, Z13
+	VMULPS       Z28, Z13, Z13
+	VADDPS       Z27, Z13, Z13
+	VMOVUPS      Z13, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 28(AX), Z28
+	VCVTDQ2PS    Z14, Z14
+	VMULPS       Z24, Z14, Z14
+	VMULPS       Z28, Z14, Z14
+	VADDPS       Z26, Z14, Z14
+	VMOVUPS      Z14, (DI)
+	VCVTDQ2PS    Z15, Z15
+	VMULPS       Z25, Z15, Z15
+	VMULPS       Z28, Z15, Z15
+	VADDPS       Z27, Z15, Z15
+	VMOVUPS      Z15, 64(DI)
+	VZEROUPPER
+	RET
+
+// func gemmU8S8RowsKernel9x32VNNI(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale *float32, bias *float32, rowScale *float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·gemmU8S8RowsKernel9x32VNNI(SB), NOSPLIT, $0-80
+	MOVQ   kq+0(FP), CX
+	MOVQ   a+8(FP), SI
+	MOVQ   lda+16(FP), R8
+	MOVQ   tail+24(FP), BX
+	MOVQ   b+32(FP), DX
+	MOVQ   c+40(FP), DI
+	MOVQ   ldc+48(FP), R12
+	SHLQ   $0x02, R12
+	LEAQ   (R8)(R8*2), R9
+	LEAQ   (SI)(R8*4), R10
+	LEAQ   (R10)(R8*4), R11
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	MOVQ   CX, R13
+	SHRQ   $0x02, R13
+	JZ     gemmU8S8RowsKernel9x32VNNI_rem
+
+gemmU8S8RowsKernel9x32VNNI_loop4:
+	PREFETCHT0   1024(DX)
+	PREFETCHT0   1088(DX)
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD (SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD (R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (R10)(R8*2), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD (R10)(R9*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD (R11), Z28
+
+	// VPDPBUSD Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z28, Z17
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VMOVDQU32    128(DX), Z24
+	VMOVDQU32    192(DX), Z25
+	VPBROADCASTD 4(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 4(SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 4(SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 4(R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 4(R10)(R8*2), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 4(R10)(R9*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 4(R11), Z28
+
+	// VPDPBUSD Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z28, Z17
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VMOVDQU32    256(DX), Z24
+	VMOVDQU32    320(DX), Z25
+	VPBROADCASTD 8(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 8(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 8(SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 8(SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 8(R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 8(R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 8(R10)(R8*2), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 8(R10)(R9*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 8(R11), Z28
+
+	// VPDPBUSD Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z28, Z17
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VMOVDQU32    384(DX), Z24
+	VMOVDQU32    448(DX), Z25
+	VPBROADCASTD 12(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 12(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 12(SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 12(SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 12(R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 12(R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 12(R10)(R8*2), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 12(R10)(R9*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 12(R11), Z28
+
+	// VPDPBUSD Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z28, Z17
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc9
+	ADDQ $0x10, SI
+	ADDQ $0x10, R10
+	ADDQ $0x10, R11
+	ADDQ $0x00000200, DX
+	DECQ R13
+	JNZ  gemmU8S8RowsKernel9x32VNNI_loop4
+
+gemmU8S8RowsKernel9x32VNNI_rem:
+	ANDQ $0x03, CX
+	JZ   gemmU8S8RowsKernel9x32VNNI_tail
+
+gemmU8S8RowsKernel9x32VNNI_loop1:
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD (SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD (R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (R10)(R8*2), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD (R10)(R9*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD (R11), Z28
+
+	// VPDPBUSD Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z28, Z17
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc9
+	ADDQ $0x04, SI
+	ADDQ $0x04, R10
+	ADDQ $0x04, R11
+	ADDQ $0x00000080, DX
+	DECQ CX
+	JNZ  gemmU8S8RowsKernel9x32VNNI_loop1
+
+gemmU8S8RowsKernel9x32VNNI_tail:
+	TESTQ        BX, BX
+	JZ           gemmU8S8RowsKernel9x32VNNI_store
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (BX), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(BX), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 8(BX), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 12(BX), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 16(BX), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 20(BX), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 24(BX), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 28(BX), Z27
+
+	// VPDPBUSD Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 32(BX), Z28
+
+	// VPDPBUSD Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z28, Z17
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc9
+
+gemmU8S8RowsKernel9x32VNNI_store:
+	MOVQ         scale+56(FP), R13
+	MOVQ         bias+64(FP), CX
+	VMOVUPS      (R13), Z24
+	VMOVUPS      (CX), Z26
+	VMOVUPS      64(R13), Z25
+	VMOVUPS      64(CX), Z27
+	MOVQ         rowScale+72(FP), AX
+	VBROADCASTSS (AX), Z28
+	VCVTDQ2PS    Z0, Z0
+	VMULPS       Z24, Z0, Z0
+	VMULPS       Z28, Z0, Z0
+	VADDPS       Z26, Z0, Z0
+	VMOVUPS      Z0, (DI)
+	VCVTDQ2PS    Z1, Z1
+	VMULPS       Z25, Z1, Z1
+	VMULPS       Z28, Z1, Z1
+	VADDPS       Z27, Z1, Z1
+	VMOVUPS      Z1, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 4(AX), Z28
+	VCVTDQ2PS    Z2, Z2
+	VMULPS       Z24, Z2, Z2
+	VMULPS       Z28, Z2, Z2
+	VADDPS       Z26, Z2, Z2
+	VMOVUPS      Z2, (DI)
+	VCVTDQ2PS    Z3, Z3
+	VMULPS       Z25, Z3, Z3
+	VMULPS       Z28, Z3, Z3
+	VADDPS       Z27, Z3, Z3
+	VMOVUPS      Z3, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 8(AX), Z28
+	VCVTDQ2PS    Z4, Z4
+	VMULPS       Z24, Z4, Z4
+	VMULPS       Z28, Z4, Z4
+	VADDPS       Z26, Z4, Z4
+	VMOVUPS      Z4, (DI)
+	VCVTDQ2PS    Z5, Z5
+	VMULPS       Z25, Z5, Z5
+	VMULPS       Z28, Z5, Z5
+	VADDPS       Z27, Z5, Z5
+	VMOVUPS      Z5, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 12(AX), Z28
+	VCVTDQ2PS    Z6, Z6
+	VMULPS       Z24, Z6, Z6
+	VMULPS       Z28, Z6, Z6
+	VADDPS       Z26, Z6, Z6
+	VMOVUPS      Z6, (DI)
+	VCVTDQ2PS    Z7, Z7
+	VMULPS       Z25, Z7, Z7
+	VMULPS       Z28, Z7, Z7
+	VADDPS       Z27, Z7, Z7
+	VMOVUPS      Z7, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 16(AX), Z28
+	VCVTDQ2PS    Z8, Z8
+	VMULPS       Z24, Z8, Z8
+	VMULPS       Z28, Z8, Z8
+	VADDPS       Z26, Z8, Z8
+	VMOVUPS      Z8, (DI)
+	VCVTDQ2PS    Z9, Z9
+	VMULPS       Z25, Z9, Z9
+	VMULPS       Z28, Z9, Z9
+	VADDPS       Z27, Z9, Z9
+	VMOVUPS      Z9, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 20(AX), Z28
+	VCVTDQ2PS    Z10, Z10
+	VMULPS       Z24, Z10, Z10
+	VMULPS       Z28, Z10, Z10
+	VADDPS       Z26, Z10, Z10
+	VMOVUPS      Z10, (DI)
+	VCVTDQ2PS    Z11, Z11
+	VMULPS       Z25, Z11, Z11
+	VMULPS       Z28, Z11, Z11
+	VADDPS       Z27, Z11, Z11
+	VMOVUPS      Z11, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 24(AX), Z28
+	VCVTDQ2PS    Z12, Z12
+	VMULPS       Z24, Z12, Z12
+	VMULPS       Z28, Z12, Z12
+	VADDPS       Z26, Z12, Z12
+	VMOVUPS      Z12, (DI)
+	VCVTDQ2PS    Z13, Z13
+	VMULPS       Z25, Z13, Z13
+	VMULPS       Z28, Z13, Z13
+	VADDPS       Z27, Z13, Z13
+	VMOVUPS      Z13, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 28(AX), Z28
+	VCVTDQ2PS    Z14, Z14
+	VMULPS       Z24, Z14, Z14
+	VMULPS       Z28, Z14, Z14
+	VADDPS       Z26, Z14, Z14
+	VMOVUPS      Z14, (DI)
+	VCVTDQ2PS    Z15, Z15
+	VMULPS       Z25, Z15, Z15
+	VMULPS       Z28, Z15, Z15
+	VADDPS       Z27, Z15, Z15
+	VMOVUPS      Z15, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 32(AX), Z28
+	VCVTDQ2PS    Z16, Z16
+	VMULPS       Z24, Z16, Z16
+	VMULPS       Z28, Z16, Z16
+	VADDPS       Z26, Z16, Z16
+	VMOVUPS      Z16, (DI)
+	VCVTDQ2PS    Z17, Z17
+	VMULPS       Z25, Z17, Z17
+	VMULPS       Z28, Z17, Z17
+	VADDPS       Z27, Z17, Z17
+	VMOVUPS      Z17, 64(DI)
+	VZEROUPPER
+	RET
+
+// func gemmU8S8RowsKernel10x32VNNI(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale *float32, bias *float32, rowScale *float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·gemmU8S8RowsKernel10x32VNNI(SB), NOSPLIT, $0-80
+	MOVQ   kq+0(FP), CX
+	MOVQ   a+8(FP), SI
+	MOVQ   lda+16(FP), R8
+	MOVQ   tail+24(FP), BX
+	MOVQ   b+32(FP), DX
+	MOVQ   c+40(FP), DI
+	MOVQ   ldc+48(FP), R12
+	SHLQ   $0x02, R12
+	LEAQ   (R8)(R8*2), R9
+	LEAQ   (SI)(R8*4), R10
+	LEAQ   (R10)(R8*4), R11
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	MOVQ   CX, R13
+	SHRQ   $0x02, R13
+	JZ     gemmU8S8RowsKernel10x32VNNI_rem
+
+gemmU8S8RowsKernel10x32VNNI_loop4:
+	PREFETCHT0   1024(DX)
+	PREFETCHT0   1088(DX)
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD (SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD (R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (R10)(R8*2), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD (R10)(R9*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD (R11), Z28
+
+	// VPDPBUSD Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z28, Z17
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (R11)(R8*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z18
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z29, Z19
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VMOVDQU32    128(DX), Z24
+	VMOVDQU32    192(DX), Z25
+	VPBROADCASTD 4(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 4(SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 4(SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 4(R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 4(R10)(R8*2), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 4(R10)(R9*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 4(R11), Z28
+
+	// VPDPBUSD Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z28, Z17
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(R11)(R8*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z18
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z29, Z19
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VMOVDQU32    256(DX), Z24
+	VMOVDQU32    320(DX), Z25
+	VPBROADCASTD 8(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 8(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 8(SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 8(SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 8(R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 8(R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 8(R10)(R8*2), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 8(R10)(R9*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 8(R11), Z28
+
+	// VPDPBUSD Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z28, Z17
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 8(R11)(R8*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z18
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z29, Z19
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VMOVDQU32    384(DX), Z24
+	VMOVDQU32    448(DX), Z25
+	VPBROADCASTD 12(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 12(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 12(SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 12(SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 12(R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 12(R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 12(R10)(R8*2), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 12(R10)(R9*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 12(R11), Z28
+
+	// VPDPBUSD Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z28, Z17
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 12(R11)(R8*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z18
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z29, Z19
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd9
+	ADDQ $0x10, SI
+	ADDQ $0x10, R10
+	ADDQ $0x10, R11
+	ADDQ $0x00000200, DX
+	DECQ R13
+	JNZ  gemmU8S8RowsKernel10x32VNNI_loop4
+
+gemmU8S8RowsKernel10x32VNNI_rem:
+	ANDQ $0x03, CX
+	JZ   gemmU8S8RowsKernel10x32VNNI_tail
+
+gemmU8S8RowsKernel10x32VNNI_loop1:
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD (SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD (R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (R10)(R8*2), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD (R10)(R9*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD (R11), Z28
+
+	// VPDPBUSD Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z28, Z17
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (R11)(R8*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z18
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z29, Z19
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd9
+	ADDQ $0x04, SI
+	ADDQ $0x04, R10
+	ADDQ $0x04, R11
+	ADDQ $0x00000080, DX
+	DECQ CX
+	JNZ  gemmU8S8RowsKernel10x32VNNI_loop1
+
+gemmU8S8RowsKernel10x32VNNI_tail:
+	TESTQ        BX, BX
+	JZ           gemmU8S8RowsKernel10x32VNNI_store
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (BX), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(BX), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 8(BX), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 12(BX), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 16(BX), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 20(BX), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 24(BX), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 28(BX), Z27
+
+	// VPDPBUSD Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 32(BX), Z28
+
+	// VPDPBUSD Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z28, Z17
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 36(BX), Z29
+
+	// VPDPBUSD Z24, Z29, Z18
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z29, Z19
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd9
+
+gemmU8S8RowsKernel10x32VNNI_store:
+	MOVQ         scale+56(FP), R13
+	MOVQ         bias+64(FP), CX
+	VMOVUPS      (R13), Z24
+	VMOVUPS      (CX), Z26
+	VMOVUPS      64(R13), Z25
+	VMOVUPS      64(CX), Z27
+	MOVQ         rowScale+72(FP), AX
+	VBROADCASTSS (AX), Z28
+	VCVTDQ2PS    Z0, Z0
+	VMULPS       Z24, Z0, Z0
+	VMULPS       Z28, Z0, Z0
+	VADDPS       Z26, Z0, Z0
+	VMOVUPS      Z0, (DI)
+	VCVTDQ2PS    Z1, Z1
+	VMULPS       Z25, Z1, Z1
+	VMULPS       Z28, Z1, Z1
+	VADDPS       Z27, Z1, Z1
+	VMOVUPS      Z1, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 4(AX), Z28
+	VCVTDQ2PS    Z2, Z2
+	VMULPS       Z24, Z2, Z2
+	VMULPS       Z28, Z2, Z2
+	VADDPS       Z26, Z2, Z2
+	VMOVUPS      Z2, (DI)
+	VCVTDQ2PS    Z3, Z3
+	VMULPS       Z25, Z3, Z3
+	VMULPS       Z28, Z3, Z3
+	VADDPS       Z27, Z3, Z3
+	VMOVUPS      Z3, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 8(AX), Z28
+	VCVTDQ2PS    Z4, Z4
+	VMULPS       Z24, Z4, Z4
+	VMULPS       Z28, Z4, Z4
+	VADDPS       Z26, Z4, Z4
+	VMOVUPS      Z4, (DI)
+	VCVTDQ2PS    Z5, Z5
+	VMULPS       Z25, Z5, Z5
+	VMULPS       Z28, Z5, Z5
+	VADDPS       Z27, Z5, Z5
+	VMOVUPS      Z5, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 12(AX), Z28
+	VCVTDQ2PS    Z6, Z6
+	VMULPS       Z24, Z6, Z6
+	VMULPS       Z28, Z6, Z6
+	VADDPS       Z26, Z6, Z6
+	VMOVUPS      Z6, (DI)
+	VCVTDQ2PS    Z7, Z7
+	VMULPS       Z25, Z7, Z7
+	VMULPS       Z28, Z7, Z7
+	VADDPS       Z27, Z7, Z7
+	VMOVUPS      Z7, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 16(AX), Z28
+	VCVTDQ2PS    Z8, Z8
+	VMULPS       Z24, Z8, Z8
+	VMULPS       Z28, Z8, Z8
+	VADDPS       Z26, Z8, Z8
+	VMOVUPS      Z8, (DI)
+	VCVTDQ2PS    Z9, Z9
+	VMULPS       Z25, Z9, Z9
+	VMULPS       Z28, Z9, Z9
+	VADDPS       Z27, Z9, Z9
+	VMOVUPS      Z9, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 20(AX), Z28
+	VCVTDQ2PS    Z10, Z10
+	VMULPS       Z24, Z10, Z10
+	VMULPS       Z28, Z10, Z10
+	VADDPS       Z26, Z10, Z10
+	VMOVUPS      Z10, (DI)
+	VCVTDQ2PS    Z11, Z11
+	VMULPS       Z25, Z11, Z11
+	VMULPS       Z28, Z11, Z11
+	VADDPS       Z27, Z11, Z11
+	VMOVUPS      Z11, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 24(AX), Z28
+	VCVTDQ2PS    Z12, Z12
+	VMULPS       Z24, Z12, Z12
+	VMULPS       Z28, Z12, Z12
+	VADDPS       Z26, Z12, Z12
+	VMOVUPS      Z12, (DI)
+	VCVTDQ2PS    Z13, Z13
+	VMULPS       Z25, Z13, Z13
+	VMULPS       Z28, Z13, Z13
+	VADDPS       Z27, Z13, Z13
+	VMOVUPS      Z13, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 28(AX), Z28
+	VCVTDQ2PS    Z14, Z14
+	VMULPS       Z24, Z14, Z14
+	VMULPS       Z28, Z14, Z14
+	VADDPS       Z26, Z14, Z14
+	VMOVUPS      Z14, (DI)
+	VCVTDQ2PS    Z15, Z15
+	VMULPS       Z25, Z15, Z15
+	VMULPS       Z28, Z15, Z15
+	VADDPS       Z27, Z15, Z15
+	VMOVUPS      Z15, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 32(AX), Z28
+	VCVTDQ2PS    Z16, Z16
+	VMULPS       Z24, Z16, Z16
+	VMULPS       Z28, Z16, Z16
+	VADDPS       Z26, Z16, Z16
+	VMOVUPS      Z16, (DI)
+	VCVTDQ2PS    Z17, Z17
+	VMULPS       Z25, Z17, Z17
+	VMULPS       Z28, Z17, Z17
+	VADDPS       Z27, Z17, Z17
+	VMOVUPS      Z17, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 36(AX), Z28
+	VCVTDQ2PS    Z18, Z18
+	VMULPS       Z24, Z18, Z18
+	VMULPS       Z28, Z18, Z18
+	VADDPS       Z26, Z18, Z18
+	VMOVUPS      Z18, (DI)
+	VCVTDQ2PS    Z19, Z19
+	VMULPS       Z25, Z19, Z19
+	VMULPS       Z28, Z19, Z19
+	VADDPS       Z27, Z19, Z19
+	VMOVUPS      Z19, 64(DI)
+	VZEROUPPER
+	RET
+
+// func gemmU8S8RowsKernel11x32VNNI(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale *float32, bias *float32, rowScale *float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·gemmU8S8RowsKernel11x32VNNI(SB), NOSPLIT, $0-80
+	MOVQ   kq+0(FP), CX
+	MOVQ   a+8(FP), SI
+	MOVQ   lda+16(FP), R8
+	MOVQ   tail+24(FP), BX
+	MOVQ   b+32(FP), DX
+	MOVQ   c+40(FP), DI
+	MOVQ   ldc+48(FP), R12
+	SHLQ   $0x02, R12
+	LEAQ   (R8)(R8*2), R9
+	LEAQ   (SI)(R8*4), R10
+	LEAQ   (R10)(R8*4), R11
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	MOVQ   CX, R13
+	SHRQ   $0x02, R13
+	JZ     gemmU8S8RowsKernel11x32VNNI_rem
+
+gemmU8S8RowsKernel11x32VNNI_loop4:
+	PREFETCHT0   1024(DX)
+	PREFETCHT0   1088(DX)
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD (SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD (R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (R10)(R8*2), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD (R10)(R9*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD (R11), Z28
+
+	// VPDPBUSD Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z28, Z17
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (R11)(R8*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z18
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z29, Z19
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (R11)(R8*2), Z30
+
+	// VPDPBUSD Z24, Z30, Z20
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z30, Z21
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VMOVDQU32    128(DX), Z24
+	VMOVDQU32    192(DX), Z25
+	VPBROADCASTD 4(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 4(SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 4(SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 4(R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 4(R10)(R8*2), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 4(R10)(R9*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 4(R11), Z28
+
+	// VPDPBUSD Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z28, Z17
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(R11)(R8*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z18
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z29, Z19
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 4(R11)(R8*2), Z30
+
+	// VPDPBUSD Z24, Z30, Z20
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z30, Z21
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VMOVDQU32    256(DX), Z24
+	VMOVDQU32    320(DX), Z25
+	VPBROADCASTD 8(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 8(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 8(SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 8(SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 8(R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 8(R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 8(R10)(R8*2), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 8(R10)(R9*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 8(R11), Z28
+
+	// VPDPBUSD Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z28, Z17
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 8(R11)(R8*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z18
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z29, Z19
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 8(R11)(R8*2), Z30
+
+	// VPDPBUSD Z24, Z30, Z20
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z30, Z21
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VMOVDQU32    384(DX), Z24
+	VMOVDQU32    448(DX), Z25
+	VPBROADCASTD 12(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 12(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 12(SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 12(SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 12(R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 12(R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 12(R10)(R8*2), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 12(R10)(R9*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 12(R11), Z28
+
+	// VPDPBUSD Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z28, Z17
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 12(R11)(R8*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z18
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z29, Z19
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 12(R11)(R8*2), Z30
+
+	// VPDPBUSD Z24, Z30, Z20
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z30, Z21
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe9
+	ADDQ $0x10, SI
+	ADDQ $0x10, R10
+	ADDQ $0x10, R11
+	ADDQ $0x00000200, DX
+	DECQ R13
+	JNZ  gemmU8S8RowsKernel11x32VNNI_loop4
+
+gemmU8S8RowsKernel11x32VNNI_rem:
+	ANDQ $0x03, CX
+	JZ   gemmU8S8RowsKernel11x32VNNI_tail
+
+gemmU8S8RowsKernel11x32VNNI_loop1:
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD (SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD (R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (R10)(R8*2), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD (R10)(R9*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD (R11), Z28
+
+	// VPDPBUSD Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z28, Z17
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (R11)(R8*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z18
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z29, Z19
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (R11)(R8*2), Z30
+
+	// VPDPBUSD Z24, Z30, Z20
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z30, Z21
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe9
+	ADDQ $0x04, SI
+	ADDQ $0x04, R10
+	ADDQ $0x04, R11
+	ADDQ $0x00000080, DX
+	DECQ CX
+	JNZ  gemmU8S8RowsKernel11x32VNNI_loop1
+
+gemmU8S8RowsKernel11x32VNNI_tail:
+	TESTQ        BX, BX
+	JZ           gemmU8S8RowsKernel11x32VNNI_store
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (BX), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(BX), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 8(BX), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 12(BX), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 16(BX), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 20(BX), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 24(BX), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 28(BX), Z27
+
+	// VPDPBUSD Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 32(BX), Z28
+
+	// VPDPBUSD Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z28, Z17
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 36(BX), Z29
+
+	// VPDPBUSD Z24, Z29, Z18
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z29, Z19
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 40(BX), Z30
+
+	// VPDPBUSD Z24, Z30, Z20
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z30, Z21
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe9
+
+gemmU8S8RowsKernel11x32VNNI_store:
+	MOVQ         scale+56(FP), R13
+	MOVQ         bias+64(FP), CX
+	VMOVUPS      (R13), Z24
+	VMOVUPS      (CX), Z26
+	VMOVUPS      64(R13), Z25
+	VMOVUPS      64(CX), Z27
+	MOVQ         rowScale+72(FP), AX
+	VBROADCASTSS (AX), Z28
+	VCVTDQ2PS    Z0, Z0
+	VMULPS       Z24, Z0, Z0
+	VMULPS       Z28, Z0, Z0
+	VADDPS       Z26, Z0, Z0
+	VMOVUPS      Z0, (DI)
+	VCVTDQ2PS    Z1, Z1
+	VMULPS       Z25, Z1, Z1
+	VMULPS       Z28, Z1, Z1
+	VADDPS       Z27, Z1, Z1
+	VMOVUPS      Z1, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 4(AX), Z28
+	VCVTDQ2PS    Z2, Z2
+	VMULPS       Z24, Z2, Z2
+	VMULPS       Z28, Z2, Z2
+	VADDPS       Z26, Z2, Z2
+	VMOVUPS      Z2, (DI)
+	VCVTDQ2PS    Z3, Z3
+	VMULPS       Z25, Z3, Z3
+	VMULPS       Z28, Z3, Z3
+	VADDPS       Z27, Z3, Z3
+	VMOVUPS      Z3, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 8(AX), Z28
+	VCVTDQ2PS    Z4, Z4
+	VMULPS       Z24, Z4, Z4
+	VMULPS       Z28, Z4, Z4
+	VADDPS       Z26, Z4, Z4
+	VMOVUPS      Z4, (DI)
+	VCVTDQ2PS    Z5, Z5
+	VMULPS       Z25, Z5, Z5
+	VMULPS       Z28, Z5, Z5
+	VADDPS       Z27, Z5, Z5
+	VMOVUPS      Z5, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 12(AX), Z28
+	VCVTDQ2PS    Z6, Z6
+	VMULPS       Z24, Z6, Z6
+	VMULPS       Z28, Z6, Z6
+	VADDPS       Z26, Z6, Z6
+	VMOVUPS      Z6, (DI)
+	VCVTDQ2PS    Z7, Z7
+	VMULPS       Z25, Z7, Z7
+	VMULPS       Z28, Z7, Z7
+	VADDPS       Z27, Z7, Z7
+	VMOVUPS      Z7, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 16(AX), Z28
+	VCVTDQ2PS    Z8, Z8
+	VMULPS       Z24, Z8, Z8
+	VMULPS       Z28, Z8, Z8
+	VADDPS       Z26, Z8, Z8
+	VMOVUPS      Z8, (DI)
+	VCVTDQ2PS    Z9, Z9
+	VMULPS       Z25, Z9, Z9
+	VMULPS       Z28, Z9, Z9
+	VADDPS       Z27, Z9, Z9
+	VMOVUPS      Z9, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 20(AX), Z28
+	VCVTDQ2PS    Z10, Z10
+	VMULPS       Z24, Z10, Z10
+	VMULPS       Z28, Z10, Z10
+	VADDPS       Z26, Z10, Z10
+	VMOVUPS      Z10, (DI)
+	VCVTDQ2PS    Z11, Z11
+	VMULPS       Z25, Z11, Z11
+	VMULPS       Z28, Z11, Z11
+	VADDPS       Z27, Z11, Z11
+	VMOVUPS      Z11, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 24(AX), Z28
+	VCVTDQ2PS    Z12, Z12
+	VMULPS       Z24, Z12, Z12
+	VMULPS       Z28, Z12, Z12
+	VADDPS       Z26, Z12, Z12
+	VMOVUPS      Z12, (DI)
+	VCVTDQ2PS    Z13, Z13
+	VMULPS       Z25, Z13, Z13
+	VMULPS       Z28, Z13, Z13
+	VADDPS       Z27, Z13, Z13
+	VMOVUPS      Z13, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 28(AX), Z28
+	VCVTDQ2PS    Z14, Z14
+	VMULPS       Z24, Z14, Z14
+	VMULPS       Z28, Z14, Z14
+	VADDPS       Z26, Z14, Z14
+	VMOVUPS      Z14, (DI)
+	VCVTDQ2PS    Z15, Z15
+	VMULPS       Z25, Z15, Z15
+	VMULPS       Z28, Z15, Z15
+	VADDPS       Z27, Z15, Z15
+	VMOVUPS      Z15, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 32(AX), Z28
+	VCVTDQ2PS    Z16, Z16
+	VMULPS       Z24, Z16, Z16
+	VMULPS       Z28, Z16, Z16
+	VADDPS       Z26, Z16, Z16
+	VMOVUPS      Z16, (DI)
+	VCVTDQ2PS    Z17, Z17
+	VMULPS       Z25, Z17, Z17
+	VMULPS       Z28, Z17, Z17
+	VADDPS       Z27, Z17, Z17
+	VMOVUPS      Z17, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 36(AX), Z28
+	VCVTDQ2PS    Z18, Z18
+	VMULPS       Z24, Z18, Z18
+	VMULPS       Z28, Z18, Z18
+	VADDPS       Z26, Z18, Z18
+	VMOVUPS      Z18, (DI)
+	VCVTDQ2PS    Z19, Z19
+	VMULPS       Z25, Z19, Z19
+	VMULPS       Z28, Z19, Z19
+	VADDPS       Z27, Z19, Z19
+	VMOVUPS      Z19, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 40(AX), Z28
+	VCVTDQ2PS    Z20, Z20
+	VMULPS       Z24, Z20, Z20
+	VMULPS       Z28, Z20, Z20
+	VADDPS       Z26, Z20, Z20
+	VMOVUPS      Z20, (DI)
+	VCVTDQ2PS    Z21, Z21
+	VMULPS       Z25, Z21, Z21
+	VMULPS       Z28, Z21, Z21
+	VADDPS       Z27, Z21, Z21
+	VMOVUPS      Z21, 64(DI)
+	VZEROUPPER
+	RET
+
+// func gemmU8S8RowsKernel12x32VNNI(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale *float32, bias *float32, rowScale *float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·gemmU8S8RowsKernel12x32VNNI(SB), NOSPLIT, $0-80
+	MOVQ   kq+0(FP), CX
+	MOVQ   a+8(FP), SI
+	MOVQ   lda+16(FP), R8
+	MOVQ   tail+24(FP), BX
+	MOVQ   b+32(FP), DX
+	MOVQ   c+40(FP), DI
+	MOVQ   ldc+48(FP), R12
+	SHLQ   $0x02, R12
+	LEAQ   (R8)(R8*2), R9
+	LEAQ   (SI)(R8*4), R10
+	LEAQ   (R10)(R8*4), R11
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	MOVQ   CX, R13
+	SHRQ   $0x02, R13
+	JZ     gemmU8S8RowsKernel12x32VNNI_rem
+
+gemmU8S8RowsKernel12x32VNNI_loop4:
+	PREFETCHT0   1024(DX)
+	PREFETCHT0   1088(DX)
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD (SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD (R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (R10)(R8*2), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD (R10)(R9*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD (R11), Z28
+
+	// VPDPBUSD Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z28, Z17
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (R11)(R8*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z18
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z29, Z19
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (R11)(R8*2), Z30
+
+	// VPDPBUSD Z24, Z30, Z20
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z30, Z21
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD (R11)(R9*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z22
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z31, Z23
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VMOVDQU32    128(DX), Z24
+	VMOVDQU32    192(DX), Z25
+	VPBROADCASTD 4(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 4(SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 4(SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 4(R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 4(R10)(R8*2), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 4(R10)(R9*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 4(R11), Z28
+
+	// VPDPBUSD Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z28, Z17
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(R11)(R8*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z18
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z29, Z19
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 4(R11)(R8*2), Z30
+
+	// VPDPBUSD Z24, Z30, Z20
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z30, Z21
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 4(R11)(R9*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z22
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z31, Z23
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VMOVDQU32    256(DX), Z24
+	VMOVDQU32    320(DX), Z25
+	VPBROADCASTD 8(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 8(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 8(SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 8(SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 8(R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 8(R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 8(R10)(R8*2), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 8(R10)(R9*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 8(R11), Z28
+
+	// VPDPBUSD Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z28, Z17
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 8(R11)(R8*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z18
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z29, Z19
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 8(R11)(R8*2), Z30
+
+	// VPDPBUSD Z24, Z30, Z20
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z30, Z21
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 8(R11)(R9*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z22
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z31, Z23
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VMOVDQU32    384(DX), Z24
+	VMOVDQU32    448(DX), Z25
+	VPBROADCASTD 12(SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 12(SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 12(SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 12(SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 12(R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 12(R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 12(R10)(R8*2), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 12(R10)(R9*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 12(R11), Z28
+
+	// VPDPBUSD Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z28, Z17
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 12(R11)(R8*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z18
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z29, Z19
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 12(R11)(R8*2), Z30
+
+	// VPDPBUSD Z24, Z30, Z20
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z30, Z21
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 12(R11)(R9*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z22
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z31, Z23
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf9
+	ADDQ $0x10, SI
+	ADDQ $0x10, R10
+	ADDQ $0x10, R11
+	ADDQ $0x00000200, DX
+	DECQ R13
+	JNZ  gemmU8S8RowsKernel12x32VNNI_loop4
+
+gemmU8S8RowsKernel12x32VNNI_rem:
+	ANDQ $0x03, CX
+	JZ   gemmU8S8RowsKernel12x32VNNI_tail
+
+gemmU8S8RowsKernel12x32VNNI_loop1:
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (SI), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (SI)(R8*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (SI)(R8*2), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD (SI)(R9*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD (R10), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (R10)(R8*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (R10)(R8*2), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD (R10)(R9*1), Z27
+
+	// VPDPBUSD Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD (R11), Z28
+
+	// VPDPBUSD Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z28, Z17
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD (R11)(R8*1), Z29
+
+	// VPDPBUSD Z24, Z29, Z18
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z29, Z19
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD (R11)(R8*2), Z30
+
+	// VPDPBUSD Z24, Z30, Z20
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z30, Z21
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD (R11)(R9*1), Z31
+
+	// VPDPBUSD Z24, Z31, Z22
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z31, Z23
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf9
+	ADDQ $0x04, SI
+	ADDQ $0x04, R10
+	ADDQ $0x04, R11
+	ADDQ $0x00000080, DX
+	DECQ CX
+	JNZ  gemmU8S8RowsKernel12x32VNNI_loop1
+
+gemmU8S8RowsKernel12x32VNNI_tail:
+	TESTQ        BX, BX
+	JZ           gemmU8S8RowsKernel12x32VNNI_store
+	VMOVDQU32    (DX), Z24
+	VMOVDQU32    64(DX), Z25
+	VPBROADCASTD (BX), Z26
+
+	// VPDPBUSD Z24, Z26, Z0
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z26, Z1
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 4(BX), Z27
+
+	// VPDPBUSD Z24, Z27, Z2
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z27, Z3
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 8(BX), Z28
+
+	// VPDPBUSD Z24, Z28, Z4
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z28, Z5
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 12(BX), Z29
+
+	// VPDPBUSD Z24, Z29, Z6
+	BYTE $0x62
+	BYTE $0x92
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z29, Z7
+	BYTE         $0x62
+	BYTE         $0x92
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 16(BX), Z30
+
+	// VPDPBUSD Z24, Z30, Z8
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z30, Z9
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 20(BX), Z31
+
+	// VPDPBUSD Z24, Z31, Z10
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z31, Z11
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x05
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 24(BX), Z26
+
+	// VPDPBUSD Z24, Z26, Z12
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x2d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z26, Z13
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x2d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 28(BX), Z27
+
+	// VPDPBUSD Z24, Z27, Z14
+	BYTE $0x62
+	BYTE $0x12
+	BYTE $0x25
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z27, Z15
+	BYTE         $0x62
+	BYTE         $0x12
+	BYTE         $0x25
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xf9
+	VPBROADCASTD 32(BX), Z28
+
+	// VPDPBUSD Z24, Z28, Z16
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x1d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xc0
+
+	// VPDPBUSD Z25, Z28, Z17
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x1d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xc9
+	VPBROADCASTD 36(BX), Z29
+
+	// VPDPBUSD Z24, Z29, Z18
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x15
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xd0
+
+	// VPDPBUSD Z25, Z29, Z19
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x15
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xd9
+	VPBROADCASTD 40(BX), Z30
+
+	// VPDPBUSD Z24, Z30, Z20
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x0d
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xe0
+
+	// VPDPBUSD Z25, Z30, Z21
+	BYTE         $0x62
+	BYTE         $0x82
+	BYTE         $0x0d
+	BYTE         $0x40
+	BYTE         $0x50
+	BYTE         $0xe9
+	VPBROADCASTD 44(BX), Z31
+
+	// VPDPBUSD Z24, Z31, Z22
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf0
+
+	// VPDPBUSD Z25, Z31, Z23
+	BYTE $0x62
+	BYTE $0x82
+	BYTE $0x05
+	BYTE $0x40
+	BYTE $0x50
+	BYTE $0xf9
+
+gemmU8S8RowsKernel12x32VNNI_store:
+	MOVQ         scale+56(FP), R13
+	MOVQ         bias+64(FP), CX
+	VMOVUPS      (R13), Z24
+	VMOVUPS      (CX), Z26
+	VMOVUPS      64(R13), Z25
+	VMOVUPS      64(CX), Z27
+	MOVQ         rowScale+72(FP), AX
+	VBROADCASTSS (AX), Z28
+	VCVTDQ2PS    Z0, Z0
+	VMULPS       Z24, Z0, Z0
+	VMULPS       Z28, Z0, Z0
+	VADDPS       Z26, Z0, Z0
+	VMOVUPS      Z0, (DI)
+	VCVTDQ2PS    Z1, Z1
+	VMULPS       Z25, Z1, Z1
+	VMULPS       Z28, Z1, Z1
+	VADDPS       Z27, Z1, Z1
+	VMOVUPS      Z1, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 4(AX), Z28
+	VCVTDQ2PS    Z2, Z2
+	VMULPS       Z24, Z2, Z2
+	VMULPS       Z28, Z2, Z2
+	VADDPS       Z26, Z2, Z2
+	VMOVUPS      Z2, (DI)
+	VCVTDQ2PS    Z3, Z3
+	VMULPS       Z25, Z3, Z3
+	VMULPS       Z28, Z3, Z3
+	VADDPS       Z27, Z3, Z3
+	VMOVUPS      Z3, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 8(AX), Z28
+	VCVTDQ2PS    Z4, Z4
+	VMULPS       Z24, Z4, Z4
+	VMULPS       Z28, Z4, Z4
+	VADDPS       Z26, Z4, Z4
+	VMOVUPS      Z4, (DI)
+	VCVTDQ2PS    Z5, Z5
+	VMULPS       Z25, Z5, Z5
+	VMULPS       Z28, Z5, Z5
+	VADDPS       Z27, Z5, Z5
+	VMOVUPS      Z5, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 12(AX), Z28
+	VCVTDQ2PS    Z6, Z6
+	VMULPS       Z24, Z6, Z6
+	VMULPS       Z28, Z6, Z6
+	VADDPS       Z26, Z6, Z6
+	VMOVUPS      Z6, (DI)
+	VCVTDQ2PS    Z7, Z7
+	VMULPS       Z25, Z7, Z7
+	VMULPS       Z28, Z7, Z7
+	VADDPS       Z27, Z7, Z7
+	VMOVUPS      Z7, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 16(AX), Z28
+	VCVTDQ2PS    Z8, Z8
+	VMULPS       Z24, Z8, Z8
+	VMULPS       Z28, Z8, Z8
+	VADDPS       Z26, Z8, Z8
+	VMOVUPS      Z8, (DI)
+	VCVTDQ2PS    Z9, Z9
+	VMULPS       Z25, Z9, Z9
+	VMULPS       Z28, Z9, Z9
+	VADDPS       Z27, Z9, Z9
+	VMOVUPS      Z9, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 20(AX), Z28
+	VCVTDQ2PS    Z10, Z10
+	VMULPS       Z24, Z10, Z10
+	VMULPS       Z28, Z10, Z10
+	VADDPS       Z26, Z10, Z10
+	VMOVUPS      Z10, (DI)
+	VCVTDQ2PS    Z11, Z11
+	VMULPS       Z25, Z11, Z11
+	VMULPS       Z28, Z11, Z11
+	VADDPS       Z27, Z11, Z11
+	VMOVUPS      Z11, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 24(AX), Z28
+	VCVTDQ2PS    Z12, Z12
+	VMULPS       Z24, Z12, Z12
+	VMULPS       Z28, Z12, Z12
+	VADDPS       Z26, Z12, Z12
+	VMOVUPS      Z12, (DI)
+	VCVTDQ2PS    Z13, Z13
+	VMULPS       Z25, Z13, Z13
+	VMULPS       Z28, Z13, Z13
+	VADDPS       Z27, Z13, Z13
+	VMOVUPS      Z13, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 28(AX), Z28
+	VCVTDQ2PS    Z14, Z14
+	VMULPS       Z24, Z14, Z14
+	VMULPS       Z28, Z14, Z14
+	VADDPS       Z26, Z14, Z14
+	VMOVUPS      Z14, (DI)
+	VCVTDQ2PS    Z15, Z15
+	VMULPS       Z25, Z15, Z15
+	VMULPS       Z28, Z15, Z15
+	VADDPS       Z27, Z15, Z15
+	VMOVUPS      Z15, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 32(AX), Z28
+	VCVTDQ2PS    Z16, Z16
+	VMULPS       Z24, Z16, Z16
+	VMULPS       Z28, Z16, Z16
+	VADDPS       Z26, Z16, Z16
+	VMOVUPS      Z16, (DI)
+	VCVTDQ2PS    Z17, Z17
+	VMULPS       Z25, Z17, Z17
+	VMULPS       Z28, Z17, Z17
+	VADDPS       Z27, Z17, Z17
+	VMOVUPS      Z17, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 36(AX), Z28
+	VCVTDQ2PS    Z18, Z18
+	VMULPS       Z24, Z18, Z18
+	VMULPS       Z28, Z18, Z18
+	VADDPS       Z26, Z18, Z18
+	VMOVUPS      Z18, (DI)
+	VCVTDQ2PS    Z19, Z19
+	VMULPS       Z25, Z19, Z19
+	VMULPS       Z28, Z19, Z19
+	VADDPS       Z27, Z19, Z19
+	VMOVUPS      Z19, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 40(AX), Z28
+	VCVTDQ2PS    Z20, Z20
+	VMULPS       Z24, Z20, Z20
+	VMULPS       Z28, Z20, Z20
+	VADDPS       Z26, Z20, Z20
+	VMOVUPS      Z20, (DI)
+	VCVTDQ2PS    Z21, Z21
+	VMULPS       Z25, Z21, Z21
+	VMULPS       Z28, Z21, Z21
+	VADDPS       Z27, Z21, Z21
+	VMOVUPS      Z21, 64(DI)
+	ADDQ         R12, DI
+	VBROADCASTSS 44(AX), Z28
+	VCVTDQ2PS    Z22, Z22
+	VMULPS       Z24, Z22, Z22
+	VMULPS       Z28, Z22, Z22
+	VADDPS       Z26, Z22, Z22
+	VMOVUPS      Z22, (DI)
+	VCVTDQ2PS    Z23, Z23
+	VMULPS       Z25, Z23, Z23
+	VMULPS       Z28, Z23, Z23
+	VADDPS       Z27, Z23, Z23
+	VMOVUPS      Z23, 64(DI)
+	VZEROUPPER
+	RET
+
 DATA amxtilecfg<>+0(SB)/1, $0x01
 DATA amxtilecfg<>+1(SB)/1, $0x00
 DATA amxtilecfg<>+2(SB)/1, $0x00

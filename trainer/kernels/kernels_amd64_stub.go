@@ -724,6 +724,66 @@ func gemmU8S8Kernel11x32VNNI(kq int, a *uint8, lda int, tail *uint8, b *int8, c 
 //go:noescape
 func gemmU8S8Kernel12x32VNNI(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale *float32, bias *float32)
 
+// gemmU8S8RowsKernel1x32VNNI sets C = float32(A*B)*scale*rowScale + bias for a 1×32 tile: A's rows read in place, B a packed int8 panel.
+//
+//go:noescape
+func gemmU8S8RowsKernel1x32VNNI(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale *float32, bias *float32, rowScale *float32)
+
+// gemmU8S8RowsKernel2x32VNNI sets C = float32(A*B)*scale*rowScale + bias for a 2×32 tile: A's rows read in place, B a packed int8 panel.
+//
+//go:noescape
+func gemmU8S8RowsKernel2x32VNNI(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale *float32, bias *float32, rowScale *float32)
+
+// gemmU8S8RowsKernel3x32VNNI sets C = float32(A*B)*scale*rowScale + bias for a 3×32 tile: A's rows read in place, B a packed int8 panel.
+//
+//go:noescape
+func gemmU8S8RowsKernel3x32VNNI(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale *float32, bias *float32, rowScale *float32)
+
+// gemmU8S8RowsKernel4x32VNNI sets C = float32(A*B)*scale*rowScale + bias for a 4×32 tile: A's rows read in place, B a packed int8 panel.
+//
+//go:noescape
+func gemmU8S8RowsKernel4x32VNNI(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale *float32, bias *float32, rowScale *float32)
+
+// gemmU8S8RowsKernel5x32VNNI sets C = float32(A*B)*scale*rowScale + bias for a 5×32 tile: A's rows read in place, B a packed int8 panel.
+//
+//go:noescape
+func gemmU8S8RowsKernel5x32VNNI(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale *float32, bias *float32, rowScale *float32)
+
+// gemmU8S8RowsKernel6x32VNNI sets C = float32(A*B)*scale*rowScale + bias for a 6×32 tile: A's rows read in place, B a packed int8 panel.
+//
+//go:noescape
+func gemmU8S8RowsKernel6x32VNNI(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale *float32, bias *float32, rowScale *float32)
+
+// gemmU8S8RowsKernel7x32VNNI sets C = float32(A*B)*scale*rowScale + bias for a 7×32 tile: A's rows read in place, B a packed int8 panel.
+//
+//go:noescape
+func gemmU8S8RowsKernel7x32VNNI(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale *float32, bias *float32, rowScale *float32)
+
+// gemmU8S8RowsKernel8x32VNNI sets C = float32(A*B)*scale*rowScale + bias for a 8×32 tile: A's rows read in place, B a packed int8 panel.
+//
+//go:noescape
+func gemmU8S8RowsKernel8x32VNNI(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale *float32, bias *float32, rowScale *float32)
+
+// gemmU8S8RowsKernel9x32VNNI sets C = float32(A*B)*scale*rowScale + bias for a 9×32 tile: A's rows read in place, B a packed int8 panel.
+//
+//go:noescape
+func gemmU8S8RowsKernel9x32VNNI(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale *float32, bias *float32, rowScale *float32)
+
+// gemmU8S8RowsKernel10x32VNNI sets C = float32(A*B)*scale*rowScale + bias for a 10×32 tile: A's rows read in place, B a packed int8 panel.
+//
+//go:noescape
+func gemmU8S8RowsKernel10x32VNNI(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale *float32, bias *float32, rowScale *float32)
+
+// gemmU8S8RowsKernel11x32VNNI sets C = float32(A*B)*scale*rowScale + bias for a 11×32 tile: A's rows read in place, B a packed int8 panel.
+//
+//go:noescape
+func gemmU8S8RowsKernel11x32VNNI(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale *float32, bias *float32, rowScale *float32)
+
+// gemmU8S8RowsKernel12x32VNNI sets C = float32(A*B)*scale*rowScale + bias for a 12×32 tile: A's rows read in place, B a packed int8 panel.
+//
+//go:noescape
+func gemmU8S8RowsKernel12x32VNNI(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale *float32, bias *float32, rowScale *float32)
+
 // amxBF16Tiles computes C = alpha*A*B + beta*C for tiles consecutive 32×32 tiles of C from one AMX A panel and a B block.
 // a holds steps blocks of 32 rows × 16 bf16 pairs (2 KiB each); b
 // holds 16*steps rows of pairs, ldb dwords apart, tile t's columns at

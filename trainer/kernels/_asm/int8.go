@@ -40,12 +40,24 @@ func vpdpbusd(acc, u, s int) {
 // Twelve rows are addressed from three base pointers, one per group of four
 // rows, with lda and 3*lda as index registers (scales 1 and 2 giving rows 1
 // and 2 of a group), so that the rows cost 5 general registers, not 12.
-func gemmU8S8Kernel(mr int) {
+//
+// With rowScaled, it emits gemmU8S8RowsKernel<mr>x32VNNI instead, which has
+// one more argument, rowScale, and writes C = (float32(acc)*scale)*rowScale[r]
+// + bias, one more VMULPS by row r's broadcast scale: a kernel apart, so
+// that GemmU8S8's epilogue does not pay for it.
+func gemmU8S8Kernel(mr int, rowScaled bool) {
 	const nv = 2
 	name := fmt.Sprintf("gemmU8S8Kernel%dx32VNNI", mr)
-	TEXT(name, NOSPLIT, "func(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale, bias *float32)")
-	Pragma("noescape")
-	Doc(fmt.Sprintf("%s sets C = float32(A*B)*scale + bias for a %d×32 tile: A's rows read in place, B a packed int8 panel.", name, mr))
+	if rowScaled {
+		name = fmt.Sprintf("gemmU8S8RowsKernel%dx32VNNI", mr)
+		TEXT(name, NOSPLIT, "func(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale, bias, rowScale *float32)")
+		Pragma("noescape")
+		Doc(fmt.Sprintf("%s sets C = float32(A*B)*scale*rowScale + bias for a %d×32 tile: A's rows read in place, B a packed int8 panel.", name, mr))
+	} else {
+		TEXT(name, NOSPLIT, "func(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale, bias *float32)")
+		Pragma("noescape")
+		Doc(fmt.Sprintf("%s sets C = float32(A*B)*scale + bias for a %d×32 tile: A's rows read in place, B a packed int8 panel.", name, mr))
+	}
 	regs := avx512.regs
 	acc := func(r, v int) int { return r*nv + v }
 	breg := func(v int) int { return 24 + v }
@@ -135,11 +147,21 @@ func gemmU8S8Kernel(mr int) {
 		VMOVUPS(Mem{Base: t, Disp: v * 64}, vscale[v])
 		VMOVUPS(Mem{Base: kq, Disp: v * 64}, vbias[v])
 	}
+	rs, vrs := RAX, regs[28]
+	if rowScaled {
+		MOVQ(param("rowScale"), rs)
+	}
 	for r := 0; r < mr; r++ {
+		if rowScaled {
+			VBROADCASTSS(Mem{Base: rs, Disp: 4 * r}, vrs)
+		}
 		for v := 0; v < nv; v++ {
 			z := regs[acc(r, v)]
 			VCVTDQ2PS(z, z)
 			VMULPS(vscale[v], z, z)
+			if rowScaled {
+				VMULPS(vrs, z, z)
+			}
 			VADDPS(vbias[v], z, z)
 			VMOVUPS(z, Mem{Base: pc, Disp: v * 64})
 		}
@@ -153,6 +175,9 @@ func gemmU8S8Kernel(mr int) {
 
 func int8Kernels() {
 	for rows := 1; rows <= 12; rows++ {
-		gemmU8S8Kernel(rows)
+		gemmU8S8Kernel(rows, false)
+	}
+	for rows := 1; rows <= 12; rows++ {
+		gemmU8S8Kernel(rows, true)
 	}
 }
