@@ -339,7 +339,6 @@ func Evaluate(ctx context.Context, model *nn.Sequential, ds *data.Dataset, split
 	if err != nil {
 		return nil, 0, err
 	}
-	defer model.PackForInference()() // the weights hold still for the pass
 	if raw {
 		n := ds.Manifest.Normalize
 		drop, err := model.QuantizeInput(n.Mean, n.Std)
@@ -348,6 +347,7 @@ func Evaluate(ctx context.Context, model *nn.Sequential, ds *data.Dataset, split
 		}
 		defer drop()
 	}
+	defer model.PackForInference()() // the weights hold still for the pass
 	conf := metrics.NewConfusion(ds.Manifest.Classes)
 	var ce nn.SoftmaxCrossEntropy
 	var lossSum float64

@@ -24,8 +24,12 @@ type Dense struct {
 	// packedW is W packed for bf16 evaluation passes (PackForInference).
 	packedW *kernels.PackedBF16
 	// q is W quantized to int8 for ForwardU8 (QuantizeInput), with the
-	// input normalization folded in.
-	q *kernels.PackedS8
+	// input normalization folded in; qAct is W quantized for an input of
+	// activations quantized per row (xq, xScale), in an int8 pass.
+	q      *kernels.PackedS8
+	qAct   *kernels.PackedS8
+	xq     []uint8
+	xScale []float32
 }
 
 // NewDense returns a Dense layer initialised like torch.nn.Linear from rng.
@@ -62,6 +66,9 @@ func (d *Dense) OutShape(in []int) ([]int, error) {
 }
 
 func (d *Dense) Forward(x *Tensor, train bool) *Tensor {
+	if !train && d.qAct != nil {
+		return d.forwardInt8(x)
+	}
 	n := x.Shape[0]
 	d.x = x
 	d.y.resize(n, d.out)

@@ -63,9 +63,30 @@ func TestQuantizeInputFoldsTheNormalization(t *testing.T) {
 			t.Fatalf("weight %d changed: %g → %g", i, before[i], v)
 		}
 	}
+	// The later layers read a ReLU's output: their weights are quantized
+	// as they are, for activations quantized per row.
+	for _, l := range m.plan[1:] {
+		d := l.(*Dense)
+		if d.q != nil || d.qAct == nil {
+			t.Fatalf("%s: raw-input weights %v, activation weights %v; want only the latter", d.name, d.q != nil, d.qAct != nil)
+		}
+		for o := range d.out {
+			s := float64(d.qAct.Scale(o))
+			for i := range d.in {
+				if got, want := s*float64(d.qAct.Quantized(o, i)), float64(d.W.Data[o*d.in+i]); math.Abs(got-want) > s/2*(1+1e-6) {
+					t.Fatalf("%s: output %d, input %d: dequantized %g, weight %g", d.name, o, i, got, want)
+				}
+			}
+		}
+	}
+	if fc1.qAct != nil {
+		t.Error("the first layer got activation weights")
+	}
 	drop()
-	if fc1.q != nil {
-		t.Error("drop kept the quantized weights")
+	for _, l := range m.plan {
+		if d := l.(*Dense); d.q != nil || d.qAct != nil {
+			t.Errorf("drop kept %s's quantized weights", d.name)
+		}
 	}
 	if _, err := m.ForwardU8(make([]uint8, in), 1); err == nil {
 		t.Error("ForwardU8 after drop ran")

@@ -138,13 +138,14 @@ func (m *Sequential) SetPrecision(p Precision) error {
 // MLP's, the ViT's blocks and head) once, with kernels.PackBF16, for a run
 // of evaluation passes (Forward with train false) that then skip rounding
 // and packing them on every batch; the outputs are bitwise the same.
-// Layers in fp32 are left alone. The weights must not change until the
+// Layers in fp32, and those QuantizeInput has quantized for an int8 pass,
+// are left alone. The weights must not change until the
 // returned function, which drops the packed copies, has been called.
 func (m *Sequential) PackForInference() (unpack func()) {
 	var packed []*Dense
 	for _, l := range m.layers {
 		for _, d := range denseLayers(l) {
-			if d.bf16 {
+			if d.bf16 && d.q == nil && d.qAct == nil { // not one an int8 pass runs in int8
 				d.packedW = kernels.PackBF16(true, d.out, d.in, d.W.Data, d.in)
 				packed = append(packed, d)
 			}
