@@ -18,7 +18,7 @@ func init() {
 				gemmU8S8RowsKernel4x32VNNI, gemmU8S8RowsKernel5x32VNNI, gemmU8S8RowsKernel6x32VNNI,
 				gemmU8S8RowsKernel7x32VNNI, gemmU8S8RowsKernel8x32VNNI, gemmU8S8RowsKernel9x32VNNI,
 				gemmU8S8RowsKernel10x32VNNI, gemmU8S8RowsKernel11x32VNNI, gemmU8S8RowsKernel12x32VNNI},
-			quantizeRows: s8Go.quantizeRows,
+			quantizeRows: quantizeRowsU8AVX512,
 			// One VPDPBUSD is 64 multiply-adds, four times a VFMADD231PS's.
 			macsPerNs: 4 * gemmMACsPerNs,
 		}

@@ -41681,6 +41681,156 @@ gemmU8S8RowsKernel12x32VNNI_store:
 	VZEROUPPER
 	RET
 
+// func quantizeRowsU8AVX512(m int, k int, x *float32, ldx int, dst *uint8, ldd int, scale *float32)
+// Requires: AVX, AVX512F
+TEXT ·quantizeRowsU8AVX512(SB), NOSPLIT, $0-56
+	MOVQ         m+0(FP), R8
+	MOVQ         k+8(FP), R9
+	MOVQ         x+16(FP), SI
+	MOVQ         ldx+24(FP), R10
+	SHLQ         $0x02, R10
+	MOVQ         dst+32(FP), DI
+	MOVQ         ldd+40(FP), R11
+	MOVQ         scale+48(FP), R12
+	MOVQ         R9, CX
+	ANDQ         $0x0f, CX
+	MOVL         $0x00000001, AX
+	SHLL         CL, AX
+	DECL         AX
+	KMOVW        AX, K1
+	MOVL         $0x7f800000, AX
+	VPBROADCASTD AX, Z31
+	VPXORD       Z30, Z30, Z30
+
+quantizeRowsU8AVX512_row:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	MOVQ   SI, BX
+	MOVQ   R9, DX
+
+quantizeRowsU8AVX512_max4:
+	CMPQ    DX, $0x40
+	JL      quantizeRowsU8AVX512_max1
+	VMOVUPS (BX), Z4
+	VMOVUPS 64(BX), Z5
+	VMOVUPS 128(BX), Z6
+	VMOVUPS 192(BX), Z7
+	VCMPPS  $0x11, Z31, Z4, K2
+	VMAXPS  Z0, Z4, K2, Z0
+	VCMPPS  $0x11, Z31, Z5, K2
+	VMAXPS  Z1, Z5, K2, Z1
+	VCMPPS  $0x11, Z31, Z6, K2
+	VMAXPS  Z2, Z6, K2, Z2
+	VCMPPS  $0x11, Z31, Z7, K2
+	VMAXPS  Z3, Z7, K2, Z3
+	ADDQ    $0x00000100, BX
+	SUBQ    $0x40, DX
+	JMP     quantizeRowsU8AVX512_max4
+
+quantizeRowsU8AVX512_max1:
+	CMPQ    DX, $0x10
+	JL      quantizeRowsU8AVX512_maxtail
+	VMOVUPS (BX), Z4
+	VCMPPS  $0x11, Z31, Z4, K2
+	VMAXPS  Z0, Z4, K2, Z0
+	ADDQ    $0x40, BX
+	SUBQ    $0x10, DX
+	JMP     quantizeRowsU8AVX512_max1
+
+quantizeRowsU8AVX512_maxtail:
+	TESTQ     DX, DX
+	JZ        quantizeRowsU8AVX512_reduce
+	VMOVUPS.Z (BX), K1, Z4
+	VCMPPS    $0x11, Z31, Z4, K2
+	VMAXPS    Z1, Z4, K2, Z1
+
+quantizeRowsU8AVX512_reduce:
+	VMAXPS        Z1, Z0, Z0
+	VMAXPS        Z3, Z2, Z2
+	VMAXPS        Z2, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VMAXPS        Y1, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VMAXPS        X1, X0, X0
+	VMOVHLPS      X0, X0, X1
+	VMAXPS        X1, X0, X0
+	VMOVSHDUP     X0, X1
+	VMAXSS        X1, X0, X0
+	MOVL          $0x437f0000, AX
+	VMOVD         AX, X1
+	VDIVSS        X0, X1, X2
+	VDIVSS        X1, X0, X3
+	VMOVD         X2, AX
+	ANDL          $0x7fffffff, AX
+	CMPL          AX, $0x7f800000
+	JNE           quantizeRowsU8AVX512_scaled
+	VXORPS        X2, X2, X2
+	MOVL          $0x3f800000, AX
+	VMOVD         AX, X3
+
+quantizeRowsU8AVX512_scaled:
+	VMOVSS       X3, (R12)
+	VBROADCASTSS X2, Z8
+	MOVQ         SI, BX
+	MOVQ         DI, R13
+	MOVQ         R9, DX
+
+quantizeRowsU8AVX512_q4:
+	CMPQ             DX, $0x40
+	JL               quantizeRowsU8AVX512_q1
+	VMULPS           (BX), Z8, Z4
+	VMULPS           64(BX), Z8, Z5
+	VMULPS           128(BX), Z8, Z6
+	VMULPS           192(BX), Z8, Z7
+	VCVTPS2DQ.RN_SAE Z4, Z4
+	VPMAXSD          Z30, Z4, Z4
+	VPMOVUSDB        Z4, (R13)
+	VCVTPS2DQ.RN_SAE Z5, Z5
+	VPMAXSD          Z30, Z5, Z5
+	VPMOVUSDB        Z5, 16(R13)
+	VCVTPS2DQ.RN_SAE Z6, Z6
+	VPMAXSD          Z30, Z6, Z6
+	VPMOVUSDB        Z6, 32(R13)
+	VCVTPS2DQ.RN_SAE Z7, Z7
+	VPMAXSD          Z30, Z7, Z7
+	VPMOVUSDB        Z7, 48(R13)
+	ADDQ             $0x00000100, BX
+	ADDQ             $0x40, R13
+	SUBQ             $0x40, DX
+	JMP              quantizeRowsU8AVX512_q4
+
+quantizeRowsU8AVX512_q1:
+	CMPQ             DX, $0x10
+	JL               quantizeRowsU8AVX512_qtail
+	VMULPS           (BX), Z8, Z4
+	VCVTPS2DQ.RN_SAE Z4, Z4
+	VPMAXSD          Z30, Z4, Z4
+	VPMOVUSDB        Z4, (R13)
+	ADDQ             $0x40, BX
+	ADDQ             $0x10, R13
+	SUBQ             $0x10, DX
+	JMP              quantizeRowsU8AVX512_q1
+
+quantizeRowsU8AVX512_qtail:
+	TESTQ            DX, DX
+	JZ               quantizeRowsU8AVX512_next
+	VMOVUPS.Z        (BX), K1, Z4
+	VMULPS           Z8, Z4, Z4
+	VCVTPS2DQ.RN_SAE Z4, Z4
+	VPMAXSD          Z30, Z4, Z4
+	VPMOVUSDB        Z4, K1, (R13)
+
+quantizeRowsU8AVX512_next:
+	ADDQ R10, SI
+	ADDQ R11, DI
+	ADDQ $0x04, R12
+	DECQ R8
+	JNZ  quantizeRowsU8AVX512_row
+	VZEROUPPER
+	RET
+
 DATA amxtilecfg<>+0(SB)/1, $0x01
 DATA amxtilecfg<>+1(SB)/1, $0x00
 DATA amxtilecfg<>+2(SB)/1, $0x00

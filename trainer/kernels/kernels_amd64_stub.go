@@ -784,6 +784,11 @@ func gemmU8S8RowsKernel11x32VNNI(kq int, a *uint8, lda int, tail *uint8, b *int8
 //go:noescape
 func gemmU8S8RowsKernel12x32VNNI(kq int, a *uint8, lda int, tail *uint8, b *int8, c *float32, ldc int, scale *float32, bias *float32, rowScale *float32)
 
+// quantizeRowsU8AVX512 quantizes m >= 1 rows of k >= 1 float32 values to bytes with one scale per row, as QuantizeRowsU8 defines.
+//
+//go:noescape
+func quantizeRowsU8AVX512(m int, k int, x *float32, ldx int, dst *uint8, ldd int, scale *float32)
+
 // amxBF16Tiles computes C = alpha*A*B + beta*C for tiles consecutive 32×32 tiles of C from one AMX A panel and a B block.
 // a holds steps blocks of 32 rows × 16 bf16 pairs (2 KiB each); b
 // holds 16*steps rows of pairs, ldb dwords apart, tile t's columns at

@@ -173,6 +173,168 @@ func gemmU8S8Kernel(mr int, rowScaled bool) {
 	RET()
 }
 
+// quantizeRowsU8 emits quantizeRowsU8AVX512, QuantizeRowsU8 for m >= 1
+// rows of k >= 1 values, in two passes over each row, the second reading
+// the row from L1.
+//
+// The first finds the largest finite value: each vector is compared with
+// +Inf (less than, ordered: false for NaN and +Inf) and only the lanes that
+// pass are maxed into one of four accumulators, which start at +0. The
+// accumulator is MAXPS's second source, the one it returns on a tie, so
+// that a -0 never replaces the +0 and mx is never -0. The masked tail
+// loads zeros into the lanes past k, which change no maximum. All lanes
+// being ordered, the reduction's order does not matter.
+//
+// Then inv = 255/mx and scale = mx/255 (DIVSS), replaced by 0 and 1 when
+// inv is infinite, as in the Go rowScaleU8, and the second pass writes
+// VPMOVUSDB(max(0, VCVTPS2DQ(x*inv))) with the conversion rounding to
+// nearest even by its embedded rounding, whatever MXCSR says. NaN and
+// infinite products convert to 0x80000000, which the max with 0 clears
+// along with the negatives; the unsigned saturation clamps at 255.
+func quantizeRowsU8() {
+	name := "quantizeRowsU8AVX512"
+	TEXT(name, NOSPLIT, "func(m, k int, x *float32, ldx int, dst *uint8, ldd int, scale *float32)")
+	Pragma("noescape")
+	Doc(name + " quantizes m >= 1 rows of k >= 1 float32 values to bytes with one scale per row, as QuantizeRowsU8 defines.")
+	m, k, px, ldx, pd, ldd, ps := R8, R9, RSI, R10, RDI, R11, R12
+	cx, cd, n := RBX, R13, RDX
+	MOVQ(param("m"), m)
+	MOVQ(param("k"), k)
+	MOVQ(param("x"), px)
+	MOVQ(param("ldx"), ldx)
+	SHLQ(U8(2), ldx)
+	MOVQ(param("dst"), pd)
+	MOVQ(param("ldd"), ldd)
+	MOVQ(param("scale"), ps)
+	// K1 is the tail's mask, the same for every row.
+	MOVQ(k, RCX)
+	ANDQ(U8(15), RCX)
+	lowMask(K1)
+	acc := []VecPhysical{Z0, Z1, Z2, Z3}
+	ld := []VecPhysical{Z4, Z5, Z6, Z7}
+	vinv, zero, vinf := Z8, Z30, Z31
+	MOVL(U32(0x7f800000), EAX)
+	VPBROADCASTD(EAX, vinf)
+	VPXORD(zero, zero, zero)
+
+	Label(name + "_row")
+	for _, a := range acc {
+		VPXORD(a, a, a)
+	}
+	// see maxes the finite lanes of v into a.
+	see := func(v, a VecPhysical) {
+		VCMPPS(U8(0x11), vinf, v, K2) // v < +Inf, ordered
+		VMAXPS(a, v, K2, a)
+	}
+	MOVQ(px, cx)
+	MOVQ(k, n)
+	Label(name + "_max4")
+	CMPQ(n, U8(64))
+	JL(LabelRef(name + "_max1"))
+	for u := range ld {
+		VMOVUPS(Mem{Base: cx, Disp: 64 * u}, ld[u])
+	}
+	for u := range ld {
+		see(ld[u], acc[u])
+	}
+	ADDQ(U32(256), cx)
+	SUBQ(U8(64), n)
+	JMP(LabelRef(name + "_max4"))
+	Label(name + "_max1")
+	CMPQ(n, U8(16))
+	JL(LabelRef(name + "_maxtail"))
+	VMOVUPS(Mem{Base: cx}, ld[0])
+	see(ld[0], acc[0])
+	ADDQ(U8(64), cx)
+	SUBQ(U8(16), n)
+	JMP(LabelRef(name + "_max1"))
+	Label(name + "_maxtail")
+	TESTQ(n, n)
+	JZ(LabelRef(name + "_reduce"))
+	VMOVUPS_Z(Mem{Base: cx}, K1, ld[0])
+	see(ld[0], acc[1])
+
+	Label(name + "_reduce")
+	VMAXPS(Z1, Z0, Z0)
+	VMAXPS(Z3, Z2, Z2)
+	VMAXPS(Z2, Z0, Z0)
+	VEXTRACTF64X4(U8(1), Z0, Y1)
+	VMAXPS(Y1, Y0, Y0)
+	VEXTRACTF128(U8(1), Y0, X1)
+	VMAXPS(X1, X0, X0)
+	VMOVHLPS(X0, X0, X1)
+	VMAXPS(X1, X0, X0)
+	VMOVSHDUP(X0, X1)
+	VMAXSS(X1, X0, X0) // mx
+
+	MOVL(U32(0x437f0000), EAX) // 255
+	VMOVD(EAX, X1)
+	VDIVSS(X0, X1, X2) // inv = 255/mx
+	VDIVSS(X1, X0, X3) // scale = mx/255
+	VMOVD(X2, EAX)
+	ANDL(U32(0x7fffffff), EAX)
+	CMPL(EAX, U32(0x7f800000))
+	JNE(LabelRef(name + "_scaled"))
+	VXORPS(X2, X2, X2)
+	MOVL(U32(0x3f800000), EAX) // 1
+	VMOVD(EAX, X3)
+	Label(name + "_scaled")
+	VMOVSS(X3, Mem{Base: ps})
+	VBROADCASTSS(X2, vinv)
+
+	// quant converts the products in v to bytes at out, the lanes of mask
+	// (all of them if nil).
+	quant := func(v VecPhysical, out Mem, mask Op) {
+		VCVTPS2DQ_RN_SAE(v, v)
+		VPMAXSD(zero, v, v)
+		if mask == nil {
+			VPMOVUSDB(v, out)
+		} else {
+			VPMOVUSDB(v, mask, out)
+		}
+	}
+	MOVQ(px, cx)
+	MOVQ(pd, cd)
+	MOVQ(k, n)
+	Label(name + "_q4")
+	CMPQ(n, U8(64))
+	JL(LabelRef(name + "_q1"))
+	for u := range ld {
+		VMULPS(Mem{Base: cx, Disp: 64 * u}, vinv, ld[u])
+	}
+	for u := range ld {
+		quant(ld[u], Mem{Base: cd, Disp: 16 * u}, nil)
+	}
+	ADDQ(U32(256), cx)
+	ADDQ(U8(64), cd)
+	SUBQ(U8(64), n)
+	JMP(LabelRef(name + "_q4"))
+	Label(name + "_q1")
+	CMPQ(n, U8(16))
+	JL(LabelRef(name + "_qtail"))
+	VMULPS(Mem{Base: cx}, vinv, ld[0])
+	quant(ld[0], Mem{Base: cd}, nil)
+	ADDQ(U8(64), cx)
+	ADDQ(U8(16), cd)
+	SUBQ(U8(16), n)
+	JMP(LabelRef(name + "_q1"))
+	Label(name + "_qtail")
+	TESTQ(n, n)
+	JZ(LabelRef(name + "_next"))
+	VMOVUPS_Z(Mem{Base: cx}, K1, ld[0])
+	VMULPS(vinv, ld[0], ld[0])
+	quant(ld[0], Mem{Base: cd}, K1)
+
+	Label(name + "_next")
+	ADDQ(ldx, px)
+	ADDQ(ldd, pd)
+	ADDQ(U8(4), ps)
+	DECQ(m)
+	JNZ(LabelRef(name + "_row"))
+	VZEROUPPER()
+	RET()
+}
+
 func int8Kernels() {
 	for rows := 1; rows <= 12; rows++ {
 		gemmU8S8Kernel(rows, false)
@@ -180,4 +342,5 @@ func int8Kernels() {
 	for rows := 1; rows <= 12; rows++ {
 		gemmU8S8Kernel(rows, true)
 	}
+	quantizeRowsU8()
 }
