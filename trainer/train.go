@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/shardsmith/shardsmith/formats/vocab"
@@ -339,20 +340,44 @@ func Evaluate(ctx context.Context, model *nn.Sequential, ds *data.Dataset, split
 	if err != nil {
 		return nil, 0, err
 	}
-	if raw {
-		n := ds.Manifest.Normalize
-		drop, err := model.QuantizeInput(n.Mean, n.Std)
-		if err != nil {
-			return nil, 0, err
+	// The weights hold still for the pass: they are quantized (int8) or
+	// packed (bf16) once, while the loader reads the first batches.
+	var undo []func()
+	ready := make(chan error, 1)
+	go func() {
+		if raw {
+			n := ds.Manifest.Normalize
+			drop, err := model.QuantizeInput(n.Mean, n.Std)
+			if err != nil {
+				ready <- err
+				return
+			}
+			undo = append(undo, drop)
 		}
-		defer drop()
+		undo = append(undo, model.PackForInference())
+		ready <- nil
+	}()
+	waited, prepErr := false, error(nil)
+	wait := func() error {
+		if !waited {
+			waited, prepErr = true, <-ready
+		}
+		return prepErr
 	}
-	defer model.PackForInference()() // the weights hold still for the pass
+	defer func() {
+		wait()
+		for _, f := range slices.Backward(undo) {
+			f()
+		}
+	}()
 	conf := metrics.NewConfusion(ds.Manifest.Classes)
 	var ce nn.SoftmaxCrossEntropy
 	var lossSum float64
 	var labels, preds []int
 	err = l.Epoch(ctx, 0, func(b *data.Batch) error {
+		if err := wait(); err != nil {
+			return err
+		}
 		var logits *nn.Tensor
 		if raw {
 			logits, err = model.ForwardU8(b.XU8, b.Len())
@@ -379,6 +404,9 @@ func Evaluate(ctx context.Context, model *nn.Sequential, ds *data.Dataset, split
 		conf.Add(b.Y, preds)
 		return nil
 	})
+	if werr := wait(); err == nil {
+		err = werr // a split with no rows still reports a refusal
+	}
 	if err != nil {
 		return nil, 0, err
 	}

@@ -37,16 +37,21 @@ func BenchmarkEpoch(b *testing.B) {
 		split   vocab.Split
 		shuffle bool
 		warm    bool // time the loader's second epoch
+		raw     bool // RawU8: the stored bytes, as an int8 evaluation reads them
 	}{
-		{"train-first", vocab.Train, true, false},
-		{"train-later", vocab.Train, true, true},
-		{"test-stream", vocab.Test, false, false},
+		{"train-first", vocab.Train, true, false, false},
+		{"train-later", vocab.Train, true, true, false},
+		{"test-stream", vocab.Test, false, false, false},
+		{"test-stream-raw", vocab.Test, false, false, true},
 	} {
+		if bc.raw && d.Manifest.Image.DType != "uint8" {
+			continue
+		}
 		b.Run(bc.name, func(b *testing.B) {
 			var first, all time.Duration
 			rows := 0
 			for b.Loop() {
-				l, err := d.Loader(bc.split, Options{BatchSize: 128, Shuffle: bc.shuffle, Seed: 1})
+				l, err := d.Loader(bc.split, Options{BatchSize: 128, Shuffle: bc.shuffle, Seed: 1, RawU8: bc.raw})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -150,34 +150,64 @@ func QuantizeS8(n, k int, w []float32, ldw int, bias []float32) *PackedS8 {
 		scale: make([]float32, panels*s8Cols), bias: make([]float32, panels*s8Cols)}
 	p.b = make([]int8, panels*p.quads*4*s8Cols)
 	copy(p.bias, bias)
-	for j := 0; j < n; j++ {
-		var row []float32
-		if k > 0 {
-			row = w[j*ldw : j*ldw+k]
+	if k == 0 {
+		for j := range n {
+			p.scale[j] = 1
 		}
-		var m float32
-		for t, v := range row {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+		return p
+	}
+	for j := 0; j < n; j++ {
+		for t, v := range w[j*ldw : j*ldw+k] {
+			if v-v != 0 { // NaN or ±Inf
 				panic(fmt.Sprintf("kernels: QuantizeS8: non-finite weight w[%d][%d] = %v", j, t, v))
 			}
-			m = max(m, float32(math.Abs(float64(v))))
-		}
-		s := float32(1)
-		if m > 0 {
-			s = m / 127
-			if s == 0 {
-				s = math.SmallestNonzeroFloat32
-			}
-		}
-		p.scale[j] = s
-		base := (j/s8Cols)*p.quads*4*s8Cols + 4*(j%s8Cols)
-		for t, v := range row {
-			q := math.RoundToEven(float64(v / s))
-			q = max(-127, min(127, q))
-			p.b[base+(t/4)*4*s8Cols+t%4] = int8(q)
 		}
 	}
+	// Panels are independent: split them across the pool (a dense layer's
+	// weights are quantized once per evaluation pass, which they would
+	// otherwise lengthen by a tenth on the MLP).
+	ParallelForWork(panels, 1, float64(s8Cols*k)*quantizeNsPerWeight, func(lo, hi int) {
+		for j := lo * s8Cols; j < min(hi*s8Cols, n); j++ {
+			p.quantizeRow(j, w[j*ldw:j*ldw+k])
+		}
+	})
 	return p
+}
+
+// quantizeNsPerWeight is about what quantizeRow costs per weight on one
+// core, for the pool's split.
+const quantizeNsPerWeight = 2
+
+// quantizeRow sets output j's scale and packs its quantized weights, four
+// steps of k per dword of its column.
+func (p *PackedS8) quantizeRow(j int, row []float32) {
+	// The weights are finite, so their magnitudes order as their bits do:
+	// an integer maximum, cheaper than float32's NaN-aware max.
+	var mb uint32
+	for _, v := range row {
+		mb = max(mb, math.Float32bits(v)&0x7fffffff)
+	}
+	m := math.Float32frombits(mb)
+	s := float32(1)
+	if m > 0 {
+		s = m / 127
+		if s == 0 {
+			// m/127 underflowed (m below 64 times the smallest subnormal):
+			// that subnormal is the scale, and |v/s| stays below 64.
+			s = math.SmallestNonzeroFloat32
+		}
+	}
+	p.scale[j] = s
+	// Adding and taking away 1.5·2²³ rounds a float32 of magnitude below
+	// 2²² to an integer, half to even: math.RoundToEven, without leaving
+	// float32. Here |v/s| is at most 127 and a little.
+	const round = 0x1.8p23
+	panel := p.b[(j/s8Cols)*p.quads*4*s8Cols:]
+	col := 4 * (j % s8Cols)
+	for t, v := range row {
+		q := int32((v/s + round) - round)
+		panel[(t/4)*4*s8Cols+col+t%4] = int8(max(-127, min(127, q)))
+	}
 }
 
 // N reports the number of output columns (rows of the weight matrix).

@@ -423,3 +423,32 @@ func TestS8ImplFollowsKernelSet(t *testing.T) {
 		}
 	}
 }
+
+// QuantizeS8's fast rounding is math.RoundToEven of the float32 quotient,
+// for ordinary rows, rows with exact ties, and a row so small that its scale
+// underflows to the smallest subnormal.
+func TestQuantizeS8RoundsLikeRoundToEven(t *testing.T) {
+	tiny := math.SmallestNonzeroFloat32
+	rows := [][]float32{
+		{1, -0.5, 0.25, 127.0 / 254, -1.5 / 127, 2.5 / 127, 0, -1},
+		{3e-44, -1.4e-45, 7e-45, 0, 2.8e-45, -3e-44, 1e-45, 4.2e-45},
+		{float32(60 * tiny), float32(-13 * tiny), float32(tiny), 0, float32(2 * tiny), float32(-60 * tiny), float32(59 * tiny), float32(30 * tiny)},
+	}
+	for i, row := range rows {
+		p := QuantizeS8(1, len(row), row, len(row), nil)
+		s := p.Scale(0)
+		var m float32
+		for _, v := range row {
+			m = max(m, float32(math.Abs(float64(v))))
+		}
+		if want := m / 127; want != 0 && s != want || want == 0 && s != float32(tiny) {
+			t.Errorf("row %d: scale %g, want %g (or the smallest subnormal)", i, s, m/127)
+		}
+		for k, v := range row {
+			want := max(-127, min(127, math.RoundToEven(float64(v/s))))
+			if got := p.Quantized(0, k); float64(got) != want {
+				t.Errorf("row %d, weight %d (%g): q %d, want %v", i, k, v, got, want)
+			}
+		}
+	}
+}

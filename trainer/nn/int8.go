@@ -112,18 +112,20 @@ func (m *Sequential) QuantizeInput(mean, std []float64) (drop func(), err error)
 	in, hw := d.in, d.in/c
 	w := make([]float32, d.out*in)
 	bias := make([]float32, d.out)
-	for o := range d.out {
-		row := d.W.Data[o*in : (o+1)*in]
-		b := float64(d.B.Data[o])
-		for k := range c {
-			for i := range hw {
-				v := float64(row[k*hw+i])
-				w[o*in+i*c+k] = float32(v * scale[k])
-				b -= v * shift[k]
+	kernels.ParallelForWork(d.out, 1, float64(in)*foldNsPerWeight, func(lo, hi int) {
+		for o := lo; o < hi; o++ {
+			row := d.W.Data[o*in : (o+1)*in]
+			b := float64(d.B.Data[o])
+			for k := range c {
+				for i := range hw {
+					v := float64(row[k*hw+i])
+					w[o*in+i*c+k] = float32(v * scale[k])
+					b -= v * shift[k]
+				}
 			}
+			bias[o] = float32(b)
 		}
-		bias[o] = float32(b)
-	}
+	})
 	d.q = kernels.QuantizeS8(d.out, in, w, in, bias)
 	for _, l := range quantized[1:] {
 		l.qAct = kernels.QuantizeS8(l.out, l.in, l.W.Data, l.in, l.B.Data)
@@ -134,6 +136,10 @@ func (m *Sequential) QuantizeInput(mean, std []float64) (drop func(), err error)
 		}
 	}, nil
 }
+
+// foldNsPerWeight is about what folding the normalization into one weight
+// costs on one core, for the pool's split.
+const foldNsPerWeight = 3
 
 // readsReLU reports whether the output of l, the layer before a dense one,
 // is a ReLU's: never negative, so bytes with a scale hold it.
