@@ -37,10 +37,13 @@ the training run's test pass.
 uint8 version (configs/mnist-uint8.yaml): that layer reads the stored bytes
 directly, its weights quantized to int8 (one scale per output, the shards'
 normalization folded in) and its sums exact in int32 (VPDPBUSD on
-AVX512_VNNI); the other layers run as with bf16 where the CPU has native
-bf16 products, else in fp32. No lookup, no conversion of the input: on the
-MLP the fastest pass, with accuracy within a few hundredths of a percent
-of fp32's (BENCHMARKS.md).
+AVX512_VNNI). A later dense layer that reads a ReLU's output quantizes it
+per row to bytes (dynamic quantization) and runs in int8 too; any other
+layer runs as with bf16 where the CPU has native bf16 products, else in
+fp32. On the MLP it is the fastest pass: on an AMD Zen 4, 371k images/s
+against bf16's 217k and fp32's 121k, test accuracy 0.9715 as in fp32
+(BENCHMARKS.md). Without AVX512_VNNI it runs a pure-Go kernel, slowly, with
+a warning.
 
 Flags:
 `
