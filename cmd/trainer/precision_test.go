@@ -73,23 +73,9 @@ func TestEvalPrecisionFlag(t *testing.T) {
 		"--out", runDir, "--quiet"); code != 0 {
 		t.Fatalf("train: exit %d: %s", code, stderr)
 	}
-	type report struct {
-		Precision string  `json:"precision"`
-		Accuracy  float64 `json:"accuracy"`
-		Examples  int     `json:"examples"`
-		Loss      float64 `json:"loss"`
-	}
-	eval := func(args ...string) report {
+	eval := func(args ...string) evalReport {
 		t.Helper()
-		code, stdout, stderr := runTrainer(t, append([]string{"eval", "--checkpoint", runDir, "--shards", filepath.Join(out, "tiny"), "--json"}, args...)...)
-		if code != 0 {
-			t.Fatalf("eval %v: exit %d: %s", args, code, stderr)
-		}
-		var r report
-		if err := json.Unmarshal([]byte(stdout), &r); err != nil {
-			t.Fatalf("eval %v --json: %v\n%s", args, err, stdout)
-		}
-		return r
+		return evalJSON(t, runDir, filepath.Join(out, "tiny"), args...)
 	}
 	fp, bf := eval(), eval("--precision", "bf16")
 	if fp.Precision != "fp32" || bf.Precision != "bf16" || fp.Examples != 100 || bf.Examples != 100 {
@@ -130,25 +116,7 @@ func TestEvalInt8Flag(t *testing.T) {
 		"--out", runDir, "--quiet"); code != 0 {
 		t.Fatalf("train: exit %d: %s", code, stderr)
 	}
-	type report struct {
-		Precision string  `json:"precision"`
-		Accuracy  float64 `json:"accuracy"`
-		Examples  int     `json:"examples"`
-		Loss      float64 `json:"loss"`
-	}
-	eval := func(args ...string) report {
-		t.Helper()
-		code, stdout, stderr := runTrainer(t, append([]string{"eval", "--checkpoint", runDir, "--shards", shards, "--json"}, args...)...)
-		if code != 0 {
-			t.Fatalf("eval %v: exit %d: %s", args, code, stderr)
-		}
-		var r report
-		if err := json.Unmarshal([]byte(stdout), &r); err != nil {
-			t.Fatalf("eval %v --json: %v\n%s", args, err, stdout)
-		}
-		return r
-	}
-	fp, q := eval(), eval("--precision", "int8")
+	fp, q := evalJSON(t, runDir, shards), evalJSON(t, runDir, shards, "--precision", "int8")
 	if q.Precision != "int8" || q.Examples != 100 || q.Loss == fp.Loss ||
 		math.Abs(fp.Accuracy-q.Accuracy) > 0.03 || math.Abs(fp.Loss-q.Loss) > 0.05*fp.Loss {
 		t.Fatalf("int8 eval %+v against fp32 %+v", q, fp)
@@ -167,4 +135,26 @@ func TestEvalInt8Flag(t *testing.T) {
 	if code, _, stderr := runTrainer(t, "--shards", shards, "--precision", "int8"); code != 2 || !strings.Contains(stderr, "for evaluation") {
 		t.Errorf("train --precision int8: exit %d: %s", code, stderr)
 	}
+}
+
+// evalReport is what the precision tests read of trainer eval --json.
+type evalReport struct {
+	Precision string  `json:"precision"`
+	Accuracy  float64 `json:"accuracy"`
+	Examples  int     `json:"examples"`
+	Loss      float64 `json:"loss"`
+}
+
+// evalJSON runs trainer eval --json of runDir on shards with args.
+func evalJSON(t *testing.T, runDir, shards string, args ...string) evalReport {
+	t.Helper()
+	code, stdout, stderr := runTrainer(t, append([]string{"eval", "--checkpoint", runDir, "--shards", shards, "--json"}, args...)...)
+	if code != 0 {
+		t.Fatalf("eval %v: exit %d: %s", args, code, stderr)
+	}
+	var r evalReport
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatalf("eval %v --json: %v\n%s", args, err, stdout)
+	}
+	return r
 }

@@ -45,16 +45,7 @@ func BenchmarkGemmU8S8(b *testing.B) {
 			})
 		}
 	}
-	ks := bf16Set()
-	pb := packBF16For(ks, true, n, k, w, k)
-	for _, th := range threads {
-		b.Run("bf16packed-"+ks.name+"/threads="+strconv.Itoa(th), func(b *testing.B) {
-			for b.Loop() {
-				sgemmBF16Packed(ks, th, false, m, 1, x, k, pb, 0, c, n)
-			}
-			gops(b)
-		})
-	}
+	benchBF16Packed(b, threads, m, n, k, x, w, c, gops)
 }
 
 // BenchmarkGemmU8S8Rows measures a hidden layer of the MLP in int8: a batch
@@ -93,16 +84,7 @@ func BenchmarkGemmU8S8Rows(b *testing.B) {
 			})
 		}
 	}
-	ks := bf16Set()
-	pb := packBF16For(ks, true, n, k, w, k)
-	for _, th := range threads {
-		b.Run("bf16packed-"+ks.name+"/threads="+strconv.Itoa(th), func(b *testing.B) {
-			for b.Loop() {
-				sgemmBF16Packed(ks, th, false, m, 1, x, k, pb, 0, c, n)
-			}
-			gops(b)
-		})
-	}
+	benchBF16Packed(b, threads, m, n, k, x, w, c, gops)
 }
 
 // BenchmarkQuantizeRowsU8 measures the quantization of that layer's input,
@@ -121,6 +103,21 @@ func BenchmarkQuantizeRowsU8(b *testing.B) {
 			for b.Loop() {
 				quantizeRowsU8(ks, m, k, x, k, dst, k, scale)
 			}
+		})
+	}
+}
+
+// benchBF16Packed runs the bf16 product with packed weights w (n×k) on x
+// (m×k) into c, the comparison the int8 benchmarks report beside theirs.
+func benchBF16Packed(b *testing.B, threads []int, m, n, k int, x, w, c []float32, gops func(*testing.B)) {
+	ks := bf16Set()
+	pb := packBF16For(ks, true, n, k, w, k)
+	for _, th := range threads {
+		b.Run("bf16packed-"+ks.name+"/threads="+strconv.Itoa(th), func(b *testing.B) {
+			for b.Loop() {
+				sgemmBF16Packed(ks, th, false, m, 1, x, k, pb, 0, c, n)
+			}
+			gops(b)
 		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"runtime"
 	"testing"
 )
 
@@ -391,27 +390,7 @@ func TestGemmU8S8RowsThreads(t *testing.T) {
 	for _, g := range []s8Case{{256, 512, 256, 0, 0}, {257, 513, 33, 3, 1}} {
 		a, lda, p, c0, ldc := s8Operands(r, g)
 		rs := s8RowScales(r, g.m)
-		var outs [][]float32
-		for _, procs := range []int{1, 2} {
-			prev := runtime.GOMAXPROCS(procs)
-			c := append([]float32(nil), c0...)
-			h := Handoffs()
-			GemmU8S8Rows(g.m, a, lda, rs, p, c, ldc)
-			split := Handoffs() != h
-			runtime.GOMAXPROCS(prev)
-			if procs == 1 && split {
-				t.Errorf("%v: split with GOMAXPROCS=1", g)
-			}
-			if procs == 2 && g.m == 256 && !split {
-				t.Errorf("%v: not split with GOMAXPROCS=2", g)
-			}
-			outs = append(outs, c)
-		}
-		for i := range outs[0] {
-			if math.Float32bits(outs[0][i]) != math.Float32bits(outs[1][i]) {
-				t.Fatalf("%v: c[%d] = %g with GOMAXPROCS=1, %g with 2", g, i, outs[0][i], outs[1][i])
-			}
-		}
+		sameOnOneAndTwoProcs(t, fmt.Sprint(g), c0, g.m == 256, func(c []float32) { GemmU8S8Rows(g.m, a, lda, rs, p, c, ldc) })
 	}
 }
 

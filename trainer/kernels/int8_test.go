@@ -181,26 +181,34 @@ func TestGemmU8S8Threads(t *testing.T) {
 	r := rand.New(rand.NewPCG(85, 86))
 	for _, g := range []s8Case{{128, 784, 512, 0, 0}, {257, 785, 33, 3, 1}, {1000, 100, 70, 0, 0}} {
 		a, lda, p, c0, ldc := s8Operands(r, g)
-		var outs [][]float32
-		for _, procs := range []int{1, 2} {
-			prev := runtime.GOMAXPROCS(procs)
-			c := append([]float32(nil), c0...)
-			h := Handoffs()
-			GemmU8S8(g.m, a, lda, p, c, ldc)
-			split := Handoffs() != h
-			runtime.GOMAXPROCS(prev)
-			if procs == 1 && split {
-				t.Errorf("%v: split with GOMAXPROCS=1", g)
-			}
-			if procs == 2 && g.m == 128 && !split {
-				t.Errorf("%v: not split with GOMAXPROCS=2", g)
-			}
-			outs = append(outs, c)
+		sameOnOneAndTwoProcs(t, fmt.Sprint(g), c0, g.m == 128, func(c []float32) { GemmU8S8(g.m, a, lda, p, c, ldc) })
+	}
+}
+
+// sameOnOneAndTwoProcs runs gemm on copies of c0 with GOMAXPROCS 1 and 2:
+// the bits must agree, one thread must not split the job, and two must
+// when wantSplit.
+func sameOnOneAndTwoProcs(t *testing.T, name string, c0 []float32, wantSplit bool, gemm func(c []float32)) {
+	t.Helper()
+	var outs [][]float32
+	for _, procs := range []int{1, 2} {
+		prev := runtime.GOMAXPROCS(procs)
+		c := append([]float32(nil), c0...)
+		h := Handoffs()
+		gemm(c)
+		split := Handoffs() != h
+		runtime.GOMAXPROCS(prev)
+		if procs == 1 && split {
+			t.Errorf("%s: split with GOMAXPROCS=1", name)
 		}
-		for i := range outs[0] {
-			if math.Float32bits(outs[0][i]) != math.Float32bits(outs[1][i]) {
-				t.Fatalf("%v: c[%d] = %g with GOMAXPROCS=1, %g with 2", g, i, outs[0][i], outs[1][i])
-			}
+		if procs == 2 && wantSplit && !split {
+			t.Errorf("%s: not split with GOMAXPROCS=2", name)
+		}
+		outs = append(outs, c)
+	}
+	for i := range outs[0] {
+		if math.Float32bits(outs[0][i]) != math.Float32bits(outs[1][i]) {
+			t.Fatalf("%s: c[%d] = %g with GOMAXPROCS=1, %g with 2", name, i, outs[0][i], outs[1][i])
 		}
 	}
 }
