@@ -300,7 +300,8 @@ func s8RowScales(r *rand.Rand, m int) []float32 {
 }
 
 // s8RowsReference is GemmU8S8Rows's contract in float64, each float64
-// product or sum rounded to float32 being float32's correctly rounded one.
+// product or sum rounded to float32 being float32's correctly rounded one;
+// with rowScale nil, GemmU8S8's.
 func s8RowsReference(m int, a []uint8, lda int, rowScale []float32, p *PackedS8, bias []float32) []float32 {
 	n, k := p.N(), p.K()
 	q := make([]float64, n*k)
@@ -317,7 +318,9 @@ func s8RowsReference(m int, a []uint8, lda int, rowScale []float32, p *PackedS8,
 				acc += float64(a[i*lda+t]) * q[j*k+t]
 			}
 			prod := float32(float64(float32(acc)) * float64(p.Scale(j)))
-			prod = float32(float64(prod) * float64(rowScale[i]))
+			if rowScale != nil {
+				prod = float32(float64(prod) * float64(rowScale[i]))
+			}
 			out[i*n+j] = float32(float64(prod) + float64(bias[j]))
 		}
 	}

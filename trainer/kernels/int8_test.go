@@ -93,25 +93,7 @@ func s8Operands(r *rand.Rand, g s8Case) (a []uint8, lda int, p *PackedS8, c []fl
 // the bias b: the integer sum is exact in float64, and each float64 result
 // rounded to float32 is float32's correctly rounded multiply or add.
 func s8Reference(m int, a []uint8, lda int, p *PackedS8, bias []float32) []float32 {
-	n, k := p.N(), p.K()
-	q := make([]float64, n*k)
-	for j := 0; j < n; j++ {
-		for t := 0; t < k; t++ {
-			q[j*k+t] = float64(p.Quantized(j, t))
-		}
-	}
-	out := make([]float32, m*n)
-	for i := 0; i < m; i++ {
-		for j := 0; j < n; j++ {
-			var acc float64
-			for t := 0; t < k; t++ {
-				acc += float64(a[i*lda+t]) * q[j*k+t]
-			}
-			prod := float32(float64(float32(acc)) * float64(p.Scale(j)))
-			out[i*n+j] = float32(float64(prod) + float64(bias[j]))
-		}
-	}
-	return out
+	return s8RowsReference(m, a, lda, nil, p, bias)
 }
 
 // checkS8 compares c (m×n, stride ldc) with want bit for bit and checks that
