@@ -191,18 +191,37 @@ func SgemmBF16Serial(transA, transB bool, m, n, k int, alpha float32, a []float3
 }
 
 func sgemmBF16(ks *bf16Kernels, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	sgemmBF16With(ks, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
+	sgemmBF16With(ks, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil, nil)
+}
+
+// SgemmBF16Bias is SgemmBias with SgemmBF16's products: C =
+// bf16(op(A))*bf16(op(B)) + bias, bitwise SgemmBF16 with alpha 1 and beta 1
+// on a C filled with the bias.
+func SgemmBF16Bias(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, bias []float32, c []float32, ldc int) {
+	ks := bf16Set()
+	sgemmBF16Bias(ks, gemmThreads(runtime.GOMAXPROCS(0), m, n, k, ks.macsPerNs), transA, transB, m, n, k, a, lda, b, ldb, bias, c, ldc)
+}
+
+// SgemmBF16BiasSerial is SgemmBF16Bias on the calling goroutine only.
+func SgemmBF16BiasSerial(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, bias []float32, c []float32, ldc int) {
+	sgemmBF16Bias(bf16Set(), 1, transA, transB, m, n, k, a, lda, b, ldb, bias, c, ldc)
+}
+
+func sgemmBF16Bias(ks *bf16Kernels, threads int, transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, bias []float32, c []float32, ldc int) {
+	checkBias(n, bias)
+	sgemmBF16With(ks, threads, transA, transB, m, n, k, 1, a, lda, b, ldb, 1, c, ldc, nil, bias[:n:n])
 }
 
 // sgemmBF16With is sgemmBF16 that, given packed (op(B) packed for ks by
-// PackBF16), multiplies by its panels instead of packing b.
-func sgemmBF16With(ks *bf16Kernels, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, packed *PackedBF16) {
+// PackBF16), multiplies by its panels instead of packing b, and, given a
+// bias (non-nil), adds it as SgemmBias does (alpha and beta are then 1).
+func sgemmBF16With(ks *bf16Kernels, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, packed *PackedBF16, bias []float32) {
 	checkGemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
-	if noProducts(m, n, k, alpha, beta, c, ldc) {
+	if noProducts(m, n, k, alpha, beta, c, ldc, bias) {
 		return
 	}
 	g := &gemmArgs{transA: transA, transB: transB, k: k, alpha: alpha, beta: beta,
-		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, packed: packed}
+		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, packed: packed, bias: bias}
 	if threads > 1 {
 		pm, pn := splitGrid(threads, ceilDiv(m, ks.mr), ceilDiv(n, ks.nr), ks.mr, ks.nr)
 		if pm*pn > 1 {
@@ -287,6 +306,9 @@ func (g *gemmArgs) runBF16(ks *bf16Kernels, ws *bf16Workspace, i0, i1, j0, j1 in
 					bp = g.packed.blocks[pc/kc][jc*pairs:]
 				} else {
 					packBF16(ks, ws, bp, g.transB, g.b, g.ldb, jc, jb, pc, pb, nr, pairs)
+				}
+				if pc == 0 && g.bias != nil {
+					fillBias(g.c, g.ldc, g.bias, ic, ib, jc, jb)
 				}
 				g.macroBF16(ks, ws, bp, ic, ib, jc, jb, pairs, beta)
 			}

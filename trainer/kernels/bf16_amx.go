@@ -154,6 +154,9 @@ func (g *gemmArgs) runAMX(ks *bf16Kernels, ws *bf16Workspace, i0, i1, j0, j1 int
 				} else {
 					packBF16(ks, ws, bp, g.transB, g.b, g.ldb, jc, jb, pc, pb, w, pp)
 				}
+				if pc == 0 && g.bias != nil {
+					fillBias(g.c, g.ldc, g.bias, ic, ib, jc, jb)
+				}
 				g.macroAMX(ks, ws, bp, ic, ib, jc, jb, w, pp, beta)
 			}
 		}

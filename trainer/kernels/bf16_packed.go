@@ -86,9 +86,24 @@ func SgemmBF16Packed(transA bool, m int, alpha float32, a []float32, lda int, p 
 }
 
 func sgemmBF16Packed(ks *bf16Kernels, threads int, transA bool, m int, alpha float32, a []float32, lda int, p *PackedBF16, beta float32, c []float32, ldc int) {
+	sgemmBF16PackedWith(ks, threads, transA, m, alpha, a, lda, p, beta, c, ldc, nil)
+}
+
+// SgemmBF16PackedBias is SgemmBF16Bias with op(B) packed by PackBF16:
+// C = op(A)*op(B) + bias, bitwise SgemmBF16Packed with alpha 1 and beta 1
+// on a C filled with the bias.
+func SgemmBF16PackedBias(transA bool, m int, a []float32, lda int, p *PackedBF16, bias []float32, c []float32, ldc int) {
+	ks := bf16Set()
+	threads := gemmThreads(runtime.GOMAXPROCS(0), m, p.n, p.k, ks.macsPerNs)
+	checkBias(p.n, bias)
+	sgemmBF16PackedWith(ks, threads, transA, m, 1, a, lda, p, 1, c, ldc, bias[:p.n:p.n])
+}
+
+// sgemmBF16PackedWith is sgemmBF16Packed with sgemmBF16With's bias.
+func sgemmBF16PackedWith(ks *bf16Kernels, threads int, transA bool, m int, alpha float32, a []float32, lda int, p *PackedBF16, beta float32, c []float32, ldc int, bias []float32) {
 	packed := p
 	if ks != p.set {
 		packed = nil // packed in another layout: pack b as usual
 	}
-	sgemmBF16With(ks, threads, transA, p.transB, m, p.n, p.k, alpha, a, lda, p.b, p.ldb, beta, c, ldc, packed)
+	sgemmBF16With(ks, threads, transA, p.transB, m, p.n, p.k, alpha, a, lda, p.b, p.ldb, beta, c, ldc, packed, bias)
 }

@@ -24,6 +24,39 @@ func SgemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 	sgemm(1, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
+// SgemmBias computes C = op(A)*op(B) + bias, bias[j] added to every row
+// of column j (a dense layer's forward product); the other arguments are
+// Sgemm's and bias holds at least n values. C is only written. The bias is
+// copied into each block of C by the goroutine that computes the block,
+// just before the block's first depth step, which then runs with beta 1:
+// the micro-kernels see the values they see when C is filled with the
+// bias beforehand and Sgemm runs with alpha 1 and beta 1, so C is bitwise
+// that call's, without a separate pass over C on one goroutine.
+func SgemmBias(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, bias []float32, c []float32, ldc int) {
+	sgemmBias(gemmThreads(runtime.GOMAXPROCS(0), m, n, k, gemmMACsPerNs), transA, transB, m, n, k, a, lda, b, ldb, bias, c, ldc)
+}
+
+// SgemmBiasSerial is SgemmBias on the calling goroutine only.
+func SgemmBiasSerial(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, bias []float32, c []float32, ldc int) {
+	sgemmBias(1, transA, transB, m, n, k, a, lda, b, ldb, bias, c, ldc)
+}
+
+// checkBias panics unless bias holds a value for each of C's n columns.
+func checkBias(n int, bias []float32) {
+	if len(bias) < n {
+		panic(fmt.Sprintf("kernels: Sgemm: len(bias)=%d < n=%d", len(bias), n))
+	}
+}
+
+// fillBias sets rows [i0,i0+rows) and columns [j0,j0+cols) of C to the
+// bias of their columns.
+func fillBias(c []float32, ldc int, bias []float32, i0, rows, j0, cols int) {
+	src := bias[j0 : j0+cols]
+	for i := i0; i < i0+rows; i++ {
+		copy(c[i*ldc+j0:i*ldc+j0+cols], src)
+	}
+}
+
 // PackB fills dst with depth [p0,p0+pb) and columns [j0,j0+cols) of a
 // product's op(B), packed as Sgemm packs it: ceil(cols/nr) micro-panels of
 // nr columns, panel q at dst[q*pb*nr:], each stored step by step
@@ -38,7 +71,7 @@ type PackB func(dst []float32, nr, p0, pb, j0, cols int)
 // when pack writes the panels SgemmSerial would, C is bitwise the same.
 func SgemmSerialPackB(transA bool, m, n, k int, alpha float32, a []float32, lda int, pack PackB, beta float32, c []float32, ldc int) {
 	checkGemmAC(transA, m, n, k, a, lda, c, ldc)
-	if noProducts(m, n, k, alpha, beta, c, ldc) {
+	if noProducts(m, n, k, alpha, beta, c, ldc, nil) {
 		return
 	}
 	ks := active()
@@ -49,14 +82,18 @@ func SgemmSerialPackB(transA bool, m, n, k int, alpha float32, a []float32, lda 
 }
 
 // noProducts handles the products with nothing to multiply: an empty C,
-// or k or alpha zero, where C is only scaled by beta. It reports whether
-// the call is done.
-func noProducts(m, n, k int, alpha, beta float32, c []float32, ldc int) bool {
+// or k or alpha zero, where C is only scaled by beta, or, for a product
+// with a bias (non-nil), set to it. It reports whether the call is done.
+func noProducts(m, n, k int, alpha, beta float32, c []float32, ldc int, bias []float32) bool {
 	if m == 0 || n == 0 {
 		return true
 	}
 	if k == 0 || alpha == 0 {
-		scaleMatrix(beta, c, m, n, ldc)
+		if bias != nil {
+			fillBias(c, ldc, bias, 0, m, 0, n)
+		} else {
+			scaleMatrix(beta, c, m, n, ldc)
+		}
 		return true
 	}
 	return false
@@ -89,18 +126,33 @@ type gemmArgs struct {
 	ldc            int
 	pack           PackB       // when set, it packs op(B) in place of packB
 	packed         *PackedBF16 // when set, op(B) of a bf16 product, packed already
+	// bias, when set, is copied into each block of C before its first
+	// depth step (SgemmBias); beta is then 1.
+	bias []float32
 }
 
 // sgemm splits the product across up to threads goroutines (Sgemm has
 // sized threads to the work already).
 func sgemm(threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemmWith(threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
+}
+
+// sgemmBias is sgemm for SgemmBias.
+func sgemmBias(threads int, transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, bias []float32, c []float32, ldc int) {
+	checkBias(n, bias)
+	sgemmWith(threads, transA, transB, m, n, k, 1, a, lda, b, ldb, 1, c, ldc, bias[:n:n])
+}
+
+// sgemmWith is sgemm that, given a bias (non-nil), computes op(A)*op(B)
+// plus the bias instead (alpha and beta are then 1).
+func sgemmWith(threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32) {
 	checkGemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
-	if noProducts(m, n, k, alpha, beta, c, ldc) {
+	if noProducts(m, n, k, alpha, beta, c, ldc, bias) {
 		return
 	}
 	ks := active()
 	g := &gemmArgs{transA: transA, transB: transB, k: k, alpha: alpha, beta: beta,
-		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc}
+		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, bias: bias}
 
 	if threads > 1 {
 		pm, pn := splitGrid(threads, ceilDiv(m, ks.mr), ceilDiv(n, ks.nr), ks.mr, ks.nr)
@@ -227,6 +279,9 @@ func (g *gemmArgs) run(ks *kernelSet, ws *workspace, i0, i1, j0, j1 int) {
 					g.pack(ws.b[:roundUp(jb, nr)*pb], nr, pc, pb, jc, jb)
 				} else {
 					packB(ks, ws.b, g.transB, g.b, g.ldb, pc, pb, jc, jb, nr)
+				}
+				if pc == 0 && g.bias != nil {
+					fillBias(g.c, g.ldc, g.bias, ic, ib, jc, jb)
 				}
 				g.macro(ks, ws, ic, ib, jc, jb, pb, beta)
 			}

@@ -1,0 +1,57 @@
+package nn
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/shardsmith/shardsmith/trainer/kernels"
+)
+
+// Dense.Forward, whose products write the bias themselves, gives the bits
+// of the bias pass followed by the product with beta 1, in fp32, bf16 and
+// bf16 with the weights packed, training and evaluating; and the layer
+// finds the kernels' products with a bias behind the default variables.
+func TestDenseForwardBiasInProduct(t *testing.T) {
+	if biasProduct(gemm) == nil || biasProduct(gemmBF16) == nil {
+		t.Fatal("the default products have no product with a bias")
+	}
+	r := rand.New(rand.NewPCG(41, 42))
+	for _, s := range [][3]int{{1, 1, 1}, {13, 33, 64}, {257, 96, 12}, {4352, 64, 192}} {
+		n, in, out := s[0], s[1], s[2]
+		d := NewDense("d", in, out, r)
+		x := NewTensor(n, in)
+		for i := range x.Data {
+			x.Data[i] = float32(r.NormFloat64())
+		}
+		for _, bf16 := range []bool{false, true} {
+			for _, packed := range []bool{false, true} {
+				if packed && !bf16 {
+					continue
+				}
+				d.bf16, d.packedW = bf16, nil
+				if packed {
+					d.packedW = kernels.PackBF16(true, out, in, d.W.Data, in)
+				}
+				for _, train := range []bool{true, false} {
+					want := make([]float32, n*out)
+					fillRows(want, d.B.Data, n)
+					switch {
+					case packed && !train:
+						kernels.SgemmBF16Packed(false, n, 1, x.Data, in, d.packedW, 1, want, out)
+					case bf16:
+						kernels.SgemmBF16(false, true, n, out, in, 1, x.Data, in, d.W.Data, in, 1, want, out)
+					default:
+						kernels.Sgemm(false, true, n, out, in, 1, x.Data, in, d.W.Data, in, 1, want, out)
+					}
+					got := d.Forward(x, train).Data
+					for i := range want {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("%v bf16=%v packed=%v train=%v: y[%d] = %g, want %g", s, bf16, packed, train, i, got[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
