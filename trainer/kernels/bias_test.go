@@ -25,9 +25,12 @@ func (g biasCase) String() string {
 // biasCases are the shapes around the block sizes and micro-tile edges
 // (1, 11–13 and 31–33 about the tiles, 257 and 961 past the column and
 // row blocks, k of 0, one step, one depth block and several), each
-// transposition, the products over maxMACs left out (m, n and k counted
-// rounded up to unit, as padded tiles compute them).
+// transposition, the products over maxMACs (a twentieth under -race) left
+// out (m, n and k counted rounded up to unit, as padded tiles compute them).
 func biasCases(r *rand.Rand, maxMACs, unit int) []biasCase {
+	if raceDetector {
+		maxMACs /= 20 // the race detector slows the products tenfold and more
+	}
 	sizes := []int{1, 11, 12, 13, 31, 32, 33, 96, 257, 961}
 	depths := []int{0, 1, 63, 64, 257, 513}
 	var cases []biasCase

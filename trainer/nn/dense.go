@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"reflect"
 
 	"github.com/shardsmith/shardsmith/trainer/kernels"
 )
@@ -74,14 +73,12 @@ func (d *Dense) Forward(x *Tensor, train bool) *Tensor {
 	d.x = x
 	d.y.resize(n, d.out)
 	y := d.y.Data
-	mm, _ := products(d.bf16)
+	// The products write the bias into each block of y on the goroutine
+	// that computes it, rather than in a serial pass over y beforehand.
 	if !train && d.bf16 && d.packedW != nil {
 		kernels.SgemmBF16PackedBias(false, n, x.Data, d.in, d.packedW, d.B.Data, y, d.out)
-	} else if mb := biasProduct(mm); mb != nil {
-		mb(false, true, n, d.out, d.in, x.Data, d.in, d.W.Data, d.in, d.B.Data, y, d.out)
 	} else {
-		fillRows(y, d.B.Data, n)
-		mm(false, true, n, d.out, d.in, 1, x.Data, d.in, d.W.Data, d.in, 1, y, d.out)
+		biasProduct(d.bf16)(false, true, n, d.out, d.in, x.Data, d.in, d.W.Data, d.in, d.B.Data, y, d.out)
 	}
 	if d.relu {
 		// The vector kernel, which maps NaN to 0 like the ReLU layer it
@@ -111,33 +108,6 @@ func (d *Dense) Backward(dy *Tensor, needDX bool) *Tensor {
 	d.dx.resize(n, d.in)
 	mm(false, false, n, d.in, d.out, 1, dy.Data, d.out, d.W.Data, d.in, 0, d.dx.Data, d.in)
 	return &d.dx
-}
-
-// biasGemmFunc is kernels.SgemmBias's signature: C = op(A)·op(B) + bias.
-type biasGemmFunc = func(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, bias []float32, c []float32, ldc int)
-
-// The code pointers of the kernels' products, by which biasProduct knows
-// them behind the product variables.
-var (
-	sgemmPC     = reflect.ValueOf(kernels.Sgemm).Pointer()
-	sgemmBF16PC = reflect.ValueOf(kernels.SgemmBF16).Pointer()
-)
-
-// biasProduct returns the kernels' product with a bias that gives mm's
-// bits with a bias pass and beta 1 (kernels.SgemmBias for kernels.Sgemm,
-// kernels.SgemmBF16Bias for kernels.SgemmBF16), which writes the bias
-// block by block on the goroutines of the product instead of in a serial
-// pass over the output. It returns nil for any other mm — a product
-// variable that tests have replaced to count or swap the products — which
-// then gets the bias pass and beta 1, so that it still sees every product.
-func biasProduct(mm gemmFunc) biasGemmFunc {
-	switch reflect.ValueOf(mm).Pointer() {
-	case sgemmPC:
-		return kernels.SgemmBias
-	case sgemmBF16PC:
-		return kernels.SgemmBF16Bias
-	}
-	return nil
 }
 
 // fillRows sets each of the first rows rows of y (row length len(b)) to b,

@@ -10,12 +10,8 @@ import (
 
 // Dense.Forward, whose products write the bias themselves, gives the bits
 // of the bias pass followed by the product with beta 1, in fp32, bf16 and
-// bf16 with the weights packed, training and evaluating; and the layer
-// finds the kernels' products with a bias behind the default variables.
+// bf16 with the weights packed, training and evaluating.
 func TestDenseForwardBiasInProduct(t *testing.T) {
-	if biasProduct(gemm) == nil || biasProduct(gemmBF16) == nil {
-		t.Fatal("the default products have no product with a bias")
-	}
 	r := rand.New(rand.NewPCG(41, 42))
 	for _, s := range [][3]int{{1, 1, 1}, {13, 33, 64}, {257, 96, 12}, {4352, 64, 192}} {
 		n, in, out := s[0], s[1], s[2]
@@ -54,4 +50,26 @@ func TestDenseForwardBiasInProduct(t *testing.T) {
 			}
 		}
 	}
+}
+
+// biasVia is a product with a bias built from mm, the bias pass and then mm
+// with beta 1, for tests that replace gemm or gemmBF16 to count or swap the
+// products: with gemmBias (or gemmBF16Bias) set to it, they see the dense
+// layers' forward products too.
+func biasVia(mm func() gemmFunc) biasGemmFunc {
+	return func(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, bias []float32, c []float32, ldc int) {
+		for i := range m {
+			copy(c[i*ldc:i*ldc+n], bias[:n])
+		}
+		mm()(transA, transB, m, n, k, 1, a, lda, b, ldb, 1, c, ldc)
+	}
+}
+
+// useNaiveProducts makes every fp32 product the naive one until the test
+// ends (tests that count allocations: the kernels' workspaces are pooled).
+func useNaiveProducts(t *testing.T) {
+	g, s, b := gemm, gemmSerial, gemmBias
+	t.Cleanup(func() { gemm, gemmSerial, gemmBias = g, s, b })
+	gemm, gemmSerial = naiveGemm, naiveGemm
+	gemmBias = biasVia(func() gemmFunc { return gemm })
 }

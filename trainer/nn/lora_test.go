@@ -289,10 +289,7 @@ func TestLoRAPlanMatchesLayerOrder(t *testing.T) {
 }
 
 func TestLoRAStepDoesNotAllocate(t *testing.T) {
-	defer func(g, s func(bool, bool, int, int, int, float32, []float32, int, []float32, int, float32, []float32, int)) {
-		gemm, gemmSerial = g, s
-	}(gemm, gemmSerial)
-	gemm, gemmSerial = naiveGemm, naiveGemm
+	useNaiveProducts(t)
 	m := adaptedMLP(t)
 	x, labels := batch(19, 16, 20)
 	var ce SoftmaxCrossEntropy

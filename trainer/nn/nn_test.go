@@ -503,10 +503,7 @@ func TestTrainStepDoesNotAllocate(t *testing.T) {
 	if raceDetector {
 		t.Skip("the race detector makes sync.Pool drop items at random, so pooled buffers are reallocated")
 	}
-	defer func(g, s func(bool, bool, int, int, int, float32, []float32, int, []float32, int, float32, []float32, int)) {
-		gemm, gemmSerial = g, s
-	}(gemm, gemmSerial)
-	gemm, gemmSerial = naiveGemm, naiveGemm
+	useNaiveProducts(t)
 	m := smallCNN(t, 5, WithBatchNorm())
 	x, labels := batch(5, 16, 1, 12, 12)
 	var ce SoftmaxCrossEntropy

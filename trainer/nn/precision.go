@@ -185,6 +185,26 @@ var (
 
 type gemmFunc = func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
 
+// biasGemmFunc is kernels.SgemmBias's signature: C = op(A)·op(B) + bias.
+type biasGemmFunc = func(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, bias []float32, c []float32, ldc int)
+
+// gemmBias and gemmBF16Bias are the dense layers' forward products, which
+// add the bias themselves; variables like gemm so that tests can count or
+// replace them.
+var (
+	gemmBias     biasGemmFunc = kernels.SgemmBias
+	gemmBF16Bias biasGemmFunc = kernels.SgemmBF16Bias
+)
+
+// biasProduct returns the forward product with a bias for a layer's
+// precision.
+func biasProduct(bf16 bool) biasGemmFunc {
+	if bf16 {
+		return gemmBF16Bias
+	}
+	return gemmBias
+}
+
 // products returns the parallel and serial products for a layer's precision.
 func products(bf16 bool) (par, serial gemmFunc) {
 	if bf16 {

@@ -41,7 +41,8 @@ func checkBF16Step(t *testing.T, m *Sequential, x *Tensor, labels []int, minCall
 	loss32, g32 := step()
 
 	var calls atomic.Int64 // the hooks run on the pool's goroutines
-	defer func(p, s gemmFunc) { gemmBF16, gemmBF16Serial = p, s }(gemmBF16, gemmBF16Serial)
+	defer func(p, s gemmFunc, b biasGemmFunc) { gemmBF16, gemmBF16Serial, gemmBF16Bias = p, s, b }(gemmBF16, gemmBF16Serial, gemmBF16Bias)
+	gemmBF16Bias = biasVia(func() gemmFunc { return gemmBF16 }) // the forward products count too
 	gemmBF16 = func(ta, tb bool, mm, n, k int, al float32, a []float32, lda int, b []float32, ldb int, be float32, c []float32, ldc int) {
 		calls.Add(1)
 		kernels.SgemmBF16(ta, tb, mm, n, k, al, a, lda, b, ldb, be, c, ldc)

@@ -483,10 +483,7 @@ func TestViTPlanAndDeterminism(t *testing.T) {
 }
 
 func TestViTTrainStepDoesNotAllocate(t *testing.T) {
-	defer func(g, s func(bool, bool, int, int, int, float32, []float32, int, []float32, int, float32, []float32, int)) {
-		gemm, gemmSerial = g, s
-	}(gemm, gemmSerial)
-	gemm, gemmSerial = naiveGemm, naiveGemm
+	useNaiveProducts(t)
 	m := tinyViT(t, 6, 0.1)
 	x, labels := batch(6, 4, 1, 4, 6)
 	for i := range labels {
