@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"time"
 
 	"github.com/shardsmith/shardsmith/formats/vocab"
@@ -331,53 +330,29 @@ func Evaluate(ctx context.Context, model *nn.Sequential, ds *data.Dataset, split
 	if err := checkInput(model, ds); err != nil {
 		return nil, 0, err
 	}
-	// In int8 the model reads the stored bytes itself (nn.ForwardU8).
+	// In int8 the model reads the stored bytes itself (nn.ForwardU8); the
+	// loader refuses a version that does not store them.
 	raw := model.Precision() == nn.INT8
-	if raw && ds.Manifest.Image.DType != "uint8" {
-		return nil, 0, fmt.Errorf("%s: precision int8 reads raw pixels, and this version stores %s; build one with image dtype uint8 (as configs/mnist-uint8.yaml does)", ds.Dir, ds.Manifest.Image.DType)
-	}
 	l, err := ds.Loader(split, data.Options{BatchSize: batchSize, RawU8: raw})
 	if err != nil {
 		return nil, 0, err
 	}
-	// The weights hold still for the pass: they are quantized (int8) or
-	// packed (bf16) once, while the loader reads the first batches.
-	var undo []func()
-	ready := make(chan error, 1)
-	go func() {
-		if raw {
-			n := ds.Manifest.Normalize
-			drop, err := model.QuantizeInput(n.Mean, n.Std)
-			if err != nil {
-				ready <- err
-				return
-			}
-			undo = append(undo, drop)
+	// The weights hold still for the pass: quantized (int8) or packed
+	// (bf16) once.
+	if raw {
+		n := ds.Manifest.Normalize
+		drop, err := model.QuantizeInput(n.Mean, n.Std)
+		if err != nil {
+			return nil, 0, err
 		}
-		undo = append(undo, model.PackForInference())
-		ready <- nil
-	}()
-	waited, prepErr := false, error(nil)
-	wait := func() error {
-		if !waited {
-			waited, prepErr = true, <-ready
-		}
-		return prepErr
+		defer drop()
 	}
-	defer func() {
-		wait()
-		for _, f := range slices.Backward(undo) {
-			f()
-		}
-	}()
+	defer model.PackForInference()()
 	conf := metrics.NewConfusion(ds.Manifest.Classes)
 	var ce nn.SoftmaxCrossEntropy
 	var lossSum float64
 	var labels, preds []int
 	err = l.Epoch(ctx, 0, func(b *data.Batch) error {
-		if err := wait(); err != nil {
-			return err
-		}
 		var logits *nn.Tensor
 		if raw {
 			logits, err = model.ForwardU8(b.XU8, b.Len())
@@ -404,9 +379,6 @@ func Evaluate(ctx context.Context, model *nn.Sequential, ds *data.Dataset, split
 		conf.Add(b.Y, preds)
 		return nil
 	})
-	if werr := wait(); err == nil {
-		err = werr // a split with no rows still reports a refusal
-	}
 	if err != nil {
 		return nil, 0, err
 	}
