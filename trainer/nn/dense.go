@@ -110,22 +110,6 @@ func (d *Dense) Backward(dy *Tensor, needDX bool) *Tensor {
 	return &d.dx
 }
 
-// fillRows sets each of the first rows rows of y (row length len(b)) to b,
-// the bias that a GEMM with beta 1 then adds the product to. It copies b
-// once and then doubles the filled prefix, so that rows of a few dozen
-// values take log₂(rows) block copies rather than one call per row.
-func fillRows(y, b []float32, rows int) {
-	n := rows * len(b)
-	if n == 0 {
-		return
-	}
-	y = y[:n]
-	done := copy(y, b)
-	for done < n {
-		done += copy(y[done:], y[:done])
-	}
-}
-
 // sumRows sets dst[j] = Σ_i src[i*cols+j], adding rows in order.
 func sumRows(dst, src []float32, rows, cols int) {
 	clear(dst[:cols])

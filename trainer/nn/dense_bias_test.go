@@ -73,3 +73,20 @@ func useNaiveProducts(t *testing.T) {
 	gemm, gemmSerial = naiveGemm, naiveGemm
 	gemmBias = biasVia(func() gemmFunc { return gemm })
 }
+
+// fillRows sets each of the first rows rows of y (row length len(b)) to b,
+// the bias pass the products with a bias replace (a GEMM with beta 1 then
+// adds the product to it): the reference they are tested against. It copies b
+// once and then doubles the filled prefix, so that rows of a few dozen
+// values take log₂(rows) block copies rather than one call per row.
+func fillRows(y, b []float32, rows int) {
+	n := rows * len(b)
+	if n == 0 {
+		return
+	}
+	y = y[:n]
+	done := copy(y, b)
+	for done < n {
+		done += copy(y[done:], y[:done])
+	}
+}

@@ -105,8 +105,7 @@ func (l *LoRA) Forward(x *Tensor, train bool) *Tensor {
 	gemm(false, true, n, r, in, 1, x.Data, in, l.A.Data, in, 0, l.h.Data, r)
 	l.y.resize(n, out)
 	y := l.y.Data
-	fillRows(y, d.B.Data, n)
-	gemm(false, true, n, out, in, 1, x.Data, in, d.W.Data, in, 1, y, out)
+	gemmBias(false, true, n, out, in, x.Data, in, d.W.Data, in, d.B.Data, y, out)
 	gemm(false, true, n, out, r, l.scale, l.h.Data, r, l.B.Data, r, 1, y, out)
 	if l.relu {
 		for i, v := range y {

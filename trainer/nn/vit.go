@@ -116,9 +116,7 @@ func (e *PatchEmbed) Forward(x *Tensor, train bool) *Tensor {
 	parallelForWork(e.n, 8, nsCopy*float64(e.c*e.h*e.w), e.gatherFn)
 	e.y.resize(e.n, t, e.d)
 	y := e.y.Data
-	fillRows(y, e.B.Data, m)
-	mm, _ := products(e.bf16)
-	mm(false, true, m, e.d, e.k(), 1, e.cols, e.k(), e.W.Data, e.k(), 1, y, e.d)
+	biasProduct(e.bf16)(false, true, m, e.d, e.k(), e.cols, e.k(), e.W.Data, e.k(), e.B.Data, y, e.d)
 	return &e.y
 }
 

@@ -81,7 +81,7 @@ func same(t *testing.T, what string, step int, got, want []float32) {
 	}
 }
 
-// fillRows is the bias preload of Dense, LoRA and PatchEmbed: every row a
+// fillRows, the bias pass the tests compare the bias products with: every row a
 // copy of b, nothing written past rows·len(b).
 func TestFillRows(t *testing.T) {
 	for _, rows := range []int{0, 1, 2, 3, 7, 64, 100} {
