@@ -225,14 +225,7 @@ func sgemmBF16With(ks *bf16Kernels, threads int, transA, transB bool, m, n, k in
 	if threads > 1 {
 		pm, pn := splitGrid(threads, ceilDiv(m, ks.mr), ceilDiv(n, ks.nr), ks.mr, ks.nr)
 		if pm*pn > 1 {
-			tm, tn := ceilDiv(m, ks.mr), ceilDiv(n, ks.nr)
-			runTasks(pm*pn, func(w int) {
-				bi, bj := w/pn, w%pn
-				i0, i1 := min(m, bi*tm/pm*ks.mr), min(m, (bi+1)*tm/pm*ks.mr)
-				j0, j1 := min(n, bj*tn/pn*ks.nr), min(n, (bj+1)*tn/pn*ks.nr)
-				if i0 >= i1 || j0 >= j1 {
-					return
-				}
+			runGrid(m, n, ks.mr, ks.nr, pm, pn, func(i0, i1, j0, j1 int) {
 				ws := bf16Workspaces.Get().(*bf16Workspace)
 				g.runBF16Range(ks, ws, i0, i1, j0, j1)
 				bf16Workspaces.Put(ws)

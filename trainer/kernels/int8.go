@@ -273,13 +273,8 @@ func gemmU8S8Split(ks *s8Kernels, name string, threads, m int, a []uint8, lda in
 	if threads > 1 {
 		pm, pn := splitGrid(threads, tm, tn, s8Rows, s8Cols)
 		if pm*pn > 1 {
-			runTasks(pm*pn, func(w int) {
-				bi, bj := w/pn, w%pn
-				i0, i1 := min(m, bi*tm/pm*s8Rows), min(m, (bi+1)*tm/pm*s8Rows)
-				q0, q1 := bj*tn/pn, (bj+1)*tn/pn
-				if i0 < i1 && q0 < q1 {
-					p.run(ks, a, lda, rowScale, c, ldc, i0, i1, q0, q1)
-				}
+			runGrid(m, n, s8Rows, s8Cols, pm, pn, func(i0, i1, j0, j1 int) {
+				p.run(ks, a, lda, rowScale, c, ldc, i0, i1, j0/s8Cols, ceilDiv(j1, s8Cols))
 			})
 			return
 		}

@@ -157,7 +157,11 @@ func sgemmWith(threads int, transA, transB bool, m, n, k int, alpha float32, a [
 	if threads > 1 {
 		pm, pn := splitGrid(threads, ceilDiv(m, ks.mr), ceilDiv(n, ks.nr), ks.mr, ks.nr)
 		if pm*pn > 1 {
-			runParallel(ks, g, m, n, pm, pn)
+			runGrid(m, n, ks.mr, ks.nr, pm, pn, func(i0, i1, j0, j1 int) {
+				ws := getWorkspace()
+				g.run(ks, ws, i0, i1, j0, j1)
+				putWorkspace(ws)
+			})
 			return
 		}
 	}
@@ -239,20 +243,19 @@ func splitGrid(threads, tm, tn, mr, nr int) (pm, pn int) {
 	return pm, pn
 }
 
-// runParallel splits C into pm×pn rectangles on tile boundaries and
-// computes each as one task.
-func runParallel(ks *kernelSet, g *gemmArgs, m, n, pm, pn int) {
-	tm, tn := ceilDiv(m, ks.mr), ceilDiv(n, ks.nr)
+// runGrid splits an m×n C into pm×pn rectangles on the boundaries of its
+// mr×nr tiles and runs fn on each, one task each on the pool, skipping the
+// empty ones: the one split of every GEMM driver, so the rectangles depend
+// only on the sizes.
+func runGrid(m, n, mr, nr, pm, pn int, fn func(i0, i1, j0, j1 int)) {
+	tm, tn := ceilDiv(m, mr), ceilDiv(n, nr)
 	runTasks(pm*pn, func(w int) {
 		bi, bj := w/pn, w%pn
-		i0, i1 := min(m, bi*tm/pm*ks.mr), min(m, (bi+1)*tm/pm*ks.mr)
-		j0, j1 := min(n, bj*tn/pn*ks.nr), min(n, (bj+1)*tn/pn*ks.nr)
-		if i0 >= i1 || j0 >= j1 {
-			return
+		i0, i1 := min(m, bi*tm/pm*mr), min(m, (bi+1)*tm/pm*mr)
+		j0, j1 := min(n, bj*tn/pn*nr), min(n, (bj+1)*tn/pn*nr)
+		if i0 < i1 && j0 < j1 {
+			fn(i0, i1, j0, j1)
 		}
-		ws := getWorkspace()
-		g.run(ks, ws, i0, i1, j0, j1)
-		putWorkspace(ws)
 	})
 }
 
