@@ -187,6 +187,22 @@ func SoftmaxRows(s []float32, rows, cols int) {
 		return
 	}
 	ks := active()
+	if cols < shortRow {
+		softmaxShortRows(ks, s, rows, cols)
+		return
+	}
+	softmaxEachRow(ks, s, rows, cols)
+}
+
+// shortRow is the row length below which SoftmaxRows takes the rows
+// together (softmaxShortRows): a 5-token ViT's 5×5 scores made it call
+// three kernels of 5 elements per row, and the calls cost more than the
+// arithmetic.
+const shortRow = 16
+
+// softmaxEachRow is SoftmaxRows one row at a time: the maximum, e^(x−m) and
+// the scaling each run in the kernel set.
+func softmaxEachRow(ks *kernelSet, s []float32, rows, cols int) {
 	for r := 0; r < rows; r++ {
 		row := s[r*cols : (r+1)*cols]
 		var m float32
@@ -197,6 +213,32 @@ func SoftmaxRows(s []float32, rows, cols int) {
 		}
 		ks.expShift(row, row, m)
 		ks.scal(float32(1/sum64(row)), row)
+	}
+}
+
+// softmaxShortRows is SoftmaxRows for short rows, bitwise softmaxEachRow's
+// result with one exp call for the whole matrix: it subtracts each row's
+// maximum in Go (one rounding, as the kernels' subtraction), so that
+// e^((x−m)−0) is e^(x−m) (y−0 is y for every float32, −0 and NaN
+// included), and scales in Go (one multiply, as the kernels' scal). Of
+// +0 and −0 the maximum may differ from the kernel's, which changes no
+// e^(x−m).
+func softmaxShortRows(ks *kernelSet, s []float32, rows, cols int) {
+	all := s[:rows*cols]
+	for r := 0; r < rows; r++ {
+		row := all[r*cols : (r+1)*cols]
+		m := rowMax(row)
+		for j := range row {
+			row[j] -= m
+		}
+	}
+	ks.expShift(all, all, 0)
+	for r := 0; r < rows; r++ {
+		row := all[r*cols : (r+1)*cols]
+		f := float32(1 / sum64(row))
+		for j := range row {
+			row[j] *= f
+		}
 	}
 }
 

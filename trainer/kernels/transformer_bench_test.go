@@ -36,12 +36,14 @@ func BenchmarkTransformer(b *testing.B) {
 	})
 }
 
-// BenchmarkAttentionHead times one head of the default ViT (50 tokens, 16
-// features, inside a 192-wide qkv row), forward and backward, through the
-// fused kernels and through the packed Sgemm they replace.
+// BenchmarkAttentionHead times one attention head inside a 192-wide qkv
+// row, forward and backward, through the fused kernels and through the
+// packed Sgemm they replace, and the forward pass alone (evaluation): the
+// default ViT's 5 tokens (14×14 patches) of 16 features, 50 tokens (4×4
+// patches) and a ViT-B head.
 func BenchmarkAttentionHead(b *testing.B) {
 	r := rand.New(rand.NewPCG(4, 4))
-	for _, sh := range [][2]int{{50, 16}, {50, 32}, {197, 64}} {
+	for _, sh := range [][2]int{{5, 16}, {50, 16}, {50, 32}, {197, 64}} {
 		h := newHeadCase(r, sh[0], sh[1])
 		h.ld = 3 * 64
 		if sh[1] > 64 {
@@ -55,6 +57,11 @@ func BenchmarkAttentionHead(b *testing.B) {
 			b.Run(name+"/fused", func(b *testing.B) {
 				for b.Loop() {
 					h.fusedInto(out, scratch)
+				}
+			})
+			b.Run(name+"/forward", func(b *testing.B) {
+				for b.Loop() {
+					AttentionHeadForward(h.t, h.hd, h.scale, h.q(), h.k(), h.v(), h.ld, out.p, out.o, h.ldo, scratch)
 				}
 			})
 			b.Run(name+"/sgemm", func(b *testing.B) {

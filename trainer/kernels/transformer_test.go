@@ -122,30 +122,74 @@ func TestTransformerKernelsBitwise(t *testing.T) {
 	}
 }
 
+// TestSoftmaxShortRowsMatchEachRow: the short-row softmax (all rows' exp in
+// one call) gives bitwise the row-by-row result in every kernel set, at
+// every short length, on rows with ±Inf, NaN, ±0, a large logit and
+// all-equal entries.
+func TestSoftmaxShortRowsMatchEachRow(t *testing.T) {
+	specials := []float32{float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()),
+		float32(math.Copysign(0, -1)), 0, 200, -200}
+	forEachImpl(t, func(t *testing.T, ks *kernelSet) {
+		r := rand.New(rand.NewPCG(9, uint64(len(ks.name))))
+		for cols := 1; cols < shortRow+4; cols++ {
+			for rows := 1; rows <= 6; rows++ {
+				for trial := 0; trial < 8; trial++ {
+					s := randSlice(r, rows*cols)
+					for i := range s {
+						s[i] *= 8
+						if trial > 0 && r.IntN(6) == 0 {
+							s[i] = specials[r.IntN(len(specials))]
+						}
+					}
+					if trial == 7 {
+						for i := range cols { // one row of equal entries
+							s[i] = s[0]
+						}
+					}
+					want, got := append([]float32(nil), s...), append([]float32(nil), s...)
+					softmaxEachRow(ks, want, rows, cols)
+					softmaxShortRows(ks, got, rows, cols)
+					for i := range want {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("%d×%d trial %d: [%d] = %v (%#x), row by row %v (%#x); input %v",
+								rows, cols, trial, i, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]), s)
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
 func TestSoftmaxRows(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	rows, cols := 5, 37
-	s := randSlice(r, rows*cols)
-	s[3] = 200 // would overflow exp without the shift
-	orig := append([]float32(nil), s...)
-	SoftmaxRows(s, rows, cols)
-	for i := 0; i < rows; i++ {
-		row, in := s[i*cols:(i+1)*cols], orig[i*cols:(i+1)*cols]
-		mx := in[0]
-		for _, v := range in {
-			mx = max(mx, v)
-		}
-		var z float64
-		for _, v := range in {
-			z += math.Exp(float64(v - mx))
-		}
-		for j, v := range in {
-			want := math.Exp(float64(v-mx)) / z
-			if math.Abs(float64(row[j])-want) > 2e-7*want+1e-37 {
-				t.Fatalf("row %d [%d] = %g, want %g", i, j, row[j], want)
+	// 5 columns take the short-row path, 37 the row-by-row one.
+	for _, cols := range []int{5, 37} {
+		rows := 5
+		s := randSlice(r, rows*cols)
+		s[3] = 200 // would overflow exp without the shift
+		orig := append([]float32(nil), s...)
+		SoftmaxRows(s, rows, cols)
+		for i := 0; i < rows; i++ {
+			row, in := s[i*cols:(i+1)*cols], orig[i*cols:(i+1)*cols]
+			mx := in[0]
+			for _, v := range in {
+				mx = max(mx, v)
+			}
+			var z float64
+			for _, v := range in {
+				z += math.Exp(float64(v - mx))
+			}
+			for j, v := range in {
+				want := math.Exp(float64(v-mx)) / z
+				if math.Abs(float64(row[j])-want) > 2e-7*want+1e-37 {
+					t.Fatalf("cols %d: row %d [%d] = %g, want %g", cols, i, j, row[j], want)
+				}
 			}
 		}
 	}
+	rows, cols := 5, 37
+	orig := randSlice(r, rows*cols)
 	// Gradient: finite differences of L = Σ w∘softmax(s).
 	w := randSlice(r, cols)
 	in := append([]float32(nil), orig[cols:2*cols]...)
