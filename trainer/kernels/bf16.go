@@ -36,15 +36,19 @@ import (
 // (the same bytes per panel as the float32 kc of 256).
 const kcBF16 = 512
 
+// bf16GemmKernel is a bf16 micro-kernel (see bf16Kernels.gemm).
+type bf16GemmKernel = func(kp int, a, b *uint32, c *float32, ldc int, alpha, beta float32, bias *float32)
+
 // bf16Kernels is one implementation of the bf16 GEMM's micro-kernel and
 // packing steps.
 type bf16Kernels struct {
 	name   string
 	mr, nr int
 	// gemm: C[0:mr][0:nr] = alpha*A*B + beta*C over kp pairs of steps; a is
-	// a packed panel of mr dwords per pair, b one of nr dwords per pair.
-	gemm     func(kp int, a, b *uint32, c *float32, ldc int, alpha, beta float32)
-	gemmEdge []func(kp int, a, b *uint32, c *float32, ldc int, alpha, beta float32)
+	// a packed panel of mr dwords per pair, b one of nr dwords per pair; a
+	// non-nil bias (nr values) is then added to every row.
+	gemm     bf16GemmKernel
+	gemmEdge []bf16GemmKernel
 	// pairRows sets dst[j] = bf16(r0[j]) | bf16(r1[j])<<16.
 	pairRows func(dst []uint32, r0, r1 []float32)
 	// cvt sets dst[j] = bf16(src[j]).
@@ -146,8 +150,12 @@ func pairRowsBF16Go(dst []uint32, r0, r1 []float32) {
 }
 
 // gemmBF16Go returns the Go twin of the bf16 micro-kernel for an mr×nr tile.
-func gemmBF16Go(mr, nr int) func(kp int, a, b *uint32, c *float32, ldc int, alpha, beta float32) {
-	return func(kp int, ap, bp *uint32, cp *float32, ldc int, alpha, beta float32) {
+func gemmBF16Go(mr, nr int) bf16GemmKernel {
+	return func(kp int, ap, bp *uint32, cp *float32, ldc int, alpha, beta float32, bp32 *float32) {
+		var bias []float32
+		if bp32 != nil {
+			bias = unsafe.Slice(bp32, nr)
+		}
 		a := unsafe.Slice(ap, kp*mr)
 		b := unsafe.Slice(bp, kp*nr)
 		c := unsafe.Slice(cp, (mr-1)*ldc+nr)
@@ -169,6 +177,9 @@ func gemmBF16Go(mr, nr int) func(kp int, a, b *uint32, c *float32, ldc int, alph
 				v := alpha * acc[j]
 				if beta != 0 {
 					v = v + float32(beta*out[j])
+				}
+				if bias != nil {
+					v += bias[j]
 				}
 				out[j] = v
 			}
@@ -300,18 +311,20 @@ func (g *gemmArgs) runBF16(ks *bf16Kernels, ws *bf16Workspace, i0, i1, j0, j1 in
 				} else {
 					packBF16(ks, ws, bp, g.transB, g.b, g.ldb, jc, jb, pc, pb, nr, pairs)
 				}
+				var bias []float32
 				if pc == 0 && g.bias != nil {
-					fillBias(g.c, g.ldc, g.bias, ic, ib, jc, jb)
+					bias, beta = g.bias, 0 // added in the epilogue
 				}
-				g.macroBF16(ks, ws, bp, ic, ib, jc, jb, pairs, beta)
+				g.macroBF16(ks, ws, bp, ic, ib, jc, jb, pairs, beta, bias)
 			}
 		}
 	}
 }
 
 // macroBF16 multiplies the packed row block in ws.a by the packed column
-// block b (panels of nr columns, pairs dwords per column).
-func (g *gemmArgs) macroBF16(ks *bf16Kernels, ws *bf16Workspace, b []uint32, ic, ib, jc, jb, pairs int, beta float32) {
+// block b (panels of nr columns, pairs dwords per column). A non-nil bias
+// (C's n columns) is added in the micro-kernels' epilogue.
+func (g *gemmArgs) macroBF16(ks *bf16Kernels, ws *bf16Workspace, b []uint32, ic, ib, jc, jb, pairs int, beta float32, bias []float32) {
 	mr, nr := ks.mr, ks.nr
 	c, ldc := g.c, g.ldc
 	for ir := 0; ir < ib; ir += mr {
@@ -321,23 +334,22 @@ func (g *gemmArgs) macroBF16(ks *bf16Kernels, ws *bf16Workspace, b []uint32, ic,
 			bp := b[jr*pairs : (jr+nr)*pairs]
 			cols := min(nr, jb-jr)
 			ci := (ic+ir)*ldc + jc + jr
-			if rows == mr && cols == nr {
-				_ = c[ci+(mr-1)*ldc+nr-1]
-				ks.gemm(pairs, &ap[0], &bp[0], &c[ci], ldc, g.alpha, beta)
-				continue
-			}
-			if cols == nr && rows < len(ks.gemmEdge) && ks.gemmEdge[rows] != nil {
-				_ = c[ci+(rows-1)*ldc+nr-1]
-				ks.gemmEdge[rows](pairs, &ap[0], &bp[0], &c[ci], ldc, g.alpha, beta)
-				continue
-			}
-			t := ws.tile[:mr*nr]
-			if beta != 0 {
-				for r := 0; r < rows; r++ {
-					copy(t[r*nr:r*nr+cols], c[ci+r*ldc:ci+r*ldc+cols])
+			if cols == nr {
+				bias := tileBias(bias, jc+jr, nr)
+				if rows == mr {
+					_ = c[ci+(mr-1)*ldc+nr-1]
+					ks.gemm(pairs, &ap[0], &bp[0], &c[ci], ldc, g.alpha, beta, bias)
+					continue
+				}
+				if rows < len(ks.gemmEdge) && ks.gemmEdge[rows] != nil {
+					_ = c[ci+(rows-1)*ldc+nr-1]
+					ks.gemmEdge[rows](pairs, &ap[0], &bp[0], &c[ci], ldc, g.alpha, beta, bias)
+					continue
 				}
 			}
-			ks.gemm(pairs, &ap[0], &bp[0], &t[0], nr, g.alpha, beta)
+			t := ws.tile[:mr*nr]
+			tbeta := edgeTileInit(t, nr, c, ci, ldc, rows, cols, beta, bias, jc+jr)
+			ks.gemm(pairs, &ap[0], &bp[0], &t[0], nr, g.alpha, tbeta, nil)
 			for r := 0; r < rows; r++ {
 				copy(c[ci+r*ldc:ci+r*ldc+cols], t[r*nr:r*nr+cols])
 			}

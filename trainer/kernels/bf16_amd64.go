@@ -9,7 +9,7 @@ func init() {
 		bf16Native = &bf16Kernels{
 			name: "avx512bf16", mr: 12, nr: 32,
 			gemm: sgemmBF16Kernel12x32AVX512,
-			gemmEdge: []func(kp int, a, b *uint32, c *float32, ldc int, alpha, beta float32){nil,
+			gemmEdge: []bf16GemmKernel{nil,
 				sgemmBF16Kernel1of12x32AVX512, sgemmBF16Kernel2of12x32AVX512, sgemmBF16Kernel3of12x32AVX512,
 				sgemmBF16Kernel4of12x32AVX512, sgemmBF16Kernel5of12x32AVX512, sgemmBF16Kernel6of12x32AVX512,
 				sgemmBF16Kernel7of12x32AVX512, sgemmBF16Kernel8of12x32AVX512, sgemmBF16Kernel9of12x32AVX512,

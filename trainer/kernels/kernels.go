@@ -104,6 +104,9 @@ import (
 
 //go:generate go run -C _asm . -out ../kernels_amd64.s -stubs ../kernels_amd64_stub.go -pkg kernels
 
+// gemmKernel is an SGEMM micro-kernel (see kernelSet.gemm).
+type gemmKernel = func(k int, a, b, c *float32, ldc int, alpha, beta float32, bias *float32)
+
 // kernelSet is one implementation of every kernel. The slice arguments of
 // the vector kernels are non-empty and already length-checked.
 type kernelSet struct {
@@ -112,14 +115,14 @@ type kernelSet struct {
 	// SGEMM micro-kernel: C[0:mr][0:nr] (row stride ldc) =
 	// alpha * A*B + beta * C, where a is a packed mr×k panel (mr values per
 	// step) and b a packed k×nr panel (nr values per step). beta == 0 must
-	// not read C.
+	// not read C. A non-nil bias (nr values) is then added to every row.
 	mr, nr int
-	gemm   func(k int, a, b, c *float32, ldc int, alpha, beta float32)
+	gemm   gemmKernel
 	// gemmEdge[r], when set, is the micro-kernel for the first r < mr rows
 	// of a panel: the last row panel of an A whose height is not a multiple
 	// of mr (64 output channels in 12-row panels) then costs r rows of
 	// arithmetic, not mr, and rounds exactly like the full kernel.
-	gemmEdge []func(k int, a, b, c *float32, ldc int, alpha, beta float32)
+	gemmEdge []gemmKernel
 
 	// Block sizes: kc is the depth of a packed block, mc the most rows of
 	// op(A) packed at once, nc the most columns of op(B).

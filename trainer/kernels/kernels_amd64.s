@@ -22,9 +22,9 @@ DATA masktab<>+56(SB)/4, $0x00000000
 DATA masktab<>+60(SB)/4, $0x00000000
 GLOBL masktab<>(SB), RODATA|NOPTR, $64
 
-// func sgemmKernel6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+// func sgemmKernel6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 // Requires: AVX, FMA3, MMX+
-TEXT ·sgemmKernel6x16AVX2(SB), NOSPLIT, $0-48
+TEXT ·sgemmKernel6x16AVX2(SB), NOSPLIT, $0-56
 	MOVQ       k+0(FP), CX
 	MOVQ       a+8(FP), SI
 	MOVQ       b+16(FP), DX
@@ -199,7 +199,7 @@ sgemmKernel6x16AVX2_store:
 	VMULPS       Y12, Y11, Y11
 	MOVL         beta+44(FP), AX
 	TESTL        $0x7fffffff, AX
-	JZ           sgemmKernel6x16AVX2_write
+	JZ           sgemmKernel6x16AVX2_bias
 	VBROADCASTSS beta+44(FP), Y13
 	MOVQ         DI, R9
 	VFMADD231PS  (R9), Y13, Y0
@@ -219,6 +219,23 @@ sgemmKernel6x16AVX2_store:
 	ADDQ         R8, R9
 	VFMADD231PS  (R9), Y13, Y10
 	VFMADD231PS  32(R9), Y13, Y11
+
+sgemmKernel6x16AVX2_bias:
+	MOVQ   bias+48(FP), AX
+	TESTQ  AX, AX
+	JZ     sgemmKernel6x16AVX2_write
+	VADDPS (AX), Y0, Y0
+	VADDPS 32(AX), Y1, Y1
+	VADDPS (AX), Y2, Y2
+	VADDPS 32(AX), Y3, Y3
+	VADDPS (AX), Y4, Y4
+	VADDPS 32(AX), Y5, Y5
+	VADDPS (AX), Y6, Y6
+	VADDPS 32(AX), Y7, Y7
+	VADDPS (AX), Y8, Y8
+	VADDPS 32(AX), Y9, Y9
+	VADDPS (AX), Y10, Y10
+	VADDPS 32(AX), Y11, Y11
 
 sgemmKernel6x16AVX2_write:
 	VMOVUPS Y0, (DI)
@@ -241,9 +258,9 @@ sgemmKernel6x16AVX2_write:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+// func sgemmKernel12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·sgemmKernel12x32AVX512(SB), NOSPLIT, $0-48
+TEXT ·sgemmKernel12x32AVX512(SB), NOSPLIT, $0-56
 	MOVQ       k+0(FP), CX
 	MOVQ       a+8(FP), SI
 	MOVQ       b+16(FP), DX
@@ -550,7 +567,7 @@ sgemmKernel12x32AVX512_store:
 	VMULPS       Z24, Z23, Z23
 	MOVL         beta+44(FP), AX
 	TESTL        $0x7fffffff, AX
-	JZ           sgemmKernel12x32AVX512_write
+	JZ           sgemmKernel12x32AVX512_bias
 	VBROADCASTSS beta+44(FP), Z25
 	MOVQ         DI, R9
 	VFMADD231PS  (R9), Z25, Z0
@@ -588,6 +605,35 @@ sgemmKernel12x32AVX512_store:
 	ADDQ         R8, R9
 	VFMADD231PS  (R9), Z25, Z22
 	VFMADD231PS  64(R9), Z25, Z23
+
+sgemmKernel12x32AVX512_bias:
+	MOVQ   bias+48(FP), AX
+	TESTQ  AX, AX
+	JZ     sgemmKernel12x32AVX512_write
+	VADDPS (AX), Z0, Z0
+	VADDPS 64(AX), Z1, Z1
+	VADDPS (AX), Z2, Z2
+	VADDPS 64(AX), Z3, Z3
+	VADDPS (AX), Z4, Z4
+	VADDPS 64(AX), Z5, Z5
+	VADDPS (AX), Z6, Z6
+	VADDPS 64(AX), Z7, Z7
+	VADDPS (AX), Z8, Z8
+	VADDPS 64(AX), Z9, Z9
+	VADDPS (AX), Z10, Z10
+	VADDPS 64(AX), Z11, Z11
+	VADDPS (AX), Z12, Z12
+	VADDPS 64(AX), Z13, Z13
+	VADDPS (AX), Z14, Z14
+	VADDPS 64(AX), Z15, Z15
+	VADDPS (AX), Z16, Z16
+	VADDPS 64(AX), Z17, Z17
+	VADDPS (AX), Z18, Z18
+	VADDPS 64(AX), Z19, Z19
+	VADDPS (AX), Z20, Z20
+	VADDPS 64(AX), Z21, Z21
+	VADDPS (AX), Z22, Z22
+	VADDPS 64(AX), Z23, Z23
 
 sgemmKernel12x32AVX512_write:
 	VMOVUPS Z0, (DI)
@@ -628,9 +674,9 @@ sgemmKernel12x32AVX512_write:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel1of6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+// func sgemmKernel1of6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 // Requires: AVX, FMA3, MMX+
-TEXT ·sgemmKernel1of6x16AVX2(SB), NOSPLIT, $0-48
+TEXT ·sgemmKernel1of6x16AVX2(SB), NOSPLIT, $0-56
 	MOVQ       k+0(FP), CX
 	MOVQ       a+8(FP), SI
 	MOVQ       b+16(FP), DX
@@ -695,11 +741,18 @@ sgemmKernel1of6x16AVX2_store:
 	VMULPS       Y2, Y1, Y1
 	MOVL         beta+44(FP), AX
 	TESTL        $0x7fffffff, AX
-	JZ           sgemmKernel1of6x16AVX2_write
+	JZ           sgemmKernel1of6x16AVX2_bias
 	VBROADCASTSS beta+44(FP), Y3
 	MOVQ         DI, R9
 	VFMADD231PS  (R9), Y3, Y0
 	VFMADD231PS  32(R9), Y3, Y1
+
+sgemmKernel1of6x16AVX2_bias:
+	MOVQ   bias+48(FP), AX
+	TESTQ  AX, AX
+	JZ     sgemmKernel1of6x16AVX2_write
+	VADDPS (AX), Y0, Y0
+	VADDPS 32(AX), Y1, Y1
 
 sgemmKernel1of6x16AVX2_write:
 	VMOVUPS Y0, (DI)
@@ -707,9 +760,9 @@ sgemmKernel1of6x16AVX2_write:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel2of6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+// func sgemmKernel2of6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 // Requires: AVX, FMA3, MMX+
-TEXT ·sgemmKernel2of6x16AVX2(SB), NOSPLIT, $0-48
+TEXT ·sgemmKernel2of6x16AVX2(SB), NOSPLIT, $0-56
 	MOVQ       k+0(FP), CX
 	MOVQ       a+8(FP), SI
 	MOVQ       b+16(FP), DX
@@ -796,7 +849,7 @@ sgemmKernel2of6x16AVX2_store:
 	VMULPS       Y4, Y3, Y3
 	MOVL         beta+44(FP), AX
 	TESTL        $0x7fffffff, AX
-	JZ           sgemmKernel2of6x16AVX2_write
+	JZ           sgemmKernel2of6x16AVX2_bias
 	VBROADCASTSS beta+44(FP), Y5
 	MOVQ         DI, R9
 	VFMADD231PS  (R9), Y5, Y0
@@ -804,6 +857,15 @@ sgemmKernel2of6x16AVX2_store:
 	ADDQ         R8, R9
 	VFMADD231PS  (R9), Y5, Y2
 	VFMADD231PS  32(R9), Y5, Y3
+
+sgemmKernel2of6x16AVX2_bias:
+	MOVQ   bias+48(FP), AX
+	TESTQ  AX, AX
+	JZ     sgemmKernel2of6x16AVX2_write
+	VADDPS (AX), Y0, Y0
+	VADDPS 32(AX), Y1, Y1
+	VADDPS (AX), Y2, Y2
+	VADDPS 32(AX), Y3, Y3
 
 sgemmKernel2of6x16AVX2_write:
 	VMOVUPS Y0, (DI)
@@ -814,9 +876,9 @@ sgemmKernel2of6x16AVX2_write:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel3of6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+// func sgemmKernel3of6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 // Requires: AVX, FMA3, MMX+
-TEXT ·sgemmKernel3of6x16AVX2(SB), NOSPLIT, $0-48
+TEXT ·sgemmKernel3of6x16AVX2(SB), NOSPLIT, $0-56
 	MOVQ       k+0(FP), CX
 	MOVQ       a+8(FP), SI
 	MOVQ       b+16(FP), DX
@@ -925,7 +987,7 @@ sgemmKernel3of6x16AVX2_store:
 	VMULPS       Y6, Y5, Y5
 	MOVL         beta+44(FP), AX
 	TESTL        $0x7fffffff, AX
-	JZ           sgemmKernel3of6x16AVX2_write
+	JZ           sgemmKernel3of6x16AVX2_bias
 	VBROADCASTSS beta+44(FP), Y7
 	MOVQ         DI, R9
 	VFMADD231PS  (R9), Y7, Y0
@@ -936,6 +998,17 @@ sgemmKernel3of6x16AVX2_store:
 	ADDQ         R8, R9
 	VFMADD231PS  (R9), Y7, Y4
 	VFMADD231PS  32(R9), Y7, Y5
+
+sgemmKernel3of6x16AVX2_bias:
+	MOVQ   bias+48(FP), AX
+	TESTQ  AX, AX
+	JZ     sgemmKernel3of6x16AVX2_write
+	VADDPS (AX), Y0, Y0
+	VADDPS 32(AX), Y1, Y1
+	VADDPS (AX), Y2, Y2
+	VADDPS 32(AX), Y3, Y3
+	VADDPS (AX), Y4, Y4
+	VADDPS 32(AX), Y5, Y5
 
 sgemmKernel3of6x16AVX2_write:
 	VMOVUPS Y0, (DI)
@@ -949,9 +1022,9 @@ sgemmKernel3of6x16AVX2_write:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel4of6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+// func sgemmKernel4of6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 // Requires: AVX, FMA3, MMX+
-TEXT ·sgemmKernel4of6x16AVX2(SB), NOSPLIT, $0-48
+TEXT ·sgemmKernel4of6x16AVX2(SB), NOSPLIT, $0-56
 	MOVQ       k+0(FP), CX
 	MOVQ       a+8(FP), SI
 	MOVQ       b+16(FP), DX
@@ -1082,7 +1155,7 @@ sgemmKernel4of6x16AVX2_store:
 	VMULPS       Y8, Y7, Y7
 	MOVL         beta+44(FP), AX
 	TESTL        $0x7fffffff, AX
-	JZ           sgemmKernel4of6x16AVX2_write
+	JZ           sgemmKernel4of6x16AVX2_bias
 	VBROADCASTSS beta+44(FP), Y9
 	MOVQ         DI, R9
 	VFMADD231PS  (R9), Y9, Y0
@@ -1096,6 +1169,19 @@ sgemmKernel4of6x16AVX2_store:
 	ADDQ         R8, R9
 	VFMADD231PS  (R9), Y9, Y6
 	VFMADD231PS  32(R9), Y9, Y7
+
+sgemmKernel4of6x16AVX2_bias:
+	MOVQ   bias+48(FP), AX
+	TESTQ  AX, AX
+	JZ     sgemmKernel4of6x16AVX2_write
+	VADDPS (AX), Y0, Y0
+	VADDPS 32(AX), Y1, Y1
+	VADDPS (AX), Y2, Y2
+	VADDPS 32(AX), Y3, Y3
+	VADDPS (AX), Y4, Y4
+	VADDPS 32(AX), Y5, Y5
+	VADDPS (AX), Y6, Y6
+	VADDPS 32(AX), Y7, Y7
 
 sgemmKernel4of6x16AVX2_write:
 	VMOVUPS Y0, (DI)
@@ -1112,9 +1198,9 @@ sgemmKernel4of6x16AVX2_write:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel5of6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+// func sgemmKernel5of6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 // Requires: AVX, FMA3, MMX+
-TEXT ·sgemmKernel5of6x16AVX2(SB), NOSPLIT, $0-48
+TEXT ·sgemmKernel5of6x16AVX2(SB), NOSPLIT, $0-56
 	MOVQ       k+0(FP), CX
 	MOVQ       a+8(FP), SI
 	MOVQ       b+16(FP), DX
@@ -1267,7 +1353,7 @@ sgemmKernel5of6x16AVX2_store:
 	VMULPS       Y10, Y9, Y9
 	MOVL         beta+44(FP), AX
 	TESTL        $0x7fffffff, AX
-	JZ           sgemmKernel5of6x16AVX2_write
+	JZ           sgemmKernel5of6x16AVX2_bias
 	VBROADCASTSS beta+44(FP), Y11
 	MOVQ         DI, R9
 	VFMADD231PS  (R9), Y11, Y0
@@ -1284,6 +1370,21 @@ sgemmKernel5of6x16AVX2_store:
 	ADDQ         R8, R9
 	VFMADD231PS  (R9), Y11, Y8
 	VFMADD231PS  32(R9), Y11, Y9
+
+sgemmKernel5of6x16AVX2_bias:
+	MOVQ   bias+48(FP), AX
+	TESTQ  AX, AX
+	JZ     sgemmKernel5of6x16AVX2_write
+	VADDPS (AX), Y0, Y0
+	VADDPS 32(AX), Y1, Y1
+	VADDPS (AX), Y2, Y2
+	VADDPS 32(AX), Y3, Y3
+	VADDPS (AX), Y4, Y4
+	VADDPS 32(AX), Y5, Y5
+	VADDPS (AX), Y6, Y6
+	VADDPS 32(AX), Y7, Y7
+	VADDPS (AX), Y8, Y8
+	VADDPS 32(AX), Y9, Y9
 
 sgemmKernel5of6x16AVX2_write:
 	VMOVUPS Y0, (DI)
@@ -1303,9 +1404,9 @@ sgemmKernel5of6x16AVX2_write:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel1of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+// func sgemmKernel1of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·sgemmKernel1of12x32AVX512(SB), NOSPLIT, $0-48
+TEXT ·sgemmKernel1of12x32AVX512(SB), NOSPLIT, $0-56
 	MOVQ       k+0(FP), CX
 	MOVQ       a+8(FP), SI
 	MOVQ       b+16(FP), DX
@@ -1370,11 +1471,18 @@ sgemmKernel1of12x32AVX512_store:
 	VMULPS       Z2, Z1, Z1
 	MOVL         beta+44(FP), AX
 	TESTL        $0x7fffffff, AX
-	JZ           sgemmKernel1of12x32AVX512_write
+	JZ           sgemmKernel1of12x32AVX512_bias
 	VBROADCASTSS beta+44(FP), Z3
 	MOVQ         DI, R9
 	VFMADD231PS  (R9), Z3, Z0
 	VFMADD231PS  64(R9), Z3, Z1
+
+sgemmKernel1of12x32AVX512_bias:
+	MOVQ   bias+48(FP), AX
+	TESTQ  AX, AX
+	JZ     sgemmKernel1of12x32AVX512_write
+	VADDPS (AX), Z0, Z0
+	VADDPS 64(AX), Z1, Z1
 
 sgemmKernel1of12x32AVX512_write:
 	VMOVUPS Z0, (DI)
@@ -1382,9 +1490,9 @@ sgemmKernel1of12x32AVX512_write:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel2of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+// func sgemmKernel2of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·sgemmKernel2of12x32AVX512(SB), NOSPLIT, $0-48
+TEXT ·sgemmKernel2of12x32AVX512(SB), NOSPLIT, $0-56
 	MOVQ       k+0(FP), CX
 	MOVQ       a+8(FP), SI
 	MOVQ       b+16(FP), DX
@@ -1471,7 +1579,7 @@ sgemmKernel2of12x32AVX512_store:
 	VMULPS       Z4, Z3, Z3
 	MOVL         beta+44(FP), AX
 	TESTL        $0x7fffffff, AX
-	JZ           sgemmKernel2of12x32AVX512_write
+	JZ           sgemmKernel2of12x32AVX512_bias
 	VBROADCASTSS beta+44(FP), Z5
 	MOVQ         DI, R9
 	VFMADD231PS  (R9), Z5, Z0
@@ -1479,6 +1587,15 @@ sgemmKernel2of12x32AVX512_store:
 	ADDQ         R8, R9
 	VFMADD231PS  (R9), Z5, Z2
 	VFMADD231PS  64(R9), Z5, Z3
+
+sgemmKernel2of12x32AVX512_bias:
+	MOVQ   bias+48(FP), AX
+	TESTQ  AX, AX
+	JZ     sgemmKernel2of12x32AVX512_write
+	VADDPS (AX), Z0, Z0
+	VADDPS 64(AX), Z1, Z1
+	VADDPS (AX), Z2, Z2
+	VADDPS 64(AX), Z3, Z3
 
 sgemmKernel2of12x32AVX512_write:
 	VMOVUPS Z0, (DI)
@@ -1489,9 +1606,9 @@ sgemmKernel2of12x32AVX512_write:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel3of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+// func sgemmKernel3of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·sgemmKernel3of12x32AVX512(SB), NOSPLIT, $0-48
+TEXT ·sgemmKernel3of12x32AVX512(SB), NOSPLIT, $0-56
 	MOVQ       k+0(FP), CX
 	MOVQ       a+8(FP), SI
 	MOVQ       b+16(FP), DX
@@ -1600,7 +1717,7 @@ sgemmKernel3of12x32AVX512_store:
 	VMULPS       Z6, Z5, Z5
 	MOVL         beta+44(FP), AX
 	TESTL        $0x7fffffff, AX
-	JZ           sgemmKernel3of12x32AVX512_write
+	JZ           sgemmKernel3of12x32AVX512_bias
 	VBROADCASTSS beta+44(FP), Z7
 	MOVQ         DI, R9
 	VFMADD231PS  (R9), Z7, Z0
@@ -1611,6 +1728,17 @@ sgemmKernel3of12x32AVX512_store:
 	ADDQ         R8, R9
 	VFMADD231PS  (R9), Z7, Z4
 	VFMADD231PS  64(R9), Z7, Z5
+
+sgemmKernel3of12x32AVX512_bias:
+	MOVQ   bias+48(FP), AX
+	TESTQ  AX, AX
+	JZ     sgemmKernel3of12x32AVX512_write
+	VADDPS (AX), Z0, Z0
+	VADDPS 64(AX), Z1, Z1
+	VADDPS (AX), Z2, Z2
+	VADDPS 64(AX), Z3, Z3
+	VADDPS (AX), Z4, Z4
+	VADDPS 64(AX), Z5, Z5
 
 sgemmKernel3of12x32AVX512_write:
 	VMOVUPS Z0, (DI)
@@ -1624,9 +1752,9 @@ sgemmKernel3of12x32AVX512_write:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel4of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+// func sgemmKernel4of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·sgemmKernel4of12x32AVX512(SB), NOSPLIT, $0-48
+TEXT ·sgemmKernel4of12x32AVX512(SB), NOSPLIT, $0-56
 	MOVQ       k+0(FP), CX
 	MOVQ       a+8(FP), SI
 	MOVQ       b+16(FP), DX
@@ -1757,7 +1885,7 @@ sgemmKernel4of12x32AVX512_store:
 	VMULPS       Z8, Z7, Z7
 	MOVL         beta+44(FP), AX
 	TESTL        $0x7fffffff, AX
-	JZ           sgemmKernel4of12x32AVX512_write
+	JZ           sgemmKernel4of12x32AVX512_bias
 	VBROADCASTSS beta+44(FP), Z9
 	MOVQ         DI, R9
 	VFMADD231PS  (R9), Z9, Z0
@@ -1771,6 +1899,19 @@ sgemmKernel4of12x32AVX512_store:
 	ADDQ         R8, R9
 	VFMADD231PS  (R9), Z9, Z6
 	VFMADD231PS  64(R9), Z9, Z7
+
+sgemmKernel4of12x32AVX512_bias:
+	MOVQ   bias+48(FP), AX
+	TESTQ  AX, AX
+	JZ     sgemmKernel4of12x32AVX512_write
+	VADDPS (AX), Z0, Z0
+	VADDPS 64(AX), Z1, Z1
+	VADDPS (AX), Z2, Z2
+	VADDPS 64(AX), Z3, Z3
+	VADDPS (AX), Z4, Z4
+	VADDPS 64(AX), Z5, Z5
+	VADDPS (AX), Z6, Z6
+	VADDPS 64(AX), Z7, Z7
 
 sgemmKernel4of12x32AVX512_write:
 	VMOVUPS Z0, (DI)
@@ -1787,9 +1928,9 @@ sgemmKernel4of12x32AVX512_write:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel5of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+// func sgemmKernel5of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·sgemmKernel5of12x32AVX512(SB), NOSPLIT, $0-48
+TEXT ·sgemmKernel5of12x32AVX512(SB), NOSPLIT, $0-56
 	MOVQ       k+0(FP), CX
 	MOVQ       a+8(FP), SI
 	MOVQ       b+16(FP), DX
@@ -1942,7 +2083,7 @@ sgemmKernel5of12x32AVX512_store:
 	VMULPS       Z10, Z9, Z9
 	MOVL         beta+44(FP), AX
 	TESTL        $0x7fffffff, AX
-	JZ           sgemmKernel5of12x32AVX512_write
+	JZ           sgemmKernel5of12x32AVX512_bias
 	VBROADCASTSS beta+44(FP), Z11
 	MOVQ         DI, R9
 	VFMADD231PS  (R9), Z11, Z0
@@ -1959,6 +2100,21 @@ sgemmKernel5of12x32AVX512_store:
 	ADDQ         R8, R9
 	VFMADD231PS  (R9), Z11, Z8
 	VFMADD231PS  64(R9), Z11, Z9
+
+sgemmKernel5of12x32AVX512_bias:
+	MOVQ   bias+48(FP), AX
+	TESTQ  AX, AX
+	JZ     sgemmKernel5of12x32AVX512_write
+	VADDPS (AX), Z0, Z0
+	VADDPS 64(AX), Z1, Z1
+	VADDPS (AX), Z2, Z2
+	VADDPS 64(AX), Z3, Z3
+	VADDPS (AX), Z4, Z4
+	VADDPS 64(AX), Z5, Z5
+	VADDPS (AX), Z6, Z6
+	VADDPS 64(AX), Z7, Z7
+	VADDPS (AX), Z8, Z8
+	VADDPS 64(AX), Z9, Z9
 
 sgemmKernel5of12x32AVX512_write:
 	VMOVUPS Z0, (DI)
@@ -1978,9 +2134,9 @@ sgemmKernel5of12x32AVX512_write:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel6of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+// func sgemmKernel6of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·sgemmKernel6of12x32AVX512(SB), NOSPLIT, $0-48
+TEXT ·sgemmKernel6of12x32AVX512(SB), NOSPLIT, $0-56
 	MOVQ       k+0(FP), CX
 	MOVQ       a+8(FP), SI
 	MOVQ       b+16(FP), DX
@@ -2155,7 +2311,7 @@ sgemmKernel6of12x32AVX512_store:
 	VMULPS       Z12, Z11, Z11
 	MOVL         beta+44(FP), AX
 	TESTL        $0x7fffffff, AX
-	JZ           sgemmKernel6of12x32AVX512_write
+	JZ           sgemmKernel6of12x32AVX512_bias
 	VBROADCASTSS beta+44(FP), Z13
 	MOVQ         DI, R9
 	VFMADD231PS  (R9), Z13, Z0
@@ -2175,6 +2331,23 @@ sgemmKernel6of12x32AVX512_store:
 	ADDQ         R8, R9
 	VFMADD231PS  (R9), Z13, Z10
 	VFMADD231PS  64(R9), Z13, Z11
+
+sgemmKernel6of12x32AVX512_bias:
+	MOVQ   bias+48(FP), AX
+	TESTQ  AX, AX
+	JZ     sgemmKernel6of12x32AVX512_write
+	VADDPS (AX), Z0, Z0
+	VADDPS 64(AX), Z1, Z1
+	VADDPS (AX), Z2, Z2
+	VADDPS 64(AX), Z3, Z3
+	VADDPS (AX), Z4, Z4
+	VADDPS 64(AX), Z5, Z5
+	VADDPS (AX), Z6, Z6
+	VADDPS 64(AX), Z7, Z7
+	VADDPS (AX), Z8, Z8
+	VADDPS 64(AX), Z9, Z9
+	VADDPS (AX), Z10, Z10
+	VADDPS 64(AX), Z11, Z11
 
 sgemmKernel6of12x32AVX512_write:
 	VMOVUPS Z0, (DI)
@@ -2197,9 +2370,9 @@ sgemmKernel6of12x32AVX512_write:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel7of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+// func sgemmKernel7of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·sgemmKernel7of12x32AVX512(SB), NOSPLIT, $0-48
+TEXT ·sgemmKernel7of12x32AVX512(SB), NOSPLIT, $0-56
 	MOVQ       k+0(FP), CX
 	MOVQ       a+8(FP), SI
 	MOVQ       b+16(FP), DX
@@ -2396,7 +2569,7 @@ sgemmKernel7of12x32AVX512_store:
 	VMULPS       Z14, Z13, Z13
 	MOVL         beta+44(FP), AX
 	TESTL        $0x7fffffff, AX
-	JZ           sgemmKernel7of12x32AVX512_write
+	JZ           sgemmKernel7of12x32AVX512_bias
 	VBROADCASTSS beta+44(FP), Z15
 	MOVQ         DI, R9
 	VFMADD231PS  (R9), Z15, Z0
@@ -2419,6 +2592,25 @@ sgemmKernel7of12x32AVX512_store:
 	ADDQ         R8, R9
 	VFMADD231PS  (R9), Z15, Z12
 	VFMADD231PS  64(R9), Z15, Z13
+
+sgemmKernel7of12x32AVX512_bias:
+	MOVQ   bias+48(FP), AX
+	TESTQ  AX, AX
+	JZ     sgemmKernel7of12x32AVX512_write
+	VADDPS (AX), Z0, Z0
+	VADDPS 64(AX), Z1, Z1
+	VADDPS (AX), Z2, Z2
+	VADDPS 64(AX), Z3, Z3
+	VADDPS (AX), Z4, Z4
+	VADDPS 64(AX), Z5, Z5
+	VADDPS (AX), Z6, Z6
+	VADDPS 64(AX), Z7, Z7
+	VADDPS (AX), Z8, Z8
+	VADDPS 64(AX), Z9, Z9
+	VADDPS (AX), Z10, Z10
+	VADDPS 64(AX), Z11, Z11
+	VADDPS (AX), Z12, Z12
+	VADDPS 64(AX), Z13, Z13
 
 sgemmKernel7of12x32AVX512_write:
 	VMOVUPS Z0, (DI)
@@ -2444,9 +2636,9 @@ sgemmKernel7of12x32AVX512_write:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel8of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+// func sgemmKernel8of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·sgemmKernel8of12x32AVX512(SB), NOSPLIT, $0-48
+TEXT ·sgemmKernel8of12x32AVX512(SB), NOSPLIT, $0-56
 	MOVQ       k+0(FP), CX
 	MOVQ       a+8(FP), SI
 	MOVQ       b+16(FP), DX
@@ -2665,7 +2857,7 @@ sgemmKernel8of12x32AVX512_store:
 	VMULPS       Z16, Z15, Z15
 	MOVL         beta+44(FP), AX
 	TESTL        $0x7fffffff, AX
-	JZ           sgemmKernel8of12x32AVX512_write
+	JZ           sgemmKernel8of12x32AVX512_bias
 	VBROADCASTSS beta+44(FP), Z17
 	MOVQ         DI, R9
 	VFMADD231PS  (R9), Z17, Z0
@@ -2691,6 +2883,27 @@ sgemmKernel8of12x32AVX512_store:
 	ADDQ         R8, R9
 	VFMADD231PS  (R9), Z17, Z14
 	VFMADD231PS  64(R9), Z17, Z15
+
+sgemmKernel8of12x32AVX512_bias:
+	MOVQ   bias+48(FP), AX
+	TESTQ  AX, AX
+	JZ     sgemmKernel8of12x32AVX512_write
+	VADDPS (AX), Z0, Z0
+	VADDPS 64(AX), Z1, Z1
+	VADDPS (AX), Z2, Z2
+	VADDPS 64(AX), Z3, Z3
+	VADDPS (AX), Z4, Z4
+	VADDPS 64(AX), Z5, Z5
+	VADDPS (AX), Z6, Z6
+	VADDPS 64(AX), Z7, Z7
+	VADDPS (AX), Z8, Z8
+	VADDPS 64(AX), Z9, Z9
+	VADDPS (AX), Z10, Z10
+	VADDPS 64(AX), Z11, Z11
+	VADDPS (AX), Z12, Z12
+	VADDPS 64(AX), Z13, Z13
+	VADDPS (AX), Z14, Z14
+	VADDPS 64(AX), Z15, Z15
 
 sgemmKernel8of12x32AVX512_write:
 	VMOVUPS Z0, (DI)
@@ -2719,9 +2932,9 @@ sgemmKernel8of12x32AVX512_write:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel9of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+// func sgemmKernel9of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·sgemmKernel9of12x32AVX512(SB), NOSPLIT, $0-48
+TEXT ·sgemmKernel9of12x32AVX512(SB), NOSPLIT, $0-56
 	MOVQ       k+0(FP), CX
 	MOVQ       a+8(FP), SI
 	MOVQ       b+16(FP), DX
@@ -2962,7 +3175,7 @@ sgemmKernel9of12x32AVX512_store:
 	VMULPS       Z18, Z17, Z17
 	MOVL         beta+44(FP), AX
 	TESTL        $0x7fffffff, AX
-	JZ           sgemmKernel9of12x32AVX512_write
+	JZ           sgemmKernel9of12x32AVX512_bias
 	VBROADCASTSS beta+44(FP), Z19
 	MOVQ         DI, R9
 	VFMADD231PS  (R9), Z19, Z0
@@ -2991,6 +3204,29 @@ sgemmKernel9of12x32AVX512_store:
 	ADDQ         R8, R9
 	VFMADD231PS  (R9), Z19, Z16
 	VFMADD231PS  64(R9), Z19, Z17
+
+sgemmKernel9of12x32AVX512_bias:
+	MOVQ   bias+48(FP), AX
+	TESTQ  AX, AX
+	JZ     sgemmKernel9of12x32AVX512_write
+	VADDPS (AX), Z0, Z0
+	VADDPS 64(AX), Z1, Z1
+	VADDPS (AX), Z2, Z2
+	VADDPS 64(AX), Z3, Z3
+	VADDPS (AX), Z4, Z4
+	VADDPS 64(AX), Z5, Z5
+	VADDPS (AX), Z6, Z6
+	VADDPS 64(AX), Z7, Z7
+	VADDPS (AX), Z8, Z8
+	VADDPS 64(AX), Z9, Z9
+	VADDPS (AX), Z10, Z10
+	VADDPS 64(AX), Z11, Z11
+	VADDPS (AX), Z12, Z12
+	VADDPS 64(AX), Z13, Z13
+	VADDPS (AX), Z14, Z14
+	VADDPS 64(AX), Z15, Z15
+	VADDPS (AX), Z16, Z16
+	VADDPS 64(AX), Z17, Z17
 
 sgemmKernel9of12x32AVX512_write:
 	VMOVUPS Z0, (DI)
@@ -3022,9 +3258,9 @@ sgemmKernel9of12x32AVX512_write:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel10of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+// func sgemmKernel10of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·sgemmKernel10of12x32AVX512(SB), NOSPLIT, $0-48
+TEXT ·sgemmKernel10of12x32AVX512(SB), NOSPLIT, $0-56
 	MOVQ       k+0(FP), CX
 	MOVQ       a+8(FP), SI
 	MOVQ       b+16(FP), DX
@@ -3287,7 +3523,7 @@ sgemmKernel10of12x32AVX512_store:
 	VMULPS       Z20, Z19, Z19
 	MOVL         beta+44(FP), AX
 	TESTL        $0x7fffffff, AX
-	JZ           sgemmKernel10of12x32AVX512_write
+	JZ           sgemmKernel10of12x32AVX512_bias
 	VBROADCASTSS beta+44(FP), Z21
 	MOVQ         DI, R9
 	VFMADD231PS  (R9), Z21, Z0
@@ -3319,6 +3555,31 @@ sgemmKernel10of12x32AVX512_store:
 	ADDQ         R8, R9
 	VFMADD231PS  (R9), Z21, Z18
 	VFMADD231PS  64(R9), Z21, Z19
+
+sgemmKernel10of12x32AVX512_bias:
+	MOVQ   bias+48(FP), AX
+	TESTQ  AX, AX
+	JZ     sgemmKernel10of12x32AVX512_write
+	VADDPS (AX), Z0, Z0
+	VADDPS 64(AX), Z1, Z1
+	VADDPS (AX), Z2, Z2
+	VADDPS 64(AX), Z3, Z3
+	VADDPS (AX), Z4, Z4
+	VADDPS 64(AX), Z5, Z5
+	VADDPS (AX), Z6, Z6
+	VADDPS 64(AX), Z7, Z7
+	VADDPS (AX), Z8, Z8
+	VADDPS 64(AX), Z9, Z9
+	VADDPS (AX), Z10, Z10
+	VADDPS 64(AX), Z11, Z11
+	VADDPS (AX), Z12, Z12
+	VADDPS 64(AX), Z13, Z13
+	VADDPS (AX), Z14, Z14
+	VADDPS 64(AX), Z15, Z15
+	VADDPS (AX), Z16, Z16
+	VADDPS 64(AX), Z17, Z17
+	VADDPS (AX), Z18, Z18
+	VADDPS 64(AX), Z19, Z19
 
 sgemmKernel10of12x32AVX512_write:
 	VMOVUPS Z0, (DI)
@@ -3353,9 +3614,9 @@ sgemmKernel10of12x32AVX512_write:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel11of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+// func sgemmKernel11of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·sgemmKernel11of12x32AVX512(SB), NOSPLIT, $0-48
+TEXT ·sgemmKernel11of12x32AVX512(SB), NOSPLIT, $0-56
 	MOVQ       k+0(FP), CX
 	MOVQ       a+8(FP), SI
 	MOVQ       b+16(FP), DX
@@ -3640,7 +3901,7 @@ sgemmKernel11of12x32AVX512_store:
 	VMULPS       Z22, Z21, Z21
 	MOVL         beta+44(FP), AX
 	TESTL        $0x7fffffff, AX
-	JZ           sgemmKernel11of12x32AVX512_write
+	JZ           sgemmKernel11of12x32AVX512_bias
 	VBROADCASTSS beta+44(FP), Z23
 	MOVQ         DI, R9
 	VFMADD231PS  (R9), Z23, Z0
@@ -3675,6 +3936,33 @@ sgemmKernel11of12x32AVX512_store:
 	ADDQ         R8, R9
 	VFMADD231PS  (R9), Z23, Z20
 	VFMADD231PS  64(R9), Z23, Z21
+
+sgemmKernel11of12x32AVX512_bias:
+	MOVQ   bias+48(FP), AX
+	TESTQ  AX, AX
+	JZ     sgemmKernel11of12x32AVX512_write
+	VADDPS (AX), Z0, Z0
+	VADDPS 64(AX), Z1, Z1
+	VADDPS (AX), Z2, Z2
+	VADDPS 64(AX), Z3, Z3
+	VADDPS (AX), Z4, Z4
+	VADDPS 64(AX), Z5, Z5
+	VADDPS (AX), Z6, Z6
+	VADDPS 64(AX), Z7, Z7
+	VADDPS (AX), Z8, Z8
+	VADDPS 64(AX), Z9, Z9
+	VADDPS (AX), Z10, Z10
+	VADDPS 64(AX), Z11, Z11
+	VADDPS (AX), Z12, Z12
+	VADDPS 64(AX), Z13, Z13
+	VADDPS (AX), Z14, Z14
+	VADDPS 64(AX), Z15, Z15
+	VADDPS (AX), Z16, Z16
+	VADDPS 64(AX), Z17, Z17
+	VADDPS (AX), Z18, Z18
+	VADDPS 64(AX), Z19, Z19
+	VADDPS (AX), Z20, Z20
+	VADDPS 64(AX), Z21, Z21
 
 sgemmKernel11of12x32AVX512_write:
 	VMOVUPS Z0, (DI)
@@ -13435,9 +13723,9 @@ lookupU8AVX512_done:
 	VZEROUPPER
 	RET
 
-// func sgemmBF16Kernel12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+// func sgemmBF16Kernel12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·sgemmBF16Kernel12x32AVX512(SB), NOSPLIT, $0-48
+TEXT ·sgemmBF16Kernel12x32AVX512(SB), NOSPLIT, $0-56
 	MOVQ       kp+0(FP), CX
 	MOVQ       a+8(FP), SI
 	MOVQ       b+16(FP), DX
@@ -14640,7 +14928,7 @@ sgemmBF16Kernel12x32AVX512_store:
 	VMULPS       Z24, Z23, Z23
 	MOVL         beta+44(FP), AX
 	TESTL        $0x7fffffff, AX
-	JZ           sgemmBF16Kernel12x32AVX512_write
+	JZ           sgemmBF16Kernel12x32AVX512_bias
 	VBROADCASTSS beta+44(FP), Z25
 	MOVQ         DI, R9
 	VMULPS       (R9), Z25, Z26
@@ -14703,6 +14991,35 @@ sgemmBF16Kernel12x32AVX512_store:
 	VMULPS       64(R9), Z25, Z26
 	VADDPS       Z26, Z23, Z23
 
+sgemmBF16Kernel12x32AVX512_bias:
+	MOVQ   bias+48(FP), AX
+	TESTQ  AX, AX
+	JZ     sgemmBF16Kernel12x32AVX512_write
+	VADDPS (AX), Z0, Z0
+	VADDPS 64(AX), Z1, Z1
+	VADDPS (AX), Z2, Z2
+	VADDPS 64(AX), Z3, Z3
+	VADDPS (AX), Z4, Z4
+	VADDPS 64(AX), Z5, Z5
+	VADDPS (AX), Z6, Z6
+	VADDPS 64(AX), Z7, Z7
+	VADDPS (AX), Z8, Z8
+	VADDPS 64(AX), Z9, Z9
+	VADDPS (AX), Z10, Z10
+	VADDPS 64(AX), Z11, Z11
+	VADDPS (AX), Z12, Z12
+	VADDPS 64(AX), Z13, Z13
+	VADDPS (AX), Z14, Z14
+	VADDPS 64(AX), Z15, Z15
+	VADDPS (AX), Z16, Z16
+	VADDPS 64(AX), Z17, Z17
+	VADDPS (AX), Z18, Z18
+	VADDPS 64(AX), Z19, Z19
+	VADDPS (AX), Z20, Z20
+	VADDPS 64(AX), Z21, Z21
+	VADDPS (AX), Z22, Z22
+	VADDPS 64(AX), Z23, Z23
+
 sgemmBF16Kernel12x32AVX512_write:
 	VMOVUPS Z0, (DI)
 	VMOVUPS Z1, 64(DI)
@@ -14742,9 +15059,9 @@ sgemmBF16Kernel12x32AVX512_write:
 	VZEROUPPER
 	RET
 
-// func sgemmBF16Kernel1of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+// func sgemmBF16Kernel1of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·sgemmBF16Kernel1of12x32AVX512(SB), NOSPLIT, $0-48
+TEXT ·sgemmBF16Kernel1of12x32AVX512(SB), NOSPLIT, $0-56
 	MOVQ       kp+0(FP), CX
 	MOVQ       a+8(FP), SI
 	MOVQ       b+16(FP), DX
@@ -14880,7 +15197,7 @@ sgemmBF16Kernel1of12x32AVX512_store:
 	VMULPS       Z24, Z1, Z1
 	MOVL         beta+44(FP), AX
 	TESTL        $0x7fffffff, AX
-	JZ           sgemmBF16Kernel1of12x32AVX512_write
+	JZ           sgemmBF16Kernel1of12x32AVX512_bias
 	VBROADCASTSS beta+44(FP), Z25
 	MOVQ         DI, R9
 	VMULPS       (R9), Z25, Z26
@@ -14888,15 +15205,22 @@ sgemmBF16Kernel1of12x32AVX512_store:
 	VMULPS       64(R9), Z25, Z26
 	VADDPS       Z26, Z1, Z1
 
+sgemmBF16Kernel1of12x32AVX512_bias:
+	MOVQ   bias+48(FP), AX
+	TESTQ  AX, AX
+	JZ     sgemmBF16Kernel1of12x32AVX512_write
+	VADDPS (AX), Z0, Z0
+	VADDPS 64(AX), Z1, Z1
+
 sgemmBF16Kernel1of12x32AVX512_write:
 	VMOVUPS Z0, (DI)
 	VMOVUPS Z1, 64(DI)
 	VZEROUPPER
 	RET
 
-// func sgemmBF16Kernel2of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+// func sgemmBF16Kernel2of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·sgemmBF16Kernel2of12x32AVX512(SB), NOSPLIT, $0-48
+TEXT ·sgemmBF16Kernel2of12x32AVX512(SB), NOSPLIT, $0-56
 	MOVQ       kp+0(FP), CX
 	MOVQ       a+8(FP), SI
 	MOVQ       b+16(FP), DX
@@ -15129,7 +15453,7 @@ sgemmBF16Kernel2of12x32AVX512_store:
 	VMULPS       Z24, Z3, Z3
 	MOVL         beta+44(FP), AX
 	TESTL        $0x7fffffff, AX
-	JZ           sgemmBF16Kernel2of12x32AVX512_write
+	JZ           sgemmBF16Kernel2of12x32AVX512_bias
 	VBROADCASTSS beta+44(FP), Z25
 	MOVQ         DI, R9
 	VMULPS       (R9), Z25, Z26
@@ -15142,6 +15466,15 @@ sgemmBF16Kernel2of12x32AVX512_store:
 	VMULPS       64(R9), Z25, Z26
 	VADDPS       Z26, Z3, Z3
 
+sgemmBF16Kernel2of12x32AVX512_bias:
+	MOVQ   bias+48(FP), AX
+	TESTQ  AX, AX
+	JZ     sgemmBF16Kernel2of12x32AVX512_write
+	VADDPS (AX), Z0, Z0
+	VADDPS 64(AX), Z1, Z1
+	VADDPS (AX), Z2, Z2
+	VADDPS 64(AX), Z3, Z3
+
 sgemmBF16Kernel2of12x32AVX512_write:
 	VMOVUPS Z0, (DI)
 	VMOVUPS Z1, 64(DI)
@@ -15151,9 +15484,9 @@ sgemmBF16Kernel2of12x32AVX512_write:
 	VZEROUPPER
 	RET
 
-// func sgemmBF16Kernel3of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+// func sgemmBF16Kernel3of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·sgemmBF16Kernel3of12x32AVX512(SB), NOSPLIT, $0-48
+TEXT ·sgemmBF16Kernel3of12x32AVX512(SB), NOSPLIT, $0-56
 	MOVQ       kp+0(FP), CX
 	MOVQ       a+8(FP), SI
 	MOVQ       b+16(FP), DX
@@ -15483,7 +15816,7 @@ sgemmBF16Kernel3of12x32AVX512_store:
 	VMULPS       Z24, Z5, Z5
 	MOVL         beta+44(FP), AX
 	TESTL        $0x7fffffff, AX
-	JZ           sgemmBF16Kernel3of12x32AVX512_write
+	JZ           sgemmBF16Kernel3of12x32AVX512_bias
 	VBROADCASTSS beta+44(FP), Z25
 	MOVQ         DI, R9
 	VMULPS       (R9), Z25, Z26
@@ -15501,6 +15834,17 @@ sgemmBF16Kernel3of12x32AVX512_store:
 	VMULPS       64(R9), Z25, Z26
 	VADDPS       Z26, Z5, Z5
 
+sgemmBF16Kernel3of12x32AVX512_bias:
+	MOVQ   bias+48(FP), AX
+	TESTQ  AX, AX
+	JZ     sgemmBF16Kernel3of12x32AVX512_write
+	VADDPS (AX), Z0, Z0
+	VADDPS 64(AX), Z1, Z1
+	VADDPS (AX), Z2, Z2
+	VADDPS 64(AX), Z3, Z3
+	VADDPS (AX), Z4, Z4
+	VADDPS 64(AX), Z5, Z5
+
 sgemmBF16Kernel3of12x32AVX512_write:
 	VMOVUPS Z0, (DI)
 	VMOVUPS Z1, 64(DI)
@@ -15513,9 +15857,9 @@ sgemmBF16Kernel3of12x32AVX512_write:
 	VZEROUPPER
 	RET
 
-// func sgemmBF16Kernel4of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+// func sgemmBF16Kernel4of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·sgemmBF16Kernel4of12x32AVX512(SB), NOSPLIT, $0-48
+TEXT ·sgemmBF16Kernel4of12x32AVX512(SB), NOSPLIT, $0-56
 	MOVQ       kp+0(FP), CX
 	MOVQ       a+8(FP), SI
 	MOVQ       b+16(FP), DX
@@ -15942,7 +16286,7 @@ sgemmBF16Kernel4of12x32AVX512_store:
 	VMULPS       Z24, Z7, Z7
 	MOVL         beta+44(FP), AX
 	TESTL        $0x7fffffff, AX
-	JZ           sgemmBF16Kernel4of12x32AVX512_write
+	JZ           sgemmBF16Kernel4of12x32AVX512_bias
 	VBROADCASTSS beta+44(FP), Z25
 	MOVQ         DI, R9
 	VMULPS       (R9), Z25, Z26
@@ -15965,6 +16309,19 @@ sgemmBF16Kernel4of12x32AVX512_store:
 	VMULPS       64(R9), Z25, Z26
 	VADDPS       Z26, Z7, Z7
 
+sgemmBF16Kernel4of12x32AVX512_bias:
+	MOVQ   bias+48(FP), AX
+	TESTQ  AX, AX
+	JZ     sgemmBF16Kernel4of12x32AVX512_write
+	VADDPS (AX), Z0, Z0
+	VADDPS 64(AX), Z1, Z1
+	VADDPS (AX), Z2, Z2
+	VADDPS 64(AX), Z3, Z3
+	VADDPS (AX), Z4, Z4
+	VADDPS 64(AX), Z5, Z5
+	VADDPS (AX), Z6, Z6
+	VADDPS 64(AX), Z7, Z7
+
 sgemmBF16Kernel4of12x32AVX512_write:
 	VMOVUPS Z0, (DI)
 	VMOVUPS Z1, 64(DI)
@@ -15980,9 +16337,9 @@ sgemmBF16Kernel4of12x32AVX512_write:
 	VZEROUPPER
 	RET
 
-// func sgemmBF16Kernel5of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+// func sgemmBF16Kernel5of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·sgemmBF16Kernel5of12x32AVX512(SB), NOSPLIT, $0-48
+TEXT ·sgemmBF16Kernel5of12x32AVX512(SB), NOSPLIT, $0-56
 	MOVQ       kp+0(FP), CX
 	MOVQ       a+8(FP), SI
 	MOVQ       b+16(FP), DX
@@ -16506,7 +16863,7 @@ sgemmBF16Kernel5of12x32AVX512_store:
 	VMULPS       Z24, Z9, Z9
 	MOVL         beta+44(FP), AX
 	TESTL        $0x7fffffff, AX
-	JZ           sgemmBF16Kernel5of12x32AVX512_write
+	JZ           sgemmBF16Kernel5of12x32AVX512_bias
 	VBROADCASTSS beta+44(FP), Z25
 	MOVQ         DI, R9
 	VMULPS       (R9), Z25, Z26
@@ -16534,6 +16891,21 @@ sgemmBF16Kernel5of12x32AVX512_store:
 	VMULPS       64(R9), Z25, Z26
 	VADDPS       Z26, Z9, Z9
 
+sgemmBF16Kernel5of12x32AVX512_bias:
+	MOVQ   bias+48(FP), AX
+	TESTQ  AX, AX
+	JZ     sgemmBF16Kernel5of12x32AVX512_write
+	VADDPS (AX), Z0, Z0
+	VADDPS 64(AX), Z1, Z1
+	VADDPS (AX), Z2, Z2
+	VADDPS 64(AX), Z3, Z3
+	VADDPS (AX), Z4, Z4
+	VADDPS 64(AX), Z5, Z5
+	VADDPS (AX), Z6, Z6
+	VADDPS 64(AX), Z7, Z7
+	VADDPS (AX), Z8, Z8
+	VADDPS 64(AX), Z9, Z9
+
 sgemmBF16Kernel5of12x32AVX512_write:
 	VMOVUPS Z0, (DI)
 	VMOVUPS Z1, 64(DI)
@@ -16552,9 +16924,9 @@ sgemmBF16Kernel5of12x32AVX512_write:
 	VZEROUPPER
 	RET
 
-// func sgemmBF16Kernel6of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+// func sgemmBF16Kernel6of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·sgemmBF16Kernel6of12x32AVX512(SB), NOSPLIT, $0-48
+TEXT ·sgemmBF16Kernel6of12x32AVX512(SB), NOSPLIT, $0-56
 	MOVQ       kp+0(FP), CX
 	MOVQ       a+8(FP), SI
 	MOVQ       b+16(FP), DX
@@ -17175,7 +17547,7 @@ sgemmBF16Kernel6of12x32AVX512_store:
 	VMULPS       Z24, Z11, Z11
 	MOVL         beta+44(FP), AX
 	TESTL        $0x7fffffff, AX
-	JZ           sgemmBF16Kernel6of12x32AVX512_write
+	JZ           sgemmBF16Kernel6of12x32AVX512_bias
 	VBROADCASTSS beta+44(FP), Z25
 	MOVQ         DI, R9
 	VMULPS       (R9), Z25, Z26
@@ -17208,6 +17580,23 @@ sgemmBF16Kernel6of12x32AVX512_store:
 	VMULPS       64(R9), Z25, Z26
 	VADDPS       Z26, Z11, Z11
 
+sgemmBF16Kernel6of12x32AVX512_bias:
+	MOVQ   bias+48(FP), AX
+	TESTQ  AX, AX
+	JZ     sgemmBF16Kernel6of12x32AVX512_write
+	VADDPS (AX), Z0, Z0
+	VADDPS 64(AX), Z1, Z1
+	VADDPS (AX), Z2, Z2
+	VADDPS 64(AX), Z3, Z3
+	VADDPS (AX), Z4, Z4
+	VADDPS 64(AX), Z5, Z5
+	VADDPS (AX), Z6, Z6
+	VADDPS 64(AX), Z7, Z7
+	VADDPS (AX), Z8, Z8
+	VADDPS 64(AX), Z9, Z9
+	VADDPS (AX), Z10, Z10
+	VADDPS 64(AX), Z11, Z11
+
 sgemmBF16Kernel6of12x32AVX512_write:
 	VMOVUPS Z0, (DI)
 	VMOVUPS Z1, 64(DI)
@@ -17229,9 +17618,9 @@ sgemmBF16Kernel6of12x32AVX512_write:
 	VZEROUPPER
 	RET
 
-// func sgemmBF16Kernel7of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+// func sgemmBF16Kernel7of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·sgemmBF16Kernel7of12x32AVX512(SB), NOSPLIT, $0-48
+TEXT ·sgemmBF16Kernel7of12x32AVX512(SB), NOSPLIT, $0-56
 	MOVQ       kp+0(FP), CX
 	MOVQ       a+8(FP), SI
 	MOVQ       b+16(FP), DX
@@ -17949,7 +18338,7 @@ sgemmBF16Kernel7of12x32AVX512_store:
 	VMULPS       Z24, Z13, Z13
 	MOVL         beta+44(FP), AX
 	TESTL        $0x7fffffff, AX
-	JZ           sgemmBF16Kernel7of12x32AVX512_write
+	JZ           sgemmBF16Kernel7of12x32AVX512_bias
 	VBROADCASTSS beta+44(FP), Z25
 	MOVQ         DI, R9
 	VMULPS       (R9), Z25, Z26
@@ -17987,6 +18376,25 @@ sgemmBF16Kernel7of12x32AVX512_store:
 	VMULPS       64(R9), Z25, Z26
 	VADDPS       Z26, Z13, Z13
 
+sgemmBF16Kernel7of12x32AVX512_bias:
+	MOVQ   bias+48(FP), AX
+	TESTQ  AX, AX
+	JZ     sgemmBF16Kernel7of12x32AVX512_write
+	VADDPS (AX), Z0, Z0
+	VADDPS 64(AX), Z1, Z1
+	VADDPS (AX), Z2, Z2
+	VADDPS 64(AX), Z3, Z3
+	VADDPS (AX), Z4, Z4
+	VADDPS 64(AX), Z5, Z5
+	VADDPS (AX), Z6, Z6
+	VADDPS 64(AX), Z7, Z7
+	VADDPS (AX), Z8, Z8
+	VADDPS 64(AX), Z9, Z9
+	VADDPS (AX), Z10, Z10
+	VADDPS 64(AX), Z11, Z11
+	VADDPS (AX), Z12, Z12
+	VADDPS 64(AX), Z13, Z13
+
 sgemmBF16Kernel7of12x32AVX512_write:
 	VMOVUPS Z0, (DI)
 	VMOVUPS Z1, 64(DI)
@@ -18011,9 +18419,9 @@ sgemmBF16Kernel7of12x32AVX512_write:
 	VZEROUPPER
 	RET
 
-// func sgemmBF16Kernel8of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+// func sgemmBF16Kernel8of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·sgemmBF16Kernel8of12x32AVX512(SB), NOSPLIT, $0-48
+TEXT ·sgemmBF16Kernel8of12x32AVX512(SB), NOSPLIT, $0-56
 	MOVQ       kp+0(FP), CX
 	MOVQ       a+8(FP), SI
 	MOVQ       b+16(FP), DX
@@ -18828,7 +19236,7 @@ sgemmBF16Kernel8of12x32AVX512_store:
 	VMULPS       Z24, Z15, Z15
 	MOVL         beta+44(FP), AX
 	TESTL        $0x7fffffff, AX
-	JZ           sgemmBF16Kernel8of12x32AVX512_write
+	JZ           sgemmBF16Kernel8of12x32AVX512_bias
 	VBROADCASTSS beta+44(FP), Z25
 	MOVQ         DI, R9
 	VMULPS       (R9), Z25, Z26
@@ -18871,6 +19279,27 @@ sgemmBF16Kernel8of12x32AVX512_store:
 	VMULPS       64(R9), Z25, Z26
 	VADDPS       Z26, Z15, Z15
 
+sgemmBF16Kernel8of12x32AVX512_bias:
+	MOVQ   bias+48(FP), AX
+	TESTQ  AX, AX
+	JZ     sgemmBF16Kernel8of12x32AVX512_write
+	VADDPS (AX), Z0, Z0
+	VADDPS 64(AX), Z1, Z1
+	VADDPS (AX), Z2, Z2
+	VADDPS 64(AX), Z3, Z3
+	VADDPS (AX), Z4, Z4
+	VADDPS 64(AX), Z5, Z5
+	VADDPS (AX), Z6, Z6
+	VADDPS 64(AX), Z7, Z7
+	VADDPS (AX), Z8, Z8
+	VADDPS 64(AX), Z9, Z9
+	VADDPS (AX), Z10, Z10
+	VADDPS 64(AX), Z11, Z11
+	VADDPS (AX), Z12, Z12
+	VADDPS 64(AX), Z13, Z13
+	VADDPS (AX), Z14, Z14
+	VADDPS 64(AX), Z15, Z15
+
 sgemmBF16Kernel8of12x32AVX512_write:
 	VMOVUPS Z0, (DI)
 	VMOVUPS Z1, 64(DI)
@@ -18898,9 +19327,9 @@ sgemmBF16Kernel8of12x32AVX512_write:
 	VZEROUPPER
 	RET
 
-// func sgemmBF16Kernel9of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+// func sgemmBF16Kernel9of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·sgemmBF16Kernel9of12x32AVX512(SB), NOSPLIT, $0-48
+TEXT ·sgemmBF16Kernel9of12x32AVX512(SB), NOSPLIT, $0-56
 	MOVQ       kp+0(FP), CX
 	MOVQ       a+8(FP), SI
 	MOVQ       b+16(FP), DX
@@ -19812,7 +20241,7 @@ sgemmBF16Kernel9of12x32AVX512_store:
 	VMULPS       Z24, Z17, Z17
 	MOVL         beta+44(FP), AX
 	TESTL        $0x7fffffff, AX
-	JZ           sgemmBF16Kernel9of12x32AVX512_write
+	JZ           sgemmBF16Kernel9of12x32AVX512_bias
 	VBROADCASTSS beta+44(FP), Z25
 	MOVQ         DI, R9
 	VMULPS       (R9), Z25, Z26
@@ -19860,6 +20289,29 @@ sgemmBF16Kernel9of12x32AVX512_store:
 	VMULPS       64(R9), Z25, Z26
 	VADDPS       Z26, Z17, Z17
 
+sgemmBF16Kernel9of12x32AVX512_bias:
+	MOVQ   bias+48(FP), AX
+	TESTQ  AX, AX
+	JZ     sgemmBF16Kernel9of12x32AVX512_write
+	VADDPS (AX), Z0, Z0
+	VADDPS 64(AX), Z1, Z1
+	VADDPS (AX), Z2, Z2
+	VADDPS 64(AX), Z3, Z3
+	VADDPS (AX), Z4, Z4
+	VADDPS 64(AX), Z5, Z5
+	VADDPS (AX), Z6, Z6
+	VADDPS 64(AX), Z7, Z7
+	VADDPS (AX), Z8, Z8
+	VADDPS 64(AX), Z9, Z9
+	VADDPS (AX), Z10, Z10
+	VADDPS 64(AX), Z11, Z11
+	VADDPS (AX), Z12, Z12
+	VADDPS 64(AX), Z13, Z13
+	VADDPS (AX), Z14, Z14
+	VADDPS 64(AX), Z15, Z15
+	VADDPS (AX), Z16, Z16
+	VADDPS 64(AX), Z17, Z17
+
 sgemmBF16Kernel9of12x32AVX512_write:
 	VMOVUPS Z0, (DI)
 	VMOVUPS Z1, 64(DI)
@@ -19890,9 +20342,9 @@ sgemmBF16Kernel9of12x32AVX512_write:
 	VZEROUPPER
 	RET
 
-// func sgemmBF16Kernel10of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+// func sgemmBF16Kernel10of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·sgemmBF16Kernel10of12x32AVX512(SB), NOSPLIT, $0-48
+TEXT ·sgemmBF16Kernel10of12x32AVX512(SB), NOSPLIT, $0-56
 	MOVQ       kp+0(FP), CX
 	MOVQ       a+8(FP), SI
 	MOVQ       b+16(FP), DX
@@ -20901,7 +21353,7 @@ sgemmBF16Kernel10of12x32AVX512_store:
 	VMULPS       Z24, Z19, Z19
 	MOVL         beta+44(FP), AX
 	TESTL        $0x7fffffff, AX
-	JZ           sgemmBF16Kernel10of12x32AVX512_write
+	JZ           sgemmBF16Kernel10of12x32AVX512_bias
 	VBROADCASTSS beta+44(FP), Z25
 	MOVQ         DI, R9
 	VMULPS       (R9), Z25, Z26
@@ -20954,6 +21406,31 @@ sgemmBF16Kernel10of12x32AVX512_store:
 	VMULPS       64(R9), Z25, Z26
 	VADDPS       Z26, Z19, Z19
 
+sgemmBF16Kernel10of12x32AVX512_bias:
+	MOVQ   bias+48(FP), AX
+	TESTQ  AX, AX
+	JZ     sgemmBF16Kernel10of12x32AVX512_write
+	VADDPS (AX), Z0, Z0
+	VADDPS 64(AX), Z1, Z1
+	VADDPS (AX), Z2, Z2
+	VADDPS 64(AX), Z3, Z3
+	VADDPS (AX), Z4, Z4
+	VADDPS 64(AX), Z5, Z5
+	VADDPS (AX), Z6, Z6
+	VADDPS 64(AX), Z7, Z7
+	VADDPS (AX), Z8, Z8
+	VADDPS 64(AX), Z9, Z9
+	VADDPS (AX), Z10, Z10
+	VADDPS 64(AX), Z11, Z11
+	VADDPS (AX), Z12, Z12
+	VADDPS 64(AX), Z13, Z13
+	VADDPS (AX), Z14, Z14
+	VADDPS 64(AX), Z15, Z15
+	VADDPS (AX), Z16, Z16
+	VADDPS 64(AX), Z17, Z17
+	VADDPS (AX), Z18, Z18
+	VADDPS 64(AX), Z19, Z19
+
 sgemmBF16Kernel10of12x32AVX512_write:
 	VMOVUPS Z0, (DI)
 	VMOVUPS Z1, 64(DI)
@@ -20987,9 +21464,9 @@ sgemmBF16Kernel10of12x32AVX512_write:
 	VZEROUPPER
 	RET
 
-// func sgemmBF16Kernel11of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+// func sgemmBF16Kernel11of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·sgemmBF16Kernel11of12x32AVX512(SB), NOSPLIT, $0-48
+TEXT ·sgemmBF16Kernel11of12x32AVX512(SB), NOSPLIT, $0-56
 	MOVQ       kp+0(FP), CX
 	MOVQ       a+8(FP), SI
 	MOVQ       b+16(FP), DX
@@ -22095,7 +22572,7 @@ sgemmBF16Kernel11of12x32AVX512_store:
 	VMULPS       Z24, Z21, Z21
 	MOVL         beta+44(FP), AX
 	TESTL        $0x7fffffff, AX
-	JZ           sgemmBF16Kernel11of12x32AVX512_write
+	JZ           sgemmBF16Kernel11of12x32AVX512_bias
 	VBROADCASTSS beta+44(FP), Z25
 	MOVQ         DI, R9
 	VMULPS       (R9), Z25, Z26
@@ -22152,6 +22629,33 @@ sgemmBF16Kernel11of12x32AVX512_store:
 	VADDPS       Z26, Z20, Z20
 	VMULPS       64(R9), Z25, Z26
 	VADDPS       Z26, Z21, Z21
+
+sgemmBF16Kernel11of12x32AVX512_bias:
+	MOVQ   bias+48(FP), AX
+	TESTQ  AX, AX
+	JZ     sgemmBF16Kernel11of12x32AVX512_write
+	VADDPS (AX), Z0, Z0
+	VADDPS 64(AX), Z1, Z1
+	VADDPS (AX), Z2, Z2
+	VADDPS 64(AX), Z3, Z3
+	VADDPS (AX), Z4, Z4
+	VADDPS 64(AX), Z5, Z5
+	VADDPS (AX), Z6, Z6
+	VADDPS 64(AX), Z7, Z7
+	VADDPS (AX), Z8, Z8
+	VADDPS 64(AX), Z9, Z9
+	VADDPS (AX), Z10, Z10
+	VADDPS 64(AX), Z11, Z11
+	VADDPS (AX), Z12, Z12
+	VADDPS 64(AX), Z13, Z13
+	VADDPS (AX), Z14, Z14
+	VADDPS 64(AX), Z15, Z15
+	VADDPS (AX), Z16, Z16
+	VADDPS 64(AX), Z17, Z17
+	VADDPS (AX), Z18, Z18
+	VADDPS 64(AX), Z19, Z19
+	VADDPS (AX), Z20, Z20
+	VADDPS 64(AX), Z21, Z21
 
 sgemmBF16Kernel11of12x32AVX512_write:
 	VMOVUPS Z0, (DI)

@@ -4,95 +4,95 @@
 
 package kernels
 
-// sgemmKernel6x16AVX2 computes C = alpha*A*B + beta*C for one 6×16 tile from packed panels.
+// sgemmKernel6x16AVX2 computes C = alpha*A*B + beta*C (+ bias) for one 6×16 tile from packed panels.
 //
 //go:noescape
-func sgemmKernel6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmKernel6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
-// sgemmKernel12x32AVX512 computes C = alpha*A*B + beta*C for one 12×32 tile from packed panels.
+// sgemmKernel12x32AVX512 computes C = alpha*A*B + beta*C (+ bias) for one 12×32 tile from packed panels.
 //
 //go:noescape
-func sgemmKernel12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmKernel12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
-// sgemmKernel1of6x16AVX2 computes C = alpha*A*B + beta*C for a 1×16 tile from the first 1 rows of a 6-row A panel.
+// sgemmKernel1of6x16AVX2 computes C = alpha*A*B + beta*C (+ bias) for a 1×16 tile from the first 1 rows of a 6-row A panel.
 //
 //go:noescape
-func sgemmKernel1of6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmKernel1of6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
-// sgemmKernel2of6x16AVX2 computes C = alpha*A*B + beta*C for a 2×16 tile from the first 2 rows of a 6-row A panel.
+// sgemmKernel2of6x16AVX2 computes C = alpha*A*B + beta*C (+ bias) for a 2×16 tile from the first 2 rows of a 6-row A panel.
 //
 //go:noescape
-func sgemmKernel2of6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmKernel2of6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
-// sgemmKernel3of6x16AVX2 computes C = alpha*A*B + beta*C for a 3×16 tile from the first 3 rows of a 6-row A panel.
+// sgemmKernel3of6x16AVX2 computes C = alpha*A*B + beta*C (+ bias) for a 3×16 tile from the first 3 rows of a 6-row A panel.
 //
 //go:noescape
-func sgemmKernel3of6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmKernel3of6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
-// sgemmKernel4of6x16AVX2 computes C = alpha*A*B + beta*C for a 4×16 tile from the first 4 rows of a 6-row A panel.
+// sgemmKernel4of6x16AVX2 computes C = alpha*A*B + beta*C (+ bias) for a 4×16 tile from the first 4 rows of a 6-row A panel.
 //
 //go:noescape
-func sgemmKernel4of6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmKernel4of6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
-// sgemmKernel5of6x16AVX2 computes C = alpha*A*B + beta*C for a 5×16 tile from the first 5 rows of a 6-row A panel.
+// sgemmKernel5of6x16AVX2 computes C = alpha*A*B + beta*C (+ bias) for a 5×16 tile from the first 5 rows of a 6-row A panel.
 //
 //go:noescape
-func sgemmKernel5of6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmKernel5of6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
-// sgemmKernel1of12x32AVX512 computes C = alpha*A*B + beta*C for a 1×32 tile from the first 1 rows of a 12-row A panel.
+// sgemmKernel1of12x32AVX512 computes C = alpha*A*B + beta*C (+ bias) for a 1×32 tile from the first 1 rows of a 12-row A panel.
 //
 //go:noescape
-func sgemmKernel1of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmKernel1of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
-// sgemmKernel2of12x32AVX512 computes C = alpha*A*B + beta*C for a 2×32 tile from the first 2 rows of a 12-row A panel.
+// sgemmKernel2of12x32AVX512 computes C = alpha*A*B + beta*C (+ bias) for a 2×32 tile from the first 2 rows of a 12-row A panel.
 //
 //go:noescape
-func sgemmKernel2of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmKernel2of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
-// sgemmKernel3of12x32AVX512 computes C = alpha*A*B + beta*C for a 3×32 tile from the first 3 rows of a 12-row A panel.
+// sgemmKernel3of12x32AVX512 computes C = alpha*A*B + beta*C (+ bias) for a 3×32 tile from the first 3 rows of a 12-row A panel.
 //
 //go:noescape
-func sgemmKernel3of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmKernel3of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
-// sgemmKernel4of12x32AVX512 computes C = alpha*A*B + beta*C for a 4×32 tile from the first 4 rows of a 12-row A panel.
+// sgemmKernel4of12x32AVX512 computes C = alpha*A*B + beta*C (+ bias) for a 4×32 tile from the first 4 rows of a 12-row A panel.
 //
 //go:noescape
-func sgemmKernel4of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmKernel4of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
-// sgemmKernel5of12x32AVX512 computes C = alpha*A*B + beta*C for a 5×32 tile from the first 5 rows of a 12-row A panel.
+// sgemmKernel5of12x32AVX512 computes C = alpha*A*B + beta*C (+ bias) for a 5×32 tile from the first 5 rows of a 12-row A panel.
 //
 //go:noescape
-func sgemmKernel5of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmKernel5of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
-// sgemmKernel6of12x32AVX512 computes C = alpha*A*B + beta*C for a 6×32 tile from the first 6 rows of a 12-row A panel.
+// sgemmKernel6of12x32AVX512 computes C = alpha*A*B + beta*C (+ bias) for a 6×32 tile from the first 6 rows of a 12-row A panel.
 //
 //go:noescape
-func sgemmKernel6of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmKernel6of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
-// sgemmKernel7of12x32AVX512 computes C = alpha*A*B + beta*C for a 7×32 tile from the first 7 rows of a 12-row A panel.
+// sgemmKernel7of12x32AVX512 computes C = alpha*A*B + beta*C (+ bias) for a 7×32 tile from the first 7 rows of a 12-row A panel.
 //
 //go:noescape
-func sgemmKernel7of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmKernel7of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
-// sgemmKernel8of12x32AVX512 computes C = alpha*A*B + beta*C for a 8×32 tile from the first 8 rows of a 12-row A panel.
+// sgemmKernel8of12x32AVX512 computes C = alpha*A*B + beta*C (+ bias) for a 8×32 tile from the first 8 rows of a 12-row A panel.
 //
 //go:noescape
-func sgemmKernel8of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmKernel8of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
-// sgemmKernel9of12x32AVX512 computes C = alpha*A*B + beta*C for a 9×32 tile from the first 9 rows of a 12-row A panel.
+// sgemmKernel9of12x32AVX512 computes C = alpha*A*B + beta*C (+ bias) for a 9×32 tile from the first 9 rows of a 12-row A panel.
 //
 //go:noescape
-func sgemmKernel9of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmKernel9of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
-// sgemmKernel10of12x32AVX512 computes C = alpha*A*B + beta*C for a 10×32 tile from the first 10 rows of a 12-row A panel.
+// sgemmKernel10of12x32AVX512 computes C = alpha*A*B + beta*C (+ bias) for a 10×32 tile from the first 10 rows of a 12-row A panel.
 //
 //go:noescape
-func sgemmKernel10of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmKernel10of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
-// sgemmKernel11of12x32AVX512 computes C = alpha*A*B + beta*C for a 11×32 tile from the first 11 rows of a 12-row A panel.
+// sgemmKernel11of12x32AVX512 computes C = alpha*A*B + beta*C (+ bias) for a 11×32 tile from the first 11 rows of a 12-row A panel.
 //
 //go:noescape
-func sgemmKernel11of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmKernel11of12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
 // transpose8x8AVX sets dst[p*ldd+r] = src[r*lds+p] for r < 8 and p < 8*steps8.
 //
@@ -594,65 +594,65 @@ func rowMaxAVX512(x *float32, n int) float32
 //go:noescape
 func lookupU8AVX512(dst *float32, src *uint8, table *float32, n int)
 
-// sgemmBF16Kernel12x32AVX512 computes C = alpha*A*B + beta*C for one 12×32 tile from packed bf16 pair panels.
+// sgemmBF16Kernel12x32AVX512 computes C = alpha*A*B + beta*C (+ bias) for one 12×32 tile from packed bf16 pair panels.
 //
 //go:noescape
-func sgemmBF16Kernel12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmBF16Kernel12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
-// sgemmBF16Kernel1of12x32AVX512 computes C = alpha*A*B + beta*C for a 1×32 tile from the first 1 rows of a 12-row bf16 A panel.
+// sgemmBF16Kernel1of12x32AVX512 computes C = alpha*A*B + beta*C (+ bias) for a 1×32 tile from the first 1 rows of a 12-row bf16 A panel.
 //
 //go:noescape
-func sgemmBF16Kernel1of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmBF16Kernel1of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
-// sgemmBF16Kernel2of12x32AVX512 computes C = alpha*A*B + beta*C for a 2×32 tile from the first 2 rows of a 12-row bf16 A panel.
+// sgemmBF16Kernel2of12x32AVX512 computes C = alpha*A*B + beta*C (+ bias) for a 2×32 tile from the first 2 rows of a 12-row bf16 A panel.
 //
 //go:noescape
-func sgemmBF16Kernel2of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmBF16Kernel2of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
-// sgemmBF16Kernel3of12x32AVX512 computes C = alpha*A*B + beta*C for a 3×32 tile from the first 3 rows of a 12-row bf16 A panel.
+// sgemmBF16Kernel3of12x32AVX512 computes C = alpha*A*B + beta*C (+ bias) for a 3×32 tile from the first 3 rows of a 12-row bf16 A panel.
 //
 //go:noescape
-func sgemmBF16Kernel3of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmBF16Kernel3of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
-// sgemmBF16Kernel4of12x32AVX512 computes C = alpha*A*B + beta*C for a 4×32 tile from the first 4 rows of a 12-row bf16 A panel.
+// sgemmBF16Kernel4of12x32AVX512 computes C = alpha*A*B + beta*C (+ bias) for a 4×32 tile from the first 4 rows of a 12-row bf16 A panel.
 //
 //go:noescape
-func sgemmBF16Kernel4of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmBF16Kernel4of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
-// sgemmBF16Kernel5of12x32AVX512 computes C = alpha*A*B + beta*C for a 5×32 tile from the first 5 rows of a 12-row bf16 A panel.
+// sgemmBF16Kernel5of12x32AVX512 computes C = alpha*A*B + beta*C (+ bias) for a 5×32 tile from the first 5 rows of a 12-row bf16 A panel.
 //
 //go:noescape
-func sgemmBF16Kernel5of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmBF16Kernel5of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
-// sgemmBF16Kernel6of12x32AVX512 computes C = alpha*A*B + beta*C for a 6×32 tile from the first 6 rows of a 12-row bf16 A panel.
+// sgemmBF16Kernel6of12x32AVX512 computes C = alpha*A*B + beta*C (+ bias) for a 6×32 tile from the first 6 rows of a 12-row bf16 A panel.
 //
 //go:noescape
-func sgemmBF16Kernel6of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmBF16Kernel6of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
-// sgemmBF16Kernel7of12x32AVX512 computes C = alpha*A*B + beta*C for a 7×32 tile from the first 7 rows of a 12-row bf16 A panel.
+// sgemmBF16Kernel7of12x32AVX512 computes C = alpha*A*B + beta*C (+ bias) for a 7×32 tile from the first 7 rows of a 12-row bf16 A panel.
 //
 //go:noescape
-func sgemmBF16Kernel7of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmBF16Kernel7of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
-// sgemmBF16Kernel8of12x32AVX512 computes C = alpha*A*B + beta*C for a 8×32 tile from the first 8 rows of a 12-row bf16 A panel.
+// sgemmBF16Kernel8of12x32AVX512 computes C = alpha*A*B + beta*C (+ bias) for a 8×32 tile from the first 8 rows of a 12-row bf16 A panel.
 //
 //go:noescape
-func sgemmBF16Kernel8of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmBF16Kernel8of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
-// sgemmBF16Kernel9of12x32AVX512 computes C = alpha*A*B + beta*C for a 9×32 tile from the first 9 rows of a 12-row bf16 A panel.
+// sgemmBF16Kernel9of12x32AVX512 computes C = alpha*A*B + beta*C (+ bias) for a 9×32 tile from the first 9 rows of a 12-row bf16 A panel.
 //
 //go:noescape
-func sgemmBF16Kernel9of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmBF16Kernel9of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
-// sgemmBF16Kernel10of12x32AVX512 computes C = alpha*A*B + beta*C for a 10×32 tile from the first 10 rows of a 12-row bf16 A panel.
+// sgemmBF16Kernel10of12x32AVX512 computes C = alpha*A*B + beta*C (+ bias) for a 10×32 tile from the first 10 rows of a 12-row bf16 A panel.
 //
 //go:noescape
-func sgemmBF16Kernel10of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmBF16Kernel10of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
-// sgemmBF16Kernel11of12x32AVX512 computes C = alpha*A*B + beta*C for a 11×32 tile from the first 11 rows of a 12-row bf16 A panel.
+// sgemmBF16Kernel11of12x32AVX512 computes C = alpha*A*B + beta*C (+ bias) for a 11×32 tile from the first 11 rows of a 12-row bf16 A panel.
 //
 //go:noescape
-func sgemmBF16Kernel11of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmBF16Kernel11of12x32AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
 // pairRowsBF16AVX512 sets dst[j] = bf16(r0[j]) | bf16(r1[j])<<16 for j < n (bf16: round to nearest even, NaN quieted).
 //

@@ -33,7 +33,7 @@ var goKernels = &kernelSet{
 // gemmKernel2x4Go is the micro-kernel contract of kernelSet.gemm for a 2×4
 // tile. Eight accumulators plus the six loaded values fit in the sixteen
 // SSE registers the compiler uses; a 4×4 tile spills and runs slower.
-func gemmKernel2x4Go(k int, pa, pb, pc *float32, ldc int, alpha, beta float32) {
+func gemmKernel2x4Go(k int, pa, pb, pc *float32, ldc int, alpha, beta float32, pbias *float32) {
 	a := unsafe.Slice(pa, 2*k)
 	b := unsafe.Slice(pb, 4*k)
 	var c00, c01, c02, c03 float32
@@ -56,6 +56,13 @@ func gemmKernel2x4Go(k int, pa, pb, pc *float32, ldc int, alpha, beta float32) {
 	c := unsafe.Slice(pc, ldc+4)
 	storeRow4(c[0:4:4], c00, c01, c02, c03, alpha, beta)
 	storeRow4(c[ldc:ldc+4:ldc+4], c10, c11, c12, c13, alpha, beta)
+	if pbias != nil {
+		bias := unsafe.Slice(pbias, 4)
+		for j, v := range bias {
+			c[j] += v
+			c[ldc+j] += v
+		}
+	}
 }
 
 func storeRow4(c []float32, s0, s1, s2, s3, alpha, beta float32) {
@@ -70,8 +77,9 @@ func storeRow4(c []float32, s0, s1, s2, s3, alpha, beta float32) {
 }
 
 // gemmKernelRef is a straightforward implementation of the micro-kernel
-// contract for any mr×nr. Tests run it next to the optimised kernels.
-func gemmKernelRef(mr, nr, k int, a, b, c []float32, ldc int, alpha, beta float32) {
+// contract for any mr×nr (bias nil or nr values). Tests run it next to the
+// optimised kernels.
+func gemmKernelRef(mr, nr, k int, a, b, c []float32, ldc int, alpha, beta float32, bias []float32) {
 	for r := 0; r < mr; r++ {
 		for j := 0; j < nr; j++ {
 			var s float32
@@ -82,6 +90,9 @@ func gemmKernelRef(mr, nr, k int, a, b, c []float32, ldc int, alpha, beta float3
 				c[r*ldc+j] = alpha * s
 			} else {
 				c[r*ldc+j] = float32(alpha*s) + float32(beta*c[r*ldc+j])
+			}
+			if bias != nil {
+				c[r*ldc+j] += bias[j]
 			}
 		}
 	}

@@ -307,17 +307,57 @@ func TestMicroKernels(t *testing.T) {
 						}
 					}
 				}
-				ks.gemm(k, &a[0], &b[0], &c[0], ldc, 1.25, beta)
-				gemmKernelRef(ks.mr, ks.nr, k, a, b, want, ldc, 1.25, beta)
+				c0 := append([]float32(nil), c...)
+				ks.gemm(k, &a[0], &b[0], &c[0], ldc, 1.25, beta, nil)
+				gemmKernelRef(ks.mr, ks.nr, k, a, b, want, ldc, 1.25, beta, nil)
 				for i := range c {
 					tol := 1e-5 * float64(k+1) * (1 + math.Abs(float64(want[i])))
 					if math.Abs(float64(c[i]-want[i])) > tol {
 						t.Fatalf("k=%d beta=%g: c[%d] = %g, want %g", k, beta, i, c[i], want[i])
 					}
 				}
+				checkBiasEpilogue(t, ks.mr, ks.nr, ldc, c0, c, beta, fmt.Sprintf("k=%d beta=%g", k, beta),
+					func(c []float32, beta float32, bias *float32) { ks.gemm(k, &a[0], &b[0], &c[0], ldc, 1.25, beta, bias) })
 			}
 		}
 	})
+}
+
+// checkBiasEpilogue checks a micro-kernel's bias epilogue on an mr×nr tile
+// (row stride ldc) that started as c0 and, run with beta and no bias, gave
+// noBias. With a bias it must give bitwise noBias + bias[j] in every row,
+// one rounded add, and leave the columns past nr alone; with beta 0 that
+// must also be bitwise the old way of adding a bias: C filled with it and
+// beta 1. run calls the kernel on c with a beta and a bias.
+func checkBiasEpilogue(t *testing.T, mr, nr, ldc int, c0, noBias []float32, beta float32, what string,
+	run func(c []float32, beta float32, bias *float32)) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(uint64(mr), uint64(nr)))
+	bias := randSlice(r, nr)
+	bias[0] = float32(math.Copysign(0, -1))
+	got := append([]float32(nil), c0...)
+	run(got, beta, &bias[0])
+	for i := range got {
+		row, j := i/ldc, i%ldc
+		want := c0[i]
+		if row < mr && j < nr {
+			want = noBias[i] + bias[j]
+		}
+		if math.Float32bits(got[i]) != math.Float32bits(want) {
+			t.Fatalf("%s with a bias: c[%d] (row %d col %d) = %g, want %g", what, i, row, j, got[i], want)
+		}
+	}
+	if beta != 0 {
+		return
+	}
+	filled := append([]float32(nil), c0...)
+	fillBias(filled, ldc, bias, 0, mr, 0, nr)
+	run(filled, 1, nil)
+	for i := range got {
+		if math.Float32bits(got[i]) != math.Float32bits(filled[i]) {
+			t.Fatalf("%s: the bias epilogue gives c[%d] = %g, C filled with the bias and beta 1 %g", what, i, got[i], filled[i])
+		}
+	}
 }
 
 func TestPickRespectsCap(t *testing.T) {
@@ -387,10 +427,10 @@ func TestEdgeKernelsMatchFullKernel(t *testing.T) {
 				b := randSlice(r, ks.nr*k)
 				c0 := randSlice(r, ks.mr*ldc)
 				full := append([]float32(nil), c0...)
-				ks.gemm(k, &a[0], &b[0], &full[0], ldc, 0.75, beta)
+				ks.gemm(k, &a[0], &b[0], &full[0], ldc, 0.75, beta, nil)
 				for rows := 1; rows < ks.mr; rows++ {
 					c := append([]float32(nil), c0...)
-					ks.gemmEdge[rows](k, &a[0], &b[0], &c[0], ldc, 0.75, beta)
+					ks.gemmEdge[rows](k, &a[0], &b[0], &c[0], ldc, 0.75, beta, nil)
 					for i := range c {
 						want := full[i]
 						if i/ldc >= rows || i%ldc >= ks.nr {
@@ -400,6 +440,10 @@ func TestEdgeKernelsMatchFullKernel(t *testing.T) {
 							t.Fatalf("k=%d beta=%g rows=%d: c[%d] (row %d) = %g, want %g", k, beta, rows, i, i/ldc, c[i], want)
 						}
 					}
+					checkBiasEpilogue(t, rows, ks.nr, ldc, c0, c, beta, fmt.Sprintf("k=%d beta=%g rows=%d", k, beta, rows),
+						func(c []float32, beta float32, bias *float32) {
+							ks.gemmEdge[rows](k, &a[0], &b[0], &c[0], ldc, 0.75, beta, bias)
+						})
 				}
 			}
 		}

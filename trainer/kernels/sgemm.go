@@ -57,6 +57,37 @@ func fillBias(c []float32, ldc int, bias []float32, i0, rows, j0, cols int) {
 	}
 }
 
+// tileBias returns the address of the bias of the nr columns from j of a
+// full tile, or nil without a bias.
+func tileBias(bias []float32, j, nr int) *float32 {
+	if bias == nil {
+		return nil
+	}
+	_ = bias[j+nr-1]
+	return &bias[j]
+}
+
+// edgeTileInit prepares the padded copy t (row stride nr) of a rows×cols
+// edge tile of C at ci for a micro-kernel call and returns the beta to call
+// it with. A bias cannot go to the kernel (it reads nr values, and fewer
+// lie past j), so the tile starts as the bias and the kernel adds it with
+// beta 1: bitwise the epilogue's one rounded add. Otherwise, for a nonzero
+// beta, the tile starts as C.
+func edgeTileInit(t []float32, nr int, c []float32, ci, ldc, rows, cols int, beta float32, bias []float32, j int) float32 {
+	if bias != nil {
+		for r := 0; r < rows; r++ {
+			copy(t[r*nr:r*nr+cols], bias[j:j+cols])
+		}
+		return 1
+	}
+	if beta != 0 {
+		for r := 0; r < rows; r++ {
+			copy(t[r*nr:r*nr+cols], c[ci+r*ldc:ci+r*ldc+cols])
+		}
+	}
+	return beta
+}
+
 // PackB fills dst with depth [p0,p0+pb) and columns [j0,j0+cols) of a
 // product's op(B), packed as Sgemm packs it: ceil(cols/nr) micro-panels of
 // nr columns, panel q at dst[q*pb*nr:], each stored step by step
@@ -283,18 +314,20 @@ func (g *gemmArgs) run(ks *kernelSet, ws *workspace, i0, i1, j0, j1 int) {
 				} else {
 					packB(ks, ws.b, g.transB, g.b, g.ldb, pc, pb, jc, jb, nr)
 				}
+				var bias []float32
 				if pc == 0 && g.bias != nil {
-					fillBias(g.c, g.ldc, g.bias, ic, ib, jc, jb)
+					bias, beta = g.bias, 0 // added in the epilogue
 				}
-				g.macro(ks, ws, ic, ib, jc, jb, pb, beta)
+				g.macro(ks, ws, ic, ib, jc, jb, pb, beta, bias)
 			}
 		}
 	}
 }
 
 // macro runs the micro-kernel over one packed ib×pb block of A and pb×jb
-// block of B, updating C[ic:ic+ib, jc:jc+jb].
-func (g *gemmArgs) macro(ks *kernelSet, ws *workspace, ic, ib, jc, jb, pb int, beta float32) {
+// block of B, updating C[ic:ic+ib, jc:jc+jb]. A non-nil bias (C's n
+// columns) is added in the micro-kernels' epilogue.
+func (g *gemmArgs) macro(ks *kernelSet, ws *workspace, ic, ib, jc, jb, pb int, beta float32, bias []float32) {
 	mr, nr := ks.mr, ks.nr
 	c, ldc := g.c, g.ldc
 	for ir := 0; ir < ib; ir += mr {
@@ -304,25 +337,24 @@ func (g *gemmArgs) macro(ks *kernelSet, ws *workspace, ic, ib, jc, jb, pb int, b
 			bp := ws.b[jr*pb : (jr+nr)*pb]
 			cols := min(nr, jb-jr)
 			ci := (ic+ir)*ldc + jc + jr
-			if rows == mr && cols == nr {
-				_ = c[ci+(mr-1)*ldc+nr-1]
-				ks.gemm(pb, &ap[0], &bp[0], &c[ci], ldc, g.alpha, beta)
-				continue
-			}
-			if cols == nr && rows < len(ks.gemmEdge) && ks.gemmEdge[rows] != nil {
-				_ = c[ci+(rows-1)*ldc+nr-1]
-				ks.gemmEdge[rows](pb, &ap[0], &bp[0], &c[ci], ldc, g.alpha, beta)
-				continue
+			if cols == nr {
+				bias := tileBias(bias, jc+jr, nr)
+				if rows == mr {
+					_ = c[ci+(mr-1)*ldc+nr-1]
+					ks.gemm(pb, &ap[0], &bp[0], &c[ci], ldc, g.alpha, beta, bias)
+					continue
+				}
+				if rows < len(ks.gemmEdge) && ks.gemmEdge[rows] != nil {
+					_ = c[ci+(rows-1)*ldc+nr-1]
+					ks.gemmEdge[rows](pb, &ap[0], &bp[0], &c[ci], ldc, g.alpha, beta, bias)
+					continue
+				}
 			}
 			// Edge tile: run the same kernel on a padded copy so that
 			// these elements are rounded exactly like the others.
 			t := ws.tile[:mr*nr]
-			if beta != 0 {
-				for r := 0; r < rows; r++ {
-					copy(t[r*nr:r*nr+cols], c[ci+r*ldc:ci+r*ldc+cols])
-				}
-			}
-			ks.gemm(pb, &ap[0], &bp[0], &t[0], nr, g.alpha, beta)
+			tbeta := edgeTileInit(t, nr, c, ci, ldc, rows, cols, beta, bias, jc+jr)
+			ks.gemm(pb, &ap[0], &bp[0], &t[0], nr, g.alpha, tbeta, nil)
 			for r := 0; r < rows; r++ {
 				copy(c[ci+r*ldc:ci+r*ldc+cols], t[r*nr:r*nr+cols])
 			}

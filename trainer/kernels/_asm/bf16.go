@@ -49,16 +49,17 @@ func vdpbf16psBcst(acc, b int, base GPPhysical, disp int) {
 // pairs, 32 dwords per pair, laid out the same way per column. The 12×32 tile
 // is summed in float32 in 24 zmm accumulators, one VDPBF16PS per row and
 // vector per pair, then written as C = alpha*acc + beta*C with a separate
-// multiply and add (no FMA), which the Go twin reproduces exactly.
+// multiply and add (no FMA), which the Go twin reproduces exactly, and a
+// non-nil bias (32 values) added to every row (see addBias).
 func gemmBF16Kernel(mr, stride int) {
 	const nv = 2
 	name := fmt.Sprintf("sgemmBF16Kernel%dx32AVX512", mr)
-	doc := fmt.Sprintf("%s computes C = alpha*A*B + beta*C for one %d×32 tile from packed bf16 pair panels.", name, mr)
+	doc := fmt.Sprintf("%s computes C = alpha*A*B + beta*C (+ bias) for one %d×32 tile from packed bf16 pair panels.", name, mr)
 	if stride != mr {
 		name = fmt.Sprintf("sgemmBF16Kernel%dof%dx32AVX512", mr, stride)
-		doc = fmt.Sprintf("%s computes C = alpha*A*B + beta*C for a %d×32 tile from the first %d rows of a %d-row bf16 A panel.", name, mr, mr, stride)
+		doc = fmt.Sprintf("%s computes C = alpha*A*B + beta*C (+ bias) for a %d×32 tile from the first %d rows of a %d-row bf16 A panel.", name, mr, mr, stride)
 	}
-	TEXT(name, NOSPLIT, "func(kp int, a, b *uint32, c *float32, ldc int, alpha, beta float32)")
+	TEXT(name, NOSPLIT, "func(kp int, a, b *uint32, c *float32, ldc int, alpha, beta float32, bias *float32)")
 	Pragma("noescape")
 	Doc(doc)
 	regs := avx512.regs
@@ -125,7 +126,7 @@ func gemmBF16Kernel(mr, stride int) {
 	}
 	MOVL(param("beta"), EAX)
 	TESTL(U32(0x7fffffff), EAX)
-	JZ(LabelRef(name + "_write"))
+	JZ(LabelRef(name + "_bias"))
 	VBROADCASTSS(param("beta"), vbeta)
 	MOVQ(pc, t)
 	for r := 0; r < mr; r++ {
@@ -137,6 +138,8 @@ func gemmBF16Kernel(mr, stride int) {
 			ADDQ(ldc, t)
 		}
 	}
+	Label(name + "_bias")
+	addBias(name, func(i int) VecPhysical { return regs[i] }, mr, nv, 64)
 	Label(name + "_write")
 	for r := 0; r < mr; r++ {
 		for v := 0; v < nv; v++ {

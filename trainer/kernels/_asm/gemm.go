@@ -25,6 +25,10 @@ import (
 // values per step) with a packed k×nr panel of B (nr values per step) and
 // writes C = alpha*A*B + beta*C into an mr×nr tile of row-major C with row
 // stride ldc elements. beta == 0 (of either sign) stores without reading C.
+// A non-nil bias (nr values) is then added to every row, one rounded add:
+// a dense layer's bias in the product's epilogue, bitwise what C filled
+// with the bias and beta 1 gave (an FMA with factor 1 rounds as the add),
+// without writing C first and reading it back.
 //
 // The tile is held in mr*nv accumulators, nv = nr/lanes. Per step of k it
 // loads nv vectors of B and broadcasts each of the mr A values once, then
@@ -37,12 +41,12 @@ import (
 func gemmKernel(s isa, mr, stride, nv int) {
 	nr := nv * s.lanes
 	name := fmt.Sprintf("sgemmKernel%dx%d%s", mr, nr, s.suffix)
-	doc := fmt.Sprintf("%s computes C = alpha*A*B + beta*C for one %d×%d tile from packed panels.", name, mr, nr)
+	doc := fmt.Sprintf("%s computes C = alpha*A*B + beta*C (+ bias) for one %d×%d tile from packed panels.", name, mr, nr)
 	if stride != mr {
 		name = fmt.Sprintf("sgemmKernel%dof%dx%d%s", mr, stride, nr, s.suffix)
-		doc = fmt.Sprintf("%s computes C = alpha*A*B + beta*C for a %d×%d tile from the first %d rows of a %d-row A panel.", name, mr, nr, mr, stride)
+		doc = fmt.Sprintf("%s computes C = alpha*A*B + beta*C (+ bias) for a %d×%d tile from the first %d rows of a %d-row A panel.", name, mr, nr, mr, stride)
 	}
-	TEXT(name, NOSPLIT, "func(k int, a, b, c *float32, ldc int, alpha, beta float32)")
+	TEXT(name, NOSPLIT, "func(k int, a, b, c *float32, ldc int, alpha, beta float32, bias *float32)")
 	Pragma("noescape")
 	Doc(doc)
 
@@ -121,7 +125,7 @@ func gemmKernel(s isa, mr, stride, nv int) {
 	}
 	MOVL(param("beta"), EAX)
 	TESTL(U32(0x7fffffff), EAX)
-	JZ(LabelRef(name + "_write"))
+	JZ(LabelRef(name + "_bias"))
 	vbeta := breg(1)
 	VBROADCASTSS(param("beta"), vbeta)
 	MOVQ(pc, t)
@@ -133,6 +137,8 @@ func gemmKernel(s isa, mr, stride, nv int) {
 			ADDQ(ldc, t)
 		}
 	}
+	Label(name + "_bias")
+	addBias(name, func(i int) VecPhysical { return s.regs[i] }, mr, nv, s.vbytes())
 	Label(name + "_write")
 	for r := 0; r < mr; r++ {
 		for v := 0; v < nv; v++ {
@@ -144,4 +150,19 @@ func gemmKernel(s isa, mr, stride, nv int) {
 	}
 	VZEROUPPER()
 	RET()
+}
+
+// addBias emits the micro-kernels' bias epilogue: unless the bias argument
+// is nil, one VADDPS of bias vector v (read from memory, no register
+// taken) into accumulator acc(r*nv+v) of every row r. It jumps to
+// name_write when there is no bias.
+func addBias(name string, acc func(i int) VecPhysical, mr, nv, vbytes int) {
+	MOVQ(param("bias"), RAX)
+	TESTQ(RAX, RAX)
+	JZ(LabelRef(name + "_write"))
+	for r := 0; r < mr; r++ {
+		for v := 0; v < nv; v++ {
+			VADDPS(Mem{Base: RAX, Disp: v * vbytes}, acc(r*nv+v), acc(r*nv+v))
+		}
+	}
 }
