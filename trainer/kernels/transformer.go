@@ -120,6 +120,29 @@ func rowMax(x []float32) float32 {
 	return mx
 }
 
+// shortRowMax is rowMax without branches, for the short rows of
+// softmaxShortRows, whose comparisons (random logits) a branch predictor
+// gets wrong about half the time. Each float's bits become a key whose
+// unsigned order is the floats' order (negative floats' bits inverted,
+// positive ones' sign bit set; −0 then sorts just below +0), so the
+// maximum is an integer max; a NaN anywhere is flagged by its magnitude
+// bits exceeding +Inf's.
+func shortRowMax(x []float32) float32 {
+	var best, nan uint32
+	for _, v := range x {
+		u := math.Float32bits(v)
+		best = max(best, u^(uint32(int32(u)>>31)|1<<31))
+		nan |= (0x7f800000 - u&0x7fffffff) >> 31
+	}
+	if nan != 0 {
+		return float32(math.NaN())
+	}
+	if best&(1<<31) != 0 {
+		return math.Float32frombits(best &^ (1 << 31))
+	}
+	return math.Float32frombits(^best)
+}
+
 // max32 returns the larger of a and b, a when they compare equal or b is
 // NaN (NaN is detected apart in rowMax), without the builtin max's NaN and
 // signed-zero handling.
@@ -227,7 +250,7 @@ func softmaxShortRows(ks *kernelSet, s []float32, rows, cols int) {
 	all := s[:rows*cols]
 	for r := 0; r < rows; r++ {
 		row := all[r*cols : (r+1)*cols]
-		m := rowMax(row)
+		m := shortRowMax(row)
 		for j := range row {
 			row[j] -= m
 		}
