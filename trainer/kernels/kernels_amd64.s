@@ -13670,6 +13670,218 @@ rowMaxAVX512_nan:
 	VZEROUPPER
 	RET
 
+// func lnStatsAVX2(x *float32, d int, rows int, eps float64, mean *float32, rstd *float32)
+// Requires: AVX, AVX2, SSE2
+TEXT ·lnStatsAVX2(SB), NOSPLIT, $0-48
+	MOVQ       x+0(FP), SI
+	MOVQ       d+8(FP), DX
+	MOVQ       rows+16(FP), R8
+	MOVQ       mean+32(FP), R9
+	MOVQ       rstd+40(FP), R10
+	MOVQ       $0x3ff0000000000000, AX
+	MOVQ       AX, X12
+	MOVSD      eps+24(FP), X13
+	VCVTSI2SDQ DX, X14, X14
+	MOVQ       DX, CX
+	ANDQ       $0x03, CX
+	MOVQ       $0x00000008, AX
+	SUBQ       CX, AX
+	LEAQ       masktab<>+0(SB), BX
+	VMOVUPS    (BX)(AX*4), X11
+	VPMOVSXDQ  X11, Y10
+	MOVQ       DX, R11
+	SHLQ       $0x02, R11
+
+lnStatsAVX2_pairs:
+	CMPQ   R8, $0x02
+	JL     lnStatsAVX2_single
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	MOVQ   SI, R12
+	LEAQ   (SI)(R11*1), R13
+	MOVQ   DX, CX
+
+lnStatsAVX2_2_sum_loop:
+	CMPQ      CX, $0x04
+	JL        lnStatsAVX2_2_sum_tail
+	VCVTPS2PD (R12), Y2
+	VADDPD    Y2, Y0, Y0
+	VCVTPS2PD (R13), Y3
+	VADDPD    Y3, Y1, Y1
+	ADDQ      $0x10, R12
+	ADDQ      $0x10, R13
+	SUBQ      $0x04, CX
+	JMP       lnStatsAVX2_2_sum_loop
+
+lnStatsAVX2_2_sum_tail:
+	TESTQ      CX, CX
+	JZ         lnStatsAVX2_2_sum_reduce
+	VMASKMOVPS (R12), X11, X2
+	VCVTPS2PD  X2, Y2
+	VADDPD     Y2, Y0, Y0
+	VMASKMOVPS (R13), X11, X3
+	VCVTPS2PD  X3, Y3
+	VADDPD     Y3, Y1, Y1
+
+lnStatsAVX2_2_sum_reduce:
+	VEXTRACTF128 $0x01, Y0, X2
+	VHADDPD      X2, X0, X0
+	VPERMILPD    $0x01, X0, X2
+	VADDSD       X2, X0, X0
+	VDIVSD       X14, X0, X0
+	VEXTRACTF128 $0x01, Y1, X3
+	VHADDPD      X3, X1, X1
+	VPERMILPD    $0x01, X1, X3
+	VADDSD       X3, X1, X1
+	VDIVSD       X14, X1, X1
+	VBROADCASTSD X0, Y4
+	VBROADCASTSD X1, Y5
+	VXORPD       Y0, Y0, Y0
+	VXORPD       Y1, Y1, Y1
+	MOVQ         SI, R12
+	LEAQ         (SI)(R11*1), R13
+	MOVQ         DX, CX
+
+lnStatsAVX2_2_dev_loop:
+	CMPQ      CX, $0x04
+	JL        lnStatsAVX2_2_dev_tail
+	VCVTPS2PD (R12), Y2
+	VSUBPD    Y4, Y2, Y2
+	VMULPD    Y2, Y2, Y2
+	VADDPD    Y2, Y0, Y0
+	VCVTPS2PD (R13), Y3
+	VSUBPD    Y5, Y3, Y3
+	VMULPD    Y3, Y3, Y3
+	VADDPD    Y3, Y1, Y1
+	ADDQ      $0x10, R12
+	ADDQ      $0x10, R13
+	SUBQ      $0x04, CX
+	JMP       lnStatsAVX2_2_dev_loop
+
+lnStatsAVX2_2_dev_tail:
+	TESTQ      CX, CX
+	JZ         lnStatsAVX2_2_dev_reduce
+	VMASKMOVPS (R12), X11, X2
+	VCVTPS2PD  X2, Y2
+	VSUBPD     Y4, Y2, Y2
+	VMULPD     Y2, Y2, Y2
+	VANDPD     Y10, Y2, Y2
+	VADDPD     Y2, Y0, Y0
+	VMASKMOVPS (R13), X11, X3
+	VCVTPS2PD  X3, Y3
+	VSUBPD     Y5, Y3, Y3
+	VMULPD     Y3, Y3, Y3
+	VANDPD     Y10, Y3, Y3
+	VADDPD     Y3, Y1, Y1
+
+lnStatsAVX2_2_dev_reduce:
+	VEXTRACTF128 $0x01, Y0, X2
+	VHADDPD      X2, X0, X0
+	VPERMILPD    $0x01, X0, X2
+	VADDSD       X2, X0, X0
+	VDIVSD       X14, X0, X0
+	VEXTRACTF128 $0x01, Y1, X3
+	VHADDPD      X3, X1, X1
+	VPERMILPD    $0x01, X1, X3
+	VADDSD       X3, X1, X1
+	VDIVSD       X14, X1, X1
+	VADDSD       X13, X0, X0
+	VSQRTSD      X0, X0, X0
+	VDIVSD       X0, X12, X0
+	VCVTSD2SS    X0, X0, X0
+	VMOVSS       X0, (R10)
+	VCVTSD2SS    X4, X2, X2
+	VMOVSS       X2, (R9)
+	VADDSD       X13, X1, X1
+	VSQRTSD      X1, X1, X1
+	VDIVSD       X1, X12, X1
+	VCVTSD2SS    X1, X1, X1
+	VMOVSS       X1, 4(R10)
+	VCVTSD2SS    X5, X3, X3
+	VMOVSS       X3, 4(R9)
+	ADDQ         R11, SI
+	ADDQ         R11, SI
+	ADDQ         $0x08, R9
+	ADDQ         $0x08, R10
+	SUBQ         $0x02, R8
+	JMP          lnStatsAVX2_pairs
+
+lnStatsAVX2_single:
+	TESTQ  R8, R8
+	JZ     lnStatsAVX2_done
+	VXORPD Y0, Y0, Y0
+	MOVQ   SI, R12
+	MOVQ   DX, CX
+
+lnStatsAVX2_1_sum_loop:
+	CMPQ      CX, $0x04
+	JL        lnStatsAVX2_1_sum_tail
+	VCVTPS2PD (R12), Y2
+	VADDPD    Y2, Y0, Y0
+	ADDQ      $0x10, R12
+	SUBQ      $0x04, CX
+	JMP       lnStatsAVX2_1_sum_loop
+
+lnStatsAVX2_1_sum_tail:
+	TESTQ      CX, CX
+	JZ         lnStatsAVX2_1_sum_reduce
+	VMASKMOVPS (R12), X11, X2
+	VCVTPS2PD  X2, Y2
+	VADDPD     Y2, Y0, Y0
+
+lnStatsAVX2_1_sum_reduce:
+	VEXTRACTF128 $0x01, Y0, X2
+	VHADDPD      X2, X0, X0
+	VPERMILPD    $0x01, X0, X2
+	VADDSD       X2, X0, X0
+	VDIVSD       X14, X0, X0
+	VBROADCASTSD X0, Y4
+	VXORPD       Y0, Y0, Y0
+	MOVQ         SI, R12
+	MOVQ         DX, CX
+
+lnStatsAVX2_1_dev_loop:
+	CMPQ      CX, $0x04
+	JL        lnStatsAVX2_1_dev_tail
+	VCVTPS2PD (R12), Y2
+	VSUBPD    Y4, Y2, Y2
+	VMULPD    Y2, Y2, Y2
+	VADDPD    Y2, Y0, Y0
+	ADDQ      $0x10, R12
+	SUBQ      $0x04, CX
+	JMP       lnStatsAVX2_1_dev_loop
+
+lnStatsAVX2_1_dev_tail:
+	TESTQ      CX, CX
+	JZ         lnStatsAVX2_1_dev_reduce
+	VMASKMOVPS (R12), X11, X2
+	VCVTPS2PD  X2, Y2
+	VSUBPD     Y4, Y2, Y2
+	VMULPD     Y2, Y2, Y2
+	VANDPD     Y10, Y2, Y2
+	VADDPD     Y2, Y0, Y0
+
+lnStatsAVX2_1_dev_reduce:
+	VEXTRACTF128 $0x01, Y0, X2
+	VHADDPD      X2, X0, X0
+	VPERMILPD    $0x01, X0, X2
+	VADDSD       X2, X0, X0
+	VDIVSD       X14, X0, X0
+	VADDSD       X13, X0, X0
+	VSQRTSD      X0, X0, X0
+	VDIVSD       X0, X12, X0
+	VCVTSD2SS    X0, X0, X0
+	VMOVSS       X0, (R10)
+	VCVTSD2SS    X4, X2, X2
+	VMOVSS       X2, (R9)
+	ADDQ         R11, SI
+	ADDQ         $0x04, R9
+	ADDQ         $0x04, R10
+
+lnStatsAVX2_done:
+	VZEROUPPER
+	RET
+
 // func lookupU8AVX512(dst *float32, src *uint8, table *float32, n int)
 // Requires: AVX, AVX512F
 TEXT ·lookupU8AVX512(SB), NOSPLIT, $0-32

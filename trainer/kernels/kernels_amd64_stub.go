@@ -589,6 +589,11 @@ func attnGemm6x4AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int,
 //go:noescape
 func rowMaxAVX512(x *float32, n int) float32
 
+// lnStatsAVX2 sets mean[r] and rstd[r] to LayerNorm's statistics of each of rows rows of d float32s at x (see lnStatsGo).
+//
+//go:noescape
+func lnStatsAVX2(x *float32, d int, rows int, eps float64, mean *float32, rstd *float32)
+
 // lookupU8AVX512 sets dst[i] = table[src[i]] for i < n.
 //
 //go:noescape

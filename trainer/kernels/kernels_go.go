@@ -27,6 +27,7 @@ var goKernels = &kernelSet{
 	expShift:    expShiftGo,
 	softmaxGrad: softmaxGradGo,
 	lnApply:     lnApplyGo,
+	lnStats:     lnStatsGo,
 	lnGrad:      lnGradGo,
 }
 

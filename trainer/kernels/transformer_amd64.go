@@ -3,6 +3,15 @@
 package kernels
 
 func init() {
+	// lnStats is one AVX2 kernel (float64 lanes of ymm) for both sets.
+	lnStats := func(mean, rstd, x []float32, d int, eps float64) {
+		if len(mean) == 0 {
+			return
+		}
+		_, _ = rstd[len(mean)-1], x[len(mean)*d-1]
+		lnStatsAVX2(&x[0], d, len(mean), eps, &mean[0], &rstd[0])
+	}
+	avx2Kernels.lnStats, avx512Kernels.lnStats = lnStats, lnStats
 	avx2Kernels.gelu = func(dst, x []float32) { geluAVX2(&dst[0], &x[0], len(x)) }
 	avx2Kernels.geluGrad = func(dst, dy, x []float32) { geluGradAVX2(&dst[0], &dy[0], &x[0], len(dy)) }
 	avx2Kernels.expShift = func(dst, x []float32, m float32) { expShiftAVX2(&dst[0], &x[0], len(x), m) }

@@ -122,6 +122,48 @@ func TestTransformerKernelsBitwise(t *testing.T) {
 	}
 }
 
+// TestLNStatsBitwise: each set's LayerNorm statistics (the AVX2 kernel:
+// two rows at a time, float64 lanes) are the Go twin's bit for bit, at
+// every row length to 70 (each tail length), odd and even row counts, on
+// rows with a large common offset, tiny values, ±Inf, NaN and ±0, and
+// write nothing past the rows.
+func TestLNStatsBitwise(t *testing.T) {
+	specials := []float32{float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()),
+		float32(math.Copysign(0, -1)), 0, 1e-40, 3e38}
+	r := rand.New(rand.NewPCG(41, 42))
+	for d := 1; d <= 70; d++ {
+		for _, rows := range []int{1, 2, 3, 6} {
+			x := randSlice(r, rows*d)
+			for i := range x {
+				switch row := i / d; row % 3 {
+				case 1:
+					x[i] = 1e4 + x[i] // large mean, small spread
+				case 2:
+					x[i] *= 1e-20
+				}
+				if rows == 6 && r.IntN(25) == 0 {
+					x[i] = specials[r.IntN(len(specials))]
+				}
+			}
+			run := func() [2][]float32 {
+				mean, rstd := make([]float32, rows+2), make([]float32, rows+2)
+				for i := rows; i < rows+2; i++ {
+					mean[i], rstd[i] = 7, 8
+				}
+				active().lnStats(mean[:rows], rstd[:rows], x, d, 1e-6)
+				return [2][]float32{mean, rstd}
+			}
+			onEachSet(t, run, func(set string, want, got [2][]float32) {
+				for k, name := range []string{"mean", "rstd"} {
+					if i := sameBits(want[k], got[k]); i >= 0 {
+						t.Fatalf("%s d=%d rows=%d: %s[%d] = %g, go set %g", set, d, rows, name, i, got[k][i], want[k][i])
+					}
+				}
+			})
+		}
+	}
+}
+
 // TestSoftmaxShortRowsMatchEachRow: the short-row softmax (all rows' exp in
 // one call) gives bitwise the row-by-row result in every kernel set, at
 // every short length, on rows with ±Inf, NaN, ±0, a large logit and

@@ -108,6 +108,7 @@ func main() {
 		rowMaxKernel(s, masktab)
 	}
 
+	lnStats(masktab)
 	lookupU8()
 	bf16Kernels()
 	int8Kernels()

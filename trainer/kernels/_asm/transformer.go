@@ -316,3 +316,140 @@ func transformerKernels(s isa, masktab Mem) {
 		},
 	})
 }
+
+// lnStats emits lnStatsAVX2(x *float32, d, rows int, eps float64, mean,
+// rstd *float32): LayerNorm's row statistics, bitwise the Go twin's
+// (lnStatsGo: μ = sum64(row)/d, σ² = sqdev64(row, μ)/d, mean = float32(μ),
+// rstd = float32(1/√(σ²+eps))). sum64 and sqdev64 keep four float64
+// partial sums, element i in sum i mod 4, combined as (s0+s1)+(s2+s3):
+// exactly the four lanes of one ymm accumulator of VCVTPS2PD'd elements,
+// reduced by VHADDPD. The tail of d mod 4 elements is loaded masked; its
+// empty lanes add +0, which changes no partial sum (a sum that starts at
+// +0 never becomes −0), and in the squared deviations they are masked to
+// +0 after squaring. Division, square root and the conversions are IEEE
+// correctly rounded, as in Go. Two rows run at once, so that two chains of
+// dependent additions overlap; an odd last row runs alone. AVX2 only: the
+// AVX-512 set uses it too.
+func lnStats(masktab Mem) {
+	name := "lnStatsAVX2"
+	TEXT(name, NOSPLIT, "func(x *float32, d, rows int, eps float64, mean, rstd *float32)")
+	Pragma("noescape")
+	Doc(name + " sets mean[r] and rstd[r] to LayerNorm's statistics of each of rows rows of d float32s at x (see lnStatsGo).")
+	x, d, rows, pm, pr := RSI, RDX, R8, R9, R10
+	MOVQ(param("x"), x)
+	MOVQ(param("d"), d)
+	MOVQ(param("rows"), rows)
+	MOVQ(param("mean"), pm)
+	MOVQ(param("rstd"), pr)
+	one, eps, dd := X12, X13, X14
+	m32, m64 := Y11, Y10 // tail masks: float32 lanes (xmm) and float64 lanes
+	MOVQ(U64(math.Float64bits(1)), RAX)
+	MOVQ(RAX, one)
+	MOVSD(param("eps"), eps)
+	VCVTSI2SDQ(d, dd, dd)
+	// The tail: d mod 4 elements; masktab + 4*(8-t) holds t ones, then zeros.
+	MOVQ(d, RCX)
+	ANDQ(U8(3), RCX)
+	MOVQ(U32(8), RAX)
+	SUBQ(RCX, RAX)
+	LEAQ(masktab, RBX)
+	VMOVUPS(Mem{Base: RBX, Index: RAX, Scale: 4}, m32.AsX())
+	VPMOVSXDQ(m32.AsX(), m64)
+	MOVQ(d, R11)
+	SHLQ(U8(2), R11) // row stride in bytes
+
+	// block emits the statistics of k (1 or 2) rows from x, x+stride, …
+	block := func(k int, lbl string) {
+		acc := []VecPhysical{Y0, Y1}[:k]
+		t := []VecPhysical{Y2, Y3}[:k]
+		mu := []VecPhysical{Y4, Y5}[:k]
+		ptr := []GPPhysical{R12, R13}[:k]
+		// pass emits one pass over the rows: sums, or with dev the
+		// squared deviations from mu.
+		pass := func(dev bool, p string) {
+			for i := range acc {
+				VXORPD(acc[i], acc[i], acc[i])
+			}
+			for i := range ptr {
+				if i == 0 {
+					MOVQ(x, ptr[0])
+				} else {
+					LEAQ(Mem{Base: x, Index: R11, Scale: 1}, ptr[1])
+				}
+			}
+			MOVQ(d, RCX)
+			step := func(masked bool) {
+				for i := range acc {
+					if masked {
+						VMASKMOVPS(Mem{Base: ptr[i]}, m32.AsX(), t[i].AsX())
+						VCVTPS2PD(t[i].AsX(), t[i])
+					} else {
+						VCVTPS2PD(Mem{Base: ptr[i]}, t[i])
+					}
+					if dev {
+						VSUBPD(mu[i], t[i], t[i])
+						VMULPD(t[i], t[i], t[i])
+						if masked {
+							VANDPD(m64, t[i], t[i])
+						}
+					}
+					VADDPD(t[i], acc[i], acc[i])
+				}
+			}
+			Label(lbl + p + "_loop")
+			CMPQ(RCX, U8(4))
+			JL(LabelRef(lbl + p + "_tail"))
+			step(false)
+			for i := range ptr {
+				ADDQ(U8(16), ptr[i])
+			}
+			SUBQ(U8(4), RCX)
+			JMP(LabelRef(lbl + p + "_loop"))
+			Label(lbl + p + "_tail")
+			TESTQ(RCX, RCX)
+			JZ(LabelRef(lbl + p + "_reduce"))
+			step(true)
+			Label(lbl + p + "_reduce")
+			// (s0+s1)+(s2+s3), then divided by d.
+			for i := range acc {
+				VEXTRACTF128(U8(1), acc[i], t[i].AsX())
+				VHADDPD(t[i].AsX(), acc[i].AsX(), acc[i].AsX())
+				VPERMILPD(U8(1), acc[i].AsX(), t[i].AsX())
+				VADDSD(t[i].AsX(), acc[i].AsX(), acc[i].AsX())
+				VDIVSD(dd, acc[i].AsX(), acc[i].AsX())
+			}
+		}
+		pass(false, "_sum")
+		for i := range acc {
+			VBROADCASTSD(acc[i].AsX(), mu[i])
+		}
+		pass(true, "_dev")
+		for i := range acc {
+			VADDSD(eps, acc[i].AsX(), acc[i].AsX())
+			VSQRTSD(acc[i].AsX(), acc[i].AsX(), acc[i].AsX())
+			VDIVSD(acc[i].AsX(), one, acc[i].AsX())
+			VCVTSD2SS(acc[i].AsX(), acc[i].AsX(), acc[i].AsX())
+			VMOVSS(acc[i].AsX(), Mem{Base: pr, Disp: 4 * i})
+			VCVTSD2SS(mu[i].AsX(), t[i].AsX(), t[i].AsX())
+			VMOVSS(t[i].AsX(), Mem{Base: pm, Disp: 4 * i})
+		}
+		for range k {
+			ADDQ(R11, x)
+		}
+		ADDQ(U8(4*k), pm)
+		ADDQ(U8(4*k), pr)
+	}
+	Label(name + "_pairs")
+	CMPQ(rows, U8(2))
+	JL(LabelRef(name + "_single"))
+	block(2, name+"_2")
+	SUBQ(U8(2), rows)
+	JMP(LabelRef(name + "_pairs"))
+	Label(name + "_single")
+	TESTQ(rows, rows)
+	JZ(LabelRef(name + "_done"))
+	block(1, name+"_1")
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
