@@ -29,6 +29,27 @@ func parallelPartsWork(n int, nsPerItem float64, fn func(part, lo, hi int)) {
 	kernels.ParallelPartsWork(n, nsPerItem, fn)
 }
 
+// parallelAxpy computes y += a·x (kernels.Axpy) split over the worker
+// pool: each element is one rounded operation whatever range it falls in,
+// so the split changes no bit. Its range function is made once, so a call
+// allocates nothing.
+type parallelAxpy struct {
+	a    float32
+	x, y []float32
+	fn   func(lo, hi int)
+}
+
+func (p *parallelAxpy) run(a float32, x, y []float32) {
+	if p.fn == nil {
+		p.fn = p.rng
+	}
+	p.a, p.x, p.y = a, x, y[:len(x)]
+	parallelForWork(len(x), elementGrain, nsAxpy, p.fn)
+	p.x, p.y = nil, nil
+}
+
+func (p *parallelAxpy) rng(lo, hi int) { kernels.Axpy(p.a, p.x[lo:hi], p.y[lo:hi]) }
+
 // Estimated costs, in nanoseconds per element on one core.
 const (
 	nsGELU        = 2   // GELU or its gradient
@@ -36,6 +57,7 @@ const (
 	nsLayerNormDx = 3   // LayerNorm backward to the input
 	nsParamSum    = 1.5 // one row of a float64 γ/β gradient sum
 	nsCopy        = 0.2 // gathering or scattering patches
+	nsAxpy        = 0.3 // y += a·x, out of cache (a residual sum)
 )
 
 // gemm is the matrix product every layer uses; a variable so tests can

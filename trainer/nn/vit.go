@@ -354,6 +354,7 @@ type Block struct {
 	h2v, dmv Tensor // [N·T, D] views
 	dnv      Tensor // [N, T, D] view
 	dm, da   Tensor // branch gradients after drop path
+	add      parallelAxpy
 }
 
 // NewBlock returns a transformer block of width d with the given heads, an
@@ -445,7 +446,7 @@ func (b *Block) Forward(x *Tensor, train bool) *Tensor {
 // and changes no bit. With drop path it goes into dst.
 func (b *Block) residual(dst, v, x *Tensor, br []float32, off, per int) *Tensor {
 	if !b.active {
-		kernels.Axpy(1, x.Data, br)
+		b.add.run(1, x.Data, br)
 		return view(v, br, b.n, b.t, b.d)
 	}
 	dst.resize(b.n, b.t, b.d)
@@ -482,12 +483,12 @@ func (b *Block) Backward(dy *Tensor, needDX bool) *Tensor {
 	// The residual gradients are summed in place in the norms' input
 	// gradients (dn + 1·dy rounds as dy + 1·dn): no copies.
 	dx1 := b.norm2.Backward(view(&b.dnv, dh2.Data, b.n, b.t, b.d), true)
-	kernels.Axpy(1, dy.Data, dx1.Data)
+	b.add.run(1, dy.Data, dx1.Data)
 	da := b.branchGrad(&b.da, dx1, 0, per)
 	dx := b.norm1.Backward(b.attn.Backward(da, true), needDX)
 	if !needDX {
 		return nil
 	}
-	kernels.Axpy(1, dx1.Data, dx.Data)
+	b.add.run(1, dx1.Data, dx.Data)
 	return dx
 }
