@@ -153,11 +153,10 @@ type kernelSet struct {
 	geluGrad    func(dst, dy, x []float32)
 	expShift    func(dst, x []float32, m float32)
 	softmaxGrad func(dst, dp, p []float32, d float32)
-	lnApply     func(y, x, g, b []float32, m, r float32)
 	lnGrad      func(dx, dy, x, g []float32, m, s, mg, mgx float32)
-	// lnStats sets LayerNorm's mean and rstd of len(mean) rows of d
-	// features of x (lnStatsGo), bitwise the same in every set.
-	lnStats func(mean, rstd, x []float32, d int, eps float64)
+	// layerNorm is LayerNorm's forward pass over len(mean) rows of d
+	// features (layerNormGo), bitwise the same in every set.
+	layerNorm func(y, mean, rstd, x, g, b []float32, d int, eps float64)
 
 	// Attention heads' small products (attention.go): attnGemm[nv][mr],
 	// when set, computes an mr-row tile of nv vectors of attnLanes

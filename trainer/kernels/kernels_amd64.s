@@ -5736,73 +5736,6 @@ softmaxGradAVX2_done:
 	VZEROUPPER
 	RET
 
-// func lnApplyAVX2(y *float32, x *float32, gamma *float32, beta *float32, n int, m float32, r float32)
-// Requires: AVX
-TEXT ·lnApplyAVX2(SB), NOSPLIT, $0-48
-	MOVQ         y+0(FP), SI
-	MOVQ         x+8(FP), DI
-	MOVQ         gamma+16(FP), DX
-	MOVQ         beta+24(FP), R8
-	MOVQ         n+32(FP), CX
-	VBROADCASTSS m+40(FP), Y11
-	VBROADCASTSS r+44(FP), Y12
-
-lnApplyAVX2_loopU:
-	CMPQ    CX, $0x00000008
-	JL      lnApplyAVX2_loop1
-	VMOVUPS (DI), Y0
-	VSUBPS  Y11, Y0, Y0
-	VMULPS  Y12, Y0, Y0
-	VMOVUPS (DX), Y1
-	VMULPS  Y1, Y0, Y0
-	VMOVUPS (R8), Y1
-	VADDPS  Y1, Y0, Y0
-	VMOVUPS Y0, (SI)
-	ADDQ    $0x00000020, SI
-	ADDQ    $0x00000020, DI
-	ADDQ    $0x00000020, DX
-	ADDQ    $0x00000020, R8
-	SUBQ    $0x00000008, CX
-	JMP     lnApplyAVX2_loopU
-
-lnApplyAVX2_loop1:
-	CMPQ    CX, $0x00000008
-	JL      lnApplyAVX2_tail
-	VMOVUPS (DI), Y0
-	VSUBPS  Y11, Y0, Y0
-	VMULPS  Y12, Y0, Y0
-	VMOVUPS (DX), Y1
-	VMULPS  Y1, Y0, Y0
-	VMOVUPS (R8), Y1
-	VADDPS  Y1, Y0, Y0
-	VMOVUPS Y0, (SI)
-	ADDQ    $0x00000020, SI
-	ADDQ    $0x00000020, DI
-	ADDQ    $0x00000020, DX
-	ADDQ    $0x00000020, R8
-	SUBQ    $0x00000008, CX
-	JMP     lnApplyAVX2_loop1
-
-lnApplyAVX2_tail:
-	TESTQ      CX, CX
-	JZ         lnApplyAVX2_done
-	MOVQ       $0x00000008, AX
-	SUBQ       CX, AX
-	LEAQ       masktab<>+0(SB), BX
-	VMOVUPS    (BX)(AX*4), Y15
-	VMASKMOVPS (DI), Y15, Y0
-	VSUBPS     Y11, Y0, Y0
-	VMULPS     Y12, Y0, Y0
-	VMASKMOVPS (DX), Y15, Y1
-	VMULPS     Y1, Y0, Y0
-	VMASKMOVPS (R8), Y15, Y1
-	VADDPS     Y1, Y0, Y0
-	VMASKMOVPS Y0, Y15, (SI)
-
-lnApplyAVX2_done:
-	VZEROUPPER
-	RET
-
 // func lnGradAVX2(dx *float32, dy *float32, x *float32, gamma *float32, n int, m float32, rstd float32, mg float32, mgx float32)
 // Requires: AVX
 TEXT ·lnGradAVX2(SB), NOSPLIT, $0-56
@@ -9201,81 +9134,6 @@ softmaxGradAVX512_tail:
 	VMOVUPS   Z0, K1, (SI)
 
 softmaxGradAVX512_done:
-	VZEROUPPER
-	RET
-
-// func lnApplyAVX512(y *float32, x *float32, gamma *float32, beta *float32, n int, m float32, r float32)
-// Requires: AVX, AVX512F
-TEXT ·lnApplyAVX512(SB), NOSPLIT, $0-48
-	MOVQ         y+0(FP), SI
-	MOVQ         x+8(FP), DI
-	MOVQ         gamma+16(FP), DX
-	MOVQ         beta+24(FP), R8
-	MOVQ         n+32(FP), CX
-	VBROADCASTSS m+40(FP), Z24
-	VBROADCASTSS r+44(FP), Z25
-
-lnApplyAVX512_loopU:
-	CMPQ    CX, $0x00000020
-	JL      lnApplyAVX512_loop1
-	VMOVUPS (DI), Z0
-	VSUBPS  Z24, Z0, Z0
-	VMULPS  Z25, Z0, Z0
-	VMOVUPS (DX), Z1
-	VMULPS  Z1, Z0, Z0
-	VMOVUPS (R8), Z1
-	VADDPS  Z1, Z0, Z0
-	VMOVUPS Z0, (SI)
-	VMOVUPS 64(DI), Z12
-	VSUBPS  Z24, Z12, Z12
-	VMULPS  Z25, Z12, Z12
-	VMOVUPS 64(DX), Z13
-	VMULPS  Z13, Z12, Z12
-	VMOVUPS 64(R8), Z13
-	VADDPS  Z13, Z12, Z12
-	VMOVUPS Z12, 64(SI)
-	ADDQ    $0x00000080, SI
-	ADDQ    $0x00000080, DI
-	ADDQ    $0x00000080, DX
-	ADDQ    $0x00000080, R8
-	SUBQ    $0x00000020, CX
-	JMP     lnApplyAVX512_loopU
-
-lnApplyAVX512_loop1:
-	CMPQ    CX, $0x00000010
-	JL      lnApplyAVX512_tail
-	VMOVUPS (DI), Z0
-	VSUBPS  Z24, Z0, Z0
-	VMULPS  Z25, Z0, Z0
-	VMOVUPS (DX), Z1
-	VMULPS  Z1, Z0, Z0
-	VMOVUPS (R8), Z1
-	VADDPS  Z1, Z0, Z0
-	VMOVUPS Z0, (SI)
-	ADDQ    $0x00000040, SI
-	ADDQ    $0x00000040, DI
-	ADDQ    $0x00000040, DX
-	ADDQ    $0x00000040, R8
-	SUBQ    $0x00000010, CX
-	JMP     lnApplyAVX512_loop1
-
-lnApplyAVX512_tail:
-	TESTQ     CX, CX
-	JZ        lnApplyAVX512_done
-	MOVL      $0x00000001, AX
-	SHLL      CL, AX
-	DECL      AX
-	KMOVW     AX, K1
-	VMOVUPS.Z (DI), K1, Z0
-	VSUBPS    Z24, Z0, Z0
-	VMULPS    Z25, Z0, Z0
-	VMOVUPS.Z (DX), K1, Z1
-	VMULPS    Z1, Z0, Z0
-	VMOVUPS.Z (R8), K1, Z1
-	VADDPS    Z1, Z0, Z0
-	VMOVUPS   Z0, K1, (SI)
-
-lnApplyAVX512_done:
 	VZEROUPPER
 	RET
 
@@ -13670,17 +13528,17 @@ rowMaxAVX512_nan:
 	VZEROUPPER
 	RET
 
-// func lnStatsAVX2(x *float32, d int, rows int, eps float64, mean *float32, rstd *float32)
+// func layerNormAVX2(y *float32, x *float32, d int, rows int, eps float64, gamma *float32, beta *float32, mean *float32, rstd *float32)
 // Requires: AVX, AVX2, SSE2
-TEXT ·lnStatsAVX2(SB), NOSPLIT, $0-48
-	MOVQ       x+0(FP), SI
-	MOVQ       d+8(FP), DX
-	MOVQ       rows+16(FP), R8
-	MOVQ       mean+32(FP), R9
-	MOVQ       rstd+40(FP), R10
+TEXT ·layerNormAVX2(SB), NOSPLIT, $0-72
+	MOVQ       x+8(FP), SI
+	MOVQ       d+16(FP), DX
+	MOVQ       rows+24(FP), R8
+	MOVQ       mean+56(FP), R9
+	MOVQ       rstd+64(FP), R10
 	MOVQ       $0x3ff0000000000000, AX
 	MOVQ       AX, X12
-	MOVSD      eps+24(FP), X13
+	MOVSD      eps+32(FP), X13
 	VCVTSI2SDQ DX, X14, X14
 	MOVQ       DX, CX
 	ANDQ       $0x03, CX
@@ -13689,21 +13547,29 @@ TEXT ·lnStatsAVX2(SB), NOSPLIT, $0-48
 	LEAQ       masktab<>+0(SB), BX
 	VMOVUPS    (BX)(AX*4), X11
 	VPMOVSXDQ  X11, Y10
+	MOVQ       DX, CX
+	ANDQ       $0x07, CX
+	MOVQ       $0x00000008, AX
+	SUBQ       CX, AX
+	VMOVUPS    (BX)(AX*4), Y9
+	MOVQ       y+0(FP), DI
+	MOVQ       gamma+40(FP), BX
+	MOVQ       beta+48(FP), AX
 	MOVQ       DX, R11
 	SHLQ       $0x02, R11
 
-lnStatsAVX2_pairs:
+layerNormAVX2_pairs:
 	CMPQ   R8, $0x02
-	JL     lnStatsAVX2_single
+	JL     layerNormAVX2_single
 	VXORPD Y0, Y0, Y0
 	VXORPD Y1, Y1, Y1
 	MOVQ   SI, R12
 	LEAQ   (SI)(R11*1), R13
 	MOVQ   DX, CX
 
-lnStatsAVX2_2_sum_loop:
+layerNormAVX2_2_sum_loop:
 	CMPQ      CX, $0x04
-	JL        lnStatsAVX2_2_sum_tail
+	JL        layerNormAVX2_2_sum_tail
 	VCVTPS2PD (R12), Y2
 	VADDPD    Y2, Y0, Y0
 	VCVTPS2PD (R13), Y3
@@ -13711,11 +13577,11 @@ lnStatsAVX2_2_sum_loop:
 	ADDQ      $0x10, R12
 	ADDQ      $0x10, R13
 	SUBQ      $0x04, CX
-	JMP       lnStatsAVX2_2_sum_loop
+	JMP       layerNormAVX2_2_sum_loop
 
-lnStatsAVX2_2_sum_tail:
+layerNormAVX2_2_sum_tail:
 	TESTQ      CX, CX
-	JZ         lnStatsAVX2_2_sum_reduce
+	JZ         layerNormAVX2_2_sum_reduce
 	VMASKMOVPS (R12), X11, X2
 	VCVTPS2PD  X2, Y2
 	VADDPD     Y2, Y0, Y0
@@ -13723,7 +13589,7 @@ lnStatsAVX2_2_sum_tail:
 	VCVTPS2PD  X3, Y3
 	VADDPD     Y3, Y1, Y1
 
-lnStatsAVX2_2_sum_reduce:
+layerNormAVX2_2_sum_reduce:
 	VEXTRACTF128 $0x01, Y0, X2
 	VHADDPD      X2, X0, X0
 	VPERMILPD    $0x01, X0, X2
@@ -13742,9 +13608,9 @@ lnStatsAVX2_2_sum_reduce:
 	LEAQ         (SI)(R11*1), R13
 	MOVQ         DX, CX
 
-lnStatsAVX2_2_dev_loop:
+layerNormAVX2_2_dev_loop:
 	CMPQ      CX, $0x04
-	JL        lnStatsAVX2_2_dev_tail
+	JL        layerNormAVX2_2_dev_tail
 	VCVTPS2PD (R12), Y2
 	VSUBPD    Y4, Y2, Y2
 	VMULPD    Y2, Y2, Y2
@@ -13756,11 +13622,11 @@ lnStatsAVX2_2_dev_loop:
 	ADDQ      $0x10, R12
 	ADDQ      $0x10, R13
 	SUBQ      $0x04, CX
-	JMP       lnStatsAVX2_2_dev_loop
+	JMP       layerNormAVX2_2_dev_loop
 
-lnStatsAVX2_2_dev_tail:
+layerNormAVX2_2_dev_tail:
 	TESTQ      CX, CX
-	JZ         lnStatsAVX2_2_dev_reduce
+	JZ         layerNormAVX2_2_dev_reduce
 	VMASKMOVPS (R12), X11, X2
 	VCVTPS2PD  X2, Y2
 	VSUBPD     Y4, Y2, Y2
@@ -13774,7 +13640,7 @@ lnStatsAVX2_2_dev_tail:
 	VANDPD     Y10, Y3, Y3
 	VADDPD     Y3, Y1, Y1
 
-lnStatsAVX2_2_dev_reduce:
+layerNormAVX2_2_dev_reduce:
 	VEXTRACTF128 $0x01, Y0, X2
 	VHADDPD      X2, X0, X0
 	VPERMILPD    $0x01, X0, X2
@@ -13799,37 +13665,103 @@ lnStatsAVX2_2_dev_reduce:
 	VMOVSS       X1, 4(R10)
 	VCVTSD2SS    X5, X3, X3
 	VMOVSS       X3, 4(R9)
-	ADDQ         R11, SI
-	ADDQ         R11, SI
-	ADDQ         $0x08, R9
-	ADDQ         $0x08, R10
-	SUBQ         $0x02, R8
-	JMP          lnStatsAVX2_pairs
+	VBROADCASTSS X2, Y4
+	VBROADCASTSS X0, Y2
+	MOVQ         SI, R12
+	XORQ         CX, CX
+	MOVQ         DX, R13
 
-lnStatsAVX2_single:
+layerNormAVX2_2_apply0_loop:
+	CMPQ    R13, $0x08
+	JL      layerNormAVX2_2_apply0_tail
+	VMOVUPS (R12)(CX*4), Y6
+	VSUBPS  Y4, Y6, Y6
+	VMULPS  Y2, Y6, Y6
+	VMULPS  (BX)(CX*4), Y6, Y6
+	VADDPS  (AX)(CX*4), Y6, Y6
+	VMOVUPS Y6, (DI)(CX*4)
+	ADDQ    $0x08, CX
+	SUBQ    $0x08, R13
+	JMP     layerNormAVX2_2_apply0_loop
+
+layerNormAVX2_2_apply0_tail:
+	TESTQ      R13, R13
+	JZ         layerNormAVX2_2_apply0_done
+	VMASKMOVPS (R12)(CX*4), Y9, Y6
+	VSUBPS     Y4, Y6, Y6
+	VMULPS     Y2, Y6, Y6
+	VMASKMOVPS (BX)(CX*4), Y9, Y7
+	VMULPS     Y7, Y6, Y6
+	VMASKMOVPS (AX)(CX*4), Y9, Y7
+	VADDPS     Y7, Y6, Y6
+	VMASKMOVPS Y6, Y9, (DI)(CX*4)
+
+layerNormAVX2_2_apply0_done:
+	ADDQ         R11, DI
+	VBROADCASTSS X3, Y5
+	VBROADCASTSS X1, Y3
+	LEAQ         (SI)(R11*1), R12
+	XORQ         CX, CX
+	MOVQ         DX, R13
+
+layerNormAVX2_2_apply1_loop:
+	CMPQ    R13, $0x08
+	JL      layerNormAVX2_2_apply1_tail
+	VMOVUPS (R12)(CX*4), Y6
+	VSUBPS  Y5, Y6, Y6
+	VMULPS  Y3, Y6, Y6
+	VMULPS  (BX)(CX*4), Y6, Y6
+	VADDPS  (AX)(CX*4), Y6, Y6
+	VMOVUPS Y6, (DI)(CX*4)
+	ADDQ    $0x08, CX
+	SUBQ    $0x08, R13
+	JMP     layerNormAVX2_2_apply1_loop
+
+layerNormAVX2_2_apply1_tail:
+	TESTQ      R13, R13
+	JZ         layerNormAVX2_2_apply1_done
+	VMASKMOVPS (R12)(CX*4), Y9, Y6
+	VSUBPS     Y5, Y6, Y6
+	VMULPS     Y3, Y6, Y6
+	VMASKMOVPS (BX)(CX*4), Y9, Y7
+	VMULPS     Y7, Y6, Y6
+	VMASKMOVPS (AX)(CX*4), Y9, Y7
+	VADDPS     Y7, Y6, Y6
+	VMASKMOVPS Y6, Y9, (DI)(CX*4)
+
+layerNormAVX2_2_apply1_done:
+	ADDQ R11, DI
+	ADDQ R11, SI
+	ADDQ R11, SI
+	ADDQ $0x08, R9
+	ADDQ $0x08, R10
+	SUBQ $0x02, R8
+	JMP  layerNormAVX2_pairs
+
+layerNormAVX2_single:
 	TESTQ  R8, R8
-	JZ     lnStatsAVX2_done
+	JZ     layerNormAVX2_done
 	VXORPD Y0, Y0, Y0
 	MOVQ   SI, R12
 	MOVQ   DX, CX
 
-lnStatsAVX2_1_sum_loop:
+layerNormAVX2_1_sum_loop:
 	CMPQ      CX, $0x04
-	JL        lnStatsAVX2_1_sum_tail
+	JL        layerNormAVX2_1_sum_tail
 	VCVTPS2PD (R12), Y2
 	VADDPD    Y2, Y0, Y0
 	ADDQ      $0x10, R12
 	SUBQ      $0x04, CX
-	JMP       lnStatsAVX2_1_sum_loop
+	JMP       layerNormAVX2_1_sum_loop
 
-lnStatsAVX2_1_sum_tail:
+layerNormAVX2_1_sum_tail:
 	TESTQ      CX, CX
-	JZ         lnStatsAVX2_1_sum_reduce
+	JZ         layerNormAVX2_1_sum_reduce
 	VMASKMOVPS (R12), X11, X2
 	VCVTPS2PD  X2, Y2
 	VADDPD     Y2, Y0, Y0
 
-lnStatsAVX2_1_sum_reduce:
+layerNormAVX2_1_sum_reduce:
 	VEXTRACTF128 $0x01, Y0, X2
 	VHADDPD      X2, X0, X0
 	VPERMILPD    $0x01, X0, X2
@@ -13840,20 +13772,20 @@ lnStatsAVX2_1_sum_reduce:
 	MOVQ         SI, R12
 	MOVQ         DX, CX
 
-lnStatsAVX2_1_dev_loop:
+layerNormAVX2_1_dev_loop:
 	CMPQ      CX, $0x04
-	JL        lnStatsAVX2_1_dev_tail
+	JL        layerNormAVX2_1_dev_tail
 	VCVTPS2PD (R12), Y2
 	VSUBPD    Y4, Y2, Y2
 	VMULPD    Y2, Y2, Y2
 	VADDPD    Y2, Y0, Y0
 	ADDQ      $0x10, R12
 	SUBQ      $0x04, CX
-	JMP       lnStatsAVX2_1_dev_loop
+	JMP       layerNormAVX2_1_dev_loop
 
-lnStatsAVX2_1_dev_tail:
+layerNormAVX2_1_dev_tail:
 	TESTQ      CX, CX
-	JZ         lnStatsAVX2_1_dev_reduce
+	JZ         layerNormAVX2_1_dev_reduce
 	VMASKMOVPS (R12), X11, X2
 	VCVTPS2PD  X2, Y2
 	VSUBPD     Y4, Y2, Y2
@@ -13861,7 +13793,7 @@ lnStatsAVX2_1_dev_tail:
 	VANDPD     Y10, Y2, Y2
 	VADDPD     Y2, Y0, Y0
 
-lnStatsAVX2_1_dev_reduce:
+layerNormAVX2_1_dev_reduce:
 	VEXTRACTF128 $0x01, Y0, X2
 	VHADDPD      X2, X0, X0
 	VPERMILPD    $0x01, X0, X2
@@ -13874,11 +13806,44 @@ lnStatsAVX2_1_dev_reduce:
 	VMOVSS       X0, (R10)
 	VCVTSD2SS    X4, X2, X2
 	VMOVSS       X2, (R9)
-	ADDQ         R11, SI
-	ADDQ         $0x04, R9
-	ADDQ         $0x04, R10
+	VBROADCASTSS X2, Y4
+	VBROADCASTSS X0, Y2
+	MOVQ         SI, R12
+	XORQ         CX, CX
+	MOVQ         DX, R13
 
-lnStatsAVX2_done:
+layerNormAVX2_1_apply0_loop:
+	CMPQ    R13, $0x08
+	JL      layerNormAVX2_1_apply0_tail
+	VMOVUPS (R12)(CX*4), Y6
+	VSUBPS  Y4, Y6, Y6
+	VMULPS  Y2, Y6, Y6
+	VMULPS  (BX)(CX*4), Y6, Y6
+	VADDPS  (AX)(CX*4), Y6, Y6
+	VMOVUPS Y6, (DI)(CX*4)
+	ADDQ    $0x08, CX
+	SUBQ    $0x08, R13
+	JMP     layerNormAVX2_1_apply0_loop
+
+layerNormAVX2_1_apply0_tail:
+	TESTQ      R13, R13
+	JZ         layerNormAVX2_1_apply0_done
+	VMASKMOVPS (R12)(CX*4), Y9, Y6
+	VSUBPS     Y4, Y6, Y6
+	VMULPS     Y2, Y6, Y6
+	VMASKMOVPS (BX)(CX*4), Y9, Y7
+	VMULPS     Y7, Y6, Y6
+	VMASKMOVPS (AX)(CX*4), Y9, Y7
+	VADDPS     Y7, Y6, Y6
+	VMASKMOVPS Y6, Y9, (DI)(CX*4)
+
+layerNormAVX2_1_apply0_done:
+	ADDQ R11, DI
+	ADDQ R11, SI
+	ADDQ $0x04, R9
+	ADDQ $0x04, R10
+
+layerNormAVX2_done:
 	VZEROUPPER
 	RET
 

@@ -144,11 +144,6 @@ func expShiftAVX2(dst *float32, x *float32, n int, m float32)
 //go:noescape
 func softmaxGradAVX2(dst *float32, dp *float32, p *float32, n int, d float32)
 
-// lnApplyAVX2 sets y[i] = ((x[i] − m)·r)·gamma[i] + beta[i] for n elements.
-//
-//go:noescape
-func lnApplyAVX2(y *float32, x *float32, gamma *float32, beta *float32, n int, m float32, r float32)
-
 // lnGradAVX2 sets dx[i] = (dy[i]·gamma[i] − mg − ((x[i] − m)·rstd)·mgx)·rstd for n elements.
 //
 //go:noescape
@@ -338,11 +333,6 @@ func expShiftAVX512(dst *float32, x *float32, n int, m float32)
 //
 //go:noescape
 func softmaxGradAVX512(dst *float32, dp *float32, p *float32, n int, d float32)
-
-// lnApplyAVX512 sets y[i] = ((x[i] − m)·r)·gamma[i] + beta[i] for n elements.
-//
-//go:noescape
-func lnApplyAVX512(y *float32, x *float32, gamma *float32, beta *float32, n int, m float32, r float32)
 
 // lnGradAVX512 sets dx[i] = (dy[i]·gamma[i] − mg − ((x[i] − m)·rstd)·mgx)·rstd for n elements.
 //
@@ -589,10 +579,10 @@ func attnGemm6x4AVX512(k int, a *float32, ars int, acs int, b *float32, ldb int,
 //go:noescape
 func rowMaxAVX512(x *float32, n int) float32
 
-// lnStatsAVX2 sets mean[r] and rstd[r] to LayerNorm's statistics of each of rows rows of d float32s at x (see lnStatsGo).
+// layerNormAVX2 normalises rows rows of d float32s at x into y and sets their mean and rstd (see layerNormGo).
 //
 //go:noescape
-func lnStatsAVX2(x *float32, d int, rows int, eps float64, mean *float32, rstd *float32)
+func layerNormAVX2(y *float32, x *float32, d int, rows int, eps float64, gamma *float32, beta *float32, mean *float32, rstd *float32)
 
 // lookupU8AVX512 sets dst[i] = table[src[i]] for i < n.
 //

@@ -26,8 +26,7 @@ var goKernels = &kernelSet{
 	geluGrad:    geluGradGo,
 	expShift:    expShiftGo,
 	softmaxGrad: softmaxGradGo,
-	lnApply:     lnApplyGo,
-	lnStats:     lnStatsGo,
+	layerNorm:   layerNormGo,
 	lnGrad:      lnGradGo,
 }
 

@@ -295,21 +295,22 @@ func LayerNorm(y, mean, rstd, x, g, b []float32, d int, eps float64) {
 	}
 	ks := active()
 	g, b = g[:d], b[:d]
-	ks.lnStats(mean[:rows], rstd[:rows], x, d, eps)
-	for r := 0; r < rows; r++ {
-		ks.lnApply(y[r*d:(r+1)*d], x[r*d:(r+1)*d], g, b, mean[r], rstd[r])
+	if rows > 0 {
+		ks.layerNorm(y[:rows*d], mean[:rows], rstd[:rows], x, g, b, d, eps)
 	}
 }
 
-// lnStatsGo is the Go twin of the lnStats kernel: for each row of d
+// layerNormGo is the Go twin of the layerNorm kernel: for each row of d
 // features of x, mean = float32(μ) and rstd = float32(1/√(σ²+eps)) with
-// μ = sum64(row)/d and σ² = sqdev64(row, μ)/d, in float64.
-func lnStatsGo(mean, rstd, x []float32, d int, eps float64) {
+// μ = sum64(row)/d and σ² = sqdev64(row, μ)/d in float64, then
+// y = ((x − mean)·rstd)·γ + β in float32 (lnApplyGo).
+func layerNormGo(y, mean, rstd, x, g, b []float32, d int, eps float64) {
 	for r := range mean {
 		xr := x[r*d : (r+1)*d]
 		mu := sum64(xr) / float64(d)
 		q := sqdev64(xr, mu)
 		mean[r], rstd[r] = float32(mu), float32(1/math.Sqrt(q/float64(d)+eps))
+		lnApplyGo(y[r*d:(r+1)*d], xr, g, b, mean[r], rstd[r])
 	}
 }
 

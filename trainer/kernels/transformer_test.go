@@ -95,10 +95,10 @@ func TestTransformerKernelsBitwise(t *testing.T) {
 			x[i] *= 4
 		}
 		dy := randSlice(r, n)
-		g, b := randSlice(r, n), randSlice(r, n)
+		g := randSlice(r, n)
 		p := randSlice(r, n)
 		run := func() [][]float32 {
-			out := make([][]float32, 6)
+			out := make([][]float32, 5)
 			for i := range out {
 				out[i] = make([]float32, n+3)
 				out[i][n], out[i][n+1], out[i][n+2] = 7, 8, 9
@@ -108,8 +108,7 @@ func TestTransformerKernelsBitwise(t *testing.T) {
 			ks.geluGrad(out[1][:n], dy, x)
 			ks.expShift(out[2][:n], x, 0.75)
 			ks.softmaxGrad(out[3][:n], dy, p, 0.3)
-			ks.lnApply(out[4][:n], x, g, b, 0.1, 1.7)
-			ks.lnGrad(out[5][:n], dy, x, g, 0.1, 1.7, -0.2, 0.05)
+			ks.lnGrad(out[4][:n], dy, x, g, 0.1, 1.7, -0.2, 0.05)
 			return out
 		}
 		onEachSet(t, run, func(set string, want, got [][]float32) {
@@ -122,16 +121,18 @@ func TestTransformerKernelsBitwise(t *testing.T) {
 	}
 }
 
-// TestLNStatsBitwise: each set's LayerNorm statistics (the AVX2 kernel:
-// two rows at a time, float64 lanes) are the Go twin's bit for bit, at
-// every row length to 70 (each tail length), odd and even row counts, on
-// rows with a large common offset, tiny values, ±Inf, NaN and ±0, and
-// write nothing past the rows.
-func TestLNStatsBitwise(t *testing.T) {
+// TestLayerNormKernelBitwise: each set's LayerNorm forward (the AVX2
+// kernel: statistics two rows at a time in float64 lanes, then the
+// normalisation in 8 float32 lanes) gives the Go twin's y, mean and rstd
+// bit for bit, at every row length to 70 (each tail length of both parts),
+// odd and even row counts, on rows with a large common offset, tiny
+// values, ±Inf, NaN and ±0, and writes nothing past the rows.
+func TestLayerNormKernelBitwise(t *testing.T) {
 	specials := []float32{float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()),
 		float32(math.Copysign(0, -1)), 0, 1e-40, 3e38}
 	r := rand.New(rand.NewPCG(41, 42))
 	for d := 1; d <= 70; d++ {
+		g, b := randSlice(r, d), randSlice(r, d)
 		for _, rows := range []int{1, 2, 3, 6} {
 			x := randSlice(r, rows*d)
 			for i := range x {
@@ -145,16 +146,18 @@ func TestLNStatsBitwise(t *testing.T) {
 					x[i] = specials[r.IntN(len(specials))]
 				}
 			}
-			run := func() [2][]float32 {
-				mean, rstd := make([]float32, rows+2), make([]float32, rows+2)
-				for i := rows; i < rows+2; i++ {
-					mean[i], rstd[i] = 7, 8
+			run := func() [3][]float32 {
+				y, mean, rstd := make([]float32, rows*d+3), make([]float32, rows+2), make([]float32, rows+2)
+				for _, v := range [][]float32{y[rows*d:], mean[rows:], rstd[rows:]} {
+					for i := range v {
+						v[i] = 7
+					}
 				}
-				active().lnStats(mean[:rows], rstd[:rows], x, d, 1e-6)
-				return [2][]float32{mean, rstd}
+				active().layerNorm(y[:rows*d], mean[:rows], rstd[:rows], x, g, b, d, 1e-6)
+				return [3][]float32{y, mean, rstd}
 			}
-			onEachSet(t, run, func(set string, want, got [2][]float32) {
-				for k, name := range []string{"mean", "rstd"} {
+			onEachSet(t, run, func(set string, want, got [3][]float32) {
+				for k, name := range []string{"y", "mean", "rstd"} {
 					if i := sameBits(want[k], got[k]); i >= 0 {
 						t.Fatalf("%s d=%d rows=%d: %s[%d] = %g, go set %g", set, d, rows, name, i, got[k][i], want[k][i])
 					}

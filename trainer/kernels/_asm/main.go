@@ -108,7 +108,7 @@ func main() {
 		rowMaxKernel(s, masktab)
 	}
 
-	lnStats(masktab)
+	layerNormRows(masktab)
 	lookupU8()
 	bf16Kernels()
 	int8Kernels()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"math"
 
 	. "github.com/mmcloughlin/avo/build"
@@ -9,7 +10,8 @@ import (
 )
 
 // The transformer kernels: GELU and its gradient, exp(x−m) for softmax,
-// the softmax gradient and LayerNorm's element-wise passes. They issue one
+// the softmax gradient, LayerNorm's forward pass (layerNormRows) and its
+// gradient's element-wise pass. They issue one
 // rounded operation at a time in the order of the Go twins in
 // transformer_go.go (no FMA), so every kernel set agrees bit for bit; the
 // constants below are the same literals, rounded to float32.
@@ -273,26 +275,6 @@ func transformerKernels(s isa, masktab Mem) {
 		},
 	})
 	streamKernel(s, masktab, stream{
-		name:   "lnApply",
-		sig:    "func(y, x, gamma, beta *float32, n int, m, r float32)",
-		doc:    "sets y[i] = ((x[i] − m)·r)·gamma[i] + beta[i] for n elements.",
-		unroll: tfUnroll(s),
-		ptrs:   []string{"y", "x", "gamma", "beta"},
-		setup:  broadcast(s, "m", "r"),
-		body: func(s isa, u, off int, ld func(Mem, VecPhysical), st func(VecPhysical, Mem)) {
-			tmp, prm, e := tfRegs(s, u)
-			a, t := tmp[0], tmp[1]
-			ld(Mem{Base: RDI, Disp: off}, a)
-			e.sub(a, prm[0], a)
-			e.mul(a, prm[1], a)
-			ld(Mem{Base: RDX, Disp: off}, t)
-			e.mul(a, t, a)
-			ld(Mem{Base: R8, Disp: off}, t)
-			e.add(a, t, a)
-			st(a, Mem{Base: RSI, Disp: off})
-		},
-	})
-	streamKernel(s, masktab, stream{
 		name:   "lnGrad",
 		sig:    "func(dx, dy, x, gamma *float32, n int, m, rstd, mg, mgx float32)",
 		doc:    "sets dx[i] = (dy[i]·gamma[i] − mg − ((x[i] − m)·rstd)·mgx)·rstd for n elements.",
@@ -317,25 +299,29 @@ func transformerKernels(s isa, masktab Mem) {
 	})
 }
 
-// lnStats emits lnStatsAVX2(x *float32, d, rows int, eps float64, mean,
-// rstd *float32): LayerNorm's row statistics, bitwise the Go twin's
-// (lnStatsGo: μ = sum64(row)/d, σ² = sqdev64(row, μ)/d, mean = float32(μ),
-// rstd = float32(1/√(σ²+eps))). sum64 and sqdev64 keep four float64
-// partial sums, element i in sum i mod 4, combined as (s0+s1)+(s2+s3):
-// exactly the four lanes of one ymm accumulator of VCVTPS2PD'd elements,
-// reduced by VHADDPD. The tail of d mod 4 elements is loaded masked; its
-// empty lanes add +0, which changes no partial sum (a sum that starts at
-// +0 never becomes −0), and in the squared deviations they are masked to
-// +0 after squaring. Division, square root and the conversions are IEEE
-// correctly rounded, as in Go. Two rows run at once, so that two chains of
-// dependent additions overlap; an odd last row runs alone. AVX2 only: the
-// AVX-512 set uses it too.
-func lnStats(masktab Mem) {
-	name := "lnStatsAVX2"
-	TEXT(name, NOSPLIT, "func(x *float32, d, rows int, eps float64, mean, rstd *float32)")
+// layerNormRows emits layerNormAVX2(y, x *float32, d, rows int, eps
+// float64, gamma, beta, mean, rstd *float32): LayerNorm's forward pass over
+// rows rows of d features, bitwise the Go twin's (layerNormGo). The row
+// statistics are lnStatsGo's: μ = sum64(row)/d, σ² = sqdev64(row, μ)/d,
+// mean = float32(μ), rstd = float32(1/√(σ²+eps)). sum64 and sqdev64 keep
+// four float64 partial sums, element i in sum i mod 4, combined as
+// (s0+s1)+(s2+s3): exactly the four lanes of one ymm accumulator of
+// VCVTPS2PD'd elements, reduced by VHADDPD. The tail of d mod 4 elements
+// is loaded masked; its empty lanes add +0, which changes no partial sum (a
+// sum that starts at +0 never becomes −0), and in the squared deviations
+// they are masked to +0 after squaring. Division, square root and the
+// conversions are IEEE correctly rounded, as in Go. Two rows run at once,
+// so that two chains of dependent additions overlap; an odd last row runs
+// alone. Each row is then normalised while it is in L1, as lnApplyGo does
+// it: y = ((x − m)·r)·γ + β one rounded operation at a time, 8 lanes with a
+// masked tail. AVX2 only: the AVX-512 set uses it too.
+func layerNormRows(masktab Mem) {
+	name := "layerNormAVX2"
+	TEXT(name, NOSPLIT, "func(y, x *float32, d, rows int, eps float64, gamma, beta, mean, rstd *float32)")
 	Pragma("noescape")
-	Doc(name + " sets mean[r] and rstd[r] to LayerNorm's statistics of each of rows rows of d float32s at x (see lnStatsGo).")
+	Doc(name + " normalises rows rows of d float32s at x into y and sets their mean and rstd (see layerNormGo).")
 	x, d, rows, pm, pr := RSI, RDX, R8, R9, R10
+	py, pg, pb := RDI, RBX, RAX
 	MOVQ(param("x"), x)
 	MOVQ(param("d"), d)
 	MOVQ(param("rows"), rows)
@@ -355,8 +341,53 @@ func lnStats(masktab Mem) {
 	LEAQ(masktab, RBX)
 	VMOVUPS(Mem{Base: RBX, Index: RAX, Scale: 4}, m32.AsX())
 	VPMOVSXDQ(m32.AsX(), m64)
+	// The apply's tail: d mod 8 float32 lanes.
+	m8 := Y9
+	MOVQ(d, RCX)
+	ANDQ(U8(7), RCX)
+	MOVQ(U32(8), RAX)
+	SUBQ(RCX, RAX)
+	VMOVUPS(Mem{Base: RBX, Index: RAX, Scale: 4}, m8)
+	MOVQ(param("y"), py)
+	MOVQ(param("gamma"), pg)
+	MOVQ(param("beta"), pb)
 	MOVQ(d, R11)
 	SHLQ(U8(2), R11) // row stride in bytes
+
+	// apply emits y = ((x − m)·r)·γ + β for the row at src into the row at
+	// py, with m and r broadcast in vm and vr, and moves py to the next row.
+	apply := func(src GPPhysical, vm, vr VecPhysical, lbl string) {
+		a := Y6
+		XORQ(RCX, RCX)
+		MOVQ(d, R13)
+		Label(lbl + "_loop")
+		CMPQ(R13, U8(8))
+		JL(LabelRef(lbl + "_tail"))
+		at := func(base GPPhysical) Mem { return Mem{Base: base, Index: RCX, Scale: 4} }
+		VMOVUPS(at(src), a)
+		VSUBPS(vm, a, a)
+		VMULPS(vr, a, a)
+		VMULPS(at(pg), a, a)
+		VADDPS(at(pb), a, a)
+		VMOVUPS(a, at(py))
+		ADDQ(U8(8), RCX)
+		SUBQ(U8(8), R13)
+		JMP(LabelRef(lbl + "_loop"))
+		Label(lbl + "_tail")
+		TESTQ(R13, R13)
+		JZ(LabelRef(lbl + "_done"))
+		t := Y7
+		VMASKMOVPS(at(src), m8, a)
+		VSUBPS(vm, a, a)
+		VMULPS(vr, a, a)
+		VMASKMOVPS(at(pg), m8, t)
+		VMULPS(t, a, a)
+		VMASKMOVPS(at(pb), m8, t)
+		VADDPS(t, a, a)
+		VMASKMOVPS(a, m8, at(py))
+		Label(lbl + "_done")
+		ADDQ(R11, py)
+	}
 
 	// block emits the statistics of k (1 or 2) rows from x, x+stride, …
 	block := func(k int, lbl string) {
@@ -432,6 +463,17 @@ func lnStats(masktab Mem) {
 			VMOVSS(acc[i].AsX(), Mem{Base: pr, Disp: 4 * i})
 			VCVTSD2SS(mu[i].AsX(), t[i].AsX(), t[i].AsX())
 			VMOVSS(t[i].AsX(), Mem{Base: pm, Disp: 4 * i})
+		}
+		for i := range acc {
+			VBROADCASTSS(t[i].AsX(), mu[i])  // float32(μ)
+			VBROADCASTSS(acc[i].AsX(), t[i]) // float32 rstd
+			// The row's address in R12 (R13 counts the apply's elements).
+			if i == 0 {
+				MOVQ(x, R12)
+			} else {
+				LEAQ(Mem{Base: x, Index: R11, Scale: 1}, R12)
+			}
+			apply(R12, mu[i], t[i], fmt.Sprintf("%s_apply%d", lbl, i))
 		}
 		for range k {
 			ADDQ(R11, x)
