@@ -79,6 +79,12 @@
 // in the same order in every set, and their row reductions are float64
 // scalar loops shared by all sets.
 //
+// "Bitwise" leaves NaN payloads aside: any NaN in gives a NaN out in every
+// set, but which input's payload survives is not defined. An x86 add or
+// multiply of two NaNs returns its first operand's, and the Go compiler
+// treats these operations as commutative, free to swap operands, so even the
+// Go twin does not fix the payload.
+//
 // The bf16 GEMM (SgemmBF16, bf16.go) is bitwise identical across kernel sets
 // too, and for any GOMAXPROCS: its VDPBF16PS micro-kernel and the Go twin
 // round the same way (each product exact, each of a pair's two sums
