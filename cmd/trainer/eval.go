@@ -30,8 +30,10 @@ operands and float32 sums, whatever precision the checkpoint was trained in.
 On a CPU with AMX-BF16 the products run on AMX tiles: the CNN's evaluation
 pass handles 1.8x the images per second of fp32, the MLP's 1.25x (its pass is
 mostly reading the shards), with accuracy within 0.01 % of fp32's on the
-MNIST recipes (BENCHMARKS.md). The default, fp32, gives the same figures as
-the training run's test pass.
+MNIST recipes (BENCHMARKS.md). Some CPUs with AVX512_BF16 but no AMX run
+the bf16 products at half the fp32 rate; eval times both at start and warns
+there. The default, fp32, gives the same figures as the training run's test
+pass.
 
 --precision int8 is for a model whose first layer is dense (the MLP) on a
 uint8 version (configs/mnist-uint8.yaml): that layer reads the stored bytes

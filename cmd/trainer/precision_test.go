@@ -158,3 +158,28 @@ func evalJSON(t *testing.T, runDir, shards string, args ...string) evalReport {
 	}
 	return r
 }
+
+// TestSlowBF16 checks when the bf16 warning is given: always on the Go
+// kernels, on VDPBF16PS when the measured rate is below fp32's, never on
+// AMX (whose rate is not measured at all).
+func TestSlowBF16(t *testing.T) {
+	rate := func(r float64) func() float64 { return func() float64 { return r } }
+	noCall := func() float64 { t.Fatal("AMX's rate was measured"); return 0 }
+	for i, c := range []struct {
+		impl  string
+		ratio func() float64
+		want  string // a part of the warning; "" for none
+	}{
+		{"go", rate(2), "pure-Go kernels"},
+		{"avx512bf16", rate(0.54), "at 0.54x the fp32 products' rate"},
+		{"avx512bf16", rate(0.999), "at 1.00x"},
+		{"avx512bf16", rate(1), ""},
+		{"avx512bf16", rate(1.4), ""},
+		{"amxbf16", noCall, ""},
+	} {
+		got := slowBF16(c.impl, "avx512", c.ratio)
+		if (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("case %d: slowBF16(%q, …) = %q, want one containing %q", i, c.impl, got, c.want)
+		}
+	}
+}

@@ -100,16 +100,35 @@ func addTrainFlags(fs *flag.FlagSet, f *trainFlags) {
 	cli.IntVar(fs, &f.shardCacheMB, "shard-cache-mb", data.DefaultCacheBytes>>20, 0, maxCacheMB,
 		"bound on the shard cache in MiB; least recently used shards are evicted (the shard being read and the one being fetched stay)")
 	fs.Var(&f.conv, "conv", "algorithm of the 3x3 stride-1 convolutions with 4 or more input channels: direct (im2col and GEMM), or winograd (Winograd F(2x2,3x3): 2.25x fewer multiplications; float32 products only)")
-	fs.Var(&f.precision, "precision", "arithmetic of the dense and conv layers' matrix products: fp32, or bf16 (int8 is for trainer eval; bfloat16 operands, float32 accumulation, weights and optimizer; on AMX tiles where the CPU has AMX-BF16, the fastest choice there, else on AVX512_BF16; not with LoRA)")
+	fs.Var(&f.precision, "precision", "arithmetic of the dense and conv layers' matrix products: fp32, or bf16 (int8 is for trainer eval; bfloat16 operands, float32 accumulation, weights and optimizer; on AMX tiles where the CPU has AMX-BF16, the fastest choice there, else on AVX512_BF16, with a warning where that runs slower than fp32; not with LoRA)")
 }
 
 // warnSlowBF16 warns, under the command's name, when bf16 products would
-// run on the pure-Go kernels because the CPU (or the kernel set chosen) has
-// neither AVX512_BF16 nor AMX-BF16.
+// be slower than the default fp32 ones (see slowBF16).
 func warnSlowBF16(w io.Writer, cmd string, p nn.Precision) {
-	if p == nn.BF16 && !kernels.HasBF16() {
-		fmt.Fprintf(w, "%s: warning: this CPU (or kernel set %s) has no AVX512_BF16 or AMX-BF16: the bf16 products run in the pure-Go kernels, far slower than fp32\n", cmd, kernels.Impl())
+	if p != nn.BF16 {
+		return
 	}
+	if why := slowBF16(kernels.BF16Impl(), kernels.Impl(), kernels.BF16RateRatio); why != "" {
+		fmt.Fprintf(w, "%s: warning: %s\n", cmd, why)
+	}
+}
+
+// slowBF16 says why bf16 products are slower than fp32 ones here, or "":
+// they run on the pure-Go kernels when the CPU (or the kernel set chosen)
+// has neither AVX512_BF16 nor AMX-BF16, and some CPUs with AVX512_BF16 run
+// VDPBF16PS at a fraction of their FMA rate, which only a measurement
+// (ratio, kernels.BF16RateRatio) shows. AMX tiles are always faster.
+func slowBF16(impl, set string, ratio func() float64) string {
+	switch impl {
+	case "go":
+		return fmt.Sprintf("this CPU (or kernel set %s) has no AVX512_BF16 or AMX-BF16: the bf16 products run in the pure-Go kernels, far slower than fp32", set)
+	case "avx512bf16":
+		if r := ratio(); r < 1 {
+			return fmt.Sprintf("this CPU runs the bf16 products (VDPBF16PS) at %.2fx the fp32 products' rate (measured at start): fp32, the default, is faster here", r)
+		}
+	}
+	return ""
 }
 
 // localFlags refuses a URL in flags that only a local path can serve (run
