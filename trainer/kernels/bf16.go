@@ -325,36 +325,7 @@ func (g *gemmArgs) runBF16(ks *bf16Kernels, ws *bf16Workspace, i0, i1, j0, j1 in
 // block b (panels of nr columns, pairs dwords per column). A non-nil bias
 // (C's n columns) is added in the micro-kernels' epilogue.
 func (g *gemmArgs) macroBF16(ks *bf16Kernels, ws *bf16Workspace, b []uint32, ic, ib, jc, jb, pairs int, beta float32, bias []float32) {
-	mr, nr := ks.mr, ks.nr
-	c, ldc := g.c, g.ldc
-	for ir := 0; ir < ib; ir += mr {
-		ap := ws.a[ir*pairs : (ir+mr)*pairs]
-		rows := min(mr, ib-ir)
-		for jr := 0; jr < jb; jr += nr {
-			bp := b[jr*pairs : (jr+nr)*pairs]
-			cols := min(nr, jb-jr)
-			ci := (ic+ir)*ldc + jc + jr
-			if cols == nr {
-				bias := tileBias(bias, jc+jr, nr)
-				if rows == mr {
-					_ = c[ci+(mr-1)*ldc+nr-1]
-					ks.gemm(pairs, &ap[0], &bp[0], &c[ci], ldc, g.alpha, beta, bias)
-					continue
-				}
-				if rows < len(ks.gemmEdge) && ks.gemmEdge[rows] != nil {
-					_ = c[ci+(rows-1)*ldc+nr-1]
-					ks.gemmEdge[rows](pairs, &ap[0], &bp[0], &c[ci], ldc, g.alpha, beta, bias)
-					continue
-				}
-			}
-			t := ws.tile[:mr*nr]
-			tbeta := edgeTileInit(t, nr, c, ci, ldc, rows, cols, beta, bias, jc+jr)
-			ks.gemm(pairs, &ap[0], &bp[0], &t[0], nr, g.alpha, tbeta, nil)
-			for r := 0; r < rows; r++ {
-				copy(c[ci+r*ldc:ci+r*ldc+cols], t[r*nr:r*nr+cols])
-			}
-		}
-	}
+	runTiles(ks.gemm, ks.gemmEdge, ks.mr, ks.nr, pairs, ws.a, b, ws.tile, g, ic, ib, jc, jb, beta, bias)
 }
 
 // packBF16 packs lines [l0, l0+lines) and depth [p0, p0+pb) of an operand

@@ -328,33 +328,44 @@ func (g *gemmArgs) run(ks *kernelSet, ws *workspace, i0, i1, j0, j1 int) {
 // block of B, updating C[ic:ic+ib, jc:jc+jb]. A non-nil bias (C's n
 // columns) is added in the micro-kernels' epilogue.
 func (g *gemmArgs) macro(ks *kernelSet, ws *workspace, ic, ib, jc, jb, pb int, beta float32, bias []float32) {
-	mr, nr := ks.mr, ks.nr
+	runTiles(ks.gemm, ks.gemmEdge, ks.mr, ks.nr, pb, ws.a, ws.b, ws.tile, g, ic, ib, jc, jb, beta, bias)
+}
+
+// runTiles is the macro-kernel of the fp32 and bf16 GEMMs: it runs kern,
+// a micro-kernel on panels of E (float32s, or dwords of bf16 pairs) of
+// depth elements per row or column, over the mr×nr tiles of the packed
+// ib-row block a and jb-column block b, updating C[ic:ic+ib, jc:jc+jb].
+// Full tiles are computed in place; tiles of fewer rows use edge[rows]
+// where the set has one; any other edge tile runs the same kernel on a
+// padded copy (tile, mr×nr) so that its elements are rounded exactly like
+// the others. A non-nil bias (C's n columns) is added in the epilogue.
+func runTiles[E any](kern func(k int, a, b *E, c *float32, ldc int, alpha, beta float32, bias *float32),
+	edge []func(k int, a, b *E, c *float32, ldc int, alpha, beta float32, bias *float32),
+	mr, nr, depth int, a, b []E, tile []float32, g *gemmArgs, ic, ib, jc, jb int, beta float32, bias []float32) {
 	c, ldc := g.c, g.ldc
 	for ir := 0; ir < ib; ir += mr {
-		ap := ws.a[ir*pb : (ir+mr)*pb]
+		ap := a[ir*depth : (ir+mr)*depth]
 		rows := min(mr, ib-ir)
 		for jr := 0; jr < jb; jr += nr {
-			bp := ws.b[jr*pb : (jr+nr)*pb]
+			bp := b[jr*depth : (jr+nr)*depth]
 			cols := min(nr, jb-jr)
 			ci := (ic+ir)*ldc + jc + jr
 			if cols == nr {
 				bias := tileBias(bias, jc+jr, nr)
 				if rows == mr {
 					_ = c[ci+(mr-1)*ldc+nr-1]
-					ks.gemm(pb, &ap[0], &bp[0], &c[ci], ldc, g.alpha, beta, bias)
+					kern(depth, &ap[0], &bp[0], &c[ci], ldc, g.alpha, beta, bias)
 					continue
 				}
-				if rows < len(ks.gemmEdge) && ks.gemmEdge[rows] != nil {
+				if rows < len(edge) && edge[rows] != nil {
 					_ = c[ci+(rows-1)*ldc+nr-1]
-					ks.gemmEdge[rows](pb, &ap[0], &bp[0], &c[ci], ldc, g.alpha, beta, bias)
+					edge[rows](depth, &ap[0], &bp[0], &c[ci], ldc, g.alpha, beta, bias)
 					continue
 				}
 			}
-			// Edge tile: run the same kernel on a padded copy so that
-			// these elements are rounded exactly like the others.
-			t := ws.tile[:mr*nr]
+			t := tile[:mr*nr]
 			tbeta := edgeTileInit(t, nr, c, ci, ldc, rows, cols, beta, bias, jc+jr)
-			ks.gemm(pb, &ap[0], &bp[0], &t[0], nr, g.alpha, tbeta, nil)
+			kern(depth, &ap[0], &bp[0], &t[0], nr, g.alpha, tbeta, nil)
 			for r := 0; r < rows; r++ {
 				copy(c[ci+r*ldc:ci+r*ldc+cols], t[r*nr:r*nr+cols])
 			}
