@@ -21,15 +21,9 @@ const bf16RateN = 256
 // the bf16 GEMM runs at 1.4× the fp32 one, on an Intel Xeon without AMX
 // (family 6 model 207) at half of it, where bf16 products slow every model
 // down. The feature flags do not tell them apart; a measurement does.
-func BF16RateRatio() float64 {
-	bf16RateOnce.Do(func() { bf16Rate = measureBF16Rate() })
-	return bf16Rate
-}
+func BF16RateRatio() float64 { return bf16Rate() }
 
-var (
-	bf16RateOnce sync.Once
-	bf16Rate     float64
-)
+var bf16Rate = sync.OnceValue(measureBF16Rate)
 
 func measureBF16Rate() float64 {
 	const n = bf16RateN
